@@ -1,0 +1,175 @@
+# taskscope: one build for the runtime, the BPF objects and skeletons, the CLI, the examples,
+# the tests and the benchmarks. Everything goes under $(BUILD). Quiet by default; V=1 verbose.
+#
+#   make                 build everything
+#   make test            build, then run every test (tests/run)
+#   make bench           run the benchmarks (tools/bench/run)
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make SAN=address,undefined BUILD=build/asan unit   runtime unit tests under sanitizers
+
+BUILD ?= build
+PREFIX ?= /usr/local
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+SAN ?=
+VERSION := 0.1.0
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -fno-omit-frame-pointer
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -MMD -MP
+ifneq ($(SAN),)
+CFLAGS += -fsanitize=$(SAN) -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SAN)
+endif
+LDLIBS += -lpthread
+
+.DELETE_ON_ERROR:
+.PHONY: all runtime examples unit cli test bench install clean
+
+all: runtime examples unit $(BUILD)/taskscope-demo cli bench-bins
+
+# ---- the runtime ----
+RT_SRC := $(wildcard src/runtime/*.c) src/runtime/switch_x86_64.S
+RT_OBJ := $(patsubst src/%,$(BUILD)/obj/%.o,$(RT_SRC))
+RT_NOPROBE_OBJ := $(patsubst src/%,$(BUILD)/obj-noprobes/%.o,$(RT_SRC))
+
+runtime: $(BUILD)/libtaskscope.a $(BUILD)/libtaskscope.so $(BUILD)/taskscope.pc
+
+$(BUILD)/obj/%.c.o: src/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/obj/%.S.o: src/%.S
+	$(call msg,AS,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
+
+# The same runtime with every probe compiled out: the baseline of the probes' cost.
+$(BUILD)/obj-noprobes/%.c.o: src/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -DTASKSCOPE_NO_PROBES $(CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/obj-noprobes/%.S.o: src/%.S
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/libtaskscope.a: $(RT_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libtaskscope-noprobes.a: $(RT_NOPROBE_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libtaskscope.so: $(RT_OBJ)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libtaskscope.so.0 -o $@ $^ $(LDLIBS)
+
+$(BUILD)/taskscope.pc: Makefile
+	@mkdir -p $(@D)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: taskscope' 'Description: asyncio-like C tasks with zero-cost USDT probes' \
+		'Version: $(VERSION)' 'Libs: -L$${libdir} -ltaskscope' 'Libs.private: -lpthread' \
+		'Cflags: -I$${includedir}' > $@
+
+# ---- programs linked against the runtime: examples, unit tests, demo, bench drivers ----
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+UNIT := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
+BENCH_C := $(wildcard tools/bench/*.c)
+BENCH := $(patsubst tools/bench/%.c,$(BUILD)/bench/%,$(BENCH_C)) \
+	$(patsubst tools/bench/%.c,$(BUILD)/bench/%-noprobes,$(BENCH_C))
+
+examples: $(EXAMPLES)
+unit: $(UNIT)
+bench-bins: $(BENCH)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libtaskscope.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtaskscope.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
+
+$(BUILD)/taskscope-demo: tools/demo.c $(BUILD)/libtaskscope.a
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
+
+$(BUILD)/bench/%: tools/bench/%.c $(BUILD)/libtaskscope.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
+
+$(BUILD)/bench/%-noprobes: tools/bench/%.c $(BUILD)/libtaskscope-noprobes.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -DTASKSCOPE_NO_PROBES $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope-noprobes.a $(LDLIBS)
+
+# ---- the CLI: BPF objects, skeletons, user space ----
+BPF_SRC := $(wildcard bpf/*.bpf.c)
+BPF_SKEL := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRC))
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+ARCH := x86
+
+cli: $(if $(CLI_SRC),$(BUILD)/taskscope)
+
+$(BUILD)/bpf/vmlinux.h:
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/bpf/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD)/bpf -Ibpf -Iinclude \
+		-MMD -MP -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(BUILD)/obj/cli/%.o: src/cli/%.c $(BPF_SKEL)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -I$(BUILD)/bpf -Ibpf -DTASKSCOPE_VERSION='"$(VERSION) ($(GIT_COMMIT))"' \
+		$(CFLAGS) -c $< -o $@
+
+$(BUILD)/taskscope: $(CLI_OBJ)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz $(LDLIBS)
+
+# ---- running ----
+test: all
+	$(Q)tests/run
+
+bench: all
+	$(Q)tools/bench/run
+
+install: runtime
+	$(Q)install -d $(DESTDIR)$(PREFIX)/include/taskscope $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	$(Q)install -m 644 include/taskscope/*.h $(DESTDIR)$(PREFIX)/include/taskscope/
+	$(Q)install -m 644 $(BUILD)/libtaskscope.a $(DESTDIR)$(PREFIX)/lib/
+	$(Q)install -m 755 $(BUILD)/libtaskscope.so $(DESTDIR)$(PREFIX)/lib/libtaskscope.so.0
+	$(Q)ln -sf libtaskscope.so.0 $(DESTDIR)$(PREFIX)/lib/libtaskscope.so
+	$(Q)install -m 644 $(BUILD)/taskscope.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(Q)if [ -x $(BUILD)/taskscope ]; then install -d $(DESTDIR)$(PREFIX)/bin && \
+		install -m 755 $(BUILD)/taskscope $(DESTDIR)$(PREFIX)/bin/; fi
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The debug descriptor: how a reader outside the process finds every loop and task.
+ *
+ * The runtime places one `struct ts_debug_desc` in the ELF section ".taskscope_debug" (a
+ * section, not just a symbol, so it survives `strip`). A reader maps the section's address
+ * through the load bias from /proc/PID/maps, reads the descriptor with process_vm_readv, checks
+ * magic and ABI version, and then walks:
+ *
+ *   loops[0 .. nloops)       array of loop pointers (max_loops entries, NULL = free slot)
+ *   loop->tasks[0 .. ntasks) array of task pointers, the loop's not-yet-done tasks
+ *
+ * using only the offsets below. Writers bump loop->gen (and loops_gen) before and after each
+ * change of an array (odd while changing), so a reader retries when the generation moved or is
+ * odd. Each task starts with `magic` and carries `seq`, odd while its fields change.
+ * All fields are native-endian; ids are 64-bit, from 1, never reused.
+ */
+#ifndef TASKSCOPE_DEBUG_H
+#define TASKSCOPE_DEBUG_H
+
+#include <stdint.h>
+
+#define TS_DEBUG_MAGIC "TSCOPE\x01"  /* 8 bytes with the NUL */
+#define TS_DEBUG_ABI_VERSION 1
+#define TS_DEBUG_SECTION ".taskscope_debug"
+#define TS_TASK_MAGIC 0x4b5341544f435354ull  /* "TSCOTASK" */
+#define TS_TASK_FREED 0x4445455246435354ull  /* "TSCFREED" */
+#define TS_NAME_MAX 64                       /* task names, NUL included */
+
+struct ts_debug_desc {
+	char magic[8];
+	uint32_t abi_version;
+	uint32_t desc_size;         /* sizeof(struct ts_debug_desc) of the writer */
+	uint64_t loops_addr;        /* address of the array of loop pointers */
+	uint64_t nloops_addr;       /* address of the uint32_t count of used slots */
+	uint64_t loops_gen_addr;    /* address of the uint64_t generation of that array */
+	uint64_t next_id_addr;      /* address of the uint64_t next task id */
+	uint32_t max_loops;
+	uint32_t name_max;          /* bytes of the inline task name */
+
+	/* struct ts_loop */
+	uint16_t loop_size;
+	uint16_t loop_id;           /* uint64_t */
+	uint16_t loop_tid;          /* int32_t, the thread running the loop */
+	uint16_t loop_current_id;   /* uint64_t, the running task's id, 0 = scheduler */
+	uint16_t loop_current;      /* pointer to the running task, or NULL */
+	uint16_t loop_tasks;        /* pointer to the array of task pointers */
+	uint16_t loop_ntasks;       /* uint32_t */
+	uint16_t loop_gen;          /* uint64_t */
+
+	/* struct ts_task */
+	uint16_t task_size;
+	uint16_t task_magic;        /* uint64_t, TS_TASK_MAGIC while allocated */
+	uint16_t task_seq;          /* uint64_t, odd while fields change */
+	uint16_t task_id;           /* uint64_t */
+	uint16_t task_parent;       /* uint64_t, 0 = none */
+	uint16_t task_name;         /* char[name_max] */
+	uint16_t task_coro;         /* const char *, the coroutine function's name */
+	uint16_t task_state;        /* uint32_t, enum ts_state */
+	uint16_t task_wait;         /* uint32_t, enum ts_wait */
+	uint16_t task_wait_obj;     /* uint64_t, see enum ts_wait */
+	uint16_t task_tid;          /* int32_t, its loop's thread */
+	uint16_t task_created_ns;   /* uint64_t, CLOCK_MONOTONIC */
+	uint16_t task_switches;     /* uint64_t, times it was switched in */
+	uint16_t task_ctx_sp;       /* uint64_t, saved stack pointer while suspended */
+	uint16_t task_stack_lo;     /* uint64_t, lowest usable stack address */
+	uint16_t task_stack_hi;     /* uint64_t, one past the highest */
+	uint16_t reserved[6];
+};
+
+#endif

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* The loop table and the debug descriptor that lets readers outside the process find it. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+static ts_loop *loops[TS_MAX_LOOPS];
+static uint32_t nloops;     /* one past the highest used slot */
+static uint64_t loops_gen;  /* odd while the table changes */
+static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
+extern uint64_t ts__next_task_id;
+
+#define OFF(type, field) ((uint16_t)offsetof(type, field))
+
+/* Not const: in a PIE its pointers are relocated at load. A section of its own survives strip. */
+__attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_desc = {
+	.magic = TS_DEBUG_MAGIC,
+	.abi_version = TS_DEBUG_ABI_VERSION,
+	.desc_size = sizeof(struct ts_debug_desc),
+	.loops_addr = (uint64_t)(uintptr_t)loops,
+	.nloops_addr = (uint64_t)(uintptr_t)&nloops,
+	.loops_gen_addr = (uint64_t)(uintptr_t)&loops_gen,
+	.next_id_addr = (uint64_t)(uintptr_t)&ts__next_task_id,
+	.max_loops = TS_MAX_LOOPS,
+	.name_max = TS_NAME_MAX,
+	.loop_size = sizeof(struct ts_loop),
+	.loop_id = OFF(struct ts_loop, id),
+	.loop_tid = OFF(struct ts_loop, tid),
+	.loop_current_id = OFF(struct ts_loop, current_id),
+	.loop_current = OFF(struct ts_loop, current),
+	.loop_tasks = OFF(struct ts_loop, tasks),
+	.loop_ntasks = OFF(struct ts_loop, ntasks),
+	.loop_gen = OFF(struct ts_loop, gen),
+	.task_size = sizeof(struct ts_task),
+	.task_magic = OFF(struct ts_task, magic),
+	.task_seq = OFF(struct ts_task, seq),
+	.task_id = OFF(struct ts_task, id),
+	.task_parent = OFF(struct ts_task, parent),
+	.task_name = OFF(struct ts_task, name),
+	.task_coro = OFF(struct ts_task, coro),
+	.task_state = OFF(struct ts_task, state),
+	.task_wait = OFF(struct ts_task, wait),
+	.task_wait_obj = OFF(struct ts_task, wait_obj),
+	.task_tid = OFF(struct ts_task, tid),
+	.task_created_ns = OFF(struct ts_task, created_ns),
+	.task_switches = OFF(struct ts_task, switches),
+	.task_ctx_sp = OFF(struct ts_task, ctx.sp),
+	.task_stack_lo = OFF(struct ts_task, ctx.stack_lo),
+	.task_stack_hi = OFF(struct ts_task, stack_hi),
+};
+
+int ts__loop_table_add(ts_loop *loop)
+{
+	int err = -EMFILE;
+	pthread_mutex_lock(&loops_lock);
+	for (uint32_t i = 0; i < TS_MAX_LOOPS; i++) {
+		if (loops[i])
+			continue;
+		__atomic_add_fetch(&loops_gen, 1, __ATOMIC_RELEASE);
+		ts_store(&loops[i], loop);
+		if (i >= nloops)
+			ts_store(&nloops, i + 1);
+		__atomic_add_fetch(&loops_gen, 1, __ATOMIC_RELEASE);
+		loop->slot = (int)i;
+		err = 0;
+		break;
+	}
+	pthread_mutex_unlock(&loops_lock);
+	return err;
+}
+
+void ts__loop_table_del(ts_loop *loop)
+{
+	if (loop->slot < 0)
+		return;
+	pthread_mutex_lock(&loops_lock);
+	__atomic_add_fetch(&loops_gen, 1, __ATOMIC_RELEASE);
+	ts_store(&loops[loop->slot], NULL);
+	while (nloops && !loops[nloops - 1])
+		nloops--;
+	__atomic_add_fetch(&loops_gen, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&loops_lock);
+	loop->slot = -1;
+}

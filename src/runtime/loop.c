@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/* One event loop per thread: ready queue, timer heap, epoll, and an inbox (mutex + eventfd)
+ * through which other threads spawn, wake and cancel this loop's tasks. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <taskscope/probes.h>
+
+__thread ts_loop *ts__tls_loop __attribute__((tls_model("initial-exec")));
+static uint64_t next_loop_id = 1;
+
+uint64_t ts_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+ts_loop *ts__loop_new(void)
+{
+	ts_loop *loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return NULL;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	loop->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->epfd < 0 || loop->evfd < 0)
+		goto fail;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->evfd, &ev))
+		goto fail;
+	loop->id = __atomic_fetch_add(&next_loop_id, 1, __ATOMIC_RELAXED);
+	loop->inbox_tail = &loop->inbox_head;
+	pthread_mutex_init(&loop->inbox_lock, NULL);
+	pthread_mutex_init(&loop->start_lock, NULL);
+	pthread_cond_init(&loop->start_cond, NULL);
+	loop->slot = -1;
+	return loop;
+fail:
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	if (loop->evfd > 0)
+		close(loop->evfd);
+	free(loop);
+	return NULL;
+}
+
+void ts__loop_free(ts_loop *loop)
+{
+	if (!loop)
+		return;
+	ts__loop_table_del(loop);
+	for (struct ts_msg *m = loop->inbox_head, *next; m; m = next) {
+		next = m->next;
+		ts_task_unref(m->task);
+		free(m);
+	}
+	ts__stack_pool_free(loop);
+	close(loop->epfd);
+	close(loop->evfd);
+	free(loop->tasks);
+	free(loop->timers);
+	pthread_mutex_destroy(&loop->inbox_lock);
+	pthread_mutex_destroy(&loop->start_lock);
+	pthread_cond_destroy(&loop->start_cond);
+	free(loop);
+}
+
+/* ---- ready queue ---- */
+
+void ts__ready_push(ts_loop *loop, ts_task *t)
+{
+	t->next_ready = NULL;
+	if (loop->ready_tail)
+		loop->ready_tail->next_ready = t;
+	else
+		loop->ready_head = t;
+	loop->ready_tail = t;
+}
+
+ts_task *ts__ready_pop(ts_loop *loop)
+{
+	ts_task *t = loop->ready_head;
+	if (!t || loop->budget <= 0)
+		return NULL;
+	loop->ready_head = t->next_ready;
+	if (!loop->ready_head)
+		loop->ready_tail = NULL;
+	t->next_ready = NULL;
+	loop->budget--;
+	return t;
+}
+
+/* ---- registry: the array outside readers walk (see debug.h) ---- */
+
+static void gen_bump(ts_loop *loop)
+{
+	__atomic_add_fetch(&loop->gen, 1, __ATOMIC_RELEASE);
+}
+
+void ts__registry_add(ts_loop *loop, ts_task *t)
+{
+	if (loop->ntasks == loop->cap) {
+		uint32_t cap = loop->cap ? loop->cap * 2 : 64;
+		ts_task **n = malloc(cap * sizeof(*n));
+		if (!n)
+			abort(); /* out of memory in the scheduler: nothing sane to do */
+		if (loop->ntasks)
+			memcpy(n, loop->tasks, loop->ntasks * sizeof(*n));
+		/* Publish the new array before freeing the old, so readers see one or the other. */
+		ts_task **old = loop->tasks;
+		gen_bump(loop);
+		ts_store(&loop->tasks, n);
+		loop->cap = cap;
+		gen_bump(loop);
+		free(old);
+	}
+	gen_bump(loop);
+	t->reg_index = (int32_t)loop->ntasks;
+	loop->tasks[loop->ntasks] = t;
+	ts_store(&loop->ntasks, loop->ntasks + 1);
+	gen_bump(loop);
+}
+
+void ts__registry_del(ts_loop *loop, ts_task *t)
+{
+	if (t->reg_index < 0)
+		return;
+	gen_bump(loop);
+	uint32_t last = loop->ntasks - 1;
+	ts_task *moved = loop->tasks[last];
+	loop->tasks[t->reg_index] = moved;
+	moved->reg_index = t->reg_index;
+	ts_store(&loop->ntasks, last);
+	t->reg_index = -1;
+	gen_bump(loop);
+}
+
+/* ---- timers: a binary min-heap by deadline, each task in it at most once ---- */
+
+static void heap_set(ts_loop *loop, uint32_t i, struct ts_timer tm)
+{
+	loop->timers[i] = tm;
+	tm.task->timer_index = (int32_t)i;
+}
+
+static void heap_up(ts_loop *loop, uint32_t i)
+{
+	struct ts_timer tm = loop->timers[i];
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+		if (loop->timers[p].deadline <= tm.deadline)
+			break;
+		heap_set(loop, i, loop->timers[p]);
+		i = p;
+	}
+	heap_set(loop, i, tm);
+}
+
+static void heap_down(ts_loop *loop, uint32_t i)
+{
+	struct ts_timer tm = loop->timers[i];
+	uint32_t n = loop->ntimers;
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && loop->timers[c + 1].deadline < loop->timers[c].deadline)
+			c++;
+		if (tm.deadline <= loop->timers[c].deadline)
+			break;
+		heap_set(loop, i, loop->timers[c]);
+		i = c;
+	}
+	heap_set(loop, i, tm);
+}
+
+void ts__timer_add(ts_loop *loop, ts_task *t, uint64_t deadline)
+{
+	if (loop->ntimers == loop->timers_cap) {
+		uint32_t cap = loop->timers_cap ? loop->timers_cap * 2 : 64;
+		struct ts_timer *n = realloc(loop->timers, cap * sizeof(*n));
+		if (!n)
+			abort();
+		loop->timers = n;
+		loop->timers_cap = cap;
+	}
+	loop->timers[loop->ntimers] = (struct ts_timer){ deadline, t };
+	heap_up(loop, loop->ntimers++);
+}
+
+void ts__timer_del(ts_loop *loop, ts_task *t)
+{
+	uint32_t i = (uint32_t)t->timer_index;
+	t->timer_index = -1;
+	uint32_t last = --loop->ntimers;
+	if (i == last)
+		return;
+	heap_set(loop, i, loop->timers[last]);
+	if (i > 0 && loop->timers[(i - 1) / 2].deadline > loop->timers[i].deadline)
+		heap_up(loop, i);
+	else
+		heap_down(loop, i);
+}
+
+static void run_timers(ts_loop *loop, uint64_t now)
+{
+	while (loop->ntimers && loop->timers[0].deadline <= now) {
+		ts_task *t = loop->timers[0].task;
+		ts__timer_del(loop, t);
+		ts__wake_local(t, t->wait_seq, -ETIMEDOUT);
+	}
+}
+
+/* ---- inbox ---- */
+
+void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint64_t seq, int result)
+{
+	struct ts_msg *m = malloc(sizeof(*m));
+	if (!m)
+		abort();
+	*m = (struct ts_msg){ .kind = kind, .task = ts_task_ref(t), .seq = seq, .result = result };
+	pthread_mutex_lock(&loop->inbox_lock);
+	*loop->inbox_tail = m;
+	loop->inbox_tail = &m->next;
+	pthread_mutex_unlock(&loop->inbox_lock);
+	uint64_t one = 1;
+	/* EAGAIN means the counter is already non-zero: the loop is being woken anyway. */
+	(void)!write(loop->evfd, &one, sizeof(one));
+}
+
+static void drain_inbox(ts_loop *loop)
+{
+	pthread_mutex_lock(&loop->inbox_lock);
+	struct ts_msg *m = loop->inbox_head;
+	loop->inbox_head = NULL;
+	loop->inbox_tail = &loop->inbox_head;
+	pthread_mutex_unlock(&loop->inbox_lock);
+	while (m) {
+		struct ts_msg *next = m->next;
+		switch (m->kind) {
+		case TS_MSG_SPAWN:
+			ts__start_local(loop, m->task);
+			break;
+		case TS_MSG_WAKE:
+			ts__wake_local(m->task, m->seq, m->result);
+			break;
+		case TS_MSG_CANCEL:
+			ts__cancel_local(m->task);
+			break;
+		}
+		ts_task_unref(m->task);
+		free(m);
+		m = next;
+	}
+}
+
+/* ---- the scheduler ---- */
+
+static void cancel_all(ts_loop *loop)
+{
+	for (uint32_t i = 0; i < loop->ntasks; i++)
+		ts_cancel(loop->tasks[i]);
+}
+
+void ts__loop_run(ts_loop *loop, ts_task *until)
+{
+	struct epoll_event evs[64];
+	bool cancelled_all = false;
+
+	for (;;) {
+		drain_inbox(loop);
+		run_timers(loop, ts_now_ns());
+		if (loop->ready_head) {
+			loop->budget = TS_DIRECT_SWITCH_BUDGET;
+			ts__switch(loop, NULL, ts__ready_pop(loop));
+			/* back when no task is ready, or the budget is spent: poll without blocking */
+		}
+		if (until && ts_load(&until->state) >= TS_DONE)
+			break;
+		if (ts_load(&loop->stopping)) {
+			if (loop->ntasks == 0 && !loop->ready_head)
+				break;
+			if (!cancelled_all) {
+				cancel_all(loop);
+				cancelled_all = true;
+				continue;
+			}
+		}
+		int timeout = -1;
+		if (loop->ready_head) {
+			timeout = 0;
+		} else if (loop->ntimers) {
+			uint64_t now = ts_now_ns(), d = loop->timers[0].deadline;
+			timeout = d <= now ? 0 : (int)((d - now + 999999) / 1000000);
+		}
+		int n = epoll_wait(loop->epfd, evs, 64, timeout);
+		for (int i = 0; i < n; i++) {
+			ts_task *t = evs[i].data.ptr;
+			if (!t) {
+				uint64_t v;
+				(void)!read(loop->evfd, &v, sizeof(v));
+				continue;
+			}
+			int r = 0;
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				r |= TS_READ;
+			if (evs[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+				r |= TS_WRITE;
+			ts__wake_local(t, t->wait_seq, r);
+		}
+	}
+}
+
+/* ---- loop threads ---- */
+
+static void *loop_thread(void *arg)
+{
+	ts_loop *loop = arg;
+	loop->tid = gettid();
+	ts__tls_loop = loop;
+	ts__overflow_handler_install(loop);
+	pthread_mutex_lock(&loop->start_lock);
+	loop->start_err = ts__loop_table_add(loop);
+	loop->started = true;
+	pthread_cond_signal(&loop->start_cond);
+	pthread_mutex_unlock(&loop->start_lock);
+	if (loop->start_err) {
+		ts__overflow_handler_remove(loop);
+		return NULL;
+	}
+	TASKSCOPE_THREAD_START(loop->id, loop->tid);
+	ts__loop_run(loop, NULL);
+	TASKSCOPE_THREAD_STOP(loop->id, loop->tid);
+	ts__overflow_handler_remove(loop);
+	ts__tls_loop = NULL;
+	return NULL;
+}
+
+ts_loop *ts_loop_start(void)
+{
+	ts_loop *loop = ts__loop_new();
+	if (!loop)
+		return NULL;
+	loop->own_thread = true;
+	int err = pthread_create(&loop->thread, NULL, loop_thread, loop);
+	if (err) {
+		ts__loop_free(loop);
+		errno = err;
+		return NULL;
+	}
+	pthread_mutex_lock(&loop->start_lock);
+	while (!loop->started)
+		pthread_cond_wait(&loop->start_cond, &loop->start_lock);
+	pthread_mutex_unlock(&loop->start_lock);
+	if (loop->start_err) {
+		pthread_join(loop->thread, NULL);
+		errno = -loop->start_err;
+		ts__loop_free(loop);
+		return NULL;
+	}
+	return loop;
+}
+
+int ts_loop_stop(ts_loop *loop)
+{
+	if (!loop || !loop->own_thread)
+		return -EINVAL;
+	if (loop == ts__tls_loop)
+		return -EDEADLK;
+	ts_store(&loop->stopping, 1);
+	uint64_t one = 1;
+	(void)!write(loop->evfd, &one, sizeof(one));
+	pthread_join(loop->thread, NULL);
+	ts__loop_free(loop);
+	return 0;
+}
+
+ts_loop *ts_current_loop(void)
+{
+	return ts__tls_loop;
+}
+
+int ts_loop_tid(const ts_loop *loop)
+{
+	return loop ? loop->tid : -1;
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/* Switching between tasks on one loop: suspend, wake, cancel delivery, finish.
+ * A task that suspends switches straight to the next ready task; only when none is ready,
+ * or after TS_DIRECT_SWITCH_BUDGET direct switches, does it go back to the scheduler. */
+#include "internal.h"
+#include "ctx.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <taskscope/probes.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define TS_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define TS_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(TS_ASAN)
+#include <sanitizer/asan_interface.h>
+#define TS_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(TS_TSAN)
+#include <sanitizer/tsan_interface.h>
+#define TS_TSAN 1
+#endif
+#endif
+
+static inline struct ts_ctx *ctx_of(ts_loop *loop, ts_task *t)
+{
+	return t ? &t->ctx : &loop->sched;
+}
+
+void ts__switch(ts_loop *loop, ts_task *from, ts_task *to)
+{
+	struct ts_ctx *fc = ctx_of(loop, from), *tc = ctx_of(loop, to);
+
+	TASKSCOPE_TASK_SWITCH(from ? from->id : 0, to ? to->id : 0);
+	loop->current = to;
+	ts_store(&loop->current_id, to ? to->id : 0);
+	if (to) {
+		to->switches++;
+		ts_store(&to->state, TS_RUNNING);
+	}
+#ifdef TS_ASAN
+	/* A finished task never comes back: NULL tells ASan to drop its fake stack. */
+	bool dying = from && ts_load(&from->state) >= TS_DONE;
+	__sanitizer_start_switch_fiber(dying ? NULL : &fc->asan_fake_stack, tc->stack_lo,
+				       tc->stack_size);
+#endif
+#ifdef TS_TSAN
+	__tsan_switch_to_fiber(tc->tsan_fiber, 0);
+#endif
+	ts__ctx_switch(&fc->sp, tc->sp);
+	ts__after_switch(loop);
+}
+
+/* Runs first in whichever context was just resumed. */
+void ts__after_switch(ts_loop *loop)
+{
+#ifdef TS_ASAN
+	struct ts_ctx *c = ctx_of(loop, loop->current);
+	__sanitizer_finish_switch_fiber(c->asan_fake_stack, NULL, NULL);
+#endif
+	ts_task *dead = loop->dead;
+	if (dead) {
+		loop->dead = NULL;
+		ts__stack_put(loop, dead);
+		ts_task_unref(dead); /* the loop's reference */
+	}
+}
+
+/* Leave the current task (already queued or waiting) for the next ready one. */
+static void schedule_away(ts_loop *loop, ts_task *self)
+{
+	ts_task *next = ts__ready_pop(loop);
+	if (next == self)
+		return ts_store(&self->state, TS_RUNNING); /* alone: a yield is a no-op */
+	ts__switch(loop, self, next);
+}
+
+int ts__take_cancel(ts_task *t)
+{
+	if (__atomic_exchange_n(&t->cancel_pending, 0, __ATOMIC_ACQ_REL)) {
+		t->cancelled = true;
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+uint64_t ts__wait_begin(ts_task *t)
+{
+	return ++t->wait_seq;
+}
+
+int ts__suspend(enum ts_wait reason, uint64_t obj)
+{
+	ts_loop *loop = ts__tls_loop;
+	ts_task *t = loop->current;
+	int err = ts__take_cancel(t);
+	if (err)
+		return err;
+	t->wait = reason;
+	t->wait_obj = obj;
+	t->wake_result = 0;
+	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
+	if (reason == TS_WAIT_YIELD) {
+		ts_store(&t->state, TS_READY);
+		ts__ready_push(loop, t);
+	} else {
+		ts_store(&t->state, TS_WAITING);
+	}
+	schedule_away(loop, t);
+	t->wait = TS_WAIT_NONE;
+	t->wait_obj = 0;
+	return t->wake_result;
+}
+
+void ts__wake_local(ts_task *t, uint64_t seq, int result)
+{
+	if (ts_load(&t->state) != TS_WAITING || t->wait_seq != seq)
+		return; /* stale: the task already left that wait */
+	t->wake_result = result;
+	t->wait_seq++;
+	ts_store(&t->state, TS_READY);
+	ts__ready_push(t->loop, t);
+}
+
+void ts__wake(ts_task *t, uint64_t seq, int result)
+{
+	if (t->loop == ts__tls_loop)
+		ts__wake_local(t, seq, result);
+	else
+		ts__loop_post(t->loop, TS_MSG_WAKE, t, seq, result);
+}
+
+void ts__cancel_local(ts_task *t)
+{
+	if (ts_load(&t->state) == TS_WAITING && ts__take_cancel(t))
+		ts__wake_local(t, t->wait_seq, -ECANCELED);
+}
+
+static void task_entry(void *arg)
+{
+	ts_task *t = arg;
+	ts_loop *loop = t->loop;
+	ts__after_switch(loop);
+	if (ts__take_cancel(t))
+		ts__finish(t, TS_CANCELLED); /* cancelled before it ever ran */
+	t->result = t->fn(t->arg);
+	ts__finish(t, t->cancelled ? TS_CANCELLED : TS_DONE);
+}
+
+void ts__start_local(ts_loop *loop, ts_task *t)
+{
+	t->ctx.sp = ts__ctx_make(t->ctx.stack_lo, t->stack_hi, task_entry, t);
+#ifdef TS_TSAN
+	t->ctx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+	ts__registry_add(loop, t);
+	ts_store(&t->state, TS_READY);
+	ts__ready_push(loop, t);
+}
+
+void ts__finish(ts_task *t, enum ts_state outcome)
+{
+	ts_loop *loop = t->loop;
+
+	if (t->timer_index >= 0)
+		ts__timer_del(loop, t);
+	ts__registry_del(loop, t);
+	pthread_mutex_lock(&t->lock);
+	ts__seq_begin(t);
+	ts_store(&t->state, outcome);
+	ts__seq_end(t);
+	ts__waiters_wake_all(&t->waiters, 0);
+	pthread_mutex_unlock(&t->lock);
+	TASKSCOPE_TASK_FINISH(t->id, outcome);
+
+	loop->dead = t; /* the next context releases our stack; we are still on it */
+	ts__switch(loop, t, ts__ready_pop(loop));
+	abort(); /* unreachable: nothing resumes a finished task */
+}
+
+void ts__waiter_add(struct ts_waiter **head, struct ts_waiter *w, ts_task *t, uint64_t seq)
+{
+	w->task = t;
+	w->seq = seq;
+	w->next = *head;
+	w->pprev = head;
+	if (*head)
+		(*head)->pprev = &w->next;
+	*head = w;
+}
+
+/* Wake every waiter and unlink it, so that its owner's later ts__waiter_del is a no-op. */
+void ts__waiters_wake_all(struct ts_waiter **head, int result)
+{
+	struct ts_waiter *w = *head, *next;
+	*head = NULL;
+	for (; w; w = next) {
+		next = w->next;
+		w->pprev = NULL;
+		ts__wake(w->task, w->seq, result);
+	}
+}
+
+/* Wake the oldest waiter (the list's tail) and unlink it; false when there is none. */
+bool ts__waiters_wake_one(struct ts_waiter **head, int result)
+{
+	struct ts_waiter *w = *head;
+	if (!w)
+		return false;
+	while (w->next)
+		w = w->next;
+	ts__waiter_del(w);
+	ts__wake(w->task, w->seq, result);
+	return true;
+}
+
+void ts__waiter_del(struct ts_waiter *w)
+{
+	if (!w->pprev)
+		return;
+	*w->pprev = w->next;
+	if (w->next)
+		w->next->pprev = w->pprev;
+	w->pprev = NULL;
+}
