@@ -1,0 +1,44 @@
+# Shared by every bats suite: paths, a strict skip, and process helpers.
+# In CI (CI=true) a test that would skip fails instead: BPF tests must really run there.
+ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+TASKSCOPE=$BUILD/taskscope
+DEMO=$BUILD/taskscope-demo
+EXAMPLES=$BUILD/examples
+
+strict_skip() {
+	if [ "${CI:-}" = true ]; then
+		echo "would skip in CI, which fails instead: $*" >&2
+		return 1
+	fi
+	skip "$*"
+}
+
+require_root_bpf() {
+	[ "$(id -u)" = 0 ] || strict_skip "needs root for BPF"
+	[ -r /sys/kernel/btf/vmlinux ] || strict_skip "kernel has no BTF"
+}
+
+require_cmd() {
+	command -v "$1" >/dev/null 2>&1 || strict_skip "$1 is not installed"
+}
+
+# Wait until FILE has at least N lines (default 1), up to ~10 s.
+wait_for_lines() {
+	local file=$1 n=${2:-1} i
+	for i in $(seq 200); do
+		[ -f "$file" ] && [ "$(wc -l < "$file")" -ge "$n" ] && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for $n lines in $file" >&2
+	return 1
+}
+
+# Kill a background process started by a test, if still alive.
+stop_proc() {
+	local pid=$1
+	kill "$pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+	kill -9 "$pid" 2>/dev/null || true
+}
