@@ -34,9 +34,9 @@ endif
 LDLIBS += -lpthread
 
 .DELETE_ON_ERROR:
-.PHONY: all runtime examples unit cli test bench install clean
+.PHONY: all runtime examples unit progs cli bench-bins test bench install clean
 
-all: runtime examples unit $(BUILD)/taskscope-demo cli bench-bins
+all: runtime examples unit progs $(BUILD)/taskscope-demo cli bench-bins
 
 # ---- the runtime ----
 RT_SRC := $(wildcard src/runtime/*.c) src/runtime/switch_x86_64.S
@@ -76,6 +76,7 @@ $(BUILD)/libtaskscope-noprobes.a: $(RT_NOPROBE_OBJ)
 $(BUILD)/libtaskscope.so: $(RT_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libtaskscope.so.0 -o $@ $^ $(LDLIBS)
+	$(Q)ln -sf libtaskscope.so $(BUILD)/libtaskscope.so.0
 
 $(BUILD)/taskscope.pc: Makefile
 	@mkdir -p $(@D)
@@ -91,8 +92,14 @@ BENCH_C := $(wildcard tools/bench/*.c)
 BENCH := $(patsubst tools/bench/%.c,$(BUILD)/bench/%,$(BENCH_C)) \
 	$(patsubst tools/bench/%.c,$(BUILD)/bench/%-noprobes,$(BENCH_C))
 
+# Victim programs for the CLI tests, each in three links: static runtime (PIE, the default),
+# the shared libtaskscope.so, and stripped.
+PROGS_C := $(wildcard tests/progs/*.c)
+PROGS := $(foreach p,$(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROGS_C)),$(p) $(p)-shared $(p)-stripped)
+
 examples: $(EXAMPLES)
 unit: $(UNIT)
+progs: $(PROGS)
 bench-bins: $(BENCH)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libtaskscope.a
@@ -104,6 +111,21 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
+
+$(BUILD)/progs/%: tests/progs/%.c $(BUILD)/libtaskscope.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie -fPIE $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
+
+$(BUILD)/progs/%-shared: tests/progs/%.c $(BUILD)/libtaskscope.so
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD) -l:libtaskscope.so \
+		-Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+
+$(BUILD)/progs/%-stripped: $(BUILD)/progs/%
+	$(call msg,STRIP,$@)
+	$(Q)strip -o $@ $<
 
 $(BUILD)/taskscope-demo: tools/demo.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* What the CLI rebuilds of a target process: its loop threads and its live tasks.
+ * Filled by the remote reader (remote.c) and reconciled with BPF events (attach.c). */
+#ifndef TSC_MODEL_H
+#define TSC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <taskscope/debug.h>
+
+struct tsc_task {
+	uint64_t id, parent;          /* parent 0 = none */
+	char name[TS_NAME_MAX];
+	char coro[64];
+	uint32_t state;               /* enum ts_state */
+	uint32_t wait;                /* enum ts_wait */
+	uint64_t wait_obj;            /* for TS_WAIT_AWAIT: the awaited task id */
+	int32_t tid;                  /* its loop's thread */
+	uint64_t created_ns;          /* CLOCK_MONOTONIC, the target's clock = ours */
+	uint64_t switches;
+	uint64_t ctx_sp, stack_lo, stack_hi; /* where its suspended stack lives */
+	uint64_t addr;                /* the task struct in the target, 0 if known only by events */
+};
+
+struct tsc_thread {
+	int32_t tid;
+	uint64_t loop_id;
+	uint64_t current;             /* running task id, 0 = none (in its scheduler or idle) */
+};
+
+struct tsc_snapshot {
+	int pid;
+	uint64_t taken_ns;            /* CLOCK_MONOTONIC when the snapshot completed */
+	struct tsc_thread *threads;
+	size_t nthreads;
+	struct tsc_task *tasks;
+	size_t ntasks;
+	uint32_t retries;             /* registry walks retried because it changed under us */
+	/* filled by reconciliation with BPF; all 0 in a snapshot-only reading */
+	int reconciled;
+	uint64_t events, lost, map_full;
+};
+
+void tsc_snapshot_free(struct tsc_snapshot *s);
+struct tsc_task *tsc_snapshot_find(const struct tsc_snapshot *s, uint64_t id);
+
+#endif
