@@ -97,6 +97,7 @@ struct ts_loop {
 	struct ts_ctx sched;
 	ts_task *ready_head, *ready_tail;
 	int budget;
+	uint32_t nfd_waits;        /* tasks suspended in ts_wait_fd */
 	ts_task *dead;             /* finished task whose stack awaits release */
 	struct ts_timer *timers;
 	uint32_t ntimers, timers_cap;
@@ -124,8 +125,6 @@ void ts__loop_free(ts_loop *loop);
 /* Until `until` is done, or (until == NULL) until stopping and no task is left. */
 void ts__loop_run(ts_loop *loop, ts_task *until);
 void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint64_t seq, int result);
-void ts__ready_push(ts_loop *loop, ts_task *t);
-ts_task *ts__ready_pop(ts_loop *loop);  /* NULL when empty or the direct-switch budget is spent */
 void ts__registry_add(ts_loop *loop, ts_task *t);
 void ts__registry_del(ts_loop *loop, ts_task *t);
 void ts__timer_add(ts_loop *loop, ts_task *t, uint64_t deadline);
@@ -159,6 +158,32 @@ void ts__overflow_handler_remove(ts_loop *loop);
 /* debug.c */
 int ts__loop_table_add(ts_loop *loop);
 void ts__loop_table_del(ts_loop *loop);
+
+/* The ready queue: FIFO, intrusive, touched only by the loop's thread; inline because every
+ * switch goes through it. */
+static inline void ts__ready_push(ts_loop *loop, ts_task *t)
+{
+	t->next_ready = NULL;
+	if (loop->ready_tail)
+		loop->ready_tail->next_ready = t;
+	else
+		loop->ready_head = t;
+	loop->ready_tail = t;
+}
+
+/* NULL when empty or when the direct-switch budget is spent (then the scheduler polls I/O). */
+static inline ts_task *ts__ready_pop(ts_loop *loop)
+{
+	ts_task *t = loop->ready_head;
+	if (!t || loop->budget <= 0)
+		return NULL;
+	loop->ready_head = t->next_ready;
+	if (!loop->ready_head)
+		loop->ready_tail = NULL;
+	t->next_ready = NULL;
+	loop->budget--;
+	return t;
+}
 
 static inline void ts__seq_begin(ts_task *t) { __atomic_add_fetch(&t->seq, 1, __ATOMIC_RELEASE); }
 static inline void ts__seq_end(ts_task *t) { __atomic_add_fetch(&t->seq, 1, __ATOMIC_RELEASE); }

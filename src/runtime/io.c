@@ -24,7 +24,9 @@ int ts_wait_fd(int fd, int events, int64_t timeout_ns)
 	ts__wait_begin(t);
 	if (timeout_ns >= 0)
 		ts__timer_add(loop, t, ts_now_ns() + (uint64_t)timeout_ns);
+	loop->nfd_waits++;
 	int r = ts__suspend(TS_WAIT_FD, (uint64_t)fd);
+	loop->nfd_waits--;
 	/* Removed before this task can be scheduled again, so no stale event can name it. */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 	if (t->timer_index >= 0)

@@ -71,31 +71,6 @@ void ts__loop_free(ts_loop *loop)
 	free(loop);
 }
 
-/* ---- ready queue ---- */
-
-void ts__ready_push(ts_loop *loop, ts_task *t)
-{
-	t->next_ready = NULL;
-	if (loop->ready_tail)
-		loop->ready_tail->next_ready = t;
-	else
-		loop->ready_head = t;
-	loop->ready_tail = t;
-}
-
-ts_task *ts__ready_pop(ts_loop *loop)
-{
-	ts_task *t = loop->ready_head;
-	if (!t || loop->budget <= 0)
-		return NULL;
-	loop->ready_head = t->next_ready;
-	if (!loop->ready_head)
-		loop->ready_tail = NULL;
-	t->next_ready = NULL;
-	loop->budget--;
-	return t;
-}
-
 /* ---- registry: the array outside readers walk (see debug.h) ---- */
 
 static void gen_bump(ts_loop *loop)
@@ -226,7 +201,7 @@ void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint64_t se
 		abort();
 	*m = (struct ts_msg){ .kind = kind, .task = ts_task_ref(t), .seq = seq, .result = result };
 	pthread_mutex_lock(&loop->inbox_lock);
-	*loop->inbox_tail = m;
+	__atomic_store_n(loop->inbox_tail, m, __ATOMIC_RELEASE); /* may be inbox_head: peeked */
 	loop->inbox_tail = &m->next;
 	pthread_mutex_unlock(&loop->inbox_lock);
 	uint64_t one = 1;
@@ -236,9 +211,11 @@ void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint64_t se
 
 static void drain_inbox(ts_loop *loop)
 {
+	if (!__atomic_load_n(&loop->inbox_head, __ATOMIC_ACQUIRE))
+		return; /* an unlocked peek: a message posted after it is found on the next pass */
 	pthread_mutex_lock(&loop->inbox_lock);
 	struct ts_msg *m = loop->inbox_head;
-	loop->inbox_head = NULL;
+	__atomic_store_n(&loop->inbox_head, NULL, __ATOMIC_RELAXED);
 	loop->inbox_tail = &loop->inbox_head;
 	pthread_mutex_unlock(&loop->inbox_lock);
 	while (m) {
@@ -294,6 +271,10 @@ void ts__loop_run(ts_loop *loop, ts_task *until)
 		}
 		int timeout = -1;
 		if (loop->ready_head) {
+			/* Tasks are ready: poll only if some task waits on a file descriptor
+			 * (messages from other threads are found by drain_inbox's peek). */
+			if (!loop->nfd_waits)
+				continue;
 			timeout = 0;
 		} else if (loop->ntimers) {
 			uint64_t now = ts_now_ns(), d = loop->timers[0].deadline;

@@ -33,7 +33,9 @@ static inline struct ts_ctx *ctx_of(ts_loop *loop, ts_task *t)
 	return t ? &t->ctx : &loop->sched;
 }
 
-void ts__switch(ts_loop *loop, ts_task *from, ts_task *to)
+/* Inlined into the yield and suspend paths: every nanosecond of a switch shows. */
+static inline __attribute__((always_inline)) void do_switch(ts_loop *loop, ts_task *from,
+							    ts_task *to)
 {
 	struct ts_ctx *fc = ctx_of(loop, from), *tc = ctx_of(loop, to);
 
@@ -57,37 +59,55 @@ void ts__switch(ts_loop *loop, ts_task *from, ts_task *to)
 	ts__after_switch(loop);
 }
 
+void ts__switch(ts_loop *loop, ts_task *from, ts_task *to)
+{
+	do_switch(loop, from, to);
+}
+
 /* Runs first in whichever context was just resumed. */
+static void release_dead(ts_loop *loop);
+
 void ts__after_switch(ts_loop *loop)
 {
 #ifdef TS_ASAN
 	struct ts_ctx *c = ctx_of(loop, loop->current);
 	__sanitizer_finish_switch_fiber(c->asan_fake_stack, NULL, NULL);
 #endif
+	if (__builtin_expect(loop->dead != NULL, 0))
+		release_dead(loop);
+}
+
+static void release_dead(ts_loop *loop)
+{
 	ts_task *dead = loop->dead;
-	if (dead) {
-		loop->dead = NULL;
-		ts__stack_put(loop, dead);
-		ts_task_unref(dead); /* the loop's reference */
-	}
+	loop->dead = NULL;
+	ts__stack_put(loop, dead);
+	ts_task_unref(dead); /* the loop's reference */
 }
 
 /* Leave the current task (already queued or waiting) for the next ready one. */
-static void schedule_away(ts_loop *loop, ts_task *self)
+static inline __attribute__((always_inline)) void schedule_away(ts_loop *loop, ts_task *self)
 {
 	ts_task *next = ts__ready_pop(loop);
 	if (next == self)
 		return ts_store(&self->state, TS_RUNNING); /* alone: a yield is a no-op */
-	ts__switch(loop, self, next);
+	do_switch(loop, self, next);
 }
 
-int ts__take_cancel(ts_task *t)
+static inline __attribute__((always_inline)) int take_cancel(ts_task *t)
 {
-	if (__atomic_exchange_n(&t->cancel_pending, 0, __ATOMIC_ACQ_REL)) {
+	/* A plain load first: the locked exchange is paid only when a cancel is pending. */
+	if (ts_load(&t->cancel_pending) &&
+	    __atomic_exchange_n(&t->cancel_pending, 0, __ATOMIC_ACQ_REL)) {
 		t->cancelled = true;
 		return -ECANCELED;
 	}
 	return 0;
+}
+
+int ts__take_cancel(ts_task *t)
+{
+	return take_cancel(t);
 }
 
 uint64_t ts__wait_begin(ts_task *t)
@@ -95,11 +115,10 @@ uint64_t ts__wait_begin(ts_task *t)
 	return ++t->wait_seq;
 }
 
-int ts__suspend(enum ts_wait reason, uint64_t obj)
+static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task *t,
+							   enum ts_wait reason, uint64_t obj)
 {
-	ts_loop *loop = ts__tls_loop;
-	ts_task *t = loop->current;
-	int err = ts__take_cancel(t);
+	int err = take_cancel(t);
 	if (err)
 		return err;
 	t->wait = reason;
@@ -116,6 +135,21 @@ int ts__suspend(enum ts_wait reason, uint64_t obj)
 	t->wait = TS_WAIT_NONE;
 	t->wait_obj = 0;
 	return t->wake_result;
+}
+
+int ts__suspend(enum ts_wait reason, uint64_t obj)
+{
+	ts_loop *loop = ts__tls_loop;
+	return suspend(loop, loop->current, reason, obj);
+}
+
+int ts_yield(void)
+{
+	ts_loop *loop = ts__tls_loop;
+	ts_task *t = loop ? loop->current : NULL;
+	if (!t)
+		return -EPERM;
+	return suspend(loop, t, TS_WAIT_YIELD, 0);
 }
 
 void ts__wake_local(ts_task *t, uint64_t seq, int result)

@@ -146,13 +146,6 @@ void ts_fail(int err)
 	ts__finish(t, TS_FAILED);
 }
 
-int ts_yield(void)
-{
-	if (!ts_current_task())
-		return -EPERM;
-	return ts__suspend(TS_WAIT_YIELD, 0);
-}
-
 int ts_sleep_ns(uint64_t ns)
 {
 	ts_task *t = ts_current_task();
