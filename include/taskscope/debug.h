@@ -65,7 +65,10 @@ struct ts_debug_desc {
 	uint16_t task_ctx_sp;       /* uint64_t, saved stack pointer while suspended */
 	uint16_t task_stack_lo;     /* uint64_t, lowest usable stack address */
 	uint16_t task_stack_hi;     /* uint64_t, one past the highest */
-	uint16_t reserved[6];
+	/* the frame a suspended task's ctx_sp points at (src/runtime/ctx.h) */
+	uint16_t frame_rbp;         /* offset from ctx_sp of the saved frame pointer */
+	uint16_t frame_ret;         /* offset from ctx_sp of the resume address */
+	uint16_t reserved[4];
 };
 
 #endif

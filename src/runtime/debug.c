@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The loop table and the debug descriptor that lets readers outside the process find it. */
 #include "internal.h"
+#include "ctx.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -48,6 +49,8 @@ __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_
 	.task_ctx_sp = OFF(struct ts_task, ctx.sp),
 	.task_stack_lo = OFF(struct ts_task, ctx.stack_lo),
 	.task_stack_hi = OFF(struct ts_task, stack_hi),
+	.frame_rbp = TS_FRAME_RBP,
+	.frame_ret = TS_FRAME_RET,
 };
 
 int ts__loop_table_add(ts_loop *loop)
