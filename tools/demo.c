@@ -241,10 +241,8 @@ static void *main_coro(void *arg)
 	int64_t timeout = opt.duration < 0 ? -1 : (int64_t)(opt.duration * 1e9);
 	ts_wait_fd(sfd, TS_READ, timeout); /* SIGINT/SIGTERM, or the duration is up */
 	if (opt.deadlock)
-		for (int i = 0; i < 3; i++) {
-			ts_cancel(cycle[i]);
-			ts_task_unref(cycle[i]);
-		}
+		for (int i = 0; i < 3; i++)
+			ts_cancel(cycle[i]); /* references dropped once no task can await them */
 	return NULL;
 }
 
@@ -319,6 +317,8 @@ int main(int argc, char **argv)
 		ts_loop_stop(loops[t]);
 		ts_queue_free(queues[t]);
 	}
+	for (int i = 0; i < 3; i++)
+		ts_task_unref(cycle[i]);
 	ts_event_free(cycle_ready);
 	free(loops);
 	free(queues);

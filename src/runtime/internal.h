@@ -131,6 +131,7 @@ void ts__timer_add(ts_loop *loop, ts_task *t, uint64_t deadline);
 void ts__timer_del(ts_loop *loop, ts_task *t);
 
 /* sched.c */
+void ts__sched_init(ts_loop *loop);
 int ts__suspend(enum ts_wait reason, uint64_t obj);  /* current task; returns wake_result */
 uint64_t ts__wait_begin(ts_task *t);                  /* new wait_seq for a waiter node */
 void ts__wake(ts_task *t, uint64_t seq, int result);  /* from any thread */

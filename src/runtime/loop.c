@@ -250,6 +250,7 @@ void ts__loop_run(ts_loop *loop, ts_task *until)
 	struct epoll_event evs[64];
 	bool cancelled_all = false;
 
+	ts__sched_init(loop);
 	for (;;) {
 		drain_inbox(loop);
 		run_timers(loop, ts_now_ns());

@@ -67,6 +67,23 @@ void ts__switch(ts_loop *loop, ts_task *from, ts_task *to)
 /* Runs first in whichever context was just resumed. */
 static void release_dead(ts_loop *loop);
 
+/* The scheduler runs on the thread's own stack; sanitizers need to know it as a fiber too. */
+void ts__sched_init(ts_loop *loop)
+{
+#ifdef TS_TSAN
+	if (!loop->sched.tsan_fiber)
+		loop->sched.tsan_fiber = __tsan_get_current_fiber();
+#endif
+#ifdef TS_ASAN
+	pthread_attr_t attr;
+	if (!loop->sched.stack_lo && !pthread_getattr_np(pthread_self(), &attr)) {
+		pthread_attr_getstack(&attr, &loop->sched.stack_lo, &loop->sched.stack_size);
+		pthread_attr_destroy(&attr);
+	}
+#endif
+	(void)loop;
+}
+
 void ts__after_switch(ts_loop *loop)
 {
 #ifdef TS_ASAN
