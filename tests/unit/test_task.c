@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/* Task identity and life cycle: ids, default names, rename, states, the formatter, ts_fail. */
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <taskscope/taskscope.h>
+#include <taskscope/debug.h>
+#include "check.h"
+
+/* Run a FRESH() function in a new process (this binary again) so that it sees the
+ * process-wide counters (ids, Task-N) untouched; its failed CHECKs fail the case. */
+static void in_fresh(const char *name)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "fresh", "--fresh", name, (char *)NULL);
+		_exit(127);
+	}
+	int st = -1;
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+struct fresh { const char *name; void (*fn)(void); };
+#define FRESH(fn) { #fn, fn }
+
+static int run_fresh(const struct fresh *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i].name, name)) {
+			v[i].fn();
+			return check_case_failed;
+		}
+	}
+	return 127;
+}
+
+static void *ret_arg(void *arg) { return arg; }
+
+/* ---- ids: from 1, strictly increasing, never reused (stacks are, ids are not) ---- */
+
+#define NIDS 300
+
+static void *spawns_ids(void *arg)
+{
+	uint64_t *ids = arg, prev = ts_task_id(ts_current_task());
+	CHECK_EQ(prev, 1);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < NIDS / 3; i++) {
+			ts_task *t = ts_spawn(ret_arg, NULL);
+			uint64_t id = ts_task_id(t);
+			CHECK(id > prev);
+			prev = id;
+			ids[round * (NIDS / 3) + i] = id;
+			/* finishing before the next spawn frees its stack for reuse */
+			CHECK_EQ(ts_await(t, NULL), 0);
+			ts_task_unref(t);
+		}
+	}
+	return NULL;
+}
+
+static void ids_fresh(void)
+{
+	static uint64_t ids[NIDS];
+	ts_run(spawns_ids, ids);
+	for (int i = 0; i < NIDS; i++)
+		CHECK_EQ(ids[i], i + 2); /* dense too: nothing else takes ids */
+}
+
+TEST(ids_start_at_1_increase_never_reused) { in_fresh("ids_fresh"); }
+
+static uint64_t main_id;
+
+static void *record_id(void *arg)
+{
+	(void)arg;
+	main_id = ts_task_id(ts_current_task());
+	return NULL;
+}
+
+TEST(ids_keep_increasing_across_runs)
+{
+	ts_run(record_id, NULL);
+	uint64_t a = main_id;
+	ts_run(record_id, NULL);
+	CHECK(main_id > a);
+}
+
+/* ---- default names: Task-N from one process-wide counter; named spawns take no number ---- */
+
+static void *names(void *arg)
+{
+	(void)arg;
+	CHECK_STR(ts_task_name(ts_current_task()), "Task-1");
+	ts_task *a = ts_spawn(ret_arg, NULL);
+	ts_task *n = ts_spawn_named(ret_arg, NULL, "worker");
+	ts_task *b = ts_spawn(ret_arg, NULL);
+	CHECK_STR(ts_task_name(a), "Task-2");
+	CHECK_STR(ts_task_name(n), "worker");
+	CHECK_STR(ts_task_name(b), "Task-3");
+	CHECK(ts_task_id(n) > ts_task_id(a) && ts_task_id(b) > ts_task_id(n));
+	ts_task *v[] = { a, n, b };
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(ts_await(v[i], NULL), 0);
+		ts_task_unref(v[i]);
+	}
+	return NULL;
+}
+
+static void names_fresh(void)
+{
+	ts_run(names, NULL);
+	ts_run(record_id, NULL); /* a second run's main continues the counter */
+	CHECK_EQ(main_id, 5);
+}
+
+TEST(default_names_task_n) { in_fresh("names_fresh"); }
+
+/* ---- rename ---- */
+
+static void *renames(void *arg)
+{
+	(void)arg;
+	ts_task *self = ts_current_task();
+	char buf[256];
+	CHECK_EQ(ts_task_rename(self, "accept-loop"), 0);
+	CHECK_STR(ts_task_name(self), "accept-loop");
+	ts_task_format(self, buf, sizeof(buf));
+	CHECK_STR(buf, "<Task pending name='accept-loop' coro=<renames()>>");
+	CHECK_EQ(ts_task_rename(self, NULL), -EINVAL);
+	CHECK_STR(ts_task_name(self), "accept-loop");
+
+	/* too long: truncated, NUL-terminated */
+	char longname[TS_NAME_MAX * 2];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	CHECK_EQ(ts_task_rename(self, longname), 0);
+	CHECK_EQ(strlen(ts_task_name(self)), TS_NAME_MAX - 1);
+
+	/* another task, even one not started yet */
+	ts_task *t = ts_spawn(ret_arg, NULL);
+	CHECK_EQ(ts_task_rename(t, "renamed"), 0);
+	CHECK_EQ(ts_await(t, NULL), 0);
+	CHECK_STR(ts_task_name(t), "renamed");
+	ts_task_unref(t);
+	return NULL;
+}
+
+TEST(rename) { ts_run(renames, NULL); }
+
+/* ---- states: ready -> running -> waiting -> ready -> running -> done / cancelled / failed ---- */
+
+static ts_task *watched;
+static enum ts_state seen_inside;
+
+static void *sleeps_a_bit(void *arg)
+{
+	(void)arg;
+	seen_inside = ts_task_state(ts_current_task());
+	ts_sleep_ms(20);
+	return (void *)5;
+}
+
+static void *yields_twice(void *arg)
+{
+	(void)arg;
+	ts_yield();
+	ts_yield();
+	return NULL;
+}
+
+static void *watches(void *arg)
+{
+	(void)arg;
+	watched = ts_spawn(sleeps_a_bit, NULL);
+	CHECK_EQ(ts_task_state(watched), TS_READY);
+	CHECK(!ts_task_done(watched));
+	ts_yield(); /* it runs up to its sleep */
+	CHECK_EQ(seen_inside, TS_RUNNING);
+	CHECK_EQ(ts_task_state(watched), TS_WAITING);
+	CHECK_EQ(ts_await(watched, NULL), 0);
+	CHECK_EQ(ts_task_state(watched), TS_DONE);
+	CHECK(ts_task_done(watched));
+	CHECK(ts_task_result(watched) == (void *)5);
+	ts_task_unref(watched);
+
+	/* a yielding task is ready, not waiting, while another runs */
+	ts_task *y = ts_spawn(yields_twice, NULL);
+	ts_yield();
+	CHECK_EQ(ts_task_state(y), TS_READY);
+	CHECK_EQ(ts_await(y, NULL), 0);
+	ts_task_unref(y);
+	return NULL;
+}
+
+TEST(state_transitions) { ts_run(watches, NULL); }
+
+TEST(state_names)
+{
+	CHECK_STR(ts_state_name(TS_PENDING), "pending");
+	CHECK_STR(ts_state_name(TS_READY), "ready");
+	CHECK_STR(ts_state_name(TS_RUNNING), "running");
+	CHECK_STR(ts_state_name(TS_WAITING), "waiting");
+	CHECK_STR(ts_state_name(TS_DONE), "done");
+	CHECK_STR(ts_state_name(TS_CANCELLED), "cancelled");
+	CHECK_STR(ts_state_name(TS_FAILED), "failed");
+	CHECK_STR(ts_wait_name(TS_WAIT_SLEEP), "sleep");
+	CHECK_STR(ts_wait_name(TS_WAIT_AWAIT), "await");
+}
+
+/* ---- ts_fail: the awaiter gets -err, the state is failed ---- */
+
+static int after_fail;
+
+static void *fails(void *arg)
+{
+	ts_sleep_ms(1);
+	ts_fail((int)(long)arg);
+	after_fail = 1; /* not reached */
+	return NULL;
+}
+
+static void *awaits_failures(void *arg)
+{
+	(void)arg;
+	char buf[256];
+	ts_task *t = ts_spawn_named(fails, (void *)(long)ENOENT, "failing");
+	void *r = (void *)1;
+	CHECK_EQ(ts_await(t, &r), -ENOENT);
+	CHECK(r == (void *)1);
+	CHECK_EQ(ts_task_state(t), TS_FAILED);
+	CHECK_EQ(ts_await(t, NULL), -ENOENT); /* again, once finished */
+	ts_task_format(t, buf, sizeof(buf));
+	CHECK(strstr(buf, "<Task finished name='failing' coro=<fails()>") == buf);
+	CHECK(strstr(buf, "error=2") != NULL);
+	ts_task_unref(t);
+
+	/* a bogus error still fails the task, with some error */
+	t = ts_spawn(fails, (void *)0L);
+	int err = ts_await(t, NULL);
+	CHECK(err < 0);
+	CHECK_EQ(ts_task_state(t), TS_FAILED);
+	ts_task_unref(t);
+	CHECK(!after_fail);
+	return NULL;
+}
+
+TEST(fail_and_await_returns_minus_err) { ts_run(awaits_failures, NULL); }
+
+/* ---- the formatter ---- */
+
+static void *formats(void *arg)
+{
+	(void)arg;
+	char buf[256];
+	ts_task *t = ts_spawn_named(ret_arg, (void *)0x10, "fmt");
+	ts_task_format(t, buf, sizeof(buf));
+	CHECK_STR(buf, "<Task pending name='fmt' coro=<ret_arg()>>");
+	ts_await(t, NULL);
+	ts_task_format(t, buf, sizeof(buf));
+	CHECK(strstr(buf, "<Task finished name='fmt' coro=<ret_arg()> result=") == buf);
+	/* snprintf semantics: the full length, truncated output */
+	int n = ts_task_format(t, buf, 8);
+	CHECK(n > 8);
+	CHECK_EQ(strlen(buf), 7);
+	ts_task_unref(t);
+	return NULL;
+}
+
+TEST(format) { ts_run(formats, NULL); }
+
+/* ---- misuse outside a task ---- */
+
+static void *nested_run(void *arg)
+{
+	(void)arg;
+	errno = 0;
+	CHECK(ts_run(ret_arg, (void *)1) == NULL);
+	CHECK_EQ(errno, EBUSY);
+	return NULL;
+}
+
+TEST(outside_a_task)
+{
+	errno = 0;
+	CHECK(ts_spawn(ret_arg, NULL) == NULL);
+	CHECK_EQ(errno, EPERM);
+	CHECK_EQ(ts_sleep_ms(1), -EPERM);
+	CHECK_EQ(ts_yield(), -EPERM);
+	ts_run(nested_run, NULL);
+}
+
+static const struct fresh fresh[] = {
+	FRESH(ids_fresh),
+	FRESH(names_fresh),
+};
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--fresh"))
+		return run_fresh(fresh, sizeof(fresh) / sizeof(fresh[0]), argv[2]);
+	RUN(ids_start_at_1_increase_never_reused);
+	RUN(ids_keep_increasing_across_runs);
+	RUN(default_names_task_n);
+	RUN(rename);
+	RUN(state_transitions);
+	RUN(state_names);
+	RUN(fail_and_await_returns_minus_err);
+	RUN(format);
+	RUN(outside_a_task);
+	return DONE();
+}
