@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: MIT
+/* The BPF half of the attach protocol: load bpf/taskscope.bpf.c filtered on the target's tgid,
+ * attach its USDT programs, and later merge what they saw into a registry snapshot. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "attach.h"
+#include "taskscope.h"
+#include "taskscope.skel.h"
+
+_Static_assert(TSC_NAME_LEN == sizeof(((struct tsc_task *)0)->name), "name length");
+_Static_assert(TSC_CORO_LEN == sizeof(((struct tsc_task *)0)->coro), "coro length");
+
+struct tsc_bpf {
+	struct taskscope_bpf *skel;
+	struct bpf_link *links[8];
+	int nlinks;
+	int pid;
+	unsigned probes;
+};
+
+struct probe_def {
+	const char *name;
+	unsigned group;
+};
+
+/* In the order of the skeleton's programs, looked up by name below. */
+static const struct probe_def probe_defs[] = {
+	{ "task_create", TSC_PROBES_LIFECYCLE },
+	{ "task_finish", TSC_PROBES_LIFECYCLE },
+	{ "task_rename", TSC_PROBES_LIFECYCLE },
+	{ "task_switch", TSC_PROBES_SWITCH },
+	{ "thread_start", TSC_PROBES_SWITCH },
+	{ "thread_stop", TSC_PROBES_SWITCH },
+	{ "task_wait", TSC_PROBES_WAIT },
+};
+#define NPROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
+
+static const char caps_hint[] =
+	"needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE (e.g. run it with sudo)";
+
+void tsc_bpf_detach(struct tsc_bpf *b)
+{
+	if (!b)
+		return;
+	/* Destroying the links unregisters the uprobes, and the kernel then decrements the
+	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path. */
+	for (int i = 0; i < b->nlinks; i++)
+		bpf_link__destroy(b->links[i]);
+	taskscope_bpf__destroy(b->skel);
+	free(b);
+}
+
+static bool kernel_has_uprobe_pmu(void)
+{
+	return access("/sys/bus/event_source/devices/uprobe/type", R_OK) == 0;
+}
+
+/* Explain a failure to load, in terms of what the user can do about it. */
+static void explain_load_error(int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		fprintf(stderr, "taskscope: cannot load BPF programs: %s; %s\n", strerror(-err),
+			caps_hint);
+	else if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		fprintf(stderr,
+			"taskscope: cannot load BPF programs: %s; the kernel lacks BTF "
+			"(CONFIG_DEBUG_INFO_BTF), which taskscope needs\n",
+			strerror(-err));
+	else
+		fprintf(stderr, "taskscope: cannot load BPF programs: %s (run with -v for "
+				"the verifier's log)\n", strerror(-err));
+}
+
+static void explain_attach_error(const char *probe, const char *binary, int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: %s; %s\n", probe,
+			strerror(-err), caps_hint);
+	else if (!kernel_has_uprobe_pmu())
+		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: %s; the kernel "
+				"lacks uprobes (CONFIG_UPROBE_EVENTS)\n", probe, strerror(-err));
+	else if (err == -ENOENT)
+		fprintf(stderr, "taskscope: %s has no USDT probe taskscope:%s: is it linked "
+				"with a libtaskscope that has probes?\n", binary, probe);
+	else if (err == -ESRCH)
+		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: the process "
+				"exited\n", probe);
+	else
+		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s in %s: %s\n", probe,
+			binary, strerror(-err));
+}
+
+static struct bpf_program *prog_by_name(struct taskscope_bpf *skel, const char *name)
+{
+	return bpf_object__find_program_by_name(skel->obj, name);
+}
+
+/* When the target lives in another pid namespace, the BPF side reports its tids as the
+ * target sees them (as the registry stores them), through that namespace's dev and inode. */
+static void set_pidns(struct taskscope_bpf *skel, int pid)
+{
+	char path[64];
+	struct stat ours, theirs;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
+	if (stat("/proc/self/ns/pid", &ours) || stat(path, &theirs))
+		return;
+	if (ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev)
+		return;
+	skel->rodata->targ_pidns_dev = theirs.st_dev;
+	skel->rodata->targ_pidns_ino = theirs.st_ino;
+}
+
+/* A test hook: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before returning, so
+ * that a test can kill us while attached. */
+static void test_hold(void)
+{
+	const char *s = getenv("TASKSCOPE_TEST_HOLD_MS");
+	if (!s || !*s)
+		return;
+	long ms = strtol(s, NULL, 10);
+	if (ms <= 0)
+		return;
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* TASKSCOPE_TEST_MAX_FINISHED / _LIVE=N shrink the maps, so that a test can see map-full
+ * failures counted and reported rather than silently wrong output. */
+static void env_max_entries(struct bpf_map *map, const char *var)
+{
+	const char *s = getenv(var);
+	long n = s ? strtol(s, NULL, 10) : 0;
+	if (n > 0)
+		bpf_map__set_max_entries(map, (__u32)n);
+}
+
+int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf **out)
+{
+	struct tsc_bpf *b;
+	int err;
+
+	*out = NULL;
+	if (pid <= 0 || !binary || !(probes & (TSC_PROBES_LIFECYCLE | TSC_PROBES_SWITCH |
+					       TSC_PROBES_WAIT)))
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->pid = pid;
+	b->probes = probes;
+
+	b->skel = taskscope_bpf__open();
+	if (!b->skel) {
+		err = -errno;
+		fprintf(stderr, "taskscope: cannot open the BPF object: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	b->skel->rodata->targ_tgid = pid;
+	set_pidns(b->skel, pid);
+	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
+	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
+	for (size_t i = 0; i < NPROBES; i++) {
+		struct bpf_program *p = prog_by_name(b->skel, probe_defs[i].name);
+		if (!p) {
+			err = -ENOENT;
+			fprintf(stderr, "taskscope: internal error: no BPF program %s\n",
+				probe_defs[i].name);
+			goto cleanup;
+		}
+		bpf_program__set_autoload(p, (probe_defs[i].group & probes) != 0);
+	}
+
+	err = taskscope_bpf__load(b->skel);
+	if (err) {
+		explain_load_error(err);
+		goto cleanup;
+	}
+
+	for (size_t i = 0; i < NPROBES; i++) {
+		if (!(probe_defs[i].group & probes))
+			continue;
+		struct bpf_link *l = bpf_program__attach_usdt(
+			prog_by_name(b->skel, probe_defs[i].name), pid, binary, "taskscope",
+			probe_defs[i].name, NULL);
+		if (!l) {
+			err = -errno;
+			explain_attach_error(probe_defs[i].name, binary, err);
+			goto cleanup;
+		}
+		b->links[b->nlinks++] = l;
+	}
+	/* The target may have exited while we attached: then nothing would ever fire, and the
+	 * caller's snapshot read fails on its own, but say it here for a clear message. */
+	if (kill(pid, 0) && errno == ESRCH) {
+		err = -ESRCH;
+		fprintf(stderr, "taskscope: process %d exited during attach\n", pid);
+		goto cleanup;
+	}
+	test_hold();
+	*out = b;
+	return 0;
+
+cleanup:
+	tsc_bpf_detach(b);
+	return err;
+}
+
+/* ---- reading the maps ---- */
+
+/* A set of task ids -> index, open addressing; ids are never 0. */
+struct idmap {
+	uint64_t *keys;
+	uint32_t *vals;
+	size_t cap; /* a power of two */
+};
+
+static int idmap_init(struct idmap *m, size_t n)
+{
+	m->cap = 16;
+	while (m->cap < 2 * n + 16)
+		m->cap <<= 1;
+	m->keys = calloc(m->cap, sizeof(*m->keys));
+	m->vals = calloc(m->cap, sizeof(*m->vals));
+	return m->keys && m->vals ? 0 : -ENOMEM;
+}
+
+static void idmap_free(struct idmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+}
+
+static size_t idmap_slot(const struct idmap *m, uint64_t id)
+{
+	size_t i = (size_t)((id * 0x9e3779b97f4a7c15ull) >> 17) & (m->cap - 1);
+	while (m->keys[i] && m->keys[i] != id)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static uint32_t *idmap_get(const struct idmap *m, uint64_t id)
+{
+	size_t i = idmap_slot(m, id);
+	return m->keys[i] ? &m->vals[i] : NULL;
+}
+
+/* Caller sized the map for every insert (idmap_init with the total). */
+static void idmap_put(struct idmap *m, uint64_t id, uint32_t v)
+{
+	size_t i = idmap_slot(m, id);
+	m->keys[i] = id;
+	m->vals[i] = v;
+}
+
+struct kv {
+	char *k, *v;
+	size_t ksz, vsz, len, cap;
+};
+
+static int kv_room(struct kv *d, size_t want)
+{
+	if (d->cap - d->len >= want)
+		return 0;
+	size_t cap = d->cap ? d->cap : 1024;
+	while (cap - d->len < want)
+		cap *= 2;
+	char *k = realloc(d->k, cap * d->ksz);
+	if (!k)
+		return -ENOMEM;
+	d->k = k;
+	char *v = realloc(d->v, cap * d->vsz);
+	if (!v)
+		return -ENOMEM;
+	d->v = v;
+	d->cap = cap;
+	return 0;
+}
+
+/* Every (key, value) of a hash map, by batches (one syscall per thousands of entries), or key
+ * by key where the kernel lacks batch lookups. The map changes while we read it: entries may
+ * be missed or seen twice, which reconciliation tolerates (see its comment). */
+static int dump_map(int fd, struct kv *d)
+{
+	uint64_t in = 0, outb = 0; /* a hash map's batch token is a u32 bucket index */
+	bool first = true;
+	size_t chunk = 4096;
+	int err;
+
+	for (;;) {
+		if ((err = kv_room(d, chunk)))
+			return err;
+		__u32 count = (__u32)chunk;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &outb, d->k + d->len * d->ksz,
+					   d->v + d->len * d->vsz, &count, NULL);
+		if (err)
+			err = -errno;
+		if (err == -ENOSPC && chunk < (1u << 24)) {
+			chunk *= 2; /* one bucket holds more than chunk entries */
+			continue;
+		}
+		if (err && err != -ENOENT) {
+			if (first && (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP))
+				break;
+			return err;
+		}
+		d->len += count;
+		if (err == -ENOENT)
+			return 0;
+		in = outb;
+		first = false;
+	}
+
+	/* no batch lookups: key by key */
+	d->len = 0;
+	void *cur = NULL;
+	char next[16];
+	while (bpf_map_get_next_key(fd, cur, next) == 0) {
+		if ((err = kv_room(d, 1)))
+			return err;
+		char *k = d->k + d->len * d->ksz;
+		memcpy(k, next, d->ksz);
+		if (bpf_map_lookup_elem(fd, k, d->v + d->len * d->vsz) == 0)
+			d->len++;
+		cur = k; /* still a valid key to continue from, even if its lookup failed */
+	}
+	return 0;
+}
+
+static int read_counters(struct tsc_bpf *b, uint64_t sums[TSC_C_NR])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	uint64_t *per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	int fd = bpf_map__fd(b->skel->maps.counters);
+	for (__u32 c = 0; c < TSC_C_NR; c++) {
+		sums[c] = 0;
+		if (bpf_map_lookup_elem(fd, &c, per)) {
+			int err = -errno;
+			free(per);
+			return err;
+		}
+		for (int i = 0; i < ncpu; i++)
+			sums[c] += per[i];
+	}
+	free(per);
+	return 0;
+}
+
+static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = r->id;
+	t->parent = r->parent;
+	memcpy(t->name, r->name, sizeof(t->name));
+	t->name[sizeof(t->name) - 1] = 0;
+	memcpy(t->coro, r->coro, sizeof(t->coro));
+	t->coro[sizeof(t->coro) - 1] = 0;
+	t->state = r->state;
+	t->wait = r->wait;
+	t->wait_obj = r->wait_obj;
+	t->tid = (int32_t)r->tid;
+	t->created_ns = r->created_ns;
+	t->switches = r->switches;
+}
+
+/*
+ * Reconciliation. The probes were attached before the snapshot was read, so every change
+ * after the snapshot left a trace in the maps. The maps are read live first, then threads,
+ * then finished last: a task that finished at any moment before the end of our reading is
+ * then known as finished, and finished always wins, so no finished task is resurrected.
+ *   - snapshot tasks in `finished` are dropped;
+ *   - live records created since attach and absent from the snapshot are added, once;
+ *   - renames since attach replace the name; switch/wait events newer than the snapshot
+ *     replace state and wait;
+ *   - a thread's current task comes from its last switch when one was seen, and becomes 0
+ *     when that task is not in the result.
+ */
+int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
+{
+	struct kv live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
+	struct kv thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
+	struct kv fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
+	struct idmap fin = { 0 }, have = { 0 };
+	uint64_t sums[TSC_C_NR];
+	struct tsc_task *tasks = NULL;
+	struct tsc_thread *threads = NULL;
+	int err;
+
+	if (!b || !snap)
+		return -EINVAL;
+	err = dump_map(bpf_map__fd(b->skel->maps.live), &live);
+	if (!err)
+		err = dump_map(bpf_map__fd(b->skel->maps.threads), &thr);
+	if (!err)
+		err = dump_map(bpf_map__fd(b->skel->maps.finished), &fini);
+	if (!err)
+		err = read_counters(b, sums);
+	if (err) {
+		fprintf(stderr, "taskscope: cannot read the BPF maps: %s\n", strerror(-err));
+		goto cleanup;
+	}
+
+	const struct tsc_task_rec *lrec = (const void *)live.v;
+	const struct tsc_thread_rec *trec = (const void *)thr.v;
+	const uint64_t *fids = (const void *)fini.k;
+	const uint32_t *tids = (const void *)thr.k;
+	size_t nl = live.len, nt = thr.len, nf = fini.len;
+
+	err = idmap_init(&fin, nf);
+	if (!err)
+		err = idmap_init(&have, snap->ntasks + nl);
+	if (err)
+		goto cleanup;
+	for (size_t i = 0; i < nf; i++)
+		idmap_put(&fin, fids[i], 1);
+
+	/* tasks: the snapshot's survivors, then the ones created since attach */
+	tasks = malloc((snap->ntasks + nl + 1) * sizeof(*tasks));
+	if (!tasks) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		const struct tsc_task *t = &snap->tasks[i];
+		if (!t->id || idmap_get(&fin, t->id) || idmap_get(&have, t->id))
+			continue;
+		idmap_put(&have, t->id, (uint32_t)n);
+		tasks[n++] = *t;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		const struct tsc_task_rec *r = &lrec[i];
+		if (!r->id || idmap_get(&fin, r->id))
+			continue;
+		uint32_t *at = idmap_get(&have, r->id);
+		if (!at) {
+			/* Known only by events: complete only if its creation was seen. A
+			 * record without it is a task the snapshot missed; we cannot name
+			 * it, and leave it out rather than show a nameless task. */
+			if (!(r->flags & TSC_TF_CREATED))
+				continue;
+			idmap_put(&have, r->id, (uint32_t)n);
+			task_from_rec(&tasks[n++], r);
+			continue;
+		}
+		struct tsc_task *t = &tasks[*at];
+		if ((r->flags & TSC_TF_RENAMED) && !(r->flags & TSC_TF_NAME_ERR)) {
+			memcpy(t->name, r->name, sizeof(t->name));
+			t->name[sizeof(t->name) - 1] = 0;
+		}
+		if ((r->flags & TSC_TF_STATE) && r->updated_ns > snap->taken_ns) {
+			t->state = r->state;
+			t->wait = r->wait;
+			t->wait_obj = r->wait_obj;
+		}
+	}
+
+	/* threads: the snapshot's, plus loops started since attach */
+	threads = malloc((snap->nthreads + nt + 1) * sizeof(*threads));
+	if (!threads) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < snap->nthreads; i++)
+		threads[m++] = snap->threads[i];
+	for (size_t j = 0; j < nt; j++) {
+		const struct tsc_thread_rec *r = &trec[j];
+		size_t i;
+		for (i = 0; i < m; i++)
+			if (threads[i].tid == (int32_t)tids[j])
+				break;
+		if (i == m) {
+			if (!(r->flags & TSC_THF_STARTED) || (r->flags & TSC_THF_STOPPED))
+				continue;
+			memset(&threads[m], 0, sizeof(threads[m]));
+			threads[m].tid = (int32_t)tids[j];
+			threads[m].loop_id = r->loop_id;
+			m++;
+		}
+		/* The last switch is the current task now, whatever the snapshot read. */
+		if (r->flags & TSC_THF_SWITCHED)
+			threads[i].current = r->current;
+		else if (r->flags & TSC_THF_STOPPED)
+			threads[i].current = 0;
+	}
+	for (size_t i = 0; i < m; i++) {
+		uint64_t c = threads[i].current;
+		uint32_t *at = c ? idmap_get(&have, c) : NULL;
+		if (c && (!at || tasks[*at].tid != threads[i].tid))
+			threads[i].current = 0;
+	}
+
+	free(snap->tasks);
+	snap->tasks = tasks;
+	snap->ntasks = n;
+	tasks = NULL;
+	free(snap->threads);
+	snap->threads = threads;
+	snap->nthreads = m;
+	threads = NULL;
+
+	snap->reconciled = 1;
+	snap->events = 0;
+	for (int c = TSC_C_EVENTS_FIRST; c <= TSC_C_EVENTS_LAST; c++)
+		snap->events += sums[c];
+	snap->lost = sums[TSC_C_RB_DROPS] + sums[TSC_C_READ_ERR];
+	snap->map_full = sums[TSC_C_LIVE_FULL] + sums[TSC_C_FINISHED_FULL] +
+			 sums[TSC_C_THREADS_FULL];
+	err = 0;
+
+cleanup:
+	free(tasks);
+	free(threads);
+	idmap_free(&fin);
+	idmap_free(&have);
+	free(live.k);
+	free(live.v);
+	free(thr.k);
+	free(thr.v);
+	free(fini.k);
+	free(fini.v);
+	return err;
+}
