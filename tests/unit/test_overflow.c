@@ -80,10 +80,12 @@ TEST(overflow_in_main_task)
 }
 
 /* A fault that is not an overflow is not reported as one (not NULL: UBSan would stop first). */
+static volatile uintptr_t bad_addr = 16;
+
 static void *bad_deref(void *arg)
 {
 	(void)arg;
-	return (void *)(long)*(volatile int *)16;
+	return (void *)(long)*(volatile int *)bad_addr;
 }
 
 TEST(other_segv_not_called_overflow)

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/* ts_queue between loops: order, blocking both ways, close (-EPIPE), cancelled get and put. */
+#include <errno.h>
+#include <unistd.h>
+#include <taskscope/taskscope.h>
+#include "check.h"
+
+#define N 20000
+
+static ts_loop *b_loop, *c_loop;
+static ts_queue *q;
+
+static void *produces(void *arg)
+{
+	long from = (long)arg;
+	for (long i = 0; i < N; i++)
+		CHECK_EQ(ts_queue_put(q, (void *)(from + i)), 0);
+	return NULL;
+}
+
+static void *consumes_in_order(void *arg)
+{
+	(void)arg;
+	ts_task *p = ts_spawn_on(b_loop, produces, (void *)1L, "producer");
+	long bad = 0;
+	for (long i = 0; i < N; i++) {
+		void *item = NULL;
+		CHECK_EQ(ts_queue_get(q, &item), 0);
+		bad += (long)item != i + 1;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(ts_await(p, NULL), 0);
+	ts_task_unref(p);
+	return NULL;
+}
+
+TEST(producer_consumer_across_loops)
+{
+	b_loop = ts_loop_start();
+	q = ts_queue_new(4); /* small: the producer blocks on full, the consumer on empty */
+	ts_run(consumes_in_order, NULL);
+	ts_queue_free(q);
+	ts_loop_stop(b_loop);
+}
+
+/* two producers on two loops, one consumer: every item once */
+static void *consumes_two(void *arg)
+{
+	(void)arg;
+	ts_task *p1 = ts_spawn_on(b_loop, produces, (void *)0L, NULL);
+	ts_task *p2 = ts_spawn_on(c_loop, produces, (void *)(long)N, NULL);
+	static char seen[2 * N];
+	long dup = 0;
+	for (long i = 0; i < 2 * N; i++) {
+		void *item = NULL;
+		CHECK_EQ(ts_queue_get(q, &item), 0);
+		long v = (long)item;
+		if (v < 0 || v >= 2 * N || seen[v]++)
+			dup++;
+	}
+	CHECK_EQ(dup, 0);
+	ts_await(p1, NULL);
+	ts_await(p2, NULL);
+	ts_task_unref(p1);
+	ts_task_unref(p2);
+	return NULL;
+}
+
+TEST(two_producers_one_consumer)
+{
+	b_loop = ts_loop_start();
+	c_loop = ts_loop_start();
+	q = ts_queue_new(8);
+	ts_run(consumes_two, NULL);
+	ts_queue_free(q);
+	ts_loop_stop(b_loop);
+	ts_loop_stop(c_loop);
+}
+
+/* close: a blocked getter on another loop wakes with -EPIPE; items put before the close are
+ * still delivered; put after close is -EPIPE */
+static void *drains_until_closed(void *arg)
+{
+	(void)arg;
+	long got = 0;
+	void *item;
+	int err;
+	while ((err = ts_queue_get(q, &item)) == 0)
+		got++;
+	return (void *)(err == -EPIPE ? got : -1000 + err);
+}
+
+static void *closes(void *arg)
+{
+	(void)arg;
+	ts_task *g = ts_spawn_on(b_loop, drains_until_closed, NULL, NULL);
+	CHECK_EQ(ts_queue_put(q, (void *)1), 0);
+	CHECK_EQ(ts_queue_put(q, (void *)2), 0);
+	ts_sleep_ms(5); /* the getter takes both and blocks on the empty queue */
+	CHECK_EQ(ts_queue_put(q, (void *)3), 0);
+	ts_queue_close(q);
+	CHECK_EQ(ts_queue_put(q, (void *)4), -EPIPE);
+	void *r = NULL;
+	CHECK_EQ(ts_await(g, &r), 0);
+	CHECK_EQ((long)r, 3);
+	void *item;
+	CHECK_EQ(ts_queue_get(q, &item), -EPIPE); /* closed and drained */
+	ts_task_unref(g);
+	return NULL;
+}
+
+TEST(close_wakes_getter_with_epipe)
+{
+	b_loop = ts_loop_start();
+	q = ts_queue_new(16);
+	ts_run(closes, NULL);
+	ts_queue_free(q);
+	ts_loop_stop(b_loop);
+}
+
+/* close also wakes a producer blocked on a full queue */
+static void *fills(void *arg)
+{
+	(void)arg;
+	int err;
+	long n = 0;
+	while ((err = ts_queue_put(q, (void *)n)) == 0)
+		n++;
+	return (void *)(long)err;
+}
+
+static void *closes_on_putter(void *arg)
+{
+	(void)arg;
+	ts_task *p = ts_spawn_on(b_loop, fills, NULL, NULL);
+	ts_sleep_ms(5);
+	ts_queue_close(q);
+	void *r = NULL;
+	CHECK_EQ(ts_await(p, &r), 0);
+	CHECK_EQ((long)r, -EPIPE);
+	void *item;
+	CHECK_EQ(ts_queue_get(q, &item), 0); /* what was in stays readable */
+	CHECK_EQ((long)item, 0);
+	ts_task_unref(p);
+	return NULL;
+}
+
+TEST(close_wakes_putter_with_epipe)
+{
+	b_loop = ts_loop_start();
+	q = ts_queue_new(2);
+	ts_run(closes_on_putter, NULL);
+	ts_queue_free(q);
+	ts_loop_stop(b_loop);
+}
+
+/* cancel of a get blocked on an empty queue, from another loop and from the same loop */
+static void *gets_one(void *arg)
+{
+	(void)arg;
+	void *item;
+	return (void *)(long)ts_queue_get(q, &item);
+}
+
+static void *cancels_getters(void *arg)
+{
+	(void)arg;
+	ts_task *remote = ts_spawn_on(b_loop, gets_one, NULL, NULL);
+	ts_task *local = ts_spawn(gets_one, NULL);
+	ts_sleep_ms(5);
+	CHECK_EQ(ts_task_state(remote), TS_WAITING);
+	CHECK_EQ(ts_task_state(local), TS_WAITING);
+	CHECK_EQ(ts_cancel(remote), 0);
+	CHECK_EQ(ts_cancel(local), 0);
+	void *r = NULL;
+	CHECK_EQ(ts_await(remote, &r), -ECANCELED);
+	CHECK_EQ(ts_await(local, &r), -ECANCELED);
+	CHECK_EQ((long)ts_task_result(remote), -ECANCELED); /* what get returned inside */
+	CHECK_EQ((long)ts_task_result(local), -ECANCELED);
+	/* the queue still works, and no cancelled getter swallows an item */
+	ts_task *g = ts_spawn_on(b_loop, gets_one, NULL, NULL);
+	CHECK_EQ(ts_queue_put(q, (void *)9), 0);
+	CHECK_EQ(ts_await(g, &r), 0);
+	CHECK_EQ((long)r, 0);
+	ts_task_unref(g);
+	ts_task_unref(remote);
+	ts_task_unref(local);
+	return NULL;
+}
+
+TEST(cancel_blocked_get)
+{
+	b_loop = ts_loop_start();
+	q = ts_queue_new(1);
+	ts_run(cancels_getters, NULL);
+	ts_queue_free(q);
+	ts_loop_stop(b_loop);
+}
+
+static void *cancels_putter(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(ts_queue_put(q, (void *)1), 0); /* full now */
+	ts_task *p = ts_spawn_on(b_loop, fills, NULL, NULL);
+	ts_sleep_ms(5);
+	CHECK_EQ(ts_task_state(p), TS_WAITING);
+	CHECK_EQ(ts_cancel(p), 0);
+	CHECK_EQ(ts_await(p, NULL), -ECANCELED);
+	CHECK_EQ((long)ts_task_result(p), -ECANCELED);
+	void *item;
+	CHECK_EQ(ts_queue_get(q, &item), 0);
+	CHECK_EQ((long)item, 1);
+	ts_task_unref(p);
+	return NULL;
+}
+
+TEST(cancel_blocked_put)
+{
+	b_loop = ts_loop_start();
+	q = ts_queue_new(1);
+	ts_run(cancels_putter, NULL);
+	ts_queue_free(q);
+	ts_loop_stop(b_loop);
+}
+
+TEST(queue_misuse)
+{
+	void *item;
+	errno = 0;
+	CHECK(ts_queue_new(0) == NULL);
+	CHECK_EQ(errno, EINVAL);
+	q = ts_queue_new(1);
+	CHECK_EQ(ts_queue_put(q, NULL), -EPERM); /* not in a task */
+	CHECK_EQ(ts_queue_get(q, &item), -EPERM);
+	ts_queue_free(q);
+	ts_queue_free(NULL); /* destroy functions accept NULL */
+}
+
+int main(void)
+{
+	RUN(producer_consumer_across_loops);
+	RUN(two_producers_one_consumer);
+	RUN(close_wakes_getter_with_epipe);
+	RUN(close_wakes_putter_with_epipe);
+	RUN(cancel_blocked_get);
+	RUN(cancel_blocked_put);
+	RUN(queue_misuse);
+	return DONE();
+}
