@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * forker: a victim whose children fire the taskscope probes with the parent's task ids.
+ *
+ *   forker [-n TASKS] TRUTHFILE
+ *
+ * The parent runs TASKS long-lived tasks "parent-K" on one loop thread and writes them to
+ * TRUTHFILE (one JSON line each: id, name, tid, coro), then, from a plain thread, forks a child
+ * every 20 ms. Each child is a copy of the parent: its probes are patched and its semaphores
+ * set if a tracer was attached to the parent, and its task id counter is the parent's. A child
+ * renames its copies of the parent's tasks to "child-renamed-K" (task_rename with the parent's
+ * ids), runs a loop with tasks "child-task-K" that finish (ids the parent will use too), and
+ * exits. A tracer of the parent must see none of that. Runs until SIGTERM or SIGINT, exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <taskscope/taskscope.h>
+
+#define MAX_TASKS 256
+
+static ts_task *tasks[MAX_TASKS];
+static int ntasks = 8;
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void *parent_task(void *arg)
+{
+	(void)arg;
+	while (ts_sleep_ms(10) == 0)
+		;
+	return NULL;
+}
+
+static void *child_task(void *arg)
+{
+	ts_sleep_ms((int)(intptr_t)arg);
+	return NULL;
+}
+
+static void *child_main(void *arg)
+{
+	(void)arg;
+	char name[32];
+	ts_task *t[16];
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "child-task-%d", i);
+		t[i] = ts_spawn_named(child_task, (void *)(intptr_t)(1 + i % 4), name);
+	}
+	for (int i = 0; i < 16; i++) {
+		if (t[i]) {
+			ts_await(t[i], NULL);
+			ts_task_unref(t[i]);
+		}
+	}
+	return NULL;
+}
+
+static void child(void)
+{
+	char name[32];
+	for (int i = 0; i < ntasks; i++) {
+		snprintf(name, sizeof(name), "child-renamed-%d", i);
+		ts_task_rename(tasks[i], name);
+	}
+	ts_run(child_main, NULL);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	int opt;
+	while ((opt = getopt(argc, argv, "n:")) != -1) {
+		if (opt == 'n' && atoi(optarg) > 0 && atoi(optarg) <= MAX_TASKS) {
+			ntasks = atoi(optarg);
+		} else {
+			fprintf(stderr, "usage: forker [-n TASKS] TRUTHFILE\n");
+			return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "usage: forker [-n TASKS] TRUTHFILE\n");
+		return 2;
+	}
+	const char *truth = argv[optind];
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	ts_loop *loop = ts_loop_start();
+	if (!loop) {
+		perror("forker: ts_loop_start");
+		return 1;
+	}
+	char tmp[4096], name[32];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", truth);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		perror(tmp);
+		return 1;
+	}
+	for (int i = 0; i < ntasks; i++) {
+		snprintf(name, sizeof(name), "parent-%d", i);
+		tasks[i] = ts_spawn_on(loop, parent_task, NULL, name);
+		if (!tasks[i]) {
+			perror("forker: ts_spawn_on");
+			return 1;
+		}
+		fprintf(f, "{\"id\":%llu,\"name\":\"%s\",\"tid\":%d,\"coro\":\"%s\"}\n",
+			(unsigned long long)ts_task_id(tasks[i]), ts_task_name(tasks[i]),
+			ts_loop_tid(loop), ts_task_coro(tasks[i]));
+	}
+	if (fclose(f) || rename(tmp, truth)) {
+		perror(truth);
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+
+	/* The main thread runs no loop: what a child inherits of it is a plain thread. */
+	unsigned long forks = 0;
+	while (!stop) {
+		pid_t pid = fork();
+		if (pid == 0)
+			child();
+		if (pid > 0) {
+			forks++;
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	for (int i = 0; i < ntasks; i++) {
+		ts_cancel(tasks[i]);
+		ts_task_unref(tasks[i]);
+	}
+	ts_loop_stop(loop);
+	printf("forks %lu\n", forks);
+	return 0;
+}
