@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* One million live sleeping tasks in one process: the time to create them (spawn, then run
+ * each until it sleeps), the resident memory each costs (VmRSS before and after, from
+ * /proc/self/status; page tables reported apart, as VmPTE), then the time to cancel them all.
+ *
+ * Each task stack is an mmap with a guard page: two mappings per task. vm.max_map_count
+ * (default 65530) caps mappings per process, so a million tasks need it raised to about
+ * 2.1 million. When it is lower, this bench runs as many tasks as fit, says so on stderr and
+ * in its result line (limited=max_map_count); tools/bench/run raises it for the run when
+ * root and restores it afterwards. */
+#include <taskscope/taskscope.h>
+
+#include <errno.h>
+
+#include "bench.h"
+
+static long tasks = 1000000, stack_kib = 0, sleep_s = 3600;
+static long requested, started;
+static ts_task **handles;
+
+static long read_long_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static long count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	long n = 0;
+	int c;
+	if (!f)
+		return -1;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A field of /proc/self/status in bytes ("VmRSS:   1234 kB"). */
+static long status_bytes(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	size_t len = strlen(field);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, len) && line[len] == ':') {
+			kb = strtol(line + len + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	started++;
+	int err = ts_sleep_ns((uint64_t)sleep_s * 1000000000ull);
+	return (void *)(intptr_t)err; /* -ECANCELED expected */
+}
+
+static void *bench_main(void *arg)
+{
+	(void)arg;
+	long rss0 = status_bytes("VmRSS"), pte0 = status_bytes("VmPTE");
+
+	uint64_t t0 = bench_now();
+	for (long i = 0; i < tasks; i++) {
+		handles[i] = ts_spawn(sleeper, NULL);
+		if (!handles[i]) {
+			fprintf(stderr, "million: spawn %ld of %ld failed: %s\n", i + 1, tasks,
+				strerror(errno));
+			exit(1);
+		}
+	}
+	uint64_t t1 = bench_now();
+	/* The main task queues behind every new task: a yield lets them all run to their sleep. */
+	while (started < tasks)
+		ts_yield();
+	uint64_t t2 = bench_now();
+
+	long rss1 = status_bytes("VmRSS"), pte1 = status_bytes("VmPTE");
+	ts_task **all;
+	int live = ts_all_tasks(&all);
+	long sleeping = 0;
+	for (int i = 0; i < live; i++)
+		sleeping += ts_task_state(all[i]) == TS_WAITING;
+	ts_tasks_free(all, live);
+
+	uint64_t t3 = bench_now();
+	long cancelled = 0;
+	for (long i = 0; i < tasks; i++)
+		ts_cancel(handles[i]);
+	for (long i = 0; i < tasks; i++) {
+		cancelled += ts_await(handles[i], NULL) == -ECANCELED;
+		ts_task_unref(handles[i]);
+	}
+	uint64_t t4 = bench_now();
+
+	if (sleeping != tasks || cancelled != tasks) {
+		fprintf(stderr, "million: %ld of %ld tasks were sleeping, %ld cancelled\n",
+			sleeping, tasks, cancelled);
+		exit(1);
+	}
+	printf("BENCH million tasks=%ld requested=%ld limited=%s create_s=%.3f "
+	       "create_ns_per_task=%.1f spawn_ns_per_task=%.1f rss_bytes_per_task=%.0f "
+	       "pte_bytes_per_task=%.0f rss_total_mib=%.1f teardown_ns_per_task=%.1f "
+	       "stack_kib=%ld probes=%d\n",
+	       tasks, requested, tasks < requested ? "max_map_count" : "no",
+	       (double)(t2 - t0) / 1e9, (double)(t2 - t0) / (double)tasks,
+	       (double)(t1 - t0) / (double)tasks, (double)(rss1 - rss0) / (double)tasks,
+	       (double)(pte1 - pte0) / (double)tasks, (double)(rss1 - rss0) / 1048576.0,
+	       (double)(t4 - t3) / (double)tasks, stack_kib, BENCH_PROBES);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opt opts[] = {
+		{ "tasks", &tasks, "live sleeping tasks" },
+		{ "stack-kib", &stack_kib, "task stack size in KiB (0: the runtime's default)" },
+		{ 0 },
+	};
+	bench_parse(argc, argv,
+		    "million: a million live sleeping tasks: create time, resident memory per task",
+		    opts);
+	if (tasks < 1) {
+		fprintf(stderr, "million: need at least one task\n");
+		return 2;
+	}
+	requested = tasks;
+	long max_maps = read_long_file("/proc/sys/vm/max_map_count"), maps = count_maps();
+	/* two mappings per task, and headroom for malloc's arenas and the registry's growth */
+	long fit = max_maps > 0 && maps >= 0 ? (max_maps - maps - 1024) / 2 : tasks;
+	if (fit < tasks) {
+		fprintf(stderr,
+			"million: vm.max_map_count is %ld: each task stack takes 2 mappings (stack and "
+			"guard page), so only %ld tasks fit, not %ld. Measuring %ld. For the full run, "
+			"as root: sysctl -w vm.max_map_count=%ld (tools/bench/run does this for the "
+			"run and restores it).\n",
+			max_maps, fit, tasks, fit, 2 * tasks + 65530);
+		tasks = fit;
+	}
+	if (tasks < 1)
+		return 1;
+	if (stack_kib)
+		ts_set_stack_size((size_t)stack_kib * 1024);
+	else
+		stack_kib = 64; /* the runtime's documented default */
+	/* allocated and touched before the first VmRSS reading: the bench's array is not the
+	 * runtime's cost */
+	handles = calloc((size_t)tasks, sizeof(*handles));
+	if (!handles) {
+		perror("million: calloc");
+		return 1;
+	}
+	memset(handles, 0xff, (size_t)tasks * sizeof(*handles));
+	ts_run(bench_main, NULL);
+	free(handles);
+	return 0;
+}
