@@ -172,7 +172,7 @@ $(BUILD)/obj/cli/%.o: src/cli/%.c $(BPF_SKEL)
 
 $(BUILD)/taskscope: $(CLI_OBJ)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -lelf -lz $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -ldw -lelf -lz $(LDLIBS)
 
 # ---- running ----
 test: all

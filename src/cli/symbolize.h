@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Addresses of a live process to function, file and line: the mapping from /proc/PID/maps and
+ * its load bias, symbols from .symtab/.dynsym (libelf), lines and inlined calls from DWARF
+ * (libdw), in the binary or in separate debug info found by build-id. Each binary is loaded
+ * once, keyed by build-id; each address is resolved once. */
+#ifndef TSC_SYMBOLIZE_H
+#define TSC_SYMBOLIZE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tsc_sym {
+	const char *fn;       /* NULL when no symbol covers the address */
+	uint64_t fn_off;      /* the address minus the function's start (0 for inlined frames) */
+	const char *file;     /* NULL when there is no line information */
+	unsigned line;        /* 0 when unknown */
+	bool inlined;         /* a call inlined into the function of the next tsc_sym */
+	const char *obj;      /* the mapped file as /proc/PID/maps names it; NULL if none */
+	uint64_t obj_addr;    /* the address in that file's own address space (pc - load bias) */
+	const char *build_id; /* lower-case hex; NULL when the file has none */
+};
+
+struct tsc_symbolizer;
+
+/* Debug info is looked up under each directory of $TASKSCOPE_DEBUG_DIRS (':'-separated),
+ * then /usr/lib/debug, as DIR/.build-id/xx/rest.debug. Returns 0 or -errno. */
+int tsc_symbolizer_new(int pid, struct tsc_symbolizer **out);
+void tsc_symbolizer_free(struct tsc_symbolizer *s); /* accepts NULL */
+
+/* Resolve pc; ret: pc is a return address, so its call is looked up (at pc - 1). Sets *syms to
+ * the frames at pc, innermost first (inlined calls, then the real function), owned by s and
+ * valid until tsc_symbolizer_free; returns their number, at least 1. */
+unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const struct tsc_sym **syms);
+
+/* Counters for -v and the benchmarks. */
+struct tsc_symbolizer_stats {
+	unsigned binaries, lookups, cache_hits;
+	uint64_t load_ns;     /* spent opening binaries and their debug info */
+};
+void tsc_symbolizer_stats(const struct tsc_symbolizer *s, struct tsc_symbolizer_stats *st);
+
+#endif

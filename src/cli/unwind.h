@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Frame-pointer unwinding of a suspended task's stack, read from outside the process with
+ * process_vm_readv: no ptrace stop, nothing executed in the target. Why frame pointers and
+ * not CFI: docs/stacks.md. */
+#ifndef TSC_UNWIND_H
+#define TSC_UNWIND_H
+
+#include <stdint.h>
+#include <taskscope/debug.h>
+
+#include "model.h"
+
+#define TSC_STACK_MAX_FRAMES 64            /* deeper stacks end with TSC_STACK_TRUNCATED */
+#define TSC_STACK_MAX_BYTES (1024 * 1024)  /* of one task's stack read, at most */
+
+/* How a stack ended; append only (the JSON output names them). */
+enum tsc_stack_end {
+	TSC_STACK_COMPLETE = 0,   /* reached the task's entry frame */
+	TSC_STACK_TRUNCATED,      /* TSC_STACK_MAX_FRAMES or TSC_STACK_MAX_BYTES reached */
+	TSC_STACK_BAD_FRAME,      /* a frame pointer outside the stack, not increasing, misaligned */
+	TSC_STACK_UNREADABLE,     /* the stack or the task could not be read */
+	TSC_STACK_CHANGED,        /* the task ran while each of our tries read its stack */
+	TSC_STACK_RUNNING,        /* running on its thread: its stack is live, not shown */
+	TSC_STACK_NOT_STARTED,    /* suspended before its first instruction */
+	TSC_STACK_GONE,           /* the task finished or was freed before we read it */
+};
+
+struct tsc_stack {
+	uint64_t pc[TSC_STACK_MAX_FRAMES]; /* pc[0]: where it resumes; then return addresses */
+	unsigned n;
+	enum tsc_stack_end end;
+	uint64_t bad_fp;          /* TSC_STACK_BAD_FRAME: the frame pointer that failed */
+	unsigned tries;           /* reads done; more than one when the task ran meanwhile */
+};
+
+/* What the unwinder needs of the runtime's layout, from its debug descriptor. */
+struct tsc_unwind_layout {
+	uint16_t task_size, task_magic, task_id, task_state, task_switches;
+	uint16_t task_ctx_sp, task_stack_lo, task_stack_hi;
+	uint16_t frame_rbp, frame_ret;
+};
+
+void tsc_unwind_layout_from_desc(const struct ts_debug_desc *d, struct tsc_unwind_layout *l);
+
+struct tsc_unwinder;
+
+/* Returns 0 or -errno. */
+int tsc_unwinder_new(int pid, const struct tsc_unwind_layout *l, struct tsc_unwinder **out);
+void tsc_unwinder_free(struct tsc_unwinder *u); /* accepts NULL */
+
+/* Unwind task t (t->addr is its struct in the target). Re-reads the task's switch counter,
+ * state and saved stack pointer before and after reading its stack, and retries when it ran
+ * meanwhile. Never fails: out->end says how the stack ended, out->n frames are valid. */
+void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out);
+
+const char *tsc_stack_end_name(enum tsc_stack_end e); /* "complete", "bad-frame", ... */
+
+#endif
