@@ -418,7 +418,19 @@ static unsigned dwarf_frames(struct bin *b, uint64_t addr, struct tsc_sym *out, 
 	size_t nfiles = 0;
 	if (dwarf_getsrcfiles(&cu, &files, &nfiles))
 		files = NULL;
-	int ns = dwarf_getscopes(&cu, addr, &scopes);
+	/* dwarf_getscopes continues from an inlined instance into its abstract definition; the
+	 * chain of inlined calls is that instance's concrete parents (what eu-addr2line -i does). */
+	int ns = dwarf_getscopes(&cu, addr, &scopes), in = 0;
+	while (in < ns && dwarf_tag(&scopes[in]) != DW_TAG_inlined_subroutine &&
+	       dwarf_tag(&scopes[in]) != DW_TAG_subprogram)
+		in++;
+	if (in < ns && dwarf_tag(&scopes[in]) == DW_TAG_inlined_subroutine) {
+		Dwarf_Die inner = scopes[in], *chain = NULL;
+		free(scopes);
+		scopes = NULL;
+		ns = dwarf_getscopes_die(&inner, &chain);
+		scopes = chain;
+	}
 	unsigned n = 0;
 	for (int i = 0; i < ns && n < max; i++) {
 		int tag = dwarf_tag(&scopes[i]);

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+/* The stacks of a snapshot's tasks: unwind them all first (the reads should be close together
+ * in time), then symbolize, then print on demand. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "stacks.h"
+#include "symbolize.h"
+
+struct entry {
+	uint64_t id;
+	struct tsc_stack stack;
+};
+
+struct tsc_stacks {
+	struct entry *e;    /* sorted by id */
+	size_t n;
+	struct tsc_symbolizer *sym;
+	struct tsc_stacks_stats st;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	uint64_t x = ((const struct entry *)a)->id, y = ((const struct entry *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_desc *d,
+		       struct tsc_stacks **out)
+{
+	struct tsc_unwind_layout l;
+	struct tsc_unwinder *u = NULL;
+	struct tsc_stacks *st = calloc(1, sizeof(*st));
+	int err = -ENOMEM;
+
+	if (!st)
+		return -ENOMEM;
+	st->e = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*st->e));
+	if (!st->e)
+		goto fail;
+	tsc_unwind_layout_from_desc(d, &l);
+	if ((err = tsc_unwinder_new(snap->pid, &l, &u)))
+		goto fail;
+	uint64_t t0 = now_ns();
+	for (size_t i = 0; i < snap->ntasks; i++) {
+		struct entry *e = &st->e[st->n++];
+		e->id = snap->tasks[i].id;
+		tsc_unwind_task(u, &snap->tasks[i], &e->stack);
+		st->st.frames += e->stack.n;
+		st->st.retried += e->stack.tries > 1;
+		st->st.changed += e->stack.end == TSC_STACK_CHANGED;
+	}
+	st->st.tasks = st->n;
+	st->st.unwind_ns = now_ns() - t0;
+	tsc_unwinder_free(u);
+	u = NULL;
+	qsort(st->e, st->n, sizeof(*st->e), cmp_entry);
+
+	/* Resolve every address now, so that printing costs nothing and the timing is honest. */
+	t0 = now_ns();
+	if ((err = tsc_symbolizer_new(snap->pid, &st->sym)))
+		goto fail;
+	for (size_t i = 0; i < st->n; i++)
+		for (unsigned k = 0; k < st->e[i].stack.n; k++) {
+			const struct tsc_sym *s;
+			tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
+		}
+	st->st.symbolize_ns = now_ns() - t0;
+	*out = st;
+	return 0;
+fail:
+	tsc_unwinder_free(u);
+	tsc_stacks_free(st);
+	return err;
+}
+
+void tsc_stacks_free(struct tsc_stacks *st)
+{
+	if (!st)
+		return;
+	tsc_symbolizer_free(st->sym);
+	free(st->e);
+	free(st);
+}
+
+const struct tsc_stack *tsc_stacks_find(const struct tsc_stacks *st, uint64_t id)
+{
+	struct entry key = { .id = id };
+	const struct entry *e = st ? bsearch(&key, st->e, st->n, sizeof(*st->e), cmp_entry) : NULL;
+	return e ? &e->stack : NULL;
+}
+
+void tsc_stacks_stats(const struct tsc_stacks *st, struct tsc_stacks_stats *out)
+{
+	struct tsc_symbolizer_stats ss;
+	*out = st->st;
+	tsc_symbolizer_stats(st->sym, &ss);
+	out->binaries = ss.binaries;
+	out->lookups = ss.lookups;
+	out->cache_hits = ss.cache_hits;
+	out->load_ns = ss.load_ns;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* Why a stack stopped short, or NULL when it reached its entry frame. */
+static const char *end_text(const struct tsc_stack *s, char *buf, size_t n)
+{
+	switch (s->end) {
+	case TSC_STACK_COMPLETE:
+		return NULL;
+	case TSC_STACK_TRUNCATED:
+		snprintf(buf, n, "... more frames (stopped at %u frames)", s->n);
+		return buf;
+	case TSC_STACK_BAD_FRAME:
+		snprintf(buf, n, "<bad frame pointer 0x%" PRIx64 ": stack ends here>", s->bad_fp);
+		return buf;
+	case TSC_STACK_UNREADABLE:
+		return "<stack unreadable>";
+	case TSC_STACK_CHANGED:
+		snprintf(buf, n, "<the task ran during each of %u reads of its stack>", s->tries);
+		return buf;
+	case TSC_STACK_RUNNING:
+		return "running";
+	case TSC_STACK_NOT_STARTED:
+		return "not started";
+	case TSC_STACK_GONE:
+		return "<finished while its stack was read>";
+	}
+	return "<unknown>";
+}
+
+void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent)
+{
+	const struct tsc_stack *s = tsc_stacks_find(st, id);
+	char buf[128];
+	unsigned idx = 0;
+
+	if (!s)
+		return;
+	for (unsigned k = 0; k < s->n; k++) {
+		const struct tsc_sym *sym;
+		unsigned n = tsc_symbolize(st->sym, s->pc[k], true, &sym);
+		for (unsigned i = 0; i < n; i++, idx++) {
+			const struct tsc_sym *y = &sym[i];
+			fprintf(f, "%s#%-2u 0x%012" PRIx64 " ", indent, idx, s->pc[k]);
+			if (!y->fn)
+				fputs("??", f);
+			else if (y->inlined)
+				fprintf(f, "%s (inlined)", y->fn);
+			else
+				fprintf(f, "%s+0x%" PRIx64, y->fn, y->fn_off);
+			if (y->file)
+				fprintf(f, " (%s:%u)", y->file, y->line);
+			else if (y->obj)
+				fprintf(f, " (%s+0x%" PRIx64 "%s%s)", base_name(y->obj), y->obj_addr,
+					y->build_id ? " build-id " : "", y->build_id ? y->build_id : "");
+			fputc('\n', f);
+		}
+	}
+	const char *why = end_text(s, buf, sizeof(buf));
+	if (why)
+		fprintf(f, "%s%s\n", indent, why);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id)
+{
+	const struct tsc_stack *s = tsc_stacks_find(st, id);
+	bool first = true;
+
+	fputs("\"stack\": [", f);
+	for (unsigned k = 0; s && k < s->n; k++) {
+		const struct tsc_sym *sym;
+		unsigned n = tsc_symbolize(st->sym, s->pc[k], true, &sym);
+		for (unsigned i = 0; i < n; i++) {
+			const struct tsc_sym *y = &sym[i];
+			fprintf(f, "%s{\"addr\": %" PRIu64 ", \"fn\": ", first ? "" : ", ", s->pc[k]);
+			first = false;
+			json_str(f, y->fn);
+			fputs(", \"file\": ", f);
+			json_str(f, y->file);
+			if (y->line)
+				fprintf(f, ", \"line\": %u", y->line);
+			else
+				fputs(", \"line\": null", f);
+			if (y->fn && !y->inlined)
+				fprintf(f, ", \"offset\": %" PRIu64, y->fn_off);
+			if (y->inlined)
+				fputs(", \"inlined\": true", f);
+			fputs(", \"obj\": ", f);
+			json_str(f, y->obj);
+			fprintf(f, ", \"obj_addr\": %" PRIu64 ", \"build_id\": ", y->obj_addr);
+			json_str(f, y->build_id);
+			fputc('}', f);
+		}
+	}
+	fputs("], \"stack_end\": ", f);
+	json_str(f, s ? tsc_stack_end_name(s->end) : "unknown");
+	if (s && s->end == TSC_STACK_BAD_FRAME)
+		fprintf(f, ", \"stack_bad_fp\": %" PRIu64, s->bad_fp);
+}
