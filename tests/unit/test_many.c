@@ -29,12 +29,13 @@ static void *spawns_many(void *arg)
 	CHECK_EQ(n, N + 1);
 	ts_tasks_free(v, n);
 	long bad = 0;
+	uint64_t prev = 0;
 	for (long i = 0; i < N; i++) {
 		void *r = NULL;
 		CHECK_EQ(ts_await(t[i], &r), 0);
 		bad += (long)r != i * i;
-		if (i)
-			bad += ts_task_id(t[i]) <= ts_task_id(t[i - 1]);
+		bad += ts_task_id(t[i]) <= prev;
+		prev = ts_task_id(t[i]);
 		ts_task_unref(t[i]);
 	}
 	CHECK_EQ(bad, 0);

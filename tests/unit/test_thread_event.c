@@ -8,6 +8,15 @@
 static ts_loop *b_loop, *c_loop;
 static ts_event *ev;
 
+/* Wait, as a task, until t is suspended in a wait: another loop's thread may take a while
+ * to start it (much longer under TSan). */
+static int until_waiting(ts_task *t)
+{
+	for (int i = 0; i < 20000 && ts_task_state(t) != TS_WAITING; i++)
+		ts_sleep_ms(1);
+	return ts_task_state(t) == TS_WAITING;
+}
+
 static void *waits(void *arg)
 {
 	(void)arg;
@@ -22,9 +31,8 @@ static void *sets_for_all(void *arg)
 		ts_spawn_on(c_loop, waits, NULL, NULL),
 		ts_spawn(waits, NULL),
 	};
-	ts_sleep_ms(5);
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ(ts_task_state(t[i]), TS_WAITING);
+		CHECK(until_waiting(t[i]));
 	CHECK(!ts_event_is_set(ev));
 	ts_event_set(ev);
 	CHECK(ts_event_is_set(ev));
@@ -91,8 +99,7 @@ static void *clears(void *arg)
 	ts_event_clear(ev);
 	CHECK(!ts_event_is_set(ev));
 	ts_task *w = ts_spawn_on(b_loop, waits, NULL, NULL);
-	ts_sleep_ms(5);
-	CHECK_EQ(ts_task_state(w), TS_WAITING);
+	CHECK(until_waiting(w));
 	ts_event_set(ev);
 	CHECK_EQ(ts_await(w, NULL), 0);
 	ts_task_unref(w);
@@ -114,7 +121,7 @@ static void *cancels_one_waiter(void *arg)
 	(void)arg;
 	ts_task *a = ts_spawn_on(b_loop, waits, NULL, NULL);
 	ts_task *b = ts_spawn_on(b_loop, waits, NULL, NULL);
-	ts_sleep_ms(5);
+	CHECK(until_waiting(a) && until_waiting(b));
 	CHECK_EQ(ts_cancel(a), 0);
 	CHECK_EQ(ts_await(a, NULL), -ECANCELED);
 	CHECK_EQ((long)ts_task_result(a), -ECANCELED);

@@ -10,6 +10,15 @@
 static ts_loop *b_loop, *c_loop;
 static ts_queue *q;
 
+/* Wait, as a task, until t is suspended in a wait: another loop's thread may take a while
+ * to start it (much longer under TSan). */
+static int until_waiting(ts_task *t)
+{
+	for (int i = 0; i < 20000 && ts_task_state(t) != TS_WAITING; i++)
+		ts_sleep_ms(1);
+	return ts_task_state(t) == TS_WAITING;
+}
+
 static void *produces(void *arg)
 {
 	long from = (long)arg;
@@ -133,7 +142,7 @@ static void *closes_on_putter(void *arg)
 {
 	(void)arg;
 	ts_task *p = ts_spawn_on(b_loop, fills, NULL, NULL);
-	ts_sleep_ms(5);
+	CHECK(until_waiting(p));
 	ts_queue_close(q);
 	void *r = NULL;
 	CHECK_EQ(ts_await(p, &r), 0);
@@ -167,9 +176,8 @@ static void *cancels_getters(void *arg)
 	(void)arg;
 	ts_task *remote = ts_spawn_on(b_loop, gets_one, NULL, NULL);
 	ts_task *local = ts_spawn(gets_one, NULL);
-	ts_sleep_ms(5);
-	CHECK_EQ(ts_task_state(remote), TS_WAITING);
-	CHECK_EQ(ts_task_state(local), TS_WAITING);
+	CHECK(until_waiting(remote));
+	CHECK(until_waiting(local));
 	CHECK_EQ(ts_cancel(remote), 0);
 	CHECK_EQ(ts_cancel(local), 0);
 	void *r = NULL;
@@ -202,8 +210,7 @@ static void *cancels_putter(void *arg)
 	(void)arg;
 	CHECK_EQ(ts_queue_put(q, (void *)1), 0); /* full now */
 	ts_task *p = ts_spawn_on(b_loop, fills, NULL, NULL);
-	ts_sleep_ms(5);
-	CHECK_EQ(ts_task_state(p), TS_WAITING);
+	CHECK(until_waiting(p));
 	CHECK_EQ(ts_cancel(p), 0);
 	CHECK_EQ(ts_await(p, NULL), -ECANCELED);
 	CHECK_EQ((long)ts_task_result(p), -ECANCELED);
