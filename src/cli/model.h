@@ -43,5 +43,8 @@ struct tsc_snapshot {
 
 void tsc_snapshot_free(struct tsc_snapshot *s);
 struct tsc_task *tsc_snapshot_find(const struct tsc_snapshot *s, uint64_t id);
+/* Sort the tasks by id and keep each id once. find() is fastest on a sorted snapshot (the
+ * remote reader returns one sorted) but finds a task in any order. */
+void tsc_snapshot_sort(struct tsc_snapshot *s);
 
 #endif

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* What the CLI's files share: exit codes, the command entry points, the -v flag. */
+#ifndef TSC_CLI_H
+#define TSC_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes: part of the interface (documented in `taskscope --help`); append only. */
+enum tsc_exit {
+	TSC_EXIT_OK = 0,
+	TSC_EXIT_ERROR = 1,        /* anything else; the message says what */
+	TSC_EXIT_USAGE = 2,        /* bad command line */
+	TSC_EXIT_DEADLOCK = 3,     /* tree: the await graph has a cycle */
+	TSC_EXIT_NO_PROCESS = 4,   /* no such PID */
+	TSC_EXIT_NOT_TASKSCOPE = 5, /* the process (or binary) holds no taskscope runtime */
+	TSC_EXIT_PRIVILEGE = 6,    /* missing capabilities or ptrace access */
+	TSC_EXIT_EXITED = 7,       /* the target exited while we attached or read it */
+	TSC_EXIT_KERNEL = 8,       /* the kernel lacks a feature we need */
+	TSC_EXIT_INCONSISTENT = 9, /* the registry kept changing or failed validation */
+	TSC_EXIT_ABI = 10,         /* the runtime's descriptor ABI is not one we read */
+};
+
+extern int tsc_verbose;
+
+/* Commands: argv[0] is the command name; return an exit code. */
+int tsc_cmd_ps(int argc, char **argv);
+int tsc_cmd_tree(int argc, char **argv);
+int tsc_cmd_probes(int argc, char **argv);
+
+/* Parse a PID argument: > 0 and all digits. Returns it, or -1. */
+int tsc_parse_pid(const char *s);
+
+#endif

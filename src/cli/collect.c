@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* The attach protocol: probes first, snapshot, reconcile, detach; errors to exit codes. */
+#include "collect.h"
+#include "attach.h"
+#include "cli.h"
+#include "remote.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int tsc_remote_report(struct tsc_remote *r, int err, int opened)
+{
+	int pid = r ? r->pid : 0;
+	const char *detail = r && r->err[0] ? r->err : strerror(-err);
+
+	if (opened && r && !tsc_remote_alive(r)) {
+		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
+		return TSC_EXIT_EXITED;
+	}
+	fprintf(stderr, "taskscope: %s\n", detail);
+	switch (err) {
+	case -ESRCH:
+		if (opened)
+			return TSC_EXIT_EXITED;
+		fprintf(stderr, "  Check the PID (ps -e lists processes).\n");
+		return TSC_EXIT_NO_PROCESS;
+	case -EINVAL:
+		return TSC_EXIT_NO_PROCESS;
+	case -EACCES:
+	case -EPERM:
+		fprintf(stderr, "  Reading another process's memory needs ptrace access: run as "
+				"its user, or as root (CAP_SYS_PTRACE).\n");
+		return TSC_EXIT_PRIVILEGE;
+	case -ENODATA:
+		fprintf(stderr, "  taskscope reads processes linked with libtaskscope; "
+				"'taskscope probes %d' lists what it can see.\n", pid);
+		return TSC_EXIT_NOT_TASKSCOPE;
+	case -EPROTONOSUPPORT:
+		fprintf(stderr, "  Use a taskscope built for that runtime version.\n");
+		return TSC_EXIT_ABI;
+	case -EPROTO:
+	case -EAGAIN:
+		fprintf(stderr, "  Nothing is shown rather than a guess; try again, and report it "
+				"if it persists.\n");
+		return TSC_EXIT_INCONSISTENT;
+	case -ENOSYS:
+	case -EOPNOTSUPP:
+		return TSC_EXIT_KERNEL;
+	default:
+		return TSC_EXIT_ERROR;
+	}
+}
+
+/* Exit code for an error of the BPF half, which printed its own message. */
+static int bpf_exit(struct tsc_remote *r, int err)
+{
+	if (!tsc_remote_alive(r)) {
+		fprintf(stderr, "taskscope: process %d exited while taskscope attached to it\n",
+			r->pid);
+		return TSC_EXIT_EXITED;
+	}
+	switch (err) {
+	case -EPERM:
+	case -EACCES:
+		return TSC_EXIT_PRIVILEGE;
+	case -ESRCH:
+		return TSC_EXIT_EXITED;
+	case -ENOSYS:
+	case -EOPNOTSUPP:
+	case -EPROTONOSUPPORT:
+		return TSC_EXIT_KERNEL;
+	default:
+		return TSC_EXIT_ERROR;
+	}
+}
+
+/* For tests only: hold between attach and snapshot so a test can end the target there. */
+static void test_delay(void)
+{
+	const char *s = getenv("TASKSCOPE_TEST_SNAPSHOT_DELAY_MS");
+	long ms = s ? strtol(s, NULL, 10) : 0;
+	if (ms > 0 && ms <= 60000) {
+		struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap)
+{
+	struct tsc_remote *r = NULL;
+	struct tsc_bpf *b = NULL;
+	int err, rc;
+
+	memset(snap, 0, sizeof(*snap));
+	err = tsc_remote_open(pid, &r);
+	if (err) {
+		rc = tsc_remote_report(r, err, 0);
+		goto cleanup;
+	}
+	if (use_bpf && (rc = tsc_check_bpf_caps()))
+		goto cleanup;
+	if ((err = tsc_remote_find_runtime(r))) {
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: runtime in %s (bias 0x%llx, descriptor at 0x%llx)\n",
+			tsc_remote_binary(r), (unsigned long long)r->bias,
+			(unsigned long long)r->desc_addr);
+	/* probes first: whatever changes after this is seen by them */
+	if (use_bpf && (err = tsc_bpf_attach(pid, tsc_remote_binary(r), TSC_PROBES_LIFECYCLE, &b))) {
+		rc = bpf_exit(r, err);
+		goto cleanup;
+	}
+	test_delay();
+	if ((err = tsc_remote_snapshot(r, snap))) {
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	if (b && (err = tsc_bpf_reconcile(b, snap))) {
+		rc = bpf_exit(r, err);
+		goto cleanup;
+	}
+	tsc_snapshot_sort(snap);
+	/* the pidfd still live: every read above was of this process, not of a reused PID */
+	if (!tsc_remote_alive(r)) {
+		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
+		rc = TSC_EXIT_EXITED;
+		goto cleanup;
+	}
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: %zu threads, %zu tasks, %u retries\n", snap->nthreads,
+			snap->ntasks, snap->retries);
+	rc = TSC_EXIT_OK;
+cleanup:
+	tsc_bpf_detach(b);
+	tsc_remote_close(r);
+	if (rc)
+		tsc_snapshot_free(snap);
+	return rc;
+}

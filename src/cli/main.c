@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* taskscope: the command table, global options, dispatch. */
+#include "cli.h"
+
+#include <bpf/libbpf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TASKSCOPE_VERSION
+#define TASKSCOPE_VERSION "unknown"
+#endif
+
+int tsc_verbose;
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct cmd cmds[] = {
+	{ "ps", tsc_cmd_ps, "list the live tasks and each thread's current task" },
+	{ "tree", tsc_cmd_tree, "show who awaits whom; report await cycles (deadlocks)" },
+	{ "probes", tsc_cmd_probes, "list the taskscope USDT probes of a process or binary" },
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"taskscope: see the tasks of a running libtaskscope process from outside.\n\n"
+		"USAGE: taskscope [-v] COMMAND [ARGS]    taskscope COMMAND --help\n\n"
+		"COMMANDS:\n");
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(f,
+		"\nOPTIONS:\n"
+		"  -v, --verbose   print libbpf's messages and more detail on errors\n"
+		"  -V, --version   print the version and the git commit\n"
+		"  -h, --help      this help\n"
+		"\nEXIT CODES:\n"
+		"  0  success                       6  missing privileges (see the message)\n"
+		"  1  other error                   7  the target exited while we read it\n"
+		"  2  usage error                   8  the kernel lacks a feature we need\n"
+		"  3  tree: an await cycle found    9  the registry kept changing or looks corrupt\n"
+		"  4  no such process              10  the runtime's descriptor ABI is unknown to us\n"
+		"  5  not a taskscope process (or binary without taskscope probes)\n"
+		"\nEXAMPLES:\n"
+		"  taskscope ps 1234              tasks of process 1234 (needs root or CAP_BPF,\n"
+		"                                 CAP_PERFMON and CAP_SYS_PTRACE)\n"
+		"  taskscope ps --no-bpf 1234     the same from the registry alone (same user)\n"
+		"  taskscope tree 1234            await tree; exit 3 on a deadlock\n"
+		"  taskscope probes ./server      probes in a binary\n");
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && tsc_verbose < 2)
+		return 0;
+	if (!tsc_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int tsc_parse_pid(const char *s)
+{
+	long v = 0;
+	if (!s || !*s)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p - '0');
+		if (v > 0x7fffffff)
+			return -1;
+	}
+	return v > 0 ? (int)v : -1;
+}
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t k = 0; k < NCMDS; k++)
+		if (!strcmp(name, cmds[k].name))
+			return &cmds[k];
+	return NULL;
+}
+
+static int unknown_cmd(const char *name)
+{
+	fprintf(stderr, "taskscope: unknown command '%s'\n", name);
+	fprintf(stderr, "Try 'taskscope --help'.\n");
+	return TSC_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return TSC_EXIT_OK;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("taskscope %s\n", TASKSCOPE_VERSION);
+			return TSC_EXIT_OK;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			tsc_verbose++;
+		} else if (!strcmp(a, "-vv")) {
+			tsc_verbose += 2;
+		} else {
+			fprintf(stderr, "taskscope: unknown option '%s'\n", a);
+			fprintf(stderr, "Try 'taskscope --help'.\n");
+			return TSC_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "taskscope: no command given\n\n");
+		usage(stderr);
+		return TSC_EXIT_USAGE;
+	}
+	libbpf_set_print(libbpf_print);
+	if (!strcmp(argv[i], "help")) {
+		/* `taskscope help CMD` is `taskscope CMD --help` */
+		if (i + 1 >= argc) {
+			usage(stdout);
+			return TSC_EXIT_OK;
+		}
+		const struct cmd *c = find_cmd(argv[i + 1]);
+		if (!c)
+			return unknown_cmd(argv[i + 1]);
+		char *help_argv[] = { argv[i + 1], "--help", NULL };
+		return c->fn(2, help_argv);
+	}
+	const struct cmd *c = find_cmd(argv[i]);
+	return c ? c->fn(argc - i, argv + i) : unknown_cmd(argv[i]);
+}

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/* taskscope probes PID|BINARY: the taskscope USDT probes found, from .note.stapsdt. For a
+ * PID, in every mapped ELF file, with each semaphore's current count (non-zero while some
+ * tracer is attached). */
+#include "cli.h"
+#include "collect.h"
+#include "elfx.h"
+#include "out.h"
+#include "remote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROVIDER "taskscope"
+
+struct pctx {
+	int json;
+	const char *path;        /* as shown */
+	struct tsc_remote *r;    /* NULL for a binary */
+	uint64_t bias;
+	size_t count;            /* probes printed, all files */
+	size_t in_file;
+};
+
+static int print_probe(const struct tsc_usdt *u, void *arg)
+{
+	struct pctx *c = arg;
+	uint16_t sema_val = 0;
+	int have_val = 0;
+	if (strcmp(u->provider, PROVIDER))
+		return 0;
+	if (c->r && u->sema)
+		have_val = !tsc_rread1(c->r->pid, u->sema + c->bias, &sema_val, sizeof(sema_val));
+	if (c->json) {
+		printf("%s\n{\"provider\":", c->count ? "," : "");
+		tsc_json_str(stdout, u->provider);
+		fputs(",\"name\":", stdout);
+		tsc_json_str(stdout, u->name);
+		fputs(",\"file\":", stdout);
+		tsc_json_str(stdout, c->path);
+		printf(",\"address\":%llu,\"semaphore\":%llu", (unsigned long long)u->pc,
+		       (unsigned long long)u->sema);
+		if (c->r)
+			printf(",\"runtime_address\":%llu", (unsigned long long)(u->pc + c->bias));
+		if (have_val)
+			printf(",\"semaphore_count\":%u", sema_val);
+		fputs(",\"args\":", stdout);
+		tsc_json_str(stdout, u->args);
+		putchar('}');
+	} else {
+		char name[64], args[256];
+		if (!c->in_file) {
+			char path[4096];
+			tsc_safe_str(c->path, path, sizeof(path));
+			printf("%s%s\n", c->count ? "\n" : "", path);
+			printf("  %-13s %-10s %-10s %s%s\n", "PROBE", "ADDRESS", "SEMAPHORE",
+			       c->r ? "COUNT " : "", "ARGS");
+		}
+		tsc_safe_str(u->name, name, sizeof(name));
+		tsc_safe_str(u->args, args, sizeof(args));
+		printf("  %-13s 0x%-8llx 0x%-8llx ", name, (unsigned long long)u->pc,
+		       (unsigned long long)u->sema);
+		if (c->r) {
+			if (have_val)
+				printf("%-5u ", sema_val);
+			else
+				printf("%-5s ", "?");
+		}
+		printf("%s\n", args);
+	}
+	c->count++;
+	c->in_file++;
+	return 0;
+}
+
+static int probes_binary(const char *path, int json)
+{
+	struct tsc_elf e = { 0 };
+	struct pctx c = { .json = json, .path = path };
+	int rc = TSC_EXIT_OK, err;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "taskscope: cannot open %s: %s\n", path, strerror(errno));
+		return TSC_EXIT_ERROR;
+	}
+	if ((err = tsc_elf_open(fd, &e))) {
+		fprintf(stderr, "taskscope: %s is not a 64-bit ELF file\n", path);
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	if (json)
+		fputs("{\"probes\":[", stdout);
+	err = tsc_elf_usdt_foreach(&e, print_probe, &c);
+	if (json)
+		fputs("\n]}\n", stdout);
+	if (err) {
+		fprintf(stderr, "taskscope: cannot read the notes of %s: %s\n", path, strerror(-err));
+		rc = TSC_EXIT_ERROR;
+	} else if (!c.count) {
+		fprintf(stderr, "taskscope: %s has no taskscope probes (not linked with "
+				"libtaskscope, or built with TASKSCOPE_NO_PROBES)\n", path);
+		rc = TSC_EXIT_NOT_TASKSCOPE;
+	}
+cleanup:
+	tsc_elf_close(&e);
+	close(fd);
+	return rc;
+}
+
+static int probes_pid(int pid, int json)
+{
+	struct tsc_remote *r = NULL;
+	struct pctx c = { .json = json };
+	int err, rc = TSC_EXIT_OK;
+
+	if ((err = tsc_remote_open(pid, &r))) {
+		rc = tsc_remote_report(r, err, 0);
+		goto cleanup;
+	}
+	if ((err = tsc_maps_read(r->procfd, &r->maps))) {
+		snprintf(r->err, sizeof(r->err), "cannot read the mappings of process %d: %s", pid,
+			 strerror(-err));
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	c.r = r;
+	if (json)
+		printf("{\"pid\":%d,\"probes\":[", pid);
+	for (size_t i = 0; i < r->maps.n; i++) {
+		const struct tsc_vma *v = &r->maps.vma[i];
+		size_t k, nsame = 0;
+		char here[PATH_MAX + 64];
+		struct tsc_elf e = { 0 };
+		for (k = 0; k < i && !tsc_vma_same_file(&r->maps.vma[k], v); k++)
+			;
+		if (k < i)
+			continue; /* that file was listed already */
+		int fd = tsc_remote_open_file(r, v, here, sizeof(here));
+		if (fd < 0) {
+			if (tsc_verbose)
+				fprintf(stderr, "taskscope: skipping %s: %s\n", v->path, strerror(-fd));
+			continue;
+		}
+		struct tsc_vma *same = malloc((r->maps.n - i) * sizeof(*same));
+		if (same && !tsc_elf_open(fd, &e)) {
+			for (k = i; k < r->maps.n; k++)
+				if (tsc_vma_same_file(&r->maps.vma[k], v))
+					same[nsame++] = r->maps.vma[k];
+			if (!tsc_elf_bias(&e, same, nsame, &c.bias)) {
+				c.path = v->path;
+				c.in_file = 0;
+				tsc_elf_usdt_foreach(&e, print_probe, &c);
+			}
+		}
+		free(same);
+		tsc_elf_close(&e);
+		close(fd);
+	}
+	if (json)
+		fputs("\n]}\n", stdout);
+	if (!tsc_remote_alive(r)) {
+		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
+		rc = TSC_EXIT_EXITED;
+	} else if (!c.count) {
+		fprintf(stderr, "taskscope: process %d has no taskscope probes in its executable "
+				"or libraries: not a taskscope process\n", pid);
+		rc = TSC_EXIT_NOT_TASKSCOPE;
+	}
+cleanup:
+	tsc_remote_close(r);
+	return rc;
+}
+
+static void probes_usage(FILE *f)
+{
+	fprintf(f,
+		"taskscope probes: list the taskscope USDT probes of a process or a binary.\n\n"
+		"USAGE: taskscope probes [--json] PID|BINARY\n\n"
+		"  --json   one JSON object: probes [{provider, name, file, address, semaphore,\n"
+		"           args}], plus runtime_address and semaphore_count for a PID\n\n"
+		"Addresses are the file's own (as readelf -n shows them). For a PID every mapped\n"
+		"ELF file is searched, and COUNT is each semaphore's value now: how many tracers\n"
+		"are attached to that probe (0 = none; the probe then costs nothing).\n\n"
+		"EXAMPLES:\n"
+		"  taskscope probes ./build/taskscope-demo\n"
+		"  taskscope probes 1234\n");
+}
+
+int tsc_cmd_probes(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int json = 0, c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "jvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'v': tsc_verbose++; break;
+		case 'h': probes_usage(stdout); return TSC_EXIT_OK;
+		default:
+			fprintf(stderr, "taskscope probes: unknown option '%s'\n", argv[optind - 1]);
+			goto usage;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "taskscope probes: %s\n",
+			optind >= argc ? "no PID or binary given" : "one PID or binary only");
+		goto usage;
+	}
+	/* digits are a PID; anything else (./123 for a file named so) is a path */
+	int pid = tsc_parse_pid(argv[optind]);
+	return pid > 0 ? probes_pid(pid, json) : probes_binary(argv[optind], json);
+usage:
+	fprintf(stderr, "Usage: taskscope probes [--json] PID|BINARY (see taskscope probes --help)\n");
+	return TSC_EXIT_USAGE;
+}

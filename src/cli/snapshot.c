@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry walk: loop table, each loop's task array, each task, from outside.
+ *
+ * A loop's array is taken only between two equal, even reads of the loop's generation, so it
+ * is the registry as it was at one instant. Tasks are read after that: one that finished
+ * since shows a freed magic or a finished state and is dropped; one whose name was changing
+ * (odd or moved seq) is read again. Every count and length is bounded, every retry too; a
+ * registry that never holds still is an error, never a guess.
+ */
+#include "remote.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <taskscope/taskscope.h>
+
+#define TABLE_TRIES 200
+#define LOOP_TRIES 200
+#define TASK_TRIES 50
+#define MAX_TASKS_PER_LOOP (1u << 24)
+#define MAX_TASKS_TOTAL (1u << 25)
+#define CORO_MAX ((size_t)sizeof(((struct tsc_task *)0)->coro))
+
+struct loopw {
+	uint64_t addr;
+	unsigned char *raw;        /* the loop's fields, desc.loop_size bytes */
+	uint64_t gen, gen2;
+	uint64_t *ptrs;            /* its task array */
+	uint32_t nptrs;
+	int done, tries;
+};
+
+static uint64_t get64(const unsigned char *p, uint16_t off)
+{
+	uint64_t v;
+	memcpy(&v, p + off, 8);
+	return v;
+}
+
+static uint32_t get32(const unsigned char *p, uint16_t off)
+{
+	uint32_t v;
+	memcpy(&v, p + off, 4);
+	return v;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Let the writer finish: yield first, then sleep a little longer each time (<= 1 ms). */
+static void backoff(int attempt)
+{
+	if (attempt < 4) {
+		sched_yield();
+		return;
+	}
+	long us = 20L << (attempt < 10 ? attempt - 4 : 6);
+	struct timespec ts = { 0, (us > 1000 ? 1000 : us) * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+static int read_err(struct tsc_remote *r, int err, const char *what)
+{
+	if (err == -ESRCH)
+		snprintf(r->err, sizeof(r->err), "process %d exited", r->pid);
+	else
+		snprintf(r->err, sizeof(r->err), "cannot read %s of process %d: %s", what, r->pid,
+			 strerror(-err));
+	return err;
+}
+
+/* The loop table: its pointers, between two equal even generations. */
+static int read_table(struct tsc_remote *r, uint64_t *loops, uint32_t *nloops, uint32_t *retries)
+{
+	const struct ts_debug_desc *d = &r->desc;
+	for (int attempt = 0; attempt < TABLE_TRIES; attempt++) {
+		uint64_t g1 = 0, g2 = 0;
+		struct tsc_rreq q[3] = {
+			{ d->loops_gen_addr, &g1, 8 },
+			{ d->nloops_addr, nloops, 4 },
+			{ d->loops_addr, loops, (size_t)d->max_loops * 8 },
+		};
+		int err = tsc_rread(r->pid, q, 3);
+		if (!err)
+			err = tsc_rread1(r->pid, d->loops_gen_addr, &g2, 8);
+		if (err)
+			return read_err(r, err, "the loop table");
+		if (!q[0].ok || !q[1].ok || !q[2].ok) {
+			snprintf(r->err, sizeof(r->err), "the loop table of process %d is unreadable",
+				 r->pid);
+			return -EPROTO;
+		}
+		if (!(g1 & 1) && g1 == g2 && *nloops <= d->max_loops)
+			return 0;
+		(*retries)++;
+		backoff(attempt);
+	}
+	snprintf(r->err, sizeof(r->err), "the loop table of process %d kept changing (%d tries)",
+		 r->pid, TABLE_TRIES);
+	return -EAGAIN;
+}
+
+/* One round over the loops not done yet: fields, task array, generation again. */
+static int loops_round(struct tsc_remote *r, struct loopw *lw, size_t nl, struct tsc_rreq *q)
+{
+	const struct ts_debug_desc *d = &r->desc;
+	size_t n = 0;
+	int err;
+
+	for (size_t i = 0; i < nl; i++)
+		if (!lw[i].done)
+			q[n++] = (struct tsc_rreq){ lw[i].addr, lw[i].raw, d->loop_size };
+	if ((err = tsc_rread(r->pid, q, n)))
+		return read_err(r, err, "a loop");
+	n = 0;
+	for (size_t i = 0, k = 0; i < nl; i++) {
+		struct loopw *l = &lw[i];
+		if (l->done)
+			continue;
+		if (!q[k++].ok) {
+			l->done = -1; /* the loop was freed since the table was read */
+			continue;
+		}
+		l->gen = get64(l->raw, d->loop_gen);
+		uint32_t nt = get32(l->raw, d->loop_ntasks);
+		uint64_t arr = get64(l->raw, d->loop_tasks);
+		if ((l->gen & 1) || nt > MAX_TASKS_PER_LOOP || (nt && !arr)) {
+			l->gen = 1; /* odd: retry this loop */
+			continue;
+		}
+		if (nt > l->nptrs || !l->ptrs) {
+			uint64_t *p = realloc(l->ptrs, ((size_t)nt + 1) * 8);
+			if (!p)
+				return -ENOMEM;
+			l->ptrs = p;
+		}
+		l->nptrs = nt;
+		q[n++] = (struct tsc_rreq){ arr, l->ptrs, (size_t)nt * 8 };
+	}
+	if ((err = tsc_rread(r->pid, q, n)))
+		return read_err(r, err, "a task array");
+	n = 0;
+	for (size_t i = 0, k = 0; i < nl; i++) {
+		struct loopw *l = &lw[i];
+		if (l->done || (l->gen & 1))
+			continue;
+		if (!q[k++].ok)
+			l->gen = 1; /* the array was replaced and freed: retry */
+	}
+	for (size_t i = 0; i < nl; i++)
+		if (!lw[i].done && !(lw[i].gen & 1))
+			q[n++] = (struct tsc_rreq){ lw[i].addr + d->loop_gen, &lw[i].gen2, 8 };
+	if ((err = tsc_rread(r->pid, q, n)))
+		return read_err(r, err, "a loop");
+	for (size_t i = 0, k = 0; i < nl; i++) {
+		struct loopw *l = &lw[i];
+		if (l->done)
+			continue;
+		if (!(l->gen & 1) && q[k++].ok && l->gen2 == l->gen)
+			l->done = 1;
+		else
+			l->tries++;
+	}
+	return 0;
+}
+
+static int read_loops(struct tsc_remote *r, struct loopw *lw, size_t nl, uint32_t *retries)
+{
+	struct tsc_rreq *q = calloc(nl ? nl : 1, sizeof(*q));
+	int err = 0;
+	if (!q)
+		return -ENOMEM;
+	for (int attempt = 0;; attempt++) {
+		if ((err = loops_round(r, lw, nl, q)))
+			goto cleanup;
+		size_t pending = 0;
+		for (size_t i = 0; i < nl; i++) {
+			if (lw[i].done)
+				continue;
+			pending++;
+			if (lw[i].tries >= LOOP_TRIES) {
+				snprintf(r->err, sizeof(r->err),
+					 "the task registry of a loop of process %d kept changing "
+					 "(%d tries)", r->pid, LOOP_TRIES);
+				err = -EAGAIN;
+				goto cleanup;
+			}
+		}
+		if (!pending)
+			break;
+		*retries += (uint32_t)pending;
+		backoff(attempt);
+	}
+cleanup:
+	free(q);
+	return err;
+}
+
+/* Tasks: read each whole, then each seq again; read again those that were changing. */
+static int read_tasks(struct tsc_remote *r, const uint64_t *addrs, size_t n, unsigned char *raw,
+		      size_t tsz, int *ok, uint32_t *retries)
+{
+	const struct ts_debug_desc *d = &r->desc;
+	struct tsc_rreq *q = calloc(n ? n : 1, sizeof(*q));
+	uint64_t *seq = calloc(n ? n : 1, 8);
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	size_t m = n;
+	int err = -ENOMEM;
+	if (!q || !seq || !idx)
+		goto cleanup;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	for (int attempt = 0;; attempt++) {
+		for (size_t k = 0; k < m; k++)
+			q[k] = (struct tsc_rreq){ addrs[idx[k]], raw + idx[k] * tsz, tsz };
+		if ((err = tsc_rread(r->pid, q, m)))
+			goto fail;
+		size_t c = 0;
+		for (size_t k = 0; k < m; k++) {
+			ok[idx[k]] = q[k].ok;
+			if (q[k].ok) /* reuse q for the seq reads */
+				idx[c++] = idx[k];
+		}
+		m = c;
+		for (size_t k = 0; k < m; k++)
+			q[k] = (struct tsc_rreq){ addrs[idx[k]] + d->task_seq, &seq[k], 8 };
+		if ((err = tsc_rread(r->pid, q, m)))
+			goto fail;
+		c = 0;
+		for (size_t k = 0; k < m; k++) {
+			uint64_t s1 = get64(raw + idx[k] * tsz, d->task_seq);
+			if (!q[k].ok) {
+				ok[idx[k]] = 0; /* freed meanwhile */
+			} else if ((s1 & 1) || s1 != seq[k]) {
+				/* a task being freed needs no second look */
+				if (get64(raw + idx[k] * tsz, d->task_magic) == TS_TASK_MAGIC)
+					idx[c++] = idx[k];
+				else
+					ok[idx[k]] = 0;
+			}
+		}
+		m = c;
+		if (!m)
+			break;
+		*retries += (uint32_t)m;
+		if (attempt + 1 >= TASK_TRIES) {
+			snprintf(r->err, sizeof(r->err),
+				 "%zu task(s) of process %d kept changing (%d tries)", m, r->pid,
+				 TASK_TRIES);
+			err = -EAGAIN;
+			goto cleanup;
+		}
+		backoff(attempt);
+	}
+	err = 0;
+	goto cleanup;
+fail:
+	read_err(r, err, "a task");
+cleanup:
+	free(q);
+	free(seq);
+	free(idx);
+	return err;
+}
+
+/* Coroutine names are pointers to strings in the target: few distinct ones, each read once,
+ * without crossing into a page that might not be mapped. */
+struct coro_ent {
+	uint64_t addr;
+	char s[CORO_MAX];
+};
+
+static int cmp_coro(const void *a, const void *b)
+{
+	uint64_t x = ((const struct coro_ent *)a)->addr, y = ((const struct coro_ent *)b)->addr;
+	return x < y ? -1 : x > y;
+}
+
+static int read_coros(struct tsc_remote *r, struct tsc_snapshot *s, const uint64_t *coro_addr)
+{
+	struct coro_ent *ce = calloc(s->ntasks ? s->ntasks : 1, sizeof(*ce));
+	struct tsc_rreq *q = NULL;
+	size_t n = 0, u = 0;
+	int err = -ENOMEM;
+	if (!ce)
+		goto cleanup;
+	for (size_t i = 0; i < s->ntasks; i++)
+		ce[n++].addr = coro_addr[i];
+	qsort(ce, n, sizeof(*ce), cmp_coro);
+	for (size_t i = 0; i < n; i++)
+		if (!u || ce[u - 1].addr != ce[i].addr)
+			ce[u++].addr = ce[i].addr;
+	if (!(q = calloc(u ? 2 * u : 1, sizeof(*q))))
+		goto cleanup;
+	/* up to the end of the page first; the rest of the page after only if needed */
+	size_t nq = 0;
+	for (size_t i = 0; i < u; i++) {
+		uint64_t a = ce[i].addr, room = 4096 - (a & 4095);
+		if (!a)
+			continue;
+		size_t len = room < CORO_MAX - 1 ? (size_t)room : CORO_MAX - 1;
+		q[nq++] = (struct tsc_rreq){ a, ce[i].s, len };
+		if (len < CORO_MAX - 1)
+			q[nq++] = (struct tsc_rreq){ a + len, ce[i].s + len, CORO_MAX - 1 - len };
+	}
+	if ((err = tsc_rread(r->pid, q, nq))) {
+		read_err(r, err, "coroutine names");
+		goto cleanup;
+	}
+	for (size_t i = 0, k = 0; i < u; i++) {
+		if (!ce[i].addr)
+			continue;
+		int first_ok = q[k].ok;
+		size_t len = q[k].len;
+		k++;
+		if (len < CORO_MAX - 1 && k < nq && q[k].addr == ce[i].addr + len) {
+			/* the tail on the next page only counts if the head had no NUL */
+			if (!q[k].ok)
+				memset(ce[i].s + len, 0, CORO_MAX - 1 - len);
+			k++;
+		}
+		if (!first_ok)
+			snprintf(ce[i].s, sizeof(ce[i].s), "?");
+		ce[i].s[CORO_MAX - 1] = 0;
+	}
+	for (size_t i = 0; i < s->ntasks; i++) {
+		struct coro_ent key = { .addr = coro_addr[i] };
+		struct coro_ent *e = bsearch(&key, ce, u, sizeof(*ce), cmp_coro);
+		snprintf(s->tasks[i].coro, sizeof(s->tasks[i].coro), "%s", e ? e->s : "");
+	}
+	err = 0;
+cleanup:
+	free(q);
+	free(ce);
+	return err;
+}
+
+/* Validate one task read whole and turn it into the model; 0 when it is not a live task. */
+static int convert(const struct ts_debug_desc *d, const unsigned char *p, uint64_t addr,
+		   int32_t loop_tid, uint64_t next_id, struct tsc_task *t, uint64_t *coro)
+{
+	if (get64(p, d->task_magic) != TS_TASK_MAGIC)
+		return 0;
+	t->id = get64(p, d->task_id);
+	t->state = get32(p, d->task_state);
+	t->tid = (int32_t)get32(p, d->task_tid);
+	/* reused memory (another loop's task) or a task finished since the array was read */
+	if (t->tid != loop_tid || t->state >= TS_DONE)
+		return 0;
+	if (!t->id || t->id >= next_id)
+		return -1;
+	const char *name = (const char *)p + d->task_name;
+	size_t nmax = d->name_max;
+	if (!memchr(name, 0, nmax))
+		return -1;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->parent = get64(p, d->task_parent);
+	if (t->parent >= next_id)
+		return -1;
+	t->wait = get32(p, d->task_wait);
+	t->wait_obj = get64(p, d->task_wait_obj);
+	t->created_ns = get64(p, d->task_created_ns);
+	t->switches = get64(p, d->task_switches);
+	t->ctx_sp = get64(p, d->task_ctx_sp);
+	t->stack_lo = get64(p, d->task_stack_lo);
+	t->stack_hi = get64(p, d->task_stack_hi);
+	t->addr = addr;
+	*coro = get64(p, d->task_coro);
+	return 1;
+}
+
+/* Only the prefix of a task that holds the fields we use. */
+static size_t task_read_size(const struct ts_debug_desc *d)
+{
+	const uint16_t f64[] = { d->task_magic, d->task_seq, d->task_id, d->task_parent,
+				 d->task_coro, d->task_wait_obj, d->task_created_ns,
+				 d->task_switches, d->task_ctx_sp, d->task_stack_lo,
+				 d->task_stack_hi };
+	const uint16_t f32[] = { d->task_state, d->task_wait, d->task_tid };
+	size_t end = (size_t)d->task_name + d->name_max;
+	for (size_t i = 0; i < sizeof(f64) / sizeof(f64[0]); i++)
+		end = f64[i] + 8u > end ? f64[i] + 8u : end;
+	for (size_t i = 0; i < sizeof(f32) / sizeof(f32[0]); i++)
+		end = f32[i] + 4u > end ? f32[i] + 4u : end;
+	return (end + 7) & ~(size_t)7;
+}
+
+int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
+{
+	const struct ts_debug_desc *d = &r->desc;
+	uint64_t *table = calloc(d->max_loops, 8), *addrs = NULL, *coro = NULL, next_id = 0;
+	struct loopw *lw = calloc(d->max_loops, sizeof(*lw));
+	int32_t *owner = NULL;
+	unsigned char *raw = NULL;
+	int *ok = NULL;
+	uint32_t nloops = 0;
+	size_t nl = 0, total = 0, tsz = task_read_size(d), bad = 0;
+	int err = -ENOMEM;
+
+	memset(s, 0, sizeof(*s));
+	s->pid = r->pid;
+	if (!table || !lw)
+		goto cleanup;
+	if ((err = read_table(r, table, &nloops, &s->retries)))
+		goto cleanup;
+	for (uint32_t i = 0; i < nloops; i++) {
+		if (!table[i])
+			continue;
+		lw[nl].addr = table[i];
+		if (!(lw[nl].raw = calloc(1, d->loop_size))) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		nl++;
+	}
+	if ((err = read_loops(r, lw, nl, &s->retries)))
+		goto cleanup;
+
+	s->threads = calloc(nl ? nl : 1, sizeof(*s->threads));
+	if (!s->threads)
+		goto nomem;
+	for (size_t i = 0; i < nl; i++) {
+		if (lw[i].done < 0)
+			continue;
+		int32_t tid = (int32_t)get32(lw[i].raw, d->loop_tid);
+		if (tid <= 0) /* not started yet */
+			continue;
+		s->threads[s->nthreads++] = (struct tsc_thread){
+			.tid = tid,
+			.loop_id = get64(lw[i].raw, d->loop_id),
+			.current = get64(lw[i].raw, d->loop_current_id),
+		};
+		total += lw[i].nptrs;
+	}
+	if (total > MAX_TASKS_TOTAL) {
+		snprintf(r->err, sizeof(r->err), "process %d claims %zu tasks: more than we read",
+			 r->pid, total);
+		err = -EPROTO;
+		goto cleanup;
+	}
+	addrs = calloc(total ? total : 1, 8);
+	owner = calloc(total ? total : 1, sizeof(*owner));
+	ok = calloc(total ? total : 1, sizeof(*ok));
+	raw = malloc((total ? total : 1) * tsz);
+	coro = calloc(total ? total : 1, 8);
+	s->tasks = calloc(total ? total : 1, sizeof(*s->tasks));
+	if (!addrs || !owner || !ok || !raw || !coro || !s->tasks)
+		goto nomem;
+	total = 0;
+	for (size_t i = 0; i < nl; i++) {
+		int32_t tid = (int32_t)get32(lw[i].raw, d->loop_tid);
+		if (lw[i].done < 0 || tid <= 0)
+			continue;
+		for (uint32_t k = 0; k < lw[i].nptrs; k++) {
+			if (!lw[i].ptrs[k] || (lw[i].ptrs[k] & 7)) {
+				bad++;
+				continue;
+			}
+			addrs[total] = lw[i].ptrs[k];
+			owner[total++] = tid;
+		}
+	}
+	if ((err = read_tasks(r, addrs, total, raw, tsz, ok, &s->retries)))
+		goto cleanup;
+	/* after the tasks: every id they hold was handed out before this read */
+	if ((err = tsc_rread1(r->pid, d->next_id_addr, &next_id, 8))) {
+		read_err(r, err, "the next task id");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < total; i++) {
+		if (!ok[i])
+			continue;
+		struct tsc_task *t = &s->tasks[s->ntasks];
+		memset(t, 0, sizeof(*t));
+		int c = convert(d, raw + i * tsz, addrs[i], owner[i], next_id, t, &coro[s->ntasks]);
+		if (c > 0)
+			s->ntasks++;
+		else if (c < 0)
+			bad++;
+	}
+	if (bad) {
+		snprintf(r->err, sizeof(r->err),
+			 "%zu task(s) of process %d failed validation (bad pointer, id or name): "
+			 "its registry looks corrupt", bad, r->pid);
+		err = -EPROTO;
+		goto cleanup;
+	}
+	if ((err = read_coros(r, s, coro)))
+		goto cleanup;
+	/* by id, each once: a task moved within an array while we read is not listed twice */
+	tsc_snapshot_sort(s);
+	/* a thread's current task is one of its own live tasks, or none */
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct tsc_task *t = tsc_snapshot_find(s, s->threads[i].current);
+		if (!t || t->tid != s->threads[i].tid)
+			s->threads[i].current = 0;
+	}
+	s->taken_ns = now_ns();
+	err = 0;
+	goto cleanup;
+nomem:
+	err = -ENOMEM;
+	snprintf(r->err, sizeof(r->err), "out of memory");
+cleanup:
+	for (size_t i = 0; lw && i < nl; i++) {
+		free(lw[i].raw);
+		free(lw[i].ptrs);
+	}
+	free(lw);
+	free(table);
+	free(addrs);
+	free(owner);
+	free(ok);
+	free(raw);
+	free(coro);
+	if (err)
+		tsc_snapshot_free(s);
+	return err;
+}

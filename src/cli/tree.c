@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * taskscope tree: who awaits whom, like pstree, and the await cycles (deadlocks).
+ *
+ * A task awaits at most one other, so the await graph is a set of chains that may merge and
+ * may end in a cycle. Roots are the tasks nobody awaits; each task is printed above the task
+ * it awaits (the way `python -m asyncio pstree` reads: the outer task first).
+ */
+#include "cli.h"
+#include "collect.h"
+#include "out.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct graph {
+	const struct tsc_snapshot *s;
+	size_t *next;        /* index of the awaited live task, or SIZE_MAX */
+	size_t *nawaiters;   /* how many live tasks await it */
+	int *cycle;          /* 1 + index of its cycle in cycles, 0 if none */
+	size_t **cycles;     /* each: member indices, in await order */
+	size_t *cycle_len;
+	size_t ncycles;
+};
+
+#define NONE ((size_t)-1)
+
+static void graph_free(struct graph *g)
+{
+	for (size_t i = 0; i < g->ncycles; i++)
+		free(g->cycles[i]);
+	free(g->cycles);
+	free(g->cycle_len);
+	free(g->next);
+	free(g->nawaiters);
+	free(g->cycle);
+}
+
+static int graph_build(const struct tsc_snapshot *s, struct graph *g)
+{
+	size_t n = s->ntasks;
+	unsigned char *color = NULL;   /* 0 new, 1 on the walk in progress, 2 done */
+	size_t *path = NULL;
+	memset(g, 0, sizeof(*g));
+	g->s = s;
+	g->next = malloc((n + 1) * sizeof(size_t));
+	g->nawaiters = calloc(n + 1, sizeof(size_t));
+	g->cycle = calloc(n + 1, sizeof(int));
+	color = calloc(n + 1, 1);
+	path = malloc((n + 1) * sizeof(size_t));
+	if (!g->next || !g->nawaiters || !g->cycle || !color || !path)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t id;
+		const struct tsc_task *t;
+		g->next[i] = NONE;
+		if (tsc_task_awaits(&s->tasks[i], &id) && (t = tsc_snapshot_find(s, id))) {
+			g->next[i] = (size_t)(t - s->tasks);
+			g->nawaiters[g->next[i]]++;
+		}
+	}
+	/* out-degree <= 1: walk each chain once; meeting the walk in progress is a cycle */
+	for (size_t i = 0; i < n; i++) {
+		size_t len = 0, k = i;
+		while (k != NONE && !color[k]) {
+			color[k] = 1;
+			path[len++] = k;
+			k = g->next[k];
+		}
+		if (k != NONE && color[k] == 1) {
+			size_t start = 0;
+			while (path[start] != k)
+				start++;
+			size_t **nc = realloc(g->cycles, (g->ncycles + 1) * sizeof(*nc));
+			size_t *nl = realloc(g->cycle_len, (g->ncycles + 1) * sizeof(*nl));
+			if (nc)
+				g->cycles = nc;
+			if (nl)
+				g->cycle_len = nl;
+			size_t *members = malloc((len - start) * sizeof(size_t));
+			if (!nc || !nl || !members) {
+				free(members);
+				goto nomem;
+			}
+			/* start the cycle at its lowest id, for a stable report */
+			size_t m = len - start, lo = 0;
+			for (size_t j = 0; j < m; j++)
+				if (s->tasks[path[start + j]].id < s->tasks[path[start + lo]].id)
+					lo = j;
+			for (size_t j = 0; j < m; j++) {
+				members[j] = path[start + (lo + j) % m];
+				g->cycle[members[j]] = (int)g->ncycles + 1;
+			}
+			g->cycles[g->ncycles] = members;
+			g->cycle_len[g->ncycles++] = m;
+		}
+		for (size_t j = 0; j < len; j++)
+			color[path[j]] = 2;
+	}
+	free(color);
+	free(path);
+	return 0;
+nomem:
+	free(color);
+	free(path);
+	graph_free(g);
+	fprintf(stderr, "taskscope: out of memory\n");
+	return -1;
+}
+
+static void print_node(const struct tsc_snapshot *s, const struct tsc_task *t)
+{
+	char name[TS_NAME_MAX], coro[64], wait[48];
+	tsc_safe_str(t->name, name, sizeof(name));
+	tsc_safe_str(t->coro, coro, sizeof(coro));
+	tsc_wait_describe(t, s->taken_ns, wait, sizeof(wait));
+	printf("%s (%llu) %s() %s", name, (unsigned long long)t->id, coro,
+	       tsc_state_name(t->state));
+	if (strcmp(wait, "-"))
+		printf(" %s", wait);
+}
+
+/* Print the chain from task i down through what it awaits; each level one step deeper. */
+static void print_chain(const struct graph *g, size_t i, unsigned char *shown)
+{
+	const struct tsc_snapshot *s = g->s;
+	size_t depth = 0, first_cycle = NONE;
+	for (size_t k = i; k != NONE; k = g->next[k], depth++) {
+		for (size_t d = 1; d < depth; d++)
+			fputs("   ", stdout);
+		if (depth)
+			fputs("└─ ", stdout);
+		print_node(s, &s->tasks[k]);
+		if (k == first_cycle) {
+			puts("  [cycle: back to the top of the loop]");
+			return;
+		}
+		if (shown[k]) {
+			puts("  [awaited by others too: shown above]");
+			return;
+		}
+		shown[k] = 1;
+		if (g->cycle[k] && first_cycle == NONE) {
+			first_cycle = k;
+			fputs("  [in an await cycle]", stdout);
+		}
+		putchar('\n');
+	}
+}
+
+static void print_cycle_line(FILE *f, const struct graph *g, size_t c)
+{
+	char name[TS_NAME_MAX];
+	fputs("deadlock: cycle", f);
+	for (size_t j = 0; j <= g->cycle_len[c]; j++) {
+		const struct tsc_task *t = &g->s->tasks[g->cycles[c][j % g->cycle_len[c]]];
+		tsc_safe_str(t->name, name, sizeof(name));
+		fprintf(f, "%s %s (%llu)", j ? " ->" : "", name, (unsigned long long)t->id);
+	}
+	fputc('\n', f);
+}
+
+static void print_text(const struct graph *g)
+{
+	const struct tsc_snapshot *s = g->s;
+	unsigned char *shown = calloc(s->ntasks + 1, 1);
+	if (!shown)
+		return;
+	printf("PID %d: %zu task%s; each task is shown above the task it awaits\n\n", s->pid,
+	       s->ntasks, s->ntasks == 1 ? "" : "s");
+	for (size_t i = 0; i < s->ntasks; i++)
+		if (!g->nawaiters[i])
+			print_chain(g, i, shown);
+	/* cycles nobody outside awaits have no root: start at their lowest id */
+	for (size_t c = 0; c < g->ncycles; c++)
+		if (!shown[g->cycles[c][0]])
+			print_chain(g, g->cycles[c][0], shown);
+	for (size_t c = 0; c < g->ncycles; c++) {
+		if (!c)
+			putchar('\n');
+		print_cycle_line(stdout, g, c);
+	}
+	free(shown);
+}
+
+static void print_json(const struct graph *g)
+{
+	const struct tsc_snapshot *s = g->s;
+	printf("{\"pid\":%d,\"reconciled\":%s,\"tasks\":[", s->pid, s->reconciled ? "true" : "false");
+	for (size_t i = 0; i < s->ntasks; i++) {
+		const struct tsc_task *t = &s->tasks[i];
+		printf("%s\n{\"id\":%llu,\"name\":", i ? "," : "", (unsigned long long)t->id);
+		tsc_json_str(stdout, t->name);
+		fputs(",\"coro\":", stdout);
+		tsc_json_str(stdout, t->coro);
+		printf(",\"state\":\"%s\",\"thread\":%d,\"awaiting\":", tsc_state_name(t->state),
+		       t->tid);
+		uint64_t aw;
+		if (tsc_task_awaits(t, &aw))
+			printf("%llu", (unsigned long long)aw);
+		else
+			fputs("null", stdout);
+		printf(",\"awaited_by\":%zu,\"in_cycle\":%s}", g->nawaiters[i],
+		       g->cycle[i] ? "true" : "false");
+	}
+	fputs("\n],\"roots\":[", stdout);
+	for (size_t i = 0, n = 0; i < s->ntasks; i++)
+		if (!g->nawaiters[i])
+			printf("%s%llu", n++ ? "," : "", (unsigned long long)s->tasks[i].id);
+	fputs("],\"cycles\":[", stdout);
+	for (size_t c = 0; c < g->ncycles; c++) {
+		printf("%s[", c ? "," : "");
+		for (size_t j = 0; j < g->cycle_len[c]; j++)
+			printf("%s%llu", j ? "," : "",
+			       (unsigned long long)s->tasks[g->cycles[c][j]].id);
+		putchar(']');
+	}
+	fputs("]}\n", stdout);
+}
+
+static void tree_usage(FILE *f)
+{
+	fprintf(f,
+		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
+		"USAGE: taskscope tree [--json] [--no-bpf] PID\n\n"
+		"  --json      one JSON object: tasks [{id, name, coro, state, thread, awaiting,\n"
+		"              awaited_by, in_cycle}], roots [ids], cycles [[ids]]\n"
+		"  --no-bpf    read the task registry only (see taskscope ps --help)\n\n"
+		"Each task is printed above the task it awaits. A cycle of awaits can never end:\n"
+		"it is reported as\n"
+		"  deadlock: cycle A (1) -> B (2) -> A (1)\n"
+		"and the exit code is 3 (other exit codes: taskscope --help).\n");
+}
+
+int tsc_cmd_tree(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-bpf", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int json = 0, use_bpf = 1, c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "jnvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'n': use_bpf = 0; break;
+		case 'v': tsc_verbose++; break;
+		case 'h': tree_usage(stdout); return TSC_EXIT_OK;
+		default:
+			fprintf(stderr, "taskscope tree: unknown option '%s'\n", argv[optind - 1]);
+			goto usage;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "taskscope tree: %s\n", optind >= argc ? "no PID given" : "one PID only");
+		goto usage;
+	}
+	int pid = tsc_parse_pid(argv[optind]);
+	if (pid < 0) {
+		fprintf(stderr, "taskscope tree: '%s' is not a PID\n", argv[optind]);
+		goto usage;
+	}
+	struct tsc_snapshot s;
+	struct graph g;
+	int rc = tsc_collect(pid, use_bpf, &s);
+	if (rc)
+		return rc;
+	if (graph_build(&s, &g)) {
+		tsc_snapshot_free(&s);
+		return TSC_EXIT_ERROR;
+	}
+	if (json)
+		print_json(&g);
+	else
+		print_text(&g);
+	rc = g.ncycles ? TSC_EXIT_DEADLOCK : TSC_EXIT_OK;
+	graph_free(&g);
+	tsc_snapshot_free(&s);
+	if (fflush(stdout) || ferror(stdout)) {
+		perror("taskscope: writing the output");
+		return TSC_EXIT_ERROR;
+	}
+	return rc;
+usage:
+	fprintf(stderr, "Usage: taskscope tree [--json] [--no-bpf] PID (see taskscope tree --help)\n");
+	return TSC_EXIT_USAGE;
+}
