@@ -2,6 +2,7 @@
 /* ts_wait_fd on pipes: readiness, timeouts, cancellation, errors. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 #include "check.h"
@@ -163,6 +164,36 @@ static void *two_pipes(void *arg)
 
 TEST(wait_fd_two_tasks) { with_pipe(two_pipes); }
 
+/* One task reads a socket while another writes it: the usual full-duplex pair. The writer's
+ * wait must not fail because the reader already waits on the same fd. */
+static int sv[2];
+
+static void *waits_read_on_sv(void *arg)
+{
+	(void)arg;
+	return (void *)(long)ts_wait_fd(sv[0], TS_READ, 2000 * MS);
+}
+
+static void *reader_and_writer(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ts_task *r = ts_spawn(waits_read_on_sv, NULL);
+	ts_yield(); /* the reader now waits on sv[0] */
+	CHECK_EQ(ts_task_state(r), TS_WAITING);
+	CHECK_EQ(ts_wait_fd(sv[0], TS_WRITE, 2000 * MS), TS_WRITE);
+	CHECK_EQ(write(sv[1], "z", 1), 1);
+	void *res = NULL;
+	CHECK_EQ(ts_await(r, &res), 0);
+	CHECK_EQ((long)res, TS_READ);
+	ts_task_unref(r);
+	close(sv[0]);
+	close(sv[1]);
+	return NULL;
+}
+
+TEST(read_and_write_waits_on_one_fd) { ts_run(reader_and_writer, NULL); }
+
 static void *bad_fd(void *arg)
 {
 	(void)arg;
@@ -186,5 +217,6 @@ int main(void)
 	RUN(wait_fd_cancelled);
 	RUN(wait_fd_two_tasks);
 	RUN(wait_fd_errors);
+	RUN(read_and_write_waits_on_one_fd);
 	return DONE();
 }

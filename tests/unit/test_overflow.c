@@ -79,6 +79,28 @@ TEST(overflow_in_main_task)
 	CHECK(strstr(err, "stack overflow in task 'Task-1'") != NULL);
 }
 
+/* On a loop thread of its own: that thread has its own signal stack for the handler. */
+static void *on_loop_thread(void *arg)
+{
+	(void)arg;
+	ts_loop *loop = ts_loop_start();
+	if (!loop)
+		return NULL;
+	ts_task *t = ts_spawn_on(loop, deep, NULL, "thread-diver");
+	(void)t;
+	for (;;)
+		pause(); /* the overflow kills the whole process */
+	return NULL;
+}
+
+TEST(overflow_on_loop_thread)
+{
+	static char err[65536];
+	int st = run_child(on_loop_thread, err, sizeof(err));
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	CHECK(strstr(err, "stack overflow in task 'thread-diver'") != NULL);
+}
+
 /* A fault that is not an overflow is not reported as one (not NULL: UBSan would stop first). */
 static volatile uintptr_t bad_addr = 16;
 
@@ -100,6 +122,7 @@ int main(void)
 {
 	RUN(overflow_in_spawned_task);
 	RUN(overflow_in_main_task);
+	RUN(overflow_on_loop_thread);
 	RUN(other_segv_not_called_overflow);
 	return DONE();
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ts_event between loops: one set wakes waiters on every loop; clear; cancelled waits. */
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 #include "check.h"
@@ -144,6 +145,37 @@ TEST(cancelled_wait_across_loops)
 	ts_loop_stop(b_loop);
 }
 
+/* set from a thread that runs no loop */
+static void *plain_thread_sets(void *arg)
+{
+	usleep(2000);
+	ts_event_set(arg);
+	return NULL;
+}
+
+static void *waits_for_plain_thread(void *arg)
+{
+	(void)arg;
+	pthread_t th;
+	ts_task *w = ts_spawn_on(b_loop, waits, NULL, NULL);
+	CHECK(until_waiting(w));
+	CHECK_EQ(pthread_create(&th, NULL, plain_thread_sets, ev), 0);
+	CHECK_EQ(ts_event_wait(ev), 0);
+	CHECK_EQ(ts_await(w, NULL), 0);
+	pthread_join(th, NULL);
+	ts_task_unref(w);
+	return NULL;
+}
+
+TEST(set_from_plain_thread)
+{
+	b_loop = ts_loop_start();
+	ev = ts_event_new();
+	ts_run(waits_for_plain_thread, NULL);
+	ts_event_free(ev);
+	ts_loop_stop(b_loop);
+}
+
 TEST(wait_outside_task)
 {
 	ev = ts_event_new();
@@ -158,6 +190,7 @@ int main(void)
 	RUN(set_from_other_loop);
 	RUN(clear_blocks_again);
 	RUN(cancelled_wait_across_loops);
+	RUN(set_from_plain_thread);
 	RUN(wait_outside_task);
 	return DONE();
 }

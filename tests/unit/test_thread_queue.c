@@ -205,6 +205,85 @@ TEST(cancel_blocked_get)
 	ts_loop_stop(b_loop);
 }
 
+/* A getter that a put chose, but that is cancelled before it runs, must pass the wakeup on:
+ * otherwise the item sits in the queue while another getter sleeps (asyncio.Queue.get does
+ * this hand-over on cancellation). Loop B is kept busy so that the cancel and the wake-up
+ * reach it together, the cancel first. */
+static int hog_release, hog_running;
+
+static void *hogs(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&hog_running, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&hog_release, __ATOMIC_ACQUIRE))
+		usleep(100);
+	return NULL;
+}
+
+static void *cancel_races_put(void *arg)
+{
+	(void)arg;
+	ts_task *g1 = ts_spawn_on(b_loop, gets_one, NULL, "g1");
+	CHECK(until_waiting(g1));
+	ts_task *g2 = ts_spawn_on(b_loop, gets_one, NULL, "g2");
+	CHECK(until_waiting(g2));
+	ts_task *h = ts_spawn_on(b_loop, hogs, NULL, NULL);
+	while (!__atomic_load_n(&hog_running, __ATOMIC_ACQUIRE))
+		ts_sleep_ms(1);
+	CHECK_EQ(ts_cancel(g1), 0);
+	CHECK_EQ(ts_queue_put(q, (void *)5), 0); /* wakes the oldest getter: g1 */
+	__atomic_store_n(&hog_release, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2000 && !ts_task_done(g2); i++)
+		ts_sleep_ms(1);
+	CHECK(ts_task_done(g2)); /* the item went to g2 */
+	ts_queue_close(q);      /* unblock g2 if it was left asleep */
+	CHECK_EQ(ts_await(g1, NULL), -ECANCELED);
+	CHECK_EQ(ts_await(g2, NULL), 0);
+	ts_await(h, NULL);
+	ts_task_unref(g1);
+	ts_task_unref(g2);
+	ts_task_unref(h);
+	return NULL;
+}
+
+TEST(cancelled_getter_passes_wakeup_on)
+{
+	b_loop = ts_loop_start();
+	q = ts_queue_new(4);
+	ts_run(cancel_races_put, NULL);
+	ts_queue_free(q);
+	ts_loop_stop(b_loop);
+}
+
+/* The same on one loop: the cancel wakes g1 but leaves its waiter node in the list, so the
+ * put picks g1 again, finds it already woken, and wakes nobody. */
+static void *cancel_then_put_locally(void *arg)
+{
+	(void)arg;
+	ts_task *g1 = ts_spawn_named(gets_one, NULL, "g1");
+	ts_task *g2 = ts_spawn_named(gets_one, NULL, "g2");
+	ts_yield(); /* both block on the empty queue */
+	CHECK_EQ(ts_task_state(g2), TS_WAITING);
+	CHECK_EQ(ts_cancel(g1), 0);
+	CHECK_EQ(ts_queue_put(q, (void *)5), 0);
+	CHECK_EQ(ts_await(g1, NULL), -ECANCELED);
+	for (int i = 0; i < 100 && !ts_task_done(g2); i++)
+		ts_sleep_ms(1);
+	CHECK(ts_task_done(g2)); /* the item went to g2 */
+	ts_queue_close(q);
+	CHECK_EQ(ts_await(g2, NULL), 0);
+	ts_task_unref(g1);
+	ts_task_unref(g2);
+	return NULL;
+}
+
+TEST(cancelled_getter_passes_wakeup_on_same_loop)
+{
+	q = ts_queue_new(4);
+	ts_run(cancel_then_put_locally, NULL);
+	ts_queue_free(q);
+}
+
 static void *cancels_putter(void *arg)
 {
 	(void)arg;
@@ -251,6 +330,8 @@ int main(void)
 	RUN(close_wakes_putter_with_epipe);
 	RUN(cancel_blocked_get);
 	RUN(cancel_blocked_put);
+	RUN(cancelled_getter_passes_wakeup_on);
+	RUN(cancelled_getter_passes_wakeup_on_same_loop);
 	RUN(queue_misuse);
 	return DONE();
 }
