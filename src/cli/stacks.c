@@ -52,14 +52,21 @@ int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_de
 	if ((err = tsc_unwinder_new(snap->pid, &l, &u)))
 		goto fail;
 	uint64_t t0 = now_ns();
+	struct tsc_stack *stacks = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*stacks));
+	if (!stacks) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	tsc_unwind_tasks(u, snap->tasks, snap->ntasks, stacks);
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		struct entry *e = &st->e[st->n++];
 		e->id = snap->tasks[i].id;
-		tsc_unwind_task(u, &snap->tasks[i], &e->stack);
+		e->stack = stacks[i];
 		st->st.frames += e->stack.n;
 		st->st.retried += e->stack.tries > 1;
 		st->st.changed += e->stack.end == TSC_STACK_CHANGED;
 	}
+	free(stacks);
 	st->st.tasks = st->n;
 	st->st.unwind_ns = now_ns() - t0;
 	tsc_unwinder_free(u);

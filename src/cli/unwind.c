@@ -11,16 +11,23 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/uio.h>
 #include <taskscope/taskscope.h>
 
 #include "unwind.h"
 
 #define TRIES 4
-#define FIRST_READ 2048 /* a parked task's frames usually fit: one read */
+#define FIRST_READ 1024 /* a parked task's frames usually fit: one read */
+#define BATCH 256       /* tasks whose structs and stacks are read in one syscall each */
 
 struct tsc_unwinder {
 	int pid;
+	/* batches: BATCH task structs read twice, BATCH first windows of stacks */
+	uint8_t *tasks_before, *tasks_after, *windows;
+	size_t window_len[BATCH];
+	struct iovec local[BATCH], remote[BATCH];
+	bool ok[BATCH];
 	struct tsc_unwind_layout l;
 	size_t task_len;   /* bytes of the task struct we read */
 	uint8_t *task;
@@ -85,7 +92,10 @@ int tsc_unwinder_new(int pid, const struct tsc_unwind_layout *l, struct tsc_unwi
 	u->task = malloc(need);
 	u->cap = FIRST_READ;
 	u->buf = malloc(u->cap);
-	if (!u->task || !u->buf) {
+	u->tasks_before = malloc(BATCH * need);
+	u->tasks_after = malloc(BATCH * need);
+	u->windows = malloc(BATCH * FIRST_READ);
+	if (!u->task || !u->buf || !u->tasks_before || !u->tasks_after || !u->windows) {
 		tsc_unwinder_free(u);
 		return -ENOMEM;
 	}
@@ -99,6 +109,9 @@ void tsc_unwinder_free(struct tsc_unwinder *u)
 		return;
 	free(u->task);
 	free(u->buf);
+	free(u->tasks_before);
+	free(u->tasks_after);
+	free(u->windows);
 	free(u);
 }
 
@@ -118,19 +131,44 @@ static uint64_t word(const uint8_t *p, size_t off)
 	return v;
 }
 
+static void task_view(const struct tsc_unwind_layout *l, const uint8_t *p, struct task_view *v)
+{
+	v->magic = word(p, l->task_magic);
+	v->id = word(p, l->task_id);
+	v->switches = word(p, l->task_switches);
+	v->sp = word(p, l->task_ctx_sp);
+	v->lo = word(p, l->task_stack_lo);
+	v->hi = word(p, l->task_stack_hi);
+	memcpy(&v->state, p + l->task_state, sizeof(v->state));
+}
+
 static int read_task(struct tsc_unwinder *u, uint64_t addr, struct task_view *v)
 {
 	int err = remote_read(u->pid, addr, u->task, u->task_len);
-	if (err)
-		return err;
-	const struct tsc_unwind_layout *l = &u->l;
-	v->magic = word(u->task, l->task_magic);
-	v->id = word(u->task, l->task_id);
-	v->switches = word(u->task, l->task_switches);
-	v->sp = word(u->task, l->task_ctx_sp);
-	v->lo = word(u->task, l->task_stack_lo);
-	v->hi = word(u->task, l->task_stack_hi);
-	memcpy(&v->state, u->task + l->task_state, sizeof(v->state));
+	if (!err)
+		task_view(&u->l, u->task, v);
+	return err;
+}
+
+/* Read local[i] from remote[i] for i < n with as few syscalls as the kernel allows; ok[i] says
+ * which were read whole. process_vm_readv stops at the first remote range it cannot read, so
+ * the reading goes on after it. Returns 0, or -errno when the process cannot be read at all. */
+static int read_many(int pid, struct iovec *local, struct iovec *remote, bool *ok, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t k = n - i < IOV_MAX ? n - i : IOV_MAX;
+		ssize_t r = process_vm_readv(pid, local + i, k, remote + i, k, 0);
+		if (r < 0 && errno != EFAULT && errno != ENOMEM)
+			return -errno;
+		size_t got = r < 0 ? 0 : (size_t)r;
+		for (; k && got >= local[i].iov_len; k--, i++) {
+			got -= local[i].iov_len;
+			ok[i] = true;
+		}
+		if (k) /* the one that stopped the read */
+			ok[i++] = false;
+	}
 	return 0;
 }
 
@@ -169,7 +207,8 @@ static const uint8_t *stack_at(struct tsc_unwinder *u, uint64_t addr, size_t n, 
 	return u->buf + (addr - u->base);
 }
 
-/* One walk from the saved frame of a task whose fields are v. */
+/* One walk from the saved frame of a task whose fields are v; u->buf holds u->len bytes of its
+ * stack from u->base = v->sp (0 or more: the walk reads what else it needs). */
 static void walk(struct tsc_unwinder *u, const struct task_view *v, struct tsc_stack *out)
 {
 	const struct tsc_unwind_layout *l = &u->l;
@@ -184,8 +223,6 @@ static void walk(struct tsc_unwinder *u, const struct task_view *v, struct tsc_s
 		out->bad_fp = v->sp;
 		return;
 	}
-	u->base = v->sp;
-	u->len = 0;
 	const uint8_t *p = stack_at(u, v->sp, saved, v->hi, &end);
 	if (!p) {
 		out->end = end;
@@ -234,7 +271,7 @@ static bool finished(const struct task_view *v, uint64_t id)
 	return v->magic != TS_TASK_MAGIC || v->id != id || v->state >= TS_DONE;
 }
 
-void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out)
+static void unwind_one(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out)
 {
 	struct task_view before, after;
 
@@ -263,6 +300,8 @@ void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct ts
 			out->end = TSC_STACK_NOT_STARTED;
 			return;
 		}
+		u->len = 0;
+		u->base = before.sp;
 		walk(u, &before, out);
 		if (read_task(u, t->addr, &after) || finished(&after, t->id)) {
 			out->n = 0;
@@ -276,4 +315,110 @@ void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct ts
 	}
 	out->n = 0;
 	out->end = after.state == TS_RUNNING ? TSC_STACK_RUNNING : TSC_STACK_CHANGED;
+}
+
+void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out)
+{
+	unwind_one(u, t, out);
+}
+
+/* Read the task structs of t[0..n) into `into`; ok[i] says which could be. */
+static int read_structs(struct tsc_unwinder *u, const struct tsc_task *t, size_t n, uint8_t *into)
+{
+	for (size_t i = 0; i < n; i++) {
+		u->local[i] = (struct iovec){ into + i * u->task_len, u->task_len };
+		u->remote[i] = (struct iovec){ (void *)(uintptr_t)t[i].addr, u->task_len };
+	}
+	return read_many(u->pid, u->local, u->remote, u->ok, n);
+}
+
+void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n,
+		      struct tsc_stack *out)
+{
+	for (size_t base = 0; base < n; base += BATCH) {
+		size_t m = n - base < BATCH ? n - base : BATCH;
+		const struct tsc_task *tt = t + base;
+		struct tsc_stack *oo = out + base;
+		bool again[BATCH] = { false }, walked[BATCH] = { false };
+		struct task_view v[BATCH];
+
+		/* 1: every task struct; 2: the first window of every suspended stack; 3: walk each,
+		 * reading more of its stack if it needs; 4: every task struct again. A task that
+		 * moved meanwhile, or that one of these reads missed, goes the slow way. */
+		if (read_structs(u, tt, m, u->tasks_before)) {
+			for (size_t i = 0; i < m; i++)
+				unwind_one(u, &tt[i], &oo[i]);
+			continue;
+		}
+		size_t nw = 0;
+		size_t widx[BATCH];
+		for (size_t i = 0; i < m; i++) {
+			oo[i] = (struct tsc_stack){ .tries = 1 };
+			if (!tt[i].addr || !u->ok[i]) {
+				again[i] = true;
+				continue;
+			}
+			task_view(&u->l, u->tasks_before + i * u->task_len, &v[i]);
+			if (finished(&v[i], tt[i].id)) {
+				oo[i].end = TSC_STACK_GONE;
+			} else if (v[i].state == TS_RUNNING) {
+				oo[i].end = TSC_STACK_RUNNING;
+			} else if (v[i].state == TS_PENDING) {
+				oo[i].end = TSC_STACK_NOT_STARTED;
+			} else if (v[i].sp >= v[i].lo && v[i].sp < v[i].hi) {
+				size_t len = v[i].hi - v[i].sp < FIRST_READ ? v[i].hi - v[i].sp : FIRST_READ;
+				u->window_len[i] = len;
+				u->local[nw] = (struct iovec){ u->windows + i * FIRST_READ, len };
+				u->remote[nw] = (struct iovec){ (void *)(uintptr_t)v[i].sp, len };
+				widx[nw++] = i;
+			} else {
+				u->len = 0; /* walk() reports the bad stack pointer, reading nothing */
+				u->base = v[i].sp;
+				walk(u, &v[i], &oo[i]);
+				walked[i] = true;
+			}
+		}
+		bool wok[BATCH];
+		if (read_many(u->pid, u->local, u->remote, u->ok, nw)) {
+			for (size_t i = 0; i < m; i++)
+				unwind_one(u, &tt[i], &oo[i]);
+			continue;
+		}
+		memcpy(wok, u->ok, nw * sizeof(bool));
+		for (size_t k = 0; k < nw; k++) {
+			size_t i = widx[k];
+			if (!wok[k]) {
+				again[i] = true;
+				continue;
+			}
+			memcpy(u->buf, u->windows + i * FIRST_READ, u->window_len[i]);
+			u->base = v[i].sp;
+			u->len = u->window_len[i];
+			walk(u, &v[i], &oo[i]);
+			walked[i] = true;
+		}
+		if (read_structs(u, tt, m, u->tasks_after)) {
+			for (size_t i = 0; i < m; i++)
+				unwind_one(u, &tt[i], &oo[i]);
+			continue;
+		}
+		for (size_t i = 0; i < m; i++) {
+			struct task_view a;
+			if (!walked[i])
+				continue; /* to do again, or told apart by its state alone */
+			if (!u->ok[i]) {
+				again[i] = true;
+				continue;
+			}
+			task_view(&u->l, u->tasks_after + i * u->task_len, &a);
+			if (a.switches != v[i].switches || a.sp != v[i].sp || a.state == TS_RUNNING ||
+			    finished(&a, tt[i].id))
+				again[i] = true;
+		}
+		for (size_t i = 0; i < m; i++)
+			if (again[i]) {
+				unwind_one(u, &tt[i], &oo[i]);
+				oo[i].tries++;
+			}
+	}
 }
