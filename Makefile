@@ -112,6 +112,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtaskscope.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
 
+# Trace-file tests link the CLI's trace code (no BPF, no libbpf) and zlib.
+TRACE_SRC := src/cli/trace_write.c src/cli/trace_read.c src/cli/trace_state.c
+
+$(BUILD)/tests/test_trace_%: tests/unit/test_trace_%.c $(TRACE_SRC) $(BUILD)/libtaskscope.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Isrc/cli -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(TRACE_SRC) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
+
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
