@@ -114,12 +114,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtaskscope.a
 
 # Trace-file tests link the CLI's trace code (no BPF, no libbpf) and zlib.
 TRACE_SRC := src/cli/trace_write.c src/cli/trace_read.c src/cli/trace_state.c
+TRACE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-trace/%.o,$(TRACE_SRC))
 
-$(BUILD)/tests/test_trace_%: tests/unit/test_trace_%.c $(TRACE_SRC) $(BUILD)/libtaskscope.a
+TRACE_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_trace_*.c))
+
+$(TRACE_OBJ): $(BUILD)/obj-trace/%.o: src/cli/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Isrc/cli -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
-		$(TRACE_SRC) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
+		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
 
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
