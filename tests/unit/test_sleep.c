@@ -169,6 +169,28 @@ static void *cancels_sleeper(void *arg)
 
 TEST(sleep_after_cancelled_sleep) { ts_run(cancels_sleeper, NULL); }
 
+/* A sleep too long to add to the clock must saturate ("forever"), not wrap into the past. */
+static void *sleeps_max(void *arg)
+{
+	(void)arg;
+	return (void *)(long)ts_sleep_ns(UINT64_MAX);
+}
+
+static void *huge_sleep(void *arg)
+{
+	(void)arg;
+	ts_task *t = ts_spawn(sleeps_max, NULL);
+	ts_sleep_ms(20);
+	CHECK_EQ(ts_task_state(t), TS_WAITING); /* still asleep */
+	ts_cancel(t);
+	CHECK_EQ(ts_await(t, NULL), -ECANCELED);
+	CHECK_EQ((long)ts_task_result(t), -ECANCELED);
+	ts_task_unref(t);
+	return NULL;
+}
+
+TEST(huge_sleep_does_not_wrap) { ts_run(huge_sleep, NULL); }
+
 int main(void)
 {
 	RUN(sleep_wakes_in_deadline_order);
@@ -177,5 +199,6 @@ int main(void)
 	RUN(yield_round_robin);
 	RUN(yield_does_not_starve_timers);
 	RUN(sleep_after_cancelled_sleep);
+	RUN(huge_sleep_does_not_wrap);
 	return DONE();
 }

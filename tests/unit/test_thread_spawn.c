@@ -89,6 +89,33 @@ TEST(await_across_threads_both_ways)
 	CHECK_EQ(ts_loop_stop(other), 0);
 }
 
+/* ---- a failure on loop B reaches the awaiter on loop A as -err ---- */
+
+static void *fails_remotely(void *arg)
+{
+	ts_sleep_ms(1);
+	ts_fail((int)(long)arg);
+}
+
+static void *awaits_remote_failure(void *arg)
+{
+	(void)arg;
+	ts_task *t = ts_spawn_on(other, fails_remotely, (void *)(long)ECONNRESET, NULL);
+	void *r = (void *)1;
+	CHECK_EQ(ts_await(t, &r), -ECONNRESET);
+	CHECK(r == (void *)1);
+	CHECK_EQ(ts_task_state(t), TS_FAILED);
+	ts_task_unref(t);
+	return NULL;
+}
+
+TEST(fail_across_threads)
+{
+	other = ts_loop_start();
+	ts_run(awaits_remote_failure, NULL);
+	CHECK_EQ(ts_loop_stop(other), 0);
+}
+
 /* ---- ping-pong: loop B spawns back onto loop A ---- */
 
 static ts_loop *home;
@@ -310,6 +337,7 @@ int main(void)
 {
 	RUN(spawn_on_other_loop_and_await);
 	RUN(await_across_threads_both_ways);
+	RUN(fail_across_threads);
 	RUN(spawn_back_and_forth);
 	RUN(ids_and_names_unique_across_threads);
 	RUN(remote_task_pending_then_cancelled_before_start);
