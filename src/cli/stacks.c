@@ -15,10 +15,20 @@ struct entry {
 	struct tsc_stack stack;
 };
 
+/* The printed text of the frames at one address, made once: 10k tasks parked at the same
+ * few places print the same lines over and over. */
+struct text {
+	uint64_t pc;        /* 0: free slot */
+	unsigned n;
+	char **line;        /* "0xADDR fn+0xOFF (file:line)", one per inlined level */
+};
+
 struct tsc_stacks {
 	struct entry *e;    /* sorted by id */
 	size_t n;
 	struct tsc_symbolizer *sym;
+	struct text *texts;
+	size_t ntexts, texts_cap;
 	struct tsc_stacks_stats st;
 };
 
@@ -96,6 +106,12 @@ void tsc_stacks_free(struct tsc_stacks *st)
 	if (!st)
 		return;
 	tsc_symbolizer_free(st->sym);
+	for (size_t i = 0; i < st->texts_cap; i++) {
+		for (unsigned k = 0; k < st->texts[i].n; k++)
+			free(st->texts[i].line[k]);
+		free(st->texts[i].line);
+	}
+	free(st->texts);
 	free(st->e);
 	free(st);
 }
@@ -151,6 +167,69 @@ static const char *end_text(const struct tsc_stack *s, char *buf, size_t n)
 	return "<unknown>";
 }
 
+static char *frame_line(uint64_t pc, const struct tsc_sym *y)
+{
+	char fn[512], where[1024], *line;
+	if (!y->fn)
+		snprintf(fn, sizeof(fn), "??");
+	else if (y->inlined)
+		snprintf(fn, sizeof(fn), "%s (inlined)", y->fn);
+	else
+		snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, y->fn, y->fn_off);
+	where[0] = 0;
+	if (y->file)
+		snprintf(where, sizeof(where), " (%s:%u)", y->file, y->line);
+	else if (y->obj)
+		snprintf(where, sizeof(where), " (%s+0x%" PRIx64 "%s%s)", base_name(y->obj),
+			 y->obj_addr, y->build_id ? " build-id " : "", y->build_id ? y->build_id : "");
+	return asprintf(&line, "0x%012" PRIx64 " %s%s", pc, fn, where) < 0 ? NULL : line;
+}
+
+static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
+{
+	size_t j = (pc * 0x9e3779b97f4a7c15ull) >> 11 & (cap - 1);
+	while (t[j].pc && t[j].pc != pc)
+		j = (j + 1) & (cap - 1);
+	return j;
+}
+
+/* The lines of the frames at pc; NULL when out of memory. */
+static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
+{
+	if (!pc)
+		return NULL;
+	if (2 * (st->ntexts + 1) > st->texts_cap) {
+		size_t cap = st->texts_cap ? 2 * st->texts_cap : 256;
+		struct text *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < st->texts_cap; i++)
+			if (st->texts[i].pc)
+				t[text_slot(t, cap, st->texts[i].pc)] = st->texts[i];
+		free(st->texts);
+		st->texts = t;
+		st->texts_cap = cap;
+	}
+	struct text *t = &st->texts[text_slot(st->texts, st->texts_cap, pc)];
+	if (t->pc)
+		return t;
+	const struct tsc_sym *sym;
+	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
+	char **line = calloc(n, sizeof(*line));
+	if (!line)
+		return NULL;
+	for (unsigned i = 0; i < n; i++)
+		if (!(line[i] = frame_line(pc, &sym[i]))) {
+			while (i--)
+				free(line[i]);
+			free(line);
+			return NULL;
+		}
+	*t = (struct text){ .pc = pc, .n = n, .line = line };
+	st->ntexts++;
+	return t;
+}
+
 void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent)
 {
 	const struct tsc_stack *s = tsc_stacks_find(st, id);
@@ -160,24 +239,13 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 	if (!s)
 		return;
 	for (unsigned k = 0; k < s->n; k++) {
-		const struct tsc_sym *sym;
-		unsigned n = tsc_symbolize(st->sym, s->pc[k], true, &sym);
-		for (unsigned i = 0; i < n; i++, idx++) {
-			const struct tsc_sym *y = &sym[i];
-			fprintf(f, "%s#%-2u 0x%012" PRIx64 " ", indent, idx, s->pc[k]);
-			if (!y->fn)
-				fputs("??", f);
-			else if (y->inlined)
-				fprintf(f, "%s (inlined)", y->fn);
-			else
-				fprintf(f, "%s+0x%" PRIx64, y->fn, y->fn_off);
-			if (y->file)
-				fprintf(f, " (%s:%u)", y->file, y->line);
-			else if (y->obj)
-				fprintf(f, " (%s+0x%" PRIx64 "%s%s)", base_name(y->obj), y->obj_addr,
-					y->build_id ? " build-id " : "", y->build_id ? y->build_id : "");
-			fputc('\n', f);
+		const struct text *t = frame_text(st, s->pc[k]);
+		if (!t) {
+			fprintf(f, "%s#%-2u 0x%012" PRIx64 "\n", indent, idx++, s->pc[k]);
+			continue;
 		}
+		for (unsigned i = 0; i < t->n; i++, idx++)
+			fprintf(f, "%s#%-2u %s\n", indent, idx, t->line[i]);
 	}
 	const char *why = end_text(s, buf, sizeof(buf));
 	if (why)

@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "maps.h"
 #include "symbolize.h"
 
 #define MAX_INLINE 16       /* inlined calls shown for one address, innermost first */
-#define MAX_MAPS 65536      /* lines of /proc/PID/maps we keep */
 
 struct fsym {
 	uint64_t addr, size;
@@ -45,9 +45,7 @@ struct bin {
 };
 
 struct mapping {
-	uint64_t start, end, off, ino;
-	unsigned maj, min;
-	char *path;         /* NULL for anonymous memory */
+	const struct tsc_vma *v;
 	struct bin *bin;    /* NULL until loaded, or when it cannot be */
 	uint64_t bias;
 	int tried;
@@ -61,7 +59,8 @@ struct pc_entry {
 
 struct tsc_symbolizer {
 	int pid;
-	struct mapping *maps;
+	struct tsc_maps vmas;
+	struct mapping *maps; /* the executable ones of vmas, in address order */
 	size_t nmaps;
 	struct bin *bins;
 	struct pc_entry *tab;
@@ -78,47 +77,27 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- /proc/PID/maps ---- */
+/* ---- the mappings ---- */
 
+/* Executable file mappings only: return addresses point nowhere else. */
 static int read_maps(struct tsc_symbolizer *s)
 {
-	char path[64], line[4096 + 256];
-	snprintf(path, sizeof(path), "/proc/%d/maps", s->pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d", s->pid);
+	int procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0)
 		return -errno;
-	size_t cap = 0;
-	int err = 0;
-	while (fgets(line, sizeof(line), f) && s->nmaps < MAX_MAPS) {
-		struct mapping m = { 0 };
-		char perms[8];
-		int name_at = 0;
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64 " %n",
-			   &m.start, &m.end, perms, &m.off, &m.maj, &m.min, &m.ino, &name_at) < 7)
-			continue;
-		if (perms[2] != 'x') /* code only: return addresses point nowhere else */
-			continue;
-		char *name = line + name_at;
-		name[strcspn(name, "\n")] = 0;
-		if (*name && (m.ino || *name == '[') && !(m.path = strdup(name))) {
-			err = -ENOMEM;
-			break;
-		}
-		if (s->nmaps == cap) {
-			size_t ncap = cap ? 2 * cap : 64;
-			struct mapping *n = realloc(s->maps, ncap * sizeof(*n));
-			if (!n) {
-				free(m.path);
-				err = -ENOMEM;
-				break;
-			}
-			s->maps = n;
-			cap = ncap;
-		}
-		s->maps[s->nmaps++] = m;
-	}
-	fclose(f);
-	return err;
+	int err = tsc_maps_read(procfd, &s->vmas);
+	close(procfd);
+	if (err)
+		return err;
+	s->maps = calloc(s->vmas.n ? s->vmas.n : 1, sizeof(*s->maps));
+	if (!s->maps)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->vmas.n; i++)
+		if (s->vmas.vma[i].exec)
+			s->maps[s->nmaps++].v = &s->vmas.vma[i];
+	return 0;
 }
 
 static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
@@ -126,9 +105,9 @@ static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
 	size_t lo = 0, hi = s->nmaps;
 	while (lo < hi) { /* maps are listed in address order */
 		size_t mid = lo + (hi - lo) / 2;
-		if (pc < s->maps[mid].start)
+		if (pc < s->maps[mid].v->start)
 			hi = mid;
-		else if (pc >= s->maps[mid].end)
+		else if (pc >= s->maps[mid].v->end)
 			lo = mid + 1;
 		else
 			return &s->maps[mid];
@@ -307,7 +286,7 @@ static void bin_free(struct bin *b)
 }
 
 /* The file a mapping shows, opened so that it is the one mapped; -1 when it cannot be. */
-static int open_mapped(struct tsc_symbolizer *s, const struct mapping *m)
+static int open_mapped(struct tsc_symbolizer *s, const struct tsc_vma *m)
 {
 	char path[4352];
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, s->pid, m->start,
@@ -320,15 +299,15 @@ static int open_mapped(struct tsc_symbolizer *s, const struct mapping *m)
 	snprintf(path, sizeof(path), "/proc/%d/root%s", s->pid, m->path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != m->ino || major(st.st_dev) != m->maj ||
-			minor(st.st_dev) != m->min)) {
+	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != m->inode ||
+			major(st.st_dev) != m->dev_major || minor(st.st_dev) != m->dev_minor)) {
 		close(fd); /* replaced on disk since it was mapped: its symbols would lie */
 		fd = -1;
 	}
 	return fd;
 }
 
-static struct bin *load_bin(struct tsc_symbolizer *s, const struct mapping *m)
+static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
 {
 	int fd = open_mapped(s, m);
 	if (fd < 0)
@@ -347,7 +326,7 @@ static struct bin *load_bin(struct tsc_symbolizer *s, const struct mapping *m)
 	b->build_id = read_build_id(b->elf);
 	if (b->build_id) {
 		b->key = strdup(b->build_id);
-	} else if (asprintf(&b->key, "%x:%x:%" PRIu64, m->maj, m->min, m->ino) < 0) {
+	} else if (asprintf(&b->key, "%x:%x:%" PRIu64, m->dev_major, m->dev_minor, m->inode) < 0) {
 		b->key = NULL;
 	}
 	if (!b->key)
@@ -385,10 +364,10 @@ static void set_bias(struct mapping *m, long page)
 {
 	const struct bin *b = m->bin;
 	uint64_t mask = ~((uint64_t)page - 1);
-	m->bias = m->start - m->off; /* when no header matches: a file mapped at offset = vaddr */
+	m->bias = m->v->start - m->v->offset; /* no header matches: mapped at offset = vaddr */
 	for (size_t i = 0; i < b->nloads; i++)
-		if ((b->loads[i].p_offset & mask) == m->off) {
-			m->bias = m->start - (b->loads[i].p_vaddr & mask);
+		if ((b->loads[i].p_offset & mask) == m->v->offset) {
+			m->bias = m->v->start - (b->loads[i].p_vaddr & mask);
 			return;
 		}
 }
@@ -464,13 +443,11 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 	out[0] = (struct tsc_sym){ 0 };
 	if (!m)
 		return 1;
-	out[0].obj = m->path;
-	out[0].obj_addr = pc - m->start + m->off;
-	if (!m->path || m->path[0] != '/')
-		return 1;
+	out[0].obj = m->v->path;
+	out[0].obj_addr = pc - m->v->start + m->v->offset;
 	if (!m->tried) {
 		m->tried = 1;
-		if ((m->bin = load_bin(s, m)))
+		if ((m->bin = load_bin(s, m->v)))
 			set_bias(m, sysconf(_SC_PAGESIZE));
 	}
 	struct bin *b = m->bin;
@@ -488,7 +465,7 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 		real->fn_off = addr - f->addr;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		out[i].obj = m->path;
+		out[i].obj = m->v->path;
 		out[i].obj_addr = addr;
 		out[i].build_id = b->build_id;
 	}
@@ -590,9 +567,8 @@ void tsc_symbolizer_free(struct tsc_symbolizer *s)
 	for (size_t i = 0; i < s->tabcap; i++)
 		free(s->tab[i].syms);
 	free(s->tab);
-	for (size_t i = 0; i < s->nmaps; i++)
-		free(s->maps[i].path);
 	free(s->maps);
+	tsc_maps_free(&s->vmas);
 	while (s->bins) {
 		struct bin *b = s->bins;
 		s->bins = b->next;

@@ -23,8 +23,8 @@
 
 struct tsc_unwinder {
 	int pid;
-	/* batches: BATCH task structs read twice, BATCH first windows of stacks */
-	uint8_t *tasks_before, *tasks_after, *windows;
+	/* batches: BATCH task structs, BATCH first windows of stacks */
+	uint8_t *tasks_after, *windows;
 	size_t window_len[BATCH];
 	struct iovec local[BATCH], remote[BATCH];
 	bool ok[BATCH];
@@ -92,10 +92,9 @@ int tsc_unwinder_new(int pid, const struct tsc_unwind_layout *l, struct tsc_unwi
 	u->task = malloc(need);
 	u->cap = FIRST_READ;
 	u->buf = malloc(u->cap);
-	u->tasks_before = malloc(BATCH * need);
 	u->tasks_after = malloc(BATCH * need);
 	u->windows = malloc(BATCH * FIRST_READ);
-	if (!u->task || !u->buf || !u->tasks_before || !u->tasks_after || !u->windows) {
+	if (!u->task || !u->buf || !u->tasks_after || !u->windows) {
 		tsc_unwinder_free(u);
 		return -ENOMEM;
 	}
@@ -109,7 +108,6 @@ void tsc_unwinder_free(struct tsc_unwinder *u)
 		return;
 	free(u->task);
 	free(u->buf);
-	free(u->tasks_before);
 	free(u->tasks_after);
 	free(u->windows);
 	free(u);
@@ -342,29 +340,22 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 		bool again[BATCH] = { false }, walked[BATCH] = { false };
 		struct task_view v[BATCH];
 
-		/* 1: every task struct; 2: the first window of every suspended stack; 3: walk each,
-		 * reading more of its stack if it needs; 4: every task struct again. A task that
-		 * moved meanwhile, or that one of these reads missed, goes the slow way. */
-		if (read_structs(u, tt, m, u->tasks_before)) {
-			for (size_t i = 0; i < m; i++)
-				unwind_one(u, &tt[i], &oo[i]);
-			continue;
-		}
+		/* 1: the first window of every suspended stack, where the snapshot saw it; 2: walk
+		 * each, reading more of its stack if it needs; 3: every task struct again. A task
+		 * that ran since the snapshot, or that a read missed, goes the slow way. */
 		size_t nw = 0;
 		size_t widx[BATCH];
 		for (size_t i = 0; i < m; i++) {
 			oo[i] = (struct tsc_stack){ .tries = 1 };
-			if (!tt[i].addr || !u->ok[i]) {
-				again[i] = true;
-				continue;
-			}
-			task_view(&u->l, u->tasks_before + i * u->task_len, &v[i]);
-			if (finished(&v[i], tt[i].id)) {
-				oo[i].end = TSC_STACK_GONE;
-			} else if (v[i].state == TS_RUNNING) {
-				oo[i].end = TSC_STACK_RUNNING;
+			v[i] = (struct task_view){ .magic = TS_TASK_MAGIC, .id = tt[i].id,
+						   .switches = tt[i].switches, .sp = tt[i].ctx_sp,
+						   .lo = tt[i].stack_lo, .hi = tt[i].stack_hi,
+						   .state = tt[i].state };
+			if (!tt[i].addr || v[i].state == TS_RUNNING || v[i].state >= TS_DONE) {
+				again[i] = true; /* (running now, perhaps not any more) */
 			} else if (v[i].state == TS_PENDING) {
 				oo[i].end = TSC_STACK_NOT_STARTED;
+				walked[i] = true; /* still to check that it did not start since */
 			} else if (v[i].sp >= v[i].lo && v[i].sp < v[i].hi) {
 				size_t len = v[i].hi - v[i].sp < FIRST_READ ? v[i].hi - v[i].sp : FIRST_READ;
 				u->window_len[i] = len;
@@ -379,7 +370,7 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 			}
 		}
 		bool wok[BATCH];
-		if (read_many(u->pid, u->local, u->remote, u->ok, nw)) {
+		if (nw && read_many(u->pid, u->local, u->remote, u->ok, nw)) {
 			for (size_t i = 0; i < m; i++)
 				unwind_one(u, &tt[i], &oo[i]);
 			continue;
@@ -405,7 +396,7 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 		for (size_t i = 0; i < m; i++) {
 			struct task_view a;
 			if (!walked[i])
-				continue; /* to do again, or told apart by its state alone */
+				continue; /* to do again anyway */
 			if (!u->ok[i]) {
 				again[i] = true;
 				continue;
