@@ -19,6 +19,21 @@ static __attribute__((noinline)) long recurse(long depth)
 	return recurse(depth + 1) + frame[0];
 }
 
+/* Frames bigger than the guard page: a touch may land past it, below the stack. */
+static __attribute__((noinline)) long recurse_big(long depth)
+{
+	volatile char *frame = __builtin_alloca(20000);
+	frame[0] = (char)depth; /* the lowest address first */
+	if (depth == -1)
+		return 0;
+	return recurse_big(depth + 1) + frame[0];
+}
+
+static void *deep_big(void *arg)
+{
+	return (void *)recurse_big((long)arg);
+}
+
 static void *deep(void *arg)
 {
 	return (void *)recurse((long)arg);
@@ -28,6 +43,14 @@ static void *main_coro(void *arg)
 {
 	(void)arg;
 	ts_task *t = ts_spawn_named(deep, NULL, "deep-diver");
+	ts_await(t, NULL);
+	return NULL;
+}
+
+static void *main_big(void *arg)
+{
+	(void)arg;
+	ts_task *t = ts_spawn_named(deep_big, NULL, "big-frames");
 	ts_await(t, NULL);
 	return NULL;
 }
@@ -79,6 +102,14 @@ TEST(overflow_in_main_task)
 	CHECK(strstr(err, "stack overflow in task 'Task-1'") != NULL);
 }
 
+TEST(overflow_with_frames_larger_than_guard)
+{
+	static char err[65536];
+	int st = run_child(main_big, err, sizeof(err));
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	CHECK(strstr(err, "stack overflow in task 'big-frames'") != NULL);
+}
+
 /* On a loop thread of its own: that thread has its own signal stack for the handler. */
 static void *on_loop_thread(void *arg)
 {
@@ -123,6 +154,7 @@ int main(void)
 	RUN(overflow_in_spawned_task);
 	RUN(overflow_in_main_task);
 	RUN(overflow_on_loop_thread);
+	RUN(overflow_with_frames_larger_than_guard);
 	RUN(other_segv_not_called_overflow);
 	return DONE();
 }
