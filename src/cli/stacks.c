@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "out.h"
 #include "stacks.h"
 #include "symbolize.h"
 
@@ -167,21 +168,28 @@ static const char *end_text(const struct tsc_stack *s, char *buf, size_t n)
 	return "<unknown>";
 }
 
+/* Symbol and file names come from the target's files: never let one drive the terminal. */
 static char *frame_line(uint64_t pc, const struct tsc_sym *y)
 {
-	char fn[512], where[1024], *line;
-	if (!y->fn)
+	char name[256], file[512], fn[300], where[700], *line;
+	if (!y->fn) {
 		snprintf(fn, sizeof(fn), "??");
-	else if (y->inlined)
-		snprintf(fn, sizeof(fn), "%s (inlined)", y->fn);
-	else
-		snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, y->fn, y->fn_off);
+	} else {
+		tsc_safe_str(y->fn, name, sizeof(name));
+		if (y->inlined)
+			snprintf(fn, sizeof(fn), "%s (inlined)", name);
+		else
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, name, y->fn_off);
+	}
 	where[0] = 0;
-	if (y->file)
-		snprintf(where, sizeof(where), " (%s:%u)", y->file, y->line);
-	else if (y->obj)
-		snprintf(where, sizeof(where), " (%s+0x%" PRIx64 "%s%s)", base_name(y->obj),
-			 y->obj_addr, y->build_id ? " build-id " : "", y->build_id ? y->build_id : "");
+	if (y->file) {
+		tsc_safe_str(y->file, file, sizeof(file));
+		snprintf(where, sizeof(where), " (%s:%u)", file, y->line);
+	} else if (y->obj) {
+		tsc_safe_str(base_name(y->obj), file, sizeof(file));
+		snprintf(where, sizeof(where), " (%s+0x%" PRIx64 "%s%s)", file, y->obj_addr,
+			 y->build_id ? " build-id " : "", y->build_id ? y->build_id : "");
+	}
 	return asprintf(&line, "0x%012" PRIx64 " %s%s", pc, fn, where) < 0 ? NULL : line;
 }
 
@@ -254,21 +262,10 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 
 static void json_str(FILE *f, const char *s)
 {
-	if (!s) {
+	if (s)
+		tsc_json_str(f, s);
+	else
 		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id)
@@ -276,34 +273,35 @@ void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id)
 	const struct tsc_stack *s = tsc_stacks_find(st, id);
 	bool first = true;
 
-	fputs("\"stack\": [", f);
+	fputs("\"stack\":[", f);
 	for (unsigned k = 0; s && k < s->n; k++) {
 		const struct tsc_sym *sym;
 		unsigned n = tsc_symbolize(st->sym, s->pc[k], true, &sym);
 		for (unsigned i = 0; i < n; i++) {
 			const struct tsc_sym *y = &sym[i];
-			fprintf(f, "%s{\"addr\": %" PRIu64 ", \"fn\": ", first ? "" : ", ", s->pc[k]);
+			fprintf(f, "%s{\"addr\":%" PRIu64 ",\"fn\":", first ? "" : ",", s->pc[k]);
 			first = false;
 			json_str(f, y->fn);
-			fputs(", \"file\": ", f);
+			fputs(",\"file\":", f);
 			json_str(f, y->file);
 			if (y->line)
-				fprintf(f, ", \"line\": %u", y->line);
+				fprintf(f, ",\"line\":%u", y->line);
 			else
-				fputs(", \"line\": null", f);
+				fputs(",\"line\":null", f);
 			if (y->fn && !y->inlined)
-				fprintf(f, ", \"offset\": %" PRIu64, y->fn_off);
+				fprintf(f, ",\"offset\":%" PRIu64, y->fn_off);
 			if (y->inlined)
-				fputs(", \"inlined\": true", f);
-			fputs(", \"obj\": ", f);
+				fputs(",\"inlined\":true", f);
+			fputs(",\"obj\":", f);
 			json_str(f, y->obj);
-			fprintf(f, ", \"obj_addr\": %" PRIu64 ", \"build_id\": ", y->obj_addr);
+			fprintf(f, ",\"obj_addr\":%" PRIu64 ",\"build_id\":", y->obj_addr);
 			json_str(f, y->build_id);
 			fputc('}', f);
 		}
 	}
-	fputs("], \"stack_end\": ", f);
-	json_str(f, s ? tsc_stack_end_name(s->end) : "unknown");
-	if (s && s->end == TSC_STACK_BAD_FRAME)
-		fprintf(f, ", \"stack_bad_fp\": %" PRIu64, s->bad_fp);
+	fputs("],\"stack_end\":\"", f);
+	fputs(s ? tsc_stack_end_name(s->end) : "unknown", f);
+	fputc('"', f);
+	if (s && s->end == TSC_STACK_BAD_FRAME) /* any 64-bit value: a string, exact in JSON */
+		fprintf(f, ",\"stack_bad_fp\":\"0x%" PRIx64 "\"", s->bad_fp);
 }
