@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* taskscope: the command table, global options, dispatch. */
 #include "cli.h"
+#include "trace.h"
 
 #include <bpf/libbpf.h>
 #include <stdarg.h>
@@ -24,6 +25,8 @@ static const struct cmd cmds[] = {
 	{ "ps", tsc_cmd_ps, "list the live tasks and each thread's current task" },
 	{ "tree", tsc_cmd_tree, "show who awaits whom; report await cycles (deadlocks)" },
 	{ "probes", tsc_cmd_probes, "list the taskscope USDT probes of a process or binary" },
+	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
+	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

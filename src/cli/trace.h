@@ -144,7 +144,8 @@ struct tsc_tstate_task {
 	uint64_t created_ns, finished_ns;   /* finished_ns 0 while live */
 	uint64_t run_since;        /* while running: when it was switched in */
 	uint64_t cpu_ns;           /* sum of its running slices seen */
-	uint64_t switches;         /* times switched in, seen in this trace */
+	uint64_t switches;         /* times switched in: the snapshot's count + those seen */
+	uint64_t switches0;        /* the snapshot's count */
 	uint64_t waits[8];         /* by enum ts_wait (others counted in [0]) */
 	uint64_t first_run_ns;     /* 0 = not run yet in this trace */
 };
@@ -175,7 +176,7 @@ struct tsc_tstate_thread *tsc_tstate_thread(const struct tsc_tstate *s, int32_t 
 void tsc_tstate_free(struct tsc_tstate *s);
 
 /* ---- commands ---- */
-int cmd_dump(int argc, char **argv);
-int cmd_export(int argc, char **argv);
+int tsc_cmd_dump(int argc, char **argv);
+int tsc_cmd_export(int argc, char **argv);
 
 #endif

@@ -140,6 +140,7 @@ int tsc_tstate_init(struct tsc_tstate *s, const struct tsc_snapshot *snap)
 		t->wait_obj = k->wait_obj;
 		t->tid = k->tid;
 		t->created_ns = k->created_ns;
+		t->switches = t->switches0 = k->switches;
 		t->from_snapshot = 1;
 		t->live = k->state < TS_DONE;
 	}

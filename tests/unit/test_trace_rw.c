@@ -164,11 +164,9 @@ static void write_truth(const char *path, struct sim *s)
 			fprintf(f, "%llu", (unsigned long long)t->parent);
 		else
 			fprintf(f, "null");
-		fprintf(f, ",\"awaiting\":[],\"wait\":");
-		if (t->wait)
-			fprintf(f, "\"%s\"}", ts_wait_name(t->wait));
-		else
-			fprintf(f, "null}");
+		/* as `ps --json`: a wait reason only while waiting, else "none" */
+		fprintf(f, ",\"awaiting\":[],\"wait\":\"%s\"}",
+			t->state == TS_WAITING ? ts_wait_name(t->wait) : "none");
 		first = 0;
 	}
 	fprintf(f, "]}\n");

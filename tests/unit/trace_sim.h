@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <taskscope/taskscope.h>
 #include "trace.h"
 
@@ -109,7 +110,9 @@ static void sim_init(struct sim *s, int nthreads, int tasks, int churn, double s
 	s->nthreads = nthreads;
 	s->tasks_per_thread = tasks;
 	s->churn = churn;
-	s->t0 = 1000000000000ull;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now); /* near the trace header's start */
+	s->t0 = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec + 1000000;
 	s->end = s->t0 + (uint64_t)(seconds * 1e9);
 	s->spawn_end = s->end - 5000000;
 	s->tasks = calloc(SIM_MAX_TASKS + 1, sizeof(*s->tasks));
@@ -179,7 +182,8 @@ static void sim_switch(struct sim *s, struct sim_thread *th, uint64_t next)
 	struct tsc_event ev = { .ts_ns = th->now, .type = TSC_EV_SWITCH, .tid = th->tid };
 	ev.sw.prev = th->current;
 	ev.sw.next = next;
-	sim_emit(s, &ev);
+	if (next != th->current) /* a task that yields with nothing else ready goes on */
+		sim_emit(s, &ev);
 	th->current = next;
 	if (next) {
 		struct sim_task *t = &s->tasks[next];
