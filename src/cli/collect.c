@@ -88,7 +88,7 @@ static void test_delay(void)
 	}
 }
 
-int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap)
+int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc_remote **keep)
 {
 	struct tsc_remote *r = NULL;
 	struct tsc_bpf *b = NULL;
@@ -116,10 +116,13 @@ int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap)
 		goto cleanup;
 	}
 	test_delay();
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((err = tsc_remote_snapshot(r, snap))) {
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (b && (err = tsc_bpf_reconcile(b, snap))) {
 		rc = bpf_exit(r, err);
 		goto cleanup;
@@ -132,13 +135,26 @@ int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap)
 		goto cleanup;
 	}
 	if (tsc_verbose)
-		fprintf(stderr, "taskscope: %zu threads, %zu tasks, %u retries\n", snap->nthreads,
-			snap->ntasks, snap->retries);
+		fprintf(stderr, "taskscope: %zu threads, %zu tasks, %u retries; registry read in "
+			"%.1f ms\n", snap->nthreads, snap->ntasks, snap->retries,
+			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	rc = TSC_EXIT_OK;
+	if (keep) {
+		*keep = r;
+		r = NULL;
+	}
 cleanup:
 	tsc_bpf_detach(b);
 	tsc_remote_close(r);
-	if (rc)
+	if (rc) {
 		tsc_snapshot_free(snap);
+		if (keep)
+			*keep = NULL;
+	}
 	return rc;
+}
+
+int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap)
+{
+	return tsc_collect_keep(pid, use_bpf, snap, NULL);
 }

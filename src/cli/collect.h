@@ -10,11 +10,16 @@
  * Returns an exit code (enum tsc_exit); on failure a message went to stderr. */
 int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap);
 
+struct tsc_remote;
+/* The same, handing back the open target (its descriptor, pid, binary) in *keep for more
+ * reads, e.g. of stacks; the caller then calls tsc_remote_alive after those reads and
+ * tsc_remote_close. *keep is NULL on failure. */
+int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc_remote **keep);
+
 /* Print why BPF cannot be used and return TSC_EXIT_PRIVILEGE, or return 0 when this process
  * has the capabilities (root, or CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE). */
 int tsc_check_bpf_caps(void);
 
-struct tsc_remote;
 /* The exit code for err from the remote reader, after printing what happened and what to do. */
 int tsc_remote_report(struct tsc_remote *r, int err, int opened);
 

@@ -74,7 +74,7 @@ static int add(struct tsc_maps *m, size_t *cap, const struct tsc_vma *v, const c
 	return 0;
 }
 
-static int read_query(int fd, struct tsc_maps *m, size_t *cap)
+static int read_query(int fd, struct tsc_maps *m, size_t *cap, size_t limit)
 {
 	char name[PATH_MAX + 32];
 	uint64_t addr = 0;
@@ -98,6 +98,8 @@ static int read_query(int fd, struct tsc_maps *m, size_t *cap)
 		int err = add(m, cap, &v, q.vma_name_size ? name : "");
 		if (err)
 			return err;
+		if (limit && m->n >= limit)
+			return 0;
 		addr = q.vma_end;
 	}
 }
@@ -150,7 +152,7 @@ cleanup:
 	return err;
 }
 
-int tsc_maps_read(int procfd, struct tsc_maps *m)
+static int maps_read(int procfd, struct tsc_maps *m, size_t limit)
 {
 	size_t cap = 0;
 	int err;
@@ -158,7 +160,11 @@ int tsc_maps_read(int procfd, struct tsc_maps *m)
 	int fd = openat(procfd, "maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	err = read_query(fd, m, &cap);
+	err = read_query(fd, m, &cap, limit);
+	if (limit && (err == -ENOTTY || err == -EINVAL)) {
+		close(fd);
+		return -ENOTTY;
+	}
 	if (err == -ENOTTY || err == -EINVAL) { /* a kernel before 6.11 */
 		m->n = 0;
 		m->strings_len = 0;
@@ -172,6 +178,16 @@ int tsc_maps_read(int procfd, struct tsc_maps *m)
 	for (size_t i = 0; i < m->n; i++)
 		m->vma[i].path = m->strings + (uintptr_t)m->vma[i].path;
 	return 0;
+}
+
+int tsc_maps_read(int procfd, struct tsc_maps *m)
+{
+	return maps_read(procfd, m, 0);
+}
+
+int tsc_maps_read_first(int procfd, struct tsc_maps *m)
+{
+	return maps_read(procfd, m, 1);
 }
 
 void tsc_maps_free(struct tsc_maps *m)

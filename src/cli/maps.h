@@ -27,6 +27,9 @@ struct tsc_maps {
  * mappings, which a process with many task stacks has by the hundred thousand), else parses
  * the text. Returns 0 or -errno. */
 int tsc_maps_read(int procfd, struct tsc_maps *m);
+/* Only the lowest file-backed mapping (usually the executable's first), when the kernel has
+ * PROCMAP_QUERY: one query, however many anonymous mappings follow. -ENOTTY without it. */
+int tsc_maps_read_first(int procfd, struct tsc_maps *m);
 void tsc_maps_free(struct tsc_maps *m);
 
 /* Same file: same device and inode. */

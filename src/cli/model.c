@@ -37,20 +37,40 @@ struct tsc_task *tsc_snapshot_find(const struct tsc_snapshot *s, uint64_t id)
 	return NULL;
 }
 
-static int cmp_id(const void *a, const void *b)
+struct key {
+	uint64_t id;
+	size_t i;
+};
+
+static int cmp_key(const void *a, const void *b)
 {
-	uint64_t x = ((const struct tsc_task *)a)->id, y = ((const struct tsc_task *)b)->id;
-	return x < y ? -1 : x > y;
+	const struct key *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id ? 1 : x->i < y->i ? -1 : x->i > y->i;
 }
 
 void tsc_snapshot_sort(struct tsc_snapshot *s)
 {
-	size_t u = 0;
-	if (!s->ntasks)
-		return;
-	qsort(s->tasks, s->ntasks, sizeof(*s->tasks), cmp_id);
-	for (size_t i = 0; i < s->ntasks; i++)
-		if (!u || s->tasks[u - 1].id != s->tasks[i].id)
-			s->tasks[u++] = s->tasks[i];
+	size_t n = s->ntasks, u = 0, i;
+	for (i = 1; i < n && s->tasks[i - 1].id < s->tasks[i].id; i++)
+		;
+	if (i >= n)
+		return; /* sorted, each id once */
+	/* sort small keys, then move each task once: tasks are big */
+	struct key *k = malloc(n * sizeof(*k));
+	struct tsc_task *t = malloc(n * sizeof(*t));
+	if (!k || !t) {
+		free(k);
+		free(t);
+		return; /* left unsorted; find() still works */
+	}
+	for (i = 0; i < n; i++)
+		k[i] = (struct key){ s->tasks[i].id, i };
+	qsort(k, n, sizeof(*k), cmp_key);
+	for (i = 0; i < n; i++)
+		if (!u || k[i].id != t[u - 1].id)
+			t[u++] = s->tasks[k[i].i];
+	free(k);
+	free(s->tasks);
+	s->tasks = t;
 	s->ntasks = u;
 }

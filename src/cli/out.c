@@ -105,24 +105,52 @@ static int utf8_len(const unsigned char *s)
 	return len;
 }
 
+void tsc_put_u64(FILE *f, uint64_t v)
+{
+	char b[24];
+	int i = sizeof(b);
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	fwrite_unlocked(b + i, 1, sizeof(b) - (size_t)i, f);
+}
+
+void tsc_put_i64(FILE *f, int64_t v)
+{
+	if (v < 0) {
+		putc_unlocked('-', f);
+		tsc_put_u64(f, (uint64_t)0 - (uint64_t)v);
+	} else {
+		tsc_put_u64(f, (uint64_t)v);
+	}
+}
+
 void tsc_json_str(FILE *f, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	putc('"', f);
+	putc_unlocked('"', f);
 	while (*s) {
+		const unsigned char *run = s;
+		while (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\')
+			s++;
+		if (s > run)
+			fwrite_unlocked(run, 1, (size_t)(s - run), f);
+		if (!*s)
+			break;
 		int len = utf8_len(s);
 		if (!len) {
-			fputs("\\ufffd", f);
+			fputs_unlocked("\\ufffd", f);
 			s++;
 		} else if (*s == '"' || *s == '\\') {
-			putc('\\', f);
-			putc(*s++, f);
+			putc_unlocked('\\', f);
+			putc_unlocked(*s++, f);
 		} else if (*s < 0x20 || *s == 0x7f) {
 			fprintf(f, "\\u%04x", *s++);
 		} else {
-			fwrite(s, 1, (size_t)len, f);
+			fwrite_unlocked(s, 1, (size_t)len, f);
 			s += len;
 		}
 	}
-	putc('"', f);
+	putc_unlocked('"', f);
 }

@@ -17,6 +17,9 @@ void tsc_fmt_age(uint64_t ns, char *buf, size_t n);
 /* Names come from the target: never let one drive the terminal. Copies s with control
  * characters replaced by '?'. */
 void tsc_safe_str(const char *s, char *buf, size_t n);
+/* Numbers without printf: a JSON dump of 100k tasks is mostly numbers. */
+void tsc_put_u64(FILE *f, uint64_t v);
+void tsc_put_i64(FILE *f, int64_t v);
 /* A JSON string literal: escapes, and invalid UTF-8 as U+FFFD. */
 void tsc_json_str(FILE *f, const char *s);
 /* Is the task suspended awaiting another? Then *id is the awaited one. */

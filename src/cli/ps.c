@@ -6,6 +6,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <taskscope/taskscope.h>
 
@@ -48,58 +49,105 @@ static void print_json(const struct tsc_snapshot *s)
 	for (size_t i = 0; i < s->ntasks; i++) {
 		const struct tsc_task *t = &s->tasks[i];
 		uint64_t aw;
-		fprintf(f, "%s\n{\"id\":%llu,\"name\":", i ? "," : "", (unsigned long long)t->id);
+		fputs_unlocked(i ? ",\n{\"id\":" : "\n{\"id\":", f);
+		tsc_put_u64(f, t->id);
+		fputs_unlocked(",\"name\":", f);
 		tsc_json_str(f, t->name);
-		fputs(",\"coro\":", f);
+		fputs_unlocked(",\"coro\":", f);
 		tsc_json_str(f, t->coro);
-		fprintf(f, ",\"state\":\"%s\",\"thread\":%d,\"parent\":", tsc_state_name(t->state),
-			t->tid);
+		fputs_unlocked(",\"state\":\"", f);
+		fputs_unlocked(tsc_state_name(t->state), f);
+		fputs_unlocked("\",\"thread\":", f);
+		tsc_put_i64(f, t->tid);
+		fputs_unlocked(",\"parent\":", f);
 		if (t->parent)
-			fprintf(f, "%llu", (unsigned long long)t->parent);
+			tsc_put_u64(f, t->parent);
 		else
-			fputs("null", f);
-		fputs(",\"awaiting\":[", f);
+			fputs_unlocked("null", f);
+		fputs_unlocked(",\"awaiting\":[", f);
 		if (tsc_task_awaits(t, &aw))
-			fprintf(f, "%llu", (unsigned long long)aw);
+			tsc_put_u64(f, aw);
 		int waiting = t->state == TS_WAITING;
-		fprintf(f, "],\"wait\":\"%s\"", tsc_wait_name(waiting ? t->wait : TS_WAIT_NONE));
-		if (waiting && t->wait != TS_WAIT_NONE)
-			fprintf(f, ",\"wait_obj\":%llu", (unsigned long long)t->wait_obj);
+		fputs_unlocked("],\"wait\":\"", f);
+		fputs_unlocked(tsc_wait_name(waiting ? t->wait : TS_WAIT_NONE), f);
+		putc_unlocked('"', f);
+		if (waiting && t->wait != TS_WAIT_NONE) {
+			fputs_unlocked(",\"wait_obj\":", f);
+			tsc_put_u64(f, t->wait_obj);
+		}
 		uint64_t age = s->taken_ns > t->created_ns ? s->taken_ns - t->created_ns : 0;
-		fprintf(f, ",\"created_ns\":%llu,\"age_ms\":%llu,\"switches\":%llu}",
-			(unsigned long long)t->created_ns, (unsigned long long)(age / 1000000),
-			(unsigned long long)t->switches);
+		fputs_unlocked(",\"created_ns\":", f);
+		tsc_put_u64(f, t->created_ns);
+		fputs_unlocked(",\"age_ms\":", f);
+		tsc_put_u64(f, age / 1000000);
+		fputs_unlocked(",\"switches\":", f);
+		tsc_put_u64(f, t->switches);
+		putc_unlocked('}', f);
 	}
 	fputs("\n]}\n", f);
 }
 
+/* One table row, formatted once: measured for the column widths, then printed. */
 struct row {
-	char id[24], name[TS_NAME_MAX], state[12], wait[40], thread[16], parent[24], age[16];
-	const char *coro;
+	char id[24], state[12], wait[40], thread[16], parent[24], age[16];
+	char name[TS_NAME_MAX], coro[64];
 };
+
+static void u64str(char *buf, uint64_t v)
+{
+	char b[24];
+	int i = sizeof(b);
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(buf, b + i, sizeof(b) - (size_t)i);
+	buf[sizeof(b) - (size_t)i] = 0;
+}
 
 static void fill_row(const struct tsc_snapshot *s, const struct tsc_task *t, struct row *r)
 {
-	snprintf(r->id, sizeof(r->id), "%llu", (unsigned long long)t->id);
+	u64str(r->id, t->id);
 	tsc_safe_str(t->name, r->name, sizeof(r->name));
 	snprintf(r->state, sizeof(r->state), "%s", tsc_state_name(t->state));
 	tsc_wait_describe(t, s->taken_ns, r->wait, sizeof(r->wait));
-	snprintf(r->thread, sizeof(r->thread), "%d", t->tid);
-	if (t->parent)
-		snprintf(r->parent, sizeof(r->parent), "%llu", (unsigned long long)t->parent);
+	if (t->tid < 0)
+		snprintf(r->thread, sizeof(r->thread), "%d", t->tid);
 	else
-		snprintf(r->parent, sizeof(r->parent), "-");
+		u64str(r->thread, (uint64_t)t->tid);
+	if (t->parent)
+		u64str(r->parent, t->parent);
+	else
+		strcpy(r->parent, "-");
 	tsc_fmt_age(s->taken_ns > t->created_ns ? s->taken_ns - t->created_ns : 0, r->age,
 		    sizeof(r->age));
-	r->coro = t->coro;
+	tsc_safe_str(t->coro, r->coro, sizeof(r->coro));
+}
+
+/* A cell padded to w, left- or right-aligned, then a space. */
+static void cell(const char *s, size_t w, int right)
+{
+	size_t l = strlen(s);
+	if (right)
+		for (size_t i = l; i < w; i++)
+			putc_unlocked(' ', stdout);
+	fwrite_unlocked(s, 1, l, stdout);
+	if (!right)
+		for (size_t i = l; i < w; i++)
+			putc_unlocked(' ', stdout);
+	putc_unlocked(' ', stdout);
 }
 
 #define WIDEN(w, s) do { size_t l__ = strlen(s); if (l__ > (w)) (w) = l__; } while (0)
 
-static void print_table(const struct tsc_snapshot *s)
+static int print_table(const struct tsc_snapshot *s)
 {
-	char buf[TS_NAME_MAX + 32], coro[64];
-	struct row r;
+	char buf[TS_NAME_MAX + 32];
+	struct row *rows = malloc((s->ntasks ? s->ntasks : 1) * sizeof(*rows));
+	if (!rows) {
+		fprintf(stderr, "taskscope: out of memory\n");
+		return TSC_EXIT_ERROR;
+	}
 
 	printf("PID %d: %zu thread%s, %zu task%s", s->pid, s->nthreads, s->nthreads == 1 ? "" : "s",
 	       s->ntasks, s->ntasks == 1 ? "" : "s");
@@ -120,28 +168,36 @@ static void print_table(const struct tsc_snapshot *s)
 		}
 	}
 
-	/* columns as wide as their widest cell: one pass to measure, one to print */
+	/* columns as wide as their widest cell */
 	size_t w[7] = { 2, 4, 5, 4, 6, 6, 3 };
 	for (size_t i = 0; i < s->ntasks; i++) {
-		fill_row(s, &s->tasks[i], &r);
-		WIDEN(w[0], r.id);
-		WIDEN(w[1], r.name);
-		WIDEN(w[2], r.state);
-		WIDEN(w[3], r.wait);
-		WIDEN(w[4], r.thread);
-		WIDEN(w[5], r.parent);
-		WIDEN(w[6], r.age);
+		struct row *r = &rows[i];
+		fill_row(s, &s->tasks[i], r);
+		WIDEN(w[0], r->id);
+		WIDEN(w[1], r->name);
+		WIDEN(w[2], r->state);
+		WIDEN(w[3], r->wait);
+		WIDEN(w[4], r->thread);
+		WIDEN(w[5], r->parent);
+		WIDEN(w[6], r->age);
 	}
 	printf("\n%*s %-*s %-*s %-*s %*s %*s %*s %s\n", (int)w[0], "ID", (int)w[1], "NAME",
 	       (int)w[2], "STATE", (int)w[3], "WAIT", (int)w[4], "THREAD", (int)w[5], "PARENT",
 	       (int)w[6], "AGE", "CORO");
 	for (size_t i = 0; i < s->ntasks; i++) {
-		fill_row(s, &s->tasks[i], &r);
-		tsc_safe_str(r.coro, coro, sizeof(coro));
-		printf("%*s %-*s %-*s %-*s %*s %*s %*s %s\n", (int)w[0], r.id, (int)w[1], r.name,
-		       (int)w[2], r.state, (int)w[3], r.wait, (int)w[4], r.thread, (int)w[5],
-		       r.parent, (int)w[6], r.age, coro);
+		const struct row *r = &rows[i];
+		cell(r->id, w[0], 1);
+		cell(r->name, w[1], 0);
+		cell(r->state, w[2], 0);
+		cell(r->wait, w[3], 0);
+		cell(r->thread, w[4], 1);
+		cell(r->parent, w[5], 1);
+		cell(r->age, w[6], 1);
+		fputs_unlocked(r->coro, stdout);
+		putc_unlocked('\n', stdout);
 	}
+	free(rows);
+	return TSC_EXIT_OK;
 }
 
 int tsc_cmd_ps(int argc, char **argv)
@@ -177,14 +233,18 @@ int tsc_cmd_ps(int argc, char **argv)
 		goto usage;
 	}
 	struct tsc_snapshot s;
+	static char outbuf[1 << 16];
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	int rc = tsc_collect(pid, use_bpf, &s);
 	if (rc)
 		return rc;
 	if (json)
 		print_json(&s);
 	else
-		print_table(&s);
+		rc = print_table(&s);
 	tsc_snapshot_free(&s);
+	if (rc)
+		return rc;
 	if (fflush(stdout) || ferror(stdout)) {
 		perror("taskscope: writing the output");
 		return TSC_EXIT_ERROR;

@@ -256,6 +256,15 @@ cleanup:
 
 int tsc_remote_find_runtime(struct tsc_remote *r)
 {
+	/* Most often the runtime is in the executable, its lowest file mapping: try that alone
+	 * first, since listing every mapping walks all the task stacks' anonymous ones too. */
+	if (!tsc_maps_read_first(r->procfd, &r->maps) && r->maps.n == 1) {
+		if (try_file(r, 0) == 1)
+			return 0;
+	}
+	tsc_maps_free(&r->maps);
+	r->binary[0] = r->target_path[0] = 0;
+	r->err[0] = 0;
 	int err = tsc_maps_read(r->procfd, &r->maps);
 	if (err == -EACCES || err == -EPERM)
 		return fail(r, err, "cannot read the mappings of process %d: permission denied",
@@ -290,6 +299,6 @@ int tsc_remote_find_runtime(struct tsc_remote *r)
 	/* an unreadable file might have been the runtime: say so rather than "not taskscope" */
 	if (first_err == -EACCES || first_err == -EPERM)
 		return first_err;
-	return fail(r, -ENODATA, "process %d has no taskscope runtime (no %s section in its "
+	return fail(r, -ENODATA, "process %d is not a taskscope process (no %s section in its "
 		    "executable or libraries)", r->pid, TS_DEBUG_SECTION);
 }

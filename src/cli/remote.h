@@ -66,6 +66,9 @@ struct tsc_rreq {
 /* Returns 0 when every request was tried (each says whether it was read), or -errno when the
  * process cannot be read at all (-ESRCH gone, -EPERM no access). */
 int tsc_rread(int pid, struct tsc_rreq *req, size_t n);
+/* The same for many small requests that mostly lie close together (tasks on a heap): reads
+ * spans covering several at once, falls back to single reads where a span fails. */
+int tsc_rread_many(int pid, struct tsc_rreq *req, size_t n);
 /* One read: 0, -EFAULT when not fully readable, or as above. */
 int tsc_rread1(int pid, uint64_t addr, void *buf, size_t len);
 

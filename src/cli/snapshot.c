@@ -11,11 +11,13 @@
 #include "remote.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <taskscope/taskscope.h>
 
 #define TABLE_TRIES 200
@@ -204,54 +206,41 @@ cleanup:
 	return err;
 }
 
-/* Tasks: read each whole, then each seq again; read again those that were changing. */
+/* Tasks: read all, then all their seqs; a task whose seq was odd or moved between the two is read
+ * again on its own until it holds still. Two bulk reads cost less than one per task. */
 static int read_tasks(struct tsc_remote *r, const uint64_t *addrs, size_t n, unsigned char *raw,
 		      size_t tsz, int *ok, uint32_t *retries)
 {
 	const struct ts_debug_desc *d = &r->desc;
 	struct tsc_rreq *q = calloc(n ? n : 1, sizeof(*q));
-	uint64_t *seq = calloc(n ? n : 1, 8);
+	uint64_t *again = malloc((n ? n : 1) * 8);
 	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-	size_t m = n;
+	size_t m = 0;
 	int err = -ENOMEM;
-	if (!q || !seq || !idx)
+	if (!q || !again || !idx)
 		goto cleanup;
 	for (size_t i = 0; i < n; i++)
-		idx[i] = i;
-	for (int attempt = 0;; attempt++) {
-		for (size_t k = 0; k < m; k++)
-			q[k] = (struct tsc_rreq){ addrs[idx[k]], raw + idx[k] * tsz, tsz };
-		if ((err = tsc_rread(r->pid, q, m)))
-			goto fail;
-		size_t c = 0;
-		for (size_t k = 0; k < m; k++) {
-			ok[idx[k]] = q[k].ok;
-			if (q[k].ok) /* reuse q for the seq reads */
-				idx[c++] = idx[k];
-		}
-		m = c;
-		for (size_t k = 0; k < m; k++)
-			q[k] = (struct tsc_rreq){ addrs[idx[k]] + d->task_seq, &seq[k], 8 };
-		if ((err = tsc_rread(r->pid, q, m)))
-			goto fail;
-		c = 0;
-		for (size_t k = 0; k < m; k++) {
-			uint64_t s1 = get64(raw + idx[k] * tsz, d->task_seq);
-			if (!q[k].ok) {
-				ok[idx[k]] = 0; /* freed meanwhile */
-			} else if ((s1 & 1) || s1 != seq[k]) {
-				/* a task being freed needs no second look */
-				if (get64(raw + idx[k] * tsz, d->task_magic) == TS_TASK_MAGIC)
-					idx[c++] = idx[k];
-				else
-					ok[idx[k]] = 0;
-			}
-		}
-		m = c;
-		if (!m)
-			break;
+		q[i] = (struct tsc_rreq){ addrs[i], raw + i * tsz, tsz };
+	if ((err = tsc_rread_many(r->pid, q, n)))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		ok[i] = q[i].ok;
+		q[i] = (struct tsc_rreq){ addrs[i] + d->task_seq, &again[i], 8 };
+	}
+	if ((err = tsc_rread_many(r->pid, q, n)))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		uint64_t s1 = get64(raw + i * tsz, d->task_seq);
+		if (!q[i].ok || get64(raw + i * tsz, d->task_magic) != TS_TASK_MAGIC)
+			ok[i] = 0; /* freed meanwhile: it finished */
+		else if ((s1 & 1) || s1 != again[i])
+			idx[m++] = i;
+	}
+	for (int attempt = 0; m; attempt++) {
 		*retries += (uint32_t)m;
-		if (attempt + 1 >= TASK_TRIES) {
+		if (attempt >= TASK_TRIES) {
 			snprintf(r->err, sizeof(r->err),
 				 "%zu task(s) of process %d kept changing (%d tries)", m, r->pid,
 				 TASK_TRIES);
@@ -259,6 +248,25 @@ static int read_tasks(struct tsc_remote *r, const uint64_t *addrs, size_t n, uns
 			goto cleanup;
 		}
 		backoff(attempt);
+		size_t c = 0;
+		for (size_t k = 0; k < m; k++) {
+			size_t i = idx[k];
+			uint64_t s2;
+			if ((err = tsc_rread1(r->pid, addrs[i], raw + i * tsz, tsz)) == 0)
+				err = tsc_rread1(r->pid, addrs[i] + d->task_seq, &s2, 8);
+			if (err == -EFAULT) {
+				ok[i] = 0;
+				continue;
+			}
+			if (err)
+				goto fail;
+			uint64_t s1 = get64(raw + i * tsz, d->task_seq);
+			if (get64(raw + i * tsz, d->task_magic) != TS_TASK_MAGIC)
+				ok[i] = 0;
+			else if ((s1 & 1) || s1 != s2)
+				idx[c++] = i;
+		}
+		m = c;
 	}
 	err = 0;
 	goto cleanup;
@@ -266,7 +274,7 @@ fail:
 	read_err(r, err, "a task");
 cleanup:
 	free(q);
-	free(seq);
+	free(again);
 	free(idx);
 	return err;
 }
@@ -343,6 +351,17 @@ cleanup:
 	return err;
 }
 
+struct key {
+	uint64_t id;
+	size_t i;
+};
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id ? 1 : x->i < y->i ? -1 : x->i > y->i;
+}
+
 /* Validate one task read whole and turn it into the model; 0 when it is not a live task. */
 static int convert(const struct ts_debug_desc *d, const unsigned char *p, uint64_t addr,
 		   int32_t loop_tid, uint64_t next_id, struct tsc_task *t, uint64_t *coro)
@@ -377,6 +396,17 @@ static int convert(const struct ts_debug_desc *d, const unsigned char *p, uint64
 	return 1;
 }
 
+/* A loop counts only when its thread is one of this process's: a forked child holds a copy
+ * of its parent's registry whose threads are not its own; a loop not started has tid 0. */
+static int loop_thread_here(struct tsc_remote *r, int32_t tid)
+{
+	char path[32];
+	if (tid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "task/%d", tid);
+	return !faccessat(r->procfd, path, F_OK, 0);
+}
+
 /* Only the prefix of a task that holds the fields we use. */
 static size_t task_read_size(const struct ts_debug_desc *d)
 {
@@ -399,6 +429,7 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 	uint64_t *table = calloc(d->max_loops, 8), *addrs = NULL, *coro = NULL, next_id = 0;
 	struct loopw *lw = calloc(d->max_loops, sizeof(*lw));
 	int32_t *owner = NULL;
+	struct key *keys = NULL;
 	unsigned char *raw = NULL;
 	int *ok = NULL;
 	uint32_t nloops = 0;
@@ -431,8 +462,10 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 		if (lw[i].done < 0)
 			continue;
 		int32_t tid = (int32_t)get32(lw[i].raw, d->loop_tid);
-		if (tid <= 0) /* not started yet */
+		if (!loop_thread_here(r, tid)) {
+			lw[i].done = -1;
 			continue;
+		}
 		s->threads[s->nthreads++] = (struct tsc_thread){
 			.tid = tid,
 			.loop_id = get64(lw[i].raw, d->loop_id),
@@ -451,13 +484,14 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 	ok = calloc(total ? total : 1, sizeof(*ok));
 	raw = malloc((total ? total : 1) * tsz);
 	coro = calloc(total ? total : 1, 8);
+	keys = malloc((total ? total : 1) * sizeof(*keys));
 	s->tasks = calloc(total ? total : 1, sizeof(*s->tasks));
-	if (!addrs || !owner || !ok || !raw || !coro || !s->tasks)
+	if (!addrs || !owner || !ok || !raw || !coro || !keys || !s->tasks)
 		goto nomem;
 	total = 0;
 	for (size_t i = 0; i < nl; i++) {
 		int32_t tid = (int32_t)get32(lw[i].raw, d->loop_tid);
-		if (lw[i].done < 0 || tid <= 0)
+		if (lw[i].done < 0)
 			continue;
 		for (uint32_t k = 0; k < lw[i].nptrs; k++) {
 			if (!lw[i].ptrs[k] || (lw[i].ptrs[k] & 7)) {
@@ -475,10 +509,22 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 		read_err(r, err, "the next task id");
 		goto cleanup;
 	}
-	for (size_t i = 0; i < total; i++) {
-		if (!ok[i])
-			continue;
+	/* in id order, each id once (a task moved within an array while we read it was seen
+	 * twice): order small keys rather than the big model afterwards */
+	size_t nk = 0;
+	for (size_t i = 0; i < total; i++)
+		if (ok[i])
+			keys[nk++] = (struct key){ get64(raw + i * tsz, d->task_id), i };
+	size_t k;
+	for (k = 1; k < nk && keys[k - 1].id < keys[k].id; k++)
+		;
+	if (k < nk)
+		qsort(keys, nk, sizeof(*keys), cmp_key);
+	for (k = 0; k < nk; k++) {
+		size_t i = keys[k].i;
 		struct tsc_task *t = &s->tasks[s->ntasks];
+		if (s->ntasks && t[-1].id == keys[k].id)
+			continue;
 		memset(t, 0, sizeof(*t));
 		int c = convert(d, raw + i * tsz, addrs[i], owner[i], next_id, t, &coro[s->ntasks]);
 		if (c > 0)
@@ -495,8 +541,6 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 	}
 	if ((err = read_coros(r, s, coro)))
 		goto cleanup;
-	/* by id, each once: a task moved within an array while we read is not listed twice */
-	tsc_snapshot_sort(s);
 	/* a thread's current task is one of its own live tasks, or none */
 	for (size_t i = 0; i < s->nthreads; i++) {
 		struct tsc_task *t = tsc_snapshot_find(s, s->threads[i].current);
@@ -521,6 +565,7 @@ cleanup:
 	free(ok);
 	free(raw);
 	free(coro);
+	free(keys);
 	if (err)
 		tsc_snapshot_free(s);
 	return err;

@@ -134,7 +134,7 @@ static void print_chain(const struct graph *g, size_t i, unsigned char *shown)
 			fputs("└─ ", stdout);
 		print_node(s, &s->tasks[k]);
 		if (k == first_cycle) {
-			puts("  [cycle: back to the top of the loop]");
+			puts("  [back to the start of the cycle]");
 			return;
 		}
 		if (shown[k]) {
