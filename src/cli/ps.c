@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "collect.h"
 #include "out.h"
+#include "stacks.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -14,12 +15,15 @@ static void ps_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope ps: list the live tasks of a process and each thread's current task.\n\n"
-		"USAGE: taskscope ps [--json] [--no-bpf] PID\n\n"
+		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] PID\n\n"
 		"  --json      one JSON object: pid, threads [{tid, current}], tasks [{id, name,\n"
 		"              coro, state, thread, parent, awaiting, wait, wait_obj, created_ns,\n"
 		"              age_ms, switches}], and the events, lost and map_full counters\n"
 		"  --no-bpf    read the task registry only: no probes, no privileges beyond\n"
 		"              ptrace access (a process of your own user)\n"
+		"  --stacks    each suspended task's stack, \"#N 0xADDR fn+0xOFF (file:line)\",\n"
+		"              read without stopping the process (docs/stacks.md); in JSON,\n"
+		"              stack [{addr, fn, file, line}] and stack_end per task\n"
 		"  -v          more detail on stderr\n\n"
 		"Probes are attached before the registry is read, so tasks that finish meanwhile\n"
 		"are never shown and tasks created meanwhile are. Exit codes: taskscope --help.\n\n"
@@ -28,7 +32,7 @@ static void ps_usage(FILE *f)
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
 }
 
-static void print_json(const struct tsc_snapshot *s)
+static void print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
 {
 	FILE *f = stdout;
 	fprintf(f, "{\"pid\":%d,\"reconciled\":%s,\"events\":%llu,\"lost\":%llu,\"map_full\":%llu,"
@@ -82,6 +86,10 @@ static void print_json(const struct tsc_snapshot *s)
 		tsc_put_u64(f, age / 1000000);
 		fputs_unlocked(",\"switches\":", f);
 		tsc_put_u64(f, t->switches);
+		if (st) {
+			putc_unlocked(',', f);
+			tsc_stacks_print_json(f, st, t->id);
+		}
 		putc_unlocked('}', f);
 	}
 	fputs("\n]}\n", f);
@@ -140,7 +148,7 @@ static void cell(const char *s, size_t w, int right)
 
 #define WIDEN(w, s) do { size_t l__ = strlen(s); if (l__ > (w)) (w) = l__; } while (0)
 
-static int print_table(const struct tsc_snapshot *s)
+static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 {
 	char buf[TS_NAME_MAX + 32];
 	struct row *rows = malloc((s->ntasks ? s->ntasks : 1) * sizeof(*rows));
@@ -195,6 +203,8 @@ static int print_table(const struct tsc_snapshot *s)
 		cell(r->age, w[6], 1);
 		fputs_unlocked(r->coro, stdout);
 		putc_unlocked('\n', stdout);
+		if (st)
+			tsc_stacks_print(stdout, st, s->tasks[i].id, "      ");
 	}
 	free(rows);
 	return TSC_EXIT_OK;
@@ -205,17 +215,19 @@ int tsc_cmd_ps(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-bpf", no_argument, NULL, 'n' },
+		{ "stacks", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int json = 0, use_bpf = 1, c;
+	int json = 0, use_bpf = 1, stacks = 0, c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jnvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jnsvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'n': use_bpf = 0; break;
+		case 's': stacks = 1; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': ps_usage(stdout); return TSC_EXIT_OK;
 		default:
@@ -235,13 +247,20 @@ int tsc_cmd_ps(int argc, char **argv)
 	struct tsc_snapshot s;
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	int rc = tsc_collect(pid, use_bpf, &s);
+	struct tsc_remote *r = NULL;
+	struct tsc_stacks *st = NULL;
+	int rc = stacks ? tsc_collect_keep(pid, use_bpf, &s, &r) : tsc_collect(pid, use_bpf, &s);
 	if (rc)
 		return rc;
+	if (stacks && (rc = tsc_stacks_read(r, &s, &st))) {
+		tsc_snapshot_free(&s);
+		return rc;
+	}
 	if (json)
-		print_json(&s);
+		print_json(&s, st);
 	else
-		rc = print_table(&s);
+		rc = print_table(&s, st);
+	tsc_stacks_free(st);
 	tsc_snapshot_free(&s);
 	if (rc)
 		return rc;
@@ -251,6 +270,6 @@ int tsc_cmd_ps(int argc, char **argv)
 	}
 	return TSC_EXIT_OK;
 usage:
-	fprintf(stderr, "Usage: taskscope ps [--json] [--no-bpf] PID (see taskscope ps --help)\n");
+	fprintf(stderr, "Usage: taskscope ps [--json] [--no-bpf] [--stacks] PID (see taskscope ps --help)\n");
 	return TSC_EXIT_USAGE;
 }

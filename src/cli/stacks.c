@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "out.h"
+#include "remote.h"
 #include "stacks.h"
 #include "symbolize.h"
 
@@ -115,6 +117,36 @@ void tsc_stacks_free(struct tsc_stacks *st)
 	free(st->texts);
 	free(st->e);
 	free(st);
+}
+
+int tsc_stacks_read(struct tsc_remote *r, const struct tsc_snapshot *snap,
+		    struct tsc_stacks **out)
+{
+	struct tsc_stacks_stats ss;
+	int err = tsc_stacks_collect(snap, &r->desc, out);
+	int alive = tsc_remote_alive(r);
+	tsc_remote_close(r);
+	if (!alive) {
+		fprintf(stderr, "taskscope: process %d exited while its stacks were read\n", snap->pid);
+		tsc_stacks_free(*out);
+		*out = NULL;
+		return TSC_EXIT_EXITED;
+	}
+	if (err) {
+		fprintf(stderr, "taskscope: cannot read the stacks of process %d: %s\n", snap->pid,
+			strerror(-err));
+		*out = NULL;
+		return TSC_EXIT_ERROR;
+	}
+	if (tsc_verbose) {
+		tsc_stacks_stats(*out, &ss);
+		fprintf(stderr,
+			"taskscope: stacks of %zu tasks, %zu frames: unwound in %.1f ms (%u read "
+			"again, %u changed), symbolized in %.1f ms (%u binaries loaded in %.1f ms)\n",
+			ss.tasks, ss.frames, ss.unwind_ns / 1e6, ss.retried, ss.changed,
+			ss.symbolize_ns / 1e6, ss.binaries, ss.load_ns / 1e6);
+	}
+	return TSC_EXIT_OK;
 }
 
 const struct tsc_stack *tsc_stacks_find(const struct tsc_stacks *st, uint64_t id)

@@ -19,6 +19,13 @@ int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_de
 		       struct tsc_stacks **out);
 void tsc_stacks_free(struct tsc_stacks *st); /* accepts NULL */
 
+struct tsc_remote;
+/* For the commands: the stacks of snap's tasks read from the target r that
+ * tsc_collect_keep() kept open, which this closes. With -v, what it cost on stderr.
+ * Returns an exit code (enum tsc_exit); on failure a message went to stderr. */
+int tsc_stacks_read(struct tsc_remote *r, const struct tsc_snapshot *snap,
+		    struct tsc_stacks **out);
+
 /* The stack of task id; NULL when the task was not in the snapshot. */
 const struct tsc_stack *tsc_stacks_find(const struct tsc_stacks *st, uint64_t id);
 

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "collect.h"
 #include "out.h"
+#include "stacks.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@ struct graph {
 	size_t **cycles;     /* each: member indices, in await order */
 	size_t *cycle_len;
 	size_t ncycles;
+	struct tsc_stacks *stacks; /* --stacks: the frames shown under each task */
 };
 
 #define NONE ((size_t)-1)
@@ -122,6 +124,16 @@ static void print_node(const struct tsc_snapshot *s, const struct tsc_task *t)
 		printf(" %s", wait);
 }
 
+/* The frames of task k under its line, one level deeper than it. */
+static void print_frames(const struct graph *g, size_t k, size_t depth)
+{
+	char indent[3 * 20 + 1];
+	size_t n = depth < 19 ? 3 * (depth + 1) : 3 * 20;
+	memset(indent, ' ', n);
+	indent[n] = 0;
+	tsc_stacks_print(stdout, g->stacks, g->s->tasks[k].id, indent);
+}
+
 /* Print the chain from task i down through what it awaits; each level one step deeper. */
 static void print_chain(const struct graph *g, size_t i, unsigned char *shown)
 {
@@ -147,6 +159,8 @@ static void print_chain(const struct graph *g, size_t i, unsigned char *shown)
 			fputs("  [in an await cycle]", stdout);
 		}
 		putchar('\n');
+		if (g->stacks)
+			print_frames(g, k, depth);
 	}
 }
 
@@ -202,8 +216,13 @@ static void print_json(const struct graph *g)
 			printf("%llu", (unsigned long long)aw);
 		else
 			fputs("null", stdout);
-		printf(",\"awaited_by\":%zu,\"in_cycle\":%s}", g->nawaiters[i],
+		printf(",\"awaited_by\":%zu,\"in_cycle\":%s", g->nawaiters[i],
 		       g->cycle[i] ? "true" : "false");
+		if (g->stacks) {
+			putchar(',');
+			tsc_stacks_print_json(stdout, g->stacks, t->id);
+		}
+		putchar('}');
 	}
 	fputs("\n],\"roots\":[", stdout);
 	for (size_t i = 0, n = 0; i < s->ntasks; i++)
@@ -224,10 +243,11 @@ static void tree_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
-		"USAGE: taskscope tree [--json] [--no-bpf] PID\n\n"
+		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] PID\n\n"
 		"  --json      one JSON object: tasks [{id, name, coro, state, thread, awaiting,\n"
 		"              awaited_by, in_cycle}], roots [ids], cycles [[ids]]\n"
-		"  --no-bpf    read the task registry only (see taskscope ps --help)\n\n"
+		"  --no-bpf    read the task registry only (see taskscope ps --help)\n"
+		"  --stacks    each task's frames under it (see taskscope ps --help)\n\n"
 		"Each task is printed above the task it awaits. A cycle of awaits can never end:\n"
 		"it is reported as\n"
 		"  deadlock: cycle A (1) -> B (2) -> A (1)\n"
@@ -239,17 +259,19 @@ int tsc_cmd_tree(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-bpf", no_argument, NULL, 'n' },
+		{ "stacks", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int json = 0, use_bpf = 1, c;
+	int json = 0, use_bpf = 1, stacks = 0, c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jnvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jnsvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'n': use_bpf = 0; break;
+		case 's': stacks = 1; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': tree_usage(stdout); return TSC_EXIT_OK;
 		default:
@@ -268,19 +290,28 @@ int tsc_cmd_tree(int argc, char **argv)
 	}
 	struct tsc_snapshot s;
 	struct graph g;
-	int rc = tsc_collect(pid, use_bpf, &s);
+	struct tsc_remote *r = NULL;
+	struct tsc_stacks *st = NULL;
+	int rc = stacks ? tsc_collect_keep(pid, use_bpf, &s, &r) : tsc_collect(pid, use_bpf, &s);
 	if (rc)
 		return rc;
+	if (stacks && (rc = tsc_stacks_read(r, &s, &st))) {
+		tsc_snapshot_free(&s);
+		return rc;
+	}
 	if (graph_build(&s, &g)) {
+		tsc_stacks_free(st);
 		tsc_snapshot_free(&s);
 		return TSC_EXIT_ERROR;
 	}
+	g.stacks = st;
 	if (json)
 		print_json(&g);
 	else
 		print_text(&g);
 	rc = g.ncycles ? TSC_EXIT_DEADLOCK : TSC_EXIT_OK;
 	graph_free(&g);
+	tsc_stacks_free(st);
 	tsc_snapshot_free(&s);
 	if (fflush(stdout) || ferror(stdout)) {
 		perror("taskscope: writing the output");
@@ -288,6 +319,6 @@ int tsc_cmd_tree(int argc, char **argv)
 	}
 	return rc;
 usage:
-	fprintf(stderr, "Usage: taskscope tree [--json] [--no-bpf] PID (see taskscope tree --help)\n");
+	fprintf(stderr, "Usage: taskscope tree [--json] [--no-bpf] [--stacks] PID (see taskscope tree --help)\n");
 	return TSC_EXIT_USAGE;
 }

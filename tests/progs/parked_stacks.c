@@ -12,7 +12,8 @@
  *   deep             recurse()     DEPTH calls deep, then sleeps (markers @park:deep, @park:recurse)
  *   idle-K           idle_here()   IDLE more sleeping tasks, for benchmarks (marker @park:idle)
  *
- * then prints "ready" and parks the ts_run task itself, awaiting "sleeper" (@park:main).
+ * then prints "ready" and parks the ts_run task itself, awaiting "fd-waiter" (@park:main): the
+ * await tree is two chains, Task-1 -> fd-waiter and awaiter -> sleeper.
  * Each marker is a comment on the line of the call that parks (or recurses); tests find the
  * lines with grep -n. The callers' lines carry @call:NAME.
  *
@@ -175,7 +176,7 @@ static void *main_task(void *arg)
 	}
 	ts_task *sl = spawn(sleeper, "sleeper", NULL, "sleeper");
 	spawn(awaiter, "awaiter", sl, "awaiter");
-	spawn(fd_waiter, "fd_waiter", NULL, "fd-waiter");
+	ts_task *fdw = spawn(fd_waiter, "fd_waiter", NULL, "fd-waiter");
 	spawn(deep, "deep", NULL, "deep");
 	for (int k = 0; k < nidle; k++) {
 		char name[32];
@@ -194,7 +195,7 @@ static void *main_task(void *arg)
 	}
 	printf("ready\n");
 	fflush(stdout);
-	int r = ts_await(sl, NULL); /* @park:main */
+	int r = ts_await(fdw, NULL); /* @park:main */
 	sink += (uint64_t)r;
 	return NULL;
 }
