@@ -51,9 +51,13 @@ void *ts_run_(ts_fn fn, const char *coro, void *arg);
 #define ts_run(fn, arg) ts_run_((ts_fn)(fn), #fn, (arg))
 
 /* Start a new thread running an event loop; tasks may be spawned onto it with ts_spawn_on().
- * The loop runs until ts_loop_stop(). Returns NULL and sets errno on failure. */
+ * The loop runs until ts_loop_stop(). Returns NULL and sets errno on failure.
+ * A task spawned onto a loop from another thread joins that loop's registry (ts_all_tasks,
+ * and what outside readers see) once the loop's thread takes it from its inbox. */
 ts_loop *ts_loop_start(void);
-/* Ask the loop to stop once it has no task left, wait for its thread, free it. */
+/* Stop a loop started by ts_loop_start: cancel its remaining tasks (as ts_run does once its
+ * main task returns), wait until they have finished and its thread has exited, free it.
+ * Returns 0, -EINVAL for a loop not started by ts_loop_start, -EDEADLK from its own thread. */
 int ts_loop_stop(ts_loop *loop);
 ts_loop *ts_current_loop(void);
 int ts_loop_tid(const ts_loop *loop);

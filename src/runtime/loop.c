@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -279,7 +280,8 @@ void ts__loop_run(ts_loop *loop, ts_task *until)
 			timeout = 0;
 		} else if (loop->ntimers) {
 			uint64_t now = ts_now_ns(), d = loop->timers[0].deadline;
-			timeout = d <= now ? 0 : (int)((d - now + 999999) / 1000000);
+			uint64_t ms = d <= now ? 0 : (d - now) / 1000000 + 1;
+			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
 		}
 		int n = epoll_wait(loop->epfd, evs, 64, timeout);
 		for (int i = 0; i < n; i++) {

@@ -9,9 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define TS_STACK_POOL_MAX 256
+/* PROT_NONE below each stack. Larger than a page so that a function with a big frame
+ * (without -fstack-clash-protection) still lands in it instead of in a neighbour; it costs
+ * address space only. */
+#define TS_GUARD_SIZE (64 * 1024)
 
 size_t ts__stack_size = 64 * 1024;
 static size_t page_size;
@@ -38,7 +43,7 @@ struct ts_pooled_stack {
 
 int ts__stack_get(ts_loop *loop, ts_task *t)
 {
-	size_t size = __atomic_load_n(&ts__stack_size, __ATOMIC_RELAXED), p = page();
+	size_t size = __atomic_load_n(&ts__stack_size, __ATOMIC_RELAXED), p = TS_GUARD_SIZE;
 	void *base = NULL;
 
 	/* The pool is only touched by the loop's own thread; remote spawns allocate fresh. */
@@ -70,7 +75,7 @@ void ts__stack_put(ts_loop *loop, ts_task *t)
 {
 	if (!t->ctx.stack_lo)
 		return;
-	void *base = (char *)t->ctx.stack_lo - page();
+	void *base = (char *)t->ctx.stack_lo - TS_GUARD_SIZE;
 	t->ctx.stack_lo = NULL;
 	if (loop->npool < TS_STACK_POOL_MAX) {
 		if (!loop->stack_pool) {
@@ -84,14 +89,14 @@ void ts__stack_put(ts_loop *loop, ts_task *t)
 		return;
 	}
 unmap:
-	munmap(base, t->ctx.stack_size + page());
+	munmap(base, t->ctx.stack_size + TS_GUARD_SIZE);
 }
 
 void ts__stack_pool_free(ts_loop *loop)
 {
 	struct ts_pooled_stack *pool = loop->stack_pool;
 	for (uint32_t i = 0; i < loop->npool; i++)
-		munmap(pool[i].base, pool[i].size + page());
+		munmap(pool[i].base, pool[i].size + TS_GUARD_SIZE);
 	free(pool);
 	loop->stack_pool = NULL;
 	loop->npool = 0;
@@ -111,9 +116,12 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
 	ts_loop *loop = ts__tls_loop;
 	ts_task *t = loop ? loop->current : NULL;
-	char *addr = si->si_addr;
-	if (t && t->ctx.stack_lo && addr < (char *)t->ctx.stack_lo &&
-	    addr >= (char *)t->ctx.stack_lo - page()) {
+	char *addr = si->si_addr, *lo = t ? t->ctx.stack_lo : NULL;
+	char *sp = (char *)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+	/* The fault is in the guard, or the stack pointer itself went below the stack (a frame
+	 * bigger than the guard jumped over it). */
+	if (lo && ((addr < lo && addr >= lo - TS_GUARD_SIZE) ||
+		   (sp < lo && sp >= lo - (1 << 20)))) {
 		char num[24], *p = num + sizeof(num);
 		uint64_t id = t->id;
 		*--p = 0;

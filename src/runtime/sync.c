@@ -48,6 +48,10 @@ static int queue_wait(ts_queue *q, struct ts_waiter **list)
 	pthread_mutex_unlock(&q->lock);
 	int err = ts__suspend(TS_WAIT_QUEUE, (uint64_t)(uintptr_t)q);
 	pthread_mutex_lock(&q->lock);
+	/* Picked by a put/get but leaving anyway (cancelled): pass the wake-up on, or an item
+	 * (or a free slot) would sit there while another task sleeps. */
+	if (err && !w.pprev)
+		ts__waiters_wake_one(list, 0);
 	ts__waiter_del(&w);
 	return err;
 }

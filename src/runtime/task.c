@@ -153,7 +153,8 @@ int ts_sleep_ns(uint64_t ns)
 		return -EPERM;
 	if (ns == 0)
 		return ts_yield();
-	uint64_t deadline = ts_now_ns() + ns;
+	uint64_t now = ts_now_ns();
+	uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns; /* huge = forever */
 	ts__wait_begin(t);
 	ts__timer_add(t->loop, t, deadline);
 	int err = ts__suspend(TS_WAIT_SLEEP, deadline);
