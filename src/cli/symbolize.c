@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -45,7 +47,7 @@ struct bin {
 };
 
 struct mapping {
-	const struct tsc_vma *v;
+	struct tsc_vma v;   /* its path owned here */
 	struct bin *bin;    /* NULL until loaded, or when it cannot be */
 	uint64_t bias;
 	int tried;
@@ -59,9 +61,10 @@ struct pc_entry {
 
 struct tsc_symbolizer {
 	int pid;
-	struct tsc_maps vmas;
-	struct mapping *maps; /* the executable ones of vmas, in address order */
-	size_t nmaps;
+	int procfd, mapsfd;
+	struct mapping *maps; /* executable file mappings met so far, in address order */
+	size_t nmaps, cap;
+	bool all_read;      /* every one of them is in maps */
 	struct bin *bins;
 	struct pc_entry *tab;
 	size_t tabcap, tabn;
@@ -79,40 +82,97 @@ static uint64_t now_ns(void)
 
 /* ---- the mappings ---- */
 
-/* Executable file mappings only: return addresses point nowhere else. */
-static int read_maps(struct tsc_symbolizer *s)
+/* PROCMAP_QUERY, from <linux/fs.h> of Linux 6.11 (our build headers may be older): the
+ * mapping covering one address, without listing the others. A process with thousands of task
+ * stacks has thousands of anonymous mappings, and listing them costs milliseconds. */
+struct procmap_query {
+	uint64_t size, query_flags, query_addr;
+	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+#define PROCMAP_QUERY_IOCTL _IOWR('f', 17, struct procmap_query)
+#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
+#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
+_Static_assert(sizeof(struct procmap_query) == 104, "procmap_query is 104 bytes");
+
+static int add_mapping(struct tsc_symbolizer *s, const struct tsc_vma *v)
 {
-	char path[32];
-	snprintf(path, sizeof(path), "/proc/%d", s->pid);
-	int procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (procfd < 0)
-		return -errno;
-	int err = tsc_maps_read(procfd, &s->vmas);
-	close(procfd);
-	if (err)
-		return err;
-	s->maps = calloc(s->vmas.n ? s->vmas.n : 1, sizeof(*s->maps));
-	if (!s->maps)
+	if (s->nmaps == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		struct mapping *n = realloc(s->maps, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->maps = n;
+		s->cap = cap;
+	}
+	size_t i = s->nmaps;
+	while (i && s->maps[i - 1].v.start > v->start) /* kept in address order */
+		i--;
+	struct mapping m = { .v = *v };
+	if (!(m.v.path = strdup(v->path)))
 		return -ENOMEM;
-	for (size_t i = 0; i < s->vmas.n; i++)
-		if (s->vmas.vma[i].exec)
-			s->maps[s->nmaps++].v = &s->vmas.vma[i];
+	memmove(&s->maps[i + 1], &s->maps[i], (s->nmaps - i) * sizeof(*s->maps));
+	s->maps[i] = m;
+	s->nmaps++;
 	return 0;
 }
 
-static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
+/* Every executable file mapping at once: for kernels before 6.11. */
+static int read_all_maps(struct tsc_symbolizer *s)
+{
+	struct tsc_maps all;
+	int err = tsc_maps_read(s->procfd, &all);
+	s->all_read = true;
+	for (size_t i = 0; !err && i < all.n; i++)
+		if (all.vma[i].exec)
+			err = add_mapping(s, &all.vma[i]);
+	tsc_maps_free(&all);
+	return err;
+}
+
+static struct mapping *search(struct tsc_symbolizer *s, uint64_t pc)
 {
 	size_t lo = 0, hi = s->nmaps;
-	while (lo < hi) { /* maps are listed in address order */
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (pc < s->maps[mid].v->start)
+		if (pc < s->maps[mid].v.start)
 			hi = mid;
-		else if (pc >= s->maps[mid].v->end)
+		else if (pc >= s->maps[mid].v.end)
 			lo = mid + 1;
 		else
 			return &s->maps[mid];
 	}
 	return NULL;
+}
+
+/* The executable file mapping holding pc, asked of the kernel the first time; NULL if none. */
+static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
+{
+	struct mapping *m = search(s, pc);
+	if (m || s->all_read)
+		return m;
+	char name[PATH_MAX + 32];
+	struct procmap_query q = {
+		.size = sizeof(q),
+		.query_flags = PROCMAP_QUERY_FILE_BACKED_VMA,
+		.query_addr = pc,
+		.vma_name_addr = (uint64_t)(uintptr_t)name,
+		.vma_name_size = sizeof(name),
+	};
+	if (ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q)) {
+		if (errno == ENOTTY || errno == EINVAL)
+			return read_all_maps(s) ? NULL : search(s, pc);
+		return NULL; /* ENOENT: anonymous memory, or nothing, at pc */
+	}
+	if (!(q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE) || q.vma_start > pc || q.vma_end <= pc)
+		return NULL;
+	struct tsc_vma v = {
+		.start = q.vma_start, .end = q.vma_end, .offset = q.vma_offset, .inode = q.inode,
+		.dev_major = q.dev_major, .dev_minor = q.dev_minor, .exec = 1,
+		.path = q.vma_name_size ? name : "",
+	};
+	return add_mapping(s, &v) ? NULL : search(s, pc);
 }
 
 /* ---- ELF: build-id, load segments, function symbols ---- */
@@ -364,10 +424,10 @@ static void set_bias(struct mapping *m, long page)
 {
 	const struct bin *b = m->bin;
 	uint64_t mask = ~((uint64_t)page - 1);
-	m->bias = m->v->start - m->v->offset; /* no header matches: mapped at offset = vaddr */
+	m->bias = m->v.start - m->v.offset; /* no header matches: mapped at offset = vaddr */
 	for (size_t i = 0; i < b->nloads; i++)
-		if ((b->loads[i].p_offset & mask) == m->v->offset) {
-			m->bias = m->v->start - (b->loads[i].p_vaddr & mask);
+		if ((b->loads[i].p_offset & mask) == m->v.offset) {
+			m->bias = m->v.start - (b->loads[i].p_vaddr & mask);
 			return;
 		}
 }
@@ -443,11 +503,11 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 	out[0] = (struct tsc_sym){ 0 };
 	if (!m)
 		return 1;
-	out[0].obj = m->v->path;
-	out[0].obj_addr = pc - m->v->start + m->v->offset;
+	out[0].obj = m->v.path;
+	out[0].obj_addr = pc - m->v.start + m->v.offset;
 	if (!m->tried) {
 		m->tried = 1;
-		if ((m->bin = load_bin(s, m->v)))
+		if ((m->bin = load_bin(s, &m->v)))
 			set_bias(m, sysconf(_SC_PAGESIZE));
 	}
 	struct bin *b = m->bin;
@@ -465,7 +525,7 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 		real->fn_off = addr - f->addr;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		out[i].obj = m->v->path;
+		out[i].obj = m->v.path;
 		out[i].obj_addr = addr;
 		out[i].build_id = b->build_id;
 	}
@@ -534,6 +594,7 @@ int tsc_symbolizer_new(int pid, struct tsc_symbolizer **out)
 	if (!s)
 		return -ENOMEM;
 	s->pid = pid;
+	s->procfd = s->mapsfd = -1;
 	const char *env = getenv("TASKSCOPE_DEBUG_DIRS");
 	char *list = NULL;
 	int err = -ENOMEM;
@@ -551,8 +612,13 @@ int tsc_symbolizer_new(int pid, struct tsc_symbolizer **out)
 			goto fail;
 		}
 	free(list);
-	if ((err = read_maps(s)))
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	if ((s->procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (s->mapsfd = openat(s->procfd, "maps", O_RDONLY | O_CLOEXEC)) < 0) {
+		err = -errno;
 		goto fail;
+	}
 	*out = s;
 	return 0;
 fail:
@@ -567,8 +633,13 @@ void tsc_symbolizer_free(struct tsc_symbolizer *s)
 	for (size_t i = 0; i < s->tabcap; i++)
 		free(s->tab[i].syms);
 	free(s->tab);
+	for (size_t i = 0; i < s->nmaps; i++)
+		free((char *)s->maps[i].v.path);
 	free(s->maps);
-	tsc_maps_free(&s->vmas);
+	if (s->mapsfd >= 0)
+		close(s->mapsfd);
+	if (s->procfd >= 0)
+		close(s->procfd);
 	while (s->bins) {
 		struct bin *b = s->bins;
 		s->bins = b->next;
