@@ -320,6 +320,22 @@ void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct ts
 	unwind_one(u, t, out);
 }
 
+void tsc_unwind_image(const struct tsc_unwind_layout *l, const uint8_t *image, size_t len,
+		      uint64_t sp, uint64_t lo, struct tsc_stack *out)
+{
+	/* The whole stack is in the buffer, so the walk never reads (and never writes) more. */
+	struct tsc_unwinder u = { .pid = -1, .l = *l, .buf = (uint8_t *)image, .cap = len,
+				  .len = len, .base = sp };
+	struct task_view v = { .magic = TS_TASK_MAGIC, .sp = sp, .lo = lo, .hi = sp + len,
+			       .state = TS_WAITING };
+	*out = (struct tsc_stack){ .tries = 1 };
+	if (sp + len < sp) {
+		out->end = TSC_STACK_BAD_FRAME;
+		return;
+	}
+	walk(&u, &v, out);
+}
+
 /* Read the task structs of t[0..n) into `into`; ok[i] says which could be. */
 static int read_structs(struct tsc_unwinder *u, const struct tsc_task *t, size_t n, uint8_t *into)
 {

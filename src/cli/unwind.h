@@ -59,6 +59,12 @@ void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct ts
 void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n,
 		      struct tsc_stack *out);
 
+/* The walk alone, on a copy of a suspended stack: image holds [sp, sp + len), the top of a stack
+ * whose lowest address is lo. The same checks and bounds as on a live process; for tests and
+ * fuzzing. */
+void tsc_unwind_image(const struct tsc_unwind_layout *l, const uint8_t *image, size_t len,
+		      uint64_t sp, uint64_t lo, struct tsc_stack *out);
+
 const char *tsc_stack_end_name(enum tsc_stack_end e); /* "complete", "bad-frame", ... */
 
 #endif
