@@ -24,6 +24,7 @@ struct text {
 	uint64_t pc;        /* 0: free slot */
 	unsigned n;
 	char **line;        /* "0xADDR fn+0xOFF (file:line)", one per inlined level */
+	char *json;         /* {"addr":...}, one per inlined level, comma-separated */
 };
 
 struct tsc_stacks {
@@ -113,6 +114,7 @@ void tsc_stacks_free(struct tsc_stacks *st)
 		for (unsigned k = 0; k < st->texts[i].n; k++)
 			free(st->texts[i].line[k]);
 		free(st->texts[i].line);
+		free(st->texts[i].json);
 	}
 	free(st->texts);
 	free(st->e);
@@ -225,6 +227,49 @@ static char *frame_line(uint64_t pc, const struct tsc_sym *y)
 	return asprintf(&line, "0x%012" PRIx64 " %s%s", pc, fn, where) < 0 ? NULL : line;
 }
 
+static void json_str(FILE *f, const char *s)
+{
+	if (s)
+		tsc_json_str(f, s);
+	else
+		fputs("null", f);
+}
+
+/* The JSON objects of the frames at pc. */
+static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	for (unsigned i = 0; i < n; i++) {
+		const struct tsc_sym *y = &sym[i];
+		fprintf(f, "%s{\"addr\":%" PRIu64 ",\"fn\":", i ? "," : "", pc);
+		json_str(f, y->fn);
+		fputs(",\"file\":", f);
+		json_str(f, y->file);
+		if (y->line)
+			fprintf(f, ",\"line\":%u", y->line);
+		else
+			fputs(",\"line\":null", f);
+		if (y->fn && !y->inlined)
+			fprintf(f, ",\"offset\":%" PRIu64, y->fn_off);
+		if (y->inlined)
+			fputs(",\"inlined\":true", f);
+		fputs(",\"obj\":", f);
+		json_str(f, y->obj);
+		fprintf(f, ",\"obj_addr\":%" PRIu64 ",\"build_id\":", y->obj_addr);
+		json_str(f, y->build_id);
+		fputc('}', f);
+	}
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
 {
 	size_t j = (pc * 0x9e3779b97f4a7c15ull) >> 11 & (cap - 1);
@@ -255,17 +300,18 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 		return t;
 	const struct tsc_sym *sym;
 	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
-	char **line = calloc(n, sizeof(*line));
-	if (!line)
+	char **line = calloc(n, sizeof(*line)), *json = frame_json(pc, sym, n);
+	unsigned made = 0;
+	while (line && json && made < n && (line[made] = frame_line(pc, &sym[made])))
+		made++;
+	if (made < n) {
+		while (line && made--)
+			free(line[made]);
+		free(line);
+		free(json);
 		return NULL;
-	for (unsigned i = 0; i < n; i++)
-		if (!(line[i] = frame_line(pc, &sym[i]))) {
-			while (i--)
-				free(line[i]);
-			free(line);
-			return NULL;
-		}
-	*t = (struct text){ .pc = pc, .n = n, .line = line };
+	}
+	*t = (struct text){ .pc = pc, .n = n, .line = line, .json = json };
 	st->ntexts++;
 	return t;
 }
@@ -284,56 +330,38 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 			fprintf(f, "%s#%-2u 0x%012" PRIx64 "\n", indent, idx++, s->pc[k]);
 			continue;
 		}
-		for (unsigned i = 0; i < t->n; i++, idx++)
-			fprintf(f, "%s#%-2u %s\n", indent, idx, t->line[i]);
+		for (unsigned i = 0; i < t->n; i++, idx++) {
+			char num[16];
+			snprintf(num, sizeof(num), "#%-2u ", idx);
+			fputs_unlocked(indent, f);
+			fputs_unlocked(num, f);
+			fputs_unlocked(t->line[i], f);
+			putc_unlocked('\n', f);
+		}
 	}
 	const char *why = end_text(s, buf, sizeof(buf));
 	if (why)
 		fprintf(f, "%s%s\n", indent, why);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	if (s)
-		tsc_json_str(f, s);
-	else
-		fputs("null", f);
-}
-
 void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id)
 {
 	const struct tsc_stack *s = tsc_stacks_find(st, id);
-	bool first = true;
 
-	fputs("\"stack\":[", f);
+	fputs_unlocked("\"stack\":[", f);
 	for (unsigned k = 0; s && k < s->n; k++) {
-		const struct tsc_sym *sym;
-		unsigned n = tsc_symbolize(st->sym, s->pc[k], true, &sym);
-		for (unsigned i = 0; i < n; i++) {
-			const struct tsc_sym *y = &sym[i];
-			fprintf(f, "%s{\"addr\":%" PRIu64 ",\"fn\":", first ? "" : ",", s->pc[k]);
-			first = false;
-			json_str(f, y->fn);
-			fputs(",\"file\":", f);
-			json_str(f, y->file);
-			if (y->line)
-				fprintf(f, ",\"line\":%u", y->line);
-			else
-				fputs(",\"line\":null", f);
-			if (y->fn && !y->inlined)
-				fprintf(f, ",\"offset\":%" PRIu64, y->fn_off);
-			if (y->inlined)
-				fputs(",\"inlined\":true", f);
-			fputs(",\"obj\":", f);
-			json_str(f, y->obj);
-			fprintf(f, ",\"obj_addr\":%" PRIu64 ",\"build_id\":", y->obj_addr);
-			json_str(f, y->build_id);
-			fputc('}', f);
-		}
+		const struct text *t = frame_text(st, s->pc[k]);
+		if (k)
+			putc_unlocked(',', f);
+		if (t)
+			fputs_unlocked(t->json, f);
+		else /* out of memory: the address alone */
+			fprintf(f, "{\"addr\":%" PRIu64 ",\"fn\":null,\"file\":null,\"line\":null}",
+				s->pc[k]);
 	}
-	fputs("],\"stack_end\":\"", f);
-	fputs(s ? tsc_stack_end_name(s->end) : "unknown", f);
-	fputc('"', f);
+	fputs_unlocked("],\"stack_end\":\"", f);
+	fputs_unlocked(s ? tsc_stack_end_name(s->end) : "unknown", f);
+	putc_unlocked('"', f);
 	if (s && s->end == TSC_STACK_BAD_FRAME) /* any 64-bit value: a string, exact in JSON */
 		fprintf(f, ",\"stack_bad_fp\":\"0x%" PRIx64 "\"", s->bad_fp);
 }
