@@ -198,6 +198,8 @@ static const char *end_text(const struct tsc_stack *s, char *buf, size_t n)
 		return "not started";
 	case TSC_STACK_GONE:
 		return "<finished while its stack was read>";
+	case TSC_STACK_UNREGISTERED:
+		return "<created after the registry was read: no stack>";
 	}
 	return "<unknown>";
 }

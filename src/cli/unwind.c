@@ -65,6 +65,7 @@ const char *tsc_stack_end_name(enum tsc_stack_end e)
 		[TSC_STACK_BAD_FRAME] = "bad-frame",   [TSC_STACK_UNREADABLE] = "unreadable",
 		[TSC_STACK_CHANGED] = "changed",       [TSC_STACK_RUNNING] = "running",
 		[TSC_STACK_NOT_STARTED] = "not-started", [TSC_STACK_GONE] = "gone",
+		[TSC_STACK_UNREGISTERED] = "not-in-registry",
 	};
 	return (unsigned)e < sizeof(names) / sizeof(names[0]) && names[e] ? names[e] : "unknown";
 }
@@ -277,7 +278,7 @@ static void unwind_one(struct tsc_unwinder *u, const struct tsc_task *t, struct 
 	out->bad_fp = 0;
 	out->tries = 0;
 	if (!t->addr) {
-		out->end = TSC_STACK_UNREADABLE; /* known only from events: no struct to read */
+		out->end = TSC_STACK_UNREGISTERED;
 		return;
 	}
 	for (unsigned i = 0; i < TRIES; i++) {

@@ -24,6 +24,8 @@ enum tsc_stack_end {
 	TSC_STACK_RUNNING,        /* running on its thread: its stack is live, not shown */
 	TSC_STACK_NOT_STARTED,    /* suspended before its first instruction */
 	TSC_STACK_GONE,           /* the task finished or was freed before we read it */
+	TSC_STACK_UNREGISTERED,   /* known from probe events only: created after the registry
+				   * was read, so where its struct lives is unknown */
 };
 
 struct tsc_stack {
