@@ -21,6 +21,13 @@ const volatile __u64 targ_pidns_dev = 0;  /* when the target lives in another pi
 const volatile __u64 targ_pidns_ino = 0;  /* its nsfs dev and inode, to report its own tids */
 const volatile bool targ_emit = false;    /* also write every event to the ring buffer */
 
+/* Set by user space right after attach to the target's next task id, read after the probes
+ * were attached: every task from that id on was created under our probes, so it is in `live`
+ * while alive and its finish needs no record in `finished` (absence from `live` says it).
+ * Until set, every finish is recorded. This keeps `finished` to the tasks older than the
+ * attach, however long we stay attached and however fast tasks churn. */
+__u64 fin_below = ~0ull;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -182,11 +189,13 @@ int BPF_USDT(task_finish, __u64 id, __u64 outcome)
 {
 	if (!in_target(TSC_C_TASK_FINISH))
 		return 0;
-	struct tsc_fin_rec f = { .ts_ns = bpf_ktime_get_ns(), .outcome = (__u32)outcome };
 	/* Record the finish before forgetting the task: a reader between the two sees it in
 	 * both maps, and finished wins; never in neither. */
-	if (bpf_map_update_elem(&finished, &id, &f, BPF_ANY))
-		count(TSC_C_FINISHED_FULL);
+	if (id < fin_below) {
+		struct tsc_fin_rec f = { .ts_ns = bpf_ktime_get_ns(), .outcome = (__u32)outcome };
+		if (bpf_map_update_elem(&finished, &id, &f, BPF_ANY))
+			count(TSC_C_FINISHED_FULL);
+	}
 	bpf_map_delete_elem(&live, &id);
 	if (targ_emit)
 		emit(TSC_REC_FINISH, id, outcome, 0, 0, NULL, NULL);

@@ -7,10 +7,12 @@
 #define TSC_NAME_LEN 64 /* = TS_NAME_MAX of the debug descriptor, NUL included */
 #define TSC_CORO_LEN 64 /* = sizeof(struct tsc_task.coro) */
 
-/* Default map sizes; user space may change them before load. Live and finished hashes are
- * allocated on demand (BPF_F_NO_PREALLOC), so a large max costs nothing until used. */
-#define TSC_MAX_LIVE (1u << 20)
-#define TSC_MAX_FINISHED (1u << 22)
+/* Default map sizes; user space may change them before load. Live and finished elements are
+ * allocated on demand (BPF_F_NO_PREALLOC), but each map's bucket array (16 bytes per entry)
+ * is allocated and zeroed at load: 2^18 keeps that to 4 MiB each. With the id floor set (see
+ * fin_below in the BPF program) `finished` holds only tasks older than the attach. */
+#define TSC_MAX_LIVE (1u << 18)
+#define TSC_MAX_FINISHED (1u << 18)
 #define TSC_MAX_THREADS 4096
 
 /* struct tsc_task_rec.flags */

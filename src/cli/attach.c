@@ -27,6 +27,7 @@ struct tsc_bpf {
 	int nlinks;
 	int pid;
 	unsigned probes;
+	uint64_t next_id;  /* the id floor given to tsc_bpf_set_next_id, 0 = none */
 };
 
 struct probe_def {
@@ -218,6 +219,18 @@ cleanup:
 	return err;
 }
 
+int tsc_bpf_set_next_id(struct tsc_bpf *b, uint64_t next_id)
+{
+	if (!b || !next_id || b->next_id)
+		return -EINVAL;
+	if (!(b->probes & TSC_PROBES_LIFECYCLE))
+		return 0; /* without task_create and task_finish there is nothing to gain */
+	b->next_id = next_id;
+	/* .data is mmap-ed: a plain store, seen by the programs' next runs */
+	__atomic_store_n(&b->skel->data->fin_below, next_id, __ATOMIC_RELEASE);
+	return 0;
+}
+
 /* ---- reading the maps ---- */
 
 /* A set of task ids -> index, open addressing; ids are never 0. */
@@ -384,7 +397,8 @@ static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
  * after the snapshot left a trace in the maps. The maps are read live first, then threads,
  * then finished last: a task that finished at any moment before the end of our reading is
  * then known as finished, and finished always wins, so no finished task is resurrected.
- *   - snapshot tasks in `finished` are dropped;
+ *   - snapshot tasks in `finished` are dropped, and so are those from the id floor on that
+ *     are not in `live` (created under our probes and finished: see fin_below);
  *   - live records created since attach and absent from the snapshot are added, once;
  *   - renames since attach replace the name; switch/wait events newer than the snapshot
  *     replace state and wait;
@@ -396,7 +410,7 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 	struct kv live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
 	struct kv thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
 	struct kv fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
-	struct idmap fin = { 0 }, have = { 0 };
+	struct idmap fin = { 0 }, have = { 0 }, inlive = { 0 };
 	uint64_t sums[TSC_C_NR];
 	struct tsc_task *tasks = NULL;
 	struct tsc_thread *threads = NULL;
@@ -437,9 +451,16 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 		goto cleanup;
 	}
 	size_t n = 0;
+	if (b->next_id && (err = idmap_init(&inlive, nl)))
+		goto cleanup;
+	for (size_t i = 0; b->next_id && i < nl; i++)
+		if (lrec[i].id)
+			idmap_put(&inlive, lrec[i].id, 1);
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		const struct tsc_task *t = &snap->tasks[i];
 		if (!t->id || idmap_get(&fin, t->id) || idmap_get(&have, t->id))
+			continue;
+		if (b->next_id && t->id >= b->next_id && !idmap_get(&inlive, t->id))
 			continue;
 		idmap_put(&have, t->id, (uint32_t)n);
 		tasks[n++] = *t;
@@ -530,6 +551,7 @@ cleanup:
 	free(threads);
 	idmap_free(&fin);
 	idmap_free(&have);
+	idmap_free(&inlive);
 	free(live.k);
 	free(live.v);
 	free(thr.k);
