@@ -69,16 +69,6 @@ void tsc_wait_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, siz
 	}
 }
 
-void tsc_safe_str(const char *s, char *buf, size_t n)
-{
-	size_t i = 0;
-	if (!n)
-		return;
-	for (; s[i] && i + 1 < n; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	buf[i] = 0;
-}
-
 /* Length of the valid UTF-8 sequence at s, or 0. */
 static int utf8_len(const unsigned char *s)
 {
@@ -103,6 +93,29 @@ static int utf8_len(const unsigned char *s)
 	if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return len;
+}
+
+void tsc_safe_str(const char *str, char *buf, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t o = 0;
+	if (!n)
+		return;
+	while (*s && o + 1 < n) {
+		int len = utf8_len(s);
+		/* C0 and C1 controls and DEL drive terminals; bytes that are not UTF-8 may too */
+		if (!len || *s < 0x20 || *s == 0x7f || (len == 2 && s[0] == 0xc2 && s[1] < 0xa0)) {
+			buf[o++] = '?';
+			s += len ? len : 1;
+			continue;
+		}
+		if (o + (size_t)len + 1 > n)
+			break;
+		memcpy(buf + o, s, (size_t)len);
+		o += (size_t)len;
+		s += len;
+	}
+	buf[o] = 0;
 }
 
 void tsc_put_u64(FILE *f, uint64_t v)

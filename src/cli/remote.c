@@ -36,6 +36,24 @@ int tsc_remote_alive(const struct tsc_remote *r)
 	return poll(&p, 1, 0) == 0;
 }
 
+/* pidfd_open refuses a thread that leads no process (EINVAL, or ENOENT on newer kernels). */
+static int not_a_process(struct tsc_remote *r, int pid)
+{
+	char path[64], line[256];
+	int tgid = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (tgid > 0 && tgid != pid)
+		return fail(r, -EINVAL, "%d is not a process id but a thread of process %d: give "
+			    "that one", pid, tgid);
+	return fail(r, -EINVAL, "%d is not a process id", pid);
+}
+
 int tsc_remote_open(int pid, struct tsc_remote **out)
 {
 	char path[64];
@@ -50,8 +68,8 @@ int tsc_remote_open(int pid, struct tsc_remote **out)
 		err = -errno;
 		if (err == -ESRCH)
 			fail(r, err, "no process with PID %d", pid);
-		else if (err == -EINVAL)
-			fail(r, err, "%d is not a process id (a thread id? give its process's)", pid);
+		else if (err == -EINVAL || err == -ENOENT)
+			err = not_a_process(r, pid);
 		else if (err == -ENOSYS)
 			fail(r, err, "this kernel has no pidfd_open (Linux 5.3 or later needed)");
 		else

@@ -2,14 +2,16 @@
 /*
  * parked: a victim for the CLI tests and the snapshot benchmarks: many tasks parked for good.
  *
- *   parked [--threads T] [--tasks N] [--stack KIB] [--truth FILE] [--exit-after MS]
+ *   parked [--threads T] [--tasks N] [--stack KIB] [--truth FILE] [--exit-after MS] [--odd-name]
  *
  * Starts T loop threads (default 2; 0 puts every task on the ts_run loop) and spawns N tasks
  * on each (default 4), named "parked-T-K", coroutine parked_task, each sleeping an hour at a
  * time. Once every one has run up to its sleep, it writes FILE (one JSON line per task: id,
  * name, tid, coro, as taskscope-demo does), prints "ready" and sleeps. --stack sets the task
  * stack size (small stacks let 100k tasks fit); --exit-after makes the process _exit(0) MS
- * milliseconds after "ready", from a plain thread, whatever it is doing then.
+ * milliseconds after "ready", from a plain thread, whatever it is doing then. --odd-name adds
+ * one more task on the ts_run loop (not in FILE) whose name holds a quote, a backslash, a
+ * newline, a terminal escape and a byte that is not UTF-8: output must stay safe.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -25,7 +27,7 @@ static long exit_after_ms = -1;
 static const char *truth;
 static ts_loop **loops;
 static ts_task **tasks;
-static int started;
+static int started, odd_name;
 
 static void *parked_task(void *arg)
 {
@@ -76,9 +78,17 @@ static void *main_coro(void *arg)
 			return (void *)1;
 		}
 	}
+	if (odd_name) {
+		ts_task *t = ts_spawn_named(parked_task, NULL, "odd\"\\\n\x1b[31mred\xff");
+		if (!t) {
+			perror("parked: spawn");
+			return (void *)1;
+		}
+		total++;
+	}
 	while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < total)
 		ts_sleep_ms(1);
-	if (truth && write_truth(total)) {
+	if (truth && write_truth(total - odd_name)) {
 		perror("parked: truth file");
 		return (void *)1;
 	}
@@ -99,7 +109,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "threads", required_argument, NULL, 't' }, { "tasks", required_argument, NULL, 'n' },
 		{ "stack", required_argument, NULL, 's' },   { "truth", required_argument, NULL, 'T' },
-		{ "exit-after", required_argument, NULL, 'x' }, { 0 },
+		{ "exit-after", required_argument, NULL, 'x' }, { "odd-name", no_argument, NULL, 'o' },
+		{ 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -109,9 +120,10 @@ int main(int argc, char **argv)
 		case 's': ts_set_stack_size((size_t)atol(optarg) * 1024); break;
 		case 'T': truth = optarg; break;
 		case 'x': exit_after_ms = atol(optarg); break;
+		case 'o': odd_name = 1; break;
 		default:
 			fprintf(stderr, "usage: parked [--threads T] [--tasks N] [--stack KIB] "
-					"[--truth FILE] [--exit-after MS]\n");
+					"[--truth FILE] [--exit-after MS] [--odd-name]\n");
 			return 2;
 		}
 	}

@@ -1,0 +1,420 @@
+#!/usr/bin/env bats
+# The CLI without BPF: help, version and usage errors; `probes` on binaries and processes;
+# `ps --no-bpf` and `tree --no-bpf` rebuilding the task registry from outside (checked against
+# the victims' own truth files); and each fault with its message and exit code.
+# BPF-dependent assertions live in 21-attach.bats.
+
+load test_helper
+bats_require_minimum_version 1.5.0
+
+PARKED=$BUILD/progs/parked
+
+setup() {
+	local f
+	for f in "$TASKSCOPE" "$DEMO" "$PARKED" "$PARKED-shared" "$PARKED-stripped"; do
+		[ -x "$f" ] || { echo "missing $f: run make" >&2; return 1; }
+	done
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	[ -n "${VICTIM:-}" ] && stop_proc "$VICTIM"
+	[ -n "${SLEEPER:-}" ] && stop_proc "$SLEEPER"
+	return 0
+}
+
+# Start a victim in the background; wait until it printed "ready" (or until FILE has N lines).
+start_victim() {
+	"$@" > "$T/victim.out" 2> "$T/victim.err" &
+	VICTIM=$!
+	wait_for_lines "$T/victim.out" 1
+	grep -qx ready "$T/victim.out"
+}
+
+start_demo() { # truthfile nlines args...
+	local truth=$1 n=$2
+	shift 2
+	"$DEMO" --truth "$truth" "$@" > "$T/victim.out" 2> "$T/victim.err" &
+	VICTIM=$!
+	wait_for_lines "$truth" "$n"
+}
+
+# Every task of the truth file (JSON lines: id, name, tid, coro) exactly once in the ps JSON,
+# with the same name, thread and coroutine; ids unique; each thread's current task null or a
+# task of that thread. Prints what differs.
+check_against_truth() { # truth ps.json
+	jq -e -n --slurpfile truth "$1" --slurpfile ps "$2" '
+		($ps[0].tasks) as $t |
+		[ $truth[] | . as $w | [ $t[] | select(.id == $w.id) ] as $m |
+		  select(($m | length) != 1 or $m[0].name != $w.name or
+			 $m[0].thread != $w.tid or $m[0].coro != $w.coro) ] as $bad |
+		([ $t[].id ] | length) as $n | ([ $t[].id ] | unique | length) as $u |
+		[ $ps[0].threads[] | . as $th | select(.current != null and
+		  ([ $t[] | select(.id == $th.current and .thread == $th.tid) ] | length) != 1) ]
+		as $badcur |
+		if ($bad | length) > 0 then "truth tasks missing or different: \($bad)"
+		elif $n != $u then "duplicate task ids"
+		elif ($badcur | length) > 0 then "bad current tasks: \($badcur)"
+		else true end' | grep -qx true || {
+		jq -e -n --slurpfile truth "$1" --slurpfile ps "$2" '
+			($ps[0].tasks) as $t | [ $truth[] | . as $w |
+			select(([ $t[] | select(.id == $w.id and .name == $w.name and
+			.thread == $w.tid and .coro == $w.coro) ] | length) != 1) ]' >&2
+		return 1
+	}
+}
+
+# "name location semaphore args" per taskscope note, addresses normalized to 0x%x.
+normalize_probes() {
+	local n loc sem args
+	while read -r n loc sem args; do
+		printf '%s 0x%x 0x%x %s\n' "$n" "$loc" "$sem" "$args"
+	done | LC_ALL=C sort
+}
+
+# readelf -n FILE, as above.
+readelf_probes() {
+	readelf -n "$1" | awk '
+		/^ *stapsdt / { p = ""; n = ""; loc = ""; sem = ""; in_note = 1; next }
+		!in_note { next }
+		/^ *Provider: / { p = $2 }
+		/^ *Name: / { n = $2 }
+		/^ *Location: / { gsub(",", ""); loc = $2; sem = $6 }
+		/^ *Arguments:/ { sub(/^ *Arguments: */, ""); if (p == "taskscope")
+			print n, loc, sem, $0; in_note = 0 }' | normalize_probes
+}
+
+# taskscope probes --json FILE|PID, as above.
+ts_probes() {
+	"$TASKSCOPE" probes --json "$1" |
+		jq -r '.probes[] | "\(.name) \(.address) \(.semaphore) \(.args)"' | normalize_probes
+}
+
+# ---- help, version, usage ----
+
+@test "--help: usage, commands and exit codes on stdout, exit 0" {
+	run --separate-stderr "$TASKSCOPE" --help
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ $output == *USAGE:* ]]
+	for w in ps tree probes "EXIT CODES" EXAMPLES; do [[ $output == *"$w"* ]]; done
+	# every exit code the tests below rely on is documented
+	for c in "3  tree" "4  no such process" "5  not a taskscope" "6  missing privileges" \
+		"7  the target exited" "8  the kernel lacks"; do
+		[[ $output == *"$c"* ]] || { echo "undocumented: $c" >&2; return 1; }
+	done
+	run -0 "$TASKSCOPE" -h
+}
+
+@test "each command's --help goes to stdout with exit 0, and so does 'help CMD'" {
+	for cmd in ps tree probes; do
+		run --separate-stderr "$TASKSCOPE" "$cmd" --help
+		[ "$status" -eq 0 ] && [ -z "$stderr" ] && [[ $output == *USAGE:*"$cmd"* ]] ||
+			{ echo "$cmd --help: $status" >&2; return 1; }
+		run --separate-stderr "$TASKSCOPE" help "$cmd"
+		[ "$status" -eq 0 ] && [[ $output == *USAGE:*"$cmd"* ]]
+	done
+}
+
+@test "--version: the version and the git commit" {
+	run --separate-stderr "$TASKSCOPE" --version
+	[ "$status" -eq 0 ]
+	[[ $output =~ ^taskscope\ [0-9]+\.[0-9]+\.[0-9]+\ \(([0-9a-f]{7,}|unknown)\)$ ]]
+	if git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1; then
+		local commit=${BASH_REMATCH[1]}
+		git -C "$ROOT" cat-file -e "$commit^{commit}"
+	fi
+}
+
+@test "usage errors: message on stderr, nothing on stdout, exit 2" {
+	local args
+	for args in "" "frobnicate" "--frobnicate" "ps" "ps abc" "ps 12 34" "ps -0 1" \
+		"ps --bogus 1" "ps 0" "ps -5" "tree" "tree x1" "probes" "probes a b" \
+		"help frobnicate"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$TASKSCOPE" $args
+		[ "$status" -eq 2 ] && [ -z "$output" ] && [ -n "$stderr" ] ||
+			{ echo "'taskscope $args': status $status, stdout '$output'" >&2; return 1; }
+	done
+}
+
+# ---- probes ----
+
+@test "probes BINARY: every taskscope note readelf shows, same addresses and arguments" {
+	local bin
+	for bin in "$DEMO" "$PARKED" "$PARKED-stripped"; do
+		diff <(readelf_probes "$bin") <(ts_probes "$bin")
+		[ "$(ts_probes "$bin" | wc -l)" -ge 7 ]
+	done
+	run -0 "$TASKSCOPE" probes "$DEMO"
+	[[ $output == *task_create*8@%rdi* ]]
+	[[ $output == *PROBE*ADDRESS*SEMAPHORE*ARGS* ]]
+}
+
+@test "probes BINARY: a binary without the runtime exits 5, a missing file 1" {
+	run --separate-stderr "$TASKSCOPE" probes /bin/sleep
+	[ "$status" -eq 5 ]
+	[[ $stderr == *"no taskscope probes"* ]]
+	run --separate-stderr "$TASKSCOPE" probes "$T/nonexistent"
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"cannot open"* ]]
+}
+
+@test "probes PID: the executable's notes, with semaphore counts 0 while nobody traces" {
+	start_victim "$PARKED" --threads 1 --tasks 2
+	diff <(readelf_probes "$PARKED") <(ts_probes "$VICTIM")
+	run -0 "$TASKSCOPE" probes --json "$VICTIM"
+	[ "$(jq '[.probes[] | select(.semaphore_count != 0)] | length' <<<"$output")" -eq 0 ]
+	[ "$(jq '.probes | length' <<<"$output")" -ge 7 ]
+	run -0 "$TASKSCOPE" probes "$VICTIM"
+	[[ $output == *COUNT* ]]
+}
+
+@test "probes PID: the runtime in libtaskscope.so, found through the maps" {
+	start_victim "$PARKED-shared" --threads 1 --tasks 2
+	run -0 "$TASKSCOPE" probes --json "$VICTIM"
+	local files
+	files=$(jq -r '[.probes[].file] | unique | .[]' <<<"$output")
+	[[ $files == */libtaskscope.so* ]] || { echo "probes in: $files" >&2; return 1; }
+	local lib
+	lib=$(readlink -f "$(jq -r '.probes[0].file' <<<"$output")")
+	diff <(readelf_probes "$lib") <(ts_probes "$VICTIM")
+}
+
+# ---- faults ----
+
+@test "a PID that does not exist: exit 4 and says so" {
+	local pid=4194000
+	while kill -0 "$pid" 2>/dev/null; do pid=$((pid + 1)); done
+	for cmd in "ps --no-bpf" "ps" "tree --no-bpf" "probes"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$TASKSCOPE" $cmd "$pid"
+		[ "$status" -eq 4 ] && [[ $stderr == *"no process with PID $pid"* ]] &&
+			[ -z "$output" ] || { echo "$cmd: $status $stderr" >&2; return 1; }
+	done
+}
+
+@test "a thread id rather than a process id: exit 4, says to give the process's" {
+	start_victim "$PARKED" --threads 1 --tasks 1
+	local tid
+	tid=$(ls /proc/"$VICTIM"/task | grep -vx "$VICTIM" | head -1)
+	[ -n "$tid" ]
+	run --separate-stderr "$TASKSCOPE" ps --no-bpf "$tid"
+	[ "$status" -eq 4 ]
+	[[ $stderr == *"not a process id but a thread of process $VICTIM"* ]]
+}
+
+@test "a process without the runtime (sleep): 'not a taskscope process', exit 5" {
+	sleep 1000 &
+	SLEEPER=$!
+	local cmds=("ps --no-bpf" "tree --no-bpf" "probes")
+	[ "$(id -u)" = 0 ] && cmds+=("ps" "tree")
+	for cmd in "${cmds[@]}"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$TASKSCOPE" $cmd "$SLEEPER"
+		[ "$status" -eq 5 ] && [[ $stderr == *"not a taskscope process"* ]] &&
+			[ -z "$output" ] || { echo "$cmd: $status $stderr" >&2; return 1; }
+	done
+}
+
+@test "unprivileged (nobody): names the missing capabilities, exit 6, attaches nothing" {
+	[ "$(id -u)" = 0 ] || strict_skip "needs root to run a command as nobody"
+	require_cmd setpriv
+	start_victim "$PARKED" --threads 1 --tasks 3
+	local as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	"${as_nobody[@]}" test -x "$TASKSCOPE" || strict_skip "nobody cannot execute $TASKSCOPE"
+	for cmd in ps tree; do
+		run --separate-stderr "${as_nobody[@]}" "$TASKSCOPE" "$cmd" "$VICTIM"
+		[ "$status" -eq 6 ] || { echo "$cmd: status $status: $stderr" >&2; return 1; }
+		for cap in CAP_BPF CAP_PERFMON CAP_SYS_PTRACE; do
+			[[ $stderr == *"lacks"*"$cap"* ]] || { echo "no $cap in: $stderr" >&2; return 1; }
+		done
+		[[ $stderr == *"Nothing was attached"* ]]
+		[[ $stderr == *"--no-bpf"* ]]
+		[ -z "$output" ]
+	done
+	# without BPF, reading root's process needs ptrace access: refused, with what to do
+	run --separate-stderr "${as_nobody[@]}" "$TASKSCOPE" ps --no-bpf "$VICTIM"
+	[ "$status" -eq 6 ]
+	[[ $stderr == *"permission denied"* && $stderr == *"CAP_SYS_PTRACE"* ]]
+	# nothing attached: every semaphore still 0, the victim still fine
+	run -0 "$TASKSCOPE" probes --json "$VICTIM"
+	[ "$(jq '[.probes[] | select(.semaphore_count != 0)] | length' <<<"$output")" -eq 0 ]
+	kill -0 "$VICTIM"
+}
+
+@test "the target exits between attach and snapshot: exit 7, says it exited" {
+	start_victim "$PARKED" --threads 2 --tasks 50
+	TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=1500 "$TASKSCOPE" ps --no-bpf --json "$VICTIM" \
+		> "$T/ps.out" 2> "$T/ps.err" &
+	local ts=$!
+	sleep 0.5
+	kill -9 "$VICTIM"
+	local rc=0
+	wait "$ts" || rc=$?
+	[ "$rc" -eq 7 ] || { echo "status $rc: $(cat "$T/ps.err")" >&2; return 1; }
+	grep -q "exited" "$T/ps.err"
+	[ ! -s "$T/ps.out" ]
+	VICTIM=
+}
+
+@test "the target exiting while it is read: a full correct answer or exit 7/4, never garbage" {
+	local i rc ok=0 gone=0
+	for i in 1 2 3 4 5 6; do
+		"$PARKED" --threads 4 --tasks 500 --truth "$T/truth" --exit-after $((i * 7)) \
+			> "$T/victim.out" 2>&1 &
+		VICTIM=$!
+		wait_for_lines "$T/truth" 2000
+		while :; do
+			rc=0
+			"$TASKSCOPE" ps --no-bpf --json "$VICTIM" > "$T/ps.json" 2> "$T/ps.err" || rc=$?
+			if [ $rc = 0 ]; then
+				check_against_truth "$T/truth" "$T/ps.json"
+				ok=$((ok + 1))
+			else
+				[ $rc = 7 ] || [ $rc = 4 ] || { echo "status $rc: $(cat "$T/ps.err")" >&2; return 1; }
+				[ ! -s "$T/ps.json" ]
+				gone=$((gone + 1))
+				break
+			fi
+		done
+		wait "$VICTIM" || true
+		rm -f "$T/truth"
+	done
+	echo "complete answers $ok, exits seen $gone" >&3
+	[ "$gone" -eq 6 ]
+}
+
+# ---- ps and tree, from the registry ----
+
+@test "ps --no-bpf --json on taskscope-demo: every truth task once, same name, thread, coro" {
+	start_demo "$T/truth" 12 --threads 2 --tasks 5
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	echo "$output" > "$T/ps.json"
+	check_against_truth "$T/truth" "$T/ps.json"
+	# the design's shape
+	jq -e '(.pid | type) == "number" and (.threads | length) == 3 and
+		(.tasks | length) == 13 and has("events") and has("lost") and
+		all(.threads[]; has("tid") and has("current")) and
+		all(.tasks[]; has("id") and has("name") and has("coro") and has("state") and
+		    has("thread") and has("parent") and (.awaiting | type) == "array" and
+		    has("wait") and has("age_ms") and has("created_ns") and has("switches"))' \
+		"$T/ps.json"
+	[ "$(jq -r '.pid' "$T/ps.json")" = "$VICTIM" ]
+	[ "$(jq -r '.tasks[] | select(.id == 1) | "\(.name) \(.coro) \(.thread)"' "$T/ps.json")" = \
+		"Task-1 main_coro $VICTIM" ]
+	# workers were spawned by Task-1
+	[ "$(jq '[.tasks[] | select(.name | startswith("worker-")) | select(.parent != 1)] | length' \
+		"$T/ps.json")" -eq 0 ]
+}
+
+@test "ps --no-bpf: the table, per thread TID CURRENT, per task the columns, under 80 wide" {
+	start_demo "$T/truth" 12 --threads 2 --tasks 5
+	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
+	[[ ${lines[0]} == "PID $VICTIM: 3 threads, 13 tasks"* ]]
+	grep -qE '^TID +CURRENT$' <<<"$output"
+	grep -qE '^ *ID NAME +STATE +WAIT +THREAD +PARENT +AGE CORO$' <<<"$output"
+	local name
+	while read -r name; do
+		grep -qE "^ *[0-9]+ $name +[a-z]+ " <<<"$output" || { echo "no row for $name" >&2; return 1; }
+	done < <(jq -r .name "$T/truth")
+	grep -qE '^ +1 Task-1 +waiting +fd [0-9]+ +'"$VICTIM"' +- +[0-9.hms]+ main_coro$' <<<"$output"
+	[ "$(awk '{ print length }' <<<"$output" | sort -n | tail -1)" -le 80 ]
+}
+
+@test "seed example of ten tasks, kept alive: Task-1 runs main_coro, Task-2..11 task_coro" {
+	start_victim_seed() {
+		"$EXAMPLES/seed-all-tasks-ten" --hold > "$T/victim.out" 2>&1 &
+		VICTIM=$!
+		local i
+		for i in $(seq 200); do grep -qx ready "$T/victim.out" && return 0; sleep 0.05; done
+		return 1
+	}
+	start_victim_seed
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	[ "$(jq -r '.tasks[] | "\(.id) \(.name) \(.coro) \(.thread)"' <<<"$output")" = "$(
+		echo "1 Task-1 main_coro $VICTIM"
+		for n in $(seq 2 11); do echo "$n Task-$n task_coro $VICTIM"; done)" ]
+	[ "$(jq '[.tasks[] | select(.state != "waiting" or .wait != "sleep")] | length' \
+		<<<"$output")" -eq 0 ]
+	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
+	grep -qE '^ +1 Task-1 .* main_coro$' <<<"$output"
+	grep -qE '^ *11 Task-11 .* task_coro$' <<<"$output"
+}
+
+@test "tree on taskscope-demo --deadlock: the 3-task cycle, named, exit 3" {
+	start_demo "$T/truth" 5 --threads 1 --tasks 2 --deadlock
+	local a b c
+	a=$(jq -r 'select(.name == "deadlock-A") | .id' "$T/truth")
+	b=$(jq -r 'select(.name == "deadlock-B") | .id' "$T/truth")
+	c=$(jq -r 'select(.name == "deadlock-C") | .id' "$T/truth")
+	run --separate-stderr "$TASKSCOPE" tree --no-bpf "$VICTIM"
+	[ "$status" -eq 3 ]
+	grep -qx "deadlock: cycle deadlock-A ($a) -> deadlock-B ($b) -> deadlock-C ($c) -> deadlock-A ($a)" \
+		<<<"$output"
+	[ "$(grep -c '^deadlock:' <<<"$output")" -eq 1 ]
+	# every task appears in the tree
+	local name
+	while read -r name; do grep -q "$name (" <<<"$output"; done < <(jq -r .name "$T/truth")
+	run --separate-stderr "$TASKSCOPE" tree --no-bpf --json "$VICTIM"
+	[ "$status" -eq 3 ]
+	[ "$(jq -c '.cycles' <<<"$output")" = "[[$a,$b,$c]]" ]
+	[ "$(jq -r ".tasks[] | select(.id == $a) | .awaiting" <<<"$output")" = "$b" ]
+	# ps shows the same awaits
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	[ "$(jq -c "[.tasks[] | select(.id == $a or .id == $b or .id == $c) | .awaiting[0]]" \
+		<<<"$output")" = "[$b,$c,$a]" ]
+}
+
+@test "tree without a cycle: every task listed, exit 0" {
+	start_demo "$T/truth" 8 --threads 2 --tasks 3
+	run --separate-stderr "$TASKSCOPE" tree --no-bpf "$VICTIM"
+	[ "$status" -eq 0 ]
+	! grep -q '^deadlock' <<<"$output"
+	[ "$(grep -cE '\([0-9]+\) [a-z_]+\(\)' <<<"$output")" -eq 9 ]
+	run -0 "$TASKSCOPE" tree --no-bpf --json "$VICTIM"
+	[ "$(jq '.cycles | length' <<<"$output")" -eq 0 ]
+}
+
+@test "runtime statically linked in a PIE, as libtaskscope.so, and stripped: ps matches truth" {
+	readelf -h "$PARKED" | grep -q 'DYN'
+	! readelf -S "$PARKED-stripped" | grep -q '\.symtab'
+	ldd "$PARKED-shared" | grep -q libtaskscope.so
+	local v
+	for v in "$PARKED" "$PARKED-shared" "$PARKED-stripped"; do
+		rm -f "$T/truth"
+		start_victim "$v" --threads 3 --tasks 7 --truth "$T/truth"
+		run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+		echo "$output" > "$T/ps.json"
+		check_against_truth "$T/truth" "$T/ps.json" || { echo "variant $v" >&2; return 1; }
+		[ "$(jq '.tasks | length' "$T/ps.json")" -eq 22 ]
+		run -0 "$TASKSCOPE" -v ps --no-bpf "$VICTIM"
+		stop_proc "$VICTIM"
+	done
+}
+
+@test "10k tasks on 4 threads: all of them, each once, read in under a second" {
+	start_victim "$PARKED" --threads 4 --tasks 2500 --stack 16 --truth "$T/truth"
+	local t0 t1
+	t0=$(date +%s%N)
+	"$TASKSCOPE" ps --no-bpf --json "$VICTIM" > "$T/ps.json"
+	t1=$(date +%s%N)
+	check_against_truth "$T/truth" "$T/ps.json"
+	[ "$(jq '.tasks | length' "$T/ps.json")" -eq 10001 ]
+	echo "10k tasks: $(((t1 - t0) / 1000000)) ms" >&3
+	[ $(((t1 - t0) / 1000000)) -lt 1000 ]
+}
+
+@test "names from the target cannot break the JSON or drive the terminal" {
+	start_victim "$PARKED" --threads 0 --tasks 2 --odd-name
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	local odd
+	odd=$(jq -r '.tasks[] | select(.name | startswith("odd")) | .name | @json' <<<"$output")
+	[ "$odd" = '"odd\"\\\n\u001b[31mred�"' ]
+	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
+	! grep -q $'\e' <<<"$output"
+	! LC_ALL=C grep -q $'\xff' <<<"$output"
+	grep -q 'odd"\\??\[31mred?' <<<"$output"
+	run -0 "$TASKSCOPE" tree --no-bpf "$VICTIM"
+	! grep -q $'\e' <<<"$output"
+}
