@@ -8,10 +8,10 @@
  * (inside the task's stack, above the previous one, aligned) and bounded (frames, bytes), so
  * garbage ends the walk, never loops it. */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
 #include <sys/uio.h>
 #include <taskscope/taskscope.h>
 
@@ -270,7 +270,7 @@ static bool finished(const struct task_view *v, uint64_t id)
 	return v->magic != TS_TASK_MAGIC || v->id != id || v->state >= TS_DONE;
 }
 
-static void unwind_one(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out)
+void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out)
 {
 	struct task_view before, after;
 
@@ -314,11 +314,6 @@ static void unwind_one(struct tsc_unwinder *u, const struct tsc_task *t, struct 
 	}
 	out->n = 0;
 	out->end = after.state == TS_RUNNING ? TSC_STACK_RUNNING : TSC_STACK_CHANGED;
-}
-
-void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out)
-{
-	unwind_one(u, t, out);
 }
 
 void tsc_unwind_image(const struct tsc_unwind_layout *l, const uint8_t *image, size_t len,
@@ -389,7 +384,7 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 		bool wok[BATCH];
 		if (nw && read_many(u->pid, u->local, u->remote, u->ok, nw)) {
 			for (size_t i = 0; i < m; i++)
-				unwind_one(u, &tt[i], &oo[i]);
+				tsc_unwind_task(u, &tt[i], &oo[i]);
 			continue;
 		}
 		memcpy(wok, u->ok, nw * sizeof(bool));
@@ -407,7 +402,7 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 		}
 		if (read_structs(u, tt, m, u->tasks_after)) {
 			for (size_t i = 0; i < m; i++)
-				unwind_one(u, &tt[i], &oo[i]);
+				tsc_unwind_task(u, &tt[i], &oo[i]);
 			continue;
 		}
 		for (size_t i = 0; i < m; i++) {
@@ -425,7 +420,7 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 		}
 		for (size_t i = 0; i < m; i++)
 			if (again[i]) {
-				unwind_one(u, &tt[i], &oo[i]);
+				tsc_unwind_task(u, &tt[i], &oo[i]);
 				oo[i].tries++;
 			}
 	}
