@@ -115,6 +115,16 @@ int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc
 		rc = bpf_exit(r, err);
 		goto cleanup;
 	}
+	/* tasks from this id on are born under the probes: BPF need not track their finishes */
+	uint64_t next_id;
+	if (b && (err = tsc_remote_next_id(r, &next_id))) {
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	if (b && (err = tsc_bpf_set_next_id(b, next_id))) {
+		rc = bpf_exit(r, err);
+		goto cleanup;
+	}
 	test_delay();
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

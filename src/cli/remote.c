@@ -320,3 +320,12 @@ int tsc_remote_find_runtime(struct tsc_remote *r)
 	return fail(r, -ENODATA, "process %d is not a taskscope process (no %s section in its "
 		    "executable or libraries)", r->pid, TS_DEBUG_SECTION);
 }
+
+int tsc_remote_next_id(struct tsc_remote *r, uint64_t *id)
+{
+	int err = tsc_rread1(r->pid, r->desc.next_id_addr, id, sizeof(*id));
+	if (err)
+		return fail(r, err == -EFAULT ? -EPROTO : err, "cannot read the next task id of "
+			    "process %d: %s", r->pid, strerror(-err));
+	return 0;
+}

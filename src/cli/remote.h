@@ -48,6 +48,8 @@ int tsc_remote_find_runtime(struct tsc_remote *r);
 /* The ELF holding the runtime, as a path this process can open (for tsc_bpf_attach). */
 const char *tsc_remote_binary(const struct tsc_remote *r);
 int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *snap);
+/* The id the target's next task will get: every task with a lower id exists already. */
+int tsc_remote_next_id(struct tsc_remote *r, uint64_t *id);
 /* 1 while the process pinned at open is alive, 0 once it exited. */
 int tsc_remote_alive(const struct tsc_remote *r);
 void tsc_remote_close(struct tsc_remote *r); /* accepts NULL */
