@@ -11,7 +11,8 @@
  * first instruction of a naked hook function, entered by a call, so its red zone is empty by
  * construction, and the arguments sit in the ABI's argument registers, which is what the
  * argument specs say. Hooks are called only while the probe's semaphore is non-zero, so with
- * no tracer the cost is one load and a not-taken branch.
+ * no tracer the cost is one load and a not-taken branch. (Any C compiler that supports GNU
+ * inline asm and naked functions on x86-64 — gcc >= 8, clang — can use this header.)
  *
  * Probes (all arguments 64-bit unsigned; strings are NUL-terminated pointers):
  *   task_create  (id, parent_id, name, coro, loop_tid)  a task exists; parent 0 = none
@@ -97,21 +98,45 @@ TASKSCOPE__HOOK(thread_stop, "8@%rdi 8@%rsi", uint64_t loop, uint64_t tid)
 #pragma GCC diagnostic pop
 
 #define TASKSCOPE_ENABLED(probe) __builtin_expect(taskscope_##probe##_semaphore != 0, 0)
-#define TASKSCOPE__FIRE(probe, ...)                                                          \
+
+/* The hook is called from inline asm, not as a C function: the hook clobbers nothing, and
+ * telling the compiler so keeps the probe-free path's register allocation as it would be
+ * without probes. The call first steps over the caller's 128-byte red zone, since a call
+ * writes below rsp. */
+#define TASKSCOPE__CALL(probe, ...)                                                          \
+	__asm__ __volatile__("lea -128(%%rsp), %%rsp\n\t"                                   \
+			     "call %P[fn]\n\t"                                              \
+			     "lea 128(%%rsp), %%rsp"                                         \
+			     : : [fn] "i"(taskscope__hook_##probe), __VA_ARGS__ : "memory")
+#define TASKSCOPE__FIRE2(probe, a, b)                                                        \
 	do {                                                                                 \
 		if (TASKSCOPE_ENABLED(probe))                                                \
-			taskscope__hook_##probe(__VA_ARGS__);                                \
+			TASKSCOPE__CALL(probe, "D"((uint64_t)(a)), "S"((uint64_t)(b)));      \
+	} while (0)
+#define TASKSCOPE__FIRE3(probe, a, b, c)                                                     \
+	do {                                                                                 \
+		if (TASKSCOPE_ENABLED(probe))                                                \
+			TASKSCOPE__CALL(probe, "D"((uint64_t)(a)), "S"((uint64_t)(b)),       \
+					"d"((uint64_t)(c)));                                 \
+	} while (0)
+#define TASKSCOPE__FIRE5(probe, a, b, c, d, e)                                               \
+	do {                                                                                 \
+		if (TASKSCOPE_ENABLED(probe)) {                                              \
+			register uint64_t r8__ __asm__("r8") = (uint64_t)(e);                \
+			TASKSCOPE__CALL(probe, "D"((uint64_t)(a)), "S"((uint64_t)(b)),       \
+					"d"((uint64_t)(c)), "c"((uint64_t)(d)), "r"(r8__));  \
+		}                                                                            \
 	} while (0)
 
 #define TASKSCOPE_TASK_CREATE(id, parent, name, coro, tid)                                  \
-	TASKSCOPE__FIRE(task_create, (id), (parent), (name), (coro), (uint64_t)(tid))
-#define TASKSCOPE_TASK_SWITCH(prev, next) TASKSCOPE__FIRE(task_switch, (prev), (next))
-#define TASKSCOPE_TASK_FINISH(id, outcome) TASKSCOPE__FIRE(task_finish, (id), (outcome))
-#define TASKSCOPE_TASK_RENAME(id, name) TASKSCOPE__FIRE(task_rename, (id), (name))
+	TASKSCOPE__FIRE5(task_create, (id), (parent), (uintptr_t)(name), (uintptr_t)(coro), (tid))
+#define TASKSCOPE_TASK_SWITCH(prev, next) TASKSCOPE__FIRE2(task_switch, (prev), (next))
+#define TASKSCOPE_TASK_FINISH(id, outcome) TASKSCOPE__FIRE2(task_finish, (id), (outcome))
+#define TASKSCOPE_TASK_RENAME(id, name) TASKSCOPE__FIRE2(task_rename, (id), (uintptr_t)(name))
 #define TASKSCOPE_TASK_WAIT(id, reason, object)                                             \
-	TASKSCOPE__FIRE(task_wait, (id), (reason), (uint64_t)(object))
-#define TASKSCOPE_THREAD_START(loop, tid) TASKSCOPE__FIRE(thread_start, (loop), (uint64_t)(tid))
-#define TASKSCOPE_THREAD_STOP(loop, tid) TASKSCOPE__FIRE(thread_stop, (loop), (uint64_t)(tid))
+	TASKSCOPE__FIRE3(task_wait, (id), (reason), (object))
+#define TASKSCOPE_THREAD_START(loop, tid) TASKSCOPE__FIRE2(thread_start, (loop), (tid))
+#define TASKSCOPE_THREAD_STOP(loop, tid) TASKSCOPE__FIRE2(thread_stop, (loop), (tid))
 
 #else
 #error "taskscope probes: only x86-64 is supported; define TASKSCOPE_NO_PROBES elsewhere"

@@ -120,6 +120,7 @@ extern __thread ts_loop *ts__tls_loop __attribute__((tls_model("initial-exec")))
 extern size_t ts__stack_size;
 
 /* loop.c */
+uint64_t ts__coarse_now_ns(void); /* CLOCK_MONOTONIC_COARSE: cheap, ~4 ms steps */
 ts_loop *ts__loop_new(void);
 void ts__loop_free(ts_loop *loop);
 /* Until `until` is done, or (until == NULL) until stopping and no task is left. */
