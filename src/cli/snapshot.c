@@ -9,6 +9,7 @@
  * registry that never holds still is an error, never a guess.
  */
 #include "remote.h"
+#include "tids.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -189,9 +190,13 @@ static int read_loops(struct tsc_remote *r, struct loopw *lw, size_t nl, uint32_
 				continue;
 			pending++;
 			if (lw[i].tries >= LOOP_TRIES) {
+				uint64_t g = get64(lw[i].raw, r->desc.loop_gen);
 				snprintf(r->err, sizeof(r->err),
-					 "the task registry of a loop of process %d kept changing "
-					 "(%d tries)", r->pid, LOOP_TRIES);
+					 "the task registry of the loop on thread %d of process %d "
+					 "never held still in %d reads (generation %s)",
+					 (int32_t)get32(lw[i].raw, r->desc.loop_tid), r->pid,
+					 LOOP_TRIES, g & 1 ? "stuck odd: a writer stopped mid-change?"
+						    : "kept moving");
 				err = -EAGAIN;
 				goto cleanup;
 			}
@@ -396,17 +401,6 @@ static int convert(const struct ts_debug_desc *d, const unsigned char *p, uint64
 	return 1;
 }
 
-/* A loop counts only when its thread is one of this process's: a forked child holds a copy
- * of its parent's registry whose threads are not its own; a loop not started has tid 0. */
-static int loop_thread_here(struct tsc_remote *r, int32_t tid)
-{
-	char path[32];
-	if (tid <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "task/%d", tid);
-	return !faccessat(r->procfd, path, F_OK, 0);
-}
-
 /* Only the prefix of a task that holds the fields we use. */
 static size_t task_read_size(const struct ts_debug_desc *d)
 {
@@ -428,7 +422,8 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 	const struct ts_debug_desc *d = &r->desc;
 	uint64_t *table = calloc(d->max_loops, 8), *addrs = NULL, *coro = NULL, next_id = 0;
 	struct loopw *lw = calloc(d->max_loops, sizeof(*lw));
-	int32_t *owner = NULL;
+	int32_t *owner = NULL, *owner_outer = NULL;
+	struct tsc_tidmap tids = { 0 };
 	struct key *keys = NULL;
 	unsigned char *raw = NULL;
 	int *ok = NULL;
@@ -454,6 +449,10 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 	}
 	if ((err = read_loops(r, lw, nl, &s->retries)))
 		goto cleanup;
+	if ((err = tsc_tidmap_read(r->procfd, &tids))) {
+		read_err(r, err, "the threads");
+		goto cleanup;
+	}
 
 	s->threads = calloc(nl ? nl : 1, sizeof(*s->threads));
 	if (!s->threads)
@@ -461,8 +460,10 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 	for (size_t i = 0; i < nl; i++) {
 		if (lw[i].done < 0)
 			continue;
-		int32_t tid = (int32_t)get32(lw[i].raw, d->loop_tid);
-		if (!loop_thread_here(r, tid)) {
+		/* its thread must be one of the target's: a forked child holds a copy of its
+		 * parent's registry, whose threads are not its own; tid 0: not started yet */
+		int32_t tid = tsc_tidmap_outer(&tids, (int32_t)get32(lw[i].raw, d->loop_tid));
+		if (!tid) {
 			lw[i].done = -1;
 			continue;
 		}
@@ -481,25 +482,28 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 	}
 	addrs = calloc(total ? total : 1, 8);
 	owner = calloc(total ? total : 1, sizeof(*owner));
+	owner_outer = calloc(total ? total : 1, sizeof(*owner_outer));
 	ok = calloc(total ? total : 1, sizeof(*ok));
 	raw = malloc((total ? total : 1) * tsz);
 	coro = calloc(total ? total : 1, 8);
 	keys = malloc((total ? total : 1) * sizeof(*keys));
 	s->tasks = calloc(total ? total : 1, sizeof(*s->tasks));
-	if (!addrs || !owner || !ok || !raw || !coro || !keys || !s->tasks)
+	if (!addrs || !owner || !owner_outer || !ok || !raw || !coro || !keys || !s->tasks)
 		goto nomem;
 	total = 0;
 	for (size_t i = 0; i < nl; i++) {
 		int32_t tid = (int32_t)get32(lw[i].raw, d->loop_tid);
 		if (lw[i].done < 0)
 			continue;
+		int32_t outer = tsc_tidmap_outer(&tids, tid);
 		for (uint32_t k = 0; k < lw[i].nptrs; k++) {
 			if (!lw[i].ptrs[k] || (lw[i].ptrs[k] & 7)) {
 				bad++;
 				continue;
 			}
 			addrs[total] = lw[i].ptrs[k];
-			owner[total++] = tid;
+			owner[total] = tid;
+			owner_outer[total++] = outer;
 		}
 	}
 	if ((err = read_tasks(r, addrs, total, raw, tsz, ok, &s->retries)))
@@ -527,8 +531,10 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 			continue;
 		memset(t, 0, sizeof(*t));
 		int c = convert(d, raw + i * tsz, addrs[i], owner[i], next_id, t, &coro[s->ntasks]);
-		if (c > 0)
+		if (c > 0) {
+			t->tid = owner_outer[i];
 			s->ntasks++;
+		}
 		else if (c < 0)
 			bad++;
 	}
@@ -562,6 +568,8 @@ cleanup:
 	free(table);
 	free(addrs);
 	free(owner);
+	free(owner_outer);
+	tsc_tidmap_free(&tids);
 	free(ok);
 	free(raw);
 	free(coro);

@@ -418,3 +418,56 @@ ts_probes() {
 	run -0 "$TASKSCOPE" tree --no-bpf "$VICTIM"
 	! grep -q $'\e' <<<"$output"
 }
+
+@test "a registry that never holds still, or fails validation: exit 9, nothing shown" {
+	local c
+	for c in gen id; do
+		start_victim "$PARKED" --threads 1 --tasks 3 --corrupt "$c"
+		run --separate-stderr "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+		[ "$status" -eq 9 ] && [ -z "$output" ] || { echo "$c: $status $stderr" >&2; return 1; }
+		case $c in
+		gen) [[ $stderr == *"never held still"*"stuck odd"* ]] ;;
+		id) [[ $stderr == *"failed validation"* ]] ;;
+		esac
+		run --separate-stderr "$TASKSCOPE" tree --no-bpf "$VICTIM"
+		[ "$status" -eq 9 ] && [ -z "$output" ]
+		stop_proc "$VICTIM"
+	done
+}
+
+@test "a target in its own pid namespace: thread ids shown as ours" {
+	[ "$(id -u)" = 0 ] || strict_skip "needs root for unshare"
+	require_cmd unshare
+	unshare --pid --fork --mount-proc "$PARKED" --threads 2 --tasks 3 --truth "$T/truth" \
+		> "$T/victim.out" 2>&1 &
+	SLEEPER=$!
+	wait_for_lines "$T/victim.out" 1
+	VICTIM=$(pgrep -P "$SLEEPER" -x parked)
+	[ -n "$VICTIM" ]
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	# the truth's ids and names, each on one of the target's threads as we number them
+	[ "$(jq -r '.tasks[] | select(.id > 1) | "\(.id) \(.name) \(.coro)"' <<<"$output")" = \
+		"$(jq -r '"\(.id) \(.name) \(.coro)"' "$T/truth")" ]
+	local tid
+	for tid in $(jq -r '.threads[].tid, .tasks[].thread' <<<"$output" | sort -u); do
+		[ -d "/proc/$VICTIM/task/$tid" ] || { echo "$tid is not a thread of $VICTIM" >&2; return 1; }
+	done
+	[ "$(jq '.threads | length' <<<"$output")" -eq 3 ]
+}
+
+@test "a target in its own mount namespace: its binary found through /proc/PID/root" {
+	[ "$(id -u)" = 0 ] || strict_skip "needs root for unshare"
+	require_cmd unshare
+	mkdir -p "$T/mnt"
+	unshare --mount sh -c 'mount -t tmpfs none "$1" && cp "$2" "$1/victim" &&
+		exec "$1/victim" --threads 1 --tasks 2 --truth "$3"' sh "$T/mnt" "$PARKED" "$T/truth" \
+		> "$T/victim.out" 2>&1 &
+	VICTIM=$!
+	wait_for_lines "$T/victim.out" 1
+	[ ! -e "$T/mnt/victim" ] # not visible from here
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	echo "$output" > "$T/ps.json"
+	check_against_truth "$T/truth" "$T/ps.json"
+	run -0 "$TASKSCOPE" probes "$VICTIM"
+	[[ $output == *"$T/mnt/victim"* ]]
+}

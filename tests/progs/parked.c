@@ -3,6 +3,7 @@
  * parked: a victim for the CLI tests and the snapshot benchmarks: many tasks parked for good.
  *
  *   parked [--threads T] [--tasks N] [--stack KIB] [--truth FILE] [--exit-after MS] [--odd-name]
+ *          [--corrupt gen|id]
  *
  * Starts T loop threads (default 2; 0 puts every task on the ts_run loop) and spawns N tasks
  * on each (default 4), named "parked-T-K", coroutine parked_task, each sleeping an hour at a
@@ -12,6 +13,10 @@
  * milliseconds after "ready", from a plain thread, whatever it is doing then. --odd-name adds
  * one more task on the ts_run loop (not in FILE) whose name holds a quote, a backslash, a
  * newline, a terminal escape and a byte that is not UTF-8: output must stay safe.
+ * --corrupt damages what outside readers see, through the runtime's own debug descriptor,
+ * just before "ready": "gen" leaves the ts_run loop's registry generation odd for good (as if a
+ * writer died mid-change), "id" gives a parked task an id the runtime never handed out.
+ * Neither touches anything the runtime itself reads while the tasks stay parked.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -20,7 +25,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <taskscope/debug.h>
 #include <taskscope/taskscope.h>
+
+extern struct ts_debug_desc ts__debug_desc; /* the runtime's, see src/runtime/debug.c */
 
 static int nthreads = 2, ntasks = 4;
 static long exit_after_ms = -1;
@@ -28,6 +36,7 @@ static const char *truth;
 static ts_loop **loops;
 static ts_task **tasks;
 static int started, odd_name;
+static const char *corrupt;
 
 static void *parked_task(void *arg)
 {
@@ -92,6 +101,13 @@ static void *main_coro(void *arg)
 		perror("parked: truth file");
 		return (void *)1;
 	}
+	if (corrupt && !strcmp(corrupt, "gen")) {
+		char *loop = (char *)ts_current_loop();
+		__atomic_add_fetch((uint64_t *)(loop + ts__debug_desc.loop_gen), 1, __ATOMIC_RELEASE);
+	} else if (corrupt && !strcmp(corrupt, "id")) {
+		char *t = (char *)tasks[total - 1];
+		__atomic_store_n((uint64_t *)(t + ts__debug_desc.task_id), 1ull << 60, __ATOMIC_RELEASE);
+	}
 	printf("ready\n");
 	fflush(stdout);
 	pthread_t th;
@@ -110,7 +126,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' }, { "tasks", required_argument, NULL, 'n' },
 		{ "stack", required_argument, NULL, 's' },   { "truth", required_argument, NULL, 'T' },
 		{ "exit-after", required_argument, NULL, 'x' }, { "odd-name", no_argument, NULL, 'o' },
-		{ 0 },
+		{ "corrupt", required_argument, NULL, 'C' }, { 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -121,9 +137,11 @@ int main(int argc, char **argv)
 		case 'T': truth = optarg; break;
 		case 'x': exit_after_ms = atol(optarg); break;
 		case 'o': odd_name = 1; break;
+		case 'C': corrupt = optarg; break;
 		default:
 			fprintf(stderr, "usage: parked [--threads T] [--tasks N] [--stack KIB] "
-					"[--truth FILE] [--exit-after MS] [--odd-name]\n");
+					"[--truth FILE] [--exit-after MS] [--odd-name]\n"
+					"              [--corrupt gen|id]\n");
 			return 2;
 		}
 	}
