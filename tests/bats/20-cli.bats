@@ -471,3 +471,15 @@ ts_probes() {
 	run -0 "$TASKSCOPE" probes "$VICTIM"
 	[[ $output == *"$T/mnt/victim"* ]]
 }
+
+@test "a target whose binary was deleted (upgraded in place): read through map_files" {
+	[ "$(id -u)" = 0 ] || strict_skip "map_files needs CAP_SYS_ADMIN"
+	cp "$PARKED" "$T/victim"
+	start_victim "$T/victim" --threads 1 --tasks 2 --truth "$T/truth"
+	rm "$T/victim"
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	echo "$output" > "$T/ps.json"
+	check_against_truth "$T/truth" "$T/ps.json"
+	run -0 "$TASKSCOPE" probes "$VICTIM"
+	[[ $output == *"$T/victim (deleted)"* ]]
+}
