@@ -785,7 +785,8 @@ int tsc_cmd_dump(int argc, char **argv)
 		goto cleanup;
 	}
 	int events_out = !d.has_at && !d.summary;
-	uint64_t at_ns = d.t0 + (uint64_t)(int64_t)(d.at * 1e9);
+	double at_x = d.at * 1e9; /* rounded: "0.023807412" means that nanosecond */
+	uint64_t at_ns = d.t0 + (uint64_t)(int64_t)(at_x < 0 ? at_x - 0.5 : at_x + 0.5);
 	/* events come nearly in time order: across CPUs by up to a few microseconds */
 	uint64_t stop_ns = at_ns + 100000000ull;
 	if (events_out)

@@ -70,6 +70,9 @@ int tsc_trace_lost(struct tsc_trace_writer *w, uint32_t type, uint64_t count, ui
 /* An extension record (type 16..30, or larger through the escape): readers that do not know
  * it skip it with a warning. For future record kinds and for testing that readers do. */
 int tsc_trace_ext(struct tsc_trace_writer *w, uint32_t type, const void *data, size_t len);
+/* zlib level for the blocks written from now on: 1..9, or 0 to store them uncompressed.
+ * Default 9: a block a second costs little CPU at any level. */
+int tsc_trace_set_compression(struct tsc_trace_writer *w, int level);
 /* End the current block, if it holds anything, and write it out. */
 int tsc_trace_flush(struct tsc_trace_writer *w);
 /* Flush, write the footer, close. Accepts NULL. Returns the first error seen, if any. */

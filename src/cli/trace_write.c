@@ -48,6 +48,7 @@ struct tsc_trace_writer {
 
 	uint8_t *zbuf;
 	size_t zcap;
+	int level;                /* zlib level of event blocks; 0 = store */
 
 	struct tsc_trace_wstats st;
 };
@@ -159,7 +160,7 @@ static int write_compressed(struct tsc_trace_writer *w, int kind, const uint8_t 
 	if (grow((void **)&w->zbuf, &w->zcap, zlen, 1))
 		return -ENOMEM;
 	zlen = (uLongf)w->zcap;
-	if (compress2(w->zbuf, &zlen, raw, (uLong)len, Z_BEST_COMPRESSION) == Z_OK && zlen < len &&
+	if (w->level && compress2(w->zbuf, &zlen, raw, (uLong)len, w->level) == Z_OK && zlen < len &&
 	    (uint64_t)zlen * TF_RATIO_MAX + 4096 >= len)
 		return write_chunk(w, kind, TF_CODEC_ZLIB, w->zbuf, zlen, len, nrec, t_first, t_min,
 				   t_max);
@@ -264,6 +265,7 @@ int tsc_trace_open(const char *path, int pid, const char *binary,
 	if (!w)
 		return -ENOMEM;
 	w->fd = -1;
+	w->level = Z_BEST_COMPRESSION;
 	block_reset(w);
 	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
@@ -621,6 +623,14 @@ int tsc_trace_ext(struct tsc_trace_writer *w, uint32_t type, const void *data, s
 	p += len;
 	w->len += (size_t)(p - start);
 	w->nrec++;
+	return 0;
+}
+
+int tsc_trace_set_compression(struct tsc_trace_writer *w, int level)
+{
+	if (level < 0 || level > 9)
+		return -EINVAL;
+	w->level = level;
 	return 0;
 }
 

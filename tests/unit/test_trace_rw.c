@@ -6,7 +6,8 @@
  * With --write FILE it is instead the generator the bats tests use: a simulated demo
  * (tests/unit/trace_sim.h) recorded to FILE, optionally with its final state (--truth).
  *   test_trace_rw --write F [--threads N] [--tasks N] [--churn N] [--duration S] [--seed N]
- *                 [--block-events N] [--lost N] [--ext] [--no-footer] [--truth F] [--stats]
+ *                 [--block-events N] [--lost N] [--ext] [--no-footer] [--store] [--truth F]
+ *                 [--stats]
  */
 #include "check.h"
 #include "trace_sim.h"
@@ -86,7 +87,7 @@ static void rec_free(struct rec *r)
 }
 
 struct gen_opts {
-	int threads, tasks, churn, ext, no_footer;
+	int threads, tasks, churn, ext, no_footer, store;
 	double duration;
 	uint32_t seed;
 	uint64_t block_events, lost_every;
@@ -101,6 +102,8 @@ static int record_sim(const char *path, const struct gen_opts *o, struct sim *s,
 	err = tsc_trace_open(path, 4242, "/usr/bin/taskscope-demo", &s->snap, &r->w);
 	if (err)
 		return err;
+	if (o->store)
+		tsc_trace_set_compression(r->w, 0);
 	s->emit = rec_emit;
 	s->ctx = r;
 	struct tsc_event start = { .ts_ns = s->t0, .type = TSC_EV_THREAD_START, .tid = 4242 };
@@ -165,7 +168,10 @@ static void write_truth(const char *path, struct sim *s)
 		else
 			fprintf(f, "null");
 		/* as `ps --json`: a wait reason only while waiting, else "none" */
-		fprintf(f, ",\"awaiting\":[],\"wait\":\"%s\"}",
+		fprintf(f, ",\"awaiting\":[");
+		if (t->state == TS_WAITING && t->wait == TS_WAIT_AWAIT)
+			fprintf(f, "%llu", (unsigned long long)t->wait_obj);
+		fprintf(f, "],\"wait\":\"%s\"}",
 			t->state == TS_WAITING ? ts_wait_name(t->wait) : "none");
 		first = 0;
 	}
@@ -183,6 +189,7 @@ static int generate(int argc, char **argv)
 		{ "churn", 1, 0, 'c' },   { "duration", 1, 0, 'd' }, { "seed", 1, 0, 's' },
 		{ "block-events", 1, 0, 'b' }, { "lost", 1, 0, 'l' }, { "ext", 0, 0, 'e' },
 		{ "no-footer", 0, 0, 'n' }, { "truth", 1, 0, 'T' },  { "stats", 0, 0, 'S' },
+		{ "store", 0, 0, 'z' },
 		{ 0 },
 	};
 	int c;
@@ -200,6 +207,7 @@ static int generate(int argc, char **argv)
 		case 'n': o.no_footer = 1; break;
 		case 'T': truth = optarg; break;
 		case 'S': stats = 1; break;
+		case 'z': o.store = 1; break;
 		default: return 2;
 		}
 	}

@@ -31,6 +31,7 @@ struct sim_task {
 	int state, wait;            /* enum ts_state, enum ts_wait: as the registry would say */
 	uint64_t wait_obj, wake_at; /* wake_at 0: not timed */
 	int queued;                 /* in its loop's ready queue */
+	uint64_t awaited_by;        /* the task awaiting this one, 0 = none */
 };
 
 struct sim_thread {
@@ -262,6 +263,11 @@ static void sim_run(struct sim *s, struct sim_thread *th, struct sim_task *t)
 			th->now += 300 + sim_rnd(s) % 200;
 		}
 		th->next_churn = th->now + 1000000;
+		if (n && t->runs % 10 == 0) { /* now and then, await the last one spawned */
+			s->tasks[s->ntasks].awaited_by = t->id;
+			sim_wait(s, th, t, TS_WAIT_AWAIT, s->ntasks, 0);
+			break;
+		}
 		sim_wait(s, th, t, TS_WAIT_SLEEP, th->next_churn, th->next_churn);
 		break;
 	}
@@ -276,6 +282,8 @@ static void sim_run(struct sim *s, struct sim_thread *th, struct sim_task *t)
 			ev.finish.outcome = TS_DONE;
 			sim_emit(s, &ev);
 			t->state = TS_DONE;
+			if (t->awaited_by)
+				sim_ready(s, &s->tasks[t->awaited_by]);
 			th->now += 100;
 		}
 		break;

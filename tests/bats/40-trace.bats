@@ -1,0 +1,312 @@
+#!/usr/bin/env bats
+# Trace files: dump and export on traces of a simulated demo (tests/unit/trace_sim.h, written
+# by the generator mode of $BUILD/tests/test_trace_rw), damaged files, and the fuzz target.
+
+load test_helper
+
+GEN=$BUILD/tests/test_trace_rw
+
+setup() {
+	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
+	[ -x "$GEN" ] || { echo "missing $GEN: run make unit" >&2; return 1; }
+	T=$(mktemp -d)
+}
+
+teardown() {
+	rm -rf "$T"
+}
+
+# A small trace (a few kB, several blocks) and its full dump.
+small_trace() {
+	"$GEN" --write "$T/small.tsc" --threads 2 --tasks 4 --churn 300 --duration 0.03 \
+		--seed 7 --block-events 40 2>/dev/null
+	"$TASKSCOPE" dump "$T/small.tsc" > "$T/small.txt"
+}
+
+# Event lines of a text dump (not the # header and closing lines).
+events_of() {
+	grep -v '^#' "$1" || true
+}
+
+@test "dump: every event of a recorded simulation, counts as emitted" {
+	"$GEN" --write "$T/a.tsc" --threads 3 --tasks 4 --churn 2000 --duration 0.5 2> "$T/emitted"
+	run "$TASKSCOPE" dump --json "$T/a.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/a.jsonl"
+	[ "$(head -1 "$T/a.jsonl" | jq -r .type)" = header ]
+	[ "$(tail -1 "$T/a.jsonl" | jq -r .complete)" = true ]
+	for type in create switch finish wait; do
+		want=$(awk -v t="$type" '$1 == "emitted" && $2 == t { print $3 }' "$T/emitted")
+		got=$(jq -c "select(.type == \"$type\")" "$T/a.jsonl" | wc -l)
+		echo "$type: emitted $want, dumped $got"
+		[ "$want" -gt 0 ] && [ "$got" -eq "$want" ]
+	done
+	# names are resolved: every switch to a task carries the task's name
+	[ "$(jq -c 'select(.type == "switch" and .next != null and .next_name == "")' "$T/a.jsonl" | wc -l)" -eq 0 ]
+	run "$TASKSCOPE" dump "$T/a.tsc"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "# taskscope trace 1.0: pid 4242, "* ]]
+	[[ "$output" == *' create tid=4242 '*' "Task-'*' coro="short_task" parent='*' "churn-0"'* ]]
+	[[ "${lines[-1]}" == *", complete" ]]
+}
+
+@test "trace files are created with mode 0600" {
+	touch "$T/m.tsc" && chmod 644 "$T/m.tsc"
+	(umask 000 && "$GEN" --write "$T/m.tsc" --duration 0.01 2>/dev/null)
+	[ "$(stat -c %a "$T/m.tsc")" = 600 ]
+	(umask 000 && "$GEN" --write "$T/new.tsc" --duration 0.01 2>/dev/null)
+	[ "$(stat -c %a "$T/new.tsc")" = 600 ]
+}
+
+@test "dump of a file cut at every byte offset: events up to the fault, a warning, status 1" {
+	small_trace
+	size=$(stat -c %s "$T/small.tsc")
+	events_of "$T/small.txt" > "$T/full.ev"
+	total=$(wc -l < "$T/full.ev")
+	echo "small trace: $size bytes, $total events"
+	[ "$size" -lt 8000 ] && [ "$total" -gt 100 ]
+	bad=0 max=0
+	for ((cut = 0; cut < size; cut++)); do
+		head -c "$cut" "$T/small.tsc" > "$T/cut.tsc"
+		rc=0
+		"$TASKSCOPE" dump "$T/cut.tsc" > "$T/cut.txt" 2> "$T/cut.err" || rc=$?
+		events_of "$T/cut.txt" > "$T/cut.ev"
+		n=$(wc -l < "$T/cut.ev")
+		[ "$n" -gt "$max" ] && max=$n
+		# status 1 (never a crash, never success), a message, and a prefix of the events
+		if [ $rc -ne 1 ] || ! grep -q '^taskscope dump: ' "$T/cut.err" ||
+			! cmp -s "$T/cut.ev" <(head -n "$n" "$T/full.ev"); then
+			echo "cut at $cut: status $rc, $n events: $(cat "$T/cut.err")"
+			bad=$((bad + 1))
+			[ $bad -gt 5 ] && break
+		fi
+	done
+	[ $bad -eq 0 ]
+	# the last whole block before the end held events: a cut file still shows them
+	[ "$max" -gt $((total / 2)) ]
+}
+
+@test "dump of files with a flipped bit at every offset: a prefix of the events, status 1" {
+	small_trace
+	size=$(stat -c %s "$T/small.tsc")
+	events_of "$T/small.txt" > "$T/full.ev"
+	bad=0
+	for ((off = 0; off < size; off++)); do
+		cp "$T/small.tsc" "$T/flip.tsc"
+		byte=$(od -An -tu1 -j "$off" -N1 "$T/small.tsc" | tr -d ' ')
+		printf "\\x$(printf %02x $(((byte ^ (1 << (off % 8))) & 255)))" |
+			dd of="$T/flip.tsc" bs=1 seek="$off" conv=notrunc status=none
+		rc=0
+		"$TASKSCOPE" dump "$T/flip.tsc" > "$T/flip.txt" 2> "$T/flip.err" || rc=$?
+		events_of "$T/flip.txt" > "$T/flip.ev"
+		n=$(wc -l < "$T/flip.ev")
+		if [ $rc -ne 1 ] || ! grep -q '^taskscope dump: ' "$T/flip.err" ||
+			! cmp -s "$T/flip.ev" <(head -n "$n" "$T/full.ev"); then
+			echo "flip at $off: status $rc, $n events: $(cat "$T/flip.err")"
+			bad=$((bad + 1))
+			[ $bad -gt 5 ] && break
+		fi
+	done
+	[ $bad -eq 0 ]
+}
+
+@test "dump skips a record of unknown type with a warning" {
+	"$GEN" --write "$T/x.tsc" --duration 0.05 --ext 2>/dev/null
+	run "$TASKSCOPE" dump "$T/x.tsc"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"warning: block 1: record type 20 unknown to this taskscope, skipped (6 bytes)"* ]]
+	[ "$("$TASKSCOPE" dump --json "$T/x.tsc" 2>/dev/null | tail -1 | jq .skipped)" = 1 ]
+}
+
+@test "dump shows lost events: LOST lines and counts; recorded + lost = emitted" {
+	"$GEN" --write "$T/l.tsc" --duration 0.3 --churn 2000 --lost 50 2> "$T/emitted"
+	run "$TASKSCOPE" dump "$T/l.tsc"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *" LOST "*" switch events"* ]]
+	[[ "${lines[-1]}" == *" lost switch="* ]]
+	"$TASKSCOPE" dump --json "$T/l.tsc" > "$T/l.jsonl"
+	lost=$(tail -1 "$T/l.jsonl" | jq .lost.switch)
+	lost_lines=$(jq -s '[.[] | select(.type == "lost") | .count] | add' "$T/l.jsonl")
+	switches=$(jq -c 'select(.type == "switch")' "$T/l.jsonl" | wc -l)
+	emitted=$(awk '$2 == "switch" { print $3 }' "$T/emitted")
+	echo "lost $lost ($lost_lines in records), recorded $switches, emitted $emitted"
+	[ "$lost" -gt 0 ] && [ "$lost" -eq "$lost_lines" ]
+	[ $((lost + switches)) -eq "$emitted" ]
+	# the state and summary views say so too
+	run "$TASKSCOPE" dump --at end "$T/l.tsc"
+	[[ "$output" == *"LOST $lost switch events"* ]]
+	run "$TASKSCOPE" dump --summary "$T/l.tsc"
+	[[ "${lines[-1]}" == "# $lost lost events"* ]]
+}
+
+@test "dump --at end equals the simulated process's final state, in ps --json's shape" {
+	"$GEN" --write "$T/s.tsc" --threads 3 --tasks 5 --churn 1000 --duration 0.4 \
+		--truth "$T/truth.json" 2>/dev/null
+	run "$TASKSCOPE" dump --at end --json "$T/s.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/at.json"
+	norm='{pid, threads: [.threads[] | {tid, current}] | sort_by(.tid),
+	       tasks: [.tasks[] | {id, name, coro, state, thread, parent, awaiting, wait}] | sort_by(.id)}'
+	diff -u <(jq -S "$norm" "$T/truth.json") <(jq -S "$norm" "$T/at.json")
+	# the keys of ps --json are all there
+	jq -e '.tasks[0] | has("id", "name", "coro", "state", "thread", "parent", "awaiting",
+		"wait", "created_ns", "age_ms", "switches")' "$T/at.json"
+}
+
+@test "dump --at T: a short task is live between its create and its finish, not after" {
+	"$GEN" --write "$T/s.tsc" --duration 0.2 --churn 1000 2>/dev/null
+	"$TASKSCOPE" dump --json "$T/s.tsc" > "$T/s.jsonl"
+	id=$(jq -r 'select(.type == "create") | .id' "$T/s.jsonl" | sed -n 50p)
+	# instants to the nanosecond: seconds since the header's start
+	t0=$(head -1 "$T/s.jsonl" | jq .mono_ns)
+	secs() { awk -v ns="$1" -v t0="$t0" 'BEGIN { printf "%.9f", (ns - t0) / 1e9 }'; }
+	born=$(secs "$(jq -r "select(.type == \"create\" and .id == $id) | .ts_ns" "$T/s.jsonl")")
+	died=$(secs "$(jq -r "select(.type == \"finish\" and .id == $id) | .ts_ns" "$T/s.jsonl")")
+	echo "task $id: $born .. $died"
+	during=$(awk -v a="$born" -v b="$died" 'BEGIN { printf "%.6f", (a + b) / 2 }')
+	"$TASKSCOPE" dump --at "$born" --json "$T/s.tsc" | jq -e ".tasks | any(.id == $id)"
+	"$TASKSCOPE" dump --at "$died" --json "$T/s.tsc" | jq -e ".tasks | all(.id != $id)"
+	"$TASKSCOPE" dump --at 0 --json "$T/s.tsc" | jq -e ".tasks | all(.id != $id)"
+	[ "$("$TASKSCOPE" dump --at "$during" --json "$T/s.tsc" | jq ".tasks | map(select(.id == $id)) | length")" -le 1 ]
+	run "$TASKSCOPE" dump --at soon "$T/s.tsc"
+	[ "$status" -eq 2 ]
+}
+
+@test "dump --summary: lifetime, CPU time, switches and waits per task" {
+	"$GEN" --write "$T/s.tsc" --duration 0.3 --churn 1000 2>/dev/null
+	"$TASKSCOPE" dump --summary --json "$T/s.tsc" > "$T/sum.jsonl"
+	"$TASKSCOPE" dump --json "$T/s.tsc" > "$T/s.jsonl"
+	# one row per task seen: the snapshot's and every one created
+	creates=$(jq -c 'select(.type == "create")' "$T/s.jsonl" | wc -l)
+	snap=$(head -1 "$T/s.jsonl" | jq .snapshot.tasks)
+	[ "$(jq -c 'select(.id)' "$T/sum.jsonl" | wc -l)" -eq $((creates + snap)) ]
+	# switches in = switch events into tasks; CPU time within the lifetime of finished tasks
+	[ "$(jq -s '[.[] | select(.id) | .switches] | add' "$T/sum.jsonl")" -eq \
+	  "$(jq -c 'select(.type == "switch" and .next != null)' "$T/s.jsonl" | wc -l)" ]
+	jq -e -s 'map(select(.outcome == "done")) | length > 10 and
+		all(.cpu_ns > 0 and .cpu_ns <= .lifetime_ns and .waits.yield == 1)' "$T/sum.jsonl"
+	[ "$(tail -1 "$T/sum.jsonl" | jq -r .type)" = end ]
+	run "$TASKSCOPE" dump --summary "$T/s.tsc"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == *"LIFETIME"*"CPU"*"SWITCHES"*"WAITS"* ]]
+	[[ "$output" == *"churn-0"*"sleep="* ]]
+}
+
+@test "dump of a recording whose recorder died: every flushed event, then status 1" {
+	"$GEN" --write "$T/k.tsc" --duration 0.3 --no-footer 2> "$T/emitted"
+	run "$TASKSCOPE" dump --json "$T/k.tsc"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"without a footer"* ]]
+	switches=$(printf '%s\n' "$output" | grep -c '"type":"switch"' || true)
+	[ "$switches" -eq "$(awk '$2 == "switch" { print $3 }' "$T/emitted")" ]
+}
+
+# A subset of Perfetto's trace schema (protos/perfetto/trace/...), enough for a typed decode.
+perfetto_proto() {
+	cat > "$T/perfetto.proto" <<-'EOF'
+	syntax = "proto2";
+	package perfetto.protos;
+	message Trace { repeated TracePacket packet = 1; }
+	message TracePacket {
+	  optional uint64 timestamp = 8;
+	  optional uint32 trusted_packet_sequence_id = 10;
+	  optional uint32 sequence_flags = 13;
+	  optional TrackEvent track_event = 11;
+	  optional TrackDescriptor track_descriptor = 60;
+	}
+	message TrackDescriptor {
+	  optional uint64 uuid = 1;
+	  optional uint64 parent_uuid = 5;
+	  optional string name = 2;
+	  optional ProcessDescriptor process = 3;
+	  optional ThreadDescriptor thread = 4;
+	}
+	message ProcessDescriptor { optional int32 pid = 1; optional string process_name = 6; }
+	message ThreadDescriptor {
+	  optional int32 pid = 1; optional int32 tid = 2; optional string thread_name = 5;
+	}
+	message DebugAnnotation {
+	  optional string name = 10; optional uint64 uint_value = 3; optional string string_value = 6;
+	}
+	message TrackEvent {
+	  enum Type { TYPE_UNSPECIFIED = 0; TYPE_SLICE_BEGIN = 1; TYPE_SLICE_END = 2; TYPE_INSTANT = 3; }
+	  optional Type type = 9;
+	  optional uint64 track_uuid = 11;
+	  repeated string categories = 22;
+	  optional string name = 23;
+	  repeated DebugAnnotation debug_annotations = 4;
+	  repeated fixed64 flow_ids = 47;
+	  repeated fixed64 terminating_flow_ids = 48;
+	}
+	EOF
+}
+
+@test "export perfetto: protoc decodes it; a slice per run of a task, one track per thread, flows" {
+	require_cmd protoc
+	"$GEN" --write "$T/e.tsc" --threads 2 --tasks 4 --churn 2000 --duration 0.1 2>/dev/null
+	run "$TASKSCOPE" export "$T/e.tsc" --format perfetto -o "$T/e.pftrace"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$T/e.pftrace")" = 600 ]
+	"$TASKSCOPE" dump --json "$T/e.tsc" > "$T/e.jsonl"
+	runs=$(jq -c 'select(.type == "switch" and .next != null)' "$T/e.jsonl" | wc -l)
+	creates=$(jq -c 'select(.type == "create")' "$T/e.jsonl" | wc -l)
+	awaits=$(jq -c 'select(.type == "wait" and .reason == "await")' "$T/e.jsonl" | wc -l)
+	[ "$awaits" -gt 0 ]
+
+	# the independent decoder, untyped: every packet is field 1 of the Trace
+	protoc --decode_raw < "$T/e.pftrace" > "$T/raw.txt"
+	[ "$(grep -c '^1 {' "$T/raw.txt")" -gt "$runs" ]
+	[ "$(grep -c '^    9: 1$' "$T/raw.txt")" -eq "$runs" ]    # TYPE_SLICE_BEGIN
+	[ "$(grep -c '^    9: 2$' "$T/raw.txt")" -eq "$runs" ]    # TYPE_SLICE_END
+
+	# typed, with the schema's field numbers
+	perfetto_proto
+	protoc -I "$T" --decode=perfetto.protos.Trace "$T/perfetto.proto" < "$T/e.pftrace" > "$T/typed.txt"
+	[ "$(grep -c 'type: TYPE_SLICE_BEGIN' "$T/typed.txt")" -eq "$runs" ]
+	[ "$(grep -c 'thread {' "$T/typed.txt")" -eq 2 ]           # one track per thread
+	grep -q 'thread_name: "loop 1 (tid 4242)"' "$T/typed.txt"
+	# the slices of worker-0-0 are its runs
+	w=$(jq -c 'select(.type == "switch" and .next_name == "worker-0-0")' "$T/e.jsonl" | wc -l)
+	[ "$w" -gt 0 ]
+	[ "$(grep -c 'name: "worker-0-0"' "$T/typed.txt")" -eq "$w" ]
+	# flows: one out of each create and each await; ended at first runs and at finishes
+	[ "$(grep -c ' flow_ids:' "$T/typed.txt")" -eq $((creates + awaits)) ]
+	[ "$(grep -c 'terminating_flow_ids:' "$T/typed.txt")" -ge "$creates" ]
+}
+
+@test "export chrome: jq reads it; X slices are the runs; flows start and finish" {
+	"$GEN" --write "$T/e.tsc" --threads 2 --tasks 4 --churn 2000 --duration 0.1 2>/dev/null
+	run "$TASKSCOPE" export "$T/e.tsc" --format chrome -o "$T/e.json"
+	[ "$status" -eq 0 ]
+	"$TASKSCOPE" dump --json "$T/e.tsc" > "$T/e.jsonl"
+	runs=$(jq -c 'select(.type == "switch" and .next != null)' "$T/e.jsonl" | wc -l)
+	[ "$(jq '[.traceEvents[] | select(.ph == "X")] | length' "$T/e.json")" -eq "$runs" ]
+	jq -e '[.traceEvents[] | select(.ph == "X")] | all(.dur >= 0 and (.name | length) > 0)' "$T/e.json"
+	jq -e '[.traceEvents[] | select(.ph == "M" and .name == "thread_name")] | length == 2' "$T/e.json"
+	# every flow that starts also ends
+	jq -e '([.traceEvents[] | select(.ph == "s") | .id] | sort) ==
+	       ([.traceEvents[] | select(.ph == "f") | .id] | sort)' "$T/e.json"
+	# worker-0-0's slices on its thread, in time order and not overlapping
+	jq -e '[.traceEvents[] | select(.ph == "X" and .name == "worker-0-0")] | sort_by(.ts) |
+	       . as $s | [range(1; length)] | all($s[.].ts >= $s[. - 1].ts + $s[. - 1].dur)' "$T/e.json"
+}
+
+@test "export of a damaged file converts up to the fault and exits 1" {
+	small_trace
+	size=$(stat -c %s "$T/small.tsc")
+	head -c $((size - 100)) "$T/small.tsc" > "$T/cut.tsc"
+	run "$TASKSCOPE" export "$T/cut.tsc" --format chrome -o "$T/cut.json"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"converted up to there"* ]]
+	jq -e '.traceEvents | length > 10' "$T/cut.json"
+	run "$TASKSCOPE" export "$T/small.tsc" --format svg -o "$T/x"
+	[ "$status" -eq 2 ]
+}
+
+@test "fuzz target: the reader under libFuzzer with ASan and UBSan, bounded run" {
+	require_cmd clang
+	[ -x "$ROOT/tests/fuzz/run" ] || { echo "missing tests/fuzz/run" >&2; return 1; }
+	run "$ROOT/tests/fuzz/run" --time "${FUZZ_TIME:-30}"
+	echo "$output" | tail -5
+	[ "$status" -eq 0 ]
+}
