@@ -194,8 +194,8 @@ $(BUILD)/taskscope: $(CLI_OBJ)
 # ---- fuzz targets: libFuzzer with ASan and UBSan (clang); run by tests/fuzz/run ----
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)
 FUZZ := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZ_TRACE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/fuzz/obj/%.o,$(TRACE_SRC))
 
 .PHONY: fuzz
@@ -204,12 +204,14 @@ fuzz: $(FUZZ)
 $(FUZZ_TRACE_OBJ): $(BUILD)/fuzz/obj/%.o: src/cli/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu11 $(FUZZ_CFLAGS:fuzzer,%=fuzzer-no-link,%) -c $< -o $@
+	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+		-c $< -o $@
 
 $(FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_TRACE_OBJ)
 	$(call msg,FUZZ,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -std=gnu11 $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_TRACE_OBJ) -lz
+	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(FUZZ_TRACE_OBJ) -lz
 
 # ---- running ----
 test: all
