@@ -21,12 +21,18 @@ const volatile __u64 targ_pidns_dev = 0;  /* when the target lives in another pi
 const volatile __u64 targ_pidns_ino = 0;  /* its nsfs dev and inode, to report its own tids */
 const volatile bool targ_emit = false;    /* also write every event to the ring buffer */
 
-/* Set by user space right after attach to the target's next task id, read after the probes
- * were attached: every task from that id on was created under our probes, so it is in `live`
- * while alive and its finish needs no record in `finished` (absence from `live` says it).
- * Until set, every finish is recorded. This keeps `finished` to the tasks older than the
- * attach, however long we stay attached and however fast tasks churn. */
+/* Set by user space when every probe note of the binary passes its arguments exactly as the
+ * probe ABI says (8@%rdi 8@%rsi ...): then we read the registers directly, instead of going
+ * through libbpf's generic argument specs (~60 ns per argument here). */
+const volatile bool targ_reg_args = false;
+
+/* Set by user space (tsc_bpf_set_next_id) to the target's next task id read after attach:
+ * every task from that id on was created under our probes. Like `born`, without a range. */
 __u64 fin_below = ~0ull;
+
+/* The first task id whose creation we saw; ids are never reused and grow, so the ids created
+ * since attach are (nearly all) at or above it. See `born`. */
+__u64 born_base = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -59,6 +65,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* born: one bit per task id from born_base on, set when its creation entered `live`. A task
+ * with its bit set and no longer in `live` has finished, so its finish needs no record in
+ * `finished`: churn costs one delete per task, and `finished` holds only tasks older than the
+ * attach (or beyond the bitmap's range), however long we stay attached. User space maps it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, TSC_BORN_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} born SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -131,6 +149,36 @@ static __always_inline void emit(__u32 type, __u64 a0, __u64 a1, __u64 a2, __u64
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
+static __always_inline __u64 arg(struct pt_regs *ctx, __u64 i, __u64 reg)
+{
+	long v = 0;
+	if (targ_reg_args)
+		return reg;
+	bpf_usdt_arg(ctx, i, &v);
+	return v;
+}
+
+/* The word of `born` holding id's bit, or NULL when id is outside the bitmap. */
+static __always_inline __u64 *born_word(__u64 id, __u64 *bit)
+{
+	__u64 base = born_base;
+	if (!base || id < base || id - base >= (__u64)TSC_BORN_WORDS * 64)
+		return NULL;
+	__u32 w = (__u32)((id - base) >> 6);
+	*bit = 1ull << ((id - base) & 63);
+	return bpf_map_lookup_elem(&born, &w);
+}
+
+static __always_inline void born_set(__u64 id)
+{
+	__u64 bit, *w;
+	if (!born_base)
+		__sync_val_compare_and_swap(&born_base, 0, id);
+	w = born_word(id, &bit);
+	if (w)
+		__sync_fetch_and_or(w, bit);
+}
+
 /* The record of task id, inserted with only its id and tid if the task predates the attach. */
 static __always_inline struct tsc_task_rec *task_get(__u64 id, __u32 tid)
 {
@@ -154,10 +202,14 @@ static __always_inline struct tsc_task_rec *task_get(__u64 id, __u32 tid)
 }
 
 SEC("usdt")
-int BPF_USDT(task_create, __u64 id, __u64 parent, const char *name, const char *coro, __u64 tid)
+int task_create(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_CREATE))
 		return 0;
+	__u64 id = arg(ctx, 0, ctx->di), parent = arg(ctx, 1, ctx->si);
+	const char *name = (const char *)arg(ctx, 2, ctx->dx);
+	const char *coro = (const char *)arg(ctx, 3, ctx->cx);
+	__u64 tid = arg(ctx, 4, ctx->r8);
 	__u32 zero = 0;
 	struct tsc_task_rec *t = bpf_map_lookup_elem(&scratch, &zero);
 	if (!t)
@@ -179,19 +231,24 @@ int BPF_USDT(task_create, __u64 id, __u64 parent, const char *name, const char *
 	}
 	if (bpf_map_update_elem(&live, &id, t, BPF_ANY))
 		count(TSC_C_LIVE_FULL);
+	else
+		born_set(id);
 	if (targ_emit)
 		emit(TSC_REC_CREATE, id, parent, 0, 0, t->name, t->coro);
 	return 0;
 }
 
 SEC("usdt")
-int BPF_USDT(task_finish, __u64 id, __u64 outcome)
+int task_finish(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_FINISH))
 		return 0;
-	/* Record the finish before forgetting the task: a reader between the two sees it in
-	 * both maps, and finished wins; never in neither. */
-	if (id < fin_below) {
+	__u64 id = arg(ctx, 0, ctx->di), outcome = arg(ctx, 1, ctx->si), bit = 0;
+	__u64 *w = born_word(id, &bit);
+	/* A task born under our probes is known finished once gone from `live`. Any other is
+	 * recorded, before it leaves `live`: a reader between the two sees it in both maps, and
+	 * finished wins; never in neither. */
+	if (id < fin_below && (!w || !(*w & bit))) {
 		struct tsc_fin_rec f = { .ts_ns = bpf_ktime_get_ns(), .outcome = (__u32)outcome };
 		if (bpf_map_update_elem(&finished, &id, &f, BPF_ANY))
 			count(TSC_C_FINISHED_FULL);
@@ -203,10 +260,12 @@ int BPF_USDT(task_finish, __u64 id, __u64 outcome)
 }
 
 SEC("usdt")
-int BPF_USDT(task_rename, __u64 id, const char *name)
+int task_rename(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_RENAME))
 		return 0;
+	__u64 id = arg(ctx, 0, ctx->di);
+	const char *name = (const char *)arg(ctx, 1, ctx->si);
 	struct tsc_task_rec *t = task_get(id, 0);
 	if (!t)
 		return 0;
@@ -222,10 +281,11 @@ int BPF_USDT(task_rename, __u64 id, const char *name)
 }
 
 SEC("usdt")
-int BPF_USDT(task_switch, __u64 prev, __u64 next)
+int task_switch(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_SWITCH))
 		return 0;
+	__u64 prev = arg(ctx, 0, ctx->di), next = arg(ctx, 1, ctx->si);
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = current_tid();
 	struct tsc_thread_rec *th = bpf_map_lookup_elem(&threads, &tid);
@@ -266,10 +326,11 @@ int BPF_USDT(task_switch, __u64 prev, __u64 next)
 }
 
 SEC("usdt")
-int BPF_USDT(task_wait, __u64 id, __u64 reason, __u64 obj)
+int task_wait(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_WAIT))
 		return 0;
+	__u64 id = arg(ctx, 0, ctx->di), reason = arg(ctx, 1, ctx->si), obj = arg(ctx, 2, ctx->dx);
 	struct tsc_task_rec *t = task_get(id, current_tid());
 	if (t) {
 		t->state = reason == TS_WAIT_YIELD ? TS_READY : TS_WAITING;
@@ -296,10 +357,11 @@ static __always_inline void thread_event(__u64 loop, __u64 tid, bool start)
 }
 
 SEC("usdt")
-int BPF_USDT(thread_start, __u64 loop, __u64 tid)
+int thread_start(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_THREAD_START))
 		return 0;
+	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
 	thread_event(loop, tid, true);
 	if (targ_emit)
 		emit(TSC_REC_THREAD_START, loop, tid, 0, 0, NULL, NULL);
@@ -307,10 +369,11 @@ int BPF_USDT(thread_start, __u64 loop, __u64 tid)
 }
 
 SEC("usdt")
-int BPF_USDT(thread_stop, __u64 loop, __u64 tid)
+int thread_stop(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_THREAD_STOP))
 		return 0;
+	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
 	thread_event(loop, tid, false);
 	if (targ_emit)
 		emit(TSC_REC_THREAD_STOP, loop, tid, 0, 0, NULL, NULL);

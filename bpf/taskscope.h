@@ -9,11 +9,12 @@
 
 /* Default map sizes; user space may change them before load. Live and finished elements are
  * allocated on demand (BPF_F_NO_PREALLOC), but each map's bucket array (16 bytes per entry)
- * is allocated and zeroed at load: 2^18 keeps that to 4 MiB each. With the id floor set (see
- * fin_below in the BPF program) `finished` holds only tasks older than the attach. */
+ * is allocated and zeroed at load: 2^18 keeps that to 4 MiB each. `finished` holds only
+ * tasks older than the attach (see the `born` map). */
 #define TSC_MAX_LIVE (1u << 18)
 #define TSC_MAX_FINISHED (1u << 18)
 #define TSC_MAX_THREADS 4096
+#define TSC_BORN_WORDS (1u << 17) /* bits for 8M task ids from the first one created */
 
 /* struct tsc_task_rec.flags */
 #define TSC_TF_CREATED 1u  /* task_create seen since attach: name, coro, parent are valid */

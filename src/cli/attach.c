@@ -2,11 +2,13 @@
 /* The BPF half of the attach protocol: load bpf/taskscope.bpf.c filtered on the target's tgid,
  * attach its USDT programs, and later merge what they saw into a registry snapshot. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "attach.h"
+#include "elfx.h"
 #include "taskscope.h"
 #include "taskscope.skel.h"
 
@@ -27,23 +30,26 @@ struct tsc_bpf {
 	int nlinks;
 	int pid;
 	unsigned probes;
-	uint64_t next_id;  /* the id floor given to tsc_bpf_set_next_id, 0 = none */
+	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
+	size_t born_len;
+	uint64_t next_id;  /* the floor given to tsc_bpf_set_next_id, 0 = none */
 };
 
 struct probe_def {
 	const char *name;
 	unsigned group;
+	const char *args; /* the argument spec of the probe ABI (include/taskscope/probes.h) */
 };
 
 /* In the order of the skeleton's programs, looked up by name below. */
 static const struct probe_def probe_defs[] = {
-	{ "task_create", TSC_PROBES_LIFECYCLE },
-	{ "task_finish", TSC_PROBES_LIFECYCLE },
-	{ "task_rename", TSC_PROBES_LIFECYCLE },
-	{ "task_switch", TSC_PROBES_SWITCH },
-	{ "thread_start", TSC_PROBES_SWITCH },
-	{ "thread_stop", TSC_PROBES_SWITCH },
-	{ "task_wait", TSC_PROBES_WAIT },
+	{ "task_create", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8" },
+	{ "task_finish", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi" },
+	{ "task_rename", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi" },
+	{ "task_switch", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
+	{ "thread_start", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
+	{ "thread_stop", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
+	{ "task_wait", TSC_PROBES_WAIT, "8@%rdi 8@%rsi 8@%rdx" },
 };
 #define NPROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
 
@@ -54,6 +60,8 @@ void tsc_bpf_detach(struct tsc_bpf *b)
 {
 	if (!b)
 		return;
+	if (b->born && b->born != MAP_FAILED)
+		munmap((void *)b->born, b->born_len);
 	/* Destroying the links unregisters the uprobes, and the kernel then decrements the
 	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path. */
 	for (int i = 0; i < b->nlinks; i++)
@@ -123,6 +131,34 @@ static void set_pidns(struct taskscope_bpf *skel, int pid)
 	skel->rodata->targ_pidns_ino = theirs.st_ino;
 }
 
+static int check_note_args(const struct tsc_usdt *u, void *ctx)
+{
+	bool *all_regs = ctx;
+	if (strcmp(u->provider, "taskscope"))
+		return 0;
+	for (size_t i = 0; i < NPROBES; i++)
+		if (!strcmp(u->name, probe_defs[i].name) && strcmp(u->args, probe_defs[i].args))
+			*all_regs = false;
+	return 0;
+}
+
+/* True when every taskscope note in binary passes its arguments the way the probe ABI says,
+ * so the BPF programs may read the registers directly. False (the generic, slower path)
+ * whenever we cannot tell. */
+static bool notes_use_abi_registers(const char *binary)
+{
+	struct tsc_elf e = { 0 };
+	bool all_regs = true;
+	int fd = open(binary, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (tsc_elf_open(fd, &e) || tsc_elf_usdt_foreach(&e, check_note_args, &all_regs))
+		all_regs = false;
+	tsc_elf_close(&e);
+	close(fd);
+	return all_regs;
+}
+
 /* A test hook: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before returning, so
  * that a test can kill us while attached. */
 static void test_hold(void)
@@ -170,6 +206,8 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 		goto cleanup;
 	}
 	b->skel->rodata->targ_tgid = pid;
+	b->skel->rodata->targ_reg_args = notes_use_abi_registers(binary) &&
+					 !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
 	set_pidns(b->skel, pid);
 	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
 	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
@@ -187,6 +225,15 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 	err = taskscope_bpf__load(b->skel);
 	if (err) {
 		explain_load_error(err);
+		goto cleanup;
+	}
+	b->born_len = (size_t)bpf_map__max_entries(b->skel->maps.born) * sizeof(uint64_t);
+	b->born = mmap(NULL, b->born_len, PROT_READ, MAP_SHARED,
+		       bpf_map__fd(b->skel->maps.born), 0);
+	if (b->born == MAP_FAILED) {
+		err = -errno;
+		b->born = NULL;
+		fprintf(stderr, "taskscope: cannot map a BPF map: %s\n", strerror(-err));
 		goto cleanup;
 	}
 
@@ -223,8 +270,6 @@ int tsc_bpf_set_next_id(struct tsc_bpf *b, uint64_t next_id)
 {
 	if (!b || !next_id || b->next_id)
 		return -EINVAL;
-	if (!(b->probes & TSC_PROBES_LIFECYCLE))
-		return 0; /* without task_create and task_finish there is nothing to gain */
 	b->next_id = next_id;
 	/* .data is mmap-ed: a plain store, seen by the programs' next runs */
 	__atomic_store_n(&b->skel->data->fin_below, next_id, __ATOMIC_RELEASE);
@@ -375,6 +420,15 @@ static int read_counters(struct tsc_bpf *b, uint64_t sums[TSC_C_NR])
 	return 0;
 }
 
+/* Was id's creation seen (and its record put in `live`) since attach? Read after `live`. */
+static bool born(const struct tsc_bpf *b, uint64_t base, uint64_t id)
+{
+	if (!base || id < base || id - base >= (uint64_t)b->born_len * 8)
+		return false;
+	uint64_t off = id - base;
+	return (__atomic_load_n(&b->born[off >> 6], __ATOMIC_ACQUIRE) >> (off & 63)) & 1;
+}
+
 static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
 {
 	memset(t, 0, sizeof(*t));
@@ -397,8 +451,8 @@ static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
  * after the snapshot left a trace in the maps. The maps are read live first, then threads,
  * then finished last: a task that finished at any moment before the end of our reading is
  * then known as finished, and finished always wins, so no finished task is resurrected.
- *   - snapshot tasks in `finished` are dropped, and so are those from the id floor on that
- *     are not in `live` (created under our probes and finished: see fin_below);
+ *   - snapshot tasks in `finished` are dropped, and so are those born under our probes (their
+ *     bit in `born`, or from the id floor on) that are no longer in `live`: they finished;
  *   - live records created since attach and absent from the snapshot are added, once;
  *   - renames since attach replace the name; switch/wait events newer than the snapshot
  *     replace state and wait;
@@ -418,6 +472,8 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 
 	if (!b || !snap)
 		return -EINVAL;
+	/* born_base first: it is set once, before any bit, so a bit read later is covered */
+	uint64_t born_base = __atomic_load_n(&b->skel->bss->born_base, __ATOMIC_ACQUIRE);
 	err = dump_map(bpf_map__fd(b->skel->maps.live), &live);
 	if (!err)
 		err = dump_map(bpf_map__fd(b->skel->maps.threads), &thr);
@@ -451,16 +507,17 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 		goto cleanup;
 	}
 	size_t n = 0;
-	if (b->next_id && (err = idmap_init(&inlive, nl)))
+	if ((err = idmap_init(&inlive, nl)))
 		goto cleanup;
-	for (size_t i = 0; b->next_id && i < nl; i++)
+	for (size_t i = 0; i < nl; i++)
 		if (lrec[i].id)
 			idmap_put(&inlive, lrec[i].id, 1);
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		const struct tsc_task *t = &snap->tasks[i];
 		if (!t->id || idmap_get(&fin, t->id) || idmap_get(&have, t->id))
 			continue;
-		if (b->next_id && t->id >= b->next_id && !idmap_get(&inlive, t->id))
+		bool under_probes = born(b, born_base, t->id) || (b->next_id && t->id >= b->next_id);
+		if (under_probes && !idmap_get(&inlive, t->id))
 			continue;
 		idmap_put(&have, t->id, (uint32_t)n);
 		tasks[n++] = *t;

@@ -26,8 +26,10 @@ void tsc_bpf_detach(struct tsc_bpf *b); /* accepts NULL */
 
 /* Optional, right after tsc_bpf_attach and before the snapshot: the target's next task id
  * (the descriptor's next_id), read after attach returned. Tasks from that id on were created
- * under the probes, so their finishes need no record: the finished map then holds only tasks
- * older than the attach, however long we stay attached and however fast tasks churn. Once. */
+ * under the probes, so their finishes need no record in the finished map. The BPF side also
+ * finds this out by itself for the first 8M ids created since attach; this covers any id
+ * after them, for long attachments. Once. */
 int tsc_bpf_set_next_id(struct tsc_bpf *b, uint64_t next_id);
+
 
 #endif

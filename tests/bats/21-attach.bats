@@ -1,0 +1,376 @@
+#!/usr/bin/env bats
+# The BPF half of the attach protocol (bpf/taskscope.bpf.c, src/cli/attach.c) against real
+# processes: what `taskscope ps` rebuilds under churn, of a hung process, with two tracers at
+# once, after a tracer is killed with SIGKILL, with a forking target, in every link variant.
+# An independent oracle (bpftrace on task_finish) tells when each task finished.
+
+load test_helper
+
+setup() {
+	require_root_bpf
+	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
+	T=$BATS_TEST_TMPDIR
+	PIDS=()
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do stop_proc "$p"; done
+	return 0
+}
+
+# Start a background process (output to files, bats's fd 3 closed), record its pid in PID.
+spawn() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
+	PID=$!
+	PIDS+=("$PID")
+}
+
+mono_ns() {
+	python3 -c 'import time; print(time.monotonic_ns())'
+}
+
+# name and value of every taskscope probe semaphore in process $1, in each ELF it maps (the
+# executable or libtaskscope.so): the semaphore's file address from the notes, plus the load
+# bias from /proc/PID/maps, read through /proc/PID/mem.
+sems() {
+	python3 - "$1" <<'PY'
+import re, subprocess, sys
+pid = int(sys.argv[1])
+files = {}
+for line in open(f"/proc/{pid}/maps"):
+    f = line.split()
+    if len(f) >= 6 and f[5].startswith("/"):
+        files.setdefault(f[5], []).append((int(f[0].split("-")[0], 16), int(f[2], 16)))
+out = []
+for path, maps in files.items():
+    elf = f"/proc/{pid}/root{path}"
+    notes = subprocess.run(["readelf", "-nW", elf], capture_output=True, text=True).stdout
+    probes = set(re.findall(r"Provider: taskscope\s+Name: (\w+)\s+Location: \S+, "
+                            r"Base: \S+, Semaphore: (0x[0-9a-f]+)", notes))
+    if not probes:
+        continue
+    phdrs = subprocess.run(["readelf", "-lW", elf], capture_output=True, text=True).stdout
+    first = min(int(l.split()[2], 16) for l in phdrs.splitlines() if l.split()[:1] == ["LOAD"])
+    bias = min(lo for lo, off in maps if off == 0) - (first & ~0xfff)
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        for name, sem in sorted(probes):
+            mem.seek(bias + int(sem, 16))
+            out.append(f"{name} {int.from_bytes(mem.read(2), 'little')}")
+if not out:
+    sys.exit(f"no taskscope semaphores in process {pid}")
+print("\n".join(out))
+PY
+}
+
+sems_total() {
+	sems "$1" | awk '{ s += $2 } END { print s + 0 }'
+}
+
+# Wait until the semaphores of $1 sum to $2 ("nonzero" for any positive sum), up to ~10 s.
+wait_sems() {
+	local pid=$1 want=$2 i s
+	for i in $(seq 200); do
+		s=$(sems_total "$pid") || return 1
+		if [ "$want" = nonzero ]; then [ "$s" -gt 0 ] && return 0; else [ "$s" = "$want" ] && return 0; fi
+		sleep 0.05
+	done
+	echo "semaphores of $pid stayed at $s, want $want:" >&2
+	sems "$pid" >&2
+	return 1
+}
+
+# check_ps TRUTH ORACLE RUN... where RUN is T0:T1:FILE, the CLOCK_MONOTONIC ns before that
+# `ps --json` started and after it ended. Checks each listing against the truth file (every task
+# there exactly once, same name, thread and coroutine), for duplicate ids, threads' current
+# tasks, and tasks that are neither truth nor allowed extras (EXTRA, a regex of coroutine
+# names). With an ORACLE file of "id finish_ns" lines (or - for none): no task reported had
+# finished before its `ps` started, and a truth task may be missing only if it had finished
+# before that `ps` ended (a target overloaded past its limits loses its churners).
+check_ps() {
+	python3 - "$@" <<'PY'
+import json, os, re, sys
+truth_file, oracle_file, runs = sys.argv[1], sys.argv[2], sys.argv[3:]
+extra = re.compile(os.environ.get("EXTRA", "^$"))
+truth = [json.loads(l) for l in open(truth_file) if l.strip()]
+fin, lost = {}, 0
+if oracle_file != "-":
+    for l in open(oracle_file):
+        f = l.split()
+        if len(f) == 2 and f[0].isdigit():
+            fin[int(f[0])] = int(f[1])
+        elif "Lost" in l:
+            lost += int(re.sub(r"\D", "", l) or 0)
+bad = []
+extras = checked = gone = 0
+for run in runs:
+    t0, t1, path = run.split(":", 2)
+    t0, t1 = int(t0), int(t1)
+    try:
+        ps = json.load(open(path))
+    except ValueError as e:
+        bad.append(f"{path}: not JSON: {e}")
+        continue
+    tasks = ps["tasks"]
+    if not ps.get("reconciled"):
+        bad.append(f"{path}: not reconciled with BPF")
+    if ps.get("map_full"):
+        bad.append(f"{path}: map_full {ps['map_full']}")
+    ids = [t["id"] for t in tasks]
+    if len(ids) != len(set(ids)):
+        bad.append(f"{path}: duplicate ids {sorted(i for i in set(ids) if ids.count(i) > 1)[:10]}")
+    by_id = {t["id"]: t for t in tasks}
+    for w in truth:
+        t = by_id.get(w["id"])
+        if t is None:
+            if w["id"] in fin and fin[w["id"]] < t1:
+                gone += 1 # the target itself ended it; the oracle saw when
+            else:
+                bad.append(f"{path}: truth task {w} missing")
+        elif (t["name"], t["thread"], t["coro"]) != (w["name"], w["tid"], w["coro"]):
+            bad.append(f"{path}: task {w['id']} is {t['name']},{t['thread']},{t['coro']}; "
+                       f"truth {w['name']},{w['tid']},{w['coro']}")
+    tids = {th["tid"] for th in ps["threads"]}
+    for th in ps["threads"]:
+        c = th["current"]
+        if c is not None and (c not in by_id or by_id[c]["thread"] != th["tid"]):
+            bad.append(f"{path}: thread {th['tid']} current {c} is not a task of that thread")
+    truth_ids = {w["id"] for w in truth}
+    for t in tasks:
+        if t["id"] in fin:
+            checked += 1
+            if fin[t["id"]] < t0:
+                bad.append(f"{path}: task {t['id']} {t['name']} ({t['coro']}) finished "
+                           f"{(t0 - fin[t['id']]) / 1e6:.3f} ms before ps started")
+        if t["id"] in truth_ids:
+            continue
+        extras += 1
+        if not extra.search(t["coro"]):
+            bad.append(f"{path}: unexpected task {t['id']} {t['name']} coro {t['coro']}")
+        if t["thread"] not in tids:
+            bad.append(f"{path}: task {t['id']} on thread {t['thread']}, not a loop thread")
+print(f"{len(runs)} listings, {extras} tasks beyond the truth, {gone} truth tasks ended by "
+      f"the target; oracle: {len(fin)} finishes, {lost} lost, {checked} reported tasks that "
+      f"finished after their ps started")
+for b in bad[:40]:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+}
+
+@test "fidelity under churn: 20 listings, each exact against the truth and the oracle" {
+	require_cmd bpftrace
+	spawn demo "$DEMO" --threads 4 --tasks 200 --churn 20000 --truth "$T/truth"
+	local demo=$PID
+	wait_for_lines "$T/truth" 808
+	local maxid
+	maxid=$(jq -s 'map(.id) | max' "$T/truth")
+	# The oracle: when tasks finished (bpf_ktime_get_ns is CLOCK_MONOTONIC), every truth task
+	# and one short task in 8: printing every finish through bpftrace's perf buffer would slow
+	# the target down to collapse.
+	spawn oracle bpftrace -p "$demo" -e "usdt:$DEMO:taskscope:task_finish \
+		/arg0 % 8 == 0 || arg0 <= $maxid/ { printf(\"%llu %llu\\n\", arg0, nsecs); }"
+	local oracle=$PID
+	wait_for_lines "$T/oracle.out" 20
+	local runs=() i t0 t1
+	for i in $(seq 20); do
+		t0=$(mono_ns)
+		run "$TASKSCOPE" ps "$demo" --json
+		t1=$(mono_ns)
+		[ "$status" = 0 ] || { echo "ps #$i: status $status: $output" >&2; return 1; }
+		printf '%s\n' "$output" > "$T/ps$i.json"
+		runs+=("$t0:$t1:$T/ps$i.json")
+	done
+	kill -0 "$demo" # the target lived through it all
+	kill -0 "$oracle" || { echo "the oracle died: $(cat "$T/oracle.err")" >&2; return 1; }
+	sleep 0.2
+	kill -INT "$oracle"
+	wait "$oracle" || true
+	EXTRA='^(short_task|main_coro)$' run check_ps "$T/truth" "$T/oracle.out" "${runs[@]}"
+	echo "$output"
+	[ "$status" = 0 ]
+}
+
+@test "two taskscope ps at once on one target: both exact" {
+	spawn demo "$DEMO" --threads 4 --tasks 200 --churn 20000 --truth "$T/truth"
+	local demo=$PID
+	wait_for_lines "$T/truth" 808
+	local i runs=()
+	for i in 1 2 3; do
+		"$TASKSCOPE" ps "$demo" --json > "$T/a$i.json" 2>"$T/a$i.err" 3>&- &
+		local a=$!
+		"$TASKSCOPE" ps "$demo" --json > "$T/b$i.json" 2>"$T/b$i.err" 3>&- &
+		local b=$!
+		wait "$a" || { cat "$T/a$i.err" >&2; return 1; }
+		wait "$b" || { cat "$T/b$i.err" >&2; return 1; }
+		runs+=("0:0:$T/a$i.json" "0:0:$T/b$i.json")
+	done
+	EXTRA='^(short_task|main_coro)$' run check_ps "$T/truth" - "${runs[@]}"
+	echo "$output"
+	[ "$status" = 0 ]
+	wait_sems "$demo" 0
+}
+
+@test "a hung process (a three-task await cycle, loops idle): ps exact" {
+	spawn demo "$DEMO" --threads 2 --tasks 0 --deadlock --truth "$T/truth"
+	local demo=$PID
+	wait_for_lines "$T/truth" 3
+	run "$TASKSCOPE" ps "$demo" --json
+	[ "$status" = 0 ]
+	printf '%s\n' "$output" > "$T/ps.json"
+	EXTRA='^main_coro$' run check_ps "$T/truth" - "0:0:$T/ps.json"
+	echo "$output"
+	[ "$status" = 0 ]
+	# exactly the truth and Task-1, the cycle waiting on each other
+	[ "$(jq '.tasks | length' "$T/ps.json")" = $(($(wc -l < "$T/truth") + 1)) ]
+	run jq -r '.tasks[] | select(.name | startswith("deadlock-")) | "\(.name) \(.state) \(.wait)"' \
+		"$T/ps.json"
+	[ "$output" = "deadlock-A waiting await
+deadlock-B waiting await
+deadlock-C waiting await" ]
+}
+
+@test "semaphores: raised while attached, back to 0 after ps exits" {
+	spawn parked "$BUILD/progs/parked" --tasks 3 --truth "$T/truth"
+	local p=$PID
+	wait_for_lines "$T/parked.out" 1
+	[ "$(sems_total "$p")" = 0 ]
+	TASKSCOPE_TEST_HOLD_MS=3000 "$TASKSCOPE" ps "$p" --json > "$T/ps.json" 2>"$T/ps.err" 3>&- &
+	local ts=$!
+	PIDS+=("$ts")
+	wait_sems "$p" nonzero
+	# ps attaches the lifecycle probes only
+	run sems "$p"
+	echo "$output"
+	[[ "$output" == *"task_create 1"* && "$output" == *"task_finish 1"* ]]
+	[[ "$output" == *"task_rename 1"* && "$output" == *"task_switch 0"* ]]
+	wait "$ts"
+	[ "$(sems_total "$p")" = 0 ]
+	EXTRA='^main_coro$' run check_ps "$T/truth" - "0:0:$T/ps.json"
+	echo "$output"
+	[ "$status" = 0 ]
+}
+
+# spawner waits for GOFILE, runs a deterministic workload that fires every probe, prints its
+# results and exits: run it untraced, then under an attached taskscope.
+spawner_run() {
+	local out=$1 go=$2
+	shift 2
+	"$BUILD/progs/spawner" "$go" > "$out" 2>&1 3>&- &
+	SP=$!
+	PIDS+=("$SP")
+	wait_for_lines "$out" 1 # "ready"
+}
+
+@test "the target's output and exit code are the same traced and untraced" {
+	spawner_run "$T/plain.out" "$T/go1"
+	touch "$T/go1"
+	wait "$SP"
+	local rc_plain=$?
+	spawner_run "$T/traced.out" "$T/go2"
+	local sp=$SP
+	TASKSCOPE_TEST_HOLD_MS=4000 "$TASKSCOPE" ps "$sp" > /dev/null 2>&1 3>&- &
+	PIDS+=("$!")
+	wait_sems "$sp" nonzero
+	touch "$T/go2" # the whole workload runs with the probes attached
+	wait "$sp"
+	local rc_traced=$?
+	echo "untraced: status $rc_plain"; cat "$T/plain.out"
+	echo "traced: status $rc_traced"; cat "$T/traced.out"
+	[ "$rc_plain" = 0 ]
+	[ "$rc_traced" = 0 ]
+	diff "$T/plain.out" "$T/traced.out"
+	grep -q '^created ' "$T/traced.out"
+}
+
+@test "taskscope killed with SIGKILL while attached: target unchanged, semaphores back to 0" {
+	spawner_run "$T/plain.out" "$T/go1"
+	touch "$T/go1"
+	wait "$SP"
+	spawner_run "$T/victim.out" "$T/go2"
+	local sp=$SP
+	TASKSCOPE_TEST_HOLD_MS=30000 "$TASKSCOPE" ps "$sp" > /dev/null 2>&1 3>&- &
+	local ts=$!
+	PIDS+=("$ts")
+	wait_sems "$sp" nonzero
+	kill -9 "$ts"
+	wait "$ts" || true
+	wait_sems "$sp" 0 # the kernel dropped the uprobes with the dead tracer's fds
+	touch "$T/go2"
+	wait "$sp"
+	diff "$T/plain.out" "$T/victim.out"
+
+	# the same against a target that keeps running: it goes on, semaphores at 0
+	spawn demo "$DEMO" --threads 2 --tasks 20 --churn 2000 --truth "$T/truth"
+	local demo=$PID
+	wait_for_lines "$T/truth" 40
+	TASKSCOPE_TEST_HOLD_MS=30000 "$TASKSCOPE" ps "$demo" > /dev/null 2>&1 3>&- &
+	ts=$!
+	PIDS+=("$ts")
+	wait_sems "$demo" nonzero
+	kill -9 "$ts"
+	wait "$ts" || true
+	wait_sems "$demo" 0
+	kill -0 "$demo"
+	run "$TASKSCOPE" ps "$demo" --json
+	[ "$status" = 0 ]
+	printf '%s\n' "$output" > "$T/ps.json"
+	EXTRA='^(short_task|main_coro)$' run check_ps "$T/truth" - "0:0:$T/ps.json"
+	echo "$output"
+	[ "$status" = 0 ]
+}
+
+@test "a forked child of the target is never reported as the target" {
+	# forker's children rename the parent's tasks and create tasks with the parent's next
+	# ids, with the probes patched and semaphores set in their copy of the parent
+	spawn forker "$BUILD/progs/forker" -n 8 "$T/truth"
+	local f=$PID
+	wait_for_lines "$T/forker.out" 1
+	local i runs=()
+	for i in 1 2 3; do
+		TASKSCOPE_TEST_HOLD_MS=500 run "$TASKSCOPE" ps "$f" --json
+		[ "$status" = 0 ]
+		printf '%s\n' "$output" > "$T/ps$i.json"
+		runs+=("0:0:$T/ps$i.json")
+	done
+	EXTRA='^$' run check_ps "$T/truth" - "${runs[@]}"
+	echo "$output"
+	[ "$status" = 0 ]
+	! grep -q child- "$T"/ps*.json
+	wait_sems "$f" 0
+}
+
+@test "static, shared and stripped runtimes: ps exact, semaphores back to 0" {
+	local v p
+	for v in parked parked-shared parked-stripped; do
+		rm -f "$T/truth"
+		spawn "$v" "$BUILD/progs/$v" --threads 3 --tasks 50 --truth "$T/truth"
+		p=$PID
+		wait_for_lines "$T/$v.out" 1
+		run "$TASKSCOPE" ps "$p" --json
+		[ "$status" = 0 ] || { echo "$v: $output" >&2; return 1; }
+		printf '%s\n' "$output" > "$T/$v.json"
+		EXTRA='^main_coro$' run check_ps "$T/truth" - "0:0:$T/$v.json"
+		echo "$v: $output"
+		[ "$status" = 0 ]
+		[ "$(jq .reconciled "$T/$v.json")" = true ]
+		wait_sems "$p" 0
+		stop_proc "$p"
+	done
+}
+
+@test "a full BPF map is counted and reported, not silently wrong" {
+	spawn demo "$DEMO" --threads 2 --tasks 10 --churn 20000 --truth "$T/truth"
+	local demo=$PID
+	wait_for_lines "$T/truth" 20
+	TASKSCOPE_TEST_MAX_LIVE=4 TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=200 run "$TASKSCOPE" ps "$demo" --json
+	[ "$status" = 0 ]
+	printf '%s\n' "$output" > "$T/ps.json"
+	[ "$(jq .map_full "$T/ps.json")" -gt 0 ]
+	# with room, the same target reads clean
+	run "$TASKSCOPE" ps "$demo" --json
+	[ "$status" = 0 ]
+	[ "$(jq .map_full <<<"$output")" = 0 ]
+}
