@@ -48,6 +48,8 @@ int tsc_remote_find_runtime(struct tsc_remote *r);
 /* The ELF holding the runtime, as a path this process can open (for tsc_bpf_attach). */
 const char *tsc_remote_binary(const struct tsc_remote *r);
 int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *snap);
+/* Fill s->tasks[i].coro from the strings at coro_addr[i] (part of the snapshot). */
+int tsc_remote_read_coros(struct tsc_remote *r, struct tsc_snapshot *s, const uint64_t *coro_addr);
 /* The id the target's next task will get: every task with a lower id exists already. */
 int tsc_remote_next_id(struct tsc_remote *r, uint64_t *id);
 /* 1 while the process pinned at open is alive, 0 once it exited. */
