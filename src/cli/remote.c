@@ -208,6 +208,9 @@ static int read_desc(struct tsc_remote *r, uint64_t addr, uint64_t sect_size)
 			    strerror(-err));
 	if (err == -ESRCH)
 		return fail(r, err, "process %d exited", r->pid);
+	if (err == -ENOSYS)
+		return fail(r, err, "this kernel has no process_vm_readv "
+			    "(CONFIG_CROSS_MEMORY_ATTACH), which taskscope reads processes with");
 	if (err)
 		return fail(r, -EPROTO, "cannot read the debug descriptor at 0x%llx in %d: %s",
 			    (unsigned long long)addr, r->pid, strerror(-err));
@@ -304,7 +307,8 @@ int tsc_remote_find_runtime(struct tsc_remote *r)
 		err = try_file(r, i);
 		if (err == 1)
 			return 0;
-		if (err == -EPROTO || err == -EPROTONOSUPPORT || err == -ESRCH || err == -EPERM)
+		if (err == -EPROTO || err == -EPROTONOSUPPORT || err == -ESRCH || err == -EPERM ||
+		    err == -ENOSYS)
 			return err;
 		if (err && !first_err) {
 			first_err = err;

@@ -483,3 +483,18 @@ ts_probes() {
 	run -0 "$TASKSCOPE" probes "$VICTIM"
 	[[ $output == *"$T/victim (deleted)"* ]]
 }
+
+@test "a kernel without a feature we need: says which, exit 8" {
+	local nosys=$BUILD/progs/nosys
+	[ -x "$nosys" ] || { echo "missing $nosys: run make" >&2; return 1; }
+	start_victim "$PARKED" --threads 1 --tasks 2
+	run --separate-stderr "$nosys" pidfd_open "$TASKSCOPE" ps --no-bpf "$VICTIM"
+	[ "$status" -eq 8 ] && [[ $stderr == *"no pidfd_open"* ]] && [ -z "$output" ]
+	run --separate-stderr "$nosys" process_vm_readv "$TASKSCOPE" tree --no-bpf "$VICTIM"
+	[ "$status" -eq 8 ] && [[ $stderr == *"no process_vm_readv"* ]] && [ -z "$output" ]
+	if [ "$(id -u)" = 0 ]; then
+		# the BPF half says what failed; the exit code says it is the kernel
+		run --separate-stderr "$nosys" bpf "$TASKSCOPE" ps "$VICTIM"
+		[ "$status" -eq 8 ] && [ -n "$stderr" ] && [ -z "$output" ]
+	fi
+}
