@@ -146,10 +146,15 @@ static void ob_json(struct obuf *o, const char *str)
 /* A name for a text line: quoted, control characters as '?'; never drives the terminal. */
 static void ob_name(struct obuf *o, const char *s)
 {
-	ob_ch(o, '"');
-	for (; *s; s++)
-		ob_ch(o, (unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' ? '?' : *s);
-	ob_ch(o, '"');
+	size_t n = strnlen(s, 4096);
+	char *p = ob_room(o, n + 2);
+	*p++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		p[i] = c < 0x20 || c == 0x7f || c == '"' ? '?' : (char)c;
+	}
+	p[n] = '"';
+	o->n += n + 2;
 }
 
 static const char *state_name(uint32_t s)
@@ -499,7 +504,7 @@ static struct tsc_tstate_task **sorted_tasks(struct dump *d, int live_only, size
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < d->st.cap; i++) {
-		struct tsc_tstate_task *t = d->st.tasks[i];
+		struct tsc_tstate_task *t = d->st.tasks[i].t;
 		if (t && (!live_only || t->live))
 			v[(*n)++] = t;
 	}
@@ -785,6 +790,8 @@ int tsc_cmd_dump(int argc, char **argv)
 		goto cleanup;
 	}
 	int events_out = !d.has_at && !d.summary;
+	if (!d.summary)
+		tsc_tstate_forget_finished(&d.st);
 	double at_x = d.at * 1e9; /* rounded: "0.023807412" means that nanosecond */
 	uint64_t at_ns = d.t0 + (uint64_t)(int64_t)(at_x < 0 ? at_x - 0.5 : at_x + 0.5);
 	/* events come nearly in time order: across CPUs by up to a few microseconds */

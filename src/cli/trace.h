@@ -151,6 +151,12 @@ struct tsc_tstate_task {
 	uint64_t switches0;        /* the snapshot's count */
 	uint64_t waits[8];         /* by enum ts_wait (others counted in [0]) */
 	uint64_t first_run_ns;     /* 0 = not run yet in this trace */
+	char name_in[64], coro_in[64]; /* where name and coro live unless longer */
+};
+
+struct tsc_tstate_slot {
+	uint64_t id;
+	struct tsc_tstate_task *t;
 };
 
 struct tsc_tstate_thread {
@@ -161,8 +167,13 @@ struct tsc_tstate_thread {
 };
 
 struct tsc_tstate {
-	struct tsc_tstate_task **tasks;  /* open-addressed by id */
+	struct tsc_tstate_slot *tasks;   /* open-addressed by id; t NULL = free */
 	size_t cap, n;
+	struct tsc_tstate_task **slabs;  /* tasks are allocated in slabs, freed at once */
+	size_t nslabs, slab_used;
+	struct tsc_tstate_task **free;   /* forgotten tasks, for reuse */
+	size_t nfree, free_cap;
+	int forget;                      /* drop a finished task once it switched out */
 	struct tsc_tstate_thread *threads;
 	size_t nthreads, threads_cap;
 	int pid;
@@ -172,6 +183,9 @@ struct tsc_tstate {
 };
 
 int tsc_tstate_init(struct tsc_tstate *s, const struct tsc_snapshot *snap);
+/* Keep only live tasks from now on (not for --summary): memory stays the size of the live set
+ * however long the trace, and lookups stay in cache. */
+void tsc_tstate_forget_finished(struct tsc_tstate *s);
 /* Apply one event; 0 or -ENOMEM. */
 int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev);
 struct tsc_tstate_task *tsc_tstate_task(const struct tsc_tstate *s, uint64_t id);

@@ -8,13 +8,14 @@
 #include <string.h>
 #include <taskscope/taskscope.h>
 
+/* Ids are handed out in sequence: their low bits spread them well, and neighbours (the
+ * tasks of one moment) stay near each other in the table, in the same cache lines. */
 static uint64_t hash_id(uint64_t id)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
-	return id;
+	return id ^ (id >> 32);
 }
+
+#define SLAB 4096
 
 struct tsc_tstate_task *tsc_tstate_task(const struct tsc_tstate *s, uint64_t id)
 {
@@ -22,26 +23,25 @@ struct tsc_tstate_task *tsc_tstate_task(const struct tsc_tstate *s, uint64_t id)
 		return NULL;
 	size_t mask = s->cap - 1;
 	for (size_t h = hash_id(id) & mask;; h = (h + 1) & mask) {
-		struct tsc_tstate_task *t = s->tasks[h];
-		if (!t || t->id == id)
-			return t;
+		const struct tsc_tstate_slot *sl = &s->tasks[h];
+		if (!sl->t || sl->id == id)
+			return sl->t;
 	}
 }
 
 static int rehash(struct tsc_tstate *s)
 {
 	size_t ncap = s->cap ? s->cap * 2 : 1024;
-	struct tsc_tstate_task **nt = calloc(ncap, sizeof(*nt));
+	struct tsc_tstate_slot *nt = calloc(ncap, sizeof(*nt));
 	if (!nt)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->cap; i++) {
-		struct tsc_tstate_task *t = s->tasks[i];
-		if (!t)
+		if (!s->tasks[i].t)
 			continue;
-		size_t h = hash_id(t->id) & (ncap - 1);
-		while (nt[h])
+		size_t h = hash_id(s->tasks[i].id) & (ncap - 1);
+		while (nt[h].t)
 			h = (h + 1) & (ncap - 1);
-		nt[h] = t;
+		nt[h] = s->tasks[i];
 	}
 	free(s->tasks);
 	s->tasks = nt;
@@ -49,9 +49,18 @@ static int rehash(struct tsc_tstate *s)
 	return 0;
 }
 
-static char *dupstr(const char *s)
+/* Names up to 63 bytes (all of the runtime's) live in the task; longer ones on the heap. */
+static int set_str(char **dst, char *inl, const char *src)
 {
-	return strdup(s ? s : "");
+	size_t n = strlen(src ? src : "");
+	char *p = inl;
+	if (n >= 64 && !(p = malloc(n + 1)))
+		return -ENOMEM;
+	memcpy(p, src ? src : "", n + 1);
+	if (*dst && *dst != inl)
+		free(*dst);
+	*dst = p;
+	return 0;
 }
 
 /* The task with this id, added (live, no name) if it is not known yet. */
@@ -62,22 +71,71 @@ static struct tsc_tstate_task *task_get(struct tsc_tstate *s, uint64_t id)
 		return t;
 	if ((s->n + 1) * 2 > s->cap && rehash(s))
 		return NULL;
-	t = calloc(1, sizeof(*t));
-	if (!t || !(t->name = dupstr("")) || !(t->coro = dupstr(""))) {
-		if (t)
+	if (s->nfree) {
+		t = s->free[--s->nfree];
+		if (t->name != t->name_in)
 			free(t->name);
-		free(t);
-		return NULL;
+		if (t->coro != t->coro_in)
+			free(t->coro);
+	} else if (!s->nslabs || s->slab_used == SLAB) {
+		void *v = realloc(s->slabs, (s->nslabs + 1) * sizeof(*s->slabs));
+		if (!v)
+			return NULL;
+		s->slabs = v;
+		if (!(s->slabs[s->nslabs] = malloc(SLAB * sizeof(**s->slabs))))
+			return NULL;
+		s->nslabs++;
+		s->slab_used = 0;
 	}
+	if (!t)
+		t = &s->slabs[s->nslabs - 1][s->slab_used++];
+	memset(t, 0, sizeof(*t));
+	t->name = t->name_in;
+	t->coro = t->coro_in;
 	t->id = id;
 	t->live = 1;
-	t->tid = 0;
 	size_t mask = s->cap - 1, h = hash_id(id) & mask;
-	while (s->tasks[h])
+	while (s->tasks[h].t)
 		h = (h + 1) & mask;
-	s->tasks[h] = t;
+	s->tasks[h] = (struct tsc_tstate_slot){ .id = id, .t = t };
 	s->n++;
 	return t;
+}
+
+void tsc_tstate_forget_finished(struct tsc_tstate *s)
+{
+	s->forget = 1;
+}
+
+/* Remove a task from the table (backward-shift deletion keeps probe chains whole) and keep
+ * its memory for the next one. */
+static void task_forget(struct tsc_tstate *s, struct tsc_tstate_task *t)
+{
+	size_t mask = s->cap - 1, i = hash_id(t->id) & mask;
+	while (s->tasks[i].t != t)
+		i = (i + 1) & mask;
+	for (size_t j = i;;) {
+		j = (j + 1) & mask;
+		if (!s->tasks[j].t)
+			break;
+		size_t k = hash_id(s->tasks[j].id) & mask;
+		/* the entry at j may move to i unless its home k lies cyclically in (i, j] */
+		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+			s->tasks[i] = s->tasks[j];
+			i = j;
+		}
+	}
+	s->tasks[i].t = NULL;
+	s->n--;
+	if (s->nfree == s->free_cap) {
+		size_t n = s->free_cap ? s->free_cap * 2 : 256;
+		void *p = realloc(s->free, n * sizeof(*s->free));
+		if (!p)
+			return; /* then it stays in its slab, unused */
+		s->free = p;
+		s->free_cap = n;
+	}
+	s->free[s->nfree++] = t;
 }
 
 struct tsc_tstate_thread *tsc_tstate_thread(const struct tsc_tstate *s, int32_t tid)
@@ -106,16 +164,6 @@ static struct tsc_tstate_thread *thread_get(struct tsc_tstate *s, int32_t tid)
 	return th;
 }
 
-static int set_str(char **dst, const char *src)
-{
-	char *n = dupstr(src);
-	if (!n)
-		return -ENOMEM;
-	free(*dst);
-	*dst = n;
-	return 0;
-}
-
 int tsc_tstate_init(struct tsc_tstate *s, const struct tsc_snapshot *snap)
 {
 	memset(s, 0, sizeof(*s));
@@ -132,7 +180,8 @@ int tsc_tstate_init(struct tsc_tstate *s, const struct tsc_snapshot *snap)
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		const struct tsc_task *k = &snap->tasks[i];
 		struct tsc_tstate_task *t = task_get(s, k->id);
-		if (!t || set_str(&t->name, k->name) || set_str(&t->coro, k->coro))
+		if (!t || set_str(&t->name, t->name_in, k->name) ||
+		    set_str(&t->coro, t->coro_in, k->coro))
 			return -ENOMEM;
 		t->parent = k->parent;
 		t->state = k->state;
@@ -176,8 +225,9 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 	s->events++;
 	switch (ev->type) {
 	case TSC_EV_CREATE:
-		if (!(t = task_get(s, ev->create.id)) || set_str(&t->name, ev->create.name) ||
-		    set_str(&t->coro, ev->create.coro))
+		if (!(t = task_get(s, ev->create.id)) ||
+		    set_str(&t->name, t->name_in, ev->create.name) ||
+		    set_str(&t->coro, t->coro_in, ev->create.coro))
 			return -ENOMEM;
 		t->parent = ev->create.parent;
 		t->tid = ev->create.loop_tid;
@@ -194,6 +244,8 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 			stop_running(t, ev->ts_ns);
 			if (t->state == TS_RUNNING)
 				t->state = TS_READY;
+			if (!t->live && s->forget)
+				task_forget(s, t); /* a finished task's last switch out */
 		}
 		if (ev->sw.next) {
 			if (!(t = task_get(s, ev->sw.next)))
@@ -220,7 +272,8 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 		t->wait_obj = 0;
 		break;
 	case TSC_EV_RENAME:
-		if (!(t = task_get(s, ev->rename.id)) || set_str(&t->name, ev->rename.name))
+		if (!(t = task_get(s, ev->rename.id)) ||
+		    set_str(&t->name, t->name_in, ev->rename.name))
 			return -ENOMEM;
 		break;
 	case TSC_EV_WAIT:
@@ -251,14 +304,19 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 
 void tsc_tstate_free(struct tsc_tstate *s)
 {
-	for (size_t i = 0; i < s->cap; i++) {
-		struct tsc_tstate_task *t = s->tasks[i];
-		if (!t)
-			continue;
-		free(t->name);
-		free(t->coro);
-		free(t);
+	for (size_t k = 0; k < s->nslabs; k++) {
+		size_t n = k + 1 == s->nslabs ? s->slab_used : SLAB;
+		for (size_t i = 0; i < n; i++) {
+			struct tsc_tstate_task *t = &s->slabs[k][i];
+			if (t->name != t->name_in)
+				free(t->name);
+			if (t->coro != t->coro_in)
+				free(t->coro);
+		}
+		free(s->slabs[k]);
 	}
+	free(s->slabs);
+	free(s->free);
 	free(s->tasks);
 	free(s->threads);
 	memset(s, 0, sizeof(*s));
