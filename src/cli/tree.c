@@ -202,6 +202,24 @@ static void print_text(const struct graph *g)
 static void print_json(const struct graph *g)
 {
 	const struct tsc_snapshot *s = g->s;
+	/* who awaits each task: a list per task, threaded through two arrays */
+	size_t *first = malloc((s->ntasks + 1) * sizeof(size_t));
+	size_t *next = malloc((s->ntasks + 1) * sizeof(size_t));
+	if (!first || !next) {
+		free(first);
+		free(next);
+		fprintf(stderr, "taskscope: out of memory\n");
+		return;
+	}
+	for (size_t i = 0; i < s->ntasks; i++)
+		first[i] = NONE;
+	for (size_t i = s->ntasks; i-- > 0;) {
+		next[i] = NONE;
+		if (g->next[i] != NONE) {
+			next[i] = first[g->next[i]];
+			first[g->next[i]] = i;
+		}
+	}
 	printf("{\"pid\":%d,\"reconciled\":%s,\"tasks\":[", s->pid, s->reconciled ? "true" : "false");
 	for (size_t i = 0; i < s->ntasks; i++) {
 		const struct tsc_task *t = &s->tasks[i];
@@ -216,8 +234,10 @@ static void print_json(const struct graph *g)
 			printf("%llu", (unsigned long long)aw);
 		else
 			fputs("null", stdout);
-		printf(",\"awaited_by\":%zu,\"in_cycle\":%s", g->nawaiters[i],
-		       g->cycle[i] ? "true" : "false");
+		fputs(",\"awaited_by\":[", stdout);
+		for (size_t k = first[i]; k != NONE; k = next[k])
+			printf("%s%llu", k == first[i] ? "" : ",", (unsigned long long)s->tasks[k].id);
+		printf("],\"in_cycle\":%s", g->cycle[i] ? "true" : "false");
 		if (g->stacks) {
 			putchar(',');
 			tsc_stacks_print_json(stdout, g->stacks, t->id);
@@ -237,6 +257,8 @@ static void print_json(const struct graph *g)
 		putchar(']');
 	}
 	fputs("]}\n", stdout);
+	free(first);
+	free(next);
 }
 
 static void tree_usage(FILE *f)
@@ -245,7 +267,7 @@ static void tree_usage(FILE *f)
 		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
 		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] PID\n\n"
 		"  --json      one JSON object: tasks [{id, name, coro, state, thread, awaiting,\n"
-		"              awaited_by, in_cycle}], roots [ids], cycles [[ids]]\n"
+		"              awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
 		"  --no-bpf    read the task registry only (see taskscope ps --help)\n"
 		"  --stacks    each task's frames under it (see taskscope ps --help)\n\n"
 		"Each task is printed above the task it awaits. A cycle of awaits can never end:\n"

@@ -360,6 +360,7 @@ ts_probes() {
 	[ "$status" -eq 3 ]
 	[ "$(jq -c '.cycles' <<<"$output")" = "[[$a,$b,$c]]" ]
 	[ "$(jq -r ".tasks[] | select(.id == $a) | .awaiting" <<<"$output")" = "$b" ]
+	[ "$(jq -c ".tasks[] | select(.id == $a) | .awaited_by" <<<"$output")" = "[$c]" ]
 	# ps shows the same awaits
 	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
 	[ "$(jq -c "[.tasks[] | select(.id == $a or .id == $b or .id == $c) | .awaiting[0]]" \
@@ -497,4 +498,26 @@ ts_probes() {
 		run --separate-stderr "$nosys" bpf "$TASKSCOPE" ps "$VICTIM"
 		[ "$status" -eq 8 ] && [ -n "$stderr" ] && [ -z "$output" ]
 	fi
+}
+
+@test "tree: an await chain that merges, each task above the one it awaits" {
+	start_victim "$PARKED" --threads 0 --tasks 1 --chain
+	run -0 "$TASKSCOPE" tree --no-bpf "$VICTIM"
+	grep -qE '^chain-0 \([0-9]+\) awaiter_task\(\) waiting await [0-9]+$' <<<"$output"
+	grep -qE '^└─ chain-1 \([0-9]+\) awaiter_task\(\) waiting await [0-9]+$' <<<"$output"
+	grep -qE '^   └─ chain-2 \([0-9]+\) parked_task\(\) waiting sleep ' <<<"$output"
+	grep -qE '^chain-x \([0-9]+\) awaiter_task\(\)' <<<"$output"
+	grep -qE '^└─ chain-2 .*shown above' <<<"$output"
+	run -0 "$TASKSCOPE" tree --no-bpf --json "$VICTIM"
+	local c0 c1 c2 cx
+	for v in 0 1 2 x; do
+		eval "c$v=\$(jq '.tasks[] | select(.name == \"chain-$v\") | .id' <<<\"\$output\")"
+	done
+	[ "$(jq -c ".tasks[] | select(.id == $c2) | .awaited_by | sort" <<<"$output")" = \
+		"$(jq -cn "[$c1, $cx] | sort")" ]
+	[ "$(jq -c ".tasks[] | select(.id == $c0) | [.awaiting, .awaited_by]" <<<"$output")" = \
+		"[$c1,[]]" ]
+	[ "$(jq -c '.roots' <<<"$output")" = "$(jq -c '[.tasks[] | select(.awaited_by == []) | .id]' \
+		<<<"$output")" ]
+	[ "$(jq -c '.cycles' <<<"$output")" = "[]" ]
 }

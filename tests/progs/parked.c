@@ -3,7 +3,7 @@
  * parked: a victim for the CLI tests and the snapshot benchmarks: many tasks parked for good.
  *
  *   parked [--threads T] [--tasks N] [--stack KIB] [--truth FILE] [--exit-after MS] [--odd-name]
- *          [--corrupt gen|id]
+ *          [--corrupt gen|id] [--chain]
  *
  * Starts T loop threads (default 2; 0 puts every task on the ts_run loop) and spawns N tasks
  * on each (default 4), named "parked-T-K", coroutine parked_task, each sleeping an hour at a
@@ -17,6 +17,8 @@
  * just before "ready": "gen" leaves the ts_run loop's registry generation odd for good (as if a
  * writer died mid-change), "id" gives a parked task an id the runtime never handed out.
  * Neither touches anything the runtime itself reads while the tasks stay parked.
+ * --chain adds, on the ts_run loop and not in FILE, an await chain that merges:
+ * chain-0 awaits chain-1, which awaits chain-2 (sleeping), and chain-x awaits chain-2 too.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -35,7 +37,7 @@ static long exit_after_ms = -1;
 static const char *truth;
 static ts_loop **loops;
 static ts_task **tasks;
-static int started, odd_name;
+static int started, odd_name, chain;
 static const char *corrupt;
 
 static void *parked_task(void *arg)
@@ -44,6 +46,13 @@ static void *parked_task(void *arg)
 	__atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
 	while (ts_sleep_ms(3600 * 1000) == 0)
 		;
+	return NULL;
+}
+
+static void *awaiter_task(void *arg)
+{
+	__atomic_add_fetch(&started, 1, __ATOMIC_RELEASE);
+	ts_await(arg, NULL);
 	return NULL;
 }
 
@@ -95,9 +104,20 @@ static void *main_coro(void *arg)
 		}
 		total++;
 	}
+	if (chain) {
+		ts_task *c2 = ts_spawn_named(parked_task, NULL, "chain-2");
+		ts_task *c1 = c2 ? ts_spawn_named(awaiter_task, c2, "chain-1") : NULL;
+		ts_task *c0 = c1 ? ts_spawn_named(awaiter_task, c1, "chain-0") : NULL;
+		ts_task *cx = c0 ? ts_spawn_named(awaiter_task, c2, "chain-x") : NULL;
+		if (!cx) {
+			perror("parked: spawn");
+			return (void *)1;
+		}
+		total += 4; /* the handles stay with us: the awaiters need them alive */
+	}
 	while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < total)
 		ts_sleep_ms(1);
-	if (truth && write_truth(total - odd_name)) {
+	if (truth && write_truth(total - odd_name - 4 * chain)) {
 		perror("parked: truth file");
 		return (void *)1;
 	}
@@ -105,7 +125,7 @@ static void *main_coro(void *arg)
 		char *loop = (char *)ts_current_loop();
 		__atomic_add_fetch((uint64_t *)(loop + ts__debug_desc.loop_gen), 1, __ATOMIC_RELEASE);
 	} else if (corrupt && !strcmp(corrupt, "id")) {
-		char *t = (char *)tasks[total - 1];
+		char *t = (char *)tasks[0];
 		__atomic_store_n((uint64_t *)(t + ts__debug_desc.task_id), 1ull << 60, __ATOMIC_RELEASE);
 	}
 	printf("ready\n");
@@ -126,7 +146,8 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' }, { "tasks", required_argument, NULL, 'n' },
 		{ "stack", required_argument, NULL, 's' },   { "truth", required_argument, NULL, 'T' },
 		{ "exit-after", required_argument, NULL, 'x' }, { "odd-name", no_argument, NULL, 'o' },
-		{ "corrupt", required_argument, NULL, 'C' }, { 0 },
+		{ "corrupt", required_argument, NULL, 'C' }, { "chain", no_argument, NULL, 'c' },
+		{ 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -138,10 +159,11 @@ int main(int argc, char **argv)
 		case 'x': exit_after_ms = atol(optarg); break;
 		case 'o': odd_name = 1; break;
 		case 'C': corrupt = optarg; break;
+		case 'c': chain = 1; break;
 		default:
 			fprintf(stderr, "usage: parked [--threads T] [--tasks N] [--stack KIB] "
 					"[--truth FILE] [--exit-after MS] [--odd-name]\n"
-					"              [--corrupt gen|id]\n");
+					"              [--corrupt gen|id] [--chain]\n");
 			return 2;
 		}
 	}
