@@ -497,6 +497,7 @@ int tsc_cmd_export(int argc, char **argv)
 		e.err = -ENOMEM;
 		goto finish;
 	}
+	tsc_tstate_forget_finished(&e.st);
 	if (e.chrome)
 		fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", e.f);
 	process_track(&e);
