@@ -454,6 +454,8 @@ ts_probes() {
 		[ -d "/proc/$VICTIM/task/$tid" ] || { echo "$tid is not a thread of $VICTIM" >&2; return 1; }
 	done
 	[ "$(jq '.threads | length' <<<"$output")" -eq 3 ]
+	# the init of a pid namespace ignores SIGTERM from outside
+	kill -9 "$VICTIM"
 }
 
 @test "a target in its own mount namespace: its binary found through /proc/PID/root" {
