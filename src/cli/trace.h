@@ -77,6 +77,8 @@ int tsc_trace_set_compression(struct tsc_trace_writer *w, int level);
 int tsc_trace_flush(struct tsc_trace_writer *w);
 /* Flush, write the footer, close. Accepts NULL. Returns the first error seen, if any. */
 int tsc_trace_close(struct tsc_trace_writer *w);
+/* Close without flushing or a footer: the file is left as a crash would leave it. */
+void tsc_trace_abandon(struct tsc_trace_writer *w);
 
 struct tsc_trace_wstats {
 	uint64_t events[TSC_EV_EVENTS_NR + 1];   /* by type */

@@ -672,13 +672,23 @@ int tsc_trace_close(struct tsc_trace_writer *w)
 	}
 	if (close(w->fd) && !err)
 		err = -errno;
+	w->fd = -1;
+	tsc_trace_abandon(w);
+	return err;
+}
+
+void tsc_trace_abandon(struct tsc_trace_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
 	free(w->buf);
 	free(w->strs);
 	free(w->str_hash);
 	free(w->arena);
 	free(w->zbuf);
 	free(w);
-	return err;
 }
 
 void tsc_trace_writer_stats(const struct tsc_trace_writer *w, struct tsc_trace_wstats *st)

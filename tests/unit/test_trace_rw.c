@@ -131,8 +131,10 @@ static int record_sim(const char *path, const struct gen_opts *o, struct sim *s,
 		r->lost_pending = 0;
 	}
 	if (o->no_footer) {
-		err = tsc_trace_flush(r->w);
-		return err; /* the writer is leaked on purpose: as if killed after a flush */
+		err = tsc_trace_flush(r->w); /* then die, as if killed after a flush */
+		tsc_trace_abandon(r->w);
+		r->w = NULL;
+		return err;
 	}
 	err = tsc_trace_close(r->w);
 	r->w = NULL;
