@@ -230,7 +230,7 @@ int task_create(struct pt_regs *ctx)
 		count(TSC_C_READ_ERR);
 	}
 	if (bpf_map_update_elem(&live, &id, t, BPF_ANY))
-		count(TSC_C_LIVE_FULL);
+		count(TSC_C_LIVE_FULL); /* full, or its bucket lock failed: the task is lost */
 	else
 		born_set(id);
 	if (targ_emit)
@@ -248,12 +248,23 @@ int task_finish(struct pt_regs *ctx)
 	/* A task born under our probes is known finished once gone from `live`. Any other is
 	 * recorded, before it leaves `live`: a reader between the two sees it in both maps, and
 	 * finished wins; never in neither. */
+	struct tsc_fin_rec f = { .ts_ns = bpf_ktime_get_ns(), .outcome = (__u32)outcome };
+	bool recorded = false;
 	if (id < fin_below && (!w || !(*w & bit))) {
-		struct tsc_fin_rec f = { .ts_ns = bpf_ktime_get_ns(), .outcome = (__u32)outcome };
 		if (bpf_map_update_elem(&finished, &id, &f, BPF_ANY))
 			count(TSC_C_FINISHED_FULL);
+		else
+			recorded = true;
 	}
-	bpf_map_delete_elem(&live, &id);
+	/* The hash map's bucket lock can fail an operation (-EBUSY when nested on this CPU;
+	 * -ETIMEDOUT or -EDEADLK from the resilient spinlock under contention): the record
+	 * would then stay and resurrect the task. Record the finish instead; finished wins. */
+	long err = bpf_map_delete_elem(&live, &id);
+	if (err && err != -ENOENT) {
+		count(TSC_C_MAP_ERR);
+		if (!recorded && bpf_map_update_elem(&finished, &id, &f, BPF_ANY))
+			count(TSC_C_FINISHED_FULL);
+	}
 	if (targ_emit)
 		emit(TSC_REC_FINISH, id, outcome, 0, 0, NULL, NULL);
 	return 0;

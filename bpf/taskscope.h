@@ -71,11 +71,13 @@ enum tsc_counter {
 	TSC_C_THREAD_START,
 	TSC_C_THREAD_STOP,
 	TSC_C_FOREIGN,         /* probe hits from another process (a forked child), ignored */
-	TSC_C_LIVE_FULL,       /* live map update failed: a task created since attach is lost */
+	TSC_C_LIVE_FULL,       /* live map update failed (full, or its bucket lock failed): a task
+				* created since attach is lost */
 	TSC_C_FINISHED_FULL,   /* finished map update failed: a finish may be missed */
 	TSC_C_THREADS_FULL,    /* threads map update failed */
 	TSC_C_READ_ERR,        /* a name or coro string could not be read from the target */
 	TSC_C_RB_DROPS,        /* ring buffer full: an event record was dropped */
+	TSC_C_MAP_ERR,         /* a delete from live failed (bucket lock); recorded in finished */
 	TSC_C_NR,
 };
 

@@ -41,11 +41,13 @@ struct probe_def {
 	const char *args; /* the argument spec of the probe ABI (include/taskscope/probes.h) */
 };
 
-/* In the order of the skeleton's programs, looked up by name below. */
+/* In the order they are attached, each one taking milliseconds: task_finish before
+ * task_create, so that every task whose creation we see has its finish seen too (the other
+ * way round, a task created and finished in between would stay live forever). */
 static const struct probe_def probe_defs[] = {
-	{ "task_create", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8" },
 	{ "task_finish", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi" },
 	{ "task_rename", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi" },
+	{ "task_create", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8" },
 	{ "task_switch", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
 	{ "thread_start", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
 	{ "thread_stop", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },

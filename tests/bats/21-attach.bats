@@ -87,7 +87,7 @@ wait_sems() {
 # there exactly once, same name, thread and coroutine), for duplicate ids, threads' current
 # tasks, and tasks that are neither truth nor allowed extras (EXTRA, a regex of coroutine
 # names). With an ORACLE file of "id finish_ns" lines (or - for none): no task reported had
-# finished before its `ps` started, and a truth task may be missing only if it had finished
+# finished before its `ps` completed its snapshot (taken_ns), and a truth task may be missing only if it had finished
 # before that `ps` ended (a target overloaded past its limits loses its churners).
 check_ps() {
 	python3 - "$@" <<'PY'
@@ -114,6 +114,9 @@ for run in runs:
         bad.append(f"{path}: not JSON: {e}")
         continue
     tasks = ps["tasks"]
+    # The snapshot completed at taken_ns and the BPF maps were read after: a task that had
+    # finished by then was seen finishing and must not be listed.
+    tfin = max(t0, ps.get("taken_ns") or 0)
     if not ps.get("reconciled"):
         bad.append(f"{path}: not reconciled with BPF")
     if ps.get("map_full"):
@@ -141,9 +144,9 @@ for run in runs:
     for t in tasks:
         if t["id"] in fin:
             checked += 1
-            if fin[t["id"]] < t0:
+            if fin[t["id"]] < tfin:
                 bad.append(f"{path}: task {t['id']} {t['name']} ({t['coro']}) finished "
-                           f"{(t0 - fin[t['id']]) / 1e6:.3f} ms before ps started")
+                           f"{(tfin - fin[t['id']]) / 1e6:.3f} ms before the snapshot ended")
         if t["id"] in truth_ids:
             continue
         extras += 1
@@ -338,7 +341,7 @@ spawner_run() {
 	EXTRA='^$' run check_ps "$T/truth" - "${runs[@]}"
 	echo "$output"
 	[ "$status" = 0 ]
-	! grep -q child- "$T"/ps*.json
+	! grep -q -e child- -e clone- "$T"/ps*.json
 	wait_sems "$f" 0
 }
 

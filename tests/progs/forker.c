@@ -10,9 +10,18 @@
  * set if a tracer was attached to the parent, and its task id counter is the parent's. A child
  * renames its copies of the parent's tasks to "child-renamed-K" (task_rename with the parent's
  * ids), runs a loop with tasks "child-task-K" that finish (ids the parent will use too), and
- * exits. A tracer of the parent must see none of that. Runs until SIGTERM or SIGINT, exit 0.
+ * exits. A tracer of the parent must see none of that.
+ *
+ * It also starts, every 20 ms, a child that shares its memory (clone with CLONE_VM, another
+ * tgid): there the kernel's per-process uprobe filter, which goes by address space, lets the
+ * probes through, and only the tracer's own tgid check keeps them out. That child fires, with
+ * the probe macros alone and touching no runtime state, task_finish for every parent task,
+ * task_rename of each to "clone-renamed-K" and task_create of tasks "clone-task-K".
+ *
+ * Runs until SIGTERM or SIGINT, exit 0.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,11 +30,13 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <taskscope/probes.h>
 #include <taskscope/taskscope.h>
 
 #define MAX_TASKS 256
 
 static ts_task *tasks[MAX_TASKS];
+static uint64_t task_ids[MAX_TASKS];
 static int ntasks = 8;
 static volatile sig_atomic_t stop;
 
@@ -78,6 +89,30 @@ static void child(void)
 	_exit(0);
 }
 
+/* In a child sharing our memory: only the probes, no runtime call (that would change ours). */
+static int clone_vm_child(void *arg)
+{
+	static const char *const names[] = { "clone-renamed-0", "clone-renamed-1", "clone-renamed-2",
+					     "clone-renamed-3" };
+	(void)arg;
+	for (int i = 0; i < ntasks; i++) {
+		TASKSCOPE_TASK_RENAME(task_ids[i], names[i % 4]);
+		TASKSCOPE_TASK_FINISH(task_ids[i], TS_DONE);
+		TASKSCOPE_TASK_CREATE(task_ids[ntasks - 1] + 1000 + i, task_ids[i], "clone-task-K",
+				      "clone_child", 1);
+	}
+	return 0;
+}
+
+static void run_clone_vm_child(void)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	pid_t pid = clone(clone_vm_child, stack + sizeof(stack), CLONE_VM | SIGCHLD, NULL);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
 int main(int argc, char **argv)
 {
 	int opt;
@@ -117,6 +152,7 @@ int main(int argc, char **argv)
 			perror("forker: ts_spawn_on");
 			return 1;
 		}
+		task_ids[i] = ts_task_id(tasks[i]);
 		fprintf(f, "{\"id\":%llu,\"name\":\"%s\",\"tid\":%d,\"coro\":\"%s\"}\n",
 			(unsigned long long)ts_task_id(tasks[i]), ts_task_name(tasks[i]),
 			ts_loop_tid(loop), ts_task_coro(tasks[i]));
@@ -139,6 +175,7 @@ int main(int argc, char **argv)
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;
 		}
+		run_clone_vm_child();
 		struct timespec ts = { 0, 20 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
