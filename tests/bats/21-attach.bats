@@ -163,57 +163,76 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-@test "fidelity under churn: 20 listings, each exact against the truth and the oracle" {
-	require_cmd bpftrace
+# Start the demo under churn and the oracle; sets DEMO_PID, ORACLE_PID.
+start_churn_with_oracle() {
 	spawn demo "$DEMO" --threads 4 --tasks 200 --churn 20000 --truth "$T/truth"
-	local demo=$PID
+	DEMO_PID=$PID
 	wait_for_lines "$T/truth" 808
 	local maxid
 	maxid=$(jq -s 'map(.id) | max' "$T/truth")
 	# The oracle: when tasks finished (bpf_ktime_get_ns is CLOCK_MONOTONIC), every truth task
 	# and one short task in 8: printing every finish through bpftrace's perf buffer would slow
 	# the target down to collapse.
-	spawn oracle bpftrace -p "$demo" -e "usdt:$DEMO:taskscope:task_finish \
+	spawn oracle bpftrace -p "$DEMO_PID" -e "usdt:$DEMO:taskscope:task_finish \
 		/arg0 % 8 == 0 || arg0 <= $maxid/ { printf(\"%llu %llu\\n\", arg0, nsecs); }"
-	local oracle=$PID
+	ORACLE_PID=$PID
 	wait_for_lines "$T/oracle.out" 20
+}
+
+stop_oracle() {
+	kill -0 "$DEMO_PID" # the target lived through it all
+	kill -0 "$ORACLE_PID" || { echo "the oracle died: $(cat "$T/oracle.err")" >&2; return 1; }
+	sleep 0.2
+	kill -INT "$ORACLE_PID"
+	wait "$ORACLE_PID" || true
+}
+
+@test "fidelity under churn: 20 listings, each exact against the truth and the oracle" {
+	require_cmd bpftrace
+	start_churn_with_oracle
 	local runs=() i t0 t1
 	for i in $(seq 20); do
 		t0=$(mono_ns)
-		run "$TASKSCOPE" ps "$demo" --json
+		run "$TASKSCOPE" ps "$DEMO_PID" --json
 		t1=$(mono_ns)
 		[ "$status" = 0 ] || { echo "ps #$i: status $status: $output" >&2; return 1; }
 		printf '%s\n' "$output" > "$T/ps$i.json"
 		runs+=("$t0:$t1:$T/ps$i.json")
 	done
-	kill -0 "$demo" # the target lived through it all
-	kill -0 "$oracle" || { echo "the oracle died: $(cat "$T/oracle.err")" >&2; return 1; }
-	sleep 0.2
-	kill -INT "$oracle"
-	wait "$oracle" || true
+	stop_oracle
 	EXTRA='^(short_task|main_coro)$' run check_ps "$T/truth" "$T/oracle.out" "${runs[@]}"
 	echo "$output"
 	[ "$status" = 0 ]
 }
 
 @test "two taskscope ps at once on one target: both exact" {
-	spawn demo "$DEMO" --threads 4 --tasks 200 --churn 20000 --truth "$T/truth"
-	local demo=$PID
-	wait_for_lines "$T/truth" 808
-	local i runs=()
+	require_cmd bpftrace
+	start_churn_with_oracle
+	local i runs=() a b t0 ta tb
 	for i in 1 2 3; do
-		"$TASKSCOPE" ps "$demo" --json > "$T/a$i.json" 2>"$T/a$i.err" 3>&- &
-		local a=$!
-		"$TASKSCOPE" ps "$demo" --json > "$T/b$i.json" 2>"$T/b$i.err" 3>&- &
-		local b=$!
+		# a stays attached 1.5 s before its snapshot: b attaches, reads and detaches
+		# meanwhile, twice
+		t0=$(mono_ns)
+		TASKSCOPE_TEST_HOLD_MS=1500 "$TASKSCOPE" ps "$DEMO_PID" --json > "$T/a$i.json" \
+			2>"$T/a$i.err" 3>&- &
+		a=$!
+		sleep 0.3
+		tb=$(mono_ns)
+		"$TASKSCOPE" ps "$DEMO_PID" --json > "$T/b$i.json" 2>"$T/b$i.err" 3>&- || \
+			{ cat "$T/b$i.err" >&2; return 1; }
+		runs+=("$tb:$(mono_ns):$T/b$i.json")
+		tb=$(mono_ns)
+		"$TASKSCOPE" ps "$DEMO_PID" --json > "$T/c$i.json" 2>"$T/c$i.err" 3>&- || \
+			{ cat "$T/c$i.err" >&2; return 1; }
+		runs+=("$tb:$(mono_ns):$T/c$i.json")
 		wait "$a" || { cat "$T/a$i.err" >&2; return 1; }
-		wait "$b" || { cat "$T/b$i.err" >&2; return 1; }
-		runs+=("0:0:$T/a$i.json" "0:0:$T/b$i.json")
+		runs+=("$t0:$(mono_ns):$T/a$i.json")
 	done
-	EXTRA='^(short_task|main_coro)$' run check_ps "$T/truth" - "${runs[@]}"
+	stop_oracle
+	EXTRA='^(short_task|main_coro)$' run check_ps "$T/truth" "$T/oracle.out" "${runs[@]}"
 	echo "$output"
 	[ "$status" = 0 ]
-	wait_sems "$demo" 0
+	wait_sems "$DEMO_PID" 0
 }
 
 @test "a hung process (a three-task await cycle, loops idle): ps exact" {
