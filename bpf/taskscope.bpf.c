@@ -17,8 +17,6 @@
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u32 targ_tgid = 0;       /* the target, in the root pid namespace */
-const volatile __u64 targ_pidns_dev = 0;  /* when the target lives in another pid namespace: */
-const volatile __u64 targ_pidns_ino = 0;  /* its nsfs dev and inode, to report its own tids */
 const volatile bool targ_emit = false;    /* also write every event to the ring buffer */
 
 /* Set by user space when every probe note of the binary passes its arguments exactly as the
@@ -110,14 +108,10 @@ static __always_inline bool in_target(__u32 ev)
 	return true;
 }
 
-/* The calling thread's id as the target sees it (gettid() in its pid namespace). */
+/* The calling thread's id in the root pid namespace, as the model reports threads. (Task ids
+ * the probes pass, like task_create's loop_tid, are the target's own; user space maps them.) */
 static __always_inline __u32 current_tid(void)
 {
-	if (targ_pidns_ino) {
-		struct bpf_pidns_info ns = {};
-		if (!bpf_get_ns_current_pid_tgid(targ_pidns_dev, targ_pidns_ino, &ns, sizeof(ns)))
-			return ns.pid;
-	}
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
@@ -373,7 +367,7 @@ int thread_start(struct pt_regs *ctx)
 	if (!in_target(TSC_C_THREAD_START))
 		return 0;
 	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
-	thread_event(loop, tid, true);
+	thread_event(loop, current_tid(), true); /* fired by the loop thread itself */
 	if (targ_emit)
 		emit(TSC_REC_THREAD_START, loop, tid, 0, 0, NULL, NULL);
 	return 0;
@@ -385,7 +379,7 @@ int thread_stop(struct pt_regs *ctx)
 	if (!in_target(TSC_C_THREAD_STOP))
 		return 0;
 	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
-	thread_event(loop, tid, false);
+	thread_event(loop, current_tid(), false);
 	if (targ_emit)
 		emit(TSC_REC_THREAD_STOP, loop, tid, 0, 0, NULL, NULL);
 	return 0;

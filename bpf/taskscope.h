@@ -34,7 +34,8 @@ struct tsc_task_rec {
 	__u64 switches;    /* times switched in since attach */
 	__u32 state;       /* enum ts_state */
 	__u32 wait;        /* enum ts_wait */
-	__u32 tid;         /* its loop's thread (task_create's loop_tid, or the switching thread) */
+	__u32 tid;         /* its loop's thread: task_create's loop_tid (the target's pid namespace),
+			    * else the switching thread (the root namespace); TSC_TF_CREATED tells */
 	__u32 flags;       /* TSC_TF_* */
 	char name[TSC_NAME_LEN];
 	char coro[TSC_CORO_LEN];
@@ -100,7 +101,7 @@ struct tsc_rec_hdr {
 	__u32 type;        /* enum tsc_rec_type */
 	__u32 size;        /* of the whole record */
 	__u64 ts_ns;       /* bpf_ktime_get_ns */
-	__u32 tid;         /* the thread that fired the probe (the target's pid namespace) */
+	__u32 tid;         /* the thread that fired the probe (root pid namespace) */
 	__u32 cpu;
 };
 

@@ -18,6 +18,7 @@
 
 #include "attach.h"
 #include "elfx.h"
+#include "tids.h"
 #include "taskscope.h"
 #include "taskscope.skel.h"
 
@@ -30,6 +31,7 @@ struct tsc_bpf {
 	int nlinks;
 	int pid;
 	unsigned probes;
+	int procfd;      /* /proc/PID, opened at attach: to map the target's thread ids to ours */
 	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
 	size_t born_len;
 	uint64_t next_id;  /* the floor given to tsc_bpf_set_next_id, 0 = none */
@@ -64,6 +66,8 @@ void tsc_bpf_detach(struct tsc_bpf *b)
 		return;
 	if (b->born && b->born != MAP_FAILED)
 		munmap((void *)b->born, b->born_len);
+	if (b->procfd >= 0)
+		close(b->procfd);
 	/* Destroying the links unregisters the uprobes, and the kernel then decrements the
 	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path. */
 	for (int i = 0; i < b->nlinks; i++)
@@ -117,22 +121,6 @@ static struct bpf_program *prog_by_name(struct taskscope_bpf *skel, const char *
 	return bpf_object__find_program_by_name(skel->obj, name);
 }
 
-/* When the target lives in another pid namespace, the BPF side reports its tids as the
- * target sees them (as the registry stores them), through that namespace's dev and inode. */
-static void set_pidns(struct taskscope_bpf *skel, int pid)
-{
-	char path[64];
-	struct stat ours, theirs;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", pid);
-	if (stat("/proc/self/ns/pid", &ours) || stat(path, &theirs))
-		return;
-	if (ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev)
-		return;
-	skel->rodata->targ_pidns_dev = theirs.st_dev;
-	skel->rodata->targ_pidns_ino = theirs.st_ino;
-}
-
 static int check_note_args(const struct tsc_usdt *u, void *ctx)
 {
 	bool *all_regs = ctx;
@@ -161,11 +149,13 @@ static bool notes_use_abi_registers(const char *binary)
 	return all_regs;
 }
 
-/* A test hook: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before returning, so
- * that a test can kill us while attached. */
-static void test_hold(void)
+/* Test hooks: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before attach returns,
+ * so that a test can kill us while attached; TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms
+ * before reconciliation reads the maps, so that tasks created meanwhile are known by their
+ * events alone. */
+static void test_hold(const char *var)
 {
-	const char *s = getenv("TASKSCOPE_TEST_HOLD_MS");
+	const char *s = getenv(var);
 	if (!s || !*s)
 		return;
 	long ms = strtol(s, NULL, 10);
@@ -200,6 +190,14 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 		return -ENOMEM;
 	b->pid = pid;
 	b->probes = probes;
+	char proc[32];
+	snprintf(proc, sizeof(proc), "/proc/%d", pid);
+	b->procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (b->procfd < 0) {
+		err = -errno;
+		fprintf(stderr, "taskscope: cannot open %s: %s\n", proc, strerror(-err));
+		goto cleanup;
+	}
 
 	b->skel = taskscope_bpf__open();
 	if (!b->skel) {
@@ -210,7 +208,6 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 	b->skel->rodata->targ_tgid = pid;
 	b->skel->rodata->targ_reg_args = notes_use_abi_registers(binary) &&
 					 !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
-	set_pidns(b->skel, pid);
 	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
 	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
 	for (size_t i = 0; i < NPROBES; i++) {
@@ -259,7 +256,7 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 		fprintf(stderr, "taskscope: process %d exited during attach\n", pid);
 		goto cleanup;
 	}
-	test_hold();
+	test_hold("TASKSCOPE_TEST_HOLD_MS");
 	*out = b;
 	return 0;
 
@@ -431,6 +428,34 @@ static bool born(const struct tsc_bpf *b, uint64_t base, uint64_t id)
 	return (__atomic_load_n(&b->born[off >> 6], __ATOMIC_ACQUIRE) >> (off & 63)) & 1;
 }
 
+/* task_create passes the loop's thread id as the target knows it (its pid namespace); the
+ * model holds ours. Loop threads are few: a small cache saves a /proc lookup per task. */
+struct tidcache {
+	struct tsc_tidmap map;
+	bool read, ok;
+	int n;
+	int32_t inner[64], outer[64];
+};
+
+static int32_t outer_tid(struct tidcache *c, int procfd, int32_t inner)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->inner[i] == inner)
+			return c->outer[i];
+	if (!c->read) {
+		c->read = true;
+		c->ok = tsc_tidmap_read(procfd, &c->map) == 0;
+	}
+	int32_t outer = c->ok ? tsc_tidmap_outer(&c->map, inner) : 0;
+	if (!outer)
+		outer = inner; /* no such thread now: keep what the probe said */
+	if (c->n < 64) {
+		c->inner[c->n] = inner;
+		c->outer[c->n++] = outer;
+	}
+	return outer;
+}
+
 static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
 {
 	memset(t, 0, sizeof(*t));
@@ -467,6 +492,7 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 	struct kv thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
 	struct kv fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
 	struct idmap fin = { 0 }, have = { 0 }, inlive = { 0 };
+	struct tidcache tm = { 0 };
 	uint64_t sums[TSC_C_NR];
 	struct tsc_task *tasks = NULL;
 	struct tsc_thread *threads = NULL;
@@ -474,6 +500,7 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 
 	if (!b || !snap)
 		return -EINVAL;
+	test_hold("TASKSCOPE_TEST_RECONCILE_DELAY_MS");
 	/* born_base first: it is set once, before any bit, so a bit read later is covered */
 	uint64_t born_base = __atomic_load_n(&b->skel->bss->born_base, __ATOMIC_ACQUIRE);
 	err = dump_map(bpf_map__fd(b->skel->maps.live), &live);
@@ -536,7 +563,9 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 			if (!(r->flags & TSC_TF_CREATED))
 				continue;
 			idmap_put(&have, r->id, (uint32_t)n);
-			task_from_rec(&tasks[n++], r);
+			task_from_rec(&tasks[n], r);
+			tasks[n].tid = outer_tid(&tm, b->procfd, tasks[n].tid);
+			n++;
 			continue;
 		}
 		struct tsc_task *t = &tasks[*at];
@@ -611,6 +640,8 @@ cleanup:
 	idmap_free(&fin);
 	idmap_free(&have);
 	idmap_free(&inlive);
+	if (tm.read)
+		tsc_tidmap_free(&tm.map);
 	free(live.k);
 	free(live.v);
 	free(thr.k);

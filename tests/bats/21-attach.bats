@@ -14,8 +14,8 @@ setup() {
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do stop_proc "$p"; done
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
 	return 0
 }
 
@@ -362,6 +362,51 @@ spawner_run() {
 	[ "$status" = 0 ]
 	! grep -q -e child- -e clone- "$T"/ps*.json
 	wait_sems "$f" 0
+}
+
+@test "tasks created and renamed after the snapshot: from the events, exact" {
+	spawn forker "$BUILD/progs/forker" -n 8 "$T/truth"
+	local f=$PID
+	wait_for_lines "$T/forker.out" 1
+	# reconciliation waits 1 s: the late tasks and the rename happen after the snapshot
+	TASKSCOPE_TEST_RECONCILE_DELAY_MS=1000 "$TASKSCOPE" ps "$f" --json > "$T/ps.json" \
+		2>"$T/ps.err" 3>&- &
+	local ts=$!
+	sleep 0.4
+	kill -USR1 "$f"
+	wait "$ts" || { cat "$T/ps.err" >&2; return 1; }
+	wait_for_lines "$T/truth.late" 4
+	# the truth, with parent-0 renamed, and the late tasks
+	{ grep -v '"parent-0"' "$T/truth"; cat "$T/truth.late"; } > "$T/truth.all"
+	EXTRA='^$' run check_ps "$T/truth.all" - "0:0:$T/ps.json"
+	echo "$output"
+	[ "$status" = 0 ]
+	[ "$(jq '.tasks | length' "$T/ps.json")" = 11 ]
+}
+
+@test "a target in its own pid namespace: threads by our ids, events included" {
+	require_cmd unshare
+	spawn ns unshare --pid --fork --mount-proc "$BUILD/progs/forker" -n 4 "$T/truth"
+	local u=$PID f i
+	wait_for_lines "$T/ns.out" 1
+	f=$(pgrep -P "$u" forker)
+	[ -n "$f" ]
+	PIDS+=("$f")
+	TASKSCOPE_TEST_RECONCILE_DELAY_MS=1000 "$TASKSCOPE" ps "$f" --json > "$T/ps.json" \
+		2>"$T/ps.err" 3>&- &
+	local ts=$!
+	sleep 0.4
+	kill -USR1 "$f"
+	wait "$ts" || { cat "$T/ps.err" >&2; return 1; }
+	[ "$(jq '.tasks | length' "$T/ps.json")" = 7 ]
+	[ "$(jq -r '[.tasks[].name] | sort | join(" ")' "$T/ps.json")" = \
+		"late-0 late-1 late-2 parent-1 parent-2 parent-3 renamed-0" ]
+	# every thread, the late tasks' included, is one of the target's by our (outer) ids
+	for i in $(jq -r '.threads[].tid, .tasks[].thread' "$T/ps.json" | sort -u); do
+		[ -d "/proc/$f/task/$i" ] || { echo "thread $i is not one of process $f" >&2; return 1; }
+	done
+	# and the loop thread id the runtime wrote (its own namespace's) is not ours
+	[ "$(jq -s '.[0].tid' "$T/truth")" != "$(jq '.tasks[0].thread' "$T/ps.json")" ]
 }
 
 @test "static, shared and stripped runtimes: ps exact, semaphores back to 0" {

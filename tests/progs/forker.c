@@ -18,6 +18,9 @@
  * the probe macros alone and touching no runtime state, task_finish for every parent task,
  * task_rename of each to "clone-renamed-K" and task_create of tasks "clone-task-K".
  *
+ * On SIGUSR1 it spawns three more long-lived tasks "late-K", renames parent-0 to "renamed-0",
+ * and writes TRUTHFILE.late: the late tasks and the renamed one, as JSON lines like the truth.
+ *
  * Runs until SIGTERM or SIGINT, exit 0.
  */
 #include <errno.h>
@@ -38,12 +41,14 @@
 static ts_task *tasks[MAX_TASKS];
 static uint64_t task_ids[MAX_TASKS];
 static int ntasks = 8;
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, late;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	if (sig == SIGUSR1)
+		late = 1;
+	else
+		stop = 1;
 }
 
 static void *parent_task(void *arg)
@@ -132,6 +137,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 
 	ts_loop *loop = ts_loop_start();
 	if (!loop) {
@@ -166,7 +172,36 @@ int main(int argc, char **argv)
 
 	/* The main thread runs no loop: what a child inherits of it is a plain thread. */
 	unsigned long forks = 0;
+	ts_task *late_tasks[3] = { NULL, NULL, NULL };
 	while (!stop) {
+		if (late && !late_tasks[0]) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s.late", truth);
+			snprintf(tmp, sizeof(tmp), "%s.late.tmp", truth);
+			FILE *lf = fopen(tmp, "w");
+			if (!lf) {
+				perror(tmp);
+				return 1;
+			}
+			ts_task_rename(tasks[0], "renamed-0");
+			fprintf(lf, "{\"id\":%llu,\"name\":\"renamed-0\",\"tid\":%d,\"coro\":\"%s\"}\n",
+				(unsigned long long)task_ids[0], ts_loop_tid(loop), ts_task_coro(tasks[0]));
+			for (int i = 0; i < 3; i++) {
+				snprintf(name, sizeof(name), "late-%d", i);
+				late_tasks[i] = ts_spawn_on(loop, parent_task, NULL, name);
+				if (!late_tasks[i]) {
+					perror("forker: ts_spawn_on");
+					return 1;
+				}
+				fprintf(lf, "{\"id\":%llu,\"name\":\"%s\",\"tid\":%d,\"coro\":\"%s\"}\n",
+					(unsigned long long)ts_task_id(late_tasks[i]), name,
+					ts_loop_tid(loop), ts_task_coro(late_tasks[i]));
+			}
+			if (fclose(lf) || rename(tmp, path)) {
+				perror(path);
+				return 1;
+			}
+		}
 		pid_t pid = fork();
 		if (pid == 0)
 			child();
@@ -182,6 +217,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < ntasks; i++) {
 		ts_cancel(tasks[i]);
 		ts_task_unref(tasks[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		if (late_tasks[i]) {
+			ts_cancel(late_tasks[i]);
+			ts_task_unref(late_tasks[i]);
+		}
 	}
 	ts_loop_stop(loop);
 	printf("forks %lu\n", forks);
