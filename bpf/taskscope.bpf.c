@@ -195,8 +195,7 @@ static __always_inline struct tsc_task_rec *task_get(__u64 id, __u32 tid)
 	return bpf_map_lookup_elem(&live, &id);
 }
 
-SEC("usdt")
-int task_create(struct pt_regs *ctx)
+static __always_inline int on_task_create(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_CREATE))
 		return 0;
@@ -232,8 +231,7 @@ int task_create(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("usdt")
-int task_finish(struct pt_regs *ctx)
+static __always_inline int on_task_finish(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_FINISH))
 		return 0;
@@ -264,8 +262,7 @@ int task_finish(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("usdt")
-int task_rename(struct pt_regs *ctx)
+static __always_inline int on_task_rename(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_RENAME))
 		return 0;
@@ -285,8 +282,7 @@ int task_rename(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("usdt")
-int task_switch(struct pt_regs *ctx)
+static __always_inline int on_task_switch(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_SWITCH))
 		return 0;
@@ -330,8 +326,7 @@ int task_switch(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("usdt")
-int task_wait(struct pt_regs *ctx)
+static __always_inline int on_task_wait(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_WAIT))
 		return 0;
@@ -361,8 +356,7 @@ static __always_inline void thread_event(__u64 loop, __u64 tid, bool start)
 		count(TSC_C_THREADS_FULL);
 }
 
-SEC("usdt")
-int thread_start(struct pt_regs *ctx)
+static __always_inline int on_thread_start(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_THREAD_START))
 		return 0;
@@ -373,8 +367,7 @@ int thread_start(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("usdt")
-int thread_stop(struct pt_regs *ctx)
+static __always_inline int on_thread_stop(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_THREAD_STOP))
 		return 0;
@@ -382,5 +375,67 @@ int thread_stop(struct pt_regs *ctx)
 	thread_event(loop, current_tid(), false);
 	if (targ_emit)
 		emit(TSC_REC_THREAD_STOP, loop, tid, 0, 0, NULL, NULL);
+	return 0;
+}
+
+/* One program per probe, each attached by libbpf's USDT support (bpf_program__attach_usdt). */
+SEC("usdt")
+int task_create(struct pt_regs *ctx)
+{
+	return on_task_create(ctx);
+}
+
+SEC("usdt")
+int task_finish(struct pt_regs *ctx)
+{
+	return on_task_finish(ctx);
+}
+
+SEC("usdt")
+int task_rename(struct pt_regs *ctx)
+{
+	return on_task_rename(ctx);
+}
+
+SEC("usdt")
+int task_switch(struct pt_regs *ctx)
+{
+	return on_task_switch(ctx);
+}
+
+SEC("usdt")
+int task_wait(struct pt_regs *ctx)
+{
+	return on_task_wait(ctx);
+}
+
+SEC("usdt")
+int thread_start(struct pt_regs *ctx)
+{
+	return on_thread_start(ctx);
+}
+
+SEC("usdt")
+int thread_stop(struct pt_regs *ctx)
+{
+	return on_thread_stop(ctx);
+}
+
+/* Or one program for every probe site, attached with a single uprobe-multi link whose cookie
+ * per site says which probe it is: one link to create, and one to release (each release waits
+ * for an RCU grace period, about 0.1 s here). Used when the notes follow the probe ABI's
+ * registers, so no per-site argument spec is needed. */
+SEC("usdt")
+int tsc_multi(struct pt_regs *ctx)
+{
+	switch (bpf_get_attach_cookie(ctx)) {
+	case TSC_K_TASK_CREATE: return on_task_create(ctx);
+	case TSC_K_TASK_FINISH: return on_task_finish(ctx);
+	case TSC_K_TASK_RENAME: return on_task_rename(ctx);
+	case TSC_K_TASK_SWITCH: return on_task_switch(ctx);
+	case TSC_K_TASK_WAIT: return on_task_wait(ctx);
+	case TSC_K_THREAD_START: return on_thread_start(ctx);
+	case TSC_K_THREAD_STOP: return on_thread_stop(ctx);
+	}
 	return 0;
 }

@@ -62,6 +62,17 @@ struct tsc_thread_rec {
 	__u32 pad;
 };
 
+/* The cookie of each site of the single-link attach (the tsc_multi program). */
+enum tsc_probe_kind {
+	TSC_K_TASK_CREATE = 1,
+	TSC_K_TASK_FINISH,
+	TSC_K_TASK_RENAME,
+	TSC_K_TASK_SWITCH,
+	TSC_K_TASK_WAIT,
+	TSC_K_THREAD_START,
+	TSC_K_THREAD_STOP,
+};
+
 /* counters: per-CPU array of __u64, indexed by: */
 enum tsc_counter {
 	TSC_C_TASK_CREATE = 0, /* events seen, per probe (target's tgid only) */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@
 #include "taskscope.h"
 #include "taskscope.skel.h"
 
+#define TSC_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 */
+
 _Static_assert(TSC_NAME_LEN == sizeof(((struct tsc_task *)0)->name), "name length");
 _Static_assert(TSC_CORO_LEN == sizeof(((struct tsc_task *)0)->coro), "coro length");
 
@@ -32,6 +35,7 @@ struct tsc_bpf {
 	int pid;
 	unsigned probes;
 	int procfd;      /* /proc/PID, opened at attach: to map the target's thread ids to ours */
+	int multi_fd;    /* the single uprobe-multi link, or -1 (then links[] hold the probes) */
 	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
 	size_t born_len;
 	uint64_t next_id;  /* the floor given to tsc_bpf_set_next_id, 0 = none */
@@ -41,38 +45,48 @@ struct probe_def {
 	const char *name;
 	unsigned group;
 	const char *args; /* the argument spec of the probe ABI (include/taskscope/probes.h) */
+	uint64_t kind;    /* enum tsc_probe_kind, the cookie of its sites in the single link */
 };
 
 /* In the order they are attached, each one taking milliseconds: task_finish before
  * task_create, so that every task whose creation we see has its finish seen too (the other
  * way round, a task created and finished in between would stay live forever). */
 static const struct probe_def probe_defs[] = {
-	{ "task_finish", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi" },
-	{ "task_rename", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi" },
-	{ "task_create", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8" },
-	{ "task_switch", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
-	{ "thread_start", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
-	{ "thread_stop", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi" },
-	{ "task_wait", TSC_PROBES_WAIT, "8@%rdi 8@%rsi 8@%rdx" },
+	{ "task_finish", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi", TSC_K_TASK_FINISH },
+	{ "task_rename", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi", TSC_K_TASK_RENAME },
+	{ "task_create", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8", TSC_K_TASK_CREATE },
+	{ "task_switch", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_TASK_SWITCH },
+	{ "thread_start", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_THREAD_START },
+	{ "thread_stop", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_THREAD_STOP },
+	{ "task_wait", TSC_PROBES_WAIT, "8@%rdi 8@%rsi 8@%rdx", TSC_K_TASK_WAIT },
 };
 #define NPROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
 
 static const char caps_hint[] =
 	"needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE (e.g. run it with sudo)";
 
+static void unload(struct tsc_bpf *b)
+{
+	if (b->born)
+		munmap((void *)b->born, b->born_len);
+	b->born = NULL;
+	taskscope_bpf__destroy(b->skel);
+	b->skel = NULL;
+}
+
 void tsc_bpf_detach(struct tsc_bpf *b)
 {
 	if (!b)
 		return;
-	if (b->born && b->born != MAP_FAILED)
-		munmap((void *)b->born, b->born_len);
+	if (b->multi_fd >= 0)
+		close(b->multi_fd);
+	unload(b);
 	if (b->procfd >= 0)
 		close(b->procfd);
 	/* Destroying the links unregisters the uprobes, and the kernel then decrements the
 	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path. */
 	for (int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);
-	taskscope_bpf__destroy(b->skel);
 	free(b);
 }
 
@@ -176,6 +190,185 @@ static void env_max_entries(struct bpf_map *map, const char *var)
 		bpf_map__set_max_entries(map, (__u32)n);
 }
 
+static bool tsc_verbose_bpf(void)
+{
+	return getenv("TASKSCOPE_DEBUG_ATTACH") != NULL;
+}
+
+/* Open and load the BPF object for `probes`: the one tsc_multi program, or one program per
+ * probe; then map `born`. Explains its failures. */
+static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
+{
+	int err;
+
+	b->skel = taskscope_bpf__open();
+	if (!b->skel) {
+		err = -errno;
+		fprintf(stderr, "taskscope: cannot open the BPF object: %s\n", strerror(-err));
+		return err;
+	}
+	b->skel->rodata->targ_tgid = b->pid;
+	b->skel->rodata->targ_reg_args = reg_args;
+	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
+	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
+	for (size_t i = 0; i < NPROBES; i++) {
+		struct bpf_program *p = prog_by_name(b->skel, probe_defs[i].name);
+		if (!p) {
+			fprintf(stderr, "taskscope: internal error: no BPF program %s\n",
+				probe_defs[i].name);
+			return -ENOENT;
+		}
+		bpf_program__set_autoload(p, !multi && (probe_defs[i].group & probes));
+	}
+	bpf_program__set_autoload(b->skel->progs.tsc_multi, multi);
+	if (multi)
+		bpf_program__set_expected_attach_type(b->skel->progs.tsc_multi,
+						      TSC_TRACE_UPROBE_MULTI);
+	err = taskscope_bpf__load(b->skel);
+	if (err) {
+		if (multi && err != -EPERM && err != -EACCES)
+			return -EOPNOTSUPP; /* an older kernel: try one link per probe */
+		explain_load_error(err);
+		return err;
+	}
+	b->born_len = (size_t)bpf_map__max_entries(b->skel->maps.born) * sizeof(uint64_t);
+	b->born = mmap(NULL, b->born_len, PROT_READ, MAP_SHARED,
+		       bpf_map__fd(b->skel->maps.born), 0);
+	if (b->born == MAP_FAILED) {
+		err = -errno;
+		b->born = NULL;
+		fprintf(stderr, "taskscope: cannot map a BPF map: %s\n", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+/* The probe sites of one binary, as the kernel's uprobe-multi link wants them. */
+struct sites {
+	Elf *elf;
+	unsigned probes;
+	uint64_t *off, *ref, *cookie;
+	size_t n, cap;
+	unsigned seen;  /* bit i: probe_defs[i] has a site */
+	int err;
+};
+
+/* File offset of a file address, through the loadable segments. */
+static int file_offset(Elf *elf, uint64_t addr, uint64_t *off)
+{
+	size_t n;
+	GElf_Phdr ph;
+	if (elf_getphdrnum(elf, &n))
+		return -ENOEXEC;
+	for (size_t i = 0; i < n; i++) {
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (addr >= ph.p_vaddr && addr < ph.p_vaddr + ph.p_filesz) {
+			*off = addr - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int add_site(const struct tsc_usdt *u, void *ctx)
+{
+	struct sites *st = ctx;
+	if (strcmp(u->provider, "taskscope"))
+		return 0;
+	for (size_t i = 0; i < NPROBES; i++) {
+		if (strcmp(u->name, probe_defs[i].name) || !(probe_defs[i].group & st->probes))
+			continue;
+		if (st->n == st->cap) {
+			size_t cap = st->cap ? 2 * st->cap : 16;
+			uint64_t *o = realloc(st->off, cap * 8), *r, *c;
+			if (o)
+				st->off = o;
+			r = o ? realloc(st->ref, cap * 8) : NULL;
+			if (r)
+				st->ref = r;
+			c = r ? realloc(st->cookie, cap * 8) : NULL;
+			if (!c)
+				return st->err = -ENOMEM;
+			st->cookie = c;
+			st->cap = cap;
+		}
+		uint64_t ref = 0;
+		if (file_offset(st->elf, u->pc, &st->off[st->n]) ||
+		    (u->sema && file_offset(st->elf, u->sema, &ref)))
+			return st->err = -ENOEXEC;
+		st->ref[st->n] = ref;
+		st->cookie[st->n++] = probe_defs[i].kind;
+		st->seen |= 1u << i;
+	}
+	return 0;
+}
+
+/* union bpf_attr's link_create for BPF_TRACE_UPROBE_MULTI (Linux 6.6), which the installed
+ * uapi headers predate: the layout, checked against the running kernel's BTF here. */
+struct uprobe_multi_attr {
+	__u32 prog_fd, target_fd, attach_type, flags;
+	__u64 path, offsets, ref_ctr_offsets, cookies;
+	__u32 cnt, flags2, pid, pad;
+};
+
+/* Attach every requested probe site with one uprobe-multi link (see tsc_multi in the BPF
+ * program). -EINVAL or -EOPNOTSUPP: the kernel cannot; the caller falls back. */
+static int attach_multi(struct tsc_bpf *b, const char *binary, unsigned probes)
+{
+	struct sites st = { .probes = probes };
+	struct tsc_elf e = { 0 };
+	int err, fd = open(binary, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		err = -errno;
+		fprintf(stderr, "taskscope: cannot open %s: %s\n", binary, strerror(-err));
+		return err;
+	}
+	if ((err = tsc_elf_open(fd, &e)))
+		goto cleanup;
+	st.elf = e.elf;
+	if ((err = tsc_elf_usdt_foreach(&e, add_site, &st)) || (err = st.err))
+		goto cleanup;
+	for (size_t i = 0; i < NPROBES; i++) {
+		if ((probe_defs[i].group & probes) && !(st.seen & (1u << i))) {
+			err = -ENOENT;
+			explain_attach_error(probe_defs[i].name, binary, err);
+			goto cleanup;
+		}
+	}
+	union bpf_attr attr;
+	struct uprobe_multi_attr um = {
+		.prog_fd = (__u32)bpf_program__fd(b->skel->progs.tsc_multi),
+		.attach_type = TSC_TRACE_UPROBE_MULTI,
+		.path = (uintptr_t)binary,
+		.offsets = (uintptr_t)st.off,
+		.ref_ctr_offsets = (uintptr_t)st.ref,
+		.cookies = (uintptr_t)st.cookie,
+		.cnt = (__u32)st.n,
+		.pid = (__u32)b->pid,
+	};
+	_Static_assert(sizeof(um) <= sizeof(attr), "bpf_attr too small");
+	memset(&attr, 0, sizeof(attr));
+	memcpy(&attr, &um, sizeof(um));
+	b->multi_fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (b->multi_fd < 0) {
+		err = -errno;
+		b->multi_fd = -1;
+		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
+			explain_attach_error("*", binary, err);
+	}
+cleanup:
+	if (err == -ENOEXEC)
+		fprintf(stderr, "taskscope: cannot read the USDT notes of %s\n", binary);
+	tsc_elf_close(&e);
+	close(fd);
+	free(st.off);
+	free(st.ref);
+	free(st.cookie);
+	return err;
+}
+
 int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf **out)
 {
 	struct tsc_bpf *b;
@@ -190,6 +383,7 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 		return -ENOMEM;
 	b->pid = pid;
 	b->probes = probes;
+	b->multi_fd = -1;
 	char proc[32];
 	snprintf(proc, sizeof(proc), "/proc/%d", pid);
 	b->procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -199,43 +393,22 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 		goto cleanup;
 	}
 
-	b->skel = taskscope_bpf__open();
-	if (!b->skel) {
-		err = -errno;
-		fprintf(stderr, "taskscope: cannot open the BPF object: %s\n", strerror(-err));
+	bool reg_args = notes_use_abi_registers(binary) && !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
+	if (reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
+		err = load(b, probes, true, true);
+		if (!err)
+			err = attach_multi(b, binary, probes);
+		if (!err)
+			goto attached;
+		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
+			goto cleanup; /* already explained */
+		if (tsc_verbose_bpf())
+			fprintf(stderr, "taskscope: no uprobe-multi link (%s): one link per probe\n",
+				strerror(-err));
+		unload(b);
+	}
+	if ((err = load(b, probes, false, reg_args)))
 		goto cleanup;
-	}
-	b->skel->rodata->targ_tgid = pid;
-	b->skel->rodata->targ_reg_args = notes_use_abi_registers(binary) &&
-					 !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
-	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
-	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
-	for (size_t i = 0; i < NPROBES; i++) {
-		struct bpf_program *p = prog_by_name(b->skel, probe_defs[i].name);
-		if (!p) {
-			err = -ENOENT;
-			fprintf(stderr, "taskscope: internal error: no BPF program %s\n",
-				probe_defs[i].name);
-			goto cleanup;
-		}
-		bpf_program__set_autoload(p, (probe_defs[i].group & probes) != 0);
-	}
-
-	err = taskscope_bpf__load(b->skel);
-	if (err) {
-		explain_load_error(err);
-		goto cleanup;
-	}
-	b->born_len = (size_t)bpf_map__max_entries(b->skel->maps.born) * sizeof(uint64_t);
-	b->born = mmap(NULL, b->born_len, PROT_READ, MAP_SHARED,
-		       bpf_map__fd(b->skel->maps.born), 0);
-	if (b->born == MAP_FAILED) {
-		err = -errno;
-		b->born = NULL;
-		fprintf(stderr, "taskscope: cannot map a BPF map: %s\n", strerror(-err));
-		goto cleanup;
-	}
-
 	for (size_t i = 0; i < NPROBES; i++) {
 		if (!(probe_defs[i].group & probes))
 			continue;
@@ -249,6 +422,7 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 		}
 		b->links[b->nlinks++] = l;
 	}
+attached:
 	/* The target may have exited while we attached: then nothing would ever fire, and the
 	 * caller's snapshot read fails on its own, but say it here for a clear message. */
 	if (kill(pid, 0) && errno == ESRCH) {
