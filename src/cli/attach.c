@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "attach.h"
+#include "cli.h"
 #include "elfx.h"
 #include "tids.h"
 #include "taskscope.h"
@@ -78,15 +79,16 @@ void tsc_bpf_detach(struct tsc_bpf *b)
 {
 	if (!b)
 		return;
+	/* Releasing the links unregisters the uprobes, and the kernel then decrements the
+	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path.
+	 * libbpf's USDT links use the object's USDT manager: before the object goes. */
+	for (int i = 0; i < b->nlinks; i++)
+		bpf_link__destroy(b->links[i]);
 	if (b->multi_fd >= 0)
 		close(b->multi_fd);
 	unload(b);
 	if (b->procfd >= 0)
 		close(b->procfd);
-	/* Destroying the links unregisters the uprobes, and the kernel then decrements the
-	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path. */
-	for (int i = 0; i < b->nlinks; i++)
-		bpf_link__destroy(b->links[i]);
 	free(b);
 }
 
@@ -190,11 +192,6 @@ static void env_max_entries(struct bpf_map *map, const char *var)
 		bpf_map__set_max_entries(map, (__u32)n);
 }
 
-static bool tsc_verbose_bpf(void)
-{
-	return getenv("TASKSCOPE_DEBUG_ATTACH") != NULL;
-}
-
 /* Open and load the BPF object for `probes`: the one tsc_multi program, or one program per
  * probe; then map `born`. Explains its failures. */
 static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
@@ -253,6 +250,14 @@ struct sites {
 	int err;
 };
 
+static size_t rank(uint64_t kind)
+{
+	for (size_t i = 0; i < NPROBES; i++)
+		if (probe_defs[i].kind == kind)
+			return i;
+	return NPROBES;
+}
+
 /* File offset of a file address, through the loadable segments. */
 static int file_offset(Elf *elf, uint64_t addr, uint64_t *off)
 {
@@ -304,8 +309,8 @@ static int add_site(const struct tsc_usdt *u, void *ctx)
 	return 0;
 }
 
-/* union bpf_attr's link_create for BPF_TRACE_UPROBE_MULTI (Linux 6.6), which the installed
- * uapi headers predate: the layout, checked against the running kernel's BTF here. */
+/* union bpf_attr's link_create for BPF_TRACE_UPROBE_MULTI, as Linux 6.6+ lays it out: the
+ * installed uapi headers (6.1) and libbpf 1.1 predate it. */
 struct uprobe_multi_attr {
 	__u32 prog_fd, target_fd, attach_type, flags;
 	__u64 path, offsets, ref_ctr_offsets, cookies;
@@ -335,6 +340,15 @@ static int attach_multi(struct tsc_bpf *b, const char *binary, unsigned probes)
 			err = -ENOENT;
 			explain_attach_error(probe_defs[i].name, binary, err);
 			goto cleanup;
+		}
+	}
+	/* The kernel registers the sites in this order: probe_defs' (task_finish first). */
+	for (size_t i = 1; i < st.n; i++) {
+		for (size_t j = i; j > 0 && rank(st.cookie[j]) < rank(st.cookie[j - 1]); j--) {
+			uint64_t t;
+			t = st.off[j], st.off[j] = st.off[j - 1], st.off[j - 1] = t;
+			t = st.ref[j], st.ref[j] = st.ref[j - 1], st.ref[j - 1] = t;
+			t = st.cookie[j], st.cookie[j] = st.cookie[j - 1], st.cookie[j - 1] = t;
 		}
 	}
 	union bpf_attr attr;
@@ -402,7 +416,7 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 			goto attached;
 		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
 			goto cleanup; /* already explained */
-		if (tsc_verbose_bpf())
+		if (tsc_verbose)
 			fprintf(stderr, "taskscope: no uprobe-multi link (%s): one link per probe\n",
 				strerror(-err));
 		unload(b);
