@@ -81,19 +81,13 @@ struct {
 	__uint(max_entries, 4096); /* user space sizes it for record; a page when unused */
 } events SEC(".maps");
 
-/* Scratch for building a task record: too big for comfort on the 512-byte stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tsc_task_rec);
-} scratch SEC(".maps");
-
 static __always_inline void count(__u32 c)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+	/* atomic even per CPU: uprobe programs run preemptible (migration disabled only), so
+	 * two runs on one CPU may interleave, and a lost map-full count would hide a loss */
 	if (v)
-		*v += 1; /* per-CPU: no atomics needed */
+		__sync_fetch_and_add(v, 1);
 }
 
 /* True when the probe fired in the target. A forked child keeps the probes patched in its
@@ -179,15 +173,9 @@ static __always_inline struct tsc_task_rec *task_get(__u64 id, __u32 tid)
 	struct tsc_task_rec *t = bpf_map_lookup_elem(&live, &id);
 	if (t)
 		return t;
-	__u32 zero = 0;
-	t = bpf_map_lookup_elem(&scratch, &zero);
-	if (!t)
-		return NULL;
-	__builtin_memset(t, 0, sizeof(*t));
-	t->id = id;
-	t->tid = tid;
-	t->state = TS_READY;
-	long err = bpf_map_update_elem(&live, &id, t, BPF_NOEXIST);
+	/* On the stack, not in a per-CPU buffer: a preempted run would share it with the next. */
+	struct tsc_task_rec n = { .id = id, .tid = tid, .state = TS_READY };
+	long err = bpf_map_update_elem(&live, &id, &n, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
 		count(TSC_C_LIVE_FULL);
 		return NULL;
@@ -195,7 +183,8 @@ static __always_inline struct tsc_task_rec *task_get(__u64 id, __u32 tid)
 	return bpf_map_lookup_elem(&live, &id);
 }
 
-static __always_inline int on_task_create(struct pt_regs *ctx)
+/* a subprogram: its own stack frame in tsc_multi */
+static __noinline int on_task_create(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_CREATE))
 		return 0;
@@ -203,10 +192,7 @@ static __always_inline int on_task_create(struct pt_regs *ctx)
 	const char *name = (const char *)arg(ctx, 2, ctx->dx);
 	const char *coro = (const char *)arg(ctx, 3, ctx->cx);
 	__u64 tid = arg(ctx, 4, ctx->r8);
-	__u32 zero = 0;
-	struct tsc_task_rec *t = bpf_map_lookup_elem(&scratch, &zero);
-	if (!t)
-		return 0;
+	struct tsc_task_rec rec, *t = &rec; /* on the stack: see task_get */
 	t->id = id;
 	t->parent = parent;
 	t->wait_obj = 0;
@@ -231,7 +217,8 @@ static __always_inline int on_task_create(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline int on_task_finish(struct pt_regs *ctx)
+/* a subprogram: its own stack frame in tsc_multi */
+static __noinline int on_task_finish(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_FINISH))
 		return 0;
@@ -262,7 +249,8 @@ static __always_inline int on_task_finish(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline int on_task_rename(struct pt_regs *ctx)
+/* a subprogram: its own stack frame in tsc_multi */
+static __noinline int on_task_rename(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_RENAME))
 		return 0;
@@ -282,7 +270,8 @@ static __always_inline int on_task_rename(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline int on_task_switch(struct pt_regs *ctx)
+/* a subprogram: its own stack frame in tsc_multi */
+static __noinline int on_task_switch(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_SWITCH))
 		return 0;
@@ -326,7 +315,8 @@ static __always_inline int on_task_switch(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline int on_task_wait(struct pt_regs *ctx)
+/* a subprogram: its own stack frame in tsc_multi */
+static __noinline int on_task_wait(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_TASK_WAIT))
 		return 0;
@@ -356,7 +346,8 @@ static __always_inline void thread_event(__u64 loop, __u64 tid, bool start)
 		count(TSC_C_THREADS_FULL);
 }
 
-static __always_inline int on_thread_start(struct pt_regs *ctx)
+/* a subprogram: its own stack frame in tsc_multi */
+static __noinline int on_thread_start(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_THREAD_START))
 		return 0;
@@ -367,7 +358,8 @@ static __always_inline int on_thread_start(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline int on_thread_stop(struct pt_regs *ctx)
+/* a subprogram: its own stack frame in tsc_multi */
+static __noinline int on_thread_stop(struct pt_regs *ctx)
 {
 	if (!in_target(TSC_C_THREAD_STOP))
 		return 0;
