@@ -24,6 +24,7 @@ static ts_loop **loops;
 static ts_queue **queues;
 static int started;          /* long-lived tasks that have run at least once */
 static uint64_t churn_spawned, churn_finished;
+static __thread uint64_t spawn_failures;
 
 static void mark_started(void)
 {
@@ -110,8 +111,13 @@ static void *churner(void *arg)
 	while (ts_sleep_ms(1) == 0) {
 		uint64_t due = (ts_now_ns() - t0) / 1000 * (uint64_t)opt.churn / 1000000;
 		for (; done < due; done++) {
-			if (ts_spawn_detached(short_task, NULL, NULL))
-				return NULL;
+			if (ts_spawn_detached(short_task, NULL, NULL)) {
+				/* Out of memory or mappings: say so once, then catch up later. */
+				if (!spawn_failures++)
+					fprintf(stderr, "taskscope-demo: churn: cannot spawn: %s\n",
+						strerror(errno));
+				break;
+			}
 			__atomic_add_fetch(&churn_spawned, 1, __ATOMIC_RELAXED);
 		}
 	}

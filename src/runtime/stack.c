@@ -12,7 +12,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define TS_STACK_POOL_MAX 256
+#define TS_STACK_POOL_MAX 1024 /* enough to absorb a burst without an mmap per spawn */
 /* PROT_NONE below each stack. Larger than a page so that a function with a big frame
  * (without -fstack-clash-protection) still lands in it instead of in a neighbour; it costs
  * address space only. */
