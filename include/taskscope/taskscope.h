@@ -10,6 +10,7 @@
 #ifndef TASKSCOPE_H
 #define TASKSCOPE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,7 +74,7 @@ ts_task *ts_spawn_(ts_loop *loop, ts_fn fn, const char *coro, void *arg, const c
 /* Spawn without keeping a reference. Returns 0 or -errno. */
 #define ts_spawn_detached(fn, arg, name)                                              \
 	({ ts_task *t__ = ts_spawn_(NULL, (ts_fn)(fn), #fn, (arg), (name));           \
-	   t__ ? (ts_task_unref(t__), 0) : -12; })
+	   t__ ? (ts_task_unref(t__), 0) : -errno; })
 
 /* Wait for t to finish. Returns 0 and stores its result (if result != NULL) when it returned
  * normally; -ECANCELED when t was cancelled or when the awaiting task itself is cancelled
