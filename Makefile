@@ -164,6 +164,8 @@ BPF_SKEL := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRC))
 CLI_SRC := $(wildcard src/cli/*.c)
 CLI_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 ARCH := x86
+# clang -target bpf does not search the host's multiarch folder, where <asm/errno.h> lives
+MULTIARCH := $(shell $(CC) -print-multiarch)
 
 cli: $(if $(CLI_SRC),$(BUILD)/taskscope)
 
@@ -175,6 +177,7 @@ $(BUILD)/bpf/vmlinux.h:
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/bpf/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD)/bpf -Ibpf -Iinclude \
+		-idirafter /usr/include/$(MULTIARCH) \
 		-MMD -MP -c $< -o $@
 
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
