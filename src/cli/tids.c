@@ -15,7 +15,7 @@
 
 static int read_nspid(int procfd, const char *tid, struct tsc_tid_pair *p)
 {
-	char path[64], line[512];
+	char path[16 + 256], line[512]; /* tid is a d_name: up to 255 bytes */
 	int found = 0;
 	snprintf(path, sizeof(path), "task/%s/status", tid);
 	int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
