@@ -109,31 +109,67 @@ static __always_inline __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
-static __always_inline void emit(__u32 type, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
-				 const char *str, const char *str2)
+/* A ring-buffer record could not be reserved (the buffer is full): counted in total and per
+ * type, so that the recorder writes exact LOST records. The target never waits for room. */
+static __always_inline void drop(__u32 type)
 {
-	struct tsc_rec_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	count(TSC_C_RB_DROPS);
+	count(TSC_C_RB_DROP_FIRST + type - 1);
+}
+
+static __always_inline void rec_hdr(struct tsc_rec_hdr *h, __u32 type, __u32 size)
+{
+	h->type = type;
+	h->size = size;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->tid = current_tid();
+	h->cpu = bpf_get_smp_processor_id();
+}
+
+/* An event without strings: a short record (TSC_REC_SHORT bytes, a[0..2]). */
+static __always_inline void emit(__u32 type, __u64 a0, __u64 a1, __u64 a2)
+{
+	struct tsc_rec_event *r = bpf_ringbuf_reserve(&events, TSC_REC_SHORT, 0);
 	if (!r) {
-		count(TSC_C_RB_DROPS);
+		drop(type);
 		return;
 	}
-	r->hdr.type = type;
-	r->hdr.size = sizeof(*r);
-	r->hdr.ts_ns = bpf_ktime_get_ns();
-	r->hdr.tid = current_tid();
-	r->hdr.cpu = bpf_get_smp_processor_id();
+	rec_hdr(&r->hdr, type, TSC_REC_SHORT);
 	r->a[0] = a0;
 	r->a[1] = a1;
 	r->a[2] = a2;
-	r->a[3] = a3;
-	r->a[4] = 0;
-	r->str[0] = 0;
-	r->str2[0] = 0;
-	if (str)
-		bpf_probe_read_user_str(r->str, sizeof(r->str), str);
-	if (str2)
-		bpf_probe_read_user_str(r->str2, sizeof(r->str2), str2);
 	/* No wakeup: a wakeup per event costs the target microseconds; the reader polls. */
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+}
+
+/* An event with strings: the whole record. kname and kcoro point to copies already read
+ * (the probe's record: kernel memory, TSC_NAME_LEN / TSC_CORO_LEN bytes); without kname the
+ * name is read from the target at uname. */
+static __always_inline void emit_str(__u32 type, __u64 a0, __u64 a1, __u64 a4,
+				     const char *kname, const char *kcoro, const char *uname)
+{
+	struct tsc_rec_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		drop(type);
+		return;
+	}
+	rec_hdr(&r->hdr, type, sizeof(*r));
+	r->a[0] = a0;
+	r->a[1] = a1;
+	r->a[2] = 0;
+	r->a[3] = 0;
+	r->a[4] = a4;
+	if (kname) {
+		__builtin_memcpy(r->str, kname, TSC_NAME_LEN);
+	} else {
+		r->str[0] = 0;
+		if (uname && bpf_probe_read_user_str(r->str, sizeof(r->str), uname) < 0)
+			r->str[0] = 0;
+	}
+	if (kcoro)
+		__builtin_memcpy(r->str2, kcoro, TSC_CORO_LEN);
+	else
+		r->str2[0] = 0;
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
@@ -213,7 +249,7 @@ static __noinline int on_task_create(struct pt_regs *ctx)
 	else
 		born_set(id);
 	if (targ_emit)
-		emit(TSC_REC_CREATE, id, parent, 0, 0, t->name, t->coro);
+		emit_str(TSC_REC_CREATE, id, parent, tid, t->name, t->coro, NULL);
 	return 0;
 }
 
@@ -245,7 +281,7 @@ static __noinline int on_task_finish(struct pt_regs *ctx)
 			count(TSC_C_FINISHED_FULL);
 	}
 	if (targ_emit)
-		emit(TSC_REC_FINISH, id, outcome, 0, 0, NULL, NULL);
+		emit(TSC_REC_FINISH, id, outcome, 0);
 	return 0;
 }
 
@@ -257,8 +293,12 @@ static __noinline int on_task_rename(struct pt_regs *ctx)
 	__u64 id = arg(ctx, 0, ctx->di);
 	const char *name = (const char *)arg(ctx, 1, ctx->si);
 	struct tsc_task_rec *t = task_get(id, 0);
-	if (!t)
+	if (!t) {
+		/* not in `live` (full): the event still goes to the ring buffer */
+		if (targ_emit)
+			emit_str(TSC_REC_RENAME, id, 0, 0, NULL, NULL, name);
 		return 0;
+	}
 	if (bpf_probe_read_user_str(t->name, sizeof(t->name), name) < 0) {
 		t->flags |= TSC_TF_NAME_ERR;
 		count(TSC_C_READ_ERR);
@@ -266,7 +306,7 @@ static __noinline int on_task_rename(struct pt_regs *ctx)
 		t->flags |= TSC_TF_RENAMED;
 	}
 	if (targ_emit)
-		emit(TSC_REC_RENAME, id, 0, 0, 0, t->name, NULL);
+		emit_str(TSC_REC_RENAME, id, 0, 0, t->name, NULL, NULL);
 	return 0;
 }
 
@@ -311,7 +351,7 @@ static __noinline int on_task_switch(struct pt_regs *ctx)
 		}
 	}
 	if (targ_emit)
-		emit(TSC_REC_SWITCH, prev, next, 0, 0, NULL, NULL);
+		emit(TSC_REC_SWITCH, prev, next, 0);
 	return 0;
 }
 
@@ -330,7 +370,7 @@ static __noinline int on_task_wait(struct pt_regs *ctx)
 		t->flags |= TSC_TF_STATE;
 	}
 	if (targ_emit)
-		emit(TSC_REC_WAIT, id, reason, obj, 0, NULL, NULL);
+		emit(TSC_REC_WAIT, id, reason, obj);
 	return 0;
 }
 
@@ -354,7 +394,7 @@ static __noinline int on_thread_start(struct pt_regs *ctx)
 	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
 	thread_event(loop, current_tid(), true); /* fired by the loop thread itself */
 	if (targ_emit)
-		emit(TSC_REC_THREAD_START, loop, tid, 0, 0, NULL, NULL);
+		emit(TSC_REC_THREAD_START, loop, tid, 0);
 	return 0;
 }
 
@@ -366,7 +406,7 @@ static __noinline int on_thread_stop(struct pt_regs *ctx)
 	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
 	thread_event(loop, current_tid(), false);
 	if (targ_emit)
-		emit(TSC_REC_THREAD_STOP, loop, tid, 0, 0, NULL, NULL);
+		emit(TSC_REC_THREAD_STOP, loop, tid, 0);
 	return 0;
 }
 

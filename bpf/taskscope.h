@@ -90,8 +90,19 @@ enum tsc_counter {
 	TSC_C_READ_ERR,        /* a name or coro string could not be read from the target */
 	TSC_C_RB_DROPS,        /* ring buffer full: an event record was dropped */
 	TSC_C_MAP_ERR,         /* a delete from live failed (bucket lock); recorded in finished */
+	/* ring buffer full, per event type (TSC_C_RB_DROPS counts them all): index
+	 * TSC_C_RB_DROP_FIRST + tsc_rec_type - 1. What `record` writes as LOST records. */
+	TSC_C_RB_DROP_CREATE,
+	TSC_C_RB_DROP_SWITCH,
+	TSC_C_RB_DROP_FINISH,
+	TSC_C_RB_DROP_RENAME,
+	TSC_C_RB_DROP_WAIT,
+	TSC_C_RB_DROP_THREAD_START,
+	TSC_C_RB_DROP_THREAD_STOP,
 	TSC_C_NR,
 };
+
+#define TSC_C_RB_DROP_FIRST TSC_C_RB_DROP_CREATE
 
 #define TSC_C_EVENTS_FIRST TSC_C_TASK_CREATE
 #define TSC_C_EVENTS_LAST TSC_C_THREAD_STOP
@@ -117,12 +128,20 @@ struct tsc_rec_hdr {
 };
 
 /* One layout for every event: a[] holds the probe's integer arguments in order (a string
- * argument's slot is 0); str holds the name for CREATE and RENAME, str2 the coro for CREATE. */
+ * argument's slot is 0); str holds the name for CREATE and RENAME, str2 the coro for CREATE.
+ * Records of events without strings are shorter (hdr.size = TSC_REC_SHORT: a[0..2] only);
+ * a reader takes what lies beyond hdr.size as 0 / "". */
 struct tsc_rec_event {
 	struct tsc_rec_hdr hdr;
 	__u64 a[5];
 	char str[TSC_NAME_LEN];
 	char str2[TSC_CORO_LEN];
 };
+
+#define TSC_REC_SHORT (sizeof(struct tsc_rec_hdr) + 3 * sizeof(__u64))
+
+/* Ring buffer size for exact tracing when the user gives none: about 230,000 short records,
+ * several seconds of a busy target between two drains. */
+#define TSC_RINGBUF_DEFAULT (16u << 20)
 
 #endif

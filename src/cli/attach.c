@@ -40,6 +40,13 @@ struct tsc_bpf {
 	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
 	size_t born_len;
 	uint64_t next_id;  /* the floor given to tsc_bpf_set_next_id, 0 = none */
+	int emit;          /* the ring buffer is on */
+	size_t ringbuf_bytes;
+	struct ring_buffer *rb;
+	tsc_bpf_rec_fn rec_fn;
+	void *rec_ctx;
+	long drain_left;   /* records tsc_bpf_drain may still hand over; < 0 = no limit */
+	long drained;
 };
 
 struct probe_def {
@@ -68,6 +75,8 @@ static const char caps_hint[] =
 
 static void unload(struct tsc_bpf *b)
 {
+	ring_buffer__free(b->rb);
+	b->rb = NULL;
 	if (b->born)
 		munmap((void *)b->born, b->born_len);
 	b->born = NULL;
@@ -75,7 +84,7 @@ static void unload(struct tsc_bpf *b)
 	b->skel = NULL;
 }
 
-void tsc_bpf_detach(struct tsc_bpf *b)
+void tsc_bpf_unlink(struct tsc_bpf *b)
 {
 	if (!b)
 		return;
@@ -84,8 +93,17 @@ void tsc_bpf_detach(struct tsc_bpf *b)
 	 * libbpf's USDT links use the object's USDT manager: before the object goes. */
 	for (int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);
+	b->nlinks = 0;
 	if (b->multi_fd >= 0)
 		close(b->multi_fd);
+	b->multi_fd = -1;
+}
+
+void tsc_bpf_detach(struct tsc_bpf *b)
+{
+	if (!b)
+		return;
+	tsc_bpf_unlink(b);
 	unload(b);
 	if (b->procfd >= 0)
 		close(b->procfd);
@@ -206,6 +224,15 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 	}
 	b->skel->rodata->targ_tgid = b->pid;
 	b->skel->rodata->targ_reg_args = reg_args;
+	if (b->emit) {
+		b->skel->rodata->targ_emit = true;
+		err = bpf_map__set_max_entries(b->skel->maps.events, (__u32)b->ringbuf_bytes);
+		if (err) {
+			fprintf(stderr, "taskscope: cannot size the ring buffer to %zu bytes: %s\n",
+				b->ringbuf_bytes, strerror(-err));
+			return err;
+		}
+	}
 	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
 	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
 	for (size_t i = 0; i < NPROBES; i++) {
@@ -385,12 +412,23 @@ cleanup:
 
 int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf **out)
 {
+	struct tsc_bpf_opts o = { .probes = probes };
+	return tsc_bpf_attach_opts(pid, binary, &o, out);
+}
+
+int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *opts,
+			struct tsc_bpf **out)
+{
 	struct tsc_bpf *b;
+	unsigned probes = opts ? opts->probes : 0;
+	size_t rbsz = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : TSC_RINGBUF_DEFAULT;
+	long page = sysconf(_SC_PAGESIZE);
 	int err;
 
 	*out = NULL;
-	if (pid <= 0 || !binary || !(probes & (TSC_PROBES_LIFECYCLE | TSC_PROBES_SWITCH |
-					       TSC_PROBES_WAIT)))
+	if (pid <= 0 || !binary || !(probes & TSC_PROBES_ALL))
+		return -EINVAL;
+	if (opts->emit && (rbsz & (rbsz - 1) || rbsz < (size_t)page || rbsz > (1ul << 31)))
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -398,6 +436,8 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 	b->pid = pid;
 	b->probes = probes;
 	b->multi_fd = -1;
+	b->emit = opts->emit;
+	b->ringbuf_bytes = rbsz;
 	char proc[32];
 	snprintf(proc, sizeof(proc), "/proc/%d", pid);
 	b->procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -461,6 +501,61 @@ int tsc_bpf_set_next_id(struct tsc_bpf *b, uint64_t next_id)
 	/* .data is mmap-ed: a plain store, seen by the programs' next runs */
 	__atomic_store_n(&b->skel->data->fin_below, next_id, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* ---- the ring buffer and the counters, for exact tracing ---- */
+
+static int rb_sample(void *ctx, void *data, size_t size)
+{
+	struct tsc_bpf *b = ctx;
+	int err = b->rec_fn(b->rec_ctx, data, size);
+	if (err)
+		return err < 0 ? err : -EINVAL;
+	b->drained++;
+	/* libbpf stops at a negative return, with this record consumed: a budget */
+	if (b->drain_left > 0 && --b->drain_left == 0)
+		return -EAGAIN;
+	return 0;
+}
+
+int tsc_bpf_events_open(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx)
+{
+	if (!b || !fn || !b->emit || b->rb)
+		return -EINVAL;
+	b->rec_fn = fn;
+	b->rec_ctx = ctx;
+	b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.events), rb_sample, b, NULL);
+	if (!b->rb) {
+		int err = -errno;
+		fprintf(stderr, "taskscope: cannot map the BPF ring buffer: %s\n", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+long tsc_bpf_drain(struct tsc_bpf *b, long max)
+{
+	if (!b || !b->rb)
+		return -EINVAL;
+	b->drained = 0;
+	b->drain_left = max > 0 ? max : -1;
+	int err = ring_buffer__consume(b->rb);
+	if (err < 0 && err != -EAGAIN)
+		return err;
+	return b->drained;
+}
+
+static int read_counters(struct tsc_bpf *b, uint64_t sums[TSC_C_NR]);
+
+int tsc_bpf_counters(struct tsc_bpf *b, uint64_t *sums, size_t n)
+{
+	uint64_t all[TSC_C_NR];
+	if (!b || !b->skel || n > TSC_C_NR)
+		return -EINVAL;
+	int err = read_counters(b, all);
+	if (!err)
+		memcpy(sums, all, n * sizeof(*sums));
+	return err;
 }
 
 /* ---- reading the maps ---- */

@@ -11,6 +11,7 @@ struct tsc_bpf;
 #define TSC_PROBES_LIFECYCLE 1   /* task_create, task_finish, task_rename */
 #define TSC_PROBES_SWITCH 2      /* task_switch, thread_start/stop */
 #define TSC_PROBES_WAIT 4        /* task_wait */
+#define TSC_PROBES_ALL (TSC_PROBES_LIFECYCLE | TSC_PROBES_SWITCH | TSC_PROBES_WAIT)
 
 /* Attach the taskscope USDT probes of `binary` (the ELF holding the runtime, reachable from
  * here: e.g. /proc/PID/root/...) for process pid, with BPF filtering on pid's tgid.
@@ -23,6 +24,36 @@ int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf 
 int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap);
 
 void tsc_bpf_detach(struct tsc_bpf *b); /* accepts NULL */
+
+/* ---- exact tracing (record) ---- */
+
+struct tsc_bpf_opts {
+	unsigned probes;         /* TSC_PROBES_* */
+	int emit;                /* also write every event to the ring buffer `events` */
+	size_t ringbuf_bytes;    /* its size with emit: a power of two, at least a page;
+				  * 0 = TSC_RINGBUF_DEFAULT (bpf/taskscope.h) */
+};
+
+/* tsc_bpf_attach with options: the ring buffer is sized and switched on before load. */
+int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *opts,
+			struct tsc_bpf **out);
+
+/* Called for each ring-buffer record: a struct tsc_rec_event of size bytes (bpf/taskscope.h;
+ * records without strings end early). Return 0, or < 0 to stop draining with that error. */
+typedef int (*tsc_bpf_rec_fn)(void *ctx, const void *rec, size_t size);
+
+/* Set up consuming the ring buffer (attached with emit). The BPF side submits without
+ * wakeups, so nothing polls it: call tsc_bpf_drain on a timer. 0 or -errno. */
+int tsc_bpf_events_open(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx);
+/* Hand every record available now to fn, at most max of them (0 = no limit); never waits.
+ * Returns the number handed over, or < 0 (fn's error, or -errno). */
+long tsc_bpf_drain(struct tsc_bpf *b, long max);
+/* The BPF counters (enum tsc_counter of bpf/taskscope.h) summed over CPUs: n entries of
+ * sums, up to TSC_C_NR. 0 or -errno. */
+int tsc_bpf_counters(struct tsc_bpf *b, uint64_t *sums, size_t n);
+/* Release the probes (the target is back on its untraced path once this returns) and keep
+ * the maps: then drain what the ring buffer still holds, read the counters, and detach. */
+void tsc_bpf_unlink(struct tsc_bpf *b);
 
 /* Optional, right after tsc_bpf_attach and before the snapshot: the target's next task id
  * (the descriptor's next_id), read after attach returned. Tasks from that id on were created

@@ -77,6 +77,11 @@ static int bpf_exit(struct tsc_remote *r, int err)
 	}
 }
 
+int tsc_bpf_exit_code(struct tsc_remote *r, int err)
+{
+	return bpf_exit(r, err);
+}
+
 /* For tests only: hold between attach and snapshot so a test can end the target there. */
 static void test_delay(void)
 {

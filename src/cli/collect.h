@@ -20,6 +20,10 @@ int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc
  * has the capabilities (root, or CAP_BPF + CAP_PERFMON + CAP_SYS_PTRACE). */
 int tsc_check_bpf_caps(void);
 
+/* The exit code for err from tsc_bpf_attach (which printed its message), checking first
+ * whether the target exited meanwhile. */
+int tsc_bpf_exit_code(struct tsc_remote *r, int err);
+
 /* The exit code for err from the remote reader, after printing what happened and what to do. */
 int tsc_remote_report(struct tsc_remote *r, int err, int opened);
 

@@ -25,6 +25,7 @@ static const struct cmd cmds[] = {
 	{ "ps", tsc_cmd_ps, "list the live tasks and each thread's current task" },
 	{ "tree", tsc_cmd_tree, "show who awaits whom; report await cycles (deadlocks)" },
 	{ "probes", tsc_cmd_probes, "list the taskscope USDT probes of a process or binary" },
+	{ "record", tsc_cmd_record, "record every task event of a process to a trace file" },
 	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
 	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
 };
@@ -60,6 +61,7 @@ static void usage(FILE *f)
 		"                                 CAP_PERFMON and CAP_SYS_PTRACE)\n"
 		"  taskscope ps --no-bpf 1234     the same from the registry alone (same user)\n"
 		"  taskscope tree 1234            await tree; exit 3 on a deadlock\n"
+		"  taskscope record -o t.tsc 1234 every event until Ctrl-C; then taskscope dump t.tsc\n"
 		"  taskscope probes ./server      probes in a binary\n");
 }
 

@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * taskscope record: every probe event of a process into a trace file (docs/trace-format.md).
+ *
+ * Probes first (with the ring buffer on), then the registry snapshot, then the file opened with
+ * that snapshot; then the ring buffer is drained on a timer (the BPF side submits without
+ * wakeups: a wakeup per event would cost the target microseconds), each record becoming one
+ * event, and a block is flushed at least once a second. Ring-buffer drops are counted in BPF
+ * per type and written as LOST records; at the end, after the probes are released and the
+ * buffer drained, every event the probes counted and that never arrived is accounted for the
+ * same way, so recorded + lost == fired, per type. The recorder never blocks the target.
+ */
+#include "attach.h"
+#include "cli.h"
+#include "collect.h"
+#include "remote.h"
+#include "tids.h"
+#include "trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/types.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "taskscope.h" /* bpf/: the ring buffer's records and the counters */
+
+_Static_assert((int)TSC_REC_CREATE == (int)TSC_EV_CREATE && (int)TSC_REC_SWITCH == (int)TSC_EV_SWITCH &&
+		       (int)TSC_REC_FINISH == (int)TSC_EV_FINISH && (int)TSC_REC_RENAME == (int)TSC_EV_RENAME &&
+		       (int)TSC_REC_WAIT == (int)TSC_EV_WAIT && (int)TSC_REC_THREAD_START == (int)TSC_EV_THREAD_START &&
+		       (int)TSC_REC_THREAD_STOP == (int)TSC_EV_THREAD_STOP,
+	       "ring-buffer record types are trace event types");
+_Static_assert(TSC_C_TASK_CREATE + TSC_EV_EVENTS_NR - 1 == TSC_C_THREAD_STOP &&
+		       TSC_C_RB_DROP_CREATE + TSC_EV_EVENTS_NR - 1 == TSC_C_RB_DROP_THREAD_STOP,
+	       "per-type counters in event-type order");
+
+#define DRAIN_MS 50               /* the ring buffer is read this often ... */
+#define FLUSH_NS 900000000ull     /* ... and a block ends at least this often */
+#define DRAIN_BUDGET 262144       /* records per drain before the timers are checked again */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+struct rec {
+	struct tsc_trace_writer *w;
+	int err;                                  /* the writer's first error */
+	uint64_t received[TSC_EV_EVENTS_NR + 1];  /* by event type */
+	uint64_t lost[TSC_EV_EVENTS_NR + 1];      /* written as LOST records */
+	uint64_t malformed;                       /* records of unknown type or size */
+	/* task_create's loop thread is the target's id (its pid namespace); the file holds ours */
+	int procfd;
+	int tids_read, same_ns;
+	struct tsc_tidmap map;
+	int32_t inner[64], outer[64];
+	int ncache;
+	uint64_t reread_ns;                       /* last time the map was read on a miss */
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int32_t outer_tid(struct rec *R, int32_t inner, uint64_t now)
+{
+	if (R->tids_read && R->same_ns)
+		return inner;
+	for (int i = 0; i < R->ncache; i++)
+		if (R->inner[i] == inner)
+			return R->outer[i];
+	/* a thread we do not know yet: read the map again, at most every 10 ms */
+	if (!R->tids_read || now - R->reread_ns > 10000000ull) {
+		tsc_tidmap_free(&R->map);
+		R->tids_read = tsc_tidmap_read(R->procfd, &R->map) == 0;
+		R->same_ns = R->tids_read && R->map.same_ns;
+		R->reread_ns = now;
+		if (R->same_ns)
+			return inner;
+	}
+	int32_t outer = R->tids_read ? tsc_tidmap_outer(&R->map, inner) : 0;
+	if (!outer)
+		return inner; /* gone already: keep what the probe said */
+	if (R->ncache < 64) {
+		R->inner[R->ncache] = inner;
+		R->outer[R->ncache++] = outer;
+	}
+	return outer;
+}
+
+/* One ring-buffer record: one event in the file. */
+static int on_record(void *ctx, const void *data, size_t size)
+{
+	struct rec *R = ctx;
+	struct tsc_rec_event buf;
+	const struct tsc_rec_event *r = data;
+
+	if (size < TSC_REC_SHORT) {
+		R->malformed++;
+		return 0;
+	}
+	if (size < sizeof(buf)) {
+		memcpy(&buf, data, size);
+		memset((char *)&buf + size, 0, sizeof(buf) - size);
+		r = &buf;
+	}
+	struct tsc_event ev = { .ts_ns = r->hdr.ts_ns, .type = r->hdr.type,
+				.tid = (int32_t)r->hdr.tid };
+	char name[TSC_NAME_LEN], coro[TSC_CORO_LEN];
+	switch (r->hdr.type) {
+	case TSC_REC_CREATE:
+		memcpy(name, r->str, sizeof(name));
+		name[sizeof(name) - 1] = 0;
+		memcpy(coro, r->str2, sizeof(coro));
+		coro[sizeof(coro) - 1] = 0;
+		ev.create.id = r->a[0];
+		ev.create.parent = r->a[1];
+		ev.create.name = name;
+		ev.create.coro = coro;
+		ev.create.loop_tid = outer_tid(R, (int32_t)r->a[4], r->hdr.ts_ns);
+		break;
+	case TSC_REC_SWITCH:
+		ev.sw.prev = r->a[0];
+		ev.sw.next = r->a[1];
+		break;
+	case TSC_REC_FINISH:
+		ev.finish.id = r->a[0];
+		ev.finish.outcome = (uint32_t)r->a[1];
+		break;
+	case TSC_REC_RENAME:
+		memcpy(name, r->str, sizeof(name));
+		name[sizeof(name) - 1] = 0;
+		ev.rename.id = r->a[0];
+		ev.rename.name = name;
+		break;
+	case TSC_REC_WAIT:
+		ev.wait.id = r->a[0];
+		ev.wait.reason = (uint32_t)r->a[1];
+		ev.wait.object = r->a[2];
+		break;
+	case TSC_REC_THREAD_START:
+	case TSC_REC_THREAD_STOP:
+		/* fired by the loop thread itself: its id as we know it is the record's */
+		ev.thread.loop = r->a[0];
+		ev.thread.tid = (int32_t)r->hdr.tid;
+		break;
+	default:
+		R->malformed++;
+		return 0;
+	}
+	R->received[r->hdr.type]++;
+	int err = tsc_trace_event(R->w, &ev);
+	if (err && !R->err)
+		R->err = err;
+	return err;
+}
+
+/* LOST records for ring-buffer drops counted since the last call. */
+static int write_drops(struct rec *R, const uint64_t *c)
+{
+	uint64_t now = mono_ns();
+	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
+		uint64_t dropped = c[TSC_C_RB_DROP_FIRST + t - 1];
+		if (dropped <= R->lost[t])
+			continue;
+		int err = tsc_trace_lost(R->w, (uint32_t)t, dropped - R->lost[t], now);
+		if (err)
+			return err;
+		R->lost[t] = dropped;
+	}
+	return 0;
+}
+
+static void record_usage(FILE *f)
+{
+	fprintf(f,
+		"taskscope record: write every task event of a process to a trace file.\n\n"
+		"USAGE: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID\n\n"
+		"  -o, --output FILE    the trace file (created with mode 0600: task names may be\n"
+		"                       sensitive); read it with `taskscope dump` or `export`\n"
+		"  -d, --duration S     stop after S seconds (default: until SIGINT or SIGTERM, or\n"
+		"                       until the process exits)\n"
+		"  -b, --buffer-size SIZE\n"
+		"                       the BPF ring buffer, in bytes with K, M or G; rounded up to\n"
+		"                       a power of two (default 16M, about 230,000 events)\n"
+		"  -v                   more detail on stderr: per event type, the events the\n"
+		"                       probes counted, recorded and lost\n\n"
+		"Every event is recorded: task create, switch, finish, rename, wait, and loop\n"
+		"thread start and stop, after a snapshot of the tasks alive at the start. The\n"
+		"process never waits for the recorder: when the ring buffer is full, events are\n"
+		"dropped, counted per type, and written to the file as LOST records that every\n"
+		"reader shows. A block is written at least once a second, so a recorder that is\n"
+		"killed leaves a file readable up to its last second. Costs the process about\n"
+		"0.2 us per event while recording. Needs root or CAP_BPF+CAP_PERFMON+\n"
+		"CAP_SYS_PTRACE. Exit codes: taskscope --help.\n\n"
+		"EXAMPLES:\n"
+		"  taskscope record -o run.tsc 1234               until Ctrl-C or the process exits\n"
+		"  taskscope record --duration 10 -o run.tsc 1234\n"
+		"  taskscope dump --summary run.tsc\n");
+}
+
+/* "16M" -> bytes, rounded up to a power of two; 0 when invalid. */
+static size_t parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !(v > 0))
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; end++; break;
+	case 'm': case 'M': v *= 1024 * 1024; end++; break;
+	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	if (*end || v > (double)(1ul << 30))
+		return 0;
+	size_t want = (size_t)v, n = (size_t)sysconf(_SC_PAGESIZE);
+	while (n < want)
+		n <<= 1;
+	return n;
+}
+
+/* Fail before attaching when the output cannot be written. The file created here (never one
+ * that existed) is removed again if recording does not start. */
+static int check_output(const char *path, int *created)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	*created = fd >= 0;
+	if (fd < 0 && errno == EEXIST) {
+		struct stat st;
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			errno = EISDIR;
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int tsc_cmd_record(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *out = NULL;
+	double duration = 0;
+	size_t rbsz = 0;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:d:b:vh", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'd':
+			duration = strtod(optarg, &end);
+			if (end == optarg || *end || !(duration > 0) || duration > 1e9) {
+				fprintf(stderr, "taskscope record: --duration takes seconds > 0, not "
+						"'%s'\n", optarg);
+				goto usage;
+			}
+			break;
+		case 'b':
+			if (!(rbsz = parse_size(optarg))) {
+				fprintf(stderr, "taskscope record: --buffer-size takes bytes (with K, M "
+						"or G) up to 1G, not '%s'\n", optarg);
+				goto usage;
+			}
+			break;
+		case 'v': tsc_verbose++; break;
+		case 'h': record_usage(stdout); return TSC_EXIT_OK;
+		case ':':
+			fprintf(stderr, "taskscope record: option '%s' needs a value\n",
+				argv[optind - 1]);
+			goto usage;
+		default:
+			fprintf(stderr, "taskscope record: unknown option '%s'\n", argv[optind - 1]);
+			goto usage;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "taskscope record: %s\n", optind >= argc ? "no PID given" : "one PID only");
+		goto usage;
+	}
+	int pid = tsc_parse_pid(argv[optind]);
+	if (pid < 0) {
+		fprintf(stderr, "taskscope record: '%s' is not a PID\n", argv[optind]);
+		goto usage;
+	}
+	if (!out) {
+		fprintf(stderr, "taskscope record: no output file given (-o FILE)\n");
+		goto usage;
+	}
+
+	struct tsc_remote *r = NULL;
+	struct tsc_bpf *b = NULL;
+	struct tsc_snapshot snap = { 0 };
+	struct rec R = { .procfd = -1 };
+	int rc, err, created = 0, started = 0;
+
+	if (check_output(out, &created)) {
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out, strerror(errno));
+		return TSC_EXIT_ERROR;
+	}
+	/* A signal from now on ends the recording (or, before it starts, the setup) cleanly. */
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = tsc_remote_open(pid, &r);
+	if (err) {
+		rc = tsc_remote_report(r, err, 0);
+		goto cleanup;
+	}
+	if ((rc = tsc_check_bpf_caps()))
+		goto cleanup;
+	if ((err = tsc_remote_find_runtime(r))) {
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	/* probes first: whatever changes after this is in the ring buffer */
+	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = rbsz };
+	if ((err = tsc_bpf_attach_opts(pid, tsc_remote_binary(r), &bo, &b))) {
+		rc = tsc_bpf_exit_code(r, err);
+		goto cleanup;
+	}
+	uint64_t next_id;
+	if ((err = tsc_remote_next_id(r, &next_id)) == 0)
+		err = tsc_bpf_set_next_id(b, next_id);
+	if (err) {
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	if ((err = tsc_remote_snapshot(r, &snap))) {
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	tsc_snapshot_sort(&snap);
+	R.procfd = r->procfd;
+	if ((err = tsc_bpf_events_open(b, on_record, &R))) {
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	err = tsc_trace_open(out, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
+			     &snap, &R.w);
+	if (err) {
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out, strerror(-err));
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	started = 1;
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
+			pid, snap.nthreads, snap.ntasks, out);
+
+	/* ---- the recording ---- */
+	uint64_t t0 = mono_ns(), last_flush = t0;
+	uint64_t deadline = duration > 0 ? t0 + (uint64_t)(duration * 1e9) : UINT64_MAX;
+	uint64_t counters[TSC_C_NR];
+	int exited = 0, busy = 0;
+	for (;;) {
+		struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
+		uint64_t now = mono_ns();
+		int wait_ms = busy || stop_signal ? 0 : DRAIN_MS;
+		if (deadline != UINT64_MAX && deadline <= now)
+			wait_ms = 0;
+		else if (deadline - now < (uint64_t)wait_ms * 1000000ull)
+			wait_ms = (int)((deadline - now) / 1000000ull);
+		if (poll(&p, 1, wait_ms) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+			exited = 1;
+		long n = tsc_bpf_drain(b, DRAIN_BUDGET);
+		if (n < 0) {
+			err = (int)n;
+			break;
+		}
+		busy = n == DRAIN_BUDGET;
+		if ((err = tsc_bpf_counters(b, counters, TSC_C_NR)) || (err = write_drops(&R, counters)))
+			break;
+		now = mono_ns();
+		if (now - last_flush >= FLUSH_NS) {
+			if ((err = tsc_trace_flush(R.w)))
+				break;
+			last_flush = now;
+		}
+		if (!busy && (exited || stop_signal || now >= deadline))
+			break;
+	}
+	if (err && !R.err)
+		R.err = err;
+
+	/* ---- the end: probes off, the rest drained, every event accounted for ---- */
+	tsc_bpf_unlink(b);
+	long n;
+	while (!R.err && (n = tsc_bpf_drain(b, 0)) > 0)
+		;
+	if (!R.err && (err = tsc_bpf_counters(b, counters, TSC_C_NR)))
+		R.err = err;
+	if (!R.err)
+		R.err = write_drops(&R, counters);
+	/* Fired but neither received nor counted as dropped (should not happen): lost too. */
+	uint64_t end = mono_ns(), total = 0, lost = 0;
+	for (int t = 1; t <= TSC_EV_EVENTS_NR && !R.err; t++) {
+		uint64_t fired = counters[TSC_C_TASK_CREATE + t - 1];
+		if (fired > R.received[t] + R.lost[t]) {
+			uint64_t k = fired - R.received[t] - R.lost[t];
+			if (tsc_verbose)
+				fprintf(stderr, "taskscope: %" PRIu64 " %s events fired, never arrived\n",
+					k, tsc_ev_name((uint32_t)t));
+			R.err = tsc_trace_lost(R.w, (uint32_t)t, k, end);
+			R.lost[t] += k;
+		}
+	}
+	struct tsc_trace_wstats ws;
+	tsc_trace_writer_stats(R.w, &ws);
+	err = tsc_trace_close(R.w);
+	R.w = NULL;
+	if (!R.err)
+		R.err = err;
+	if (R.err) {
+		fprintf(stderr, "taskscope record: writing %s failed: %s\n", out, strerror(-R.err));
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+		total += R.received[t], lost += R.lost[t];
+	if (tsc_verbose) {
+		fprintf(stderr, "taskscope: %-12s %12s %12s %12s\n", "event", "fired", "recorded",
+			"lost");
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+			fprintf(stderr, "taskscope: %-12s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+				tsc_ev_name((uint32_t)t), counters[TSC_C_TASK_CREATE + t - 1],
+				R.received[t], R.lost[t]);
+		if (R.malformed)
+			fprintf(stderr, "taskscope: %" PRIu64 " malformed ring-buffer records\n",
+				R.malformed);
+	}
+	struct stat st;
+	uint64_t bytes = stat(out, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
+	if (exited)
+		fprintf(stderr, "taskscope: target %d exited; trace complete\n", pid);
+	fprintf(stderr, "taskscope: %" PRIu64 " events recorded, %" PRIu64 " lost, in %.1f s: %"
+		PRIu64 " bytes (%.2f bytes per event) in %s\n", total, lost,
+		(double)(end - t0) / 1e9, bytes, total ? (double)bytes / (double)total : 0.0, out);
+	if (lost)
+		fprintf(stderr, "taskscope: events were lost (the ring buffer was full); a larger "
+				"--buffer-size keeps more\n");
+	rc = TSC_EXIT_OK;
+
+cleanup:
+	if (R.w) {
+		tsc_trace_abandon(R.w);
+		R.w = NULL;
+	}
+	tsc_bpf_detach(b);
+	if (R.tids_read)
+		tsc_tidmap_free(&R.map);
+	tsc_snapshot_free(&snap);
+	tsc_remote_close(r);
+	if (!started && created)
+		unlink(out);
+	return rc;
+usage:
+	fprintf(stderr, "Usage: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID "
+			"(see taskscope record --help)\n");
+	return TSC_EXIT_USAGE;
+}
