@@ -192,7 +192,7 @@ $(BUILD)/obj/cli/%.o: src/cli/%.c $(BPF_SKEL)
 
 $(BUILD)/taskscope: $(CLI_OBJ)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -ldw -lelf -lz $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -ldw -lelf -lz -lncursesw $(LDLIBS)
 
 # ---- fuzz targets: libFuzzer with ASan and UBSan (clang); run by tests/fuzz/run ----
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)

@@ -26,6 +26,7 @@ static const struct cmd cmds[] = {
 	{ "tree", tsc_cmd_tree, "show who awaits whom; report await cycles (deadlocks)" },
 	{ "probes", tsc_cmd_probes, "list the taskscope USDT probes of a process or binary" },
 	{ "record", tsc_cmd_record, "record every task event of a process to a trace file" },
+	{ "top", tsc_cmd_top, "a live view of the tasks: CPU, states, switches, waits" },
 	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
 	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
 };

@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * taskscope top: a live view of a process's tasks.
+ *
+ * At each refresh the registry is read again from outside (states, waits, names, switch
+ * counts: top_reg.c), the lifecycle probes' counters give created/s and finished/s (tasks too
+ * short to be seen by any read included) and the losses, and the sampler or the switch probe
+ * gives each task's CPU (top_bpf.c). A loss (an event dropped, a map full) is shown at once
+ * and answered by a resync: the lifecycle probes are attached anew, with fresh maps, before
+ * the old ones go, and the next registry read starts from scratch.
+ */
+#include "top.h"
+#include "attach.h"
+#include "cli.h"
+#include "collect.h"
+#include "remote.h"
+#include <linux/types.h>
+#include "taskscope.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct top_opts {
+	int pid;
+	double interval;
+	int hz, exact, batch, json, use_bpf;
+	long frames;                /* 0 = until quit */
+	struct top_view view;
+};
+
+struct top {
+	struct top_opts o;
+	struct tsc_remote *r;
+	struct tsc_bpf *b;          /* the lifecycle probes */
+	struct top_bpf *s;          /* the sampler or the switch accounting */
+	struct top_reg *g;
+	struct top_model m;
+	uint64_t base[TSC_C_NR];    /* counters of the attachments before a resync */
+	uint64_t last_lost, last_full;
+	int sfd;                    /* signalfd: SIGINT, SIGTERM, SIGHUP */
+	char mode[48];
+};
+
+static void top_usage(FILE *f)
+{
+	fprintf(f,
+		"taskscope top: a live view of a process's tasks and what runs on each thread.\n\n"
+		"USAGE: taskscope top [-d SECS] [--hz HZ | --exact] [-b [-n N] | --json [-n N]]\n"
+		"                     [-s KEY] [-f TEXT] [--no-bpf] PID\n\n"
+		"  -d, --delay SECS  refresh interval (default 1)\n"
+		"  --hz HZ           sampling mode (the default): samples per second per CPU of\n"
+		"                    the running task of each thread (default 99); the target pays\n"
+		"                    nothing per task switch\n"
+		"  --exact           CPU time from the task_switch probe instead: exact, but the\n"
+		"                    target pays ~200 ns per switch\n"
+		"  -b, --batch       plain text frames, one per refresh, like top -b\n"
+		"  --json            one JSON object per frame and line\n"
+		"  -n, --frames N    stop after N frames (batch and JSON; default: until killed)\n"
+		"  -s, --sort KEY    cpu (default), age, name, id or switches\n"
+		"  -f, --filter TEXT only tasks whose name holds TEXT\n"
+		"  --no-bpf          the registry alone: states and switches/s, no CPU, no probes\n"
+		"                    (no privileges beyond ptrace access to the process)\n"
+		"  -v                more detail on stderr\n\n"
+		"KEYS: c a n i s  sort by cpu, age, name, id, switches (again: reverse)\n"
+		"      /  filter by name    t  await tree    Enter  details    p  pause\n"
+		"      arrows, PgUp/PgDn, Home/End  move    ?  help    q  quit\n\n"
+		"The first frame comes after one interval. When the target exits, top says so and\n"
+		"exits with status 7. Exit codes: taskscope --help.\n\n"
+		"EXAMPLES:\n"
+		"  taskscope top 1234\n"
+		"  taskscope top --exact -d 0.5 1234\n"
+		"  taskscope top -b -n 3 1234\n"
+		"  taskscope top --json -n 1 1234 | jq '.tasks[] | select(.cpu_pct > 50)'\n");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int bpf_exit_code(struct top *t, int err)
+{
+	if (!tsc_remote_alive(t->r)) {
+		fprintf(stderr, "taskscope top: process %d exited\n", t->o.pid);
+		return TSC_EXIT_EXITED;
+	}
+	switch (err) {
+	case -EPERM:
+	case -EACCES:
+		return TSC_EXIT_PRIVILEGE;
+	case -ESRCH:
+		return TSC_EXIT_EXITED;
+	case -ENOSYS:
+	case -EOPNOTSUPP:
+	case -EPROTONOSUPPORT:
+	case -ENODEV:
+		return TSC_EXIT_KERNEL;
+	default:
+		return TSC_EXIT_ERROR;
+	}
+}
+
+/* The lifecycle probes, attached before the registry is read (a task created meanwhile is
+ * counted); with an attachment already there, the new one comes first and the old one goes
+ * after, its counts kept, so that no event falls between the two. */
+static int attach_lifecycle(struct top *t)
+{
+	struct tsc_bpf *nb = NULL;
+	uint64_t next_id, sums[TSC_C_NR];
+	int err = tsc_bpf_attach(t->o.pid, tsc_remote_binary(t->r), TSC_PROBES_LIFECYCLE, &nb);
+	if (!err && !(err = tsc_remote_next_id(t->r, &next_id)))
+		err = tsc_bpf_set_next_id(nb, next_id);
+	if (err) {
+		tsc_bpf_detach(nb);
+		return err;
+	}
+	if (t->b) {
+		if (!tsc_bpf_counters(t->b, sums, TSC_C_NR))
+			for (int c = 0; c < TSC_C_NR; c++)
+				t->base[c] += sums[c];
+		tsc_bpf_detach(t->b);
+	}
+	t->b = nb;
+	return 0;
+}
+
+/* Counters into the model: lifecycle events, losses, and rates over the interval. */
+static void update_counters(struct top *t)
+{
+	struct top_model *m = &t->m;
+	uint64_t sums[TSC_C_NR] = { 0 };
+	if (t->b && tsc_bpf_counters(t->b, sums, TSC_C_NR))
+		memset(sums, 0, sizeof(sums));
+	for (int c = 0; c < TSC_C_NR; c++)
+		sums[c] += t->base[c];
+	uint64_t created = sums[TSC_C_TASK_CREATE], finished = sums[TSC_C_TASK_FINISH];
+	uint64_t events = sums[TSC_C_TASK_CREATE] + sums[TSC_C_TASK_FINISH] +
+			  sums[TSC_C_TASK_RENAME] + m->s_switch;
+	if (m->dt > 0) {
+		m->created_rate = (double)(created - m->created) / m->dt;
+		m->finished_rate = (double)(finished - m->finished) / m->dt;
+		m->events_rate = (double)(events - m->events) / m->dt;
+	}
+	m->created = created;
+	m->finished = finished;
+	m->renamed = sums[TSC_C_TASK_RENAME];
+	m->events = events;
+	m->lost = sums[TSC_C_RB_DROPS] + sums[TSC_C_READ_ERR] + m->s_err;
+	m->map_full = sums[TSC_C_LIVE_FULL] + sums[TSC_C_FINISHED_FULL] +
+		      sums[TSC_C_THREADS_FULL] + sums[TSC_C_MAP_ERR] + m->s_full;
+}
+
+/* One refresh: the registry, the CPU accounting, the counters; a loss seen now resyncs.
+ * Returns 0, or an error that ends top (the target gone, or a read it cannot recover). */
+static int refresh(struct top *t)
+{
+	struct top_model *m = &t->m;
+	int err = top_reg_refresh(t->g, m);
+	if (err) {
+		if (err == -ESRCH || !tsc_remote_alive(t->r))
+			return -ESRCH;
+		if (err == -ENOMEM)
+			return err;
+		/* a registry that would not hold still, or failed validation: keep the last */
+		snprintf(m->note, sizeof(m->note), "registry not read: %.130s", t->r->err);
+		return 0;
+	}
+	if (t->s) {
+		if ((err = top_bpf_set_slots(t->s, m)) || (err = top_bpf_read(t->s, m)))
+			snprintf(m->note, sizeof(m->note), "sampler: %s", strerror(-err));
+	}
+	update_counters(t);
+	top_model_finish(m);
+	if (t->b && (m->lost > t->last_lost || m->map_full > t->last_full)) {
+		/* fresh maps for the lifecycle probes; the registry is read whole every time */
+		if (!attach_lifecycle(t)) {
+			m->resyncs++;
+			snprintf(m->note, sizeof(m->note), "events lost or a map full: resynced");
+		}
+	}
+	t->last_lost = m->lost;
+	t->last_full = m->map_full;
+	return 0;
+}
+
+static int open_target(struct top *t)
+{
+	int err = tsc_remote_open(t->o.pid, &t->r);
+	if (err)
+		return tsc_remote_report(t->r, err, 0);
+	if (t->o.use_bpf && (err = tsc_check_bpf_caps()))
+		return err;
+	if ((err = tsc_remote_find_runtime(t->r)))
+		return tsc_remote_report(t->r, err, 1);
+	if (t->o.use_bpf) {
+		if ((err = attach_lifecycle(t)))
+			return bpf_exit_code(t, err);
+		if ((err = top_bpf_open(&t->m, t->r, &t->s)))
+			return bpf_exit_code(t, err);
+	}
+	if ((err = top_reg_new(t->r, &t->g))) {
+		fprintf(stderr, "taskscope top: out of memory\n");
+		return TSC_EXIT_ERROR;
+	}
+	/* the baseline: rates need two refreshes */
+	if ((err = top_reg_refresh(t->g, &t->m)))
+		return tsc_remote_report(t->r, err, 1);
+	if (t->s && ((err = top_bpf_set_slots(t->s, &t->m)) || (err = top_bpf_read(t->s, &t->m)))) {
+		fprintf(stderr, "taskscope top: cannot read the sampler's maps: %s\n",
+			strerror(-err));
+		return bpf_exit_code(t, err);
+	}
+	update_counters(t);
+	top_model_finish(&t->m);
+	return 0;
+}
+
+static void close_target(struct top *t)
+{
+	top_bpf_close(t->s);
+	tsc_bpf_detach(t->b);
+	top_reg_free(t->g);
+	top_model_free(&t->m);
+	tsc_remote_close(t->r);
+}
+
+enum wake { WAKE_TIMER, WAKE_SIGNAL, WAKE_EXITED, WAKE_INPUT };
+
+/* Wait until deadline (CLOCK_MONOTONIC ns) for a signal, the target's exit or, with
+ * input, a key. */
+static enum wake wait_until(struct top *t, uint64_t deadline, int input)
+{
+	for (;;) {
+		uint64_t now = now_ns();
+		int ms = deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
+		struct pollfd p[3] = {
+			{ .fd = t->sfd, .events = POLLIN },
+			{ .fd = t->r->pidfd, .events = POLLIN },
+			{ .fd = input ? 0 : -1, .events = POLLIN },
+		};
+		int n = poll(p, 3, ms);
+		if (n < 0 && errno == EINTR)
+			return input ? WAKE_INPUT : WAKE_TIMER; /* SIGWINCH: let curses see it */
+		if (p[0].revents & POLLIN)
+			return WAKE_SIGNAL;
+		if (p[1].revents & (POLLIN | POLLHUP))
+			return WAKE_EXITED;
+		if (p[2].revents)
+			return WAKE_INPUT;
+		if (n == 0 || now_ns() >= deadline)
+			return WAKE_TIMER;
+	}
+}
+
+static uint64_t interval_ns(const struct top *t)
+{
+	return (uint64_t)(t->o.interval * 1e9 + 0.5);
+}
+
+static int output_failed(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	if (errno != EPIPE)
+		perror("taskscope top: writing the output");
+	return 1;
+}
+
+static int run_batch(struct top *t)
+{
+	uint64_t next = now_ns() + interval_ns(t);
+	for (long frame = 0; !t->o.frames || frame < t->o.frames; frame++) {
+		enum wake w = wait_until(t, next, 0);
+		if (w == WAKE_SIGNAL)
+			return TSC_EXIT_OK;
+		if (w == WAKE_EXITED)
+			goto exited;
+		next += interval_ns(t);
+		int err = refresh(t);
+		if (err == -ESRCH)
+			goto exited;
+		if (err) {
+			fprintf(stderr, "taskscope top: %s\n", strerror(-err));
+			return TSC_EXIT_ERROR;
+		}
+		if (t->o.json)
+			top_print_json(&t->m, &t->o.view, t->mode, (uint64_t)frame);
+		else
+			top_print_text(&t->m, &t->o.view, t->mode);
+		if (output_failed())
+			return errno == EPIPE ? TSC_EXIT_OK : TSC_EXIT_ERROR;
+		/* a late refresh (a slow read, a stopped terminal) does not bunch up frames */
+		if (next < now_ns())
+			next = now_ns() + interval_ns(t);
+	}
+	return TSC_EXIT_OK;
+exited:
+	fflush(stdout);
+	fprintf(stderr, "taskscope top: process %d exited\n", t->o.pid);
+	return TSC_EXIT_EXITED;
+}
+
+static int run_ui(struct top *t)
+{
+	struct top_ui *ui;
+	int err = top_ui_start(&ui);
+	if (err) {
+		fprintf(stderr, "taskscope top: cannot start the full-screen view: %s; use -b for "
+				"plain text frames\n", strerror(-err));
+		return TSC_EXIT_ERROR;
+	}
+	*top_ui_view(ui) = t->o.view;
+	int rc = TSC_EXIT_OK, exited = 0;
+	uint64_t next = now_ns() + interval_ns(t);
+	top_ui_draw(ui, &t->m, t->mode);
+	for (;;) {
+		enum wake w = wait_until(t, next, 1);
+		if (w == WAKE_SIGNAL)
+			break;
+		if (w == WAKE_EXITED) {
+			exited = 1;
+			break;
+		}
+		if (w == WAKE_INPUT) {
+			if (top_ui_keys(ui, &t->m))
+				break;
+			top_ui_draw(ui, &t->m, t->mode);
+			continue;
+		}
+		next += interval_ns(t);
+		if (next < now_ns())
+			next = now_ns() + interval_ns(t);
+		if (top_ui_paused(ui))
+			continue;
+		if ((err = refresh(t)) == -ESRCH) {
+			exited = 1;
+			break;
+		}
+		if (err) {
+			top_ui_end(ui);
+			fprintf(stderr, "taskscope top: %s\n", strerror(-err));
+			return TSC_EXIT_ERROR;
+		}
+		top_ui_draw(ui, &t->m, t->mode);
+	}
+	top_ui_end(ui);
+	if (exited) {
+		fprintf(stderr, "taskscope top: process %d exited\n", t->o.pid);
+		rc = TSC_EXIT_EXITED;
+	}
+	return rc;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || !(v >= lo && v <= hi))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int tsc_cmd_top(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "delay", required_argument, NULL, 'd' },
+		{ "hz", required_argument, NULL, 'H' },
+		{ "exact", no_argument, NULL, 'x' },
+		{ "batch", no_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "frames", required_argument, NULL, 'n' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "filter", required_argument, NULL, 'f' },
+		{ "no-bpf", no_argument, NULL, 'N' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct top t = { .o = { .interval = 1, .hz = 99, .use_bpf = 1 }, .sfd = -1 };
+	int c, hz_given = 0;
+	double v;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "d:bn:s:f:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (parse_double(optarg, 0.05, 3600, &t.o.interval)) {
+				fprintf(stderr, "taskscope top: -d takes seconds, 0.05 to 3600\n");
+				goto usage;
+			}
+			break;
+		case 'H':
+			if (parse_double(optarg, 1, 10000, &v) || v != (double)(long)v) {
+				fprintf(stderr, "taskscope top: --hz takes a whole number, 1 to 10000\n");
+				goto usage;
+			}
+			t.o.hz = (int)v;
+			hz_given = 1;
+			break;
+		case 'x': t.o.exact = 1; break;
+		case 'b': t.o.batch = 1; break;
+		case 'j': t.o.json = 1; break;
+		case 'n':
+			if (parse_double(optarg, 1, 1e12, &v) || v != (double)(long)v) {
+				fprintf(stderr, "taskscope top: -n takes a number of frames, at least 1\n");
+				goto usage;
+			}
+			t.o.frames = (long)v;
+			break;
+		case 's':
+			if (top_sort_parse(optarg, &t.o.view.sort)) {
+				fprintf(stderr, "taskscope top: sort by cpu, age, name, id or switches\n");
+				goto usage;
+			}
+			break;
+		case 'f':
+			snprintf(t.o.view.filter, sizeof(t.o.view.filter), "%s", optarg);
+			break;
+		case 'N': t.o.use_bpf = 0; break;
+		case 'v': tsc_verbose++; break;
+		case 'h': top_usage(stdout); return TSC_EXIT_OK;
+		default:
+			if (optopt && strchr("dnsf", optopt))
+				fprintf(stderr, "taskscope top: option '-%c' needs a value\n", optopt);
+			else
+				fprintf(stderr, "taskscope top: unknown option '%s'\n", argv[optind - 1]);
+			goto usage;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "taskscope top: %s\n", optind >= argc ? "no PID given" : "one PID only");
+		goto usage;
+	}
+	if ((t.o.pid = tsc_parse_pid(argv[optind])) < 0) {
+		fprintf(stderr, "taskscope top: '%s' is not a PID\n", argv[optind]);
+		goto usage;
+	}
+	if (t.o.exact && hz_given) {
+		fprintf(stderr, "taskscope top: --hz is for sampling; --exact samples nothing\n");
+		goto usage;
+	}
+	if (!t.o.use_bpf && (t.o.exact || hz_given)) {
+		fprintf(stderr, "taskscope top: --no-bpf measures no CPU: no --exact or --hz\n");
+		goto usage;
+	}
+	if (t.o.frames && !t.o.batch && !t.o.json) {
+		fprintf(stderr, "taskscope top: -n is for batch (-b) or JSON (--json) output\n");
+		goto usage;
+	}
+	if (!t.o.batch && !t.o.json && (!isatty(0) || !isatty(1))) {
+		fprintf(stderr, "taskscope top: the live view needs a terminal; use -b or --json\n");
+		goto usage;
+	}
+
+	t.m.pid = t.o.pid;
+	t.m.exact = t.o.exact;
+	t.m.hz = t.o.use_bpf && !t.o.exact ? t.o.hz : 0;
+	if (!t.o.use_bpf)
+		snprintf(t.mode, sizeof(t.mode), "registry only");
+	else if (t.o.exact)
+		snprintf(t.mode, sizeof(t.mode), "exact");
+	else
+		snprintf(t.mode, sizeof(t.mode), "sampling %d Hz", t.o.hz);
+
+	/* signals arrive through a signalfd the loop polls: the terminal is restored in order */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	signal(SIGPIPE, SIG_IGN);
+	t.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	int rc;
+	if (t.sfd < 0) {
+		perror("taskscope top: signalfd");
+		rc = TSC_EXIT_ERROR;
+	} else if (!(rc = open_target(&t))) {
+		static char outbuf[1 << 16];
+		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+		rc = t.o.batch || t.o.json ? run_batch(&t) : run_ui(&t);
+	}
+	close_target(&t);
+	if (t.sfd >= 0)
+		close(t.sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+usage:
+	fprintf(stderr, "Usage: taskscope top [-d SECS] [--hz HZ | --exact] [-b|--json] [-n N] PID "
+			"(see taskscope top --help)\n");
+	return TSC_EXIT_USAGE;
+}

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * top's read of the registry at each refresh, from outside (process_vm_readv): the loop
+ * table, each loop's task array, then every task's fields in one pass over the heap.
+ *
+ * Unlike a one-shot snapshot it keeps what does not change between refreshes: its buffers,
+ * the coroutine names (read once per string), and each task's name, which is read again only
+ * when the task's seq moved (the runtime bumps it around renames and finishes; states change
+ * without it, for speed, so a state read may mix two neighbouring states: harmless here).
+ * Task pointers are visited in address order, so the heap is read in a few big spans.
+ */
+#include "top.h"
+#include "remote.h"
+#include "tids.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <taskscope/taskscope.h>
+
+#define TABLE_TRIES 100
+#define LOOP_TRIES 100
+#define NAME_TRIES 8
+#define MAX_TASKS_PER_LOOP (1u << 24)
+#define MAX_TASKS_TOTAL (1u << 25)
+#define CORO_MAX 64
+
+struct loopr {
+	uint64_t addr;
+	unsigned char *raw;     /* desc.loop_size bytes */
+	uint64_t *ptrs;
+	uint32_t nptrs, cap;
+	uint64_t gen, gen2;
+	int done;               /* 1 read, -1 gone, 0 to (re)read */
+	int tries;
+};
+
+struct ptr {
+	uint64_t addr;
+	uint32_t loop;          /* index in g->loops */
+	uint32_t pad;
+};
+
+struct coro_ent {
+	uint64_t addr;
+	char s[CORO_MAX];
+};
+
+struct top_reg {
+	struct tsc_remote *r;
+	size_t tsz;             /* bytes of a task we read */
+	uint64_t *table;
+	struct loopr *loops;
+	size_t nloops;
+	struct tsc_rreq *q;     /* requests, reused */
+	size_t qcap;
+	struct ptr *p, *tmp;    /* task pointers, and radix sort scratch */
+	size_t pcap, tmpcap;
+	unsigned char *raw;     /* tsz bytes per pointer */
+	size_t rawcap;
+	uint64_t *seq2;
+	size_t *again;
+	size_t seqcap, againcap;
+	struct coro_ent *coros; /* sorted by addr */
+	size_t ncoros, corocap;
+};
+
+static uint64_t get64(const unsigned char *p, uint16_t off)
+{
+	uint64_t v;
+	memcpy(&v, p + off, 8);
+	return v;
+}
+
+static uint32_t get32(const unsigned char *p, uint16_t off)
+{
+	uint32_t v;
+	memcpy(&v, p + off, 4);
+	return v;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void backoff(int attempt)
+{
+	if (attempt < 4) {
+		sched_yield();
+		return;
+	}
+	struct timespec ts = { 0, 50000L * (attempt < 20 ? attempt : 20) };
+	nanosleep(&ts, NULL);
+}
+
+static int grow(void **p, size_t *cap, size_t want, size_t elem)
+{
+	if (want <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 64;
+	while (c < want)
+		c *= 2;
+	void *n = realloc(*p, c * elem);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+static int read_err(struct tsc_remote *r, int err, const char *what)
+{
+	if (err == -ESRCH)
+		snprintf(r->err, sizeof(r->err), "process %d exited", r->pid);
+	else
+		snprintf(r->err, sizeof(r->err), "cannot read %s of process %d: %s", what, r->pid,
+			 strerror(-err));
+	return err;
+}
+
+/* The prefix of a task holding every field we use. */
+static size_t task_read_size(const struct ts_debug_desc *d)
+{
+	const uint16_t f64[] = { d->task_magic, d->task_seq, d->task_id, d->task_parent,
+				 d->task_coro, d->task_wait_obj, d->task_created_ns,
+				 d->task_switches };
+	const uint16_t f32[] = { d->task_state, d->task_wait, d->task_tid };
+	size_t end = (size_t)d->task_name + d->name_max;
+	for (size_t i = 0; i < sizeof(f64) / sizeof(f64[0]); i++)
+		end = f64[i] + 8u > end ? f64[i] + 8u : end;
+	for (size_t i = 0; i < sizeof(f32) / sizeof(f32[0]); i++)
+		end = f32[i] + 4u > end ? f32[i] + 4u : end;
+	return (end + 7) & ~(size_t)7;
+}
+
+int top_reg_new(struct tsc_remote *r, struct top_reg **out)
+{
+	struct top_reg *g = calloc(1, sizeof(*g));
+	*out = NULL;
+	if (!g)
+		return -ENOMEM;
+	g->r = r;
+	g->tsz = task_read_size(&r->desc);
+	g->table = calloc(r->desc.max_loops, sizeof(*g->table));
+	g->loops = calloc(r->desc.max_loops, sizeof(*g->loops));
+	if (!g->table || !g->loops) {
+		top_reg_free(g);
+		return -ENOMEM;
+	}
+	*out = g;
+	return 0;
+}
+
+void top_reg_free(struct top_reg *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; g->loops && i < g->r->desc.max_loops; i++) {
+		free(g->loops[i].raw);
+		free(g->loops[i].ptrs);
+	}
+	free(g->loops);
+	free(g->table);
+	free(g->q);
+	free(g->p);
+	free(g->tmp);
+	free(g->raw);
+	free(g->seq2);
+	free(g->again);
+	free(g->coros);
+	free(g);
+}
+
+/* The loop table, between two equal even generations. */
+static int read_table(struct top_reg *g, uint32_t *nloops, uint32_t *retries)
+{
+	struct tsc_remote *r = g->r;
+	const struct ts_debug_desc *d = &r->desc;
+	for (int attempt = 0; attempt < TABLE_TRIES; attempt++) {
+		uint64_t g1 = 0, g2 = 0;
+		struct tsc_rreq q[4] = {
+			{ d->loops_gen_addr, &g1, 8 },
+			{ d->nloops_addr, nloops, 4 },
+			{ d->loops_addr, g->table, (size_t)d->max_loops * 8 },
+			{ d->loops_gen_addr, &g2, 8 },
+		};
+		int err = tsc_rread(r->pid, q, 4);
+		if (err)
+			return read_err(r, err, "the loop table");
+		if (!q[0].ok || !q[1].ok || !q[2].ok || !q[3].ok) {
+			snprintf(r->err, sizeof(r->err), "the loop table of process %d is unreadable",
+				 r->pid);
+			return -EPROTO;
+		}
+		if (!(g1 & 1) && g1 == g2 && *nloops <= d->max_loops)
+			return 0;
+		(*retries)++;
+		backoff(attempt);
+	}
+	snprintf(r->err, sizeof(r->err), "the loop table of process %d kept changing", r->pid);
+	return -EAGAIN;
+}
+
+/* Each loop's fields and task array, between two equal even generations of that loop. */
+static int read_loops(struct top_reg *g, uint32_t *retries)
+{
+	struct tsc_remote *r = g->r;
+	const struct ts_debug_desc *d = &r->desc;
+	size_t nl = g->nloops;
+	int err;
+
+	if ((err = grow((void **)&g->q, &g->qcap, nl + 1, sizeof(*g->q))))
+		return err;
+	for (int attempt = 0;; attempt++) {
+		struct tsc_rreq *q = g->q;
+		size_t n = 0, pending = 0;
+		for (size_t i = 0; i < nl; i++)
+			if (!g->loops[i].done)
+				q[n++] = (struct tsc_rreq){ g->loops[i].addr, g->loops[i].raw,
+							    d->loop_size };
+		if (!n)
+			return 0;
+		if ((err = tsc_rread(r->pid, q, n)))
+			return read_err(r, err, "a loop");
+		n = 0;
+		for (size_t i = 0, k = 0; i < nl; i++) {
+			struct loopr *l = &g->loops[i];
+			if (l->done)
+				continue;
+			if (!q[k++].ok) {
+				l->done = -1; /* freed since the table was read */
+				continue;
+			}
+			l->gen = get64(l->raw, d->loop_gen);
+			uint32_t nt = get32(l->raw, d->loop_ntasks);
+			uint64_t arr = get64(l->raw, d->loop_tasks);
+			if ((l->gen & 1) || nt > MAX_TASKS_PER_LOOP || (nt && !arr)) {
+				l->gen = 1;
+				continue;
+			}
+			if (nt + 1 > l->cap) {
+				uint64_t *np = realloc(l->ptrs, ((size_t)nt + 1) * 2 * 8);
+				if (!np)
+					return -ENOMEM;
+				l->ptrs = np;
+				l->cap = (nt + 1) * 2;
+			}
+			l->nptrs = nt;
+			q[n++] = (struct tsc_rreq){ arr, l->ptrs, (size_t)nt * 8 };
+		}
+		if ((err = tsc_rread(r->pid, q, n)))
+			return read_err(r, err, "a task array");
+		for (size_t i = 0, k = 0; i < nl; i++) {
+			struct loopr *l = &g->loops[i];
+			if (l->done || (l->gen & 1))
+				continue;
+			if (!q[k++].ok)
+				l->gen = 1; /* the array was replaced and freed: again */
+		}
+		n = 0;
+		for (size_t i = 0; i < nl; i++)
+			if (!g->loops[i].done && !(g->loops[i].gen & 1))
+				q[n++] = (struct tsc_rreq){ g->loops[i].addr + d->loop_gen,
+							    &g->loops[i].gen2, 8 };
+		if ((err = tsc_rread(r->pid, q, n)))
+			return read_err(r, err, "a loop");
+		for (size_t i = 0, k = 0; i < nl; i++) {
+			struct loopr *l = &g->loops[i];
+			if (l->done)
+				continue;
+			if (!(l->gen & 1) && q[k++].ok && l->gen2 == l->gen) {
+				l->done = 1;
+				continue;
+			}
+			pending++;
+			if (++l->tries >= LOOP_TRIES) {
+				snprintf(r->err, sizeof(r->err), "the task registry of a loop of process "
+					 "%d never held still in %d reads", r->pid, LOOP_TRIES);
+				return -EAGAIN;
+			}
+		}
+		*retries += (uint32_t)pending;
+		backoff(attempt);
+	}
+}
+
+/* LSD radix sort of the pointers by address, 16 bits a pass, only over the bits that differ
+ * (a heap spans a few dozen MiB: two passes). */
+static void sort_ptrs(struct ptr *p, struct ptr *tmp, size_t n)
+{
+	uint64_t all_or = 0, all_and = ~0ull;
+	size_t i;
+	for (i = 1; i < n && p[i - 1].addr <= p[i].addr; i++)
+		;
+	if (i >= n)
+		return;
+	for (i = 0; i < n; i++) {
+		all_or |= p[i].addr;
+		all_and &= p[i].addr;
+	}
+	uint64_t diff = all_or ^ all_and;
+	static size_t cnt[1 << 16];
+	for (int shift = 0; shift < 64; shift += 16) {
+		if (!((diff >> shift) & 0xffff))
+			continue;
+		memset(cnt, 0, sizeof(cnt));
+		for (i = 0; i < n; i++)
+			cnt[(p[i].addr >> shift) & 0xffff]++;
+		size_t sum = 0;
+		for (size_t b = 0; b < (1 << 16); b++) {
+			size_t c = cnt[b];
+			cnt[b] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			tmp[cnt[(p[i].addr >> shift) & 0xffff]++] = p[i];
+		memcpy(p, tmp, n * sizeof(*p));
+	}
+}
+
+static int cmp_coro(const void *a, const void *b)
+{
+	uint64_t x = ((const struct coro_ent *)a)->addr, y = ((const struct coro_ent *)b)->addr;
+	return x < y ? -1 : x > y;
+}
+
+/* The coroutine name at addr, read once and cached ("?" when unreadable). */
+static const char *coro_name(struct top_reg *g, uint64_t addr)
+{
+	struct coro_ent key = { .addr = addr }, *e;
+	if (!addr)
+		return "";
+	e = bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro);
+	if (e)
+		return e->s;
+	if (grow((void **)&g->coros, &g->corocap, g->ncoros + 1, sizeof(*g->coros)))
+		return "?";
+	e = &g->coros[g->ncoros++];
+	memset(e, 0, sizeof(*e));
+	e->addr = addr;
+	/* up to the end of its page first: the next page may not be mapped */
+	size_t room = 4096 - (addr & 4095), len = room < CORO_MAX - 1 ? room : CORO_MAX - 1;
+	if (tsc_rread1(g->r->pid, addr, e->s, len)) {
+		strcpy(e->s, "?");
+	} else if (len < CORO_MAX - 1 && !memchr(e->s, 0, len) &&
+		   tsc_rread1(g->r->pid, addr + len, e->s + len, CORO_MAX - 1 - len)) {
+		memset(e->s + len, 0, CORO_MAX - len);
+	}
+	e->s[CORO_MAX - 1] = 0;
+	char s[CORO_MAX];
+	memcpy(s, e->s, sizeof(s));
+	qsort(g->coros, g->ncoros, sizeof(*g->coros), cmp_coro);
+	e = bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro);
+	return e ? e->s : "?";
+}
+
+/* Is raw a live task of the loop on thread inner_tid? 1 yes, 0 finished or reused, -1 bad. */
+static int check_task(const struct ts_debug_desc *d, const unsigned char *raw, int32_t inner_tid,
+		      uint64_t next_id)
+{
+	if (get64(raw, d->task_magic) != TS_TASK_MAGIC)
+		return 0;
+	uint64_t id = get64(raw, d->task_id);
+	if ((int32_t)get32(raw, d->task_tid) != inner_tid || get32(raw, d->task_state) >= TS_DONE)
+		return 0;
+	if (!id || id >= next_id || get64(raw, d->task_parent) >= next_id)
+		return -1;
+	if (!memchr(raw + d->task_name, 0, d->name_max))
+		return -1;
+	return 1;
+}
+
+/* Re-read the seq of tasks idx[0..n) after their fields: those whose seq was odd or moved
+ * are read whole again, a few times, until one read holds still. A task that never does
+ * keeps its last read (its name may be mid-rename; its state is a guess either way). */
+static int settle_names(struct top_reg *g, struct ptr *p, size_t *idx, size_t n, uint32_t *retries)
+{
+	struct tsc_remote *r = g->r;
+	const struct ts_debug_desc *d = &r->desc;
+	int err;
+	if (!n)
+		return 0;
+	if ((err = grow((void **)&g->q, &g->qcap, n, sizeof(*g->q))))
+		return err;
+	for (size_t k = 0; k < n; k++)
+		g->q[k] = (struct tsc_rreq){ p[idx[k]].addr + d->task_seq, &g->seq2[k], 8 };
+	/* many: through the spans of the heap; few: one iovec each */
+	err = n > 4096 ? tsc_rread_many(r->pid, g->q, n) : tsc_rread(r->pid, g->q, n);
+	if (err)
+		return read_err(r, err, "a task");
+	size_t m = 0;
+	for (size_t k = 0; k < n; k++) {
+		unsigned char *raw = g->raw + idx[k] * g->tsz;
+		uint64_t s1 = get64(raw, d->task_seq);
+		if (!g->q[k].ok)
+			memset(raw, 0, 8); /* freed since: finished */
+		else if ((s1 & 1) || s1 != g->seq2[k])
+			idx[m++] = idx[k];
+	}
+	for (int attempt = 0; m && attempt < NAME_TRIES; attempt++) {
+		size_t c = 0;
+		*retries += (uint32_t)m;
+		backoff(attempt);
+		for (size_t k = 0; k < m; k++) {
+			unsigned char *raw = g->raw + idx[k] * g->tsz;
+			uint64_t s2 = 0;
+			struct tsc_rreq q[2] = {
+				{ p[idx[k]].addr, raw, g->tsz },
+				{ p[idx[k]].addr + d->task_seq, &s2, 8 },
+			};
+			if ((err = tsc_rread(r->pid, q, 2)))
+				return read_err(r, err, "a task");
+			if (!q[0].ok || !q[1].ok) {
+				memset(raw, 0, 8);
+				continue;
+			}
+			uint64_t s1 = get64(raw, d->task_seq);
+			if ((s1 & 1) || s1 != s2)
+				idx[c++] = idx[k];
+		}
+		m = c;
+	}
+	return 0;
+}
+
+int top_reg_refresh(struct top_reg *g, struct top_model *m)
+{
+	struct tsc_remote *r = g->r;
+	const struct ts_debug_desc *d = &r->desc;
+	struct tsc_tidmap tids = { 0 };
+	struct top_task *nt;
+	struct top_thread *nth = NULL;
+	struct top_idx nidx;
+	uint32_t nloops = 0, retries = 0;
+	size_t total = 0, bad = 0;
+	uint64_t next_id = 0;
+	int err;
+
+	r->err[0] = 0;
+	uint64_t next_id_before = 0;
+	if ((err = tsc_rread1(r->pid, d->next_id_addr, &next_id_before, 8)))
+		return read_err(r, err, "the next task id");
+	if ((err = read_table(g, &nloops, &retries)))
+		return err;
+	for (size_t i = 0; i < g->nloops; i++)
+		g->loops[i].done = 0, g->loops[i].tries = 0;
+	g->nloops = 0;
+	for (uint32_t i = 0; i < nloops; i++) {
+		if (!g->table[i])
+			continue;
+		struct loopr *l = &g->loops[g->nloops];
+		if (!l->raw && !(l->raw = calloc(1, d->loop_size)))
+			return -ENOMEM;
+		l->addr = g->table[i];
+		l->done = 0;
+		l->tries = 0;
+		g->nloops++;
+	}
+	if ((err = read_loops(g, &retries)))
+		return err;
+	if ((err = tsc_tidmap_read(r->procfd, &tids)))
+		return read_err(r, err, "the threads");
+
+	/* threads, carrying what was measured of each */
+	nth = calloc(g->nloops ? g->nloops : 1, sizeof(*nth));
+	if (!nth) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	size_t nthreads = 0;
+	for (size_t i = 0; i < g->nloops; i++) {
+		struct loopr *l = &g->loops[i];
+		if (l->done < 0)
+			continue;
+		int32_t inner = (int32_t)get32(l->raw, d->loop_tid);
+		int32_t outer = tsc_tidmap_outer(&tids, inner);
+		if (!outer) {
+			l->done = -1; /* not started yet, or a forked child's copy of its parent's */
+			continue;
+		}
+		struct top_thread *t = &nth[nthreads++];
+		for (size_t k = 0; k < m->nthreads; k++)
+			if (m->threads[k].tid == outer && m->threads[k].loop_addr == l->addr)
+				*t = m->threads[k];
+		t->tid = outer;
+		t->inner_tid = inner;
+		t->loop_id = get64(l->raw, d->loop_id);
+		t->loop_addr = l->addr;
+		t->current = get64(l->raw, d->loop_current_id);
+		total += l->nptrs;
+	}
+	if (total > MAX_TASKS_TOTAL) {
+		snprintf(r->err, sizeof(r->err), "process %d claims %zu tasks: more than we read",
+			 r->pid, total);
+		err = -EPROTO;
+		goto cleanup;
+	}
+
+	/* every task pointer, in address order */
+	if ((err = grow((void **)&g->p, &g->pcap, total + 1, sizeof(*g->p))) ||
+	    (err = grow((void **)&g->tmp, &g->tmpcap, total + 1, sizeof(*g->tmp))))
+		goto cleanup;
+	size_t n = 0;
+	for (size_t i = 0; i < g->nloops; i++) {
+		struct loopr *l = &g->loops[i];
+		if (l->done < 0)
+			continue;
+		for (uint32_t k = 0; k < l->nptrs; k++) {
+			if (!l->ptrs[k] || (l->ptrs[k] & 7)) {
+				bad++;
+				continue;
+			}
+			g->p[n++] = (struct ptr){ l->ptrs[k], (uint32_t)i, 0 };
+		}
+	}
+	sort_ptrs(g->p, g->tmp, n);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++) /* a task moved within its array was seen twice */
+		if (!u || g->p[u - 1].addr != g->p[i].addr)
+			g->p[u++] = g->p[i];
+	n = u;
+
+	/* every task's fields: one pass over the heap */
+	if ((err = grow((void **)&g->raw, &g->rawcap, (n + 1) * g->tsz, 1)) ||
+	    (err = grow((void **)&g->q, &g->qcap, n + 1, sizeof(*g->q))) ||
+	    (err = grow((void **)&g->seq2, &g->seqcap, n + 1, sizeof(*g->seq2))) ||
+	    (err = grow((void **)&g->again, &g->againcap, n + 1, sizeof(*g->again))))
+		goto cleanup;
+	for (size_t i = 0; i < n; i++)
+		g->q[i] = (struct tsc_rreq){ g->p[i].addr, g->raw + i * g->tsz, g->tsz };
+	if ((err = tsc_rread_many(r->pid, g->q, n))) {
+		read_err(r, err, "a task");
+		goto cleanup;
+	}
+	size_t nagain = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *raw = g->raw + i * g->tsz;
+		if (!g->q[i].ok) {
+			memset(raw, 0, 8); /* freed and unmapped: finished */
+			continue;
+		}
+		/* the name only needs settling when it may have changed since we last read it */
+		struct top_task *old = top_find(m, get64(raw, d->task_id));
+		uint64_t s = get64(raw, d->task_seq);
+		if ((s & 1) || !old || old->seq != s || old->addr != g->p[i].addr)
+			g->again[nagain++] = i;
+	}
+	if ((err = settle_names(g, g->p, g->again, nagain, &retries)))
+		goto cleanup;
+	/* after the tasks: every id they hold was handed out before this read */
+	if ((err = tsc_rread1(r->pid, d->next_id_addr, &next_id, 8))) {
+		read_err(r, err, "the next task id");
+		goto cleanup;
+	}
+
+	/* the new model, carrying what was measured of each task */
+	/* into the previous refresh's arrays: 100k tasks are 30 MiB, better not faulted in anew */
+	if ((err = grow((void **)&m->spare, &m->spare_cap, n + 1, sizeof(*m->spare))) ||
+	    (err = top_idx_reset(&m->spare_idx, n)))
+		goto cleanup;
+	nt = m->spare;
+	nidx = m->spare_idx;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *raw = g->raw + i * g->tsz;
+		struct loopr *l = &g->loops[g->p[i].loop];
+		int32_t inner = (int32_t)get32(l->raw, d->loop_tid);
+		int c = check_task(d, raw, inner, next_id);
+		if (c < 0)
+			bad++;
+		if (c <= 0)
+			continue;
+		uint64_t id = get64(raw, d->task_id);
+		if (top_idx_get(&nidx, id))
+			continue; /* reused memory seen under two addresses: keep the first */
+		struct top_task *t = &nt[kept];
+		struct top_task *old = top_find(m, id);
+		if (old) {
+			*t = *old;
+			t->known = 1;
+		} else {
+			memset(t, 0, sizeof(*t));
+			t->id = id;
+			t->created_ns = get64(raw, d->task_created_ns);
+			t->coro_addr = get64(raw, d->task_coro);
+			snprintf(t->coro, sizeof(t->coro), "%s", coro_name(g, t->coro_addr));
+		}
+		snprintf(t->name, sizeof(t->name), "%s", (const char *)raw + d->task_name);
+		t->parent = get64(raw, d->task_parent);
+		t->addr = g->p[i].addr;
+		t->seq = get64(raw, d->task_seq);
+		t->state = get32(raw, d->task_state);
+		t->wait = get32(raw, d->task_wait);
+		t->wait_obj = get64(raw, d->task_wait_obj);
+		t->switches = get64(raw, d->task_switches);
+		for (size_t k = 0; k < nthreads; k++)
+			if (nth[k].inner_tid == inner)
+				t->tid = nth[k].tid;
+		top_idx_put(&nidx, id, (uint32_t)kept);
+		kept++;
+	}
+	/* a thread's current task is one of its own live tasks, or none */
+	for (size_t k = 0; k < nthreads; k++) {
+		uint32_t *at = nth[k].current ? top_idx_get(&nidx, nth[k].current) : NULL;
+		if (!at || nt[*at].tid != nth[k].tid)
+			nth[k].current = 0;
+	}
+
+	m->spare = m->tasks;
+	m->tasks = nt;
+	m->ntasks = kept;
+	size_t c = m->cap;
+	m->cap = m->spare_cap;
+	m->spare_cap = c;
+	m->spare_idx = m->by_id;
+	m->by_id = nidx;
+	free(m->threads);
+	m->threads = nth;
+	m->nthreads = nthreads;
+	nth = NULL;
+	m->prev_ns = m->taken_ns;
+	m->taken_ns = now_ns();
+	m->dt = m->prev_ns ? (double)(m->taken_ns - m->prev_ns) / 1e9 : 0;
+	m->next_id = next_id;
+	m->next_id_before = next_id_before;
+	m->retries += retries;
+	m->note[0] = 0;
+	if (bad)
+		snprintf(m->note, sizeof(m->note), "%zu task(s) failed validation and are not shown",
+			 bad);
+	err = 0;
+cleanup:
+	tsc_tidmap_free(&tids);
+	free(nth);
+	return err;
+}
