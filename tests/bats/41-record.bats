@@ -1,0 +1,366 @@
+#!/usr/bin/env bats
+# taskscope record against real processes: the demo with churn, a victim that spawns a known
+# number of tasks and then holds still (tests/progs/rec_victim.c), the ten-task seed example
+# from its first instruction of main to its exit, a recorder killed with SIGKILL, a ring buffer
+# overflowed on purpose, a target that exits mid-record.
+
+load test_helper
+
+VICTIM=$BUILD/progs/rec_victim
+
+setup_file() {
+	# A preloaded constructor that holds a process before main until a file exists: the
+	# runtime's descriptor is relocated by then, so the recorder can attach, and nothing
+	# of the program has run yet.
+	local cc=${CC:-cc}
+	cat > "$BATS_FILE_TMPDIR/gate.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((constructor)) static void gate(void)
+{
+	const char *f = getenv("GATE_FILE");
+	if (!f)
+		return;
+	fprintf(stderr, "gate: held\n");
+	for (int i = 0; i < 60000 && access(f, F_OK); i++)
+		usleep(1000);
+}
+EOF
+	"$cc" -shared -fPIC -O2 -o "$BATS_FILE_TMPDIR/gate.so" "$BATS_FILE_TMPDIR/gate.c"
+}
+
+setup() {
+	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
+	T=$BATS_TEST_TMPDIR
+	PIDS=()
+}
+
+teardown() {
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	return 0
+}
+
+# Start a background process (output to files, bats's fd 3 closed), record its pid in PID.
+spawn() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
+	PID=$!
+	PIDS+=("$PID")
+}
+
+# Wait until file $1 holds a line matching regex $2, up to $3 tenths of a second (100).
+wait_line() {
+	local i
+	for ((i = 0; i < ${3:-100}; i++)); do
+		grep -qE "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for /$2/ in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+# Wait until process $1 (a child of this shell) exits, up to $2 seconds; its status in RC.
+wait_exit() {
+	local i
+	for ((i = 0; i < ${2:-20} * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	RC=0
+	wait "$1" || RC=$?
+}
+
+# Start `record -v -o FILE PID [args]` in the background (pid in REC) and wait until it records.
+start_record() {
+	local file=$1 pid=$2
+	shift 2
+	spawn rec "$TASKSCOPE" record -v -o "$file" "$@" "$pid"
+	REC=$PID
+	wait_line "$T/rec.err" '^taskscope: recording process'
+}
+
+# The per-type table of record -v: "TYPE FIRED RECORDED LOST" lines.
+rec_table() {
+	awk '$1 == "taskscope:" && NF == 5 && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' "$T/rec.err"
+}
+
+# dump --json events of a type.
+count_type() {
+	jq -c "select(.type == \"$2\")" "$1" | wc -l
+}
+
+# Fields both `ps --json` and `dump --at --json` report, in a canonical order.
+canon() {
+	jq -S '{threads: ([.threads[] | {tid, loop, current}] | sort_by(.tid)),
+		tasks: ([.tasks[] | {id, name, coro, state, thread, parent, awaiting, wait, wait_obj,
+				    switches}] | sort_by(.id))}' "$1"
+}
+
+@test "record: usage errors exit 2, a bad output path exits 1 and leaves no file" {
+	run "$TASKSCOPE" record --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"USAGE: taskscope record"*"--buffer-size"* ]]
+	run "$TASKSCOPE" record 1
+	[ "$status" -eq 2 ] && [[ "$output" == *"no output file"* ]]
+	run "$TASKSCOPE" record -o "$BATS_TEST_TMPDIR/x.tsc"
+	[ "$status" -eq 2 ] && [[ "$output" == *"no PID"* ]]
+	run "$TASKSCOPE" record --duration -1 -o "$BATS_TEST_TMPDIR/x.tsc" 1
+	[ "$status" -eq 2 ]
+	run "$TASKSCOPE" record --buffer-size lots -o "$BATS_TEST_TMPDIR/x.tsc" 1
+	[ "$status" -eq 2 ]
+	run "$TASKSCOPE" record -o "$BATS_TEST_TMPDIR/no/such/dir/x.tsc" 1
+	[ "$status" -eq 1 ] && [[ "$output" == *"cannot write"* ]]
+	run "$TASKSCOPE" record -o "$BATS_TEST_TMPDIR/x.tsc" 999999999
+	[ "$status" -eq 2 ] || [ "$status" -eq 4 ]
+	[ ! -e "$BATS_TEST_TMPDIR/x.tsc" ]
+	run "$TASKSCOPE" --help
+	[[ "$output" == *"record "*"record every task event"* ]]
+}
+
+@test "record the demo with churn until it exits: nothing lost, ids without gaps, counts as the demo's, mode 0600" {
+	require_root_bpf
+	touch "$T/d.tsc" && chmod 644 "$T/d.tsc"
+	spawn demo "$DEMO" --threads 2 --tasks 10 --churn 2000 --duration 4
+	DEMO_PID=$PID
+	sleep 0.3
+	start_record "$T/d.tsc" "$DEMO_PID"
+	wait_exit "$REC" 20
+	cat "$T/rec.err"
+	[ "$RC" -eq 0 ]
+	grep -q "^taskscope: target $DEMO_PID exited; trace complete" "$T/rec.err"
+	[ "$(stat -c %a "$T/d.tsc")" = 600 ]
+	# every event the probes fired is in the file
+	rec_table > "$T/table"
+	[ "$(wc -l < "$T/table")" -eq 7 ]
+	awk '$2 != $3 || $4 != 0 { bad = 1 } END { exit bad }' "$T/table"
+	[ "$(awk '$1 == "create" { print $3 }' "$T/table")" -gt 5000 ]
+	run "$TASKSCOPE" dump --json "$T/d.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/d.jsonl"
+	[ "$(tail -1 "$T/d.jsonl" | jq -r '.complete, .lost_total' | tr '\n' ' ')" = "true 0 " ]
+	for type in create switch finish wait thread_stop; do
+		[ "$(count_type "$T/d.jsonl" "$type")" -eq "$(awk -v t=$type '$1 == t { print $3 }' "$T/table")" ]
+	done
+	# ids are handed out in sequence: the creates in the file have no gap
+	jq -r 'select(.type == "create") | .id' "$T/d.jsonl" | sort -n > "$T/ids"
+	first=$(head -1 "$T/ids") last=$(tail -1 "$T/ids") n=$(wc -l < "$T/ids")
+	echo "creates: $n, ids $first..$last"
+	[ $((last - first + 1)) -eq "$n" ]
+	# the demo's churn count: short tasks created in the file, plus those created before it
+	# (every id below the first created in the file, but the long-lived tasks, all alive in
+	# the snapshot)
+	spawned=$(sed -n 's/.*churn spawned \([0-9]*\), finished \([0-9]*\).*/\1/p' "$T/demo.err")
+	finished=$(sed -n 's/.*churn spawned \([0-9]*\), finished \([0-9]*\).*/\2/p' "$T/demo.err")
+	long=$(python3 - "$T/d.tsc" "$first" "$TASKSCOPE" <<'PY'
+import json, subprocess, sys
+out = subprocess.run([sys.argv[3], "dump", "--json", "--at", "-1000", sys.argv[1]],
+                     capture_output=True, text=True).stdout
+snap = json.loads(out)
+print(sum(1 for t in snap["tasks"] if t["coro"] != "short_task" and t["id"] < int(sys.argv[2])))
+PY
+)
+	in_file=$(jq -c 'select(.type == "create" and .coro == "short_task")' "$T/d.jsonl" | wc -l)
+	echo "demo: spawned $spawned finished $finished; in file $in_file, before $((first - 1 - long))"
+	[ "$spawned" -eq "$finished" ]
+	[ $((in_file + first - 1 - long)) -eq "$spawned" ]
+	# every task created in the file finished in it; at the end nothing is left
+	jq -r 'select(.type == "finish") | .id' "$T/d.jsonl" | sort > "$T/fin"
+	[ -z "$(sort "$T/ids" | comm -23 - "$T/fin")" ]
+	run "$TASKSCOPE" dump --at end --json "$T/d.tsc"
+	[ "$status" -eq 0 ]
+	[ "$(jq '.tasks | length' <<<"$output")" -eq 0 ]
+}
+
+@test "record a victim, then ps on it quiescent: dump --at end equals ps; counts equal the victim's" {
+	require_root_bpf
+	spawn victim "$VICTIM" --threads 2 --tasks 20000 --park 8 "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	start_record "$T/v.tsc" "$V"
+	touch "$T/go"
+	wait_line "$T/victim.out" '^created' 300
+	sleep 0.2
+	"$TASKSCOPE" ps --json "$V" > "$T/ps.json"
+	sleep 0.2
+	kill -INT "$REC"
+	wait_exit "$REC" 10
+	cat "$T/rec.err"
+	[ "$RC" -eq 0 ]
+	! grep -q 'exited; trace complete' "$T/rec.err"
+	read -r _ created _ finished < <(grep '^created' "$T/victim.out")
+	[ "$created" -eq 20008 ] && [ "$finished" -eq 20000 ]
+	run "$TASKSCOPE" dump --json "$T/v.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/v.jsonl"
+	[ "$(count_type "$T/v.jsonl" create)" -eq "$created" ]
+	[ "$(jq -c 'select(.type == "finish" and .outcome == "done")' "$T/v.jsonl" | wc -l)" -eq "$finished" ]
+	[ "$(count_type "$T/v.jsonl" finish)" -eq "$finished" ]
+	[ "$(count_type "$T/v.jsonl" rename)" -eq 8 ]
+	[ "$(tail -1 "$T/v.jsonl" | jq -r .lost_total)" -eq 0 ]
+	"$TASKSCOPE" dump --at end --json "$T/v.tsc" > "$T/at.json"
+	canon "$T/ps.json" > "$T/ps.canon"
+	canon "$T/at.json" > "$T/at.canon"
+	diff "$T/ps.canon" "$T/at.canon"
+	[ "$(jq '.tasks | length' "$T/at.json")" -eq 9 ]   # Task-1 and the eight held ones
+	[ "$(jq -r '[.tasks[].name | select(startswith("held-"))] | length' "$T/at.json")" -eq 8 ]
+}
+
+@test "record the ten-task seed example from before main to its exit: every task's whole life" {
+	require_root_bpf
+	GATE_FILE=$T/go LD_PRELOAD=$BATS_FILE_TMPDIR/gate.so \
+		spawn seed "$EXAMPLES/seed-all-tasks-ten"
+	S=$PID
+	wait_line "$T/seed.err" '^gate: held'
+	start_record "$T/s.tsc" "$S"
+	touch "$T/go"
+	wait_exit "$REC" 20
+	cat "$T/rec.err"
+	[ "$RC" -eq 0 ]
+	grep -q "^taskscope: target $S exited; trace complete" "$T/rec.err"
+	wait "$S"
+	# still correct while traced
+	diff "$ROOT/tests/expected/seed-all-tasks-ten.out" "$T/seed.out"
+	run "$TASKSCOPE" dump --json "$T/s.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/s.jsonl"
+	[ "$(head -1 "$T/s.jsonl" | jq -c .snapshot.tasks)" -eq 0 ]
+	python3 - "$T/s.jsonl" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])][1:-1]
+tasks = {}
+for e in ev:
+    if e["type"] == "create":
+        assert e["id"] not in tasks, e
+        tasks[e["id"]] = {"name": e["name"], "coro": e["coro"], "life": ["create"]}
+    elif e["type"] == "switch" and e.get("next"):
+        tasks[e["next"]]["life"].append("run")
+    elif e["type"] == "finish":
+        tasks[e["id"]]["life"].append("finish:" + e["outcome"])
+names = sorted(t["name"] for t in tasks.values())
+assert names == sorted(["Task-%d" % i for i in range(1, 12)]), names
+for i, t in tasks.items():
+    life = t["life"]
+    # created, ran, finished, in that order, each once (create, finish)
+    assert life[0] == "create" and life[-1] == "finish:done" and "run" in life, (i, t)
+    assert life.count("create") == 1 and sum(x.startswith("finish") for x in life) == 1, (i, t)
+    want = "main_coro" if t["name"] == "Task-1" else "task_coro"
+    assert t["coro"] == want, (i, t)
+starts = [e for e in ev if e["type"] == "thread_start"]
+stops = [e for e in ev if e["type"] == "thread_stop"]
+assert len(starts) == 1 and len(stops) == 1, (starts, stops)
+assert ev.index(starts[0]) < min(ev.index(e) for e in ev if e["type"] == "create")
+print("tasks:", len(tasks), "events:", len(ev))
+PY
+	run "$TASKSCOPE" dump --at end --json "$T/s.tsc"
+	[ "$(jq '.tasks | length' <<<"$output")" -eq 0 ]
+	[ "$(jq '.threads | length' <<<"$output")" -eq 0 ]
+}
+
+@test "record killed with SIGKILL: the file reads back to its last flushed block" {
+	require_root_bpf
+	spawn demo "$DEMO" --threads 2 --tasks 4 --churn 1000
+	DEMO_PID=$PID
+	start_record "$T/k.tsc" "$DEMO_PID"
+	sleep 2.5
+	kill -KILL "$REC"
+	wait "$REC" || true
+	rc=0
+	"$TASKSCOPE" dump --json "$T/k.tsc" > "$T/k.jsonl" 2> "$T/k.err" || rc=$?
+	cat "$T/k.err"
+	[ "$rc" -eq 1 ]
+	grep -q '^taskscope dump: ' "$T/k.err"
+	grep -qi 'footer' "$T/k.err"
+	n=$(jq -c 'select(.type != "header" and .type != "end")' "$T/k.jsonl" | wc -l)
+	last=$(jq -r 'select(.t != null) | .t' "$T/k.jsonl" | sort -g | tail -1)
+	echo "$n events, the last at $last s"
+	[ "$n" -gt 1000 ]
+	# a block every second: at most ~1 s lost of the 2.5 s recorded
+	python3 -c "import sys; sys.exit(0 if float('$last') >= 1.3 else 1)"
+	[ "$(tail -1 "$T/k.jsonl" | jq -r .complete)" = false ]
+	# the probes went with the recorder: a new one attaches
+	run "$TASKSCOPE" record --duration 0.3 -o "$T/k2.tsc" "$DEMO_PID"
+	[ "$status" -eq 0 ]
+	"$TASKSCOPE" dump "$T/k2.tsc" > /dev/null
+}
+
+@test "record with a ring buffer overflowed on purpose: recorded + lost == fired, per type" {
+	require_root_bpf
+	spawn victim "$VICTIM" --threads 2 --tasks 100000 --yields 2 --batch 2048 "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	start_record "$T/o.tsc" "$V" --buffer-size 4K
+	touch "$T/go"
+	wait_line "$T/victim.out" '^created' 600
+	sleep 0.2
+	kill -TERM "$REC"
+	wait_exit "$REC" 10
+	cat "$T/rec.err"
+	[ "$RC" -eq 0 ]
+	grep -q 'events were lost' "$T/rec.err"
+	read -r _ created _ finished < <(grep '^created' "$T/victim.out")
+	run "$TASKSCOPE" dump --json "$T/o.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/o.jsonl"
+	rec_table > "$T/table"
+	lost_total=$(tail -1 "$T/o.jsonl" | jq .lost_total)
+	echo "lost in the file: $lost_total"
+	[ "$lost_total" -gt 0 ]
+	# LOST records are shown by the text dump too
+	"$TASKSCOPE" dump "$T/o.tsc" | grep -q ' LOST [0-9]* switch events'
+	while read -r type fired recorded lost; do
+		in_file=$(count_type "$T/o.jsonl" "$type")
+		lost_file=$(tail -1 "$T/o.jsonl" | jq ".lost.$type // 0")
+		echo "$type: fired $fired, in the file $in_file + lost $lost_file"
+		[ "$in_file" -eq "$recorded" ] && [ "$lost_file" -eq "$lost" ]
+		[ $((in_file + lost_file)) -eq "$fired" ]
+		case $type in
+		create) [ $((in_file + lost_file)) -eq "$created" ] ;;
+		finish) [ $((in_file + lost_file)) -eq "$finished" ] ;;
+		esac
+	done < "$T/table"
+}
+
+@test "record: the target exits mid-record; record says so, exits 0, the file is complete" {
+	require_root_bpf
+	spawn victim "$VICTIM" --threads 2 --tasks 3000 --park 4 --exit "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	start_record "$T/e.tsc" "$V" --duration 60
+	touch "$T/go"
+	wait_exit "$REC" 20
+	cat "$T/rec.err"
+	[ "$RC" -eq 0 ]
+	grep -q "^taskscope: target $V exited; trace complete" "$T/rec.err"
+	grep -q '^exiting' "$T/victim.out"
+	run "$TASKSCOPE" dump --json "$T/e.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/e.jsonl"
+	[ "$(tail -1 "$T/e.jsonl" | jq -r .complete)" = true ]
+	[ "$(count_type "$T/e.jsonl" create)" -eq 3004 ]
+	[ "$(jq -c 'select(.type == "finish" and .outcome == "cancelled")' "$T/e.jsonl" | wc -l)" -eq 4 ]
+	[ "$(count_type "$T/e.jsonl" thread_stop)" -eq 3 ]
+	run "$TASKSCOPE" dump --at end --json "$T/e.tsc"
+	[ "$(jq '.tasks | length' <<<"$output")" -eq 0 ]
+}
+
+@test "record --duration stops on time and leaves a complete file" {
+	require_root_bpf
+	spawn victim "$VICTIM" --threads 1 --park 2 "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	touch "$T/go"
+	wait_line "$T/victim.out" '^created'
+	start=$(date +%s.%N)
+	run "$TASKSCOPE" record --duration 1 -o "$T/t.tsc" "$V"
+	end=$(date +%s.%N)
+	[ "$status" -eq 0 ]
+	python3 -c "import sys; d = $end - $start; print(d); sys.exit(0 if 0.9 < d < 5 else 1)"
+	run "$TASKSCOPE" dump --at end --json "$T/t.tsc"
+	[ "$status" -eq 0 ]
+	[ "$(jq '.tasks | length' <<<"$output")" -eq 3 ]
+	kill -0 "$V"
+}
