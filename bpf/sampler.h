@@ -16,15 +16,13 @@ struct tss_thread {
 	__u64 current;       /* exact: the task switched in last, 0 = the loop's scheduler */
 	__u64 since_ns;      /* exact: bpf_ktime_get_ns of that switch, 0 = none seen yet */
 	__u64 run_ns;        /* exact: time a task was switched in, up to since_ns */
-	__u64 switches;      /* exact: switches on this thread */
+	__u64 switches;      /* exact: task_switch events on this thread */
 };
 
 /* task_stats: task id -> its samples (sampling) or switched-in time (exact). */
 struct tss_task {
 	__u64 samples;
 	__u64 cpu_ns;        /* exact: time switched in, up to its last switch out */
-	__u64 switches;      /* exact: times switched in */
-	__u64 pad;
 };
 
 /* counters: per-CPU array of __u64, indexed by: */
@@ -32,7 +30,6 @@ enum tss_counter {
 	TSS_C_SAMPLES = 0,   /* samples that found a thread of the target on a CPU */
 	TSS_C_NO_SLOT,       /* ... a thread that runs no loop we know (yet) */
 	TSS_C_READ_ERR,      /* ... whose current-task slot could not be read */
-	TSS_C_SWITCH,        /* exact: task_switch events of the target */
 	TSS_C_FOREIGN,       /* exact: task_switch hits from another process (a forked child) */
 	TSS_C_TASKS_FULL,    /* task_stats update failed: a task's samples or time are lost */
 	TSS_C_THREADS_FULL,  /* thread_stats update failed */

@@ -180,7 +180,6 @@ static int refresh(struct top *t)
 			snprintf(m->note, sizeof(m->note), "sampler: %s", strerror(-err));
 	}
 	update_counters(t);
-	top_model_finish(m);
 	if (t->b && (m->lost > t->last_lost || m->map_full > t->last_full)) {
 		/* fresh maps for the lifecycle probes; the registry is read whole every time */
 		if (!attach_lifecycle(t)) {
@@ -221,7 +220,6 @@ static int open_target(struct top *t)
 		return bpf_exit_code(t, err);
 	}
 	update_counters(t);
-	top_model_finish(&t->m);
 	return 0;
 }
 

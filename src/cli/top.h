@@ -32,7 +32,7 @@ struct top_task {
 	uint32_t state, wait;       /* enum ts_state, enum ts_wait */
 	int32_t tid;                /* its loop's thread, our pid namespace */
 	char name[TS_NAME_MAX];
-	char coro[64];
+	const char *coro;           /* the coroutine's name: top_reg's copy, never "" -> NULL */
 	/* measured by top */
 	double cpu_pct;             /* share of one CPU over the last interval */
 	double sw_rate;             /* switches per second over the last interval */
@@ -51,7 +51,7 @@ struct top_thread {
 	double cpu_pct;             /* the thread on a CPU, share of one CPU */
 	double task_pct;            /* of which running a task */
 	/* last cumulative values */
-	uint64_t samples, task_samples, run_ns, sched_ns;
+	uint64_t samples, task_samples, run_ns, sched_ns, bpf_switches;
 	uint64_t run_current, run_since; /* exact: the task switched in now, and since when */
 	int known;
 };
@@ -118,8 +118,6 @@ void top_idx_put(struct top_idx *x, uint64_t key, uint32_t val);
 uint32_t *top_idx_get(const struct top_idx *x, uint64_t key);
 void top_model_free(struct top_model *m);
 struct top_task *top_find(const struct top_model *m, uint64_t id);
-/* After a refresh: state counts, switch rates. */
-void top_model_finish(struct top_model *m);
 
 struct top_view {
 	enum top_sort sort;

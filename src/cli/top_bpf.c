@@ -378,7 +378,6 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 	if (err)
 		return err;
 	m->s_samples = sums[TSS_C_SAMPLES];
-	m->s_switch = sums[TSS_C_SWITCH];
 	m->s_full = sums[TSS_C_TASKS_FULL] + sums[TSS_C_THREADS_FULL];
 	m->s_err = sums[TSS_C_READ_ERR];
 
@@ -402,6 +401,10 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 			continue;
 		}
 		if (s->exact) {
+			/* the switch events: every thread's, since attach, kept when it goes */
+			if (th.switches >= t->bpf_switches)
+				m->s_switch += th.switches - t->bpf_switches;
+			t->bpf_switches = th.switches;
 			uint64_t run = th.run_ns + (th.current && th.since_ns && now > th.since_ns ?
 						     now - th.since_ns : 0);
 			if (t->known && dt > 0 && run >= t->run_ns)

@@ -124,9 +124,12 @@ int top_ui_keys(struct top_ui *ui, const struct top_model *m)
 		case '\n':
 		case '\r':
 		case KEY_ENTER:
-			if (ui->sel_id) {
-				ui->details_id = ui->sel_id;
+			/* keys come in bursts: the selection may have moved since the draw */
+			if (ui->sel >= ui->first && ui->sel - ui->first < ui->nshown) {
+				ui->details_id = ui->shown[ui->sel - ui->first];
 				ui->screen = SCREEN_DETAILS;
+			} else if (ui->total) {
+				ui->details_pending = 1;
 			}
 			break;
 		case KEY_UP:

@@ -79,20 +79,6 @@ void top_model_free(struct top_model *m)
 	memset(m, 0, sizeof(*m));
 }
 
-void top_model_finish(struct top_model *m)
-{
-	memset(m->nstate, 0, sizeof(m->nstate));
-	for (size_t i = 0; i < m->ntasks; i++) {
-		struct top_task *t = &m->tasks[i];
-		m->nstate[t->state < 8 ? t->state : 7]++;
-		if (t->known && m->dt > 0 && t->switches >= t->sw_prev)
-			t->sw_rate = (double)(t->switches - t->sw_prev) / m->dt;
-		else
-			t->sw_rate = 0;
-		t->sw_prev = t->switches;
-	}
-}
-
 /* ---- row order ---- */
 
 const char *top_sort_name(enum top_sort s)

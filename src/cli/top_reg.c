@@ -41,12 +41,12 @@ struct loopr {
 struct ptr {
 	uint64_t addr;
 	uint32_t loop;          /* index in g->loops */
-	uint32_t pad;
+	uint32_t valid;         /* a live task of its loop, at this refresh */
 };
 
 struct coro_ent {
 	uint64_t addr;
-	char s[CORO_MAX];
+	char *s;                /* its own allocation: tasks point at it until top_reg_free */
 };
 
 struct top_reg {
@@ -58,12 +58,20 @@ struct top_reg {
 	struct tsc_rreq *q;     /* requests, reused */
 	size_t qcap;
 	struct ptr *p, *tmp;    /* task pointers, and radix sort scratch */
-	size_t pcap, tmpcap;
+	size_t pcap, tmpcap, np, bad_ptrs;
+	uint64_t *cat, *cat_prev; /* every loop's array end to end: this refresh's and the last */
+	size_t catcap, catprevcap, ncat_prev;
+	int sorted_ok;          /* p holds the sorted pointers of cat_prev */
 	unsigned char *raw;     /* tsz bytes per pointer */
 	size_t rawcap;
 	uint64_t *seq2;
 	size_t *again;
-	size_t seqcap, againcap;
+	uint32_t *match;        /* each pointer's task in the last refresh's model */
+	size_t seqcap, againcap, matchcap;
+	struct prev {           /* the last refresh's tasks, in its (address) order */
+		uint64_t addr, id, seq;
+	} *prev;
+	size_t nprev, prevcap;
 	struct coro_ent *coros; /* sorted by addr */
 	size_t ncoros, corocap;
 };
@@ -170,9 +178,15 @@ void top_reg_free(struct top_reg *g)
 	free(g->q);
 	free(g->p);
 	free(g->tmp);
+	free(g->cat);
+	free(g->cat_prev);
 	free(g->raw);
 	free(g->seq2);
 	free(g->again);
+	free(g->match);
+	free(g->prev);
+	for (size_t i = 0; i < g->ncoros; i++)
+		free(g->coros[i].s);
 	free(g->coros);
 	free(g);
 }
@@ -334,30 +348,28 @@ static int cmp_coro(const void *a, const void *b)
 static const char *coro_name(struct top_reg *g, uint64_t addr)
 {
 	struct coro_ent key = { .addr = addr }, *e;
+	char s[CORO_MAX] = "";
 	if (!addr)
 		return "";
 	e = bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro);
 	if (e)
 		return e->s;
-	if (grow((void **)&g->coros, &g->corocap, g->ncoros + 1, sizeof(*g->coros)))
-		return "?";
-	e = &g->coros[g->ncoros++];
-	memset(e, 0, sizeof(*e));
-	e->addr = addr;
 	/* up to the end of its page first: the next page may not be mapped */
 	size_t room = 4096 - (addr & 4095), len = room < CORO_MAX - 1 ? room : CORO_MAX - 1;
-	if (tsc_rread1(g->r->pid, addr, e->s, len)) {
-		strcpy(e->s, "?");
-	} else if (len < CORO_MAX - 1 && !memchr(e->s, 0, len) &&
-		   tsc_rread1(g->r->pid, addr + len, e->s + len, CORO_MAX - 1 - len)) {
-		memset(e->s + len, 0, CORO_MAX - len);
+	if (tsc_rread1(g->r->pid, addr, s, len))
+		strcpy(s, "?");
+	else if (len < CORO_MAX - 1 && !memchr(s, 0, len) &&
+		 tsc_rread1(g->r->pid, addr + len, s + len, CORO_MAX - 1 - len))
+		memset(s + len, 0, CORO_MAX - len);
+	s[CORO_MAX - 1] = 0;
+	char *copy = strdup(s);
+	if (!copy || grow((void **)&g->coros, &g->corocap, g->ncoros + 1, sizeof(*g->coros))) {
+		free(copy);
+		return "?";
 	}
-	e->s[CORO_MAX - 1] = 0;
-	char s[CORO_MAX];
-	memcpy(s, e->s, sizeof(s));
+	g->coros[g->ncoros++] = (struct coro_ent){ addr, copy };
 	qsort(g->coros, g->ncoros, sizeof(*g->coros), cmp_coro);
-	e = bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro);
-	return e ? e->s : "?";
+	return copy;
 }
 
 /* Is raw a live task of the loop on thread inner_tid? 1 yes, 0 finished or reused, -1 bad. */
@@ -502,35 +514,66 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		goto cleanup;
 	}
 
-	/* every task pointer, in address order */
-	if ((err = grow((void **)&g->p, &g->pcap, total + 1, sizeof(*g->p))) ||
-	    (err = grow((void **)&g->tmp, &g->tmpcap, total + 1, sizeof(*g->tmp))))
+	/* every task pointer, in address order; when no loop's array changed since the last
+	 * refresh (a quiet process), last time's order holds */
+	if ((err = grow((void **)&g->cat, &g->catcap, total + g->nloops + 1, sizeof(*g->cat))))
 		goto cleanup;
-	size_t n = 0;
+	size_t ncat = 0;
 	for (size_t i = 0; i < g->nloops; i++) {
 		struct loopr *l = &g->loops[i];
 		if (l->done < 0)
 			continue;
-		for (uint32_t k = 0; k < l->nptrs; k++) {
-			if (!l->ptrs[k] || (l->ptrs[k] & 7)) {
+		g->cat[ncat++] = ~(uint64_t)i; /* a loop's mark: never a task's address */
+		memcpy(g->cat + ncat, l->ptrs, (size_t)l->nptrs * 8);
+		ncat += l->nptrs;
+	}
+	size_t n;
+	if (g->sorted_ok && ncat == g->ncat_prev &&
+	    !memcmp(g->cat, g->cat_prev, ncat * sizeof(*g->cat))) {
+		n = g->np;
+		bad = g->bad_ptrs;
+	} else {
+		if ((err = grow((void **)&g->p, &g->pcap, total + 1, sizeof(*g->p))) ||
+		    (err = grow((void **)&g->tmp, &g->tmpcap, total + 1, sizeof(*g->tmp))))
+			goto cleanup;
+		n = 0;
+		uint32_t loop = 0;
+		for (size_t i = 0; i < ncat; i++) {
+			uint64_t a = g->cat[i];
+			if (a > ~(uint64_t)g->nloops) {
+				loop = (uint32_t)~a;
+				continue;
+			}
+			if (!a || (a & 7)) {
 				bad++;
 				continue;
 			}
-			g->p[n++] = (struct ptr){ l->ptrs[k], (uint32_t)i, 0 };
+			g->p[n++] = (struct ptr){ a, loop, 0 };
 		}
+		sort_ptrs(g->p, g->tmp, n);
+		size_t u = 0;
+		for (size_t i = 0; i < n; i++) /* a task moved within its array was seen twice */
+			if (!u || g->p[u - 1].addr != g->p[i].addr)
+				g->p[u++] = g->p[i];
+		n = u;
+		g->np = n;
+		g->bad_ptrs = bad;
+		uint64_t *t = g->cat_prev;
+		size_t tc = g->catprevcap;
+		g->cat_prev = g->cat;
+		g->catprevcap = g->catcap;
+		g->cat = t;
+		g->catcap = tc;
+		g->ncat_prev = ncat;
+		g->sorted_ok = 1;
 	}
-	sort_ptrs(g->p, g->tmp, n);
-	size_t u = 0;
-	for (size_t i = 0; i < n; i++) /* a task moved within its array was seen twice */
-		if (!u || g->p[u - 1].addr != g->p[i].addr)
-			g->p[u++] = g->p[i];
-	n = u;
 
 	/* every task's fields: one pass over the heap */
 	if ((err = grow((void **)&g->raw, &g->rawcap, (n + 1) * g->tsz, 1)) ||
 	    (err = grow((void **)&g->q, &g->qcap, n + 1, sizeof(*g->q))) ||
 	    (err = grow((void **)&g->seq2, &g->seqcap, n + 1, sizeof(*g->seq2))) ||
-	    (err = grow((void **)&g->again, &g->againcap, n + 1, sizeof(*g->again))))
+	    (err = grow((void **)&g->again, &g->againcap, n + 1, sizeof(*g->again))) ||
+	    (err = grow((void **)&g->match, &g->matchcap, n + 1, sizeof(*g->match))))
 		goto cleanup;
 	for (size_t i = 0; i < n; i++)
 		g->q[i] = (struct tsc_rreq){ g->p[i].addr, g->raw + i * g->tsz, g->tsz };
@@ -538,17 +581,24 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		read_err(r, err, "a task");
 		goto cleanup;
 	}
-	size_t nagain = 0;
+	/* Each pointer's task of the last refresh, if it is still there: both lists are in
+	 * address order, so a merge over a compact copy of the last one's addresses and ids,
+	 * not a lookup per task (for 100k tasks, those cost more than the read itself). */
+	size_t nagain = 0, j = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char *raw = g->raw + i * g->tsz;
+		g->match[i] = UINT32_MAX;
 		if (!g->q[i].ok) {
 			memset(raw, 0, 8); /* freed and unmapped: finished */
 			continue;
 		}
+		while (j < g->nprev && g->prev[j].addr < g->p[i].addr)
+			j++;
+		uint64_t id = get64(raw, d->task_id), s = get64(raw, d->task_seq);
+		if (j < g->nprev && g->prev[j].addr == g->p[i].addr && g->prev[j].id == id)
+			g->match[i] = (uint32_t)j;
 		/* the name only needs settling when it may have changed since we last read it */
-		struct top_task *old = top_find(m, get64(raw, d->task_id));
-		uint64_t s = get64(raw, d->task_seq);
-		if ((s & 1) || !old || old->seq != s || old->addr != g->p[i].addr)
+		if ((s & 1) || g->match[i] == UINT32_MAX || g->prev[j].seq != s)
 			g->again[nagain++] = i;
 	}
 	if ((err = settle_names(g, g->p, g->again, nagain, &retries)))
@@ -558,52 +608,97 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		read_err(r, err, "the next task id");
 		goto cleanup;
 	}
+	uint64_t taken = now_ns();
+	double dt = m->taken_ns ? (double)(taken - m->taken_ns) / 1e9 : 0;
 
-	/* the new model, carrying what was measured of each task */
-	/* into the previous refresh's arrays: 100k tasks are 30 MiB, better not faulted in anew */
-	if ((err = grow((void **)&m->spare, &m->spare_cap, n + 1, sizeof(*m->spare))) ||
-	    (err = top_idx_reset(&m->spare_idx, n)))
-		goto cleanup;
-	nt = m->spare;
-	nidx = m->spare_idx;
-	size_t kept = 0;
+	/* the tasks that are still live; the same ones as last time, in the same order (a quiet
+	 * process), are updated where they are, and the id index still holds */
+	size_t valid = 0;
+	int same = 1;
 	for (size_t i = 0; i < n; i++) {
 		const unsigned char *raw = g->raw + i * g->tsz;
 		struct loopr *l = &g->loops[g->p[i].loop];
-		int32_t inner = (int32_t)get32(l->raw, d->loop_tid);
-		int c = check_task(d, raw, inner, next_id);
+		int c = check_task(d, raw, (int32_t)get32(l->raw, d->loop_tid), next_id);
 		if (c < 0)
 			bad++;
+		g->p[i].valid = c > 0;
 		if (c <= 0)
 			continue;
-		uint64_t id = get64(raw, d->task_id);
-		if (top_idx_get(&nidx, id))
-			continue; /* reused memory seen under two addresses: keep the first */
+		same &= g->match[i] == valid;
+		valid++;
+	}
+	same &= valid == m->ntasks && m->ntasks == g->nprev && m->by_id.cap;
+	if (!same && (err = grow((void **)&m->spare, &m->spare_cap, valid + 1, sizeof(*m->spare))))
+		goto cleanup;
+	if ((err = grow((void **)&g->prev, &g->prevcap, valid + 1, sizeof(*g->prev))))
+		goto cleanup;
+	nt = same ? m->tasks : m->spare;
+	memset(m->nstate, 0, sizeof(m->nstate));
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!g->p[i].valid)
+			continue;
+		const unsigned char *raw = g->raw + i * g->tsz;
 		struct top_task *t = &nt[kept];
-		struct top_task *old = top_find(m, id);
-		if (old) {
-			*t = *old;
-			t->known = 1;
-		} else {
+		uint32_t o = g->match[i];
+		uint64_t seq = get64(raw, d->task_seq);
+		int fresh = o == UINT32_MAX;
+		if (!same && !fresh) {
+			*t = m->tasks[o];
+		} else if (fresh) {
 			memset(t, 0, sizeof(*t));
-			t->id = id;
+			t->id = get64(raw, d->task_id);
 			t->created_ns = get64(raw, d->task_created_ns);
 			t->coro_addr = get64(raw, d->task_coro);
-			snprintf(t->coro, sizeof(t->coro), "%s", coro_name(g, t->coro_addr));
+			t->coro = coro_name(g, t->coro_addr);
+			int32_t inner = (int32_t)get32(g->loops[g->p[i].loop].raw, d->loop_tid);
+			for (size_t k = 0; k < nthreads; k++)
+				if (nth[k].inner_tid == inner)
+					t->tid = nth[k].tid;
 		}
-		snprintf(t->name, sizeof(t->name), "%s", (const char *)raw + d->task_name);
-		t->parent = get64(raw, d->task_parent);
+		if (fresh || t->seq != seq) {
+			const char *name = (const char *)raw + d->task_name;
+			size_t nl = strnlen(name, sizeof(t->name) - 1);
+			memcpy(t->name, name, nl);
+			t->name[nl] = 0;
+		}
+		t->known = !fresh;
 		t->addr = g->p[i].addr;
-		t->seq = get64(raw, d->task_seq);
+		t->seq = seq;
+		t->parent = get64(raw, d->task_parent);
 		t->state = get32(raw, d->task_state);
 		t->wait = get32(raw, d->task_wait);
 		t->wait_obj = get64(raw, d->task_wait_obj);
 		t->switches = get64(raw, d->task_switches);
-		for (size_t k = 0; k < nthreads; k++)
-			if (nth[k].inner_tid == inner)
-				t->tid = nth[k].tid;
-		top_idx_put(&nidx, id, (uint32_t)kept);
+		t->sw_rate = t->known && dt > 0 && t->switches >= t->sw_prev ?
+				     (double)(t->switches - t->sw_prev) / dt : 0;
+		t->sw_prev = t->switches;
+		m->nstate[t->state < 8 ? t->state : 7]++;
+		g->prev[kept] = (struct prev){ t->addr, t->id, seq };
 		kept++;
+	}
+	g->nprev = kept;
+	if (same) {
+		nidx = m->by_id;
+	} else {
+		/* rebuild the index; an id seen twice (memory reused under a stale pointer)
+		 * keeps its first task */
+		if ((err = top_idx_reset(&m->spare_idx, kept)))
+			goto cleanup;
+		nidx = m->spare_idx;
+		size_t w = 0;
+		for (size_t i = 0; i < kept; i++) {
+			if (top_idx_get(&nidx, nt[i].id))
+				continue;
+			if (w != i) {
+				nt[w] = nt[i];
+				g->prev[w] = g->prev[i];
+			}
+			top_idx_put(&nidx, nt[w].id, (uint32_t)w);
+			w++;
+		}
+		kept = g->nprev = w;
+		m->spare_idx = m->by_id;
 	}
 	/* a thread's current task is one of its own live tasks, or none */
 	for (size_t k = 0; k < nthreads; k++) {
@@ -612,21 +707,22 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 			nth[k].current = 0;
 	}
 
-	m->spare = m->tasks;
-	m->tasks = nt;
+	if (!same) {
+		m->spare = m->tasks;
+		m->tasks = nt;
+		size_t c = m->cap;
+		m->cap = m->spare_cap;
+		m->spare_cap = c;
+	}
 	m->ntasks = kept;
-	size_t c = m->cap;
-	m->cap = m->spare_cap;
-	m->spare_cap = c;
-	m->spare_idx = m->by_id;
 	m->by_id = nidx;
 	free(m->threads);
 	m->threads = nth;
 	m->nthreads = nthreads;
 	nth = NULL;
 	m->prev_ns = m->taken_ns;
-	m->taken_ns = now_ns();
-	m->dt = m->prev_ns ? (double)(m->taken_ns - m->prev_ns) / 1e9 : 0;
+	m->taken_ns = taken;
+	m->dt = dt;
 	m->next_id = next_id;
 	m->next_id_before = next_id_before;
 	m->retries += retries;

@@ -114,6 +114,7 @@ void top_ui_end(struct top_ui *ui)
 		signal(fatal[i], SIG_DFL);
 	if (have_tio)
 		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+	free(ui->shown);
 	delscreen(screen);
 	screen = NULL;
 	if (the_ui == ui)
@@ -401,6 +402,10 @@ static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int 
 	if (ui->first + (size_t)page > total)
 		ui->first = total > (size_t)page ? total - (size_t)page : 0;
 	ui->sel_id = 0;
+	ui->nshown = 0;
+	uint64_t *shown = realloc(ui->shown, (size_t)page * sizeof(*shown));
+	if (shown)
+		ui->shown = shown;
 	for (int r = 0; r < page; r++) {
 		size_t i = ui->first + (size_t)r;
 		if (i >= nrows) {
@@ -410,6 +415,8 @@ static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int 
 		}
 		const struct top_task *t = &m->tasks[rows[i]];
 		int sel = i == ui->sel;
+		if (shown)
+			ui->shown[ui->nshown++] = t->id;
 		if (sel)
 			ui->sel_id = t->id;
 		draw_row(m, &c, y + r, t, ui->view.tree ? tree.depth[i] : 0,
@@ -596,7 +603,13 @@ void top_ui_draw(struct top_ui *ui, const struct top_model *m, const char *mode)
 		break;
 	default:
 		draw_table(ui, m, y, bottom);
+		if (ui->details_pending && ui->sel_id) {
+			ui->details_id = ui->sel_id;
+			ui->screen = SCREEN_DETAILS;
+			draw_details(ui, m, y, bottom);
+		}
 	}
+	ui->details_pending = 0;
 	draw_status(ui);
 	refresh();
 }

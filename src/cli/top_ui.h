@@ -18,6 +18,9 @@ struct top_ui {
 	size_t page;                /* rows the table showed at the last draw */
 	size_t total;               /* rows in the order at the last draw */
 	uint64_t sel_id;            /* the task on the selected row at the last draw */
+	uint64_t *shown;            /* the tasks on rows first.. of the last draw */
+	size_t nshown;
+	int details_pending;        /* Enter on a row not drawn yet: resolved by the draw */
 	uint64_t details_id;        /* the task whose details are shown */
 	char msg[160];              /* one-shot message for the status line */
 };
