@@ -222,6 +222,12 @@ ts_probes() {
 	require_cmd setpriv
 	start_victim "$PARKED" --threads 1 --tasks 3
 	local as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	# the checkout may sit in a folder nobody cannot enter: run a copy from one it can
+	local pub
+	pub=$(mktemp -d)
+	chmod 755 "$pub"
+	cp "$TASKSCOPE" "$pub/taskscope"
+	local TASKSCOPE=$pub/taskscope
 	"${as_nobody[@]}" test -x "$TASKSCOPE" || strict_skip "nobody cannot execute $TASKSCOPE"
 	for cmd in ps tree; do
 		run --separate-stderr "${as_nobody[@]}" "$TASKSCOPE" "$cmd" "$VICTIM"
@@ -241,6 +247,7 @@ ts_probes() {
 	run -0 "$TASKSCOPE" probes --json "$VICTIM"
 	[ "$(jq '[.probes[] | select(.semaphore_count != 0)] | length' <<<"$output")" -eq 0 ]
 	kill -0 "$VICTIM"
+	rm -rf "$pub"
 }
 
 @test "the target exits between attach and snapshot: exit 7, says it exited" {
