@@ -220,8 +220,11 @@ $(FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_TRACE_OBJ)
 test: all
 	$(Q)tests/run
 
+# The runtime's table first, then one script per CLI feature; each prints its own table.
+BENCH_SCRIPTS := run ps stacks top record
 bench: all
-	$(Q)tools/bench/run
+	$(Q)for b in $(BENCH_SCRIPTS); do [ -x tools/bench/$$b ] || continue; \
+		echo "== tools/bench/$$b"; tools/bench/$$b || exit 1; echo; done
 
 install: runtime
 	$(Q)install -d $(DESTDIR)$(PREFIX)/include/taskscope $(DESTDIR)$(PREFIX)/lib/pkgconfig
