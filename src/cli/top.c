@@ -359,6 +359,11 @@ static int run_ui(struct top *t)
 	return rc;
 }
 
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
 static int parse_double(const char *s, double lo, double hi, double *out)
 {
 	char *end;
@@ -471,7 +476,13 @@ int tsc_cmd_top(int argc, char **argv)
 	else
 		snprintf(t.mode, sizeof(t.mode), "sampling %d Hz", t.o.hz);
 
-	/* signals arrive through a signalfd the loop polls: the terminal is restored in order */
+	/* signals arrive through a signalfd the loop polls: the terminal is restored in order.
+	 * A handler of our own (never run: the signals stay blocked) keeps curses from
+	 * installing its own, which would exit on them. */
+	struct sigaction sa = { .sa_handler = on_signal }, old_sa[3];
+	sigaction(SIGINT, &sa, &old_sa[0]);
+	sigaction(SIGTERM, &sa, &old_sa[1]);
+	sigaction(SIGHUP, &sa, &old_sa[2]);
 	sigset_t set, old;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -493,6 +504,9 @@ int tsc_cmd_top(int argc, char **argv)
 	if (t.sfd >= 0)
 		close(t.sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	sigaction(SIGINT, &old_sa[0], NULL);
+	sigaction(SIGTERM, &old_sa[1], NULL);
+	sigaction(SIGHUP, &old_sa[2], NULL);
 	return rc;
 usage:
 	fprintf(stderr, "Usage: taskscope top [-d SECS] [--hz HZ | --exact] [-b|--json] [-n N] PID "

@@ -45,6 +45,12 @@ struct top_bpf {
 	size_t cap;
 };
 
+/* A share of one CPU: sampling may count a sample more than the interval held. */
+static double share(double pct)
+{
+	return pct > 100 ? 100 : pct;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -393,7 +399,7 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 		if (s->exact) {
 			uint64_t sn = sched_ns(s->procfd, t->tid);
 			if (t->known && dt > 0 && sn >= t->sched_ns)
-				t->cpu_pct = (double)(sn - t->sched_ns) / 1e7 / dt;
+				t->cpu_pct = share((double)(sn - t->sched_ns) / 1e7 / dt);
 			t->sched_ns = sn;
 		}
 		if (bpf_map_lookup_elem(tfd, &tid, &th)) {
@@ -408,7 +414,7 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 			uint64_t run = th.run_ns + (th.current && th.since_ns && now > th.since_ns ?
 						     now - th.since_ns : 0);
 			if (t->known && dt > 0 && run >= t->run_ns)
-				t->task_pct = (double)(run - t->run_ns) / 1e7 / dt;
+				t->task_pct = share((double)(run - t->run_ns) / 1e7 / dt);
 			t->run_ns = run;
 			if (th.since_ns && now > th.since_ns) {
 				t->run_current = th.current;
@@ -416,10 +422,10 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 			}
 		} else {
 			if (t->known && dt > 0) {
-				t->cpu_pct = (double)(th.samples - t->samples) * (double)s->period_ns /
-					     1e7 / dt;
-				t->task_pct = (double)(th.task_samples - t->task_samples) *
-					      (double)s->period_ns / 1e7 / dt;
+				t->cpu_pct = share((double)(th.samples - t->samples) *
+						   (double)s->period_ns / 1e7 / dt);
+				t->task_pct = share((double)(th.task_samples - t->task_samples) *
+						    (double)s->period_ns / 1e7 / dt);
 			}
 			t->samples = th.samples;
 			t->task_samples = th.task_samples;
@@ -456,7 +462,7 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 			t->bpf_samples = total;
 		}
 		t->cpu_ns += ns;
-		t->cpu_pct = dt > 0 ? (double)ns / 1e7 / dt : 0;
+		t->cpu_pct = dt > 0 ? share((double)ns / 1e7 / dt) : 0;
 	}
 	if (ndead) {
 		int fd = bpf_map__fd(s->skel->maps.task_stats);

@@ -5,8 +5,10 @@
  *   top_victim [--pingpong] [--report MS]
  *
  * Reads commands on stdin, one per line, run by the ts_run task:
- *   spawn NAME    a task NAME (coroutine idler) that sleeps until finished; prints "spawned ID NAME"
- *   finish NAME   cancels the task NAME and awaits it; prints "finished ID NAME"
+ *   spawn NAME    a task NAME (coroutine idler) that sleeps until finished; prints
+ *                 "spawned ID NAME NS", NS the CLOCK_MONOTONIC time once it is in the registry
+ *   finish NAME   cancels the task NAME and awaits it; prints "finished ID NAME NS", NS the
+ *                 time once it has left the registry
  *   quit          (or end of input) exits 0
  * It prints "ready" first. With --pingpong, two tasks "ping" and "pong" on a loop thread of
  * their own yield to each other as fast as they can, and a plain thread prints every MS
@@ -81,8 +83,7 @@ static int read_line(char *buf, size_t n)
 {
 	size_t len = 0;
 	while (len + 1 < n) {
-		int err = ts_wait_fd(0, TS_READ, -1);
-		if (err)
+		if (ts_wait_fd(0, TS_READ, -1) < 0) /* the ready events, or -errno */
 			return 0;
 		ssize_t r = read(0, buf + len, 1);
 		if (r <= 0)
@@ -135,7 +136,8 @@ static void *main_task(void *arg)
 				ts_yield(); /* let it run up to its sleep */
 				named[k].task = t;
 				snprintf(named[k].name, sizeof(named[k].name), "%s", name);
-				printf("spawned %llu %s\n", (unsigned long long)ts_task_id(t), name);
+				printf("spawned %llu %s %llu\n", (unsigned long long)ts_task_id(t), name,
+				       (unsigned long long)now_ns());
 			}
 		} else if (!strcmp(line, "finish") && k < MAX_NAMED) {
 			uint64_t id = ts_task_id(named[k].task);
@@ -143,7 +145,8 @@ static void *main_task(void *arg)
 			ts_await(named[k].task, NULL);
 			ts_task_unref(named[k].task);
 			named[k].task = NULL;
-			printf("finished %llu %s\n", (unsigned long long)id, name);
+			printf("finished %llu %s %llu\n", (unsigned long long)id, name,
+			       (unsigned long long)now_ns());
 		} else {
 			printf("error: no task %s\n", name);
 		}
