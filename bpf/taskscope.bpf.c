@@ -18,6 +18,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u32 targ_tgid = 0;       /* the target, in the root pid namespace */
 const volatile bool targ_emit = false;    /* also write every event to the ring buffer */
+/* Keep the live, finished and threads maps (ps, tree: reconciliation). `record` needs only the
+ * ring buffer and the counters, and turns this off: each event then costs the target the
+ * uprobe, a counter and a ring-buffer record, no hash-map operation. */
+const volatile bool targ_state = true;
 
 /* Set by user space when every probe note of the binary passes its arguments exactly as the
  * probe ABI says (8@%rdi 8@%rsi ...): then we read the registers directly, instead of going
@@ -143,10 +147,11 @@ static __always_inline void emit(__u32 type, __u64 a0, __u64 a1, __u64 a2)
 }
 
 /* An event with strings: the whole record. kname and kcoro point to copies already read
- * (the probe's record: kernel memory, TSC_NAME_LEN / TSC_CORO_LEN bytes); without kname the
- * name is read from the target at uname. */
+ * (the probe's record: kernel memory, TSC_NAME_LEN / TSC_CORO_LEN bytes); without them, the
+ * strings are read from the target at uname and ucoro. */
 static __always_inline void emit_str(__u32 type, __u64 a0, __u64 a1, __u64 a4,
-				     const char *kname, const char *kcoro, const char *uname)
+				     const char *kname, const char *kcoro, const char *uname,
+				     const char *ucoro)
 {
 	struct tsc_rec_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -166,10 +171,13 @@ static __always_inline void emit_str(__u32 type, __u64 a0, __u64 a1, __u64 a4,
 		if (uname && bpf_probe_read_user_str(r->str, sizeof(r->str), uname) < 0)
 			r->str[0] = 0;
 	}
-	if (kcoro)
+	if (kcoro) {
 		__builtin_memcpy(r->str2, kcoro, TSC_CORO_LEN);
-	else
+	} else {
 		r->str2[0] = 0;
+		if (ucoro && bpf_probe_read_user_str(r->str2, sizeof(r->str2), ucoro) < 0)
+			r->str2[0] = 0;
+	}
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 }
 
@@ -228,6 +236,11 @@ static __noinline int on_task_create(struct pt_regs *ctx)
 	const char *name = (const char *)arg(ctx, 2, ctx->dx);
 	const char *coro = (const char *)arg(ctx, 3, ctx->cx);
 	__u64 tid = arg(ctx, 4, ctx->r8);
+	if (!targ_state) {
+		if (targ_emit)
+			emit_str(TSC_REC_CREATE, id, parent, tid, NULL, NULL, name, coro);
+		return 0;
+	}
 	struct tsc_task_rec rec, *t = &rec; /* on the stack: see task_get */
 	t->id = id;
 	t->parent = parent;
@@ -249,7 +262,7 @@ static __noinline int on_task_create(struct pt_regs *ctx)
 	else
 		born_set(id);
 	if (targ_emit)
-		emit_str(TSC_REC_CREATE, id, parent, tid, t->name, t->coro, NULL);
+		emit_str(TSC_REC_CREATE, id, parent, tid, t->name, t->coro, NULL, NULL);
 	return 0;
 }
 
@@ -259,6 +272,11 @@ static __noinline int on_task_finish(struct pt_regs *ctx)
 	if (!in_target(TSC_C_TASK_FINISH))
 		return 0;
 	__u64 id = arg(ctx, 0, ctx->di), outcome = arg(ctx, 1, ctx->si), bit = 0;
+	if (!targ_state) {
+		if (targ_emit)
+			emit(TSC_REC_FINISH, id, outcome, 0);
+		return 0;
+	}
 	__u64 *w = born_word(id, &bit);
 	/* A task born under our probes is known finished once gone from `live`. Any other is
 	 * recorded, before it leaves `live`: a reader between the two sees it in both maps, and
@@ -292,11 +310,16 @@ static __noinline int on_task_rename(struct pt_regs *ctx)
 		return 0;
 	__u64 id = arg(ctx, 0, ctx->di);
 	const char *name = (const char *)arg(ctx, 1, ctx->si);
+	if (!targ_state) {
+		if (targ_emit)
+			emit_str(TSC_REC_RENAME, id, 0, 0, NULL, NULL, name, NULL);
+		return 0;
+	}
 	struct tsc_task_rec *t = task_get(id, 0);
 	if (!t) {
 		/* not in `live` (full): the event still goes to the ring buffer */
 		if (targ_emit)
-			emit_str(TSC_REC_RENAME, id, 0, 0, NULL, NULL, name);
+			emit_str(TSC_REC_RENAME, id, 0, 0, NULL, NULL, name, NULL);
 		return 0;
 	}
 	if (bpf_probe_read_user_str(t->name, sizeof(t->name), name) < 0) {
@@ -306,7 +329,7 @@ static __noinline int on_task_rename(struct pt_regs *ctx)
 		t->flags |= TSC_TF_RENAMED;
 	}
 	if (targ_emit)
-		emit_str(TSC_REC_RENAME, id, 0, 0, t->name, NULL, NULL);
+		emit_str(TSC_REC_RENAME, id, 0, 0, t->name, NULL, NULL, NULL);
 	return 0;
 }
 
@@ -316,6 +339,11 @@ static __noinline int on_task_switch(struct pt_regs *ctx)
 	if (!in_target(TSC_C_TASK_SWITCH))
 		return 0;
 	__u64 prev = arg(ctx, 0, ctx->di), next = arg(ctx, 1, ctx->si);
+	if (!targ_state) {
+		if (targ_emit)
+			emit(TSC_REC_SWITCH, prev, next, 0);
+		return 0;
+	}
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = current_tid();
 	struct tsc_thread_rec *th = bpf_map_lookup_elem(&threads, &tid);
@@ -361,6 +389,11 @@ static __noinline int on_task_wait(struct pt_regs *ctx)
 	if (!in_target(TSC_C_TASK_WAIT))
 		return 0;
 	__u64 id = arg(ctx, 0, ctx->di), reason = arg(ctx, 1, ctx->si), obj = arg(ctx, 2, ctx->dx);
+	if (!targ_state) {
+		if (targ_emit)
+			emit(TSC_REC_WAIT, id, reason, obj);
+		return 0;
+	}
 	struct tsc_task_rec *t = task_get(id, current_tid());
 	if (t) {
 		t->state = reason == TS_WAIT_YIELD ? TS_READY : TS_WAITING;
@@ -392,7 +425,8 @@ static __noinline int on_thread_start(struct pt_regs *ctx)
 	if (!in_target(TSC_C_THREAD_START))
 		return 0;
 	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
-	thread_event(loop, current_tid(), true); /* fired by the loop thread itself */
+	if (targ_state)
+		thread_event(loop, current_tid(), true); /* fired by the loop thread itself */
 	if (targ_emit)
 		emit(TSC_REC_THREAD_START, loop, tid, 0);
 	return 0;
@@ -404,7 +438,8 @@ static __noinline int on_thread_stop(struct pt_regs *ctx)
 	if (!in_target(TSC_C_THREAD_STOP))
 		return 0;
 	__u64 loop = arg(ctx, 0, ctx->di), tid = arg(ctx, 1, ctx->si);
-	thread_event(loop, current_tid(), false);
+	if (targ_state)
+		thread_event(loop, current_tid(), false);
 	if (targ_emit)
 		emit(TSC_REC_THREAD_STOP, loop, tid, 0);
 	return 0;

@@ -41,6 +41,7 @@ struct tsc_bpf {
 	size_t born_len;
 	uint64_t next_id;  /* the floor given to tsc_bpf_set_next_id, 0 = none */
 	int emit;          /* the ring buffer is on */
+	int events_only;   /* ... and the task and thread maps are not kept */
 	size_t ringbuf_bytes;
 	struct ring_buffer *rb;
 	tsc_bpf_rec_fn rec_fn;
@@ -226,6 +227,7 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 	b->skel->rodata->targ_reg_args = reg_args;
 	if (b->emit) {
 		b->skel->rodata->targ_emit = true;
+		b->skel->rodata->targ_state = !b->events_only;
 		err = bpf_map__set_max_entries(b->skel->maps.events, (__u32)b->ringbuf_bytes);
 		if (err) {
 			fprintf(stderr, "taskscope: cannot size the ring buffer to %zu bytes: %s\n",
@@ -437,6 +439,7 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 	b->probes = probes;
 	b->multi_fd = -1;
 	b->emit = opts->emit;
+	b->events_only = opts->emit && opts->events_only;
 	b->ringbuf_bytes = rbsz;
 	char proc[32];
 	snprintf(proc, sizeof(proc), "/proc/%d", pid);
@@ -781,7 +784,7 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 	struct tsc_thread *threads = NULL;
 	int err;
 
-	if (!b || !snap)
+	if (!b || !snap || b->events_only)
 		return -EINVAL;
 	test_hold("TASKSCOPE_TEST_RECONCILE_DELAY_MS");
 	/* born_base first: it is set once, before any bit, so a bit read later is covered */

@@ -32,6 +32,8 @@ struct tsc_bpf_opts {
 	int emit;                /* also write every event to the ring buffer `events` */
 	size_t ringbuf_bytes;    /* its size with emit: a power of two, at least a page;
 				  * 0 = TSC_RINGBUF_DEFAULT (bpf/taskscope.h) */
+	int events_only;         /* with emit: keep no task or thread maps, only the counters
+				  * and the ring buffer (the cheapest probes; no tsc_bpf_reconcile) */
 };
 
 /* tsc_bpf_attach with options: the ring buffer is sized and switched on before load. */

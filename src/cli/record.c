@@ -45,6 +45,8 @@ _Static_assert(TSC_C_TASK_CREATE + TSC_EV_EVENTS_NR - 1 == TSC_C_THREAD_STOP &&
 #define DRAIN_MS 50               /* the ring buffer is read this often ... */
 #define FLUSH_NS 900000000ull     /* ... and a block ends at least this often */
 #define DRAIN_BUDGET 262144       /* records per drain before the timers are checked again */
+#define ZLEVEL_DEFAULT 6          /* zlib's own default: 9 costs 4x the CPU for 4% less */
+#define CPU_HIGH 0.5              /* above this share of a CPU, compress at level 1 */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -68,11 +70,16 @@ struct rec {
 	uint64_t reread_ns;                       /* last time the map was read on a miss */
 };
 
-static uint64_t mono_ns(void)
+static uint64_t clock_ns(clockid_t c)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(c, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static int32_t outer_tid(struct rec *R, int32_t inner, uint64_t now)
@@ -196,6 +203,8 @@ static void record_usage(FILE *f)
 		"  -b, --buffer-size SIZE\n"
 		"                       the BPF ring buffer, in bytes with K, M or G; rounded up to\n"
 		"                       a power of two (default 16M, about 230,000 events)\n"
+		"  -z, --compress N     zlib level of the blocks, 0 (none) to 9 (default 6; 1\n"
+		"                       while compressing takes over half a CPU)\n"
 		"  -v                   more detail on stderr: per event type, the events the\n"
 		"                       probes counted, recorded and lost\n\n"
 		"Every event is recorded: task create, switch, finish, rename, wait, and loop\n"
@@ -261,6 +270,7 @@ int tsc_cmd_record(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "compress", required_argument, NULL, 'z' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -268,11 +278,11 @@ int tsc_cmd_record(int argc, char **argv)
 	const char *out = NULL;
 	double duration = 0;
 	size_t rbsz = 0;
-	int c;
+	int c, zlevel = ZLEVEL_DEFAULT, zfixed = 0;
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:d:b:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:d:b:z:vh", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'o': out = optarg; break;
@@ -290,6 +300,15 @@ int tsc_cmd_record(int argc, char **argv)
 						"or G) up to 1G, not '%s'\n", optarg);
 				goto usage;
 			}
+			break;
+		case 'z':
+			zlevel = (int)strtol(optarg, &end, 10);
+			if (end == optarg || *end || zlevel < 0 || zlevel > 9) {
+				fprintf(stderr, "taskscope record: --compress takes a level from 0 to "
+						"9, not '%s'\n", optarg);
+				goto usage;
+			}
+			zfixed = 1;
 			break;
 		case 'v': tsc_verbose++; break;
 		case 'h': record_usage(stdout); return TSC_EXIT_OK;
@@ -346,7 +365,8 @@ int tsc_cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	/* probes first: whatever changes after this is in the ring buffer */
-	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = rbsz };
+	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = rbsz,
+				   .events_only = !getenv("TASKSCOPE_TEST_RECORD_STATE") };
 	if ((err = tsc_bpf_attach_opts(pid, tsc_remote_binary(r), &bo, &b))) {
 		rc = tsc_bpf_exit_code(r, err);
 		goto cleanup;
@@ -376,12 +396,13 @@ int tsc_cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	started = 1;
+	tsc_trace_set_compression(R.w, zlevel);
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
 			pid, snap.nthreads, snap.ntasks, out);
 
 	/* ---- the recording ---- */
-	uint64_t t0 = mono_ns(), last_flush = t0;
+	uint64_t t0 = mono_ns(), last_flush = t0, last_cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t deadline = duration > 0 ? t0 + (uint64_t)(duration * 1e9) : UINT64_MAX;
 	uint64_t counters[TSC_C_NR];
 	int exited = 0, busy = 0;
@@ -407,6 +428,18 @@ int tsc_cmd_record(int argc, char **argv)
 		if (now - last_flush >= FLUSH_NS) {
 			if ((err = tsc_trace_flush(R.w)))
 				break;
+			/* Compressing is most of our work: when it keeps over half a CPU busy, a
+			 * faster level keeps up with the target (about 3x the speed of 6). */
+			uint64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+			if (!zfixed && zlevel > 1 &&
+			    (double)(cpu - last_cpu) > CPU_HIGH * (double)(now - last_flush)) {
+				zlevel = 1;
+				tsc_trace_set_compression(R.w, zlevel);
+				if (tsc_verbose)
+					fprintf(stderr, "taskscope: busy: compressing at level 1 from "
+							"now on\n");
+			}
+			last_cpu = cpu;
 			last_flush = now;
 		}
 		if (!busy && (exited || stop_signal || now >= deadline))
