@@ -254,6 +254,22 @@ frames_agree() {
 	echo quit >&"$CMD_FD"
 }
 
+@test "top: a task name with quotes, a newline, an escape and bad UTF-8 drives nothing" {
+	require_root_bpf
+	spawn parked "$BUILD/progs/parked" --threads 1 --tasks 2 --odd-name
+	wait_for_lines "$T/parked.out"
+	run "$TASKSCOPE" top -b -n 1 -d 0.2 "$PID"
+	[ "$status" -eq 0 ]
+	! grep -q $'\x1b' <<<"$output"
+	# one table row per task: the newline in the name was not printed as one
+	rows=$(awk '/^ *ID NAME /{ t = 1; next } t && NF' <<<"$output" | wc -l)
+	[ "$rows" -eq 4 ]
+	run "$TASKSCOPE" top --json -n 1 -d 0.2 "$PID"
+	[ "$status" -eq 0 ]
+	[ "$(wc -l <<<"$output")" -eq 1 ]
+	jq -e '[.tasks[].name | select(test("\n") and test("\u001b"))] | length == 1' <<<"$output"
+}
+
 @test "top --no-bpf: states and switches from the registry, no CPU" {
 	require_root_bpf
 	start_demo --threads 1 --tasks 3 --hog
