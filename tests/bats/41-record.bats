@@ -383,3 +383,73 @@ PY
 	[ "$(jq '.tasks | length' <<<"$output")" -eq 3 ]
 	kill -0 "$V"
 }
+
+@test "record in every attach variant and runtime link: exact counts, names and loop threads" {
+	require_root_bpf
+	local v env bin
+	for v in multi per-probe generic-args shared stripped; do
+		env=() bin=$VICTIM
+		case $v in
+		per-probe) env=(TASKSCOPE_TEST_NO_MULTI=1) ;;
+		generic-args) env=(TASKSCOPE_TEST_GENERIC_ARGS=1) ;;
+		shared | stripped) bin=$VICTIM-$v ;;
+		esac
+		rm -f "$T/go"
+		spawn victim "$bin" --threads 2 --tasks 500 --park 3 --exit "$T/go"
+		local p=$PID
+		wait_line "$T/victim.out" '^ready'
+		spawn rec env "${env[@]}" "$TASKSCOPE" record -v -o "$T/$v.tsc" "$p"
+		REC=$PID
+		wait_line "$T/rec.err" '^taskscope: recording process'
+		touch "$T/go"
+		wait_exit "$REC" 20
+		[ "$RC" -eq 0 ] || { cat "$T/rec.err" >&2; return 1; }
+		"$TASKSCOPE" dump --json "$T/$v.tsc" > "$T/$v.jsonl"
+		python3 - "$T/$v.jsonl" "$v" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert ev[-1]["complete"] and ev[-1]["lost_total"] == 0, ev[-1]
+creates = [e for e in ev if e.get("type") == "create"]
+assert len(creates) == 503, len(creates)
+names = sorted(e["name"] for e in creates if e["coro"] == "parked_task")
+assert names == ["parked-0", "parked-1", "parked-2"], names
+renames = sorted(e["name"] for e in ev if e.get("type") == "rename")
+assert renames == ["held-0", "held-1", "held-2"], renames
+# a task runs on the loop thread its create named (ids as we see them)
+loop = {e["id"]: e["loop_tid"] for e in creates}
+for e in ev:
+    if e.get("type") == "switch" and e.get("next") in loop:
+        assert e["tid"] == loop[e["next"]], (e, loop[e["next"]])
+print(sys.argv[2], "ok:", len(ev), "records")
+PY
+	done
+}
+
+@test "record a target in its own pid namespace: loop threads by our ids" {
+	require_root_bpf
+	require_cmd unshare
+	spawn ns unshare --pid --fork --mount-proc "$VICTIM" --threads 2 --tasks 200 --park 2 "$T/go"
+	local u=$PID f
+	wait_line "$T/ns.out" '^ready'
+	f=$(pgrep -P "$u" rec_victim)
+	[ -n "$f" ]
+	PIDS+=("$f")
+	start_record "$T/n.tsc" "$f"
+	touch "$T/go"
+	wait_line "$T/ns.out" '^created'
+	sleep 0.2
+	kill -INT "$REC"
+	wait_exit "$REC" 10
+	[ "$RC" -eq 0 ]
+	"$TASKSCOPE" dump --json "$T/n.tsc" > "$T/n.jsonl"
+	[ "$(count_type "$T/n.jsonl" create)" -eq 202 ]
+	# every loop thread a create names is one of the target's threads, by our ids
+	for i in $(jq -r 'select(.type == "create") | .loop_tid' "$T/n.jsonl" | sort -u); do
+		[ -d "/proc/$f/task/$i" ] || { echo "thread $i is not one of process $f" >&2; return 1; }
+	done
+	run "$TASKSCOPE" dump --at end --json "$T/n.tsc"
+	[ "$(jq '.tasks | length' <<<"$output")" -eq 3 ]
+	for i in $(jq -r '.tasks[].thread' <<<"$output" | sort -u); do
+		[ -d "/proc/$f/task/$i" ]
+	done
+}
