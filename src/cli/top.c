@@ -182,9 +182,12 @@ static int refresh(struct top *t)
 	update_counters(t);
 	if (t->b && (m->lost > t->last_lost || m->map_full > t->last_full)) {
 		/* fresh maps for the lifecycle probes; the registry is read whole every time */
-		if (!attach_lifecycle(t)) {
+		if (!(err = attach_lifecycle(t))) {
 			m->resyncs++;
 			snprintf(m->note, sizeof(m->note), "events lost or a map full: resynced");
+		} else {
+			snprintf(m->note, sizeof(m->note), "events lost or a map full; the resync "
+				 "failed: %s", strerror(-err));
 		}
 	}
 	t->last_lost = m->lost;
@@ -265,13 +268,15 @@ static uint64_t interval_ns(const struct top *t)
 	return (uint64_t)(t->o.interval * 1e9 + 0.5);
 }
 
+/* 0, or -errno when the output went wrong (said, unless the reader just left: EPIPE) */
 static int output_failed(void)
 {
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return 0;
-	if (errno != EPIPE)
-		perror("taskscope top: writing the output");
-	return 1;
+	int err = errno ? -errno : -EIO;
+	if (err != -EPIPE)
+		fprintf(stderr, "taskscope top: writing the output: %s\n", strerror(-err));
+	return err;
 }
 
 static int run_batch(struct top *t)
@@ -295,8 +300,8 @@ static int run_batch(struct top *t)
 			top_print_json(&t->m, &t->o.view, t->mode, (uint64_t)frame);
 		else
 			top_print_text(&t->m, &t->o.view, t->mode);
-		if (output_failed())
-			return errno == EPIPE ? TSC_EXIT_OK : TSC_EXIT_ERROR;
+		if ((err = output_failed()))
+			return err == -EPIPE ? TSC_EXIT_OK : TSC_EXIT_ERROR;
 		/* a late refresh (a slow read, a stopped terminal) does not bunch up frames */
 		if (next < now_ns())
 			next = now_ns() + interval_ns(t);
@@ -467,6 +472,7 @@ int tsc_cmd_top(int argc, char **argv)
 	}
 
 	t.m.pid = t.o.pid;
+	t.m.interval = t.o.interval;
 	t.m.exact = t.o.exact;
 	t.m.hz = t.o.use_bpf && !t.o.exact ? t.o.hz : 0;
 	if (!t.o.use_bpf)

@@ -66,6 +66,7 @@ struct top_idx {
 struct top_model {
 	int pid;
 	int exact, hz;
+	double interval;            /* the refresh interval asked for, seconds */
 	struct top_task *tasks;     /* sorted by address */
 	size_t ntasks, cap;
 	struct top_idx by_id;

@@ -13,6 +13,7 @@
 #include <curses.h>
 #include <term.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,17 @@ static size_t restore_len;
 static struct top_ui *the_ui;
 static SCREEN *screen;
 
+static int saved_stderr = -1;
+
+static void restore_stderr(void)
+{
+	if (saved_stderr < 0)
+		return;
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+	saved_stderr = -1;
+}
+
 static void fatal_signal(int sig)
 {
 	if (ui_active) {
@@ -39,6 +51,8 @@ static void fatal_signal(int sig)
 			(void)!write(STDOUT_FILENO, restore_seq, restore_len);
 		if (have_tio)
 			tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+		if (saved_stderr >= 0)
+			dup2(saved_stderr, STDERR_FILENO);
 	}
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -71,7 +85,16 @@ int top_ui_start(struct top_ui **out)
 	setlocale(LC_ALL, "");
 	if (tcgetattr(STDIN_FILENO, &saved_tio) == 0)
 		have_tio = 1;
+	/* Messages to stderr (a library's, a failed resync's) would land in the middle of the
+	 * screen: they go nowhere until the terminal is given back. */
+	saved_stderr = dup(STDERR_FILENO);
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (saved_stderr >= 0 && null >= 0)
+		dup2(null, STDERR_FILENO);
+	if (null >= 0)
+		close(null);
 	if (!(screen = newterm(NULL, stdout, stdin))) {
+		restore_stderr();
 		free(ui);
 		return -ENOTTY;
 	}
@@ -114,6 +137,7 @@ void top_ui_end(struct top_ui *ui)
 		signal(fatal[i], SIG_DFL);
 	if (have_tio)
 		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+	restore_stderr();
 	free(ui->shown);
 	delscreen(screen);
 	screen = NULL;
@@ -202,8 +226,8 @@ static int draw_header(const struct top_ui *ui, const struct top_model *m, const
 	if (localtime_r(&now, &tm))
 		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
 	int y = 0;
-	snprintf(buf, sizeof(buf), "taskscope top - pid %d - %s - %s - every %.2fs%s", m->pid, clock,
-		 mode, m->dt, ui->paused ? "  [PAUSED]" : "");
+	snprintf(buf, sizeof(buf), "taskscope top - pid %d - %s - %s - every %.2gs%s", m->pid, clock,
+		 mode, m->interval, ui->paused ? "  [PAUSED]" : "");
 	attron(A_BOLD);
 	line(y++, buf);
 	attroff(A_BOLD);
