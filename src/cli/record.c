@@ -253,7 +253,7 @@ static int check_output(const char *path, int *created)
 	if (fd < 0 && errno == EEXIST) {
 		struct stat st;
 		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-			errno = EISDIR;
+			errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
 			return -1;
 		}
 		fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -364,7 +364,8 @@ int tsc_cmd_record(int argc, char **argv)
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}
-	/* probes first: whatever changes after this is in the ring buffer */
+	/* probes first: whatever changes after this is in the ring buffer. (The test hook keeps
+	 * the task maps too, as ps does, to measure what they cost.) */
 	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = rbsz,
 				   .events_only = !getenv("TASKSCOPE_TEST_RECORD_STATE") };
 	if ((err = tsc_bpf_attach_opts(pid, tsc_remote_binary(r), &bo, &b))) {
