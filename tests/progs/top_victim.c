@@ -12,8 +12,9 @@
  *   quit          (or end of input) exits 0
  * It prints "ready" first. With --pingpong, two tasks "ping" and "pong" on a loop thread of
  * their own yield to each other as fast as they can, and a plain thread prints every MS
- * milliseconds (default 100) "rate MONOTONIC_MS SWITCHES_PER_SECOND" for the last period:
- * the throughput a tracer's cost shows in.
+ * milliseconds (default 100) "rate MONOTONIC_MS PER_SECOND PER_CPU_SECOND" for the last period:
+ * switches per second of wall time, and per second the loop thread was on a CPU (what a
+ * tracer's cost shows in on a machine where other work takes CPUs away).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +36,22 @@ static struct {
 
 static uint64_t switches;    /* ping-pong yields, read by the reporter thread */
 static long report_ms = 100;
+static int pingpong_tid;
+
+/* CPU time of a thread of ours, from the kernel's accounting (schedstat: ns on a CPU). */
+static uint64_t thread_cpu_ns(int tid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%llu", &ns) != 1)
+			ns = 0;
+		fclose(f);
+	}
+	return ns;
+}
 
 static uint64_t now_ns(void)
 {
@@ -64,16 +81,19 @@ static void *pinger(void *arg)
 static void *reporter(void *arg)
 {
 	(void)arg;
-	uint64_t last = 0, t0 = now_ns();
+	uint64_t last = 0, t0 = now_ns(), c0 = thread_cpu_ns(pingpong_tid);
 	for (;;) {
 		struct timespec ts = { report_ms / 1000, report_ms % 1000 * 1000000L };
 		nanosleep(&ts, NULL);
 		uint64_t t1 = now_ns(), s = __atomic_load_n(&switches, __ATOMIC_RELAXED);
-		printf("rate %llu %.0f\n", (unsigned long long)(t1 / 1000000),
-		       (double)(s - last) * 1e9 / (double)(t1 - t0));
+		uint64_t c1 = thread_cpu_ns(pingpong_tid);
+		printf("rate %llu %.0f %.0f\n", (unsigned long long)(t1 / 1000000),
+		       (double)(s - last) * 1e9 / (double)(t1 - t0),
+		       c1 > c0 ? (double)(s - last) * 1e9 / (double)(c1 - c0) : 0.0);
 		fflush(stdout);
 		last = s;
 		t0 = t1;
+		c0 = c1;
 	}
 	return NULL;
 }
@@ -103,6 +123,8 @@ static void *main_task(void *arg)
 	if (pingpong) {
 		ts_loop *loop = ts_loop_start();
 		pthread_t th;
+		if (loop)
+			pingpong_tid = ts_loop_tid(loop);
 		if (!loop || !ts_spawn_on(loop, pinger, NULL, "ping") ||
 		    !ts_spawn_on(loop, pinger, NULL, "pong") ||
 		    pthread_create(&th, NULL, reporter, NULL)) {
