@@ -200,6 +200,9 @@ PY
 	start_record "$T/v.tsc" "$V"
 	touch "$T/go"
 	wait_line "$T/victim.out" '^created' 300
+	# every probe is on while recording, and off again after: the target back on its
+	# untraced path
+	"$TASKSCOPE" probes --json "$V" | jq -e '[.probes[].semaphore_count] | length >= 7 and min > 0'
 	sleep 0.2
 	"$TASKSCOPE" ps --json "$V" > "$T/ps.json"
 	sleep 0.2
@@ -207,6 +210,7 @@ PY
 	wait_exit "$REC" 10
 	cat "$T/rec.err"
 	[ "$RC" -eq 0 ]
+	"$TASKSCOPE" probes --json "$V" | jq -e '[.probes[].semaphore_count] | max == 0'
 	! grep -q 'exited; trace complete' "$T/rec.err"
 	read -r _ created _ finished < <(grep '^created' "$T/victim.out")
 	[ "$created" -eq 20008 ] && [ "$finished" -eq 20000 ]
