@@ -30,10 +30,13 @@
 
 #define MAX_CPUS 4096
 
+#define TSS_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 */
+
 struct top_bpf {
 	struct sampler_bpf *skel;
 	struct bpf_link **links;
 	int nlinks;
+	int multi_fd;               /* exact: the uprobe-multi link on task_switch, or -1 */
 	int exact;
 	int procfd;                 /* borrowed from the remote */
 	uint64_t period_ns;         /* sampling: ns of CPU time per sample */
@@ -65,6 +68,8 @@ void top_bpf_close(struct top_bpf *s)
 	for (int i = 0; i < s->nlinks; i++)
 		bpf_link__destroy(s->links[i]);
 	free(s->links);
+	if (s->multi_fd >= 0)
+		close(s->multi_fd);
 	sampler_bpf__destroy(s->skel);
 	free(s->slot_tids);
 	free(s->keys);
@@ -73,28 +78,91 @@ void top_bpf_close(struct top_bpf *s)
 	free(s);
 }
 
-static int switch_args(const struct tsc_usdt *u, void *ctx)
+/* The task_switch sites of the binary: file offsets of each nop and of its semaphore. */
+struct sites {
+	Elf *elf;
+	uint64_t off[64], ref[64];
+	unsigned n;
+	int reg_args;               /* every site passes (prev, next) in rdi, rsi */
+	int err;
+};
+
+static int file_offset(Elf *elf, uint64_t addr, uint64_t *off)
 {
-	int *ok = ctx;
-	if (!strcmp(u->provider, "taskscope") && !strcmp(u->name, "task_switch") &&
-	    strcmp(u->args, "8@%rdi 8@%rsi"))
-		*ok = 0;
+	size_t n;
+	GElf_Phdr ph;
+	if (elf_getphdrnum(elf, &n))
+		return -ENOEXEC;
+	for (size_t i = 0; i < n; i++) {
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && addr >= ph.p_vaddr &&
+		    addr < ph.p_vaddr + ph.p_filesz) {
+			*off = addr - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int switch_site(const struct tsc_usdt *u, void *ctx)
+{
+	struct sites *st = ctx;
+	if (strcmp(u->provider, "taskscope") || strcmp(u->name, "task_switch"))
+		return 0;
+	if (strcmp(u->args, "8@%rdi 8@%rsi"))
+		st->reg_args = 0;
+	if (st->n == sizeof(st->off) / sizeof(st->off[0]))
+		return st->err = -E2BIG;
+	st->ref[st->n] = 0;
+	if (file_offset(st->elf, u->pc, &st->off[st->n]) ||
+	    (u->sema && file_offset(st->elf, u->sema, &st->ref[st->n])))
+		return st->err = -ENOEXEC;
+	st->n++;
 	return 0;
 }
 
-/* Do the binary's task_switch notes pass (prev, next) in rdi, rsi, as the probe ABI says?
- * Then the program reads the register; otherwise libbpf's argument specs. */
-static int reg_args(const char *binary)
+static int read_sites(const char *binary, struct sites *st)
 {
 	struct tsc_elf e = { 0 };
-	int ok = 1, fd = open(binary, O_RDONLY | O_CLOEXEC);
+	int err, fd = open(binary, O_RDONLY | O_CLOEXEC);
+	memset(st, 0, sizeof(*st));
 	if (fd < 0)
-		return 0;
-	if (tsc_elf_open(fd, &e) || tsc_elf_usdt_foreach(&e, switch_args, &ok))
-		ok = 0;
+		return -errno;
+	if (!(err = tsc_elf_open(fd, &e))) {
+		st->elf = e.elf;
+		st->reg_args = 1;
+		err = tsc_elf_usdt_foreach(&e, switch_site, st);
+		if (!err)
+			err = st->err ? st->err : st->n ? 0 : -ENOENT;
+	}
 	tsc_elf_close(&e);
 	close(fd);
-	return ok;
+	return err;
+}
+
+/* One uprobe-multi link over the task_switch sites, filtered on the target's pid: the
+ * kernel's lightest uprobe path (no perf event per probe). -errno when the kernel cannot. */
+static int attach_switch_multi(struct top_bpf *s, int pid, const char *binary,
+			       const struct sites *st)
+{
+	struct {
+		__u32 prog_fd, target_fd, attach_type, flags;
+		__u64 path, offsets, ref_ctr_offsets, cookies;
+		__u32 cnt, flags2, pid, pad;
+	} um = {
+		.prog_fd = (__u32)bpf_program__fd(s->skel->progs.tss_switch),
+		.attach_type = TSS_TRACE_UPROBE_MULTI,
+		.path = (uintptr_t)binary,
+		.offsets = (uintptr_t)st->off,
+		.ref_ctr_offsets = (uintptr_t)st->ref,
+		.cnt = st->n,
+		.pid = (__u32)pid,
+	};
+	union bpf_attr attr;
+	_Static_assert(sizeof(um) <= sizeof(attr), "bpf_attr too small");
+	memset(&attr, 0, sizeof(attr));
+	memcpy(&attr, &um, sizeof(um));
+	s->multi_fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	return s->multi_fd < 0 ? -errno : 0;
 }
 
 /* The online CPUs, from "0-3,5" in /sys/devices/system/cpu/online. */
@@ -186,55 +254,98 @@ static int attach_sampler(struct top_bpf *s, int hz)
 	return 0;
 }
 
+static int load(struct top_bpf *s, int pid, int reg_args, int multi)
+{
+	s->skel = sampler_bpf__open();
+	if (!s->skel) {
+		int err = -errno;
+		fprintf(stderr, "taskscope top: cannot open the sampler's BPF object: %s\n",
+			strerror(-err));
+		return err;
+	}
+	s->skel->rodata->targ_tgid = (__u32)pid;
+	s->skel->rodata->targ_reg_args = reg_args;
+	bpf_program__set_autoload(s->skel->progs.tss_sample, !s->exact);
+	bpf_program__set_autoload(s->skel->progs.tss_switch, s->exact);
+	if (multi)
+		bpf_program__set_expected_attach_type(s->skel->progs.tss_switch,
+						      TSS_TRACE_UPROBE_MULTI);
+	return sampler_bpf__load(s->skel);
+}
+
+static void explain_load(int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		fprintf(stderr, "taskscope top: cannot load BPF programs: %s; needs root or "
+				"CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE\n", strerror(-err));
+	else
+		fprintf(stderr, "taskscope top: cannot load the sampler's BPF programs: %s "
+				"(run with -v for the verifier's log)\n", strerror(-err));
+}
+
 int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out)
 {
 	struct top_bpf *s = calloc(1, sizeof(*s));
 	const char *binary = tsc_remote_binary(r);
+	struct sites st;
 	int err;
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
+	s->multi_fd = -1;
 	s->exact = m->exact;
 	s->procfd = r->procfd;
 	s->current_off = r->desc.loop_current_id;
 	s->period_ns = 1000000000ull / (uint64_t)(m->hz > 0 ? m->hz : 99);
-	s->skel = sampler_bpf__open();
-	if (!s->skel) {
-		err = -errno;
-		fprintf(stderr, "taskscope top: cannot open the sampler's BPF object: %s\n",
-			strerror(-err));
-		goto fail;
-	}
-	s->skel->rodata->targ_tgid = (__u32)m->pid;
-	s->skel->rodata->targ_reg_args = s->exact && binary && reg_args(binary);
-	bpf_program__set_autoload(s->skel->progs.tss_sample, !s->exact);
-	bpf_program__set_autoload(s->skel->progs.tss_switch, s->exact);
-	if ((err = sampler_bpf__load(s->skel))) {
-		if (err == -EPERM || err == -EACCES)
-			fprintf(stderr, "taskscope top: cannot load BPF programs: %s; needs root or "
-					"CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE\n", strerror(-err));
-		else
-			fprintf(stderr, "taskscope top: cannot load the sampler's BPF programs: %s "
-					"(run with -v for the verifier's log)\n", strerror(-err));
-		goto fail;
-	}
 	if (!s->exact) {
-		if ((err = attach_sampler(s, m->hz)))
-			goto fail;
-	} else {
-		struct bpf_link *l = bpf_program__attach_usdt(s->skel->progs.tss_switch, m->pid,
-							      binary, "taskscope", "task_switch",
-							      NULL);
-		if (!l) {
-			err = -errno;
-			fprintf(stderr, "taskscope top: cannot attach probe taskscope:task_switch in "
-					"%s: %s\n", binary, strerror(-err));
+		if ((err = load(s, m->pid, 0, 0))) {
+			if (s->skel)
+				explain_load(err);
 			goto fail;
 		}
-		if ((err = add_link(s, l)))
+		if ((err = attach_sampler(s, m->hz)))
 			goto fail;
+		*out = s;
+		return 0;
 	}
+	if ((err = read_sites(binary, &st))) {
+		fprintf(stderr, "taskscope top: cannot read the task_switch probe of %s: %s\n",
+			binary, strerror(-err));
+		goto fail;
+	}
+	/* the uprobe-multi link where the kernel has it, else libbpf's USDT attach */
+	if (st.reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
+		if (!(err = load(s, m->pid, 1, 1)) &&
+		    !(err = attach_switch_multi(s, m->pid, binary, &st))) {
+			*out = s;
+			return 0;
+		}
+		if (err == -EPERM || err == -EACCES) {
+			explain_load(err);
+			goto fail;
+		}
+		if (tsc_verbose)
+			fprintf(stderr, "taskscope top: no uprobe-multi link (%s): libbpf's USDT "
+					"attach\n", strerror(-err));
+		sampler_bpf__destroy(s->skel);
+		s->skel = NULL;
+	}
+	if ((err = load(s, m->pid, st.reg_args, 0))) {
+		if (s->skel)
+			explain_load(err);
+		goto fail;
+	}
+	struct bpf_link *l = bpf_program__attach_usdt(s->skel->progs.tss_switch, m->pid, binary,
+						      "taskscope", "task_switch", NULL);
+	if (!l) {
+		err = -errno;
+		fprintf(stderr, "taskscope top: cannot attach probe taskscope:task_switch in %s: %s\n",
+			binary, strerror(-err));
+		goto fail;
+	}
+	if ((err = add_link(s, l)))
+		goto fail;
 	*out = s;
 	return 0;
 fail:
