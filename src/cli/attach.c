@@ -48,6 +48,7 @@ struct tsc_bpf {
 	void *rec_ctx;
 	long drain_left;   /* records tsc_bpf_drain may still hand over; < 0 = no limit */
 	long drained;
+	bool budget_hit;
 };
 
 struct probe_def {
@@ -516,8 +517,10 @@ static int rb_sample(void *ctx, void *data, size_t size)
 		return err < 0 ? err : -EINVAL;
 	b->drained++;
 	/* libbpf stops at a negative return, with this record consumed: a budget */
-	if (b->drain_left > 0 && --b->drain_left == 0)
+	if (b->drain_left > 0 && --b->drain_left == 0) {
+		b->budget_hit = true;
 		return -EAGAIN;
+	}
 	return 0;
 }
 
@@ -542,8 +545,9 @@ long tsc_bpf_drain(struct tsc_bpf *b, long max)
 		return -EINVAL;
 	b->drained = 0;
 	b->drain_left = max > 0 ? max : -1;
+	b->budget_hit = false;
 	int err = ring_buffer__consume(b->rb);
-	if (err < 0 && err != -EAGAIN)
+	if (err < 0 && !(err == -EAGAIN && b->budget_hit))
 		return err;
 	return b->drained;
 }

@@ -202,7 +202,7 @@ static void record_usage(FILE *f)
 		"                       until the process exits)\n"
 		"  -b, --buffer-size SIZE\n"
 		"                       the BPF ring buffer, in bytes with K, M or G; rounded up to\n"
-		"                       a power of two (default 16M, about 230,000 events)\n"
+		"                       a power of two (default 16M, about 300,000 events)\n"
 		"  -z, --compress N     zlib level of the blocks, 0 (none) to 9 (default 6; 1\n"
 		"                       while compressing takes over half a CPU)\n"
 		"  -v                   more detail on stderr: per event type, the events the\n"
