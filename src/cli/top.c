@@ -44,7 +44,7 @@ struct top {
 	struct top_reg *g;
 	struct top_model m;
 	uint64_t base[TSC_C_NR];    /* counters of the attachments before a resync */
-	uint64_t last_lost, last_full;
+	uint64_t lifecycle_lost;    /* the lifecycle probes' losses and map-full failures */
 	int sfd;                    /* signalfd: SIGINT, SIGTERM, SIGHUP */
 	char mode[48];
 };
@@ -155,6 +155,9 @@ static void update_counters(struct top *t)
 	m->finished = finished;
 	m->renamed = sums[TSC_C_TASK_RENAME];
 	m->events = events;
+	t->lifecycle_lost = sums[TSC_C_RB_DROPS] + sums[TSC_C_READ_ERR] + sums[TSC_C_LIVE_FULL] +
+			    sums[TSC_C_FINISHED_FULL] + sums[TSC_C_THREADS_FULL] +
+			    sums[TSC_C_MAP_ERR];
 	m->lost = sums[TSC_C_RB_DROPS] + sums[TSC_C_READ_ERR] + m->s_err;
 	m->map_full = sums[TSC_C_LIVE_FULL] + sums[TSC_C_FINISHED_FULL] +
 		      sums[TSC_C_THREADS_FULL] + sums[TSC_C_MAP_ERR] + m->s_full;
@@ -179,9 +182,11 @@ static int refresh(struct top *t)
 		if ((err = top_bpf_set_slots(t->s, m)) || (err = top_bpf_read(t->s, m)))
 			snprintf(m->note, sizeof(m->note), "sampler: %s", strerror(-err));
 	}
+	uint64_t before = t->lifecycle_lost;
 	update_counters(t);
-	if (t->b && (m->lost > t->last_lost || m->map_full > t->last_full)) {
-		/* fresh maps for the lifecycle probes; the registry is read whole every time */
+	if (t->b && t->lifecycle_lost > before) {
+		/* Fresh maps for the lifecycle probes; the registry is read whole every time.
+		 * (The sampler's losses need nothing: its records are re-read each refresh.) */
 		if (!(err = attach_lifecycle(t))) {
 			m->resyncs++;
 			snprintf(m->note, sizeof(m->note), "events lost or a map full: resynced");
@@ -190,8 +195,6 @@ static int refresh(struct top *t)
 				 "failed: %s", strerror(-err));
 		}
 	}
-	t->last_lost = m->lost;
-	t->last_full = m->map_full;
 	return 0;
 }
 
@@ -250,8 +253,11 @@ static enum wake wait_until(struct top *t, uint64_t deadline, int input)
 			{ .fd = input ? 0 : -1, .events = POLLIN },
 		};
 		int n = poll(p, 3, ms);
-		if (n < 0 && errno == EINTR)
-			return input ? WAKE_INPUT : WAKE_TIMER; /* SIGWINCH: let curses see it */
+		if (n < 0 && errno == EINTR) {
+			if (input)
+				return WAKE_INPUT; /* SIGWINCH: curses has a KEY_RESIZE for us */
+			continue;
+		}
 		if (p[0].revents & POLLIN)
 			return WAKE_SIGNAL;
 		if (p[1].revents & (POLLIN | POLLHUP))

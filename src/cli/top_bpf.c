@@ -309,13 +309,11 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 		*out = s;
 		return 0;
 	}
-	if ((err = read_sites(binary, &st))) {
-		fprintf(stderr, "taskscope top: cannot read the task_switch probe of %s: %s\n",
-			binary, strerror(-err));
-		goto fail;
-	}
-	/* the uprobe-multi link where the kernel has it, else libbpf's USDT attach */
-	if (st.reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
+	/* the uprobe-multi link where the kernel has it and the notes follow the probe ABI,
+	 * else libbpf's USDT attach (which reads any note it can) */
+	if (read_sites(binary, &st))
+		st.reg_args = st.n = 0;
+	if (st.n && st.reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
 		if (!(err = load(s, m->pid, 1, 1)) &&
 		    !(err = attach_switch_multi(s, m->pid, binary, &st))) {
 			*out = s;
