@@ -351,7 +351,7 @@ static const char *coro_name(struct top_reg *g, uint64_t addr)
 	char s[CORO_MAX] = "";
 	if (!addr)
 		return "";
-	e = bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro);
+	e = g->ncoros ? bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro) : NULL;
 	if (e)
 		return e->s;
 	/* up to the end of its page first: the next page may not be mapped */

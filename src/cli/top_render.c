@@ -402,7 +402,7 @@ static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int 
 
 	struct top_tree tree = { 0 };
 	uint32_t *rows = NULL;
-	size_t nrows = 0, total;
+	size_t nrows = 0, total = 0;
 	if (ui->view.tree) {
 		if (top_tree_build(m, &ui->view, &tree)) {
 			line(y, "(out of memory)");
