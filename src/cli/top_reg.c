@@ -624,6 +624,9 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		g->p[i].valid = c > 0;
 		if (c <= 0)
 			continue;
+		/* read again since the match: the memory may hold another task now */
+		if (g->match[i] != UINT32_MAX && g->prev[g->match[i]].id != get64(raw, d->task_id))
+			g->match[i] = UINT32_MAX;
 		same &= g->match[i] == valid;
 		valid++;
 	}
