@@ -4,6 +4,8 @@
 #ifndef TSC_COLLECT_H
 #define TSC_COLLECT_H
 
+#include <stdio.h>
+
 #include "model.h"
 
 /* Fill snap for process pid; with use_bpf, reconciled with the lifecycle probes.
@@ -26,5 +28,23 @@ int tsc_bpf_exit_code(struct tsc_remote *r, int err);
 
 /* The exit code for err from the remote reader, after printing what happened and what to do. */
 int tsc_remote_report(struct tsc_remote *r, int err, int opened);
+
+/* ps and tree: the attach protocol, then, with want_stacks, every task's stack (else *st is
+ * NULL). Returns an exit code; on failure nothing is left to free. */
+struct tsc_stacks;
+int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapshot *snap,
+		       struct tsc_stacks **st);
+
+/* The options ps and tree share: [--json] [--no-bpf] [--stacks] [-v] PID. */
+struct tsc_pid_cmd {
+	int pid, json, use_bpf, stacks;
+};
+/* Returns -1 when o is filled and the command goes on, else the exit code to return
+ * (0 after --help, TSC_EXIT_USAGE after a message on stderr). */
+int tsc_pid_cmd_parse(const char *cmd, int argc, char **argv, void (*usage)(FILE *),
+		      struct tsc_pid_cmd *o);
+
+/* Flush stdout: TSC_EXIT_OK, or TSC_EXIT_ERROR after saying the write failed. */
+int tsc_flush_stdout(void);
 
 #endif

@@ -11,7 +11,6 @@
 #include "out.h"
 #include "stacks.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,56 +277,22 @@ static void tree_usage(FILE *f)
 
 int tsc_cmd_tree(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-bpf", no_argument, NULL, 'n' },
-		{ "stacks", no_argument, NULL, 's' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int json = 0, use_bpf = 1, stacks = 0, c;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jnsvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = 1; break;
-		case 'n': use_bpf = 0; break;
-		case 's': stacks = 1; break;
-		case 'v': tsc_verbose++; break;
-		case 'h': tree_usage(stdout); return TSC_EXIT_OK;
-		default:
-			fprintf(stderr, "taskscope tree: unknown option '%s'\n", argv[optind - 1]);
-			goto usage;
-		}
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "taskscope tree: %s\n", optind >= argc ? "no PID given" : "one PID only");
-		goto usage;
-	}
-	int pid = tsc_parse_pid(argv[optind]);
-	if (pid < 0) {
-		fprintf(stderr, "taskscope tree: '%s' is not a PID\n", argv[optind]);
-		goto usage;
-	}
+	struct tsc_pid_cmd o;
+	int rc = tsc_pid_cmd_parse("tree", argc, argv, tree_usage, &o);
+	if (rc >= 0)
+		return rc;
 	struct tsc_snapshot s;
+	struct tsc_stacks *st;
 	struct graph g;
-	struct tsc_remote *r = NULL;
-	struct tsc_stacks *st = NULL;
-	int rc = stacks ? tsc_collect_keep(pid, use_bpf, &s, &r) : tsc_collect(pid, use_bpf, &s);
-	if (rc)
+	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st)))
 		return rc;
-	if (stacks && (rc = tsc_stacks_read(r, &s, &st))) {
-		tsc_snapshot_free(&s);
-		return rc;
-	}
 	if (graph_build(&s, &g)) {
 		tsc_stacks_free(st);
 		tsc_snapshot_free(&s);
 		return TSC_EXIT_ERROR;
 	}
 	g.stacks = st;
-	if (json)
+	if (o.json)
 		print_json(&g);
 	else
 		print_text(&g);
@@ -335,12 +300,6 @@ int tsc_cmd_tree(int argc, char **argv)
 	graph_free(&g);
 	tsc_stacks_free(st);
 	tsc_snapshot_free(&s);
-	if (fflush(stdout) || ferror(stdout)) {
-		perror("taskscope: writing the output");
-		return TSC_EXIT_ERROR;
-	}
-	return rc;
-usage:
-	fprintf(stderr, "Usage: taskscope tree [--json] [--no-bpf] [--stacks] PID (see taskscope tree --help)\n");
-	return TSC_EXIT_USAGE;
+	int wrc = tsc_flush_stdout();
+	return wrc ? wrc : rc;
 }
