@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,7 +345,10 @@ static size_t task_read_size(const struct ts_debug_desc *d)
 	return (end + 7) & ~(size_t)7;
 }
 
-int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
+/* One walk. *vanished: 1 when a loop's thread is not the target's, 2 when it was at `seen`
+ * but is gone now. */
+static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
+			 const struct tsc_tidset *seen, int *vanished)
 {
 	const struct ts_debug_desc *d = &r->desc;
 	uint64_t *table = calloc(d->max_loops, 8), *addrs = NULL, *coro = NULL, next_id = 0;
@@ -389,8 +393,10 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 			continue;
 		/* its thread must be one of the target's: a forked child holds a copy of its
 		 * parent's registry, whose threads are not its own; tid 0: not started yet */
-		int32_t tid = tsc_tidmap_outer(&tids, (int32_t)get32(lw[i].raw, d->loop_tid));
+		int32_t inner = (int32_t)get32(lw[i].raw, d->loop_tid);
+		int32_t tid = tsc_tidmap_outer(&tids, inner);
 		if (!tid) {
+			*vanished |= tsc_tidset_has(seen, inner) ? 2 : 1;
 			lw[i].done = -1;
 			continue;
 		}
@@ -503,5 +509,44 @@ cleanup:
 	free(keys);
 	if (err)
 		tsc_snapshot_free(s);
+	return err;
+}
+
+/* A loop whose thread is not the target's: a forked child holds its parent's registry, whose
+ * threads are not its own, and those loops are rightly left out. But it is also what an
+ * exiting process looks like (exit_group takes threads one by one; the pidfd turns readable
+ * only after the last), and a loop stopping (its owner frees it just after joining the
+ * thread). An exiting process is reported as exited, never shown with loops missing; a loop
+ * whose thread ended while we walked is walked again after a short wait. */
+#define VANISHED_TRIES 20
+#define VANISHED_WAIT_MS 50
+
+int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
+{
+	struct tsc_tidset seen;
+	int err, vanished = 0;
+	if ((err = tsc_tidset_read(r->procfd, &seen))) {
+		memset(s, 0, sizeof(*s));
+		return read_err(r, err == -ENOENT ? -ESRCH : err, "the threads");
+	}
+	for (int attempt = 0; attempt < VANISHED_TRIES; attempt++) {
+		vanished = 0;
+		if ((err = snapshot_once(r, s, &seen, &vanished)) || !vanished)
+			break;
+		if (tsc_threads_exiting(r->procfd) || !tsc_remote_alive(r)) {
+			tsc_snapshot_free(s);
+			err = read_err(r, -ESRCH, "the registry");
+			break;
+		}
+		if (!(vanished & 2) || attempt == VANISHED_TRIES - 1)
+			break;
+		tsc_snapshot_free(s);
+		struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
+		if (poll(&p, 1, VANISHED_WAIT_MS) != 0) {
+			err = read_err(r, -ESRCH, "the registry");
+			break;
+		}
+	}
+	tsc_tidset_free(&seen);
 	return err;
 }

@@ -25,4 +25,19 @@ int tsc_tidmap_read(int procfd, struct tsc_tidmap *m);
 int32_t tsc_tidmap_outer(const struct tsc_tidmap *m, int32_t inner);
 void tsc_tidmap_free(struct tsc_tidmap *m);
 
+/* The target's threads by its own ids, sorted: which threads it had at one instant, so that
+ * a loop whose thread is gone later can be told from a loop that was never ours. */
+struct tsc_tidset {
+	int32_t *tid;
+	size_t n;
+};
+int tsc_tidset_read(int procfd, struct tsc_tidset *s);
+int tsc_tidset_has(const struct tsc_tidset *s, int32_t tid);
+void tsc_tidset_free(struct tsc_tidset *s);
+
+/* 1 when some thread of the target is exiting (PF_EXITING, or SIGKILL pending: exit_group and
+ * a fatal signal put it in every thread), 0 when none is, -errno. The process's pidfd turns
+ * readable only after its last thread is gone; this sees the exit begin. */
+int tsc_threads_exiting(int procfd);
+
 #endif
