@@ -7,12 +7,13 @@
  * Debian's header hard-codes a 1-byte nop, while a uprobe on a 5-byte nop
  * (0f 1f 44 00 00) is turned into a call by the kernel, about twice as fast as an int3 trap.
  *
- * Red zone: the optimized uprobe writes a return address at [rsp-8]. Every probe site is the
- * first instruction of a naked hook function, entered by a call, so its red zone is empty by
- * construction, and the arguments sit in the ABI's argument registers, which is what the
- * argument specs say. Hooks are called only while the probe's semaphore is non-zero, so with
- * no tracer the cost is one load and a not-taken branch. (Any C compiler that supports GNU
- * inline asm and naked functions on x86-64 — gcc >= 8, clang — can use this header.)
+ * Red zone: the optimized uprobe writes a return address at [rsp-8]. Every probe site is in
+ * a naked hook function, entered by a call, after only the fork guard (below), which leaves
+ * rsp and every register as it found them: its red zone is empty by construction, and the
+ * arguments sit in the ABI's argument registers, which is what the argument specs say. Hooks
+ * are called only while the probe's semaphore is non-zero, so with no tracer the cost is one
+ * load and a not-taken branch. (Any C compiler that supports GNU inline asm and naked
+ * functions on x86-64 — gcc >= 8, clang — can use this header.)
  *
  * Probes (all arguments 64-bit unsigned; strings are NUL-terminated pointers):
  *   task_create  (id, parent_id, name, coro, loop_tid)  a task exists; parent 0 = none
@@ -36,12 +37,17 @@
  *     attached to the parent does not follow it (the kernel's unregister then finds the nop5
  *     and leaves the child alone), and a tracer that attaches to the child later works;
  *   - a child made without fork()'s handlers (raw clone(), _Fork(), a fork system call) is
- *     told apart by a byte in a page the kernel zeroes in every child (MADV_WIPEONFORK): its
- *     probes fire nothing until TASKSCOPE_AFTER_FORK() resets them (the taskscope runtime
- *     calls it whenever it creates a loop). A vfork() or posix_spawn() child shares the
- *     parent's memory, trampoline included: nothing to do.
- * The detached path stays one load and a not-taken branch: the guard byte is read only when
- * a semaphore is up. Every probe made with TASKSCOPE__HOOK is covered, later ones included.
+ *     told apart by a byte in a page the kernel zeroes in every child (MADV_WIPEONFORK),
+ *     which every hook tests before its site: its probes fire nothing until
+ *     TASKSCOPE_AFTER_FORK() resets them (the taskscope runtime calls it whenever it creates
+ *     a loop). A runtime that reads a semaphore itself, not through a hook, tests
+ *     TASKSCOPE_LIVE() too. A vfork() or posix_spawn() child shares the parent's memory,
+ *     trampoline included: nothing to do.
+ * The detached path is unchanged: the guard is tested in the hook. Every probe made with
+ * TASKSCOPE__HOOK is covered, later ones included. Costs, as tools/bench/run measures them:
+ * nothing per detached event, nothing measurable per hit; per fork, the handler's reads and
+ * the guard page the child allocates (a few microseconds), and when the parent was traced,
+ * the writes (tens of microseconds).
  *
  * Define TASKSCOPE_NO_PROBES to compile every probe out.
  */

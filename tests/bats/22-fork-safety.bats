@@ -139,6 +139,7 @@ check_children() {
 	[ -z "$bad" ] || { echo "children that died or failed: $bad" >&2; cat "$T/d"/bad.* >&2 2>/dev/null; return 1; }
 	[ "$(ls "$T/d" | grep -c '^ok\.')" = "$n" ] || { ls "$T/d" >&2; return 1; }
 	[ "$(wc -l <"$T/d/reaped")" = $((n + m)) ]
+	echo "# $n children ($(awk '{ print $1 }' "$T/d/forks" | sort | uniq -c | xargs)): none died" >&3
 	kill "$FSPID"
 	wait "$FSPID" || { echo "victim exit $?: $(cat "$T/victim.out" "$T/victim.err")" >&2; return 1; }
 	[ "$(cat "$T/victim.out")" = "ready
@@ -176,9 +177,9 @@ fork_under() {
 		spawn top "$TASKSCOPE" top -b -d 0.2 "$FSPID"
 		local top=$PID
 		fork_under
+		wait_until grep -q worker "$T/top.out" # a frame, from after the forks
 		kill -INT "$top"
 		wait "$top" || true
-		grep -q worker "$T/top.out" || { echo "$v: top showed nothing" >&2; return 1; }
 		wait_until sems_zero "$FSPID"
 		check_children 6
 	done
@@ -257,6 +258,7 @@ check_held_child() {
 	local top=$PID c
 	wait_until patched "$FSPID"
 	forks fork 1 gh
+	wait_until grep -q worker "$T/top.out"
 	kill -INT "$top"
 	wait "$top" || true
 	touch "$T/d/go"
@@ -345,7 +347,8 @@ no_leftover_ids() {
 	[ "$(cat "$T/victim.out")" = "ready
 self-check ok" ]
 	n=$(wc -l <"$T/d/forks")
-	echo "$kills kills, $(sort -u "$T/ids" | wc -l) link and program ids checked, $n children"
+	echo "# $kills tracers killed ($(awk '{ print $3 }' "$T/kills.log" | sort | uniq -c | xargs))," \
+		"$(sort -u "$T/ids" | wc -l) link and program ids gone, semaphores 0, $n children" >&3
 	[ "$n" -gt 0 ]
 	bad=$(grep -v ' exit=0$' "$T/d/reaped" || true)
 	[ -z "$bad" ] || { echo "children that died: $bad" >&2; return 1; }
