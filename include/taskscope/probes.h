@@ -108,7 +108,7 @@
  * probes are reset (2 while they are). It points at a constant 1 until the constructor has
  * mapped the page, and for good if it cannot. Weak, hidden: one per executable or .so. */
 __attribute__((weak, visibility("hidden"))) const uint8_t taskscope__one = 1;
-__attribute__((weak, visibility("hidden"))) const volatile uint8_t *taskscope__guard =
+__attribute__((weak, visibility("hidden"), used)) const volatile uint8_t *taskscope__guard =
 	&taskscope__one;
 
 /* The site and its semaphore, for the fork handler: offsets from the entry, so that nothing
@@ -241,13 +241,13 @@ __attribute__((weak, visibility("hidden"))) void taskscope__fork_child(void)
 {
 	taskscope__reset();
 	if (taskscope__guard != &taskscope__one)
-		*(volatile uint8_t *)taskscope__guard = 1;
+		*(volatile uint8_t *)(uintptr_t)taskscope__guard = 1;
 }
 
 /* For children made without fork()'s handlers; any thread, any time, cheap when not one. */
 __attribute__((weak, visibility("hidden"))) void taskscope__after_fork(void)
 {
-	uint8_t *g = (uint8_t *)taskscope__guard, zero = 0;
+	uint8_t *g = (uint8_t *)(uintptr_t)taskscope__guard, zero = 0;
 	if (g == &taskscope__one || *g != 0 ||
 	    !__atomic_compare_exchange_n(g, &zero, 2, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return;

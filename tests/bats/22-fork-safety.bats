@@ -198,6 +198,24 @@ fork_under() {
 	grep -q 'worker-' "$T/dump.txt"
 }
 
+@test "fork with no /proc in the victim's view: the sites are written back through mprotect" {
+	require_cmd unshare
+	rm -rf "$T/d"
+	mkdir "$T/d"
+	# a mount namespace with an empty /proc: /proc/self/mem cannot be opened there
+	spawn victim unshare --mount sh -c \
+		'mount -t tmpfs none /proc && ! [ -e /proc/self/mem ] && exec "$0" "$1"' "$FS" "$T/d"
+	FSPID=$PID NCMD=0
+	wait_for_lines "$T/victim.out" 1
+	spawn rec "$TASKSCOPE" record -o "$T/trace.tsc" "$FSPID"
+	local rec=$PID
+	fork_under
+	kill -INT "$rec"
+	wait "$rec" || { cat "$T/rec.err" >&2; return 1; }
+	wait_until sems_zero "$FSPID"
+	check_children 6
+}
+
 @test "fork under bpftrace -p, and under bpftrace on the binary, system-wide" {
 	require_cmd bpftrace
 	local p
