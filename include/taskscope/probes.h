@@ -256,11 +256,12 @@ __attribute__((weak, visibility("hidden"))) void taskscope__after_fork(void)
 }
 
 /* In every translation unit that includes this header, all resolving to one function per
- * executable or .so: hence the flag. */
+ * executable or .so: hence the flag. Nothing to do where no probe is fired. The guard page
+ * stays for the life of the process. */
 __attribute__((weak, visibility("hidden"), constructor)) void taskscope__init(void)
 {
 	static int done;
-	if (done)
+	if (done || (uintptr_t)__start_taskscope_sites == (uintptr_t)__stop_taskscope_sites)
 		return;
 	done = 1;
 	long p = taskscope__sys(TASKSCOPE__SYS_MMAP, 0, 4096, TASKSCOPE__PROT_RW,

@@ -4,7 +4,8 @@
  *   - a probe hit with its semaphore up and no tracer: the hook with its fork guard, against
  *     a bare nop5-and-ret hook called the same way (the hit itself, without the uprobe);
  *   - the fork handler, timed in the child it runs in: with every site holding the nop5 (it
- *     only reads), and with every site patched and every semaphore up, as a tracer leaves
+ *     only reads, then makes the fork guard's page live: a fresh page for the child), its
+ *     reads alone, and with every site patched and every semaphore up, as a tracer leaves
  *     them (it writes them all back, copying the pages the child shared with its parent);
  *     beside them, a whole fork() + _exit + waitpid, the scale to read them against.
  * The detached path is not here: it does not change (tools/bench/run counts its instructions).
@@ -91,8 +92,9 @@ static uint64_t fork_round(void)
 }
 
 /* The handler's work where it runs: in a child just made (by _Fork, so that the handler has
- * not run yet), its pages still shared with the parent; the child times it and reports. */
-static double child_handler_round(void)
+ * not run yet), its pages still shared with the parent; the child times it and reports.
+ * fn: the whole handler, or its reset alone (without making the guard page live). */
+static double child_handler_round(void (*fn)(void))
 {
 	uint64_t sum = 0;
 	for (long i = 0; i < forks; i++) {
@@ -105,7 +107,7 @@ static double child_handler_round(void)
 		pid_t pid = _Fork();
 		if (pid == 0) {
 			uint64_t t0 = bench_now();
-			taskscope__fork_child();
+			fn();
 			ns = bench_now() - t0;
 			_exit(write(fd[1], &ns, sizeof(ns)) == sizeof(ns) ? 0 : 1);
 		}
@@ -152,7 +154,7 @@ int main(int argc, char **argv)
 	}
 	ts_run(warm_main, NULL);
 	long nsites = __stop_taskscope_sites - __start_taskscope_sites;
-	double guarded[64], bare[64], trip[64], patched[64], clean[64];
+	double guarded[64], bare[64], trip[64], patched[64], clean[64], reset[64];
 	taskscope_task_switch_semaphore = 1; /* nobody attached: the hooks just run */
 	hit_round(1), hit_round(0);
 	for (long r = 0; r < rounds; r++) {
@@ -165,8 +167,8 @@ int main(int argc, char **argv)
 	taskscope_task_switch_semaphore = 0;
 	fork_round();
 	for (long r = 0; r < rounds; r++) {
-		for (int k = 0; k < 3; k++) {
-			switch ((k + r) % 3) {
+		for (int k = 0; k < 4; k++) {
+			switch ((k + r) % 4) {
 			case 0:
 				trip[r] = (double)fork_round() / (double)forks;
 				break;
@@ -175,18 +177,21 @@ int main(int argc, char **argv)
 					perror("fork: patching the sites through /proc/self/mem");
 					return 1;
 				}
-				patched[r] = child_handler_round();
+				patched[r] = child_handler_round(taskscope__fork_child);
 				patch_sites(0);
 				break;
 			case 2:
-				clean[r] = child_handler_round();
+				clean[r] = child_handler_round(taskscope__fork_child);
+				break;
+			case 3:
+				reset[r] = child_handler_round(taskscope__reset);
 				break;
 			}
 		}
 	}
 	double mg = bench_median(guarded, (int)rounds), mb = bench_median(bare, (int)rounds);
 	double mt = bench_median(trip, (int)rounds), mp = bench_median(patched, (int)rounds);
-	double mc = bench_median(clean, (int)rounds);
+	double mc = bench_median(clean, (int)rounds), mz = bench_median(reset, (int)rounds);
 	/* Each line names its own key (tools/bench/run keeps them apart). */
 	printf("BENCH fork-hit-guarded ns_per_hit=%.3f median=%.3f\n", guarded[0], mg);
 	printf("BENCH fork-hit-bare ns_per_hit=%.3f median=%.3f\n", bare[0], mb);
@@ -195,6 +200,7 @@ int main(int argc, char **argv)
 	       mp / 1e3, nsites);
 	printf("BENCH fork-handler-clean us=%.3f median=%.3f sites=%ld\n", clean[0] / 1e3,
 	       mc / 1e3, nsites);
+	printf("BENCH fork-handler-reset us=%.3f median=%.3f\n", reset[0] / 1e3, mz / 1e3);
 	return 0;
 }
 
