@@ -32,6 +32,9 @@ uint64_t ts__coarse_now_ns(void)
 
 ts_loop *ts__loop_new(void)
 {
+	/* A child made without fork()'s handlers (raw clone(), _Fork()) gets its probes back
+	 * here, before its first loop runs (include/taskscope/probes.h, "Forked children"). */
+	TASKSCOPE_AFTER_FORK();
 	ts_loop *loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return NULL;

@@ -195,27 +195,34 @@ check_notes() {
 	return $bad
 }
 
-# Every site of FILE holds 0f 1f 44 00 00 in the file; with a symbol table, each site is the
-# first instruction of the probe's hook function taskscope__hook_NAME (the red-zone rule).
+# Every site of FILE holds 0f 1f 44 00 00 in the file, 8-byte aligned (never across a page);
+# with a symbol table, each site is inside the probe's naked hook taskscope__hook_NAME, after
+# its fork guard (the red-zone rule: nothing of the caller's below rsp there).
 check_sites() {
-	local file=$1 sites n bad=0 name loc off bytes value sym
-	local -A hook_at
+	local file=$1 sites n bad=0 name loc off bytes value size sym hooks
 	sites=$(elfprobes sites "$file") || return 1
 	n=$(echo "$sites" | wc -l)
 	[ "$n" -ge 7 ] || { echo "$file: only $n probe sites" >&2; return 1; }
 	[ "$n" -eq "$(readelf_probes "$file" | wc -l)" ] || { echo "$file: site count differs from readelf" >&2; return 1; }
-	if [ "${2:-}" = symbols ]; then
-		while read -r value sym; do
-			hook_at[$((16#$value))]=$sym
-		done < <(readelf -sW "$file" | awk '$4 == "FUNC" && $8 ~ /^taskscope__hook_/ { print $2, $8 }')
-	fi
+	[ "${2:-}" = symbols ] &&
+		hooks=$(readelf -sW "$file" | awk '$4 == "FUNC" && $8 ~ /^taskscope__hook_/ { print $2, $3, $8 }')
 	while read -r name loc off bytes; do
 		if [ "$bytes" != "0f 1f 44 00 00" ]; then
 			echo "$file: $name at $loc (file offset $off) holds $bytes, not a nop5" >&2
 			bad=1
 		fi
-		if [ "${2:-}" = symbols ] && [ "${hook_at[$((loc))]:-}" != "taskscope__hook_$name" ]; then
-			echo "$file: $name at $loc is not the start of taskscope__hook_$name (${hook_at[$((loc))]:-no hook there})" >&2
+		if ((loc % 8)); then
+			echo "$file: $name at $loc is not 8-byte aligned" >&2
+			bad=1
+		fi
+		[ "${2:-}" = symbols ] || continue
+		sym=none
+		while read -r value size sym; do
+			((16#$value < loc && loc + 5 < 16#$value + size)) && break
+			sym=none
+		done <<<"$hooks"
+		if [ "$sym" != "taskscope__hook_$name" ]; then
+			echo "$file: $name at $loc is not inside taskscope__hook_$name (in: $sym)" >&2
 			bad=1
 		fi
 	done <<<"$sites"
@@ -249,7 +256,7 @@ check_sites() {
 	[ -z "$(readelf -SW "$PROG-stripped" | grep '\.symtab')" ]
 }
 
-@test "probe sites: 0f 1f 44 00 00 at every note location, the first instruction of its hook" {
+@test "probe sites: 0f 1f 44 00 00 at every note location, aligned, inside its hook" {
 	check_sites "$PROG" symbols
 	check_sites "$(shared_lib)" symbols
 	check_sites "$PROG-stripped"

@@ -6,8 +6,8 @@
  *
  * The parent runs TASKS long-lived tasks "parent-K" on one loop thread and writes them to
  * TRUTHFILE (one JSON line each: id, name, tid, coro), then, from a plain thread, forks a child
- * every 20 ms. Each child is a copy of the parent: its probes are patched and its semaphores
- * set if a tracer was attached to the parent, and its task id counter is the parent's. A child
+ * every 20 ms. Each child is a copy of the parent, its task id counter included (its probes
+ * are reset at the fork by probes.h's fork handler: tests/bats/22-fork-safety.bats). A child
  * renames its copies of the parent's tasks to "child-renamed-K" (task_rename with the parent's
  * ids), runs a loop with tasks "child-task-K" that finish (ids the parent will use too), and
  * exits. A tracer of the parent must see none of that.
