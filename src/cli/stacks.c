@@ -12,6 +12,7 @@
 #include "remote.h"
 #include "stacks.h"
 #include "symbolize.h"
+#include "walk.h"
 
 struct entry {
 	uint64_t id;
@@ -274,7 +275,7 @@ static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
 
 static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
 {
-	size_t j = (pc * 0x9e3779b97f4a7c15ull) >> 11 & (cap - 1);
+	size_t j = (size_t)tsc_hash64(pc) & (cap - 1);
 	while (t[j].pc && t[j].pc != pc)
 		j = (j + 1) & (cap - 1);
 	return j;

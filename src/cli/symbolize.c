@@ -24,6 +24,7 @@
 
 #include "maps.h"
 #include "symbolize.h"
+#include "walk.h"
 
 #define MAX_INLINE 16       /* inlined calls shown for one address, innermost first */
 
@@ -543,7 +544,7 @@ static int grow_table(struct tsc_symbolizer *s)
 	for (size_t i = 0; i < s->tabcap; i++) {
 		if (!s->tab[i].key)
 			continue;
-		size_t j = (s->tab[i].key * 0x9e3779b97f4a7c15ull) >> 7 & (cap - 1);
+		size_t j = (size_t)tsc_hash64(s->tab[i].key) & (cap - 1);
 		while (t[j].key)
 			j = (j + 1) & (cap - 1);
 		t[j] = s->tab[i];
@@ -563,7 +564,7 @@ unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const st
 		*syms = &unknown;
 		return 1;
 	}
-	size_t j = (key * 0x9e3779b97f4a7c15ull) >> 7 & (s->tabcap - 1);
+	size_t j = (size_t)tsc_hash64(key) & (s->tabcap - 1);
 	for (; s->tab[j].key; j = (j + 1) & (s->tabcap - 1))
 		if (s->tab[j].key == key) {
 			s->st.cache_hits++;
