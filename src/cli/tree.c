@@ -274,8 +274,9 @@ static void tree_usage(FILE *f)
 		"              awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
 		"  --no-bpf    read the task registry only (see taskscope ps --help)\n"
 		"  --stacks    each task's frames under it (see taskscope ps --help)\n\n"
-		"Each task is printed above the task it awaits. A cycle of awaits can never end:\n"
-		"it is reported as\n"
+		"Each task is printed above the task it awaits, one level deeper (past 20 levels\n"
+		"the indentation stays and the line shows its depth: \"└─ [N] \"). A cycle of\n"
+		"awaits can never end: it is reported as\n"
 		"  deadlock: cycle A (1) -> B (2) -> A (1)\n"
 		"and the exit code is 3 (other exit codes: taskscope --help).\n");
 }
