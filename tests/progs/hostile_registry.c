@@ -18,7 +18,8 @@
  *   coros       60,000 tasks, each with its own coroutine name; a few names unterminated
  *               before an unmapped page, unreadable, or 4 KiB long
  *   bogus       loop and task pointers that are NULL, unmapped, kernel, misaligned, or point
- *               at the table, the descriptor, an array, a loop
+ *               at the table, the descriptor, an array, a loop (the loop table reads as a
+ *               loop on no thread; a loop's task array is the loop table)
  *   cycle       await cycles, a self-await, a parent cycle, a 20,000-task await chain, 20,000
  *               awaits of ids nobody has, unknown states and wait reasons, looping and
  *               endless frame-pointer chains
@@ -209,7 +210,7 @@ static void attack_bogus(void)
 	ts_loop *self = fake_loop((ts_task **)fake_table, 8);
 	ts_loop *table[] = { l, NULL, (ts_loop *)(uintptr_t)0x1000,
 			     (ts_loop *)(uintptr_t)0xffffffffff600000ull, (ts_loop *)((char *)l + 4),
-			     (ts_loop *)&ts__debug_desc, (ts_loop *)fake_table, self };
+			     (ts_loop *)fake_table, self };
 	memcpy(fake_table, table, sizeof(table));
 	redirect(sizeof(table) / sizeof(table[0]));
 }
