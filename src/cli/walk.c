@@ -5,17 +5,21 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/auxv.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t tsc_hash_key = 0x6a09e667f3bcc908ull;
 
-/* 16 random bytes the kernel hands every process: no syscall, no file. */
+/* Once per run, before any table is filled (the auxv's random bytes already serve glibc's
+ * canary and pointer guard: not those). */
 __attribute__((constructor)) static void hash_key_init(void)
 {
-	const void *r = (const void *)getauxval(AT_RANDOM);
-	if (r)
-		memcpy(&tsc_hash_key, (const char *)r + 8, sizeof(tsc_hash_key));
+	uint64_t k;
+	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) == sizeof(k))
+		tsc_hash_key = k;
+	else
+		tsc_hash_key ^= tsc_walk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 }
 
 uint64_t tsc_walk_now_ns(void)
