@@ -69,6 +69,7 @@ struct tsc_symbolizer {
 	struct bin *bins;
 	struct pc_entry *tab;
 	size_t tabcap, tabn;
+	uint64_t resolve_ns; /* spent resolving, against TSC_SYM_MAX_NS */
 	char **dirs;        /* where separate debug info is looked up */
 	size_t ndirs;
 	struct tsc_symbolizer_stats st;
@@ -571,8 +572,15 @@ unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const st
 			*syms = s->tab[j].syms;
 			return s->tab[j].n;
 		}
+	if (s->tabn >= TSC_SYM_MAX_ADDRS || s->resolve_ns > TSC_SYM_MAX_NS) {
+		s->st.unresolved++;
+		*syms = &unknown;
+		return 0;
+	}
 	struct tsc_sym tmp[MAX_INLINE];
+	uint64_t t0 = now_ns();
 	unsigned n = resolve(s, pc, ret, tmp);
+	s->resolve_ns += now_ns() - t0;
 	struct tsc_sym *copy = malloc(n * sizeof(*copy));
 	if (!copy) {
 		*syms = &unknown;

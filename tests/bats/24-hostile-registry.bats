@@ -156,6 +156,14 @@ still_alive() {
 	still_alive
 }
 
+@test "5,000 stacks of 60 distinct return addresses: symbolizing stops at its budget" {
+	start_hostile frames
+	all_commands 0
+	grep -q 'frame address(es) of process [0-9]* left unresolved' "$T/ps-stacks.err"
+	grep -q '^ *#[0-9]* *0x[0-9a-f]* ??$' "$T/ps-stacks.out"
+	still_alive
+}
+
 @test "a descriptor whose task fields end 64 KiB in: exit 10 before any read" {
 	start_hostile desc
 	all_commands 10 "describes 65448 bytes of task fields; this taskscope reads at most 512"

@@ -20,6 +20,7 @@
  *   bogus       loop and task pointers that are NULL, unmapped, kernel, misaligned, or point
  *               at the table, the descriptor, an array, a loop (the loop table reads as a
  *               loop on no thread; a loop's task array is the loop table)
+ *   frames      5,000 tasks of 60 frames each, every return address a different one
  *   cycle       await cycles, a self-await, a parent cycle, a 20,000-task await chain, 20,000
  *               awaits of ids nobody has, unknown states and wait reasons, looping and
  *               endless frame-pointer chains
@@ -280,6 +281,29 @@ static void attack_cycle(void)
 	one_loop(extra, k, 0);
 }
 
+/* Tasks whose stacks all differ: each a chain of 60 frames whose return addresses are all
+ * distinct, inside the C library's code. */
+static void attack_frames(void)
+{
+	size_t n = 5000, depth = 60, k = 0;
+	size_t rbp = ts__debug_desc.frame_rbp / 8, ret = ts__debug_desc.frame_ret / 8;
+	ts_task **extra = xmalloc(n * sizeof(*extra));
+	uintptr_t code = (uintptr_t)printf;
+	for (size_t i = 0; i < n; i++) {
+		ts_task *t = fake_task("frames-%ld", (long)i);
+		uint64_t *s = fake_stack(t, (2 * depth + 16) * 8);
+		s[rbp] = (uint64_t)(uintptr_t)&s[8];
+		s[ret] = code + k++;
+		for (size_t f = 0; f < depth; f++) {
+			uint64_t *fr = &s[8 + 2 * f];
+			fr[0] = f + 1 < depth ? (uint64_t)(uintptr_t)(fr + 2) : 0;
+			fr[1] = code + k++;
+		}
+		extra[i] = t;
+	}
+	one_loop(extra, n, 0);
+}
+
 /* The descriptor says the fields lie at the end of a 64 KiB task. */
 static void attack_desc(void)
 {
@@ -399,6 +423,7 @@ static const struct {
 	{ "coros", attack_coros },
 	{ "bogus", attack_bogus },
 	{ "cycle", attack_cycle },
+	{ "frames", attack_frames },
 	{ "desc", attack_desc },
 	{ "desc-name", attack_desc_name },
 	{ "desc-loops", attack_desc_loops },
