@@ -152,7 +152,7 @@ still_alive() {
 	grep -q '└─ \[19999\] chain-19999 ' "$T/tree.out"
 	[ "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$T/tree.out")" -lt 400 ]
 	grep -A3 '^ *[0-9]* frames-loop ' "$T/ps-stacks.out" | grep -q 'bad frame pointer'
-	grep -A70 '^ *[0-9]* frames-deep ' "$T/ps-stacks.out" | grep -q 'more frames (stopped at 64'
+	grep -A100 '^ *[0-9]* frames-deep ' "$T/ps-stacks.out" | grep -q 'more frames (stopped at 64'
 	still_alive
 }
 
