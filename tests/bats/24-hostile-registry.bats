@@ -37,8 +37,16 @@ start_hostile() { # mode
 	MODE=$1
 	"$HOSTILE" "$1" --truth "$T/truth" > "$T/victim.out" 2> "$T/victim.err" 3>&- &
 	VICTIM=$!
-	wait_for_lines "$T/victim.out" 1
-	grep -qx ready "$T/victim.out"
+	local i
+	for i in $(seq 600); do # up to 30 s, however loaded the machine
+		grep -qx ready "$T/victim.out" && break
+		kill -0 "$VICTIM" 2>/dev/null || break
+		sleep 0.05
+	done
+	grep -qx ready "$T/victim.out" || {
+		echo "$1: the victim never got ready: $(cat "$T/victim.err")" >&2
+		return 1
+	}
 	: > "$BUILD/hostile-registry/$MODE.txt"
 }
 
