@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "elfx.h"
 #include "tids.h"
+#include "walk.h"
 #include "taskscope.h"
 #include "taskscope.skel.h"
 
@@ -592,7 +593,7 @@ static void idmap_free(struct idmap *m)
 
 static size_t idmap_slot(const struct idmap *m, uint64_t id)
 {
-	size_t i = (size_t)((id * 0x9e3779b97f4a7c15ull) >> 17) & (m->cap - 1);
+	size_t i = (size_t)tsc_hash64(id) & (m->cap - 1);
 	while (m->keys[i] && m->keys[i] != id)
 		i = (i + 1) & (m->cap - 1);
 	return i;
@@ -909,6 +910,7 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 	free(snap->tasks);
 	snap->tasks = tasks;
 	snap->ntasks = n;
+	snap->sorted = 0; /* the tasks events added came last */
 	tasks = NULL;
 	free(snap->threads);
 	snap->threads = threads;

@@ -36,6 +36,7 @@ struct tsc_snapshot {
 	struct tsc_task *tasks;
 	size_t ntasks;
 	uint32_t retries;             /* registry walks retried because it changed under us */
+	int sorted;                   /* tasks in id order, each id once (tsc_snapshot_sort) */
 	/* filled by reconciliation with BPF; all 0 in a snapshot-only reading */
 	int reconciled;
 	uint64_t events, lost, map_full;
@@ -43,8 +44,8 @@ struct tsc_snapshot {
 
 void tsc_snapshot_free(struct tsc_snapshot *s);
 struct tsc_task *tsc_snapshot_find(const struct tsc_snapshot *s, uint64_t id);
-/* Sort the tasks by id and keep each id once. find() is fastest on a sorted snapshot (the
- * remote reader returns one sorted) but finds a task in any order. */
+/* Sort the tasks by id and keep each id once. find() is a binary search on a sorted snapshot
+ * (the remote reader returns one sorted), a scan on any other. */
 void tsc_snapshot_sort(struct tsc_snapshot *s);
 
 #endif

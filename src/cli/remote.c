@@ -2,6 +2,7 @@
 /* Opening a target: pidfd, /proc directory, the ELF holding the runtime, its descriptor. */
 #include "remote.h"
 #include "elfx.h"
+#include "walk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,9 +189,40 @@ static int desc_valid(const struct ts_debug_desc *d)
 		if (off + taskf[i].size > d->task_size || off % taskf[i].size)
 			return 0;
 	}
-	return d->max_loops >= 1 && d->max_loops <= 65536 && d->name_max >= 2 &&
-	       d->name_max <= 4096 && d->task_name + d->name_max <= d->task_size &&
+	return d->max_loops >= 1 && d->name_max >= 2 &&
+	       (uint64_t)d->task_name + d->name_max <= d->task_size &&
 	       d->loops_addr && d->nloops_addr && d->loops_gen_addr && d->next_id_addr;
+}
+
+/* Sizes past what any reader of this ABI needs: a runtime that really has them is one this
+ * taskscope does not read, and a corrupt one must not make it allocate or read without end.
+ * 0, or -EPROTONOSUPPORT with the message. */
+static int desc_caps(struct tsc_remote *r, const struct ts_debug_desc *d)
+{
+	const uint16_t f64[] = { d->task_magic, d->task_seq, d->task_id, d->task_parent,
+				 d->task_coro, d->task_wait_obj, d->task_created_ns,
+				 d->task_switches, d->task_ctx_sp, d->task_stack_lo,
+				 d->task_stack_hi };
+	const uint16_t f32[] = { d->task_state, d->task_wait, d->task_tid };
+	size_t end = (size_t)d->task_name + d->name_max;
+	for (size_t i = 0; i < sizeof(f64) / sizeof(f64[0]); i++)
+		end = f64[i] + 8u > end ? f64[i] + 8u : end;
+	for (size_t i = 0; i < sizeof(f32) / sizeof(f32[0]); i++)
+		end = f32[i] + 4u > end ? f32[i] + 4u : end;
+	const char *what = NULL;
+	size_t have = 0, max = 0;
+	if (d->max_loops > TSC_WALK_MAX_LOOPS)
+		what = "loop table slots", have = d->max_loops, max = TSC_WALK_MAX_LOOPS;
+	else if (d->loop_size > TSC_WALK_MAX_LOOP_SIZE)
+		what = "bytes per loop", have = d->loop_size, max = TSC_WALK_MAX_LOOP_SIZE;
+	else if (d->name_max > TSC_WALK_MAX_NAME)
+		what = "bytes per task name", have = d->name_max, max = TSC_WALK_MAX_NAME;
+	else if (end > TSC_WALK_MAX_TASK_FIELDS)
+		what = "bytes of task fields", have = end, max = TSC_WALK_MAX_TASK_FIELDS;
+	if (!what)
+		return 0;
+	return fail(r, -EPROTONOSUPPORT, "%s: the runtime's debug descriptor describes %zu %s; "
+		    "this taskscope reads at most %zu", r->target_path, have, what, max);
 }
 
 static int read_desc(struct tsc_remote *r, uint64_t addr, uint64_t sect_size)
@@ -223,7 +255,7 @@ static int read_desc(struct tsc_remote *r, uint64_t addr, uint64_t sect_size)
 	if (d->desc_size < min || want < min || !desc_valid(d))
 		return fail(r, -EPROTO, "%s: the debug descriptor fails validation",
 			    r->target_path);
-	return 0;
+	return desc_caps(r, d);
 }
 
 /* Does this mapped file hold the runtime? 1 yes (r filled), 0 no, or -errno. */

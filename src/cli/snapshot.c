@@ -7,34 +7,39 @@
  * since shows a freed magic or a finished state and is dropped; one whose name was changing
  * (odd or moved seq) is read again. Every count and length is bounded, every retry too; a
  * registry that never holds still is an error, never a guess.
+ *
+ * Memory follows what is really there: the loops' claims are summed and capped before any
+ * array is allocated (walk.h), each task address is read once however often the arrays list
+ * it, and task bodies are read a chunk at a time, so only live tasks are kept whole.
  */
 #include "remote.h"
 #include "tids.h"
+#include "walk.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 
 #define TABLE_TRIES 200
 #define LOOP_TRIES 200
 #define TASK_TRIES 50
-#define MAX_TASKS_PER_LOOP (1u << 24)
-#define MAX_TASKS_TOTAL (1u << 25)
+#define CHUNK_BYTES (8u << 20) /* of task bodies read at once */
 
 struct loopw {
 	uint64_t addr;
 	unsigned char *raw;        /* the loop's fields, desc.loop_size bytes */
 	uint64_t gen, gen2;
 	uint64_t *ptrs;            /* its task array */
-	uint32_t nptrs;
+	uint32_t nptrs, cap;
+	uint32_t want;             /* the count its fields claim, read this round */
+	uint64_t arr;              /* where its array is, read this round */
 	int done, tries;
+	const char *why;           /* why the last read did not hold */
 };
 
 static uint64_t get64(const unsigned char *p, uint16_t off)
@@ -51,25 +56,6 @@ static uint32_t get32(const unsigned char *p, uint16_t off)
 	return v;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Let the writer finish: yield first, then sleep a little longer each time (<= 1 ms). */
-static void backoff(int attempt)
-{
-	if (attempt < 4) {
-		sched_yield();
-		return;
-	}
-	long us = 20L << (attempt < 10 ? attempt - 4 : 6);
-	struct timespec ts = { 0, (us > 1000 ? 1000 : us) * 1000 };
-	nanosleep(&ts, NULL);
-}
-
 static int read_err(struct tsc_remote *r, int err, const char *what)
 {
 	if (err == -ESRCH)
@@ -81,10 +67,13 @@ static int read_err(struct tsc_remote *r, int err, const char *what)
 }
 
 /* The loop table: its pointers, between two equal even generations. */
-static int read_table(struct tsc_remote *r, uint64_t *loops, uint32_t *nloops, uint32_t *retries)
+static int read_table(struct tsc_remote *r, uint64_t *loops, uint32_t *nloops, uint32_t *retries,
+		      struct tsc_walk_budget *b)
 {
 	const struct ts_debug_desc *d = &r->desc;
-	for (int attempt = 0; attempt < TABLE_TRIES; attempt++) {
+	uint64_t mark = tsc_walk_now_ns();
+	int attempt;
+	for (attempt = 0; attempt < TABLE_TRIES; attempt++) {
 		uint64_t g1 = 0, g2 = 0;
 		struct tsc_rreq q[3] = {
 			{ d->loops_gen_addr, &g1, 8 },
@@ -104,17 +93,21 @@ static int read_table(struct tsc_remote *r, uint64_t *loops, uint32_t *nloops, u
 		if (!(g1 & 1) && g1 == g2 && *nloops <= d->max_loops)
 			return 0;
 		(*retries)++;
-		backoff(attempt);
+		if (tsc_walk_charge(b, &mark))
+			break;
+		tsc_walk_backoff(attempt);
 	}
 	snprintf(r->err, sizeof(r->err), "the loop table of process %d kept changing (%d tries)",
-		 r->pid, TABLE_TRIES);
+		 r->pid, attempt + 1 < TABLE_TRIES ? attempt + 1 : TABLE_TRIES);
 	return -EAGAIN;
 }
 
-/* One round over the loops not done yet: fields, task array, generation again. */
+/* One round over the loops not done yet: fields, task array, generation again. What the loops
+ * claim is summed, and checked against the cap, before any array is allocated. */
 static int loops_round(struct tsc_remote *r, struct loopw *lw, size_t nl, struct tsc_rreq *q)
 {
 	const struct ts_debug_desc *d = &r->desc;
+	uint64_t claim = 0;
 	size_t n = 0;
 	int err;
 
@@ -123,30 +116,48 @@ static int loops_round(struct tsc_remote *r, struct loopw *lw, size_t nl, struct
 			q[n++] = (struct tsc_rreq){ lw[i].addr, lw[i].raw, d->loop_size };
 	if ((err = tsc_rread(r->pid, q, n)))
 		return read_err(r, err, "a loop");
-	n = 0;
 	for (size_t i = 0, k = 0; i < nl; i++) {
 		struct loopw *l = &lw[i];
-		if (l->done)
+		if (l->done) {
+			claim += l->done > 0 ? l->nptrs : 0;
 			continue;
+		}
 		if (!q[k++].ok) {
 			l->done = -1; /* the loop was freed since the table was read */
 			continue;
 		}
 		l->gen = get64(l->raw, d->loop_gen);
-		uint32_t nt = get32(l->raw, d->loop_ntasks);
-		uint64_t arr = get64(l->raw, d->loop_tasks);
-		if ((l->gen & 1) || nt > MAX_TASKS_PER_LOOP || (nt && !arr)) {
+		l->want = get32(l->raw, d->loop_ntasks);
+		l->arr = get64(l->raw, d->loop_tasks);
+		if ((l->gen & 1) || (l->want && !l->arr)) {
+			l->why = l->gen & 1 ? "generation stuck odd: a writer stopped mid-change?"
+					    : "no task array";
 			l->gen = 1; /* odd: retry this loop */
 			continue;
 		}
-		if (nt > l->nptrs || !l->ptrs) {
-			uint64_t *p = realloc(l->ptrs, ((size_t)nt + 1) * 8);
+		claim += l->want;
+	}
+	if (claim > TSC_WALK_MAX_TASKS) {
+		snprintf(r->err, sizeof(r->err), "the loops of process %d claim %llu tasks: more "
+			 "than the %u taskscope reads", r->pid, (unsigned long long)claim,
+			 TSC_WALK_MAX_TASKS);
+		return -EPROTO;
+	}
+	n = 0;
+	for (size_t i = 0; i < nl; i++) {
+		struct loopw *l = &lw[i];
+		if (l->done || (l->gen & 1))
+			continue;
+		/* room for this claim, and not much more: claims may shrink */
+		if (l->want > l->cap || l->want < l->cap / 4) {
+			uint64_t *p = realloc(l->ptrs, ((size_t)l->want + 1) * 8);
 			if (!p)
 				return -ENOMEM;
 			l->ptrs = p;
+			l->cap = l->want + 1;
 		}
-		l->nptrs = nt;
-		q[n++] = (struct tsc_rreq){ arr, l->ptrs, (size_t)nt * 8 };
+		l->nptrs = l->want;
+		q[n++] = (struct tsc_rreq){ l->arr, l->ptrs, (size_t)l->want * 8 };
 	}
 	if ((err = tsc_rread(r->pid, q, n)))
 		return read_err(r, err, "a task array");
@@ -155,8 +166,10 @@ static int loops_round(struct tsc_remote *r, struct loopw *lw, size_t nl, struct
 		struct loopw *l = &lw[i];
 		if (l->done || (l->gen & 1))
 			continue;
-		if (!q[k++].ok)
+		if (!q[k++].ok) {
+			l->why = "its task array was unreadable";
 			l->gen = 1; /* the array was replaced and freed: retry */
+		}
 	}
 	for (size_t i = 0; i < nl; i++)
 		if (!lw[i].done && !(lw[i].gen & 1))
@@ -167,132 +180,100 @@ static int loops_round(struct tsc_remote *r, struct loopw *lw, size_t nl, struct
 		struct loopw *l = &lw[i];
 		if (l->done)
 			continue;
-		if (!(l->gen & 1) && q[k++].ok && l->gen2 == l->gen)
+		if (!(l->gen & 1) && q[k++].ok && l->gen2 == l->gen) {
 			l->done = 1;
-		else
-			l->tries++;
+			continue;
+		}
+		if (!(l->gen & 1))
+			l->why = "generation kept moving";
+		l->tries++;
 	}
 	return 0;
 }
 
-static int read_loops(struct tsc_remote *r, struct loopw *lw, size_t nl, uint32_t *retries)
+static int read_loops(struct tsc_remote *r, struct loopw *lw, size_t nl, uint32_t *retries,
+		      struct tsc_walk_budget *b)
 {
 	struct tsc_rreq *q = calloc(nl ? nl : 1, sizeof(*q));
+	uint64_t mark = tsc_walk_now_ns();
 	int err = 0;
 	if (!q)
 		return -ENOMEM;
 	for (int attempt = 0;; attempt++) {
 		if ((err = loops_round(r, lw, nl, q)))
 			goto cleanup;
-		size_t pending = 0;
-		for (size_t i = 0; i < nl; i++) {
-			if (lw[i].done)
-				continue;
-			pending++;
-			if (lw[i].tries >= LOOP_TRIES) {
-				uint64_t g = get64(lw[i].raw, r->desc.loop_gen);
-				snprintf(r->err, sizeof(r->err),
-					 "the task registry of the loop on thread %d of process %d "
-					 "never held still in %d reads (generation %s)",
-					 (int32_t)get32(lw[i].raw, r->desc.loop_tid), r->pid,
-					 LOOP_TRIES, g & 1 ? "stuck odd: a writer stopped mid-change?"
-						    : "kept moving");
-				err = -EAGAIN;
-				goto cleanup;
-			}
-		}
+		size_t pending = 0, first = 0;
+		for (size_t i = 0; i < nl; i++)
+			if (!lw[i].done && !pending++)
+				first = i;
 		if (!pending)
 			break;
 		*retries += (uint32_t)pending;
-		backoff(attempt);
+		if (lw[first].tries >= LOOP_TRIES || tsc_walk_charge(b, &mark)) {
+			snprintf(r->err, sizeof(r->err),
+				 "the task registry of the loop on thread %d of process %d never held "
+				 "still in %d reads (%s)", (int32_t)get32(lw[first].raw, r->desc.loop_tid),
+				 r->pid, lw[first].tries, lw[first].why);
+			err = -EAGAIN;
+			goto cleanup;
+		}
+		tsc_walk_backoff(attempt);
 	}
 cleanup:
 	free(q);
 	return err;
 }
 
-/* Tasks: read all, then all their seqs; a task whose seq was odd or moved between the two is read
- * again on its own until it holds still. Two bulk reads cost less than one per task. */
+/* Tasks at addrs[0..n) (ascending), each read once: every body, then every seq. Those whose
+ * seq was odd or moved between the two are read again, together, until they hold still or the
+ * walk's retry budget is spent: the budget is the walk's, not each task's. ok[i] says a task
+ * was read; when not, it finished since. q, seq2 and idx: room for n. */
 static int read_tasks(struct tsc_remote *r, const uint64_t *addrs, size_t n, unsigned char *raw,
-		      size_t tsz, int *ok, uint32_t *retries)
+		      size_t tsz, int *ok, struct tsc_rreq *q, uint64_t *seq2, size_t *idx,
+		      uint32_t *retries, struct tsc_walk_budget *b)
 {
 	const struct ts_debug_desc *d = &r->desc;
-	struct tsc_rreq *q = calloc(n ? n : 1, sizeof(*q));
-	uint64_t *again = malloc((n ? n : 1) * 8);
-	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-	size_t m = 0;
-	int err = -ENOMEM;
-	if (!q || !again || !idx)
-		goto cleanup;
+	uint64_t mark = tsc_walk_now_ns();
+	size_t m = n;
+	int err;
+
 	for (size_t i = 0; i < n; i++)
-		q[i] = (struct tsc_rreq){ addrs[i], raw + i * tsz, tsz };
-	if ((err = tsc_rread_many(r->pid, q, n)))
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		ok[i] = q[i].ok;
-		q[i] = (struct tsc_rreq){ addrs[i] + d->task_seq, &again[i], 8 };
-	}
-	if ((err = tsc_rread_many(r->pid, q, n)))
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		if (!ok[i])
-			continue;
-		uint64_t s1 = get64(raw + i * tsz, d->task_seq);
-		if (!q[i].ok || get64(raw + i * tsz, d->task_magic) != TS_TASK_MAGIC)
-			ok[i] = 0; /* freed meanwhile: it finished */
-		else if ((s1 & 1) || s1 != again[i])
-			idx[m++] = i;
-	}
+		idx[i] = i;
 	for (int attempt = 0; m; attempt++) {
-		*retries += (uint32_t)m;
-		if (attempt >= TASK_TRIES) {
-			snprintf(r->err, sizeof(r->err),
-				 "%zu task(s) of process %d kept changing (%d tries)", m, r->pid,
-				 TASK_TRIES);
-			err = -EAGAIN;
-			goto cleanup;
+		if (attempt) {
+			*retries += (uint32_t)m;
+			if (attempt > TASK_TRIES || tsc_walk_charge(b, &mark)) {
+				snprintf(r->err, sizeof(r->err), "%zu task(s) of process %d kept "
+					 "changing (%d tries)", m, r->pid, attempt);
+				return -EAGAIN;
+			}
+			tsc_walk_backoff(attempt - 1);
 		}
-		backoff(attempt);
+		for (size_t k = 0; k < m; k++)
+			q[k] = (struct tsc_rreq){ addrs[idx[k]], raw + idx[k] * tsz, tsz };
+		/* many: through the spans of the heap; a few: one iovec each */
+		if ((err = m > 64 ? tsc_rread_many(r->pid, q, m) : tsc_rread(r->pid, q, m)))
+			return read_err(r, err, "a task");
+		for (size_t k = 0; k < m; k++) {
+			ok[idx[k]] = q[k].ok;
+			q[k] = (struct tsc_rreq){ addrs[idx[k]] + d->task_seq, &seq2[k], 8 };
+		}
+		if ((err = m > 64 ? tsc_rread_many(r->pid, q, m) : tsc_rread(r->pid, q, m)))
+			return read_err(r, err, "a task");
 		size_t c = 0;
 		for (size_t k = 0; k < m; k++) {
 			size_t i = idx[k];
-			uint64_t s2;
-			if ((err = tsc_rread1(r->pid, addrs[i], raw + i * tsz, tsz)) == 0)
-				err = tsc_rread1(r->pid, addrs[i] + d->task_seq, &s2, 8);
-			if (err == -EFAULT) {
-				ok[i] = 0;
+			if (!ok[i])
 				continue;
-			}
-			if (err)
-				goto fail;
 			uint64_t s1 = get64(raw + i * tsz, d->task_seq);
-			if (get64(raw + i * tsz, d->task_magic) != TS_TASK_MAGIC)
-				ok[i] = 0;
-			else if ((s1 & 1) || s1 != s2)
+			if (!q[k].ok || get64(raw + i * tsz, d->task_magic) != TS_TASK_MAGIC)
+				ok[i] = 0; /* freed meanwhile: it finished */
+			else if ((s1 & 1) || s1 != seq2[k])
 				idx[c++] = i;
 		}
 		m = c;
 	}
-	err = 0;
-	goto cleanup;
-fail:
-	read_err(r, err, "a task");
-cleanup:
-	free(q);
-	free(again);
-	free(idx);
-	return err;
-}
-
-struct key {
-	uint64_t id;
-	size_t i;
-};
-
-static int cmp_key(const void *a, const void *b)
-{
-	const struct key *x = a, *y = b;
-	return x->id < y->id ? -1 : x->id > y->id ? 1 : x->i < y->i ? -1 : x->i > y->i;
+	return 0;
 }
 
 /* Validate one task read whole and turn it into the model; 0 when it is not a live task. */
@@ -329,7 +310,7 @@ static int convert(const struct ts_debug_desc *d, const unsigned char *p, uint64
 	return 1;
 }
 
-/* Only the prefix of a task that holds the fields we use. */
+/* Only the prefix of a task that holds the fields we use (remote.c caps it). */
 static size_t task_read_size(const struct ts_debug_desc *d)
 {
 	const uint16_t f64[] = { d->task_magic, d->task_seq, d->task_id, d->task_parent,
@@ -345,40 +326,63 @@ static size_t task_read_size(const struct ts_debug_desc *d)
 	return (end + 7) & ~(size_t)7;
 }
 
+/* Room for one more task in s (and its coroutine address), growing by half. */
+static int room_for_task(struct tsc_snapshot *s, size_t *cap, uint64_t **coro)
+{
+	if (s->ntasks < *cap)
+		return 0;
+	size_t c = *cap ? *cap + *cap / 2 : 1024;
+	struct tsc_task *t = realloc(s->tasks, c * sizeof(*t));
+	if (t)
+		s->tasks = t;
+	uint64_t *a = realloc(*coro, c * sizeof(*a));
+	if (a)
+		*coro = a;
+	if (!t || !a)
+		return -ENOMEM;
+	*cap = c;
+	return 0;
+}
+
 /* One walk. *vanished: 1 when a loop's thread is not the target's, 2 when it was at `seen`
  * but is gone now. */
 static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
 			 const struct tsc_tidset *seen, int *vanished)
 {
 	const struct ts_debug_desc *d = &r->desc;
-	uint64_t *table = calloc(d->max_loops, 8), *addrs = NULL, *coro = NULL, next_id = 0;
+	uint64_t *table = calloc(d->max_loops, 8), *addrs = NULL, *coro = NULL, *seq2 = NULL;
 	struct loopw *lw = calloc(d->max_loops, sizeof(*lw));
-	int32_t *owner = NULL, *owner_outer = NULL;
+	struct tsc_walk_ptr *p = NULL, *tmp = NULL;
+	struct tsc_walk_budget budget = { 0 };
 	struct tsc_tidmap tids = { 0 };
-	struct key *keys = NULL;
+	struct tsc_rreq *q = NULL;
+	int32_t *inner = NULL, *outer = NULL;
 	unsigned char *raw = NULL;
+	size_t *idx = NULL;
 	int *ok = NULL;
 	uint32_t nloops = 0;
-	size_t nl = 0, total = 0, tsz = task_read_size(d), bad = 0;
+	size_t nl = 0, total = 0, np = 0, cap = 0, tsz = task_read_size(d), bad = 0;
 	int err = -ENOMEM;
 
 	memset(s, 0, sizeof(*s));
 	s->pid = r->pid;
 	if (!table || !lw)
-		goto cleanup;
-	if ((err = read_table(r, table, &nloops, &s->retries)))
+		goto nomem;
+	if ((err = read_table(r, table, &nloops, &s->retries, &budget)))
 		goto cleanup;
 	for (uint32_t i = 0; i < nloops; i++) {
 		if (!table[i])
 			continue;
-		lw[nl].addr = table[i];
-		if (!(lw[nl].raw = calloc(1, d->loop_size))) {
-			err = -ENOMEM;
-			goto cleanup;
+		if (table[i] & 7) {
+			bad++;
+			continue;
 		}
+		lw[nl].addr = table[i];
+		if (!(lw[nl].raw = calloc(1, d->loop_size)))
+			goto nomem;
 		nl++;
 	}
-	if ((err = read_loops(r, lw, nl, &s->retries)))
+	if ((err = read_loops(r, lw, nl, &s->retries, &budget)))
 		goto cleanup;
 	if ((err = tsc_tidmap_read(r->procfd, &tids))) {
 		read_err(r, err, "the threads");
@@ -386,90 +390,101 @@ static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
 	}
 
 	s->threads = calloc(nl ? nl : 1, sizeof(*s->threads));
-	if (!s->threads)
+	inner = calloc(nl ? nl : 1, sizeof(*inner));
+	outer = calloc(nl ? nl : 1, sizeof(*outer));
+	if (!s->threads || !inner || !outer)
 		goto nomem;
 	for (size_t i = 0; i < nl; i++) {
 		if (lw[i].done < 0)
 			continue;
 		/* its thread must be one of the target's: a forked child holds a copy of its
 		 * parent's registry, whose threads are not its own; tid 0: not started yet */
-		int32_t inner = (int32_t)get32(lw[i].raw, d->loop_tid);
-		int32_t tid = tsc_tidmap_outer(&tids, inner);
-		if (!tid) {
-			*vanished |= tsc_tidset_has(seen, inner) ? 2 : 1;
+		inner[i] = (int32_t)get32(lw[i].raw, d->loop_tid);
+		outer[i] = tsc_tidmap_outer(&tids, inner[i]);
+		if (!outer[i]) {
+			*vanished |= tsc_tidset_has(seen, inner[i]) ? 2 : 1;
 			lw[i].done = -1;
 			continue;
 		}
 		s->threads[s->nthreads++] = (struct tsc_thread){
-			.tid = tid,
+			.tid = outer[i],
 			.loop_id = get64(lw[i].raw, d->loop_id),
 			.current = get64(lw[i].raw, d->loop_current_id),
 		};
-		total += lw[i].nptrs;
+		total += lw[i].nptrs; /* at most TSC_WALK_MAX_TASKS: read_loops checked */
 	}
-	if (total > MAX_TASKS_TOTAL) {
-		snprintf(r->err, sizeof(r->err), "process %d claims %zu tasks: more than we read",
-			 r->pid, total);
-		err = -EPROTO;
-		goto cleanup;
-	}
-	addrs = calloc(total ? total : 1, 8);
-	owner = calloc(total ? total : 1, sizeof(*owner));
-	owner_outer = calloc(total ? total : 1, sizeof(*owner_outer));
-	ok = calloc(total ? total : 1, sizeof(*ok));
-	raw = malloc((total ? total : 1) * tsz);
-	coro = calloc(total ? total : 1, 8);
-	keys = malloc((total ? total : 1) * sizeof(*keys));
-	s->tasks = calloc(total ? total : 1, sizeof(*s->tasks));
-	if (!addrs || !owner || !owner_outer || !ok || !raw || !coro || !keys || !s->tasks)
+
+	/* each (task, loop) once, in address order: a pointer listed many times costs its
+	 * entries, not a read and a model each */
+	p = malloc((total + 1) * sizeof(*p));
+	tmp = malloc((total + 1) * sizeof(*tmp));
+	if (!p || !tmp)
 		goto nomem;
-	total = 0;
 	for (size_t i = 0; i < nl; i++) {
-		int32_t tid = (int32_t)get32(lw[i].raw, d->loop_tid);
-		if (lw[i].done < 0)
-			continue;
-		int32_t outer = tsc_tidmap_outer(&tids, tid);
-		for (uint32_t k = 0; k < lw[i].nptrs; k++) {
-			if (!lw[i].ptrs[k] || (lw[i].ptrs[k] & 7)) {
+		for (uint32_t k = 0; lw[i].done > 0 && k < lw[i].nptrs; k++) {
+			uint64_t a = lw[i].ptrs[k];
+			if (!a || (a & 7))
 				bad++;
+			else
+				p[np++] = (struct tsc_walk_ptr){ a, (uint32_t)i, 0 };
+		}
+		free(lw[i].ptrs);
+		lw[i].ptrs = NULL;
+	}
+	tsc_walk_sort_ptrs(p, tmp, np); /* stable: one address's loops stay in loop order */
+	free(tmp);
+	tmp = NULL;
+	size_t u = 0;
+	for (size_t i = 0; i < np; i++)
+		if (!u || p[u - 1].addr != p[i].addr || p[u - 1].loop != p[i].loop)
+			p[u++] = p[i];
+	np = u;
+
+	/* the bodies a chunk of distinct addresses at a time: only live tasks are kept */
+	size_t chunk = CHUNK_BYTES / tsz;
+	if (chunk > np)
+		chunk = np ? np : 1;
+	addrs = malloc(chunk * sizeof(*addrs));
+	raw = malloc(chunk * tsz);
+	ok = malloc(chunk * sizeof(*ok));
+	q = malloc(chunk * sizeof(*q));
+	seq2 = malloc(chunk * sizeof(*seq2));
+	idx = malloc(chunk * sizeof(*idx));
+	if (!addrs || !raw || !ok || !q || !seq2 || !idx)
+		goto nomem;
+	for (size_t i = 0; i < np;) {
+		size_t na = 0, j = i;
+		for (; j < np && (na < chunk || p[j].addr == addrs[na - 1]); j++) {
+			if (!na || p[j].addr != addrs[na - 1])
+				addrs[na++] = p[j].addr;
+			p[j].flag = (uint32_t)(na - 1);
+		}
+		if ((err = read_tasks(r, addrs, na, raw, tsz, ok, q, seq2, idx, &s->retries,
+				      &budget)))
+			goto cleanup;
+		/* after the tasks: every id they hold was handed out before this read */
+		uint64_t next_id = 0;
+		if ((err = tsc_rread1(r->pid, d->next_id_addr, &next_id, 8))) {
+			read_err(r, err, "the next task id");
+			goto cleanup;
+		}
+		for (; i < j; i++) {
+			uint32_t a = p[i].flag;
+			if (!ok[a])
 				continue;
+			if (room_for_task(s, &cap, &coro))
+				goto nomem;
+			struct tsc_task *t = &s->tasks[s->ntasks];
+			memset(t, 0, sizeof(*t));
+			int c = convert(d, raw + (size_t)a * tsz, addrs[a], inner[p[i].loop], next_id,
+					t, &coro[s->ntasks]);
+			if (c > 0) {
+				t->tid = outer[p[i].loop];
+				s->ntasks++;
+			} else if (c < 0) {
+				bad++;
 			}
-			addrs[total] = lw[i].ptrs[k];
-			owner[total] = tid;
-			owner_outer[total++] = outer;
 		}
-	}
-	if ((err = read_tasks(r, addrs, total, raw, tsz, ok, &s->retries)))
-		goto cleanup;
-	/* after the tasks: every id they hold was handed out before this read */
-	if ((err = tsc_rread1(r->pid, d->next_id_addr, &next_id, 8))) {
-		read_err(r, err, "the next task id");
-		goto cleanup;
-	}
-	/* in id order, each id once (a task moved within an array while we read it was seen
-	 * twice): order small keys rather than the big model afterwards */
-	size_t nk = 0;
-	for (size_t i = 0; i < total; i++)
-		if (ok[i])
-			keys[nk++] = (struct key){ get64(raw + i * tsz, d->task_id), i };
-	size_t k;
-	for (k = 1; k < nk && keys[k - 1].id < keys[k].id; k++)
-		;
-	if (k < nk)
-		qsort(keys, nk, sizeof(*keys), cmp_key);
-	for (k = 0; k < nk; k++) {
-		size_t i = keys[k].i;
-		struct tsc_task *t = &s->tasks[s->ntasks];
-		if (s->ntasks && t[-1].id == keys[k].id)
-			continue;
-		memset(t, 0, sizeof(*t));
-		int c = convert(d, raw + i * tsz, addrs[i], owner[i], next_id, t, &coro[s->ntasks]);
-		if (c > 0) {
-			t->tid = owner_outer[i];
-			s->ntasks++;
-		}
-		else if (c < 0)
-			bad++;
 	}
 	if (bad) {
 		snprintf(r->err, sizeof(r->err),
@@ -480,13 +495,15 @@ static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
 	}
 	if ((err = tsc_remote_read_coros(r, s, coro)))
 		goto cleanup;
+	/* in id order, each id once (the same task seen at two addresses, or in two loops) */
+	tsc_snapshot_sort(s);
 	/* a thread's current task is one of its own live tasks, or none */
 	for (size_t i = 0; i < s->nthreads; i++) {
 		struct tsc_task *t = tsc_snapshot_find(s, s->threads[i].current);
 		if (!t || t->tid != s->threads[i].tid)
 			s->threads[i].current = 0;
 	}
-	s->taken_ns = now_ns();
+	s->taken_ns = tsc_walk_now_ns();
 	err = 0;
 	goto cleanup;
 nomem:
@@ -499,14 +516,18 @@ cleanup:
 	}
 	free(lw);
 	free(table);
+	free(inner);
+	free(outer);
+	free(p);
+	free(tmp);
 	free(addrs);
-	free(owner);
-	free(owner_outer);
-	tsc_tidmap_free(&tids);
-	free(ok);
 	free(raw);
+	free(ok);
+	free(q);
+	free(seq2);
+	free(idx);
 	free(coro);
-	free(keys);
+	tsc_tidmap_free(&tids);
 	if (err)
 		tsc_snapshot_free(s);
 	return err;

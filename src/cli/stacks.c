@@ -12,6 +12,7 @@
 #include "remote.h"
 #include "stacks.h"
 #include "symbolize.h"
+#include "walk.h"
 
 struct entry {
 	uint64_t id;
@@ -140,8 +141,12 @@ int tsc_stacks_read(struct tsc_remote *r, const struct tsc_snapshot *snap,
 		*out = NULL;
 		return TSC_EXIT_ERROR;
 	}
+	tsc_stacks_stats(*out, &ss);
+	if (ss.unresolved)
+		fprintf(stderr, "taskscope: %u frame address(es) of process %d left unresolved: "
+			"symbolizing stops after %u distinct addresses or %.0f s\n", ss.unresolved,
+			snap->pid, TSC_SYM_MAX_ADDRS, TSC_SYM_MAX_NS / 1e9);
 	if (tsc_verbose) {
-		tsc_stacks_stats(*out, &ss);
 		fprintf(stderr,
 			"taskscope: stacks of %zu tasks, %zu frames: unwound in %.1f ms (%u read "
 			"again, %u changed), symbolized in %.1f ms (%u binaries loaded in %.1f ms)\n",
@@ -166,6 +171,7 @@ void tsc_stacks_stats(const struct tsc_stacks *st, struct tsc_stacks_stats *out)
 	out->binaries = ss.binaries;
 	out->lookups = ss.lookups;
 	out->cache_hits = ss.cache_hits;
+	out->unresolved = ss.unresolved;
 	out->load_ns = ss.load_ns;
 }
 
@@ -274,7 +280,7 @@ static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
 
 static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
 {
-	size_t j = (pc * 0x9e3779b97f4a7c15ull) >> 11 & (cap - 1);
+	size_t j = (size_t)tsc_hash64(pc) & (cap - 1);
 	while (t[j].pc && t[j].pc != pc)
 		j = (j + 1) & (cap - 1);
 	return j;
@@ -302,6 +308,8 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 		return t;
 	const struct tsc_sym *sym;
 	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
+	if (!n)
+		return NULL; /* left unresolved: printed as the address alone, and not kept */
 	char **line = calloc(n, sizeof(*line)), *json = frame_json(pc, sym, n);
 	unsigned made = 0;
 	while (line && json && made < n && (line[made] = frame_line(pc, &sym[made])))
@@ -329,7 +337,7 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 	for (unsigned k = 0; k < s->n; k++) {
 		const struct text *t = frame_text(st, s->pc[k]);
 		if (!t) {
-			fprintf(f, "%s#%-2u 0x%012" PRIx64 "\n", indent, idx++, s->pc[k]);
+			fprintf(f, "%s#%-2u 0x%012" PRIx64 " ??\n", indent, idx++, s->pc[k]);
 			continue;
 		}
 		for (unsigned i = 0; i < t->n; i++, idx++) {
@@ -357,7 +365,7 @@ void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id)
 			putc_unlocked(',', f);
 		if (t)
 			fputs_unlocked(t->json, f);
-		else /* out of memory: the address alone */
+		else /* left unresolved, or out of memory: the address alone */
 			fprintf(f, "{\"addr\":%" PRIu64 ",\"fn\":null,\"file\":null,\"line\":null}",
 				s->pc[k]);
 	}

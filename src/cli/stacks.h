@@ -44,7 +44,7 @@ struct tsc_stacks_stats {
 	size_t tasks, frames;
 	unsigned retried, changed;
 	uint64_t unwind_ns, symbolize_ns;
-	unsigned binaries, lookups, cache_hits;
+	unsigned binaries, lookups, cache_hits, unresolved;
 	uint64_t load_ns;
 };
 void tsc_stacks_stats(const struct tsc_stacks *st, struct tsc_stacks_stats *out);

@@ -24,6 +24,7 @@
 
 #include "maps.h"
 #include "symbolize.h"
+#include "walk.h"
 
 #define MAX_INLINE 16       /* inlined calls shown for one address, innermost first */
 
@@ -68,6 +69,7 @@ struct tsc_symbolizer {
 	struct bin *bins;
 	struct pc_entry *tab;
 	size_t tabcap, tabn;
+	uint64_t resolve_ns; /* spent resolving, against TSC_SYM_MAX_NS */
 	char **dirs;        /* where separate debug info is looked up */
 	size_t ndirs;
 	struct tsc_symbolizer_stats st;
@@ -543,7 +545,7 @@ static int grow_table(struct tsc_symbolizer *s)
 	for (size_t i = 0; i < s->tabcap; i++) {
 		if (!s->tab[i].key)
 			continue;
-		size_t j = (s->tab[i].key * 0x9e3779b97f4a7c15ull) >> 7 & (cap - 1);
+		size_t j = (size_t)tsc_hash64(s->tab[i].key) & (cap - 1);
 		while (t[j].key)
 			j = (j + 1) & (cap - 1);
 		t[j] = s->tab[i];
@@ -563,15 +565,22 @@ unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const st
 		*syms = &unknown;
 		return 1;
 	}
-	size_t j = (key * 0x9e3779b97f4a7c15ull) >> 7 & (s->tabcap - 1);
+	size_t j = (size_t)tsc_hash64(key) & (s->tabcap - 1);
 	for (; s->tab[j].key; j = (j + 1) & (s->tabcap - 1))
 		if (s->tab[j].key == key) {
 			s->st.cache_hits++;
 			*syms = s->tab[j].syms;
 			return s->tab[j].n;
 		}
+	if (s->tabn >= TSC_SYM_MAX_ADDRS || s->resolve_ns > TSC_SYM_MAX_NS) {
+		s->st.unresolved++;
+		*syms = &unknown;
+		return 0;
+	}
 	struct tsc_sym tmp[MAX_INLINE];
+	uint64_t t0 = now_ns();
 	unsigned n = resolve(s, pc, ret, tmp);
+	s->resolve_ns += now_ns() - t0;
 	struct tsc_sym *copy = malloc(n * sizeof(*copy));
 	if (!copy) {
 		*syms = &unknown;

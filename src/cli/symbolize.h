@@ -29,12 +29,17 @@ void tsc_symbolizer_free(struct tsc_symbolizer *s); /* accepts NULL */
 
 /* Resolve pc; ret: pc is a return address, so its call is looked up (at pc - 1). Sets *syms to
  * the frames at pc, innermost first (inlined calls, then the real function), owned by s and
- * valid until tsc_symbolizer_free; returns their number, at least 1. */
+ * valid until tsc_symbolizer_free; returns their number, at least 1. Returns 0 (and an unknown
+ * frame) for an address first met once the symbolizer's budget is spent: the addresses come
+ * from the target's stacks, and a target can make millions of distinct ones. */
+#define TSC_SYM_MAX_ADDRS 100000             /* distinct addresses resolved, at most */
+#define TSC_SYM_MAX_NS (2 * 1000000000ull)  /* time spent resolving them, at most */
 unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const struct tsc_sym **syms);
 
 /* Counters for -v and the benchmarks. */
 struct tsc_symbolizer_stats {
 	unsigned binaries, lookups, cache_hits;
+	unsigned unresolved;  /* lookups refused once the budget was spent */
 	uint64_t load_ns;     /* spent opening binaries and their debug info */
 };
 void tsc_symbolizer_stats(const struct tsc_symbolizer *s, struct tsc_symbolizer_stats *st);

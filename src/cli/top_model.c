@@ -2,6 +2,7 @@
 /* top's model between refreshes: lookups, rates, row order, the await tree, details. */
 #include "top.h"
 #include "out.h"
+#include "walk.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ void top_idx_free(struct top_idx *x)
 
 static size_t idx_slot(const struct top_idx *x, uint64_t key)
 {
-	size_t i = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & (x->cap - 1);
+	size_t i = (size_t)tsc_hash64(key) & (x->cap - 1);
 	while (x->keys[i] && x->keys[i] != key)
 		i = (i + 1) & (x->cap - 1);
 	return i;

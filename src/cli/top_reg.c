@@ -8,13 +8,15 @@
  * when the task's seq moved (the runtime bumps it around renames and finishes; states change
  * without it, for speed, so a state read may mix two neighbouring states: harmless here).
  * Task pointers are visited in address order, so the heap is read in a few big spans.
+ * What the loops claim is capped before anything is allocated for it, each address is read
+ * once however often the arrays list it, and retries share one budget per refresh (walk.h).
  */
 #include "top.h"
 #include "remote.h"
 #include "tids.h"
+#include "walk.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,29 +26,30 @@
 #define TABLE_TRIES 100
 #define LOOP_TRIES 100
 #define NAME_TRIES 8
-#define MAX_TASKS_PER_LOOP (1u << 24)
-#define MAX_TASKS_TOTAL (1u << 25)
 #define CORO_MAX 64
+#define CORO_KEEP 4096 /* cached names kept beyond the ones in use */
 
 struct loopr {
 	uint64_t addr;
 	unsigned char *raw;     /* desc.loop_size bytes */
 	uint64_t *ptrs;
 	uint32_t nptrs, cap;
+	uint32_t want;          /* the count its fields claim, read this round */
+	uint64_t arr;
 	uint64_t gen, gen2;
 	int done;               /* 1 read, -1 gone, 0 to (re)read */
+	int32_t outer;          /* its thread, as this process numbers it */
+	const char *why;        /* why its last read did not hold */
 	int tries;
 };
 
-struct ptr {
-	uint64_t addr;
-	uint32_t loop;          /* index in g->loops */
-	uint32_t valid;         /* a live task of its loop, at this refresh */
-};
+/* a task pointer: loop is its index in g->loops, flag 1 for a live task of that loop */
+#define ptr tsc_walk_ptr
 
 struct coro_ent {
 	uint64_t addr;
-	char *s;                /* its own allocation: tasks point at it until top_reg_free */
+	char *s;                /* its own allocation: tasks point at it while they use it */
+	int used;
 };
 
 struct top_reg {
@@ -74,6 +77,9 @@ struct top_reg {
 	size_t nprev, prevcap;
 	struct coro_ent *coros; /* sorted by addr */
 	size_t ncoros, corocap;
+	struct coro_ent *cnew;  /* names first met at this refresh, merged in once */
+	size_t cnewcap;
+	struct tsc_walk_budget budget; /* this refresh's */
 };
 
 static uint64_t get64(const unsigned char *p, uint16_t off)
@@ -88,23 +94,6 @@ static uint32_t get32(const unsigned char *p, uint16_t off)
 	uint32_t v;
 	memcpy(&v, p + off, 4);
 	return v;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void backoff(int attempt)
-{
-	if (attempt < 4) {
-		sched_yield();
-		return;
-	}
-	struct timespec ts = { 0, 50000L * (attempt < 20 ? attempt : 20) };
-	nanosleep(&ts, NULL);
 }
 
 static int grow(void **p, size_t *cap, size_t want, size_t elem)
@@ -188,6 +177,7 @@ void top_reg_free(struct top_reg *g)
 	for (size_t i = 0; i < g->ncoros; i++)
 		free(g->coros[i].s);
 	free(g->coros);
+	free(g->cnew);
 	free(g);
 }
 
@@ -196,6 +186,7 @@ static int read_table(struct top_reg *g, uint32_t *nloops, uint32_t *retries)
 {
 	struct tsc_remote *r = g->r;
 	const struct ts_debug_desc *d = &r->desc;
+	uint64_t mark = tsc_walk_now_ns();
 	for (int attempt = 0; attempt < TABLE_TRIES; attempt++) {
 		uint64_t g1 = 0, g2 = 0;
 		struct tsc_rreq q[4] = {
@@ -215,7 +206,9 @@ static int read_table(struct top_reg *g, uint32_t *nloops, uint32_t *retries)
 		if (!(g1 & 1) && g1 == g2 && *nloops <= d->max_loops)
 			return 0;
 		(*retries)++;
-		backoff(attempt);
+		if (tsc_walk_charge(&g->budget, &mark))
+			break;
+		tsc_walk_backoff(attempt);
 	}
 	snprintf(r->err, sizeof(r->err), "the loop table of process %d kept changing", r->pid);
 	return -EAGAIN;
@@ -229,11 +222,13 @@ static int read_loops(struct top_reg *g, uint32_t *retries)
 	size_t nl = g->nloops;
 	int err;
 
+	uint64_t mark = tsc_walk_now_ns();
 	if ((err = grow((void **)&g->q, &g->qcap, nl + 1, sizeof(*g->q))))
 		return err;
 	for (int attempt = 0;; attempt++) {
 		struct tsc_rreq *q = g->q;
 		size_t n = 0, pending = 0;
+		uint64_t claim = 0;
 		for (size_t i = 0; i < nl; i++)
 			if (!g->loops[i].done)
 				q[n++] = (struct tsc_rreq){ g->loops[i].addr, g->loops[i].raw,
@@ -245,28 +240,47 @@ static int read_loops(struct top_reg *g, uint32_t *retries)
 		n = 0;
 		for (size_t i = 0, k = 0; i < nl; i++) {
 			struct loopr *l = &g->loops[i];
-			if (l->done)
+			if (l->done) {
+				claim += l->done > 0 ? l->nptrs : 0;
 				continue;
+			}
 			if (!q[k++].ok) {
 				l->done = -1; /* freed since the table was read */
 				continue;
 			}
 			l->gen = get64(l->raw, d->loop_gen);
-			uint32_t nt = get32(l->raw, d->loop_ntasks);
-			uint64_t arr = get64(l->raw, d->loop_tasks);
-			if ((l->gen & 1) || nt > MAX_TASKS_PER_LOOP || (nt && !arr)) {
+			l->want = get32(l->raw, d->loop_ntasks);
+			l->arr = get64(l->raw, d->loop_tasks);
+			if ((l->gen & 1) || (l->want && !l->arr)) {
+				l->why = l->gen & 1 ? "generation stuck odd: a writer stopped "
+						      "mid-change?" : "no task array";
 				l->gen = 1;
-				continue;
+			} else {
+				claim += l->want;
 			}
-			if (nt + 1 > l->cap) {
-				uint64_t *np = realloc(l->ptrs, ((size_t)nt + 1) * 2 * 8);
+		}
+		/* summed before any array is allocated for them */
+		if (claim > TSC_WALK_MAX_TASKS) {
+			snprintf(r->err, sizeof(r->err), "the loops of process %d claim %llu tasks: "
+				 "more than the %u taskscope reads", r->pid,
+				 (unsigned long long)claim, TSC_WALK_MAX_TASKS);
+			return -EPROTO;
+		}
+		for (size_t i = 0; i < nl; i++) {
+			struct loopr *l = &g->loops[i];
+			if (l->done || (l->gen & 1))
+				continue;
+			/* room to grow between refreshes, but not for a claim long gone */
+			if (l->want + 1 > l->cap || l->want + 1 < l->cap / 4) {
+				size_t c = ((size_t)l->want + 1) * 2;
+				uint64_t *np = realloc(l->ptrs, c * 8);
 				if (!np)
 					return -ENOMEM;
 				l->ptrs = np;
-				l->cap = (nt + 1) * 2;
+				l->cap = (uint32_t)c;
 			}
-			l->nptrs = nt;
-			q[n++] = (struct tsc_rreq){ arr, l->ptrs, (size_t)nt * 8 };
+			l->nptrs = l->want;
+			q[n++] = (struct tsc_rreq){ l->arr, l->ptrs, (size_t)l->want * 8 };
 		}
 		if ((err = tsc_rread(r->pid, q, n)))
 			return read_err(r, err, "a task array");
@@ -274,8 +288,10 @@ static int read_loops(struct top_reg *g, uint32_t *retries)
 			struct loopr *l = &g->loops[i];
 			if (l->done || (l->gen & 1))
 				continue;
-			if (!q[k++].ok)
+			if (!q[k++].ok) {
+				l->why = "its task array was unreadable";
 				l->gen = 1; /* the array was replaced and freed: again */
+			}
 		}
 		n = 0;
 		for (size_t i = 0; i < nl; i++)
@@ -293,49 +309,24 @@ static int read_loops(struct top_reg *g, uint32_t *retries)
 				continue;
 			}
 			pending++;
-			if (++l->tries >= LOOP_TRIES) {
-				snprintf(r->err, sizeof(r->err), "the task registry of a loop of process "
-					 "%d never held still in %d reads", r->pid, LOOP_TRIES);
+			if (!(l->gen & 1))
+				l->why = "generation kept moving";
+			if (++l->tries >= LOOP_TRIES || tsc_walk_charge(&g->budget, &mark)) {
+				snprintf(r->err, sizeof(r->err), "the task registry of the loop on "
+					 "thread %d of process %d never held still in %d reads (%s)",
+					 (int32_t)get32(l->raw, d->loop_tid), r->pid, l->tries, l->why);
 				return -EAGAIN;
 			}
 		}
 		*retries += (uint32_t)pending;
-		backoff(attempt);
+		tsc_walk_backoff(attempt);
 	}
 }
 
-/* LSD radix sort of the pointers by address, 16 bits a pass, only over the bits that differ
- * (a heap spans a few dozen MiB: two passes). */
-static void sort_ptrs(struct ptr *p, struct ptr *tmp, size_t n)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t all_or = 0, all_and = ~0ull;
-	size_t i;
-	for (i = 1; i < n && p[i - 1].addr <= p[i].addr; i++)
-		;
-	if (i >= n)
-		return;
-	for (i = 0; i < n; i++) {
-		all_or |= p[i].addr;
-		all_and &= p[i].addr;
-	}
-	uint64_t diff = all_or ^ all_and;
-	static size_t cnt[1 << 16];
-	for (int shift = 0; shift < 64; shift += 16) {
-		if (!((diff >> shift) & 0xffff))
-			continue;
-		memset(cnt, 0, sizeof(cnt));
-		for (i = 0; i < n; i++)
-			cnt[(p[i].addr >> shift) & 0xffff]++;
-		size_t sum = 0;
-		for (size_t b = 0; b < (1 << 16); b++) {
-			size_t c = cnt[b];
-			cnt[b] = sum;
-			sum += c;
-		}
-		for (i = 0; i < n; i++)
-			tmp[cnt[(p[i].addr >> shift) & 0xffff]++] = p[i];
-		memcpy(p, tmp, n * sizeof(*p));
-	}
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 static int cmp_coro(const void *a, const void *b)
@@ -344,32 +335,106 @@ static int cmp_coro(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The coroutine name at addr, read once and cached ("?" when unreadable). */
-static const char *coro_name(struct top_reg *g, uint64_t addr)
+static const char *coro_find(const struct top_reg *g, uint64_t addr)
 {
-	struct coro_ent key = { .addr = addr }, *e;
-	char s[CORO_MAX] = "";
-	if (!addr)
-		return "";
-	e = g->ncoros ? bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro) : NULL;
-	if (e)
-		return e->s;
+	struct coro_ent key = { .addr = addr };
+	const struct coro_ent *e =
+		g->ncoros ? bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro) : NULL;
+	return e ? e->s : NULL;
+}
+
+/* The coroutine names of this refresh's new tasks that the cache lacks: read together, each
+ * once, then merged into the sorted cache in one pass (a sort per name would make thousands
+ * of distinct names quadratic). A name that cannot be read is "?". */
+static int coro_add(struct top_reg *g, uint64_t *want, size_t n)
+{
+	struct tsc_rreq *q = NULL;
+	char *buf = NULL;
+	size_t u = 0, nq = 0;
+	int err = -ENOMEM;
+
+	qsort(want, n, sizeof(*want), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		if (!u || want[u - 1] != want[i])
+			want[u++] = want[i];
+	if (!u)
+		return 0;
+	q = malloc(2 * u * sizeof(*q));
+	buf = calloc(u, CORO_MAX);
+	if (!q || !buf || grow((void **)&g->cnew, &g->cnewcap, u, sizeof(*g->cnew)) ||
+	    grow((void **)&g->coros, &g->corocap, g->ncoros + u, sizeof(*g->coros)))
+		goto cleanup;
 	/* up to the end of its page first: the next page may not be mapped */
-	size_t room = 4096 - (addr & 4095), len = room < CORO_MAX - 1 ? room : CORO_MAX - 1;
-	if (tsc_rread1(g->r->pid, addr, s, len))
-		strcpy(s, "?");
-	else if (len < CORO_MAX - 1 && !memchr(s, 0, len) &&
-		 tsc_rread1(g->r->pid, addr + len, s + len, CORO_MAX - 1 - len))
-		memset(s + len, 0, CORO_MAX - len);
-	s[CORO_MAX - 1] = 0;
-	char *copy = strdup(s);
-	if (!copy || grow((void **)&g->coros, &g->corocap, g->ncoros + 1, sizeof(*g->coros))) {
-		free(copy);
-		return "?";
+	for (size_t i = 0; i < u; i++) {
+		uint64_t a = want[i], room = 4096 - (a & 4095);
+		size_t len = room < CORO_MAX - 1 ? (size_t)room : CORO_MAX - 1;
+		q[nq++] = (struct tsc_rreq){ a, buf + i * CORO_MAX, len };
+		if (len < CORO_MAX - 1)
+			q[nq++] = (struct tsc_rreq){ a + len, buf + i * CORO_MAX + len,
+						     CORO_MAX - 1 - len };
 	}
-	g->coros[g->ncoros++] = (struct coro_ent){ addr, copy };
-	qsort(g->coros, g->ncoros, sizeof(*g->coros), cmp_coro);
-	return copy;
+	if ((err = tsc_rread(g->r->pid, q, nq))) {
+		read_err(g->r, err, "the coroutine names");
+		goto cleanup;
+	}
+	for (size_t i = 0, k = 0; i < u; i++) {
+		char *sn = buf + i * CORO_MAX;
+		size_t len = q[k].len;
+		int head_ok = q[k++].ok;
+		if (len < CORO_MAX - 1) {
+			/* the tail on the next page only counts if the head had no NUL */
+			if (!q[k++].ok)
+				memset(sn + len, 0, CORO_MAX - 1 - len);
+		}
+		if (!head_ok)
+			strcpy(sn, "?");
+		sn[CORO_MAX - 1] = 0;
+		if (!(g->cnew[i].s = strdup(sn))) {
+			while (i--)
+				free(g->cnew[i].s);
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		g->cnew[i].addr = want[i];
+	}
+	/* merge from the back: both are sorted, and none of the new is in the cache */
+	size_t a = g->ncoros, b = u, w = g->ncoros + u;
+	while (b) {
+		if (a && g->coros[a - 1].addr > g->cnew[b - 1].addr)
+			g->coros[--w] = g->coros[--a];
+		else
+			g->coros[--w] = g->cnew[--b];
+	}
+	g->ncoros += u;
+	err = 0;
+cleanup:
+	free(q);
+	free(buf);
+	return err;
+}
+
+/* Names no task of the model uses any more go once they outnumber the rest: a target whose
+ * tasks keep pointing at new strings must not grow the cache for as long as top runs. */
+static void coro_prune(struct top_reg *g, const struct top_model *m)
+{
+	if (g->ncoros <= 2 * m->ntasks + CORO_KEEP)
+		return;
+	for (size_t i = 0; i < g->ncoros; i++)
+		g->coros[i].used = 0;
+	for (size_t i = 0; i < m->ntasks; i++) {
+		struct coro_ent key = { .addr = m->tasks[i].coro_addr }, *e;
+		e = bsearch(&key, g->coros, g->ncoros, sizeof(*e), cmp_coro);
+		if (e)
+			e->used = 1;
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < g->ncoros; i++) {
+		if (g->coros[i].used)
+			g->coros[w++] = g->coros[i];
+		else
+			free(g->coros[i].s);
+	}
+	g->ncoros = w;
 }
 
 /* Is raw a live task of the loop on thread inner_tid? 1 yes, 0 finished or reused, -1 bad. */
@@ -389,51 +454,51 @@ static int check_task(const struct ts_debug_desc *d, const unsigned char *raw, i
 }
 
 /* Re-read the seq of tasks idx[0..n) after their fields: those whose seq was odd or moved
- * are read whole again, a few times, until one read holds still. A task that never does
- * keeps its last read (its name may be mid-rename; its state is a guess either way). */
+ * are read whole again, together, a few times or until the refresh's retry budget is spent,
+ * until one read holds still. A task that never does keeps its last read (its name may be
+ * mid-rename; its state is a guess either way). */
 static int settle_names(struct top_reg *g, struct ptr *p, size_t *idx, size_t n, uint32_t *retries)
 {
 	struct tsc_remote *r = g->r;
 	const struct ts_debug_desc *d = &r->desc;
+	uint64_t mark = tsc_walk_now_ns();
+	size_t m = n;
 	int err;
 	if (!n)
 		return 0;
 	if ((err = grow((void **)&g->q, &g->qcap, n, sizeof(*g->q))))
 		return err;
-	for (size_t k = 0; k < n; k++)
-		g->q[k] = (struct tsc_rreq){ p[idx[k]].addr + d->task_seq, &g->seq2[k], 8 };
-	/* many: through the spans of the heap; few: one iovec each */
-	err = n > 4096 ? tsc_rread_many(r->pid, g->q, n) : tsc_rread(r->pid, g->q, n);
-	if (err)
-		return read_err(r, err, "a task");
-	size_t m = 0;
-	for (size_t k = 0; k < n; k++) {
-		unsigned char *raw = g->raw + idx[k] * g->tsz;
-		uint64_t s1 = get64(raw, d->task_seq);
-		if (!g->q[k].ok)
-			memset(raw, 0, 8); /* freed since: finished */
-		else if ((s1 & 1) || s1 != g->seq2[k])
-			idx[m++] = idx[k];
-	}
-	for (int attempt = 0; m && attempt < NAME_TRIES; attempt++) {
+	for (int attempt = 0; m; attempt++) {
+		if (attempt) {
+			if (attempt > NAME_TRIES || tsc_walk_charge(&g->budget, &mark))
+				break;
+			*retries += (uint32_t)m;
+			tsc_walk_backoff(attempt - 1);
+			for (size_t k = 0; k < m; k++)
+				g->q[k] = (struct tsc_rreq){ p[idx[k]].addr, g->raw + idx[k] * g->tsz,
+							     g->tsz };
+			err = m > 4096 ? tsc_rread_many(r->pid, g->q, m) : tsc_rread(r->pid, g->q, m);
+			if (err)
+				return read_err(r, err, "a task");
+			for (size_t k = 0; k < m; k++)
+				if (!g->q[k].ok) /* freed since: finished */
+					memset(g->raw + idx[k] * g->tsz + d->task_magic, 0, 8);
+		}
+		for (size_t k = 0; k < m; k++)
+			g->q[k] = (struct tsc_rreq){ p[idx[k]].addr + d->task_seq, &g->seq2[k], 8 };
+		/* many: through the spans of the heap; few: one iovec each */
+		err = m > 4096 ? tsc_rread_many(r->pid, g->q, m) : tsc_rread(r->pid, g->q, m);
+		if (err)
+			return read_err(r, err, "a task");
 		size_t c = 0;
-		*retries += (uint32_t)m;
-		backoff(attempt);
 		for (size_t k = 0; k < m; k++) {
 			unsigned char *raw = g->raw + idx[k] * g->tsz;
-			uint64_t s2 = 0;
-			struct tsc_rreq q[2] = {
-				{ p[idx[k]].addr, raw, g->tsz },
-				{ p[idx[k]].addr + d->task_seq, &s2, 8 },
-			};
-			if ((err = tsc_rread(r->pid, q, 2)))
-				return read_err(r, err, "a task");
-			if (!q[0].ok || !q[1].ok) {
-				memset(raw, 0, 8);
-				continue;
-			}
 			uint64_t s1 = get64(raw, d->task_seq);
-			if ((s1 & 1) || s1 != s2)
+			if (get64(raw, d->task_magic) != TS_TASK_MAGIC)
+				continue;
+			if (!g->q[k].ok)
+				memset(raw + d->task_magic, 0, 8);
+			else if ((s1 & 1) || s1 != g->seq2[k])
 				idx[c++] = idx[k];
 		}
 		m = c;
@@ -450,11 +515,12 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 	struct top_thread *nth = NULL;
 	struct top_idx nidx;
 	uint32_t nloops = 0, retries = 0;
-	size_t total = 0, bad = 0;
+	size_t total = 0, bad = 0, bad_loops = 0;
 	uint64_t next_id = 0;
 	int err;
 
 	r->err[0] = 0;
+	g->budget = (struct tsc_walk_budget){ 0 };
 	uint64_t next_id_before = 0;
 	if ((err = tsc_rread1(r->pid, d->next_id_addr, &next_id_before, 8)))
 		return read_err(r, err, "the next task id");
@@ -466,6 +532,10 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 	for (uint32_t i = 0; i < nloops; i++) {
 		if (!g->table[i])
 			continue;
+		if (g->table[i] & 7) {
+			bad_loops++;
+			continue;
+		}
 		struct loopr *l = &g->loops[g->nloops];
 		if (!l->raw && !(l->raw = calloc(1, d->loop_size)))
 			return -ENOMEM;
@@ -492,6 +562,7 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 			continue;
 		int32_t inner = (int32_t)get32(l->raw, d->loop_tid);
 		int32_t outer = tsc_tidmap_outer(&tids, inner);
+		l->outer = outer;
 		if (!outer) {
 			l->done = -1; /* not started yet, or a forked child's copy of its parent's */
 			continue;
@@ -507,23 +578,19 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		t->current = get64(l->raw, d->loop_current_id);
 		total += l->nptrs;
 	}
-	if (total > MAX_TASKS_TOTAL) {
-		snprintf(r->err, sizeof(r->err), "process %d claims %zu tasks: more than we read",
-			 r->pid, total);
-		err = -EPROTO;
-		goto cleanup;
-	}
 
 	/* every task pointer, in address order; when no loop's array changed since the last
 	 * refresh (a quiet process), last time's order holds */
-	if ((err = grow((void **)&g->cat, &g->catcap, total + g->nloops + 1, sizeof(*g->cat))))
+	if ((err = grow((void **)&g->cat, &g->catcap, total + 2 * g->nloops + 1, sizeof(*g->cat))))
 		goto cleanup;
 	size_t ncat = 0;
 	for (size_t i = 0; i < g->nloops; i++) {
 		struct loopr *l = &g->loops[i];
 		if (l->done < 0)
 			continue;
-		g->cat[ncat++] = ~(uint64_t)i; /* a loop's mark: never a task's address */
+		/* each loop and its count first: two layouts never give the same list */
+		g->cat[ncat++] = i;
+		g->cat[ncat++] = l->nptrs;
 		memcpy(g->cat + ncat, l->ptrs, (size_t)l->nptrs * 8);
 		ncat += l->nptrs;
 	}
@@ -537,20 +604,19 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		    (err = grow((void **)&g->tmp, &g->tmpcap, total + 1, sizeof(*g->tmp))))
 			goto cleanup;
 		n = 0;
-		uint32_t loop = 0;
-		for (size_t i = 0; i < ncat; i++) {
-			uint64_t a = g->cat[i];
-			if (a > ~(uint64_t)g->nloops) {
-				loop = (uint32_t)~a;
-				continue;
+		for (size_t i = 0; i < ncat;) {
+			uint32_t loop = (uint32_t)g->cat[i++];
+			size_t end = i + g->cat[i] + 1;
+			for (i++; i < end; i++) {
+				uint64_t a = g->cat[i];
+				if (!a || (a & 7)) {
+					bad++;
+					continue;
+				}
+				g->p[n++] = (struct ptr){ a, loop, 0 };
 			}
-			if (!a || (a & 7)) {
-				bad++;
-				continue;
-			}
-			g->p[n++] = (struct ptr){ a, loop, 0 };
 		}
-		sort_ptrs(g->p, g->tmp, n);
+		tsc_walk_sort_ptrs(g->p, g->tmp, n);
 		size_t u = 0;
 		for (size_t i = 0; i < n; i++) /* a task moved within its array was seen twice */
 			if (!u || g->p[u - 1].addr != g->p[i].addr)
@@ -589,7 +655,7 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		unsigned char *raw = g->raw + i * g->tsz;
 		g->match[i] = UINT32_MAX;
 		if (!g->q[i].ok) {
-			memset(raw, 0, 8); /* freed and unmapped: finished */
+			memset(raw + d->task_magic, 0, 8); /* freed and unmapped: finished */
 			continue;
 		}
 		while (j < g->nprev && g->prev[j].addr < g->p[i].addr)
@@ -608,7 +674,7 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		read_err(r, err, "the next task id");
 		goto cleanup;
 	}
-	uint64_t taken = now_ns();
+	uint64_t taken = tsc_walk_now_ns();
 	double dt = m->taken_ns ? (double)(taken - m->taken_ns) / 1e9 : 0;
 
 	/* the tasks that are still live; the same ones as last time, in the same order (a quiet
@@ -621,7 +687,7 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		int c = check_task(d, raw, (int32_t)get32(l->raw, d->loop_tid), next_id);
 		if (c < 0)
 			bad++;
-		g->p[i].valid = c > 0;
+		g->p[i].flag = c > 0;
 		if (c <= 0)
 			continue;
 		/* read again since the match: the memory may hold another task now */
@@ -631,6 +697,17 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 		valid++;
 	}
 	same &= valid == m->ntasks && m->ntasks == g->nprev && m->by_id.cap;
+	/* the coroutine names of the tasks new at this refresh that the cache lacks */
+	size_t nwant = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!g->p[i].flag || g->match[i] != UINT32_MAX)
+			continue;
+		uint64_t a = get64(g->raw + i * g->tsz, d->task_coro);
+		if (a && !coro_find(g, a))
+			g->seq2[nwant++] = a; /* free by now: settle_names is done with it */
+	}
+	if (nwant && (err = coro_add(g, g->seq2, nwant)))
+		goto cleanup;
 	if (!same && (err = grow((void **)&m->spare, &m->spare_cap, valid + 1, sizeof(*m->spare))))
 		goto cleanup;
 	if ((err = grow((void **)&g->prev, &g->prevcap, valid + 1, sizeof(*g->prev))))
@@ -639,7 +716,7 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 	memset(m->nstate, 0, sizeof(m->nstate));
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!g->p[i].valid)
+		if (!g->p[i].flag)
 			continue;
 		const unsigned char *raw = g->raw + i * g->tsz;
 		struct top_task *t = &nt[kept];
@@ -653,11 +730,9 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 			t->id = get64(raw, d->task_id);
 			t->created_ns = get64(raw, d->task_created_ns);
 			t->coro_addr = get64(raw, d->task_coro);
-			t->coro = coro_name(g, t->coro_addr);
-			int32_t inner = (int32_t)get32(g->loops[g->p[i].loop].raw, d->loop_tid);
-			for (size_t k = 0; k < nthreads; k++)
-				if (nth[k].inner_tid == inner)
-					t->tid = nth[k].tid;
+			const char *cn = t->coro_addr ? coro_find(g, t->coro_addr) : "";
+			t->coro = cn ? cn : "?";
+			t->tid = g->loops[g->p[i].loop].outer;
 		}
 		if (fresh || t->seq != seq) {
 			const char *name = (const char *)raw + d->task_name;
@@ -730,9 +805,11 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 	m->next_id_before = next_id_before;
 	m->retries += retries;
 	m->note[0] = 0;
+	bad += bad_loops;
 	if (bad)
 		snprintf(m->note, sizeof(m->note), "%zu task(s) failed validation and are not shown",
 			 bad);
+	coro_prune(g, m);
 	err = 0;
 cleanup:
 	tsc_tidmap_free(&tids);

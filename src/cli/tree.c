@@ -27,6 +27,9 @@ struct graph {
 };
 
 #define NONE ((size_t)-1)
+/* Levels of indentation at most: a chain of thousands of awaits must not print its square in
+ * spaces. Deeper levels keep this indentation and show their depth. */
+#define MAX_INDENT 20
 
 static void graph_free(struct graph *g)
 {
@@ -126,8 +129,8 @@ static void print_node(const struct tsc_snapshot *s, const struct tsc_task *t)
 /* The frames of task k under its line, one level deeper than it. */
 static void print_frames(const struct graph *g, size_t k, size_t depth)
 {
-	char indent[3 * 20 + 1];
-	size_t n = depth < 19 ? 3 * (depth + 1) : 3 * 20;
+	char indent[3 * MAX_INDENT + 1];
+	size_t n = depth < MAX_INDENT - 1 ? 3 * (depth + 1) : 3 * MAX_INDENT;
 	memset(indent, ' ', n);
 	indent[n] = 0;
 	tsc_stacks_print(stdout, g->stacks, g->s->tasks[k].id, indent);
@@ -139,9 +142,11 @@ static void print_chain(const struct graph *g, size_t i, unsigned char *shown)
 	const struct tsc_snapshot *s = g->s;
 	size_t depth = 0, first_cycle = NONE;
 	for (size_t k = i; k != NONE; k = g->next[k], depth++) {
-		for (size_t d = 1; d < depth; d++)
+		for (size_t d = 1; d < depth && d < MAX_INDENT; d++)
 			fputs("   ", stdout);
-		if (depth)
+		if (depth >= MAX_INDENT)
+			printf("└─ [%zu] ", depth);
+		else if (depth)
 			fputs("└─ ", stdout);
 		print_node(s, &s->tasks[k]);
 		if (k == first_cycle) {
@@ -269,8 +274,9 @@ static void tree_usage(FILE *f)
 		"              awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
 		"  --no-bpf    read the task registry only (see taskscope ps --help)\n"
 		"  --stacks    each task's frames under it (see taskscope ps --help)\n\n"
-		"Each task is printed above the task it awaits. A cycle of awaits can never end:\n"
-		"it is reported as\n"
+		"Each task is printed above the task it awaits, one level deeper (past 20 levels\n"
+		"the indentation stays and the line shows its depth: \"└─ [N] \"). A cycle of\n"
+		"awaits can never end: it is reported as\n"
 		"  deadlock: cycle A (1) -> B (2) -> A (1)\n"
 		"and the exit code is 3 (other exit codes: taskscope --help).\n");
 }

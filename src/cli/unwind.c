@@ -34,6 +34,7 @@ struct tsc_unwinder {
 	uint8_t *buf;      /* the stack bytes [base, base + len) */
 	size_t cap, len;
 	uint64_t base;
+	uint64_t read_left; /* stack bytes it may still read past the first windows */
 };
 
 /* The task fields one try depends on. */
@@ -89,6 +90,7 @@ int tsc_unwinder_new(int pid, const struct tsc_unwind_layout *l, struct tsc_unwi
 		return -ENOMEM;
 	u->pid = pid;
 	u->l = *l;
+	u->read_left = TSC_STACKS_READ_BASE;
 	u->task_len = need;
 	u->task = malloc(need);
 	u->cap = FIRST_READ;
@@ -189,6 +191,10 @@ static const uint8_t *stack_at(struct tsc_unwinder *u, uint64_t addr, size_t n, 
 		len = TSC_STACK_MAX_BYTES;
 	if (len > hi - u->base)
 		len = hi - u->base;
+	if (len - u->len > u->read_left) {
+		*end = TSC_STACK_TRUNCATED;
+		return NULL;
+	}
 	if (len > u->cap) {
 		uint8_t *b = realloc(u->buf, len);
 		if (!b) {
@@ -198,6 +204,7 @@ static const uint8_t *stack_at(struct tsc_unwinder *u, uint64_t addr, size_t n, 
 		u->buf = b;
 		u->cap = len;
 	}
+	u->read_left -= len - u->len;
 	if (remote_read(u->pid, u->base + u->len, u->buf + u->len, len - u->len)) {
 		*end = TSC_STACK_UNREADABLE;
 		return NULL;
@@ -321,7 +328,7 @@ void tsc_unwind_image(const struct tsc_unwind_layout *l, const uint8_t *image, s
 {
 	/* The whole stack is in the buffer, so the walk never reads (and never writes) more. */
 	struct tsc_unwinder u = { .pid = -1, .l = *l, .buf = (uint8_t *)image, .cap = len,
-				  .len = len, .base = sp };
+				  .len = len, .base = sp, .read_left = UINT64_MAX };
 	struct task_view v = { .magic = TS_TASK_MAGIC, .sp = sp, .lo = lo, .hi = sp + len,
 			       .state = TS_WAITING };
 	*out = (struct tsc_stack){ .tries = 1 };
@@ -345,6 +352,7 @@ static int read_structs(struct tsc_unwinder *u, const struct tsc_task *t, size_t
 void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n,
 		      struct tsc_stack *out)
 {
+	u->read_left += (uint64_t)n * TSC_STACKS_READ_PER_TASK;
 	for (size_t base = 0; base < n; base += BATCH) {
 		size_t m = n - base < BATCH ? n - base : BATCH;
 		const struct tsc_task *tt = t + base;

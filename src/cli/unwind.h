@@ -13,11 +13,17 @@
 
 #define TSC_STACK_MAX_FRAMES 64            /* deeper stacks end with TSC_STACK_TRUNCATED */
 #define TSC_STACK_MAX_BYTES (1024 * 1024)  /* of one task's stack read, at most */
+/* Of all the stacks an unwinder reads past each task's first window: 64 MiB, and 4 KiB more
+ * per task given to tsc_unwind_tasks. Past it, stacks end as truncated: a target whose tasks
+ * all claim deep stacks costs time in proportion to its tasks, not a MiB each. */
+#define TSC_STACKS_READ_BASE (64u << 20)
+#define TSC_STACKS_READ_PER_TASK 4096u
 
 /* How a stack ended; append only (the JSON output names them). */
 enum tsc_stack_end {
 	TSC_STACK_COMPLETE = 0,   /* reached the task's entry frame */
-	TSC_STACK_TRUNCATED,      /* TSC_STACK_MAX_FRAMES or TSC_STACK_MAX_BYTES reached */
+	TSC_STACK_TRUNCATED,      /* TSC_STACK_MAX_FRAMES, TSC_STACK_MAX_BYTES or the read
+				   * budget reached */
 	TSC_STACK_BAD_FRAME,      /* a frame pointer outside the stack, not increasing, misaligned */
 	TSC_STACK_UNREADABLE,     /* the stack or the task could not be read */
 	TSC_STACK_CHANGED,        /* the task ran while each of our tries read its stack */
@@ -57,7 +63,8 @@ void tsc_unwinder_free(struct tsc_unwinder *u); /* accepts NULL */
 void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct tsc_stack *out);
 
 /* The same for t[0..n) into out[0..n), reading the tasks in batches: a few syscalls per
- * hundreds of tasks instead of three per task. */
+ * hundreds of tasks instead of three per task. Adds n * TSC_STACKS_READ_PER_TASK to what the
+ * unwinder may read. */
 void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n,
 		      struct tsc_stack *out);
 
