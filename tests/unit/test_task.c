@@ -150,7 +150,7 @@ static void *renames(void *arg)
 
 TEST(rename) { ts_run(renames, NULL); }
 
-/* ---- states: ready -> running -> waiting -> ready -> running -> done / cancelled / failed ---- */
+/* ---- states: pending -> running -> waiting -> ready -> running -> done / cancelled / failed ---- */
 
 static ts_task *watched;
 static enum ts_state seen_inside;
@@ -175,7 +175,8 @@ static void *watches(void *arg)
 {
 	(void)arg;
 	watched = ts_spawn(sleeps_a_bit, NULL);
-	CHECK_EQ(ts_task_state(watched), TS_READY);
+	CHECK_EQ(ts_task_state(watched), TS_PENDING); /* queued, never run yet */
+	CHECK_STR(ts_state_name(ts_task_state(watched)), "pending");
 	CHECK(!ts_task_done(watched));
 	ts_yield(); /* it runs up to its sleep */
 	CHECK_EQ(seen_inside, TS_RUNNING);
