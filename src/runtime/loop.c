@@ -82,14 +82,14 @@ void ts__loop_free(ts_loop *loop)
 
 /* ---- registry: the array outside readers walk (see debug.h) ---- */
 
-/* Only the loop's thread writes gen, so a plain store does (a locked add costs as much as the
+/* Only the loop's thread writes gen, so a plain store does (a locked add cost as much as the
  * rest of a spawn). The readers are outside the process: what matters is that the stores
- * reach memory in program order, which x86 keeps; the fences keep the compiler from moving
- * the array's stores across the bumps. */
+ * reach memory in program order, which x86 keeps; the compiler barrier keeps the array's
+ * stores after the odd bump, the release store keeps them before the even one. */
 static void gen_begin(ts_loop *loop)
 {
 	__atomic_store_n(&loop->gen, loop->gen + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 static void gen_end(ts_loop *loop)

@@ -24,10 +24,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#ifdef TS_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
-
 /* Linux 6.13's guard markers (uapi asm-generic/mman-common.h); older headers lack them. */
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -90,6 +86,15 @@ static void mode_init(void)
 	const char *e = getenv("TASKSCOPE_STACK_GUARD");
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	ts_store(&guard_mode, e && !strcmp(e, "mprotect") ? GUARD_MPROTECT : GUARD_MADVISE);
+}
+
+const char *ts__stack_guard_name(void)
+{
+	switch (ts_load(&guard_mode)) {
+	case GUARD_MADVISE: return "madvise";
+	case GUARD_MPROTECT: return "mprotect";
+	default: return "none yet";
+	}
 }
 
 static size_t round_pages(size_t bytes)
@@ -237,10 +242,6 @@ static void slab_unmap(struct ts_slab *s)
 	if (s->cls->carving == s)
 		s->cls->carving = NULL;
 	depot.ndirty -= s->ndirty;
-#ifdef TS_ASAN
-	/* the next mapping here must not inherit the poison of old frames */
-	ASAN_UNPOISON_MEMORY_REGION(s->base, s->bytes);
-#endif
 	munmap(s->base, s->bytes);
 	free(s);
 }

@@ -50,6 +50,8 @@ int ts__stack_get(struct ts_stack_pool *pool, size_t size, struct ts_stack *out)
 void ts__stack_put(struct ts_stack_pool *pool, struct ts_stack *s);
 /* Give every pooled stack back to the depot and free the pool's array. */
 void ts__stack_pool_drain(struct ts_stack_pool *pool);
+/* How guards are made: "madvise" or "mprotect" (decided at the first stack), for tests. */
+const char *ts__stack_guard_name(void);
 /* size rounded as a stack's: pages, at least 16 KiB; 0 = the default (ts_set_stack_size). */
 size_t ts__stack_round(size_t size);
 
