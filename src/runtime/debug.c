@@ -51,6 +51,7 @@ __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_
 	.task_stack_hi = OFF(struct ts_task, ctx.stack.hi),
 	.frame_rbp = TS_FRAME_RBP,
 	.frame_ret = TS_FRAME_RET,
+	.features = TS_DEBUG_F_PENDING,
 };
 
 int ts__loop_table_add(ts_loop *loop)
