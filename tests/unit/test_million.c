@@ -110,8 +110,64 @@ TEST(million_sleeping_tasks_then_memory_back)
 #endif
 }
 
+/* Slabs that stay in use cannot be unmapped: the stacks given back to them lose their pages
+ * instead (MADV_DONTNEED), a run of neighbours at a time, once many wait in the depot. */
+#define M 20000
+#define KEEP_EVERY 100
+
+static long kept_rss_before, kept_rss_after;
+
+static void *touches_and_sleeps(void *arg)
+{
+	volatile char buf[32 * 1024]; /* a deep stack: 8 pages each */
+	for (size_t i = 0; i < sizeof(buf); i += 4096)
+		buf[i] = 1;
+	(void)arg;
+	return (void *)(long)ts_sleep_ms(3600 * 1000) + buf[0];
+}
+
+static void *some_stay(void *arg)
+{
+	(void)arg;
+	long before = rss_bytes();
+	for (long i = 0; i < M; i++)
+		tasks[i] = ts_spawn(touches_and_sleeps, NULL);
+	ts_sleep_ms(1); /* all run up to their sleep */
+	kept_rss_before = rss_bytes() - before;
+	for (long i = 0; i < M; i++)
+		if (i % KEEP_EVERY)
+			ts_cancel(tasks[i]);
+	for (long i = 0; i < M; i++)
+		if (i % KEEP_EVERY)
+			ts_await(tasks[i], NULL);
+	kept_rss_after = rss_bytes() - before;
+	for (long i = 0; i < M; i++) {
+		ts_cancel(tasks[i]);
+		ts_await(tasks[i], NULL);
+		ts_task_unref(tasks[i]);
+	}
+	return NULL;
+}
+
+TEST(stacks_given_back_to_slabs_in_use_lose_their_pages)
+{
+	tasks = calloc(M, sizeof(*tasks));
+	CHECK(tasks != NULL);
+	if (!tasks)
+		return;
+	ts_run(some_stay, NULL);
+	free(tasks);
+	printf("# %d tasks with 8 stack pages each: %.1f MiB; one in %d left: %.1f MiB\n", M,
+	       kept_rss_before / 1048576.0, KEEP_EVERY, kept_rss_after / 1048576.0);
+	CHECK(kept_rss_before > (long)M * 8 * 4096);
+#ifndef TS_ASAN
+	CHECK(kept_rss_after < kept_rss_before / 8);
+#endif
+}
+
 int main(void)
 {
 	RUN(million_sleeping_tasks_then_memory_back);
+	RUN(stacks_given_back_to_slabs_in_use_lose_their_pages);
 	return DONE();
 }
