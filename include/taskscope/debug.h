@@ -12,7 +12,8 @@
  *
  * using only the offsets below. Writers bump loop->gen (and loops_gen) before and after each
  * change of an array (odd while changing), so a reader retries when the generation moved or is
- * odd. Each task starts with `magic` and carries `seq`, odd while its fields change.
+ * odd. Each task starts with `magic` and carries `seq`, odd while its name changes; its state
+ * is one 32-bit word, written at once.
  * All fields are native-endian; ids are 64-bit, from 1, never reused.
  */
 #ifndef TASKSCOPE_DEBUG_H
@@ -26,6 +27,10 @@
 #define TS_TASK_MAGIC 0x4b5341544f435354ull  /* "TSCOTASK" */
 #define TS_TASK_FREED 0x4445455246435354ull  /* "TSCFREED" */
 #define TS_NAME_MAX 64                       /* task names, NUL included */
+
+/* Bits of ts_debug_desc.features: what this writer does beyond ABI version 1's first form. */
+#define TS_DEBUG_F_PENDING 0x1  /* a task that never ran reads TS_PENDING (0); without this
+				 * bit it read TS_READY (1) from the moment it was queued */
 
 struct ts_debug_desc {
 	char magic[8];
@@ -56,7 +61,7 @@ struct ts_debug_desc {
 	uint16_t task_parent;       /* uint64_t, 0 = none */
 	uint16_t task_name;         /* char[name_max] */
 	uint16_t task_coro;         /* const char *, the coroutine function's name */
-	uint16_t task_state;        /* uint32_t, enum ts_state */
+	uint16_t task_state;        /* uint32_t, enum ts_state (taskscope.h; append-only values) */
 	uint16_t task_wait;         /* uint32_t, enum ts_wait */
 	uint16_t task_wait_obj;     /* uint64_t, see enum ts_wait */
 	uint16_t task_tid;          /* int32_t, its loop's thread */
@@ -68,7 +73,8 @@ struct ts_debug_desc {
 	/* the frame a suspended task's ctx_sp points at (src/runtime/ctx.h) */
 	uint16_t frame_rbp;         /* offset from ctx_sp of the saved frame pointer */
 	uint16_t frame_ret;         /* offset from ctx_sp of the resume address */
-	uint16_t reserved[4];
+	uint16_t features;          /* TS_DEBUG_F_* (was reserved: 0 in older writers) */
+	uint16_t reserved[3];
 };
 
 #endif

@@ -232,9 +232,7 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 		t->parent = ev->create.parent;
 		t->tid = ev->create.loop_tid;
 		t->created_ns = ev->ts_ns;
-		/* spawned on the creator's loop it is queued at once; on another loop it waits
-		 * for that loop to take the message */
-		t->state = ev->create.loop_tid == ev->tid ? TS_READY : TS_PENDING;
+		t->state = TS_PENDING; /* until its first switch in, as the runtime says */
 		t->live = 1;
 		break;
 	case TSC_EV_SWITCH:

@@ -47,10 +47,11 @@ __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_
 	.task_created_ns = OFF(struct ts_task, created_ns),
 	.task_switches = OFF(struct ts_task, switches),
 	.task_ctx_sp = OFF(struct ts_task, ctx.sp),
-	.task_stack_lo = OFF(struct ts_task, ctx.stack_lo),
-	.task_stack_hi = OFF(struct ts_task, stack_hi),
+	.task_stack_lo = OFF(struct ts_task, ctx.stack.lo),
+	.task_stack_hi = OFF(struct ts_task, ctx.stack.hi),
 	.frame_rbp = TS_FRAME_RBP,
 	.frame_ret = TS_FRAME_RET,
+	.features = TS_DEBUG_F_PENDING,
 };
 
 int ts__loop_table_add(ts_loop *loop)

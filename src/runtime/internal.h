@@ -10,19 +10,40 @@
 #include <taskscope/debug.h>
 #include <taskscope/taskscope.h>
 
+#include "stack.h"
+
+/* Sanitizers that must be told about fibers (sched.c), by GCC's and by clang's spelling. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TS_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TS_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(TS_ASAN)
+#define TS_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(TS_TSAN)
+#define TS_TSAN 1
+#endif
+#endif
+
 #define TS_MAX_LOOPS 256
 #define TS_DIRECT_SWITCH_BUDGET 64 /* task-to-task switches before the loop polls I/O */
 
 #define ts_load(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define ts_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-/* A suspended execution context: its saved stack pointer and, for sanitizers, its stack. */
+/* A suspended execution context: its saved stack pointer and its stack. */
 struct ts_ctx {
 	void *sp;
-	void *stack_lo;
-	size_t stack_size;
+	struct ts_stack stack;
+#ifdef TS_ASAN
 	void *asan_fake_stack;
+#endif
+#ifdef TS_TSAN
 	void *tsan_fiber;
+#endif
 };
 
 /* A task waiting in some object's list (await, queue, event). Lives on the waiter's stack;
@@ -30,9 +51,11 @@ struct ts_ctx {
 struct ts_waiter {
 	struct ts_waiter *next, **pprev;
 	ts_task *task;
-	uint64_t seq;
+	uint32_t seq;
 };
 
+/* Kept small: a task's allocation is a third of what a sleeping task costs beside its stack
+ * page (a million of them is the benchmark). */
 struct ts_task {
 	uint64_t magic;            /* TS_TASK_MAGIC; TS_TASK_FREED once freed */
 	uint64_t seq;              /* odd while name/state change (for outside readers) */
@@ -48,22 +71,24 @@ struct ts_task {
 	uint64_t created_ns;
 	uint64_t switches;
 	struct ts_ctx ctx;
-	void *stack_hi;
 
 	ts_loop *loop;
-	ts_fn fn;
+	union {
+		ts_fn fn;          /* until it runs */
+		void *result;      /* once it returned */
+	};
 	void *arg;
-	void *result;
-	int fail_err;
-	int wake_result;           /* what the current suspension returns */
-	uint64_t wait_seq;         /* bumped at each wait; stale wakes carry an old one */
+	union {
+		int wake_result;   /* alive: what the current suspension returns */
+		int fail_err;      /* failed: the error given to ts_fail */
+	};
+	uint32_t wait_seq;         /* bumped at each wait; stale wakes carry an old one */
 	uint32_t cancel_pending;   /* atomic: a cancel not delivered yet */
-	bool cancelled;            /* a cancel was delivered */
 	int32_t reg_index;         /* index in loop->tasks, -1 when not registered */
 	int32_t timer_index;       /* index in loop's timer heap, -1 when not armed */
+	bool cancelled;            /* a cancel was delivered and not swallowed (see suspend) */
 	ts_task *next_ready;
-	pthread_mutex_t lock;      /* guards waiters and the move to a finished state */
-	struct ts_waiter *waiters;
+	struct ts_waiter *waiters; /* under ts__task_lock(t), as is the move to a finished state */
 };
 
 struct ts_timer {
@@ -77,7 +102,7 @@ struct ts_msg {
 	struct ts_msg *next;
 	enum ts_msg_kind kind;
 	ts_task *task;             /* holds a reference */
-	uint64_t seq;
+	uint32_t seq;
 	int result;
 };
 
@@ -101,10 +126,11 @@ struct ts_loop {
 	ts_task *dead;             /* finished task whose stack awaits release */
 	struct ts_timer *timers;
 	uint32_t ntimers, timers_cap;
-	void *stack_pool;          /* struct ts_pooled_stack[], stack.c */
+	struct ts_stack_pool pool; /* stacks of finished tasks, for the next spawns */
+	ts_task *free_tasks;       /* freed tasks for the next spawns, through next_ready */
+	uint32_t nfree_tasks;
 	void *altstack;            /* signal stack for the overflow handler */
 	size_t altstack_size;
-	uint32_t npool;
 	pthread_mutex_t inbox_lock;
 	struct ts_msg *inbox_head, **inbox_tail;
 	uint32_t stopping;         /* atomic */
@@ -119,13 +145,26 @@ struct ts_loop {
 extern __thread ts_loop *ts__tls_loop __attribute__((tls_model("initial-exec")));
 extern size_t ts__stack_size;
 
+/* The lock of a task's waiters, from a small table: a lock in each task would be a sixth of
+ * its size, and each critical section is a few instructions on one task's list. */
+#define TS_TASK_LOCKS 64
+extern struct ts_lock_slot {
+	pthread_mutex_t m;
+} __attribute__((aligned(64))) ts__task_locks[TS_TASK_LOCKS];
+
+static inline pthread_mutex_t *ts__task_lock(const ts_task *t)
+{
+	uintptr_t h = (uintptr_t)t >> 4;
+	return &ts__task_locks[(h ^ h >> 6 ^ h >> 12) % TS_TASK_LOCKS].m;
+}
+
 /* loop.c */
 uint64_t ts__coarse_now_ns(void); /* CLOCK_MONOTONIC_COARSE: cheap, ~4 ms steps */
 ts_loop *ts__loop_new(void);
 void ts__loop_free(ts_loop *loop);
 /* Until `until` is done, or (until == NULL) until stopping and no task is left. */
 void ts__loop_run(ts_loop *loop, ts_task *until);
-void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint64_t seq, int result);
+void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint32_t seq, int result);
 void ts__registry_add(ts_loop *loop, ts_task *t);
 void ts__registry_del(ts_loop *loop, ts_task *t);
 void ts__timer_add(ts_loop *loop, ts_task *t, uint64_t deadline);
@@ -134,9 +173,9 @@ void ts__timer_del(ts_loop *loop, ts_task *t);
 /* sched.c */
 void ts__sched_init(ts_loop *loop);
 int ts__suspend(enum ts_wait reason, uint64_t obj);  /* current task; returns wake_result */
-uint64_t ts__wait_begin(ts_task *t);                  /* new wait_seq for a waiter node */
-void ts__wake(ts_task *t, uint64_t seq, int result);  /* from any thread */
-void ts__wake_local(ts_task *t, uint64_t seq, int result);
+uint32_t ts__wait_begin(ts_task *t);                  /* new wait_seq for a waiter node */
+void ts__wake(ts_task *t, uint32_t seq, int result);  /* from any thread */
+void ts__wake_local(ts_task *t, uint32_t seq, int result);
 void ts__cancel_local(ts_task *t);
 void ts__start_local(ts_loop *loop, ts_task *t);
 void ts__switch(ts_loop *loop, ts_task *from, ts_task *to);  /* NULL = the scheduler */
@@ -145,17 +184,13 @@ __attribute__((noreturn)) void ts__finish(ts_task *t, enum ts_state outcome);
 int ts__take_cancel(ts_task *t);                      /* -ECANCELED if one was pending */
 
 /* waiters */
-void ts__waiter_add(struct ts_waiter **head, struct ts_waiter *w, ts_task *t, uint64_t seq);
+void ts__waiter_add(struct ts_waiter **head, struct ts_waiter *w, ts_task *t, uint32_t seq);
 void ts__waiter_del(struct ts_waiter *w);
 void ts__waiters_wake_all(struct ts_waiter **head, int result);
 bool ts__waiters_wake_one(struct ts_waiter **head, int result);
 
-/* stack.c */
-int ts__stack_get(ts_loop *loop, ts_task *t);
-void ts__stack_put(ts_loop *loop, ts_task *t);
-void ts__stack_pool_free(ts_loop *loop);
-void ts__overflow_handler_install(ts_loop *loop);
-void ts__overflow_handler_remove(ts_loop *loop);
+/* task.c */
+void ts__task_cache_free(ts_loop *loop);
 
 /* debug.c */
 int ts__loop_table_add(ts_loop *loop);

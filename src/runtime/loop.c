@@ -71,7 +71,8 @@ void ts__loop_free(ts_loop *loop)
 		ts_task_unref(m->task);
 		free(m);
 	}
-	ts__stack_pool_free(loop);
+	ts__stack_pool_drain(&loop->pool);
+	ts__task_cache_free(loop);
 	close(loop->epfd);
 	close(loop->evfd);
 	free(loop->tasks);
@@ -84,47 +85,67 @@ void ts__loop_free(ts_loop *loop)
 
 /* ---- registry: the array outside readers walk (see debug.h) ---- */
 
-static void gen_bump(ts_loop *loop)
+/* Only the loop's thread writes gen, so a plain store does (a locked add cost as much as the
+ * rest of a spawn). The readers are outside the process: what matters is that the stores
+ * reach memory in program order, which x86 keeps; the compiler barrier keeps the array's
+ * stores after the odd bump, the release store keeps them before the even one. */
+static void gen_begin(ts_loop *loop)
 {
-	__atomic_add_fetch(&loop->gen, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&loop->gen, loop->gen + 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static void gen_end(ts_loop *loop)
+{
+	__atomic_store_n(&loop->gen, loop->gen + 1, __ATOMIC_RELEASE);
+}
+
+/* Move the array to one of cap entries, publishing the new one before freeing the old, so
+ * that readers see one or the other. */
+static void registry_resize(ts_loop *loop, uint32_t cap)
+{
+	ts_task **n = malloc(cap * sizeof(*n));
+	if (!n) {
+		if (cap < loop->cap)
+			return; /* shrinking is only to give memory back */
+		abort(); /* out of memory in the scheduler: nothing sane to do */
+	}
+	if (loop->ntasks)
+		memcpy(n, loop->tasks, loop->ntasks * sizeof(*n));
+	ts_task **old = loop->tasks;
+	gen_begin(loop);
+	ts_store(&loop->tasks, n);
+	loop->cap = cap;
+	gen_end(loop);
+	free(old);
 }
 
 void ts__registry_add(ts_loop *loop, ts_task *t)
 {
-	if (loop->ntasks == loop->cap) {
-		uint32_t cap = loop->cap ? loop->cap * 2 : 64;
-		ts_task **n = malloc(cap * sizeof(*n));
-		if (!n)
-			abort(); /* out of memory in the scheduler: nothing sane to do */
-		if (loop->ntasks)
-			memcpy(n, loop->tasks, loop->ntasks * sizeof(*n));
-		/* Publish the new array before freeing the old, so readers see one or the other. */
-		ts_task **old = loop->tasks;
-		gen_bump(loop);
-		ts_store(&loop->tasks, n);
-		loop->cap = cap;
-		gen_bump(loop);
-		free(old);
-	}
-	gen_bump(loop);
+	if (loop->ntasks == loop->cap)
+		registry_resize(loop, loop->cap ? loop->cap * 2 : 64);
+	gen_begin(loop);
 	t->reg_index = (int32_t)loop->ntasks;
 	loop->tasks[loop->ntasks] = t;
 	ts_store(&loop->ntasks, loop->ntasks + 1);
-	gen_bump(loop);
+	gen_end(loop);
 }
 
 void ts__registry_del(ts_loop *loop, ts_task *t)
 {
 	if (t->reg_index < 0)
 		return;
-	gen_bump(loop);
+	gen_begin(loop);
 	uint32_t last = loop->ntasks - 1;
 	ts_task *moved = loop->tasks[last];
 	loop->tasks[t->reg_index] = moved;
 	moved->reg_index = t->reg_index;
 	ts_store(&loop->ntasks, last);
 	t->reg_index = -1;
-	gen_bump(loop);
+	gen_end(loop);
+	/* after a burst, give the memory back (a quarter full: no back and forth at the edge) */
+	if (loop->cap > 1024 && last < loop->cap / 4)
+		registry_resize(loop, loop->cap / 2);
 }
 
 /* ---- timers: a binary min-heap by deadline, each task in it at most once ---- */
@@ -185,13 +206,20 @@ void ts__timer_del(ts_loop *loop, ts_task *t)
 	uint32_t i = (uint32_t)t->timer_index;
 	t->timer_index = -1;
 	uint32_t last = --loop->ntimers;
-	if (i == last)
-		return;
-	heap_set(loop, i, loop->timers[last]);
-	if (i > 0 && loop->timers[(i - 1) / 2].deadline > loop->timers[i].deadline)
-		heap_up(loop, i);
-	else
-		heap_down(loop, i);
+	if (i != last) {
+		heap_set(loop, i, loop->timers[last]);
+		if (i > 0 && loop->timers[(i - 1) / 2].deadline > loop->timers[i].deadline)
+			heap_up(loop, i);
+		else
+			heap_down(loop, i);
+	}
+	if (loop->timers_cap > 1024 && loop->ntimers < loop->timers_cap / 4) {
+		struct ts_timer *n = realloc(loop->timers, loop->timers_cap / 2 * sizeof(*n));
+		if (n) { /* else keep the larger heap */
+			loop->timers = n;
+			loop->timers_cap /= 2;
+		}
+	}
 }
 
 static void run_timers(ts_loop *loop, uint64_t now)
@@ -205,7 +233,7 @@ static void run_timers(ts_loop *loop, uint64_t now)
 
 /* ---- inbox ---- */
 
-void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint64_t seq, int result)
+void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint32_t seq, int result)
 {
 	struct ts_msg *m = malloc(sizeof(*m));
 	if (!m)

@@ -9,23 +9,11 @@
 #include <stdlib.h>
 #include <taskscope/probes.h>
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef TS_ASAN
 #include <sanitizer/asan_interface.h>
-#define TS_ASAN 1
 #endif
-#if defined(__SANITIZE_THREAD__)
+#ifdef TS_TSAN
 #include <sanitizer/tsan_interface.h>
-#define TS_TSAN 1
-#endif
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) && !defined(TS_ASAN)
-#include <sanitizer/asan_interface.h>
-#define TS_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer) && !defined(TS_TSAN)
-#include <sanitizer/tsan_interface.h>
-#define TS_TSAN 1
-#endif
 #endif
 
 static inline struct ts_ctx *ctx_of(ts_loop *loop, ts_task *t)
@@ -49,8 +37,8 @@ static inline __attribute__((always_inline)) void do_switch(ts_loop *loop, ts_ta
 #ifdef TS_ASAN
 	/* A finished task never comes back: NULL tells ASan to drop its fake stack. */
 	bool dying = from && ts_load(&from->state) >= TS_DONE;
-	__sanitizer_start_switch_fiber(dying ? NULL : &fc->asan_fake_stack, tc->stack_lo,
-				       tc->stack_size);
+	__sanitizer_start_switch_fiber(dying ? NULL : &fc->asan_fake_stack, tc->stack.lo,
+				       (size_t)((char *)tc->stack.hi - (char *)tc->stack.lo));
 #endif
 #ifdef TS_TSAN
 	__tsan_switch_to_fiber(tc->tsan_fiber, 0);
@@ -76,8 +64,13 @@ void ts__sched_init(ts_loop *loop)
 #endif
 #ifdef TS_ASAN
 	pthread_attr_t attr;
-	if (!loop->sched.stack_lo && !pthread_getattr_np(pthread_self(), &attr)) {
-		pthread_attr_getstack(&attr, &loop->sched.stack_lo, &loop->sched.stack_size);
+	void *lo;
+	size_t size;
+	if (!loop->sched.stack.lo && !pthread_getattr_np(pthread_self(), &attr)) {
+		if (!pthread_attr_getstack(&attr, &lo, &size)) {
+			loop->sched.stack.lo = lo;
+			loop->sched.stack.hi = (char *)lo + size;
+		}
 		pthread_attr_destroy(&attr);
 	}
 #endif
@@ -98,7 +91,7 @@ static void release_dead(ts_loop *loop)
 {
 	ts_task *dead = loop->dead;
 	loop->dead = NULL;
-	ts__stack_put(loop, dead);
+	ts__stack_put(&loop->pool, &dead->ctx.stack);
 	ts_task_unref(dead); /* the loop's reference */
 }
 
@@ -127,7 +120,7 @@ int ts__take_cancel(ts_task *t)
 	return take_cancel(t);
 }
 
-uint64_t ts__wait_begin(ts_task *t)
+uint32_t ts__wait_begin(ts_task *t)
 {
 	return ++t->wait_seq;
 }
@@ -138,8 +131,9 @@ static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task 
 	int err = take_cancel(t);
 	if (err)
 		return err;
-	t->wait = reason;
-	t->wait_obj = obj;
+	/* relaxed atomics: ts_task_wait() may read them from another thread */
+	__atomic_store_n(&t->wait, reason, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->wait_obj, obj, __ATOMIC_RELAXED);
 	t->wake_result = 0;
 	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
 	if (reason == TS_WAIT_YIELD) {
@@ -149,9 +143,14 @@ static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task 
 		ts_store(&t->state, TS_WAITING);
 	}
 	schedule_away(loop, t);
-	t->wait = TS_WAIT_NONE;
-	t->wait_obj = 0;
-	return t->wake_result;
+	__atomic_store_n(&t->wait, TS_WAIT_NONE, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->wait_obj, 0, __ATOMIC_RELAXED);
+	err = t->wake_result;
+	/* Back from a wait that no cancellation ended: if one was delivered earlier, the task
+	 * swallowed it and went on (as catching CancelledError does): it finishes done. */
+	if (err != -ECANCELED)
+		t->cancelled = false;
+	return err;
 }
 
 int ts__suspend(enum ts_wait reason, uint64_t obj)
@@ -169,7 +168,7 @@ int ts_yield(void)
 	return suspend(loop, t, TS_WAIT_YIELD, 0);
 }
 
-void ts__wake_local(ts_task *t, uint64_t seq, int result)
+void ts__wake_local(ts_task *t, uint32_t seq, int result)
 {
 	if (ts_load(&t->state) != TS_WAITING || t->wait_seq != seq)
 		return; /* stale: the task already left that wait */
@@ -179,7 +178,7 @@ void ts__wake_local(ts_task *t, uint64_t seq, int result)
 	ts__ready_push(t->loop, t);
 }
 
-void ts__wake(ts_task *t, uint64_t seq, int result)
+void ts__wake(ts_task *t, uint32_t seq, int result)
 {
 	if (t->loop == ts__tls_loop)
 		ts__wake_local(t, seq, result);
@@ -198,20 +197,23 @@ static void task_entry(void *arg)
 	ts_task *t = arg;
 	ts_loop *loop = t->loop;
 	ts__after_switch(loop);
-	if (ts__take_cancel(t))
+	if (ts__take_cancel(t)) {
+		t->result = NULL;
 		ts__finish(t, TS_CANCELLED); /* cancelled before it ever ran */
+	}
 	t->result = t->fn(t->arg);
-	ts__finish(t, t->cancelled ? TS_CANCELLED : TS_DONE);
+	/* A cancel pending when it returns counts too, as in asyncio. */
+	ts__finish(t, t->cancelled || ts__take_cancel(t) ? TS_CANCELLED : TS_DONE);
 }
 
 void ts__start_local(ts_loop *loop, ts_task *t)
 {
-	t->ctx.sp = ts__ctx_make(t->ctx.stack_lo, t->stack_hi, task_entry, t);
+	t->ctx.sp = ts__ctx_make(t->ctx.stack.lo, t->ctx.stack.hi, task_entry, t);
 #ifdef TS_TSAN
 	t->ctx.tsan_fiber = __tsan_create_fiber(0);
 #endif
 	ts__registry_add(loop, t);
-	ts_store(&t->state, TS_READY);
+	ts_store(&t->state, TS_PENDING); /* queued, but pending until it first runs */
 	ts__ready_push(loop, t);
 }
 
@@ -222,12 +224,13 @@ void ts__finish(ts_task *t, enum ts_state outcome)
 	if (t->timer_index >= 0)
 		ts__timer_del(loop, t);
 	ts__registry_del(loop, t);
-	pthread_mutex_lock(&t->lock);
-	ts__seq_begin(t);
+	/* One store of the state tells outside readers: no seq around it. Under the lock, so an
+	 * awaiter either sees it done or is in the list woken here. */
+	pthread_mutex_t *lock = ts__task_lock(t);
+	pthread_mutex_lock(lock);
 	ts_store(&t->state, outcome);
-	ts__seq_end(t);
 	ts__waiters_wake_all(&t->waiters, 0);
-	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_unlock(lock);
 	TASKSCOPE_TASK_FINISH(t->id, outcome);
 
 	loop->dead = t; /* the next context releases our stack; we are still on it */
@@ -235,7 +238,7 @@ void ts__finish(ts_task *t, enum ts_state outcome)
 	abort(); /* unreachable: nothing resumes a finished task */
 }
 
-void ts__waiter_add(struct ts_waiter **head, struct ts_waiter *w, ts_task *t, uint64_t seq)
+void ts__waiter_add(struct ts_waiter **head, struct ts_waiter *w, ts_task *t, uint32_t seq)
 {
 	w->task = t;
 	w->seq = seq;

@@ -55,6 +55,10 @@ check_example() {
 	check_example seed-cancel-self
 }
 
+@test "cancel-swallow: a task that swallows -ECANCELED and returns finishes done" {
+	check_example cancel-swallow
+}
+
 @test "seed-all-tasks-one: all tasks holds the current task" {
 	check_example seed-all-tasks-one
 }

@@ -329,6 +329,16 @@ ts_probes() {
 	[ "$(awk '{ print length }' <<<"$output" | sort -n | tail -1)" -le 80 ]
 }
 
+@test "ps --no-bpf: a task that never ran is pending, one that ran and yielded is ready" {
+	start_victim "$BUILD/progs/states"
+	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
+	[ "$(jq -c '[.tasks[] | [.id, .name, .state]] | sort' <<<"$output")" = \
+		'[[1,"Task-1","running"],[2,"yielded","ready"],[3,"sleeper","waiting"],[4,"never-ran","pending"]]' ]
+	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
+	grep -qE '^ +2 yielded +ready +- ' <<<"$output"
+	grep -qE '^ +4 never-ran +pending +- ' <<<"$output"
+}
+
 @test "seed example of ten tasks, kept alive: Task-1 runs main_coro, Task-2..11 task_coro" {
 	start_victim_seed() {
 		"$EXAMPLES/seed-all-tasks-ten" --hold > "$T/victim.out" 2>&1 &

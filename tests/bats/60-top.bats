@@ -275,6 +275,23 @@ frames_agree() {
 	jq -e '[.tasks[].name | select(test("\n") and test("\u001b"))] | length == 1' <<<"$output"
 }
 
+@test "top: a task that never ran is pending, one that ran and yielded is ready" {
+	require_root_bpf
+	spawn states "$BUILD/progs/states"
+	wait_for_lines "$T/states.out"
+	run "$TASKSCOPE" top -b -n 1 -d 0.2 "$PID"
+	[ "$status" -eq 0 ]
+	grep -qx 'threads 1, tasks 4: 1 running, 1 ready, 1 waiting, 1 pending' <<<"$output"
+	grep -qE '^ +2 yielded +ready +- ' <<<"$output"
+	grep -qE '^ +3 sleeper +waiting +sleep ' <<<"$output"
+	grep -qE '^ +4 never-ran +pending +- ' <<<"$output"
+	run "$TASKSCOPE" top --json -n 1 -d 0.2 "$PID"
+	[ "$status" -eq 0 ]
+	jq -e '.states == {"pending":1,"ready":1,"running":1,"waiting":1}' <<<"$output"
+	jq -e '([.tasks[] | [.name, .state]] | sort) == ([["Task-1","running"],["yielded","ready"],
+	       ["sleeper","waiting"],["never-ran","pending"]] | sort)' <<<"$output"
+}
+
 @test "top --no-bpf: states and switches from the registry, no CPU" {
 	require_root_bpf
 	start_demo --threads 1 --tasks 3 --hog

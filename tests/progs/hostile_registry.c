@@ -221,9 +221,8 @@ static uint64_t *fake_stack(ts_task *t, size_t len)
 {
 	uint64_t *s = xmalloc(len);
 	t->ctx.sp = s;
-	t->ctx.stack_lo = s;
-	t->ctx.stack_size = len;
-	t->stack_hi = (char *)s + len;
+	t->ctx.stack.lo = s;
+	t->ctx.stack.hi = (char *)s + len;
 	t->switches = 7;
 	return s;
 }

@@ -2,6 +2,7 @@
 /* ts_cancel on one loop: a sleeping task, a task not started yet, a finished one, an awaiter,
  * and the tasks still alive when ts_run's main returns. Across loops: test_thread_cancel.c. */
 #include <errno.h>
+#include <string.h>
 #include <taskscope/taskscope.h>
 #include "check.h"
 
@@ -51,7 +52,7 @@ static void *cancels_unstarted(void *arg)
 {
 	(void)arg;
 	ts_task *t = ts_spawn(never_starts, NULL);
-	CHECK_EQ(ts_task_state(t), TS_READY);
+	CHECK_EQ(ts_task_state(t), TS_PENDING);
 	CHECK_EQ(ts_cancel(t), 0);
 	CHECK_EQ(ts_await(t, NULL), -ECANCELED);
 	CHECK(!started); /* its function never ran */
@@ -167,7 +168,7 @@ static void *runs_cancelled_once(void *arg)
 {
 	(void)arg;
 	ts_task *t = ts_spawn(cancelled_once, NULL);
-	CHECK_EQ(ts_await(t, NULL), -ECANCELED);
+	CHECK_EQ(ts_await(t, NULL), 0); /* it went on after -ECANCELED: swallowed, done */
 	ts_task_unref(t);
 	return NULL;
 }
@@ -209,6 +210,69 @@ TEST(run_cancels_leftover_tasks)
 	ts_task_unref(leftover[1]);
 }
 
+/* How a cancelled task finishes is its choice, as in asyncio: returning right after
+ * -ECANCELED lets the cancellation through (cancelled, above); going on after it swallows it. */
+static int swallow_steps;
+
+static void *swallows(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(ts_sleep_ms(60000), -ECANCELED);
+	swallow_steps = 1;
+	CHECK_EQ(ts_sleep_ms(1), 0); /* carries on: a wait that no cancellation ended */
+	swallow_steps = 2;
+	return (void *)42;
+}
+
+/* Cleans up with a wait, then cancels itself again to finish cancelled (asyncio's `raise`). */
+static void *cleans_up_and_reraises(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(ts_sleep_ms(60000), -ECANCELED);
+	CHECK_EQ(ts_sleep_ms(1), 0); /* the clean-up */
+	ts_cancel(ts_current_task());
+	return (void *)43;
+}
+
+/* Cancelled while running, returns without passing a suspension point: still cancelled. */
+static void *cancels_self_and_returns(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(ts_cancel(ts_current_task()), 0);
+	return (void *)44;
+}
+
+static void *cancels_each(void *arg)
+{
+	(void)arg;
+	char buf[256];
+	ts_task *s = ts_spawn_named(swallows, NULL, "swallower");
+	ts_task *c = ts_spawn(cleans_up_and_reraises, NULL);
+	ts_task *p = ts_spawn(cancels_self_and_returns, NULL);
+	ts_yield(); /* s and c asleep, p done */
+	CHECK_EQ(ts_cancel(s), 0);
+	CHECK_EQ(ts_cancel(c), 0);
+
+	void *r = NULL;
+	CHECK_EQ(ts_await(s, &r), 0);
+	CHECK_EQ((long)r, 42);
+	CHECK_EQ(swallow_steps, 2);
+	CHECK_EQ(ts_task_state(s), TS_DONE);
+	ts_task_format(s, buf, sizeof(buf));
+	CHECK(strncmp(buf, "<Task finished name='swallower' coro=<swallows()> result=", 57) == 0);
+
+	CHECK_EQ(ts_await(c, NULL), -ECANCELED);
+	CHECK_EQ(ts_task_state(c), TS_CANCELLED);
+	CHECK_EQ(ts_await(p, NULL), -ECANCELED);
+	CHECK_EQ(ts_task_state(p), TS_CANCELLED);
+	ts_task_unref(s);
+	ts_task_unref(c);
+	ts_task_unref(p);
+	return NULL;
+}
+
+TEST(swallowed_cancel_finishes_done) { ts_run(cancels_each, NULL); }
+
 int main(void)
 {
 	RUN(cancel_sleeping_task);
@@ -218,5 +282,6 @@ int main(void)
 	RUN(cancel_ready_task_at_next_suspension);
 	RUN(double_cancel_delivered_once);
 	RUN(run_cancels_leftover_tasks);
+	RUN(swallowed_cancel_finishes_done);
 	return DONE();
 }

@@ -74,8 +74,8 @@ static void *sets_later(void *arg)
 static void *waits_for_remote_set(void *arg)
 {
 	(void)arg;
+	uint64_t t0 = ts_now_ns(); /* before the spawn: the setter may start at once */
 	ts_task *s = ts_spawn_on(b_loop, sets_later, NULL, NULL);
-	uint64_t t0 = ts_now_ns();
 	CHECK_EQ(ts_event_wait(ev), 0);
 	CHECK(ts_now_ns() - t0 >= 5000000ull);
 	ts_await(s, NULL);

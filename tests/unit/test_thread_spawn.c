@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Several loops: spawn onto another thread's loop, await across threads both ways, ids and
- * names unique process-wide, a remote task still pending, ts_loop_stop. */
+ * names unique process-wide, a remote task still pending, ts_loop_stop, detached spawns onto
+ * another loop, ts_spawn_opts with a loop. */
 #include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -333,6 +334,47 @@ TEST(loop_stop_cancels_waiting_tasks)
 	CHECK_EQ(ts_loop_stop(other), 0);
 }
 
+/* ---- detached onto another loop, from a task and from a plain thread ---- */
+
+static int detached_ran;
+
+static void *counts_and_checks(void *arg)
+{
+	(void)arg;
+	CHECK(ts_current_loop() == other);
+	__atomic_add_fetch(&detached_ran, 1, __ATOMIC_ACQ_REL);
+	return NULL;
+}
+
+static void *spawns_detached_remote(void *arg)
+{
+	(void)arg;
+	CHECK_EQ(ts_spawn_on_detached(other, counts_and_checks, NULL, "det-1"), 0);
+	struct ts_spawn_opts o = { .loop = other, .detached = 1, .stack_size = 128 * 1024 };
+	CHECK(ts_spawn_opts(counts_and_checks, NULL, &o) != NULL);
+	/* with a reference: where it runs, as the accessors say */
+	struct ts_spawn_opts k = { .loop = other, .name = "kept" };
+	ts_task *t = ts_spawn_opts(counts_and_checks, NULL, &k);
+	CHECK(ts_task_loop(t) == other);
+	CHECK_EQ(ts_task_tid(t), ts_loop_tid(other));
+	CHECK_EQ(ts_await(t, NULL), 0);
+	ts_task_unref(t);
+	while (__atomic_load_n(&detached_ran, __ATOMIC_ACQUIRE) < 3)
+		ts_sleep_ms(1);
+	return NULL;
+}
+
+TEST(detached_spawns_onto_another_loop)
+{
+	other = ts_loop_start();
+	ts_run(spawns_detached_remote, NULL);
+	CHECK_EQ(ts_spawn_on_detached(other, counts_and_checks, NULL, NULL), 0); /* no loop here */
+	while (__atomic_load_n(&detached_ran, __ATOMIC_ACQUIRE) < 4)
+		usleep(1000);
+	CHECK_EQ(ts_loop_stop(other), 0);
+	CHECK_EQ(detached_ran, 4);
+}
+
 int main(void)
 {
 	RUN(spawn_on_other_loop_and_await);
@@ -343,5 +385,6 @@ int main(void)
 	RUN(remote_task_pending_then_cancelled_before_start);
 	RUN(spawn_on_from_plain_thread);
 	RUN(loop_stop_cancels_waiting_tasks);
+	RUN(detached_spawns_onto_another_loop);
 	return DONE();
 }
