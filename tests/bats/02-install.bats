@@ -309,6 +309,25 @@ complete_words() {
 	! grep -qx "$demo" <<<"$output"
 }
 
+@test "completion: a runtime process whose mapped path leads to a FIFO hangs neither the PID list nor ps" {
+	[ "$(id -u)" = 0 ] || strict_skip "needs root for chroot"
+	# Chrooted in J, the process maps J/live, which /proc/PID/maps shows as J/live: through
+	# the process's root that path is J/J/live, a FIFO it could have put there itself.
+	local j=$T/jail pid
+	mkdir -p "$j$j"
+	cc -static -O2 -I"$ROOT/include" "$ROOT/examples/quickstart-live.c" "$BUILD/libtaskscope.a" \
+		-lpthread -o "$j/live"
+	mkfifo "$j$j/live"
+	chroot "$j" /live > "$T/live.out" 2>&1 3>&- &
+	pid=$!
+	KILL_PIDS=$pid
+	wait_for_lines "$T/live.out" 10
+	run -0 timeout 20 "$TASKSCOPE" __pids
+	grep -qx "$pid" <<<"$output"
+	run -0 timeout 20 "$TASKSCOPE" ps --no-bpf --json "$pid"
+	check_live_tasks <<<"$output"
+}
+
 # ---- version ----
 
 @test "version: the command and --version print the same, with the git commit" {
