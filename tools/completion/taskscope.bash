@@ -50,6 +50,13 @@ _taskscope_opts()
 		END { for (o in opt) print o opt[o] }'
 }
 
+# The processes that hold a taskscope runtime, as the CLI finds them; bounded in time, since
+# reading a process's mappings can wait on that process.
+_taskscope_pids()
+{
+	timeout 5 "$1" __pids 2>/dev/null
+}
+
 _taskscope_commands()
 {
 	"$1" --help 2>/dev/null | awk '/^COMMANDS:/ { p = 1; next } /^$/ { p = 0 } p { print $1 }'
@@ -106,11 +113,11 @@ _taskscope()
 	fi
 	case $cmd in
 	ps | tree | top | record)
-		mapfile -t COMPREPLY < <(compgen -W "$("$tool" __pids 2>/dev/null)" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$(_taskscope_pids "$tool")" -- "$cur")
 		;;
 	probes)
 		compopt -o filenames 2>/dev/null
-		mapfile -t COMPREPLY < <(compgen -W "$("$tool" __pids 2>/dev/null)" -- "$cur"
+		mapfile -t COMPREPLY < <(compgen -W "$(_taskscope_pids "$tool")" -- "$cur"
 			compgen -f -- "$cur")
 		;;
 	dump | export)
