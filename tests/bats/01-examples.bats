@@ -94,8 +94,8 @@ check_example() {
 	HOLD_PID=$!
 	wait_for_lines "$out" 10
 	run -0 --separate-stderr "$TASKSCOPE" ps --json "$HOLD_PID"
-	jq -e '[.tasks[] | "\(.name) \(.coro) \(.state)"] | sort ==
-		(["Task-1 main_coro waiting"] + [range(2; 12) | "Task-\(.) task_coro waiting"] | sort)' \
+	jq -e '[.tasks[] | "\(.name) \(.coro)"] | sort ==
+		(["Task-1 main_coro"] + [range(2; 12) | "Task-\(.) task_coro"] | sort)' \
 		<<<"$output" >/dev/null || { echo "ps shows: $output" >&2; return 1; }
 	kill -0 "$HOLD_PID"
 }

@@ -44,11 +44,11 @@ build_quickstart() { # prefix out
 	LD_LIBRARY_PATH=$prefix/lib ldd "$out" | grep -q "=> $prefix/lib/libtaskscope.so.0 "
 }
 
-# The ps JSON of examples/quickstart-live: Task-1 in main_coro and the ten task_coro tasks,
-# all waiting.
+# The ps JSON of examples/quickstart-live: Task-1 in main_coro and the ten task_coro tasks
+# (their states not checked: a task may be caught between its print and its sleep).
 check_live_tasks() {
-	jq -e '[.tasks[] | "\(.name) \(.coro) \(.state)"] | sort ==
-		(["Task-1 main_coro waiting"] + [range(2; 12) | "Task-\(.) task_coro waiting"] | sort)' \
+	jq -e '[.tasks[] | "\(.name) \(.coro)"] | sort ==
+		(["Task-1 main_coro"] + [range(2; 12) | "Task-\(.) task_coro"] | sort)' \
 		>/dev/null || { echo "ps shows other tasks" >&2; return 1; }
 }
 
