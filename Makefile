@@ -4,7 +4,7 @@
 #   make                 build everything
 #   make test            build, then run every test (tests/run)
 #   make bench           run the benchmarks (tools/bench/run)
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local DESTDIR=   builds what it installs, says what it installs
 #   make SAN=address,undefined BUILD=build/asan unit   runtime unit tests under sanitizers
 
 BUILD ?= build
@@ -34,9 +34,9 @@ endif
 LDLIBS += -lpthread
 
 .DELETE_ON_ERROR:
-.PHONY: all runtime examples unit progs cli bench-bins test bench install clean
+.PHONY: all runtime examples unit progs cli man bench-bins test bench install clean FORCE
 
-all: runtime examples unit progs $(BUILD)/taskscope-demo cli bench-bins
+all: runtime examples unit progs $(BUILD)/taskscope-demo cli man bench-bins
 
 # ---- the runtime ----
 RT_SRC := $(wildcard src/runtime/*.c) src/runtime/switch_x86_64.S
@@ -78,7 +78,14 @@ $(BUILD)/libtaskscope.so: $(RT_OBJ)
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libtaskscope.so.0 -o $@ $^ $(LDLIBS)
 	$(Q)ln -sf libtaskscope.so $(BUILD)/libtaskscope.so.0
 
-$(BUILD)/taskscope.pc: Makefile
+# The prefix the .pc names, rewritten only when it changes: `make install PREFIX=X` after a
+# plain `make` (or tools/try) must install a .pc that names X, not the prefix of that build.
+$(BUILD)/prefix: FORCE
+	@mkdir -p $(@D)
+	$(Q)[ "$$(cat $@ 2>/dev/null)" = '$(PREFIX)' ] || printf '%s\n' '$(PREFIX)' > $@
+
+$(BUILD)/taskscope.pc: $(BUILD)/prefix Makefile
+	$(call msg,GEN,$@)
 	@mkdir -p $(@D)
 	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 		'Name: taskscope' 'Description: asyncio-like C tasks with zero-cost USDT probes' \
@@ -226,15 +233,41 @@ bench: all
 	$(Q)for b in $(BENCH_SCRIPTS); do [ -x tools/bench/$$b ] || continue; \
 		echo "== tools/bench/$$b"; tools/bench/$$b || exit 1; echo; done
 
-install: runtime
-	$(Q)install -d $(DESTDIR)$(PREFIX)/include/taskscope $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	$(Q)install -m 644 include/taskscope/*.h $(DESTDIR)$(PREFIX)/include/taskscope/
-	$(Q)install -m 644 $(BUILD)/libtaskscope.a $(DESTDIR)$(PREFIX)/lib/
-	$(Q)install -m 755 $(BUILD)/libtaskscope.so $(DESTDIR)$(PREFIX)/lib/libtaskscope.so.0
-	$(Q)ln -sf libtaskscope.so.0 $(DESTDIR)$(PREFIX)/lib/libtaskscope.so
-	$(Q)install -m 644 $(BUILD)/taskscope.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	$(Q)if [ -x $(BUILD)/taskscope ]; then install -d $(DESTDIR)$(PREFIX)/bin && \
-		install -m 755 $(BUILD)/taskscope $(DESTDIR)$(PREFIX)/bin/; fi
+# ---- man pages: generated from what they document, so they cannot drift from it ----
+# The command pages from the CLI's own --help, libtaskscope(3) from the API header and the
+# README's runtime section, taskscope-probes(7) from the README's probe ABI sections.
+man: $(if $(CLI_SRC),$(BUILD)/man/.stamp)
+
+$(BUILD)/man/.stamp: $(BUILD)/taskscope include/taskscope/taskscope.h include/taskscope/probes.h README.md \
+		$(wildcard tools/man/*)
+	$(call msg,MAN,$(@D))
+	$(Q)rm -rf $(@D) && tools/man/build $(BUILD)/taskscope $(@D) '$(VERSION)'
+	$(Q)touch $@
+
+# ---- install: builds what it installs, and says what it installs ----
+# A non-default PREFIX needs PKG_CONFIG_PATH and LD_LIBRARY_PATH (or an rpath): see README.
+# As root, with no DESTDIR, ldconfig refreshes the loader's cache (LDCONFIG=: to skip it).
+LDCONFIG ?= ldconfig
+
+install: runtime cli man
+	$(Q)set -e; d='$(DESTDIR)$(PREFIX)'; \
+	put() { mode=$$1 dir=$$2; shift 2; install -d "$$d/$$dir"; \
+		for f; do printf '  %-8s %s\n' INSTALL "$$d/$$dir/$${f##*/}"; \
+			install -m "$$mode" "$$f" "$$d/$$dir/"; done; }; \
+	put 755 bin $(BUILD)/taskscope; \
+	put 644 include/taskscope include/taskscope/*.h; \
+	put 644 lib $(BUILD)/libtaskscope.a; \
+	printf '  %-8s %s\n' INSTALL "$$d/lib/libtaskscope.so.0"; \
+	install -m 755 $(BUILD)/libtaskscope.so "$$d/lib/libtaskscope.so.0"; \
+	ln -sf libtaskscope.so.0 "$$d/lib/libtaskscope.so"; \
+	put 644 lib/pkgconfig $(BUILD)/taskscope.pc; \
+	put 644 share/man/man1 $(BUILD)/man/*.1; \
+	put 644 share/man/man3 $(BUILD)/man/*.3; \
+	put 644 share/man/man7 $(BUILD)/man/*.7; \
+	install -d "$$d/share/bash-completion/completions"; \
+	printf '  %-8s %s\n' INSTALL "$$d/share/bash-completion/completions/taskscope"; \
+	install -m 644 tools/completion/taskscope.bash "$$d/share/bash-completion/completions/taskscope"
+	$(Q)if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
 
 clean:
 	$(Q)rm -rf $(BUILD)

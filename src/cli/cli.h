@@ -28,6 +28,7 @@ int tsc_cmd_tree(int argc, char **argv);
 int tsc_cmd_probes(int argc, char **argv);
 int tsc_cmd_record(int argc, char **argv);
 int tsc_cmd_top(int argc, char **argv);
+int tsc_cmd_pids(int argc, char **argv); /* hidden: runtime PIDs for the shell completion */
 
 /* Parse a PID argument: > 0 and all digits. Returns it, or -1. */
 int tsc_parse_pid(const char *s);

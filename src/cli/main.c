@@ -18,8 +18,10 @@ int tsc_verbose;
 struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	const char *summary;
+	const char *summary; /* NULL: not listed in --help (helpers for the shell completion) */
 };
+
+static int cmd_version(int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{ "ps", tsc_cmd_ps, "list the live tasks and each thread's current task" },
@@ -29,6 +31,8 @@ static const struct cmd cmds[] = {
 	{ "top", tsc_cmd_top, "a live view of the tasks: CPU, states, switches, waits" },
 	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
 	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
+	{ "version", cmd_version, "print the version and the git commit (as --version)" },
+	{ "__pids", tsc_cmd_pids, NULL },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -39,10 +43,12 @@ static void usage(FILE *f)
 		"USAGE: taskscope [-v] COMMAND [ARGS]    taskscope COMMAND --help\n\n"
 		"COMMANDS:\n");
 	for (size_t i = 0; i < NCMDS; i++)
-		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+		if (cmds[i].summary)
+			fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f,
 		"\nOPTIONS:\n"
-		"  -v, --verbose   print libbpf's messages and more detail on errors\n"
+		"  -v, --verbose   more detail on errors and libbpf's warnings (-vv: its debug\n"
+		"                  messages too)\n"
 		"  -V, --version   print the version and the git commit\n"
 		"  -h, --help      this help\n"
 		"\nEXIT CODES:\n"
@@ -64,6 +70,29 @@ static void usage(FILE *f)
 		"  taskscope tree 1234            await tree; exit 3 on a deadlock\n"
 		"  taskscope record -o t.tsc 1234 every event until Ctrl-C; then taskscope dump t.tsc\n"
 		"  taskscope probes ./server      probes in a binary\n");
+}
+
+static void version_usage(FILE *f)
+{
+	fprintf(f,
+		"taskscope version: print the version and the git commit it was built from.\n\n"
+		"USAGE: taskscope version\n\n"
+		"The same as taskscope --version.\n");
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		version_usage(stdout);
+		return TSC_EXIT_OK;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "taskscope version: takes no arguments\n");
+		version_usage(stderr);
+		return TSC_EXIT_USAGE;
+	}
+	printf("taskscope %s\n", TASKSCOPE_VERSION);
+	return TSC_EXIT_OK;
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -114,8 +143,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return TSC_EXIT_OK;
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("taskscope %s\n", TASKSCOPE_VERSION);
-			return TSC_EXIT_OK;
+			char *version_argv[] = { "version", NULL };
+			return cmd_version(1, version_argv);
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			tsc_verbose++;
 		} else if (!strcmp(a, "-vv")) {

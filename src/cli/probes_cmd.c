@@ -181,8 +181,10 @@ static void probes_usage(FILE *f)
 	fprintf(f,
 		"taskscope probes: list the taskscope USDT probes of a process or a binary.\n\n"
 		"USAGE: taskscope probes [--json] PID|BINARY\n\n"
-		"  --json   one JSON object: probes [{provider, name, file, address, semaphore,\n"
-		"           args}], plus runtime_address and semaphore_count for a PID\n\n"
+		"  -j, --json     one JSON object: probes [{provider, name, file, address,\n"
+		"                 semaphore, args}], plus runtime_address and semaphore_count\n"
+		"                 for a PID\n"
+		"  -v, --verbose  more detail on stderr\n\n"
 		"Addresses are the file's own (as readelf -n shows them). For a PID every mapped\n"
 		"ELF file is searched, and COUNT is each semaphore's value now: how many tracers\n"
 		"are attached to that probe (0 = none; the probe then costs nothing).\n\n"

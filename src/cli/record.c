@@ -213,7 +213,7 @@ static void record_usage(FILE *f)
 		"dropped, counted per type, and written to the file as LOST records that every\n"
 		"reader shows. A block is written at least once a second, so a recorder that is\n"
 		"killed leaves a file readable up to its last second. Costs the process about\n"
-		"0.2 us per event while recording. Needs root or CAP_BPF+CAP_PERFMON+\n"
+		"625 ns per event while recording. Needs root or CAP_BPF+CAP_PERFMON+\n"
 		"CAP_SYS_PTRACE. Exit codes: taskscope --help.\n\n"
 		"EXAMPLES:\n"
 		"  taskscope record -o run.tsc 1234               until Ctrl-C or the process exits\n"

@@ -125,12 +125,14 @@ int tsc_remote_open_file(struct tsc_remote *r, const struct tsc_vma *v, char *he
 	int fd, err = -ENOENT;
 
 	/* The file as the target sees it, through its root: right in another mount namespace.
-	 * The inode check catches a file replaced since it was mapped. */
+	 * The inode check catches a file replaced since it was mapped. O_NONBLOCK: the target
+	 * controls what the path leads to (a chrooted one, its own files), and opening a FIFO
+	 * there would otherwise wait forever for a writer. */
 	if (v->path[0] == '/' &&
 	    !(plen > sizeof(deleted) - 1 && !strcmp(v->path + plen - sizeof(deleted) + 1, deleted))) {
 		char rel[PATH_MAX + 8];
 		snprintf(rel, sizeof(rel), "root%s", v->path);
-		fd = openat(r->procfd, rel, O_RDONLY | O_CLOEXEC);
+		fd = openat(r->procfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd >= 0 && is_mapped_file(fd, v)) {
 			snprintf(here, n, "/proc/%d/root%s", r->pid, v->path);
 			return fd;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
-# The ports of the asyncio tutorials' examples: each one's output must match what the tutorial
-# shows (tests/expected/NAME.out), except for addresses and the order of a set's lines.
+# The ports of the asyncio tutorials' examples, and the README's example (quickstart): each
+# one's output must match what the tutorial shows (tests/expected/NAME.out), except for
+# addresses and the order of a set's lines. quickstart-live must stay alive for ps to attach.
 
 load test_helper
+bats_require_minimum_version 1.5.0
 
 # Addresses vary from run to run; lines listing a set ("> " lines of ts_all_tasks) come in no
 # particular order, so each run of them is sorted.
@@ -83,6 +85,23 @@ check_example() {
 	kill -0 "$HOLD_PID" || { echo "exited after ready" >&2; return 1; }
 	[ "$(grep -c '^> <Task pending ' "$out")" -eq 11 ]
 	[ "$(grep -c '^task [0-9] is running$' "$out")" -eq 10 ]
+}
+
+@test "quickstart: the README's example" {
+	check_example quickstart
+}
+
+@test "quickstart-live: stays alive with its eleven tasks, as taskscope ps shows them" {
+	require_root_bpf
+	local out=$BATS_TEST_TMPDIR/live.out
+	"$EXAMPLES/quickstart-live" > "$out" 3>&- &
+	HOLD_PID=$!
+	wait_for_lines "$out" 10
+	run -0 --separate-stderr "$TASKSCOPE" ps --json "$HOLD_PID"
+	jq -e '[.tasks[] | "\(.name) \(.coro)"] | sort ==
+		(["Task-1 main_coro"] + [range(2; 12) | "Task-\(.) task_coro"] | sort)' \
+		<<<"$output" >/dev/null || { echo "ps shows: $output" >&2; return 1; }
+	kill -0 "$HOLD_PID"
 }
 
 @test "normalize: ignores addresses and the order of a set" {
