@@ -16,6 +16,7 @@
  *               flow_ids 47 (fixed64), terminating_flow_ids 48 (fixed64)
  */
 #include "cli.h"
+#include "out.h"
 #include "trace.h"
 
 #include <errno.h>
@@ -92,9 +93,11 @@ static void pb_bytes(struct pb *p, unsigned field, const void *data, size_t n)
 	p->n += n;
 }
 
+/* A protobuf string must be UTF-8: names from the target get U+FFFD for each bad byte. */
 static void pb_string(struct pb *p, unsigned field, const char *s)
 {
-	pb_bytes(p, field, s, strnlen(s, 4096));
+	char clean[3 * 4096 + 1];
+	pb_bytes(p, field, clean, tsc_utf8_clean(clean, sizeof(clean), s));
 }
 
 static void pb_fixed64(struct pb *p, unsigned field, uint64_t v)
@@ -137,22 +140,6 @@ static void put_packet(struct exp *e, uint64_t ts, unsigned field, const struct 
 }
 
 /* ---- Chrome JSON ---- */
-
-static void json_str(FILE *f, const char *s)
-{
-	putc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else if (*p >= 0x80)
-			fputs("\\ufffd", f); /* names are ASCII in practice; never emit bad UTF-8 */
-		else
-			putc(*p, f);
-	}
-	putc('"', f);
-}
 
 static double chrome_us(struct exp *e, uint64_t ts)
 {
@@ -222,7 +209,7 @@ static void process_track(struct exp *e)
 		chrome_sep(e);
 		fprintf(e->f, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":",
 			e->pid);
-		json_str(e->f, name);
+		tsc_json_str(e->f, name);
 		fputs("}}", e->f);
 	} else {
 		struct pb td = { .n = 0 }, pr = { .n = 0 };
@@ -283,9 +270,9 @@ static void end_slice(struct exp *e, struct slice *s, uint64_t ts)
 			      "\"dur\":%.3f,\"name\":",
 			e->pid, s->tid, chrome_us(e, s->since),
 			(double)(ts >= s->since ? ts - s->since : 0) / 1e3);
-		json_str(e->f, name_of(e, s->task));
+		tsc_json_str(e->f, name_of(e, s->task));
 		fprintf(e->f, ",\"args\":{\"task_id\":%" PRIu64 ",\"coro\":", s->task);
-		json_str(e->f, t ? t->coro : "");
+		tsc_json_str(e->f, t ? t->coro : "");
 		fputs("}}", e->f);
 		return;
 	}
@@ -305,7 +292,7 @@ static void instant(struct exp *e, struct slice *s, uint64_t ts, const char *nam
 		fprintf(e->f, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"task\",\"pid\":%d,\"tid\":%d,"
 			      "\"ts\":%.3f,\"name\":",
 			e->pid, s->tid, chrome_us(e, ts));
-		json_str(e->f, name);
+		tsc_json_str(e->f, name);
 		fputc('}', e->f);
 		if (out) {
 			chrome_sep(e);
