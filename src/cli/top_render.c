@@ -163,7 +163,8 @@ void top_ui_message(struct top_ui *ui, const char *msg)
 /* ---- drawing ---- */
 
 /* Print s, text we made or escaped (tsc_text), at (y, x) in at most w columns, right-aligned
- * or padded; widths as every other output counts them. */
+ * or padded; widths as every other output counts them. Text cut short ends with an ellipsis
+ * ("~" where the terminal's locale is not UTF-8). */
 static void cell(int y, int x, int w, const char *s, int right)
 {
 	size_t cols;
@@ -172,12 +173,17 @@ static void cell(int y, int x, int w, const char *s, int right)
 	if (x + w > COLS)
 		w = COLS - x;
 	size_t bytes = tsc_text_prefix(s, (size_t)w, &cols);
-	int pad = w - (int)cols;
+	int cut = s[bytes] != 0;
+	if (cut)
+		bytes = tsc_text_prefix(s, (size_t)w - 1, &cols);
+	int pad = w - (int)cols - cut;
 	move(y, x);
 	if (right)
 		for (int i = 0; i < pad; i++)
 			addch(' ');
 	addnstr(s, (int)bytes);
+	if (cut)
+		addstr(MB_CUR_MAX > 1 ? "\xe2\x80\xa6" : "~");
 	if (!right)
 		for (int i = 0; i < pad; i++)
 			addch(' ');
