@@ -56,6 +56,8 @@ struct exp {
 
 /* ---- protobuf ---- */
 
+/* A message being built. Only its n is set when it starts: an initializer would zero all
+ * 16 KiB, for every event. */
 struct pb {
 	uint8_t b[16384];
 	size_t n;
@@ -187,7 +189,8 @@ static struct slice *thread_track(struct exp *e, int32_t tid, uint64_t loop)
 		fprintf(e->f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\","
 			      "\"args\":{\"name\":\"%s\"}}", e->pid, tid, name);
 	} else {
-		struct pb td = { .n = 0 }, th = { .n = 0 };
+		struct pb td, th;
+		td.n = th.n = 0;
 		pb_uint(&th, 1, (uint64_t)(uint32_t)e->pid);
 		pb_uint(&th, 2, (uint64_t)(uint32_t)tid);
 		pb_string(&th, 5, name);
@@ -212,7 +215,8 @@ static void process_track(struct exp *e)
 		tsc_json_str(e->f, name);
 		fputs("}}", e->f);
 	} else {
-		struct pb td = { .n = 0 }, pr = { .n = 0 };
+		struct pb td, pr;
+		td.n = pr.n = 0;
 		pb_uint(&pr, 1, (uint64_t)(uint32_t)e->pid);
 		pb_string(&pr, 6, name);
 		pb_uint(&td, 1, PROCESS_UUID);
@@ -237,7 +241,8 @@ static void begin_slice(struct exp *e, struct slice *s, uint64_t ts, uint64_t ta
 		}
 		return; /* the X event is written at the end of the slice */
 	}
-	struct pb ev = { .n = 0 }, a = { .n = 0 };
+	struct pb ev, a;
+	ev.n = a.n = 0;
 	struct tsc_tstate_task *t = tsc_tstate_task(&e->st, task);
 	pb_uint(&ev, 9, 1);
 	pb_uint(&ev, 11, THREAD_UUID(s->tid));
@@ -276,7 +281,8 @@ static void end_slice(struct exp *e, struct slice *s, uint64_t ts)
 		fputs("}}", e->f);
 		return;
 	}
-	struct pb ev = { .n = 0 };
+	struct pb ev;
+	ev.n = 0;
 	pb_uint(&ev, 9, 2);
 	pb_uint(&ev, 11, THREAD_UUID(s->tid));
 	put_packet(e, ts, 11, &ev);
@@ -308,7 +314,8 @@ static void instant(struct exp *e, struct slice *s, uint64_t ts, const char *nam
 		}
 		return;
 	}
-	struct pb ev = { .n = 0 };
+	struct pb ev;
+	ev.n = 0;
 	pb_uint(&ev, 9, 3);
 	pb_uint(&ev, 11, THREAD_UUID(s->tid));
 	pb_string(&ev, 22, "task");

@@ -282,6 +282,10 @@ size_t tsc_utf8_clean(char *dst, size_t n, const char *str)
 		return 0;
 	while (*s) {
 		uint32_t cp;
+		if (*s < 0x80 && o + 2 <= n) {
+			dst[o++] = (char)*s++;
+			continue;
+		}
 		int len = utf8_dec(s, &cp);
 		size_t l = len ? (size_t)len : 3;
 		if (o + l + 1 > n)
