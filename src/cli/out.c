@@ -297,6 +297,7 @@ size_t tsc_utf8_clean(char *dst, size_t n, const char *str)
 	dst[o] = 0;
 	return o;
 }
+
 void tsc_put_u64(FILE *f, uint64_t v)
 {
 	char b[24];
