@@ -20,6 +20,7 @@
 #include "attach.h"
 #include "cli.h"
 #include "elfx.h"
+#include "out.h"
 #include "tids.h"
 #include "walk.h"
 #include "taskscope.h"
@@ -134,8 +135,10 @@ static void explain_load_error(int err)
 				"the verifier's log)\n", strerror(-err));
 }
 
-static void explain_attach_error(const char *probe, const char *binary, int err)
+static void explain_attach_error(const char *probe, const char *path, int err)
 {
+	char binary[TSC_TEXT_SIZE(1024)];
+	tsc_esc(binary, sizeof(binary), path);
 	if (err == -EPERM || err == -EACCES)
 		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: %s; %s\n", probe,
 			strerror(-err), caps_hint);
@@ -358,7 +361,9 @@ static int attach_multi(struct tsc_bpf *b, const char *binary, unsigned probes)
 
 	if (fd < 0) {
 		err = -errno;
-		fprintf(stderr, "taskscope: cannot open %s: %s\n", binary, strerror(-err));
+		char path[TSC_TEXT_SIZE(1024)];
+		fprintf(stderr, "taskscope: cannot open %s: %s\n", tsc_esc(path, sizeof(path), binary),
+			strerror(-err));
 		return err;
 	}
 	if ((err = tsc_elf_open(fd, &e)))
@@ -404,8 +409,11 @@ static int attach_multi(struct tsc_bpf *b, const char *binary, unsigned probes)
 			explain_attach_error("*", binary, err);
 	}
 cleanup:
-	if (err == -ENOEXEC)
-		fprintf(stderr, "taskscope: cannot read the USDT notes of %s\n", binary);
+	if (err == -ENOEXEC) {
+		char path[TSC_TEXT_SIZE(1024)];
+		fprintf(stderr, "taskscope: cannot read the USDT notes of %s\n",
+			tsc_esc(path, sizeof(path), binary));
+	}
 	tsc_elf_close(&e);
 	close(fd);
 	free(st.off);

@@ -3,6 +3,7 @@
 #include "collect.h"
 #include "attach.h"
 #include "cli.h"
+#include "out.h"
 #include "remote.h"
 #include "stacks.h"
 
@@ -22,7 +23,8 @@ int tsc_remote_report(struct tsc_remote *r, int err, int opened)
 		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
 		return TSC_EXIT_EXITED;
 	}
-	fprintf(stderr, "taskscope: %s\n", detail);
+	char msg[TSC_TEXT_SIZE(sizeof(r->err))];
+	fprintf(stderr, "taskscope: %s\n", tsc_esc(msg, sizeof(msg), detail)); /* may name files */
 	switch (err) {
 	case -ESRCH:
 		if (opened)
@@ -113,10 +115,12 @@ int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}
-	if (tsc_verbose)
+	if (tsc_verbose) {
+		char path[TSC_TEXT_SIZE(1024)];
 		fprintf(stderr, "taskscope: runtime in %s (bias 0x%llx, descriptor at 0x%llx)\n",
-			tsc_remote_binary(r), (unsigned long long)r->bias,
+			tsc_esc(path, sizeof(path), tsc_remote_binary(r)), (unsigned long long)r->bias,
 			(unsigned long long)r->desc_addr);
+	}
 	/* probes first: whatever changes after this is seen by them */
 	if (use_bpf && (err = tsc_bpf_attach(pid, tsc_remote_binary(r), TSC_PROBES_LIFECYCLE, &b))) {
 		rc = bpf_exit(r, err);

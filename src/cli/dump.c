@@ -3,7 +3,9 @@
  * (--at, in `ps --json`'s shape), or per-task totals (--summary). Output is formatted by hand
  * into a large buffer: dumping runs at tens of millions of events per second. */
 #include "cli.h"
+#include "out.h"
 #include "trace.h"
+#include "trace_fmt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -94,67 +96,42 @@ static void ob_secs(struct obuf *o, int64_t ns)
 	ob_mem(o, t, 6);
 }
 
-/* Bytes of a valid UTF-8 sequence at s, or 0. */
-static int utf8_len(const unsigned char *s)
+/* A JSON string (tsc_json_part: the one JSON escaper). */
+static void ob_json(struct obuf *o, const char *s)
 {
-	int len = *s < 0x80 ? 1 : (*s & 0xe0) == 0xc0 ? 2 : (*s & 0xf0) == 0xe0 ? 3
-				  : (*s & 0xf8) == 0xf0 ? 4 : 0;
-	uint32_t cp = len == 1 ? *s : len == 2 ? *s & 0x1f : len == 3 ? *s & 0x0f : *s & 0x07;
-	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	if (!len || cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* A JSON string: escapes, invalid UTF-8 as U+FFFD. */
-static void ob_json(struct obuf *o, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
 	ob_ch(o, '"');
-	for (;;) {
-		const unsigned char *run = s;
-		while (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\')
-			s++;
-		if (s > run)
-			ob_mem(o, (const char *)run, (size_t)(s - run));
-		if (!*s)
-			break;
-		int len = utf8_len(s);
-		char e[8];
-		if (*s == '"' || *s == '\\') {
-			ob_ch(o, '\\');
-			ob_ch(o, (char)*s++);
-		} else if (*s < 0x20 || *s == 0x7f) {
-			snprintf(e, sizeof(e), "\\u%04x", *s++);
-			ob_str(o, e);
-		} else if (!len) {
-			ob_str(o, "\\ufffd");
-			s++;
-		} else {
-			ob_mem(o, (const char *)s, (size_t)len);
-			s += len;
-		}
+	while (*s) {
+		size_t n;
+		s = tsc_json_part(s, ob_room(o, 512), 512, &n);
+		o->n += n;
 	}
 	ob_ch(o, '"');
 }
 
-/* A name for a text line: quoted, control characters as '?'; never drives the terminal. */
+/* A name for a text line, escaped (tsc_text), cut to maxw columns; returns its width. The
+ * room is that of the longest string a trace holds: measuring each name first costs more. */
+static size_t ob_text(struct obuf *o, const char *s, size_t maxw, unsigned flags)
+{
+	enum { ROOM = TSC_TEXT_SIZE(TF_STR_MAX + 32) };
+	char *p = ob_room(o, ROOM);
+	size_t w;
+	o->n += tsc_text(p, ROOM, s, maxw, flags, &w);
+	return w;
+}
+
+/* A name in quotes: "worker-1" */
 static void ob_name(struct obuf *o, const char *s)
 {
-	size_t n = strnlen(s, 4096);
-	char *p = ob_room(o, n + 2);
-	*p++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		p[i] = c < 0x20 || c == 0x7f || c == '"' ? '?' : (char)c;
-	}
-	p[n] = '"';
-	o->n += n + 2;
+	ob_ch(o, '"');
+	ob_text(o, s, SIZE_MAX, TSC_TEXT_QUOTED);
+	ob_ch(o, '"');
+}
+
+/* A table cell: s escaped, cut to w columns, padded to them, then a space. */
+static void ob_cell(struct obuf *o, const char *s, size_t w)
+{
+	for (size_t k = ob_text(o, s, w, 0); k <= w; k++)
+		ob_ch(o, ' ');
 }
 
 static const char *state_name(uint32_t s)
@@ -200,7 +177,9 @@ static void dump_usage(FILE *f)
 		"                waits by reason; with lost-event counts\n\n"
 		"A damaged or cut file is read up to the fault; then the fault is reported and\n"
 		"the exit status is 1. A file without its footer (the recorder was killed) is\n"
-		"read to its last whole block and also ends with status 1.\n\n"
+		"read to its last whole block and also ends with status 1.\n"
+		"Names show escaped as in `taskscope ps` (\\e, \\n, \\x9b, \\u009b; README:\n"
+		"output conventions).\n\n"
 		"EXAMPLES:\n"
 		"  taskscope dump run.tsc | less\n"
 		"  taskscope dump --at 2.5 --json run.tsc | jq '.tasks[] | .name'\n"
@@ -428,12 +407,14 @@ static void print_header(struct dump *d)
 		ob_u64(o, s->ntasks);
 		ob_str(o, "}}\n");
 	} else {
-		char line[4096 + 256];
-		snprintf(line, sizeof(line),
-			 "# taskscope trace %u.%u: pid %d, %s, started %s\n"
-			 "# snapshot at %+.6f s: %zu threads, %zu tasks\n",
-			 h->major, h->minor, h->pid, h->binary[0] ? h->binary : "?", when,
-			 (double)(int64_t)(s->taken_ns - d->t0) / 1e9, s->nthreads, s->ntasks);
+		char line[256];
+		snprintf(line, sizeof(line), "# taskscope trace %u.%u: pid %d, ", h->major, h->minor,
+			 h->pid);
+		ob_str(d->o, line);
+		ob_text(d->o, h->binary[0] ? h->binary : "?", SIZE_MAX, 0);
+		snprintf(line, sizeof(line), ", started %s\n# snapshot at %+.6f s: %zu threads, "
+			 "%zu tasks\n", when, (double)(int64_t)(s->taken_ns - d->t0) / 1e9,
+			 s->nthreads, s->ntasks);
 		ob_str(d->o, line);
 	}
 }
@@ -609,13 +590,14 @@ static void print_at(struct dump *d, uint64_t at_ns)
 			char parent[24] = "-";
 			if (t->parent)
 				snprintf(parent, sizeof(parent), "%" PRIu64, t->parent);
-			snprintf(line, sizeof(line), "%8" PRIu64 " %-20.20s %-8s %-8s %-8d %-7s %s\n",
-				 t->id, t->name, state_name(t->state),
-				 waiting ? wait_name(t->wait) : "-", t->tid, parent, t->coro);
-			for (char *c = line; *c; c++)
-				if ((unsigned char)*c < 0x20 && *c != '\n')
-					*c = '?';
+			snprintf(line, sizeof(line), "%8" PRIu64 " ", t->id);
 			ob_str(o, line);
+			ob_cell(o, t->name, 20);
+			snprintf(line, sizeof(line), "%-8s %-8s %-8d %-7s ", state_name(t->state),
+				 waiting ? wait_name(t->wait) : "-", t->tid, parent);
+			ob_str(o, line);
+			ob_text(o, t->coro, SIZE_MAX, 0);
+			ob_ch(o, '\n');
 		}
 	}
 	free(v);
@@ -704,13 +686,12 @@ static void print_summary(struct dump *d, uint64_t end_ns)
 		fmt_dur(life, sizeof(life), lifetime);
 		fmt_dur(cpu, sizeof(cpu), cpu_ns);
 		snprintf(created, sizeof(created), "%+.6f", (double)(int64_t)(t->created_ns - d->t0) / 1e9);
-		snprintf(line, sizeof(line), "%8" PRIu64 " %-20.20s %-16.16s %-11s %-10s %-10s %8" PRIu64
-			 " %s%s\n",
-			 t->id, t->name, t->coro, created, life, cpu, sw, waits[0] ? waits : "-",
-			 t->finished_ns ? "" : " (live)");
-		for (char *c = line; *c; c++)
-			if ((unsigned char)*c < 0x20 && *c != '\n')
-				*c = '?';
+		snprintf(line, sizeof(line), "%8" PRIu64 " ", t->id);
+		ob_str(o, line);
+		ob_cell(o, t->name, 20);
+		ob_cell(o, t->coro, 16);
+		snprintf(line, sizeof(line), "%-11s %-10s %-10s %8" PRIu64 " %s%s\n", created, life,
+			 cpu, sw, waits[0] ? waits : "-", t->finished_ns ? "" : " (live)");
 		ob_str(o, line);
 	}
 	free(v);

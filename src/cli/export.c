@@ -16,6 +16,7 @@
  *               flow_ids 47 (fixed64), terminating_flow_ids 48 (fixed64)
  */
 #include "cli.h"
+#include "out.h"
 #include "trace.h"
 
 #include <errno.h>
@@ -55,6 +56,8 @@ struct exp {
 
 /* ---- protobuf ---- */
 
+/* A message being built. Only its n is set when it starts: an initializer would zero all
+ * 16 KiB, for every event. */
 struct pb {
 	uint8_t b[16384];
 	size_t n;
@@ -92,9 +95,11 @@ static void pb_bytes(struct pb *p, unsigned field, const void *data, size_t n)
 	p->n += n;
 }
 
+/* A protobuf string must be UTF-8: names from the target get U+FFFD for each bad byte. */
 static void pb_string(struct pb *p, unsigned field, const char *s)
 {
-	pb_bytes(p, field, s, strnlen(s, 4096));
+	char clean[3 * 4096 + 1];
+	pb_bytes(p, field, clean, tsc_utf8_clean(clean, sizeof(clean), s));
 }
 
 static void pb_fixed64(struct pb *p, unsigned field, uint64_t v)
@@ -137,22 +142,6 @@ static void put_packet(struct exp *e, uint64_t ts, unsigned field, const struct 
 }
 
 /* ---- Chrome JSON ---- */
-
-static void json_str(FILE *f, const char *s)
-{
-	putc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else if (*p >= 0x80)
-			fputs("\\ufffd", f); /* names are ASCII in practice; never emit bad UTF-8 */
-		else
-			putc(*p, f);
-	}
-	putc('"', f);
-}
 
 static double chrome_us(struct exp *e, uint64_t ts)
 {
@@ -200,7 +189,8 @@ static struct slice *thread_track(struct exp *e, int32_t tid, uint64_t loop)
 		fprintf(e->f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\","
 			      "\"args\":{\"name\":\"%s\"}}", e->pid, tid, name);
 	} else {
-		struct pb td = { .n = 0 }, th = { .n = 0 };
+		struct pb td, th;
+		td.n = th.n = 0;
 		pb_uint(&th, 1, (uint64_t)(uint32_t)e->pid);
 		pb_uint(&th, 2, (uint64_t)(uint32_t)tid);
 		pb_string(&th, 5, name);
@@ -222,10 +212,11 @@ static void process_track(struct exp *e)
 		chrome_sep(e);
 		fprintf(e->f, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":",
 			e->pid);
-		json_str(e->f, name);
+		tsc_json_str(e->f, name);
 		fputs("}}", e->f);
 	} else {
-		struct pb td = { .n = 0 }, pr = { .n = 0 };
+		struct pb td, pr;
+		td.n = pr.n = 0;
 		pb_uint(&pr, 1, (uint64_t)(uint32_t)e->pid);
 		pb_string(&pr, 6, name);
 		pb_uint(&td, 1, PROCESS_UUID);
@@ -250,7 +241,8 @@ static void begin_slice(struct exp *e, struct slice *s, uint64_t ts, uint64_t ta
 		}
 		return; /* the X event is written at the end of the slice */
 	}
-	struct pb ev = { .n = 0 }, a = { .n = 0 };
+	struct pb ev, a;
+	ev.n = a.n = 0;
 	struct tsc_tstate_task *t = tsc_tstate_task(&e->st, task);
 	pb_uint(&ev, 9, 1);
 	pb_uint(&ev, 11, THREAD_UUID(s->tid));
@@ -283,13 +275,14 @@ static void end_slice(struct exp *e, struct slice *s, uint64_t ts)
 			      "\"dur\":%.3f,\"name\":",
 			e->pid, s->tid, chrome_us(e, s->since),
 			(double)(ts >= s->since ? ts - s->since : 0) / 1e3);
-		json_str(e->f, name_of(e, s->task));
+		tsc_json_str(e->f, name_of(e, s->task));
 		fprintf(e->f, ",\"args\":{\"task_id\":%" PRIu64 ",\"coro\":", s->task);
-		json_str(e->f, t ? t->coro : "");
+		tsc_json_str(e->f, t ? t->coro : "");
 		fputs("}}", e->f);
 		return;
 	}
-	struct pb ev = { .n = 0 };
+	struct pb ev;
+	ev.n = 0;
 	pb_uint(&ev, 9, 2);
 	pb_uint(&ev, 11, THREAD_UUID(s->tid));
 	put_packet(e, ts, 11, &ev);
@@ -305,7 +298,7 @@ static void instant(struct exp *e, struct slice *s, uint64_t ts, const char *nam
 		fprintf(e->f, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"task\",\"pid\":%d,\"tid\":%d,"
 			      "\"ts\":%.3f,\"name\":",
 			e->pid, s->tid, chrome_us(e, ts));
-		json_str(e->f, name);
+		tsc_json_str(e->f, name);
 		fputc('}', e->f);
 		if (out) {
 			chrome_sep(e);
@@ -321,7 +314,8 @@ static void instant(struct exp *e, struct slice *s, uint64_t ts, const char *nam
 		}
 		return;
 	}
-	struct pb ev = { .n = 0 };
+	struct pb ev;
+	ev.n = 0;
 	pb_uint(&ev, 9, 3);
 	pb_uint(&ev, 11, THREAD_UUID(s->tid));
 	pb_string(&ev, 22, "task");

@@ -53,18 +53,18 @@ static int print_probe(const struct tsc_usdt *u, void *arg)
 		tsc_json_str(stdout, u->args);
 		putchar('}');
 	} else {
-		char name[64], args[256];
+		char name[TSC_TEXT_SIZE(64)], args[TSC_TEXT_SIZE(256)];
 		if (!c->in_file) {
-			char path[4096];
-			tsc_safe_str(c->path, path, sizeof(path));
-			printf("%s%s\n", c->count ? "\n" : "", path);
+			char path[TSC_TEXT_SIZE(4096)];
+			printf("%s%s\n", c->count ? "\n" : "", tsc_esc(path, sizeof(path), c->path));
 			printf("  %-13s %-10s %-10s %s%s\n", "PROBE", "ADDRESS", "SEMAPHORE",
 			       c->r ? "COUNT " : "", "ARGS");
 		}
-		tsc_safe_str(u->name, name, sizeof(name));
-		tsc_safe_str(u->args, args, sizeof(args));
-		printf("  %-13s 0x%-8llx 0x%-8llx ", name, (unsigned long long)u->pc,
-		       (unsigned long long)u->sema);
+		tsc_text(name, sizeof(name), u->name, 64, 0, NULL);
+		tsc_text(args, sizeof(args), u->args, 256, 0, NULL);
+		fputs("  ", stdout);
+		tsc_pad(stdout, name, 13, 0);
+		printf(" 0x%-8llx 0x%-8llx ", (unsigned long long)u->pc, (unsigned long long)u->sema);
 		if (c->r) {
 			if (have_val)
 				printf("%-5u ", sema_val);
@@ -142,8 +142,10 @@ static int probes_pid(int pid, int json)
 			continue; /* that file was listed already */
 		int fd = tsc_remote_open_file(r, v, here, sizeof(here));
 		if (fd < 0) {
+			char path[TSC_TEXT_SIZE(256)];
 			if (tsc_verbose)
-				fprintf(stderr, "taskscope: skipping %s: %s\n", v->path, strerror(-fd));
+				fprintf(stderr, "taskscope: skipping %s: %s\n",
+					tsc_esc(path, sizeof(path), v->path), strerror(-fd));
 			continue;
 		}
 		struct tsc_vma *same = malloc((r->maps.n - i) * sizeof(*same));

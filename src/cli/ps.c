@@ -25,7 +25,9 @@ static void ps_usage(FILE *f)
 		"              stack [{addr, fn, file, line}] and stack_end per task\n"
 		"  -v          more detail on stderr\n\n"
 		"Probes are attached before the registry is read, so tasks that finish meanwhile\n"
-		"are never shown and tasks created meanwhile are. Exit codes: taskscope --help.\n\n"
+		"are never shown and tasks created meanwhile are. Exit codes: taskscope --help.\n"
+		"Names are the target's: control characters and bytes that are not UTF-8 show\n"
+		"escaped (\\e, \\n, \\x9b, \\u009b; README: output conventions).\n\n"
 		"EXAMPLES:\n"
 		"  taskscope ps 1234\n"
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
@@ -94,10 +96,11 @@ static void print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
 	fputs("\n]}\n", f);
 }
 
-/* One table row, formatted once: measured for the column widths, then printed. */
+/* One table row, formatted once: measured for the column widths, then printed. The name
+ * and coroutine are escaped again when printed: a copy of each would triple the row. */
 struct row {
 	char id[24], state[12], wait[40], thread[16], parent[24], age[16];
-	char name[TS_NAME_MAX], coro[64];
+	size_t name_w;
 };
 
 static void u64str(char *buf, uint64_t v)
@@ -115,7 +118,8 @@ static void u64str(char *buf, uint64_t v)
 static void fill_row(const struct tsc_snapshot *s, const struct tsc_task *t, struct row *r)
 {
 	u64str(r->id, t->id);
-	tsc_safe_str(t->name, r->name, sizeof(r->name));
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
+	tsc_text(name, sizeof(name), t->name, SIZE_MAX, 0, &r->name_w);
 	snprintf(r->state, sizeof(r->state), "%s", tsc_state_name(t->state));
 	tsc_wait_describe(t, s->taken_ns, r->wait, sizeof(r->wait));
 	if (t->tid < 0)
@@ -128,28 +132,21 @@ static void fill_row(const struct tsc_snapshot *s, const struct tsc_task *t, str
 		strcpy(r->parent, "-");
 	tsc_fmt_age(s->taken_ns > t->created_ns ? s->taken_ns - t->created_ns : 0, r->age,
 		    sizeof(r->age));
-	tsc_safe_str(t->coro, r->coro, sizeof(r->coro));
 }
 
-/* A cell padded to w, left- or right-aligned, then a space. */
+/* A cell padded to w columns, left- or right-aligned, then a space. */
 static void cell(const char *s, size_t w, int right)
 {
-	size_t l = strlen(s);
-	if (right)
-		for (size_t i = l; i < w; i++)
-			putc_unlocked(' ', stdout);
-	fwrite_unlocked(s, 1, l, stdout);
-	if (!right)
-		for (size_t i = l; i < w; i++)
-			putc_unlocked(' ', stdout);
+	tsc_pad(stdout, s, w, right);
 	putc_unlocked(' ', stdout);
 }
 
+/* Our own cells are ASCII: bytes are columns. */
 #define WIDEN(w, s) do { size_t l__ = strlen(s); if (l__ > (w)) (w) = l__; } while (0)
 
 static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 {
-	char buf[TS_NAME_MAX + 32];
+	char buf[TSC_TEXT_SIZE(TS_NAME_MAX)];
 	struct row *rows = malloc((s->ntasks ? s->ntasks : 1) * sizeof(*rows));
 	if (!rows) {
 		fprintf(stderr, "taskscope: out of memory\n");
@@ -168,8 +165,8 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 		const struct tsc_thread *th = &s->threads[i];
 		const struct tsc_task *t = tsc_snapshot_find(s, th->current);
 		if (t) {
-			tsc_safe_str(t->name, buf, sizeof(buf));
-			printf("%-8d %llu %s\n", th->tid, (unsigned long long)t->id, buf);
+			printf("%-8d %llu %s\n", th->tid, (unsigned long long)t->id,
+			       tsc_esc(buf, sizeof(buf), t->name));
 		} else {
 			printf("%-8d -\n", th->tid);
 		}
@@ -181,7 +178,8 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 		struct row *r = &rows[i];
 		fill_row(s, &s->tasks[i], r);
 		WIDEN(w[0], r->id);
-		WIDEN(w[1], r->name);
+		if (r->name_w > w[1])
+			w[1] = r->name_w;
 		WIDEN(w[2], r->state);
 		WIDEN(w[3], r->wait);
 		WIDEN(w[4], r->thread);
@@ -194,13 +192,13 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 	for (size_t i = 0; i < s->ntasks; i++) {
 		const struct row *r = &rows[i];
 		cell(r->id, w[0], 1);
-		cell(r->name, w[1], 0);
+		cell(tsc_esc(buf, sizeof(buf), s->tasks[i].name), w[1], 0);
 		cell(r->state, w[2], 0);
 		cell(r->wait, w[3], 0);
 		cell(r->thread, w[4], 1);
 		cell(r->parent, w[5], 1);
 		cell(r->age, w[6], 1);
-		fputs_unlocked(r->coro, stdout);
+		fputs_unlocked(tsc_esc(buf, sizeof(buf), s->tasks[i].coro), stdout);
 		putc_unlocked('\n', stdout);
 		if (st)
 			tsc_stacks_print(stdout, st, s->tasks[i].id, "      ");

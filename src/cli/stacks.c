@@ -213,11 +213,12 @@ static const char *end_text(const struct tsc_stack *s, char *buf, size_t n)
 /* Symbol and file names come from the target's files: never let one drive the terminal. */
 static char *frame_line(uint64_t pc, const struct tsc_sym *y)
 {
-	char name[256], file[512], fn[300], where[700], *line;
+	char name[TSC_TEXT_SIZE(256)], file[TSC_TEXT_SIZE(512)], fn[sizeof(name) + 40];
+	char where[sizeof(file) + sizeof(name) + 64], *line;
 	if (!y->fn) {
 		snprintf(fn, sizeof(fn), "??");
 	} else {
-		tsc_safe_str(y->fn, name, sizeof(name));
+		tsc_text(name, sizeof(name), y->fn, 256, 0, NULL);
 		if (y->inlined)
 			snprintf(fn, sizeof(fn), "%s (inlined)", name);
 		else
@@ -225,12 +226,13 @@ static char *frame_line(uint64_t pc, const struct tsc_sym *y)
 	}
 	where[0] = 0;
 	if (y->file) {
-		tsc_safe_str(y->file, file, sizeof(file));
+		tsc_text(file, sizeof(file), y->file, 512, 0, NULL);
 		snprintf(where, sizeof(where), " (%s:%u)", file, y->line);
 	} else if (y->obj) {
-		tsc_safe_str(base_name(y->obj), file, sizeof(file));
+		tsc_text(file, sizeof(file), base_name(y->obj), 512, 0, NULL);
+		tsc_text(name, sizeof(name), y->build_id ? y->build_id : "", 256, 0, NULL);
 		snprintf(where, sizeof(where), " (%s+0x%" PRIx64 "%s%s)", file, y->obj_addr,
-			 y->build_id ? " build-id " : "", y->build_id ? y->build_id : "");
+			 y->build_id ? " build-id " : "", name);
 	}
 	return asprintf(&line, "0x%012" PRIx64 " %s%s", pc, fn, where) < 0 ? NULL : line;
 }

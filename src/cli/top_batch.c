@@ -48,13 +48,15 @@ static void print_header(FILE *f, const struct top_model *m, const char *mode)
 			m->created_rate, m->finished_rate, (unsigned long long)m->events,
 			m->events_rate, (unsigned long long)m->lost,
 			(unsigned long long)m->map_full, (unsigned long long)m->resyncs);
-	if (m->note[0])
-		fprintf(f, "note: %s\n", m->note);
+	if (m->note[0]) {
+		char note[TSC_TEXT_SIZE(sizeof(m->note))];
+		fprintf(f, "note: %s\n", tsc_esc(note, sizeof(note), m->note));
+	}
 }
 
 static void print_threads(FILE *f, const struct top_model *m)
 {
-	char name[TS_NAME_MAX], cpu[16], task[16];
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], cpu[16], task[16];
 	fprintf(f, "\n%8s %6s %6s  %s\n", "TID", "CPU%", "TASK%", "CURRENT");
 	for (size_t i = 0; i < m->nthreads; i++) {
 		const struct top_thread *th = &m->threads[i];
@@ -63,24 +65,28 @@ static void print_threads(FILE *f, const struct top_model *m)
 		fmt_pct(m, th->task_pct, task, sizeof(task));
 		fprintf(f, "%8d %6s %6s  ", th->tid, cpu, task);
 		if (t) {
-			tsc_safe_str(t->name, name, sizeof(name));
-			fprintf(f, "%llu %s\n", (unsigned long long)t->id, name);
+			fprintf(f, "%llu %s\n", (unsigned long long)t->id,
+				tsc_esc(name, sizeof(name), t->name));
 		} else {
 			fputs("-\n", f);
 		}
 	}
 }
 
+/* A row's cells. The name and coroutine are escaped again when printed: a copy of each
+ * would triple the row. */
 struct cells {
-	char id[24], name[TS_NAME_MAX], state[12], wait[40], thread[16], cpu[16], time[24];
-	char sw[24], age[16], coro[64];
+	char id[24], state[12], wait[40], thread[16], cpu[16], time[24];
+	char sw[24], age[16];
+	size_t name_w;
 };
 
 static void fill(const struct top_model *m, const struct top_task *t, struct cells *c)
 {
 	const struct tsc_task w = { .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj };
 	snprintf(c->id, sizeof(c->id), "%llu", (unsigned long long)t->id);
-	tsc_safe_str(t->name, c->name, sizeof(c->name));
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
+	tsc_text(name, sizeof(name), t->name, SIZE_MAX, 0, &c->name_w);
 	snprintf(c->state, sizeof(c->state), "%s", tsc_state_name(t->state));
 	tsc_wait_describe(&w, m->taken_ns, c->wait, sizeof(c->wait));
 	snprintf(c->thread, sizeof(c->thread), "%d", t->tid);
@@ -92,9 +98,9 @@ static void fill(const struct top_model *m, const struct top_task *t, struct cel
 	fmt_rate(t->sw_rate, c->sw, sizeof(c->sw));
 	tsc_fmt_age(m->taken_ns > t->created_ns ? m->taken_ns - t->created_ns : 0, c->age,
 		    sizeof(c->age));
-	tsc_safe_str(t->coro, c->coro, sizeof(c->coro));
 }
 
+/* Our own cells are ASCII: bytes are columns. */
 #define WIDEN(w, s) do { size_t l__ = strlen(s); if (l__ > (w)) (w) = l__; } while (0)
 
 void top_print_text(const struct top_model *m, const struct top_view *v, const char *mode)
@@ -115,7 +121,8 @@ void top_print_text(const struct top_model *m, const struct top_view *v, const c
 	for (size_t i = 0; i < nrows; i++) {
 		fill(m, &m->tasks[rows[i]], &c[i]);
 		WIDEN(w[0], c[i].id);
-		WIDEN(w[1], c[i].name);
+		if (c[i].name_w > w[1])
+			w[1] = c[i].name_w;
 		WIDEN(w[2], c[i].state);
 		WIDEN(w[3], c[i].wait);
 		WIDEN(w[4], c[i].thread);
@@ -124,19 +131,24 @@ void top_print_text(const struct top_model *m, const struct top_view *v, const c
 		WIDEN(w[7], c[i].sw);
 		WIDEN(w[8], c[i].age);
 	}
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
 	if (v->filter[0]) {
-		char safe[TS_NAME_MAX];
-		tsc_safe_str(v->filter, safe, sizeof(safe));
-		fprintf(f, "\n%zu of %zu tasks match \"%s\"\n", pass, m->ntasks, safe);
+		tsc_text(name, sizeof(name), v->filter, SIZE_MAX, TSC_TEXT_QUOTED, NULL);
+		fprintf(f, "\n%zu of %zu tasks match \"%s\"\n", pass, m->ntasks, name);
 	}
 	fprintf(f, "\n%*s %-*s %-*s %-*s %*s %*s %*s %*s %*s %s\n", (int)w[0], "ID", (int)w[1],
 		"NAME", (int)w[2], "STATE", (int)w[3], "WAIT", (int)w[4], "THREAD", (int)w[5],
 		"CPU%", (int)w[6], "CPU-TIME", (int)w[7], "SW/s", (int)w[8], "AGE", "CORO");
-	for (size_t i = 0; i < nrows; i++)
-		fprintf(f, "%*s %-*s %-*s %-*s %*s %*s %*s %*s %*s %s\n", (int)w[0], c[i].id,
-			(int)w[1], c[i].name, (int)w[2], c[i].state, (int)w[3], c[i].wait,
-			(int)w[4], c[i].thread, (int)w[5], c[i].cpu, (int)w[6], c[i].time,
-			(int)w[7], c[i].sw, (int)w[8], c[i].age, c[i].coro);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct top_task *t = &m->tasks[rows[i]];
+		fprintf(f, "%*s ", (int)w[0], c[i].id);
+		tsc_pad(f, tsc_esc(name, sizeof(name), t->name), w[1], 0);
+		fprintf(f, " %-*s %-*s %*s %*s %*s %*s %*s ", (int)w[2], c[i].state, (int)w[3],
+			c[i].wait, (int)w[4], c[i].thread, (int)w[5], c[i].cpu, (int)w[6], c[i].time,
+			(int)w[7], c[i].sw, (int)w[8], c[i].age);
+		fputs(tsc_esc(name, sizeof(name), t->coro), f);
+		fputc('\n', f);
+	}
 	fputc('\n', f);
 	free(c);
 	free(rows);

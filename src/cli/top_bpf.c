@@ -10,6 +10,7 @@
 #include "top.h"
 #include "cli.h"
 #include "elfx.h"
+#include "out.h"
 #include "remote.h"
 
 #include <errno.h>
@@ -338,8 +339,9 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 						      "taskscope", "task_switch", NULL);
 	if (!l) {
 		err = -errno;
+		char path[TSC_TEXT_SIZE(1024)];
 		fprintf(stderr, "taskscope top: cannot attach probe taskscope:task_switch in %s: %s\n",
-			binary, strerror(-err));
+			tsc_esc(path, sizeof(path), binary), strerror(-err));
 		goto fail;
 	}
 	if ((err = add_link(s, l)))

@@ -342,7 +342,7 @@ size_t top_awaited_by(const struct top_model *m, uint64_t id, uint32_t *out, siz
 
 void top_wait_long(const struct top_model *m, const struct top_task *t, char *buf, size_t n)
 {
-	char name[TS_NAME_MAX], age[32];
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], age[32];
 	if (t->state != TS_WAITING) {
 		snprintf(buf, n, "-");
 		return;
@@ -359,8 +359,8 @@ void top_wait_long(const struct top_model *m, const struct top_task *t, char *bu
 	case TS_WAIT_AWAIT: {
 		const struct top_task *a = top_find(m, t->wait_obj);
 		if (a) {
-			tsc_safe_str(a->name, name, sizeof(name));
-			snprintf(buf, n, "await task %llu (%s)", (unsigned long long)t->wait_obj, name);
+			snprintf(buf, n, "await task %llu (%s)", (unsigned long long)t->wait_obj,
+				 tsc_esc(name, sizeof(name), a->name));
 		} else {
 			snprintf(buf, n, "await task %llu (finished)",
 				 (unsigned long long)t->wait_obj);

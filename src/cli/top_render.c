@@ -22,7 +22,6 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-#include <wchar.h>
 #include <taskscope/taskscope.h>
 
 static volatile sig_atomic_t ui_active;
@@ -163,36 +162,28 @@ void top_ui_message(struct top_ui *ui, const char *msg)
 
 /* ---- drawing ---- */
 
-/* Print s at (y, x) in at most w columns (multibyte aware), right-aligned or padded. */
+/* Print s, text we made or escaped (tsc_text), at (y, x) in at most w columns, right-aligned
+ * or padded; widths as every other output counts them. Text cut short ends with an ellipsis
+ * ("~" where the terminal's locale is not UTF-8). */
 static void cell(int y, int x, int w, const char *s, int right)
 {
-	mbstate_t st;
-	memset(&st, 0, sizeof(st));
-	size_t bytes = 0, len = strlen(s);
-	int cols = 0;
+	size_t cols;
 	if (w <= 0 || x >= COLS)
 		return;
 	if (x + w > COLS)
 		w = COLS - x;
-	while (bytes < len) {
-		wchar_t wc;
-		size_t k = mbrtowc(&wc, s + bytes, len - bytes, &st);
-		if (k == (size_t)-1 || k == (size_t)-2 || k == 0)
-			break;
-		int cw = wcwidth(wc);
-		if (cw < 0)
-			cw = 1;
-		if (cols + cw > w)
-			break;
-		cols += cw;
-		bytes += k;
-	}
-	int pad = w - cols;
+	size_t bytes = tsc_text_prefix(s, (size_t)w, &cols);
+	int cut = s[bytes] != 0;
+	if (cut)
+		bytes = tsc_text_prefix(s, (size_t)w - 1, &cols);
+	int pad = w - (int)cols - cut;
 	move(y, x);
 	if (right)
 		for (int i = 0; i < pad; i++)
 			addch(' ');
 	addnstr(s, (int)bytes);
+	if (cut)
+		addstr(MB_CUR_MAX > 1 ? "\xe2\x80\xa6" : "~");
 	if (!right)
 		for (int i = 0; i < pad; i++)
 			addch(' ');
@@ -255,17 +246,18 @@ static int draw_header(const struct top_ui *ui, const struct top_model *m, const
 	} else {
 		line(y++, "Registry only (--no-bpf): no CPU figures, no event counts");
 	}
-	char filt[TS_NAME_MAX];
-	tsc_safe_str(ui->view.filter, filt, sizeof(filt));
+	char filt[TSC_TEXT_SIZE(TS_NAME_MAX)];
+	tsc_text(filt, sizeof(filt), ui->view.filter, SIZE_MAX, TSC_TEXT_QUOTED, NULL);
 	snprintf(buf, sizeof(buf), "Sort: %s%s  View: %s%s%s%s%s", top_sort_name(ui->view.sort),
 		 ui->view.reverse ? " (reversed)" : "", ui->view.tree ? "await tree" : "table",
 		 filt[0] ? "  Filter: \"" : "", filt, filt[0] ? "\"" : "",
 		 m->note[0] ? "  !" : "");
 	line(y, buf);
 	if (m->note[0]) {
-		int x = (int)strlen(buf) + 1;
+		int x = (int)tsc_text_width(buf) + 1;
 		attron(A_BOLD);
-		cell(y, x, COLS - x, m->note, 0);
+		char note[TSC_TEXT_SIZE(sizeof(m->note))];
+		cell(y, x, COLS - x, tsc_esc(note, sizeof(note), m->note), 0);
 		attroff(A_BOLD);
 	}
 	return y + 2;
@@ -273,7 +265,7 @@ static int draw_header(const struct top_ui *ui, const struct top_model *m, const
 
 static int draw_threads(const struct top_model *m, int y, int maxrows)
 {
-	char buf[256], name[TS_NAME_MAX], cpu[16], task[16];
+	char buf[512], name[TSC_TEXT_SIZE(TS_NAME_MAX)], cpu[16], task[16];
 	attron(A_REVERSE);
 	snprintf(buf, sizeof(buf), "%8s %6s %6s  %s", "TID", "CPU%", "TASK%", "CURRENT TASK");
 	line(y++, buf);
@@ -288,9 +280,8 @@ static int draw_threads(const struct top_model *m, int y, int maxrows)
 		pct(m, th->cpu_pct, cpu, sizeof(cpu));
 		pct(m, th->task_pct, task, sizeof(task));
 		if (t) {
-			tsc_safe_str(t->name, name, sizeof(name));
 			snprintf(buf, sizeof(buf), "%8d %6s %6s  %llu %s", th->tid, cpu, task,
-				 (unsigned long long)t->id, name);
+				 (unsigned long long)t->id, tsc_esc(name, sizeof(name), t->name));
 		} else {
 			snprintf(buf, sizeof(buf), "%8d %6s %6s  -", th->tid, cpu, task);
 		}
@@ -331,7 +322,7 @@ static void layout(const struct top_model *m, struct cols *c)
 static void draw_row(const struct top_model *m, const struct cols *c, int y,
 		     const struct top_task *t, int depth, int mark, int selected)
 {
-	char name[TS_NAME_MAX], tn[TS_NAME_MAX + 80], buf[64];
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], tn[sizeof(name) + 80], buf[64];
 	const struct tsc_task w = { .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj };
 	if (selected)
 		attron(A_REVERSE);
@@ -339,7 +330,7 @@ static void draw_row(const struct top_model *m, const struct cols *c, int y,
 	clrtoeol();
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)t->id);
 	cell(y, c->x[0], c->id, buf, 1);
-	tsc_safe_str(t->name, name, sizeof(name));
+	tsc_esc(name, sizeof(name), t->name);
 	if (depth > 0) {
 		int ind = depth > 12 ? 12 : depth;
 		snprintf(tn, sizeof(tn), "%*s└─ %s%s", 2 * (ind - 1), "", name,
@@ -365,8 +356,7 @@ static void draw_row(const struct top_model *m, const struct cols *c, int y,
 	tsc_fmt_age(m->taken_ns > t->created_ns ? m->taken_ns - t->created_ns : 0, buf,
 		    sizeof(buf));
 	cell(y, c->x[8], c->age, buf, 1);
-	tsc_safe_str(t->coro, name, sizeof(name));
-	cell(y, c->x[9], COLS - c->x[9], name, 0);
+	cell(y, c->x[9], COLS - c->x[9], tsc_esc(name, sizeof(name), t->coro), 0);
 	if (selected)
 		attroff(A_REVERSE);
 }
@@ -456,14 +446,14 @@ static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int 
 
 static void box_line(int y, int x, int w, const char *label, const char *value)
 {
-	char buf[640];
+	char buf[1100];
 	snprintf(buf, sizeof(buf), "  %-12s %s", label, value);
 	cell(y, x, w, buf, 0);
 }
 
 static void draw_details(struct top_ui *ui, const struct top_model *m, int y, int bottom)
 {
-	char buf[512], name[TS_NAME_MAX], v[256];
+	char buf[1024], name[TSC_TEXT_SIZE(TS_NAME_MAX)], v[TSC_TEXT_SIZE(TS_NAME_MAX) + 64];
 	int x = 0, w = COLS;
 	for (int r = y; r < bottom; r++) {
 		move(r, 0);
@@ -479,10 +469,8 @@ static void draw_details(struct top_ui *ui, const struct top_model *m, int y, in
 		line(y + 1, "  This task is gone: it finished.");
 		return;
 	}
-	tsc_safe_str(t->name, name, sizeof(name));
-	box_line(y++, x, w, "name", name);
-	tsc_safe_str(t->coro, v, sizeof(v));
-	snprintf(buf, sizeof(buf), "%s()", v);
+	box_line(y++, x, w, "name", tsc_esc(name, sizeof(name), t->name));
+	snprintf(buf, sizeof(buf), "%s()", tsc_esc(v, sizeof(v), t->coro));
 	box_line(y++, x, w, "coroutine", buf);
 	snprintf(buf, sizeof(buf), "%s", tsc_state_name(t->state));
 	box_line(y++, x, w, "state", buf);
@@ -494,16 +482,16 @@ static void draw_details(struct top_ui *ui, const struct top_model *m, int y, in
 	if (!t->parent) {
 		snprintf(buf, sizeof(buf), "-");
 	} else if (p) {
-		tsc_safe_str(p->name, v, sizeof(v));
-		snprintf(buf, sizeof(buf), "%llu %s", (unsigned long long)t->parent, v);
+		snprintf(buf, sizeof(buf), "%llu %s", (unsigned long long)t->parent,
+			 tsc_esc(v, sizeof(v), p->name));
 	} else {
 		snprintf(buf, sizeof(buf), "%llu (finished)", (unsigned long long)t->parent);
 	}
 	box_line(y++, x, w, "parent", buf);
 	if (t->state == TS_WAITING && t->wait == TS_WAIT_AWAIT) {
 		const struct top_task *a = top_find(m, t->wait_obj);
-		tsc_safe_str(a ? a->name : "(finished)", v, sizeof(v));
-		snprintf(buf, sizeof(buf), "%llu %s", (unsigned long long)t->wait_obj, v);
+		snprintf(buf, sizeof(buf), "%llu %s", (unsigned long long)t->wait_obj,
+			 a ? tsc_esc(v, sizeof(v), a->name) : "(finished)");
 	} else {
 		snprintf(buf, sizeof(buf), "-");
 	}
@@ -512,9 +500,9 @@ static void draw_details(struct top_ui *ui, const struct top_model *m, int y, in
 	size_t nby = top_awaited_by(m, t->id, by, 8), o = 0;
 	buf[0] = 0;
 	for (size_t i = 0; i < nby && i < 8; i++) {
-		tsc_safe_str(m->tasks[by[i]].name, v, sizeof(v));
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%llu %s", i ? ", " : "",
-				      (unsigned long long)m->tasks[by[i]].id, v);
+				      (unsigned long long)m->tasks[by[i]].id,
+				      tsc_esc(v, sizeof(v), m->tasks[by[i]].name));
 		if (o >= sizeof(buf))
 			break;
 	}
@@ -581,15 +569,15 @@ static void draw_help(int y, int bottom)
 
 static void draw_status(struct top_ui *ui)
 {
-	char buf[256];
+	char buf[512];
 	int y = LINES - 1;
 	if (ui->screen == SCREEN_FILTER) {
-		char safe[TS_NAME_MAX];
-		tsc_safe_str(ui->edit, safe, sizeof(safe));
-		snprintf(buf, sizeof(buf), "Filter by name: %s", safe);
+		char safe[TSC_TEXT_SIZE(TS_NAME_MAX)];
+		snprintf(buf, sizeof(buf), "Filter by name: %s", tsc_esc(safe, sizeof(safe), ui->edit));
 		line(y, buf);
 		curs_set(1);
-		move(y, (int)strlen(buf) < COLS ? (int)strlen(buf) : COLS - 1);
+		int cx = (int)tsc_text_width(buf);
+		move(y, cx < COLS ? cx : COLS - 1);
 		return;
 	}
 	curs_set(0);

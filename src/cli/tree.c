@@ -116,9 +116,9 @@ nomem:
 
 static void print_node(const struct tsc_snapshot *s, const struct tsc_task *t)
 {
-	char name[TS_NAME_MAX], coro[64], wait[48];
-	tsc_safe_str(t->name, name, sizeof(name));
-	tsc_safe_str(t->coro, coro, sizeof(coro));
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], coro[TSC_TEXT_SIZE(64)], wait[48];
+	tsc_esc(name, sizeof(name), t->name);
+	tsc_esc(coro, sizeof(coro), t->coro);
 	tsc_wait_describe(t, s->taken_ns, wait, sizeof(wait));
 	printf("%s (%llu) %s() %s", name, (unsigned long long)t->id, coro,
 	       tsc_state_name(t->state));
@@ -170,12 +170,12 @@ static void print_chain(const struct graph *g, size_t i, unsigned char *shown)
 
 static void print_cycle_line(FILE *f, const struct graph *g, size_t c)
 {
-	char name[TS_NAME_MAX];
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
 	fputs("deadlock: cycle", f);
 	for (size_t j = 0; j <= g->cycle_len[c]; j++) {
 		const struct tsc_task *t = &g->s->tasks[g->cycles[c][j % g->cycle_len[c]]];
-		tsc_safe_str(t->name, name, sizeof(name));
-		fprintf(f, "%s %s (%llu)", j ? " ->" : "", name, (unsigned long long)t->id);
+		fprintf(f, "%s %s (%llu)", j ? " ->" : "", tsc_esc(name, sizeof(name), t->name),
+			(unsigned long long)t->id);
 	}
 	fputc('\n', f);
 }

@@ -432,7 +432,8 @@ ts_probes() {
 	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
 	! grep -q $'\e' <<<"$output"
 	! LC_ALL=C grep -q $'\xff' <<<"$output"
-	grep -q 'odd"\\??\[31mred?' <<<"$output"
+	# escaped as README's output conventions say: \\ \n \e, \xNN for a byte that is not UTF-8
+	grep -qF 'odd"\\\n\e[31mred\xff ' <<<"$output"
 	run -0 "$TASKSCOPE" tree --no-bpf "$VICTIM"
 	! grep -q $'\e' <<<"$output"
 }
