@@ -19,15 +19,6 @@ teardown() {
 	return 0
 }
 
-# Start a background process (output to files, bats's fd 3 closed), record its pid in PID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
-	PID=$!
-	PIDS+=("$PID")
-}
-
 mono_ns() {
 	python3 -c 'import time; print(time.monotonic_ns())'
 }

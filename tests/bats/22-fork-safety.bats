@@ -32,15 +32,6 @@ teardown() {
 	return 0
 }
 
-# Start a background process (output to files, bats's fd 3 closed), record its pid in PID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
-	PID=$!
-	PIDS+=("$PID")
-}
-
 # Poll a command until it succeeds, up to ~60 s (a hang detector, not a timing assertion).
 wait_until() {
 	local i

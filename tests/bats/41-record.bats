@@ -42,15 +42,6 @@ teardown() {
 	return 0
 }
 
-# Start a background process (output to files, bats's fd 3 closed), record its pid in PID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
-	PID=$!
-	PIDS+=("$PID")
-}
-
 # Wait until file $1 holds a line matching regex $2, up to $3 tenths of a second (100).
 wait_line() {
 	local i

@@ -20,15 +20,6 @@ teardown() {
 	return 0
 }
 
-# Start a background process (output to files, bats's fd 3 closed), record its pid in PID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
-	PID=$!
-	PIDS+=("$PID")
-}
-
 # The demo with its truth file written: every long-lived task is running.
 start_demo() {
 	spawn demo "$DEMO" --truth "$T/truth" "$@"

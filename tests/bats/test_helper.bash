@@ -42,3 +42,16 @@ stop_proc() {
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
 	kill -9 "$pid" 2>/dev/null || true
 }
+
+# Start "$@" in the background as NAME: stdout in $T/NAME.out, stderr in $T/NAME.err, pid in
+# PID and appended to PIDS (for teardown). The files are emptied here, not in the background
+# child: a wait on them that follows must never match what the last process of that name left.
+spawn() {
+	local name=$1
+	shift
+	: >"$T/$name.out"
+	: >"$T/$name.err"
+	"$@" >>"$T/$name.out" 2>>"$T/$name.err" 3>&- &
+	PID=$!
+	PIDS+=("$PID")
+}
