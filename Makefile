@@ -214,7 +214,7 @@ $(FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_TRACE_OBJ)
 	$(call msg,FUZZ,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_TRACE_OBJ) -lz
+		-o $@ $< $(FUZZ_TRACE_OBJ) -ldw -lelf -lz
 
 # ---- running ----
 test: all
