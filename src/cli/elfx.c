@@ -457,10 +457,10 @@ int tsc_elf_usdt_site(struct tsc_elf *e, const struct tsc_usdt *u, uint64_t *off
 	GElf_Shdr p;
 	long r;
 	*ref = 0;
-	if (tsc_elf_file_offset(e, u->pc, 1, PF_X, off))
+	if (tsc_elf_file_offset(e, u->pc, sizeof(b), PF_X, off))
 		return -ENOEXEC;
 	r = e->fd >= 0 ? tsc_pread_full(e->fd, b, sizeof(b), *off) : -EBADF;
-	if (r < 1 || !(b[0] == 0x90 || (r == 5 && !memcmp(b, nop5, sizeof(nop5)))))
+	if (r != sizeof(b) || memcmp(b, nop5, sizeof(nop5)))
 		return -ENOEXEC;
 	if (!u->sema)
 		return 0;

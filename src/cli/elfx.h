@@ -80,11 +80,12 @@ struct tsc_usdt {
 int tsc_elf_usdt_foreach(struct tsc_elf *e, int (*fn)(const struct tsc_usdt *u, void *ctx),
 			 void *ctx);
 
-/* Where a uprobe for note u may go: the file offsets of its site and of its semaphore (0 =
- * none). A damaged or hostile note must not make us patch the target's code or write into its
- * data: the site must be a nop (1 byte, or the 5-byte nop of include/taskscope/probes.h) in an
- * executable segment, read from the file now; the semaphore 2 aligned bytes inside .probes
- * in a writable segment, where <sys/sdt.h> and probes.h put them. -ENOEXEC otherwise. */
+/* Where a uprobe for taskscope note u may go: the file offsets of its site and of its
+ * semaphore (0 = none). A damaged or hostile note must not make us patch the target's code or
+ * write into its data: the site must hold the 5-byte nop of include/taskscope/probes.h (every
+ * taskscope site does; a lone 0x90 could be the middle of another instruction) in an
+ * executable segment, read from the file now; the semaphore 2 aligned bytes inside .probes in
+ * a writable segment, where <sys/sdt.h> and probes.h put them. -ENOEXEC otherwise. */
 int tsc_elf_usdt_site(struct tsc_elf *e, const struct tsc_usdt *u, uint64_t *off, uint64_t *ref);
 
 #endif
