@@ -138,6 +138,17 @@ static void fill_sections(struct filler *f, uint64_t shoff, int what)
 		const char *name = names ? image_name(e, &strsh, sh.sh_name) : NULL;
 		if (sh.sh_type == SHT_NOBITS || sh.sh_type == SHT_NULL || i == e->shstrndx)
 			continue;
+		if (what == TSC_ELF_SYMBOLS && name && is_dwarf_name(name)) {
+			/* libdw takes every one of them, whatever its type: all in, or no DWARF */
+			if (fill(f, sh.sh_offset, sh.sh_size)) {
+				e->dwarf = 0;
+				continue;
+			}
+			e->filled[i] = 1;
+			uint64_t n = inflated_size(e, &sh, name);
+			inflated = n > UINT64_MAX - inflated ? UINT64_MAX : inflated + n;
+			continue;
+		}
 		if (sh.sh_type == SHT_NOTE) {
 			if (notes < MAX_NOTE_SECTIONS && sh.sh_size <= TSC_ELF_MAX_NOTE &&
 			    !fill(f, sh.sh_offset, sh.sh_size))
@@ -156,15 +167,6 @@ static void fill_sections(struct filler *f, uint64_t shoff, int what)
 			if (ssh.sh_type == SHT_STRTAB && !fill(f, sh.sh_offset, sh.sh_size) &&
 			    !fill(f, ssh.sh_offset, ssh.sh_size))
 				e->filled[i] = e->filled[sh.sh_link] = 1;
-		} else if (name && is_dwarf_name(name)) {
-			/* libdw takes every one of them: all in, or no DWARF */
-			if (fill(f, sh.sh_offset, sh.sh_size)) {
-				e->dwarf = 0;
-				continue;
-			}
-			e->filled[i] = 1;
-			uint64_t n = inflated_size(e, &sh, name);
-			inflated = n > UINT64_MAX - inflated ? UINT64_MAX : inflated + n;
 		}
 	}
 	/* what libdw will decompress counts too */

@@ -153,9 +153,12 @@ static int probes_pid(int pid, int json)
 			if (tsc_verbose)
 				fprintf(stderr, "taskscope: skipping %s: %s\n", v->path,
 					tsc_tfile_strerror(fd));
-			if (fd != -ENODEV && !unread++)
-				snprintf(r->err, sizeof(r->err), "%s: %s", v->path,
+			if (fd != -ENODEV && !unread++) {
+				char shown[256];
+				tsc_safe_str(v->path, shown, sizeof(shown));
+				snprintf(r->err, sizeof(r->err), "%s: %s", shown,
 					 tsc_tfile_strerror(fd));
+			}
 			continue;
 		}
 		struct tsc_vma *same = malloc((r->maps.n - i) * sizeof(*same));
