@@ -103,10 +103,12 @@ BENCH := $(patsubst tools/bench/%.c,$(BUILD)/bench/%,$(BENCH_C)) \
 # the shared libtaskscope.so, and stripped.
 PROGS_C := $(wildcard tests/progs/*.c)
 PROGS := $(foreach p,$(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROGS_C)),$(p) $(p)-shared $(p)-stripped)
+# Libraries victims load with dlopen: tests/progs/lib/NAME.c -> $(BUILD)/progs/libNAME.so
+PROG_LIBS := $(patsubst tests/progs/lib/%.c,$(BUILD)/progs/lib%.so,$(wildcard tests/progs/lib/*.c))
 
 examples: $(EXAMPLES)
 unit: $(UNIT)
-progs: $(PROGS)
+progs: $(PROGS) $(PROG_LIBS)
 bench-bins: $(BENCH)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libtaskscope.a
@@ -146,6 +148,11 @@ $(BUILD)/progs/%-shared: tests/progs/%.c $(BUILD)/libtaskscope.so
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD) -l:libtaskscope.so \
 		-Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+
+$(PROG_LIBS): $(BUILD)/progs/lib%.so: tests/progs/lib/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -shared -fPIC $(LDFLAGS) -o $@ $<
 
 $(BUILD)/progs/%-stripped: $(BUILD)/progs/%
 	$(call msg,STRIP,$@)
@@ -221,7 +228,7 @@ $(FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_TRACE_OBJ)
 	$(call msg,FUZZ,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_TRACE_OBJ) -lz
+		-o $@ $< $(FUZZ_TRACE_OBJ) -ldw -lelf -lz
 
 # ---- running ----
 test: all

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "elfx.h"
 #include "out.h"
+#include "tfile.h"
 #include "tids.h"
 #include "walk.h"
 #include "taskscope.h"
@@ -161,34 +162,6 @@ static struct bpf_program *prog_by_name(struct taskscope_bpf *skel, const char *
 	return bpf_object__find_program_by_name(skel->obj, name);
 }
 
-static int check_note_args(const struct tsc_usdt *u, void *ctx)
-{
-	bool *all_regs = ctx;
-	if (strcmp(u->provider, "taskscope"))
-		return 0;
-	for (size_t i = 0; i < NPROBES; i++)
-		if (!strcmp(u->name, probe_defs[i].name) && strcmp(u->args, probe_defs[i].args))
-			*all_regs = false;
-	return 0;
-}
-
-/* True when every taskscope note in binary passes its arguments the way the probe ABI says,
- * so the BPF programs may read the registers directly. False (the generic, slower path)
- * whenever we cannot tell. */
-static bool notes_use_abi_registers(const char *binary)
-{
-	struct tsc_elf e = { 0 };
-	bool all_regs = true;
-	int fd = open(binary, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	if (tsc_elf_open(fd, &e) || tsc_elf_usdt_foreach(&e, check_note_args, &all_regs))
-		all_regs = false;
-	tsc_elf_close(&e);
-	close(fd);
-	return all_regs;
-}
-
 /* Test hooks: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before attach returns,
  * so that a test can kill us while attached; TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms
  * before reconciliation reads the maps, so that tasks created meanwhile are known by their
@@ -274,15 +247,20 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 	return 0;
 }
 
-/* The probe sites of one binary, as the kernel's uprobe-multi link wants them. */
+/* The probe sites of one binary, read and checked once: what the uprobe-multi link wants, and
+ * what must hold before libbpf's USDT attach may patch the same sites. */
 struct sites {
-	Elf *elf;
+	struct tsc_elf e;
 	unsigned probes;
 	uint64_t *off, *ref, *cookie;
 	size_t n, cap;
-	unsigned seen;  /* bit i: probe_defs[i] has a site */
+	unsigned seen;     /* bit i: probe_defs[i] has a site */
+	bool reg_args;     /* every taskscope note passes its arguments as the probe ABI says */
 	int err;
+	const char *bad;   /* the probe whose note failed the checks */
 };
+
+#define MAX_SITES 4096     /* of the probes we attach, in one binary (the runtime: a dozen) */
 
 static size_t rank(uint64_t kind)
 {
@@ -292,32 +270,21 @@ static size_t rank(uint64_t kind)
 	return NPROBES;
 }
 
-/* File offset of a file address, through the loadable segments. */
-static int file_offset(Elf *elf, uint64_t addr, uint64_t *off)
-{
-	size_t n;
-	GElf_Phdr ph;
-	if (elf_getphdrnum(elf, &n))
-		return -ENOEXEC;
-	for (size_t i = 0; i < n; i++) {
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (addr >= ph.p_vaddr && addr < ph.p_vaddr + ph.p_filesz) {
-			*off = addr - ph.p_vaddr + ph.p_offset;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 static int add_site(const struct tsc_usdt *u, void *ctx)
 {
 	struct sites *st = ctx;
 	if (strcmp(u->provider, "taskscope"))
 		return 0;
 	for (size_t i = 0; i < NPROBES; i++) {
-		if (strcmp(u->name, probe_defs[i].name) || !(probe_defs[i].group & st->probes))
+		if (strcmp(u->name, probe_defs[i].name))
 			continue;
+		/* the BPF programs may read the registers directly only if every note agrees */
+		if (strcmp(u->args, probe_defs[i].args))
+			st->reg_args = false;
+		if (!(probe_defs[i].group & st->probes))
+			continue;
+		if (st->n == MAX_SITES)
+			return st->err = -E2BIG;
 		if (st->n == st->cap) {
 			size_t cap = st->cap ? 2 * st->cap : 16;
 			uint64_t *o = realloc(st->off, cap * 8), *r, *c;
@@ -332,13 +299,63 @@ static int add_site(const struct tsc_usdt *u, void *ctx)
 			st->cookie = c;
 			st->cap = cap;
 		}
-		uint64_t ref = 0;
-		if (file_offset(st->elf, u->pc, &st->off[st->n]) ||
-		    (u->sema && file_offset(st->elf, u->sema, &ref)))
+		if (tsc_elf_usdt_site(&st->e, u, &st->off[st->n], &st->ref[st->n])) {
+			st->bad = probe_defs[i].name;
 			return st->err = -ENOEXEC;
-		st->ref[st->n] = ref;
+		}
 		st->cookie[st->n++] = probe_defs[i].kind;
 		st->seen |= 1u << i;
+	}
+	return 0;
+}
+
+static void sites_free(struct sites *st)
+{
+	tsc_elf_close(&st->e);
+	free(st->off);
+	free(st->ref);
+	free(st->cookie);
+}
+
+/* Read and check every taskscope site of the binary open at fd; explains its failures. */
+static int read_sites(int fd, const char *binary, unsigned probes, struct sites *st)
+{
+	int err;
+	memset(st, 0, sizeof(*st));
+	st->probes = probes;
+	st->reg_args = true;
+	if ((err = tsc_elf_open(fd, &st->e, TSC_ELF_NOTES, TSC_ELF_MAX_READ))) {
+		fprintf(stderr, "taskscope: cannot read the USDT notes of %s: %s\n", binary,
+			err == -ENOEXEC ? "not a 64-bit ELF file we can read" : tsc_tfile_strerror(err));
+		return err;
+	}
+	if ((err = tsc_elf_usdt_foreach(&st->e, add_site, st)) || (err = st->err)) {
+		if (err == -ENOEXEC)
+			fprintf(stderr, "taskscope: %s: the note of probe taskscope:%s points outside "
+					"a probe site or its semaphore outside .probes: a damaged file; "
+					"not attaching\n", binary, st->bad);
+		else if (err == -E2BIG)
+			fprintf(stderr, "taskscope: %s has more than %d taskscope probe sites; not "
+					"attaching\n", binary, MAX_SITES);
+		else
+			fprintf(stderr, "taskscope: cannot read the USDT notes of %s: %s\n", binary,
+				strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < NPROBES; i++) {
+		if ((probe_defs[i].group & probes) && !(st->seen & (1u << i))) {
+			explain_attach_error(probe_defs[i].name, binary, -ENOENT);
+			return -ENOENT;
+		}
+	}
+	/* The kernel registers the sites in this order: probe_defs' (task_finish first). */
+	for (size_t i = 1; i < st->n; i++) {
+		for (size_t j = i; j > 0 && rank(st->cookie[j]) < rank(st->cookie[j - 1]); j--) {
+			uint64_t t;
+			t = st->off[j], st->off[j] = st->off[j - 1], st->off[j - 1] = t;
+			t = st->ref[j], st->ref[j] = st->ref[j - 1], st->ref[j - 1] = t;
+			t = st->cookie[j], st->cookie[j] = st->cookie[j - 1], st->cookie[j - 1] = t;
+		}
 	}
 	return 0;
 }
@@ -353,51 +370,21 @@ struct uprobe_multi_attr {
 
 /* Attach every requested probe site with one uprobe-multi link (see tsc_multi in the BPF
  * program). -EINVAL or -EOPNOTSUPP: the kernel cannot; the caller falls back. */
-static int attach_multi(struct tsc_bpf *b, const char *binary, unsigned probes)
+static int attach_multi(struct tsc_bpf *b, const char *path, const char *binary,
+			const struct sites *st)
 {
-	struct sites st = { .probes = probes };
-	struct tsc_elf e = { 0 };
-	int err, fd = open(binary, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		err = -errno;
-		char path[TSC_TEXT_SIZE(1024)];
-		fprintf(stderr, "taskscope: cannot open %s: %s\n", tsc_esc(path, sizeof(path), binary),
-			strerror(-err));
-		return err;
-	}
-	if ((err = tsc_elf_open(fd, &e)))
-		goto cleanup;
-	st.elf = e.elf;
-	if ((err = tsc_elf_usdt_foreach(&e, add_site, &st)) || (err = st.err))
-		goto cleanup;
-	for (size_t i = 0; i < NPROBES; i++) {
-		if ((probe_defs[i].group & probes) && !(st.seen & (1u << i))) {
-			err = -ENOENT;
-			explain_attach_error(probe_defs[i].name, binary, err);
-			goto cleanup;
-		}
-	}
-	/* The kernel registers the sites in this order: probe_defs' (task_finish first). */
-	for (size_t i = 1; i < st.n; i++) {
-		for (size_t j = i; j > 0 && rank(st.cookie[j]) < rank(st.cookie[j - 1]); j--) {
-			uint64_t t;
-			t = st.off[j], st.off[j] = st.off[j - 1], st.off[j - 1] = t;
-			t = st.ref[j], st.ref[j] = st.ref[j - 1], st.ref[j - 1] = t;
-			t = st.cookie[j], st.cookie[j] = st.cookie[j - 1], st.cookie[j - 1] = t;
-		}
-	}
 	union bpf_attr attr;
 	struct uprobe_multi_attr um = {
 		.prog_fd = (__u32)bpf_program__fd(b->skel->progs.tsc_multi),
 		.attach_type = TSC_TRACE_UPROBE_MULTI,
-		.path = (uintptr_t)binary,
-		.offsets = (uintptr_t)st.off,
-		.ref_ctr_offsets = (uintptr_t)st.ref,
-		.cookies = (uintptr_t)st.cookie,
-		.cnt = (__u32)st.n,
+		.path = (uintptr_t)path,
+		.offsets = (uintptr_t)st->off,
+		.ref_ctr_offsets = (uintptr_t)st->ref,
+		.cookies = (uintptr_t)st->cookie,
+		.cnt = (__u32)st->n,
 		.pid = (__u32)b->pid,
 	};
+	int err = 0;
 	_Static_assert(sizeof(um) <= sizeof(attr), "bpf_attr too small");
 	memset(&attr, 0, sizeof(attr));
 	memcpy(&attr, &um, sizeof(um));
@@ -408,17 +395,6 @@ static int attach_multi(struct tsc_bpf *b, const char *binary, unsigned probes)
 		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
 			explain_attach_error("*", binary, err);
 	}
-cleanup:
-	if (err == -ENOEXEC) {
-		char path[TSC_TEXT_SIZE(1024)];
-		fprintf(stderr, "taskscope: cannot read the USDT notes of %s\n",
-			tsc_esc(path, sizeof(path), binary));
-	}
-	tsc_elf_close(&e);
-	close(fd);
-	free(st.off);
-	free(st.ref);
-	free(st.cookie);
 	return err;
 }
 
@@ -435,7 +411,9 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 	unsigned probes = opts ? opts->probes : 0;
 	size_t rbsz = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : TSC_RINGBUF_DEFAULT;
 	long page = sysconf(_SC_PAGESIZE);
-	int err;
+	struct sites st = { 0 };
+	char path[48];
+	int err, fd = -1;
 
 	*out = NULL;
 	if (pid <= 0 || !binary || !(probes & TSC_PROBES_ALL))
@@ -460,11 +438,21 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 		goto cleanup;
 	}
 
-	bool reg_args = notes_use_abi_registers(binary) && !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
+	/* The binary as checked, by the fd we hold: the kernel and libbpf then look at that
+	 * very file, whatever its path becomes meanwhile. */
+	if ((fd = tsc_tfile_open(AT_FDCWD, binary, 0, NULL)) < 0) {
+		err = fd;
+		fprintf(stderr, "taskscope: cannot open %s: %s\n", binary, tsc_tfile_strerror(err));
+		goto cleanup;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((err = read_sites(fd, binary, probes, &st)))
+		goto cleanup;
+	bool reg_args = st.reg_args && !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
 	if (reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
 		err = load(b, probes, true, true);
 		if (!err)
-			err = attach_multi(b, binary, probes);
+			err = attach_multi(b, path, binary, &st);
 		if (!err)
 			goto attached;
 		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
@@ -480,7 +468,7 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 		if (!(probe_defs[i].group & probes))
 			continue;
 		struct bpf_link *l = bpf_program__attach_usdt(
-			prog_by_name(b->skel, probe_defs[i].name), pid, binary, "taskscope",
+			prog_by_name(b->skel, probe_defs[i].name), pid, path, "taskscope",
 			probe_defs[i].name, NULL);
 		if (!l) {
 			err = -errno;
@@ -498,10 +486,15 @@ attached:
 		goto cleanup;
 	}
 	test_hold("TASKSCOPE_TEST_HOLD_MS");
+	sites_free(&st);
+	close(fd);
 	*out = b;
 	return 0;
 
 cleanup:
+	sites_free(&st);
+	if (fd >= 0)
+		close(fd);
 	tsc_bpf_detach(b);
 	return err;
 }

@@ -36,6 +36,7 @@ struct tsc_procmap_query {
 _Static_assert(sizeof(struct tsc_procmap_query) == 104, "procmap_query is 104 bytes");
 
 #define MAX_VMAS (1u << 20) /* file-backed ones: a sane bound */
+#define MAX_TEXT (256u << 20) /* of /proc/PID/maps: 65530 mappings with 4 KiB paths fit */
 
 /* Append a mapping; its path is kept as an offset until the end (the pool may move). */
 static int add(struct tsc_maps *m, size_t *cap, const struct tsc_vma *v, const char *path)
@@ -86,7 +87,15 @@ static int read_query(int fd, struct tsc_maps *m, size_t *cap, size_t limit)
 			.vma_name_addr = (uint64_t)(uintptr_t)name,
 			.vma_name_size = sizeof(name),
 		};
-		if (ioctl(fd, TSC_PROCMAP_QUERY, &q))
+		int r = ioctl(fd, TSC_PROCMAP_QUERY, &q);
+		if (r && errno == ENAMETOOLONG) {
+			/* a path past PATH_MAX (the target can make one): kept nameless, its file
+			 * is still reached through map_files */
+			q.vma_name_addr = 0;
+			q.vma_name_size = 0;
+			r = ioctl(fd, TSC_PROCMAP_QUERY, &q);
+		}
+		if (r)
 			return errno == ENOENT ? 0 : -errno;
 		struct tsc_vma v = {
 			.start = q.vma_start, .end = q.vma_end, .offset = q.vma_offset,
@@ -112,6 +121,10 @@ static int read_text(int fd, struct tsc_maps *m, size_t *cap)
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
+		if (len + 4096 > bufcap && bufcap >= MAX_TEXT) {
+			err = -E2BIG;
+			goto cleanup;
+		}
 		if (len + 4096 > bufcap) {
 			char *nb = realloc(buf, bufcap * 2);
 			if (!nb) {

@@ -7,6 +7,7 @@
 #include "elfx.h"
 #include "out.h"
 #include "remote.h"
+#include "tfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,13 +84,19 @@ static int probes_binary(const char *path, int json)
 	struct tsc_elf e = { 0 };
 	struct pctx c = { .json = json, .path = path };
 	int rc = TSC_EXIT_OK, err;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* never blocks on a FIFO, never opens a device */
+	int fd = tsc_tfile_open(AT_FDCWD, path, 0, NULL);
 	if (fd < 0) {
-		fprintf(stderr, "taskscope: cannot open %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "taskscope: cannot open %s: %s\n", path, tsc_tfile_strerror(fd));
 		return TSC_EXIT_ERROR;
 	}
-	if ((err = tsc_elf_open(fd, &e))) {
-		fprintf(stderr, "taskscope: %s is not a 64-bit ELF file\n", path);
+	if ((err = tsc_elf_open(fd, &e, TSC_ELF_NOTES, TSC_ELF_MAX_READ))) {
+		if (err == -ENOEXEC)
+			fprintf(stderr, "taskscope: %s is not a 64-bit ELF file (or a damaged one)\n",
+				path);
+		else
+			fprintf(stderr, "taskscope: cannot read %s: %s\n", path,
+				tsc_tfile_strerror(err));
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
@@ -117,6 +124,7 @@ static int probes_pid(int pid, int json)
 	struct tsc_remote *r = NULL;
 	struct pctx c = { .json = json };
 	int err, rc = TSC_EXIT_OK;
+	size_t unread = 0;
 
 	if ((err = tsc_remote_open(pid, &r))) {
 		rc = tsc_remote_report(r, err, 0);
@@ -145,11 +153,16 @@ static int probes_pid(int pid, int json)
 			char path[TSC_TEXT_SIZE(256)];
 			if (tsc_verbose)
 				fprintf(stderr, "taskscope: skipping %s: %s\n",
-					tsc_esc(path, sizeof(path), v->path), strerror(-fd));
+					tsc_esc(path, sizeof(path), v->path), tsc_tfile_strerror(fd));
+			if (fd != -ENODEV && !unread++) {
+				tsc_esc(path, sizeof(path), v->path);
+				snprintf(r->err, sizeof(r->err), "%.300s: %s", path,
+					 tsc_tfile_strerror(fd));
+			}
 			continue;
 		}
 		struct tsc_vma *same = malloc((r->maps.n - i) * sizeof(*same));
-		if (same && !tsc_elf_open(fd, &e)) {
+		if (same && !tsc_elf_open(fd, &e, TSC_ELF_NOTES, TSC_ELF_MAX_READ)) {
 			for (k = i; k < r->maps.n; k++)
 				if (tsc_vma_same_file(&r->maps.vma[k], v))
 					same[nsame++] = r->maps.vma[k];
@@ -168,6 +181,10 @@ static int probes_pid(int pid, int json)
 	if (!tsc_remote_alive(r)) {
 		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
 		rc = TSC_EXIT_EXITED;
+	} else if (!c.count && unread) {
+		fprintf(stderr, "taskscope: no taskscope probes in the files of process %d that "
+				"could be read; %zu could not (%s)\n", pid, unread, r->err);
+		rc = TSC_EXIT_ERROR;
 	} else if (!c.count) {
 		fprintf(stderr, "taskscope: process %d has no taskscope probes in its executable "
 				"or libraries: not a taskscope process\n", pid);
@@ -188,8 +205,10 @@ static void probes_usage(FILE *f)
 		"                 for a PID\n"
 		"  -v, --verbose  more detail on stderr\n\n"
 		"Addresses are the file's own (as readelf -n shows them). For a PID every mapped\n"
-		"ELF file is searched, and COUNT is each semaphore's value now: how many tracers\n"
-		"are attached to that probe (0 = none; the probe then costs nothing).\n\n"
+		"ELF file is searched, and COUNT is each semaphore's value now: the number of\n"
+		"that probe's sites where a uprobe is installed, however many tracers share\n"
+		"them (not how many tracers are attached). 0 = none: the probe then costs\n"
+		"nothing.\n\n"
 		"EXAMPLES:\n"
 		"  taskscope probes ./build/taskscope-demo\n"
 		"  taskscope probes 1234\n");

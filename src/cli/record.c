@@ -199,7 +199,8 @@ static void record_usage(FILE *f)
 		"  -o, --output FILE    the trace file (created with mode 0600: task names may be\n"
 		"                       sensitive); read it with `taskscope dump` or `export`\n"
 		"  -d, --duration S     stop after S seconds (default: until SIGINT or SIGTERM, or\n"
-		"                       until the process exits)\n"
+		"                       until the process exits; either signal before the\n"
+		"                       recording starts ends taskscope at once)\n"
 		"  -b, --buffer-size SIZE\n"
 		"                       the BPF ring buffer, in bytes with K, M or G; rounded up to\n"
 		"                       a power of two (default 16M, about 300,000 events)\n"
@@ -345,12 +346,9 @@ int tsc_cmd_record(int argc, char **argv)
 		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out, strerror(errno));
 		return TSC_EXIT_ERROR;
 	}
-	/* A signal from now on ends the recording (or, before it starts, the setup) cleanly. */
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	/* Until the recording starts, SIGINT and SIGTERM keep their default action: they end us
+	 * at once, whatever we wait for (the kernel releases the probes; the output file may
+	 * stay, empty). */
 	signal(SIGPIPE, SIG_IGN);
 
 	err = tsc_remote_open(pid, &r);
@@ -397,6 +395,12 @@ int tsc_cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	started = 1;
+	/* A signal from now on ends the recording cleanly: the trace gets its last block. */
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	tsc_trace_set_compression(R.w, zlevel);
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",

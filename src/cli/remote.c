@@ -3,6 +3,7 @@
 #include "remote.h"
 #include "elfx.h"
 #include "walk.h"
+#include "tfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,45 +113,37 @@ const char *tsc_remote_binary(const struct tsc_remote *r)
 	return r->binary[0] ? r->binary : NULL;
 }
 
-static int is_mapped_file(int fd, const struct tsc_vma *v)
-{
-	struct stat st;
-	return !fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_ino == v->inode;
-}
-
 int tsc_remote_open_file(struct tsc_remote *r, const struct tsc_vma *v, char *here, size_t n)
 {
 	size_t plen = strlen(v->path);
 	static const char deleted[] = " (deleted)";
-	int fd, err = -ENOENT;
+	char mf[96], rel[PATH_MAX + 8];
+	int fd, fd2;
 
-	/* The file as the target sees it, through its root: right in another mount namespace.
-	 * The inode check catches a file replaced since it was mapped. O_NONBLOCK: the target
-	 * controls what the path leads to (a chrooted one, its own files), and opening a FIFO
-	 * there would otherwise wait forever for a writer. */
-	if (v->path[0] == '/' &&
-	    !(plen > sizeof(deleted) - 1 && !strcmp(v->path + plen - sizeof(deleted) + 1, deleted))) {
-		char rel[PATH_MAX + 8];
-		snprintf(rel, sizeof(rel), "root%s", v->path);
-		fd = openat(r->procfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		if (fd >= 0 && is_mapped_file(fd, v)) {
-			snprintf(here, n, "/proc/%d/root%s", r->pid, v->path);
-			return fd;
-		}
-		err = fd >= 0 ? -ESTALE : -errno;
-		if (fd >= 0)
-			close(fd);
-	}
-	/* The mapping itself (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE). */
-	char mf[96];
+	/* The mapping itself (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE): the very file
+	 * mapped, whatever became of its path since (deleted, replaced, or hidden under
+	 * something the target mounted over it). */
 	snprintf(mf, sizeof(mf), "map_files/%llx-%llx", (unsigned long long)v->start,
 		 (unsigned long long)v->end);
-	fd = openat(r->procfd, mf, O_RDONLY | O_CLOEXEC);
+	fd = tsc_tfile_open(r->procfd, mf, 0, NULL);
 	if (fd >= 0) {
 		snprintf(here, n, "/proc/%d/%s", r->pid, mf);
 		return fd;
 	}
-	return err == -ENOENT ? -errno : err;
+	if (fd == -TSC_ENOTREG)
+		return -ENODEV; /* the mapping is of a device or the like: no ELF file there */
+	if (v->path[0] != '/' ||
+	    (plen > sizeof(deleted) - 1 && !strcmp(v->path + plen - sizeof(deleted) + 1, deleted)))
+		return fd;
+	/* The file as the target sees it, through its root: right in another mount namespace.
+	 * The inode check catches a file replaced since it was mapped. */
+	snprintf(rel, sizeof(rel), "root%s", v->path);
+	fd2 = tsc_tfile_open(r->procfd, rel, TSC_TFILE_NOFOLLOW, v);
+	if (fd2 >= 0) {
+		snprintf(here, n, "/proc/%d/root%s", r->pid, v->path);
+		return fd2;
+	}
+	return fd2 == -ENOENT ? fd : fd2;
 }
 
 /* Every field the reader uses lies inside the structure it describes. */
@@ -272,12 +265,12 @@ static int try_file(struct tsc_remote *r, size_t first)
 	fd = tsc_remote_open_file(r, v, here, sizeof(here));
 	if (fd < 0)
 		return fd;
-	err = tsc_elf_open(fd, &e);
+	err = tsc_elf_open(fd, &e, TSC_ELF_NOTES, TSC_ELF_MAX_READ);
 	if (err) {
 		err = err == -ENOEXEC ? 0 : err;
 		goto cleanup;
 	}
-	if (tsc_elf_section(&e, TS_DEBUG_SECTION, &sh) || sh.sh_type == SHT_NOBITS) {
+	if (tsc_elf_section(&e, TS_DEBUG_SECTION, &sh, NULL) || sh.sh_type == SHT_NOBITS) {
 		err = 0;
 		goto cleanup;
 	}
@@ -344,16 +337,20 @@ int tsc_remote_find_runtime(struct tsc_remote *r)
 		if (err == -EPROTO || err == -EPROTONOSUPPORT || err == -ESRCH || err == -EPERM ||
 		    err == -ENOSYS)
 			return err;
-		if (err && !first_err) {
+		if (err && err != -ENODEV && !first_err) {
 			first_err = err;
-			fail(r, err, "cannot open %s of process %d: %s", r->maps.vma[i].path, r->pid,
-			     strerror(-err));
+			fail(r, err, "cannot open %s of process %d: %s%s", r->maps.vma[i].path, r->pid,
+			     tsc_tfile_strerror(err),
+			     err == -TSC_ENOTREG || err == -ESTALE ?
+			     " (that path no longer leads to the mapped file; /proc/PID/map_files, "
+			     "which does, needs CAP_SYS_ADMIN: run as root)" : "");
 		}
 	}
 	if (!tsc_remote_alive(r))
 		return fail(r, -ESRCH, "process %d exited", r->pid);
 	/* an unreadable file might have been the runtime: say so rather than "not taskscope" */
-	if (first_err == -EACCES || first_err == -EPERM)
+	if (first_err == -EACCES || first_err == -EPERM || first_err == -TSC_ENOTREG ||
+	    first_err == -ESTALE)
 		return first_err;
 	return fail(r, -ENODATA, "process %d is not a taskscope process (no %s section in its "
 		    "executable or libraries)", r->pid, TS_DEBUG_SECTION);

@@ -6,7 +6,8 @@
  * after the target exits cannot redirect us: every later read is followed by a liveness check
  * on the pidfd (tsc_remote_alive). tsc_remote_find_runtime() finds the ELF that holds the
  * runtime's debug descriptor among the file mappings (the executable or a shared library),
- * opened through /proc/PID/root (or map_files) so a target in another mount namespace works.
+ * opened through /proc/PID/map_files (or /proc/PID/root) so a target in another mount
+ * namespace works.
  * tsc_remote_snapshot() walks the registry with process_vm_readv, bounded and validated.
  */
 #ifndef TSC_REMOTE_H
@@ -56,8 +57,11 @@ int tsc_remote_next_id(struct tsc_remote *r, uint64_t *id);
 int tsc_remote_alive(const struct tsc_remote *r);
 void tsc_remote_close(struct tsc_remote *r); /* accepts NULL */
 
-/* Open a mapped file of the target (read-only), verified to be the mapped inode; fills
- * `here` with the path used. Returns an fd or -errno. */
+/* Open a mapped file of the target (read-only): through /proc/PID/map_files (the very file
+ * mapped), else through /proc/PID/root checked to be the mapped inode; never blocking, never
+ * anything but a regular file (tfile.h). Fills `here` with the path used. Returns an fd or
+ * -errno: -ENODEV the mapping is not of a regular file, -TSC_ENOTREG or -ESTALE its path no
+ * longer leads to the mapped file. */
 int tsc_remote_open_file(struct tsc_remote *r, const struct tsc_vma *v, char *here, size_t n);
 
 /* Batched reads of the target's memory: one process_vm_readv per IOV_MAX requests. */

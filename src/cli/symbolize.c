@@ -3,49 +3,31 @@
  *
  * /proc/PID/maps gives each address's mapping; the file is opened through
  * /proc/PID/map_files (the very file mapped, even if deleted or in another mount namespace),
- * else /proc/PID/root/PATH checked against the mapping's device and inode. A mapping's load
- * bias comes from the PT_LOAD header that maps its file offset. Each binary is loaded once per
- * build-id; each address is resolved once. */
-#include <dwarf.h>
-#include <elfutils/libdw.h>
+ * else /proc/PID/root/PATH checked against the mapping's device and inode, never blocking and
+ * never anything but a regular file (tfile.h). A mapping's load bias comes from the PT_LOAD
+ * header that maps its file offset. Each binary is loaded once per build-id (symfile.h); each
+ * address is resolved once. */
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "maps.h"
 #include "symbolize.h"
 #include "walk.h"
+#include "symfile.h"
+#include "tfile.h"
 
 #define MAX_INLINE 16       /* inlined calls shown for one address, innermost first */
+#define READ_BUDGET (4ull << 30) /* bytes read from all the target's files, at most */
 
-struct fsym {
-	uint64_t addr, size;
-	const char *name;   /* owned by the Elf it came from */
-	int rank;           /* global before weak before local, among aliases */
-};
-
-struct bin {
-	char *key;          /* the build-id in hex, else "dev:inode" */
-	char *build_id;
-	int fd, dfd;        /* the binary, its separate debug file (-1: none) */
-	Elf *elf, *delf;
-	Dwarf *dwarf;
-	GElf_Phdr *loads;   /* PT_LOAD headers, for load biases */
-	size_t nloads;
-	struct fsym *syms;  /* functions, sorted by address */
-	size_t nsyms;
-	struct bin *next;
-};
+struct bin;
 
 struct mapping {
 	struct tsc_vma v;   /* its path owned here */
@@ -72,6 +54,7 @@ struct tsc_symbolizer {
 	uint64_t resolve_ns; /* spent resolving, against TSC_SYM_MAX_NS */
 	char **dirs;        /* where separate debug info is looked up */
 	size_t ndirs;
+	uint64_t budget;    /* bytes the files may still take (see symfile.h) */
 	struct tsc_symbolizer_stats st;
 };
 
@@ -162,7 +145,13 @@ static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
 		.vma_name_addr = (uint64_t)(uintptr_t)name,
 		.vma_name_size = sizeof(name),
 	};
-	if (ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q)) {
+	int r = ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q);
+	if (r && errno == ENAMETOOLONG) { /* a path past PATH_MAX: map_files needs none */
+		q.vma_name_addr = 0;
+		q.vma_name_size = 0;
+		r = ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q);
+	}
+	if (r) {
 		if (errno == ENOTTY || errno == EINVAL)
 			return read_all_maps(s) ? NULL : search(s, pc);
 		return NULL; /* ENOENT: anonymous memory, or nothing, at pc */
@@ -177,196 +166,52 @@ static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
 	return add_mapping(s, &v) ? NULL : search(s, pc);
 }
 
-/* ---- ELF: build-id, load segments, function symbols ---- */
+/* ---- the files ---- */
 
-static char *read_build_id(Elf *elf)
-{
-	Elf_Scn *scn = NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		Elf_Data *d = elf_getdata(scn, NULL);
-		size_t off = 0, name_off, desc_off;
-		GElf_Nhdr nh;
-		while (d && (off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
-			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
-			    memcmp((char *)d->d_buf + name_off, "GNU", 4) || !nh.n_descsz ||
-			    nh.n_descsz > 64)
-				continue;
-			char *hex = malloc(2 * nh.n_descsz + 1);
-			if (!hex)
-				return NULL;
-			const unsigned char *p = (const unsigned char *)d->d_buf + desc_off;
-			for (size_t i = 0; i < nh.n_descsz; i++)
-				sprintf(hex + 2 * i, "%02x", p[i]);
-			return hex;
-		}
-	}
-	return NULL;
-}
-
-static int read_loads(struct bin *b)
-{
-	size_t n;
-	if (elf_getphdrnum(b->elf, &n))
-		return -EINVAL;
-	b->loads = calloc(n ? n : 1, sizeof(*b->loads));
-	if (!b->loads)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-		if (gelf_getphdr(b->elf, (int)i, &ph) && ph.p_type == PT_LOAD)
-			b->loads[b->nloads++] = ph;
-	}
-	return 0;
-}
-
-static int sym_cmp(const void *a, const void *b)
-{
-	const struct fsym *x = a, *y = b;
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	return x->rank - y->rank;
-}
-
-/* The functions of elf's symbol table of type `type`; 0 when it has none. */
-static int read_syms(struct bin *b, Elf *elf, Elf64_Word type)
-{
-	Elf_Scn *scn = NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != type || !sh.sh_entsize)
-			continue;
-		Elf_Data *d = elf_getdata(scn, NULL);
-		if (!d)
-			continue;
-		size_t n = sh.sh_size / sh.sh_entsize;
-		struct fsym *syms = realloc(b->syms, (b->nsyms + n) * sizeof(*syms));
-		if (!syms)
-			return -ENOMEM;
-		b->syms = syms;
-		for (size_t i = 0; i < n; i++) {
-			GElf_Sym sym;
-			if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
-			    !sym.st_value)
-				continue;
-			int t = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
-			if (t != STT_FUNC && t != STT_GNU_IFUNC)
-				continue;
-			const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
-			if (!name || !*name)
-				continue;
-			syms[b->nsyms++] = (struct fsym){
-				.addr = sym.st_value, .size = sym.st_size, .name = name,
-				.rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2,
-			};
-		}
-	}
-	if (b->nsyms)
-		qsort(b->syms, b->nsyms, sizeof(*b->syms), sym_cmp);
-	return 0;
-}
-
-static const struct fsym *find_sym(const struct bin *b, uint64_t addr)
-{
-	size_t lo = 0, hi = b->nsyms;
-	while (lo < hi) { /* first symbol above addr */
-		size_t mid = lo + (hi - lo) / 2;
-		if (b->syms[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (!lo)
-		return NULL;
-	uint64_t at = b->syms[lo - 1].addr;
-	while (lo > 1 && b->syms[lo - 2].addr == at) /* the best-ranked alias */
-		lo--;
-	const struct fsym *f = &b->syms[lo - 1];
-	return !f->size || addr < f->addr + f->size ? f : NULL;
-}
-
-static bool has_section(Elf *elf, const char *name)
-{
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-	if (elf_getshdrstrndx(elf, &shstrndx))
-		return false;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *n;
-		if (gelf_getshdr(scn, &sh) && sh.sh_type != SHT_NOBITS &&
-		    (n = elf_strptr(elf, shstrndx, sh.sh_name)) && !strcmp(n, name))
-			return true;
-	}
-	return false;
-}
-
-/* Separate debug info: DIR/.build-id/xx/rest.debug, with the same build-id. */
-static void open_debug_file(struct tsc_symbolizer *s, struct bin *b)
-{
-	if (!b->build_id || strlen(b->build_id) < 3)
-		return;
-	for (size_t i = 0; i < s->ndirs; i++) {
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", s->dirs[i], b->build_id,
-			 b->build_id + 2);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-		char *id = e ? read_build_id(e) : NULL;
-		if (id && !strcmp(id, b->build_id)) {
-			free(id);
-			b->dfd = fd;
-			b->delf = e;
-			return;
-		}
-		free(id);
-		elf_end(e);
-		close(fd);
-	}
-}
+struct bin {
+	char *key;          /* the build-id in hex, else "dev:inode" */
+	struct tsc_symfile *f;
+	struct bin *next;
+};
 
 static void bin_free(struct bin *b)
 {
 	if (!b)
 		return;
-	dwarf_end(b->dwarf);
-	elf_end(b->delf);
-	elf_end(b->elf);
-	if (b->dfd >= 0)
-		close(b->dfd);
-	if (b->fd >= 0)
-		close(b->fd);
-	free(b->syms);
-	free(b->loads);
+	tsc_symfile_free(b->f);
 	free(b->key);
-	free(b->build_id);
 	free(b);
 }
 
-/* The file a mapping shows, opened so that it is the one mapped; -1 when it cannot be. */
+/* Separate debug info (or a DWARF supplement): DIR/.build-id/xx/rest.debug. Our own
+ * directories, but the name comes from the target's file: opened with the same care. */
+static int find_debug(const char *hex, void *ctx)
+{
+	struct tsc_symbolizer *s = ctx;
+	for (size_t i = 0; i < s->ndirs; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", s->dirs[i], hex, hex + 2);
+		int fd = tsc_tfile_open(AT_FDCWD, path, 0, NULL);
+		if (fd >= 0)
+			return fd;
+	}
+	return -1;
+}
+
+/* The file a mapping shows, opened so that it is the one mapped; -errno when it cannot be.
+ * map_files first: the very file mapped, even if deleted, replaced on disk, or hidden by
+ * whatever the target mounted over its path since. */
 static int open_mapped(struct tsc_symbolizer *s, const struct tsc_vma *m)
 {
 	char path[4352];
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, s->pid, m->start,
-		 m->end);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
+	snprintf(path, sizeof(path), "map_files/%" PRIx64 "-%" PRIx64, m->start, m->end);
+	int fd = tsc_tfile_open(s->procfd, path, 0, NULL);
+	if (fd >= 0 || fd == -TSC_ENOTREG || m->path[0] != '/')
 		return fd;
-	if (m->path[0] != '/')
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/root%s", s->pid, m->path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != m->inode ||
-			major(st.st_dev) != m->dev_major || minor(st.st_dev) != m->dev_minor)) {
-		close(fd); /* replaced on disk since it was mapped: its symbols would lie */
-		fd = -1;
-	}
-	return fd;
+	/* map_files needs CAP_SYS_ADMIN: else the path under the target's root, checked to be
+	 * the mapped file (replaced on disk since, its symbols would lie) */
+	snprintf(path, sizeof(path), "root%s", m->path);
+	return tsc_tfile_open(s->procfd, path, TSC_TFILE_NOFOLLOW, m);
 }
 
 static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
@@ -376,18 +221,13 @@ static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
 		return NULL;
 	uint64_t t0 = now_ns();
 	struct bin *b = calloc(1, sizeof(*b));
-	if (!b) {
-		close(fd);
-		return NULL;
-	}
-	b->fd = fd;
-	b->dfd = -1;
-	b->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!b->elf || elf_kind(b->elf) != ELF_K_ELF)
+	int err = b ? tsc_symfile_load(fd, find_debug, s, &s->budget, &b->f) : -ENOMEM;
+	close(fd);
+	if (err)
 		goto fail;
-	b->build_id = read_build_id(b->elf);
-	if (b->build_id) {
-		b->key = strdup(b->build_id);
+	const char *id = tsc_symfile_build_id(b->f);
+	if (id) {
+		b->key = strdup(id);
 	} else if (asprintf(&b->key, "%x:%x:%" PRIu64, m->dev_major, m->dev_minor, m->inode) < 0) {
 		b->key = NULL;
 	}
@@ -398,19 +238,6 @@ static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
 			bin_free(b);
 			return o;
 		}
-	if (read_loads(b))
-		goto fail;
-	if (!has_section(b->elf, ".debug_info"))
-		open_debug_file(s, b);
-	Elf *dw_elf = b->delf ? b->delf : b->elf;
-	b->dwarf = dwarf_begin_elf(dw_elf, DWARF_C_READ, NULL);
-	/* .symtab (here or in the debug file) is a superset of .dynsym, which strip leaves. */
-	if (read_syms(b, b->elf, SHT_SYMTAB))
-		goto fail;
-	if (!b->nsyms && b->delf && read_syms(b, b->delf, SHT_SYMTAB))
-		goto fail;
-	if (!b->nsyms && read_syms(b, b->elf, SHT_DYNSYM))
-		goto fail;
 	b->next = s->bins;
 	s->bins = b;
 	s->st.binaries++;
@@ -419,84 +246,6 @@ static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
 fail:
 	bin_free(b);
 	return NULL;
-}
-
-/* The mapping's load bias: the address minus the file's own virtual address. */
-static void set_bias(struct mapping *m, long page)
-{
-	const struct bin *b = m->bin;
-	uint64_t mask = ~((uint64_t)page - 1);
-	m->bias = m->v.start - m->v.offset; /* no header matches: mapped at offset = vaddr */
-	for (size_t i = 0; i < b->nloads; i++)
-		if ((b->loads[i].p_offset & mask) == m->v.offset) {
-			m->bias = m->v.start - (b->loads[i].p_vaddr & mask);
-			return;
-		}
-}
-
-/* ---- DWARF: lines and inlined calls ---- */
-
-static const char *die_name(Dwarf_Die *die)
-{
-	Dwarf_Attribute a;
-	const char *n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &a));
-	return n ? n : dwarf_diename(die);
-}
-
-/* Frames at addr (a file address, already adjusted for a return address), innermost first;
- * 0 when there is no DWARF for it. */
-static unsigned dwarf_frames(struct bin *b, uint64_t addr, struct tsc_sym *out, unsigned max)
-{
-	Dwarf_Die cu, *scopes = NULL;
-	if (!b->dwarf || !dwarf_addrdie(b->dwarf, addr, &cu))
-		return 0;
-	Dwarf_Line *ln = dwarf_getsrc_die(&cu, addr);
-	const char *file = ln ? dwarf_linesrc(ln, NULL, NULL) : NULL;
-	int line = 0;
-	if (ln)
-		dwarf_lineno(ln, &line);
-	Dwarf_Files *files = NULL;
-	size_t nfiles = 0;
-	if (dwarf_getsrcfiles(&cu, &files, &nfiles))
-		files = NULL;
-	/* dwarf_getscopes continues from an inlined instance into its abstract definition; the
-	 * chain of inlined calls is that instance's concrete parents (what eu-addr2line -i does). */
-	int ns = dwarf_getscopes(&cu, addr, &scopes), in = 0;
-	while (in < ns && dwarf_tag(&scopes[in]) != DW_TAG_inlined_subroutine &&
-	       dwarf_tag(&scopes[in]) != DW_TAG_subprogram)
-		in++;
-	if (in < ns && dwarf_tag(&scopes[in]) == DW_TAG_inlined_subroutine) {
-		Dwarf_Die inner = scopes[in], *chain = NULL;
-		free(scopes);
-		scopes = NULL;
-		ns = dwarf_getscopes_die(&inner, &chain);
-		scopes = chain;
-	}
-	unsigned n = 0;
-	for (int i = 0; i < ns && n < max; i++) {
-		int tag = dwarf_tag(&scopes[i]);
-		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
-			continue;
-		out[n++] = (struct tsc_sym){ .fn = die_name(&scopes[i]), .file = file,
-					     .line = line > 0 ? (unsigned)line : 0,
-					     .inlined = tag == DW_TAG_inlined_subroutine };
-		if (tag == DW_TAG_subprogram)
-			break;
-		/* The next frame out is where this one was inlined. */
-		Dwarf_Attribute a;
-		Dwarf_Word w;
-		file = NULL;
-		line = 0;
-		if (files && !dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &a), &w) &&
-		    w < nfiles)
-			file = dwarf_filesrc(files, w, NULL, NULL);
-		if (!dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &a), &w))
-			line = (int)w;
-	}
-	free(scopes);
-	if (!n && file) /* lines but no scope: a CU without subprogram DIEs (assembly) */
-		out[n++] = (struct tsc_sym){ .file = file, .line = line > 0 ? (unsigned)line : 0 };
-	return n;
 }
 
 static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct tsc_sym *out)
@@ -510,26 +259,17 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 	if (!m->tried) {
 		m->tried = 1;
 		if ((m->bin = load_bin(s, &m->v)))
-			set_bias(m, sysconf(_SC_PAGESIZE));
+			m->bias = tsc_symfile_bias(m->bin->f, &m->v);
 	}
 	struct bin *b = m->bin;
 	if (!b)
 		return 1;
 	uint64_t addr = pc - m->bias, look = ret ? addr - 1 : addr;
-	out[0].obj_addr = addr;
-	unsigned n = dwarf_frames(b, look, out, MAX_INLINE);
-	if (!n)
-		n = 1;
-	const struct fsym *f = find_sym(b, look);
-	struct tsc_sym *real = &out[n - 1]; /* the outermost: the function that holds pc */
-	if (f) {
-		real->fn = f->name;
-		real->fn_off = addr - f->addr;
-	}
+	unsigned n = tsc_symfile_lookup(b->f, addr, look, out, MAX_INLINE);
 	for (unsigned i = 0; i < n; i++) {
 		out[i].obj = m->v.path;
 		out[i].obj_addr = addr;
-		out[i].build_id = b->build_id;
+		out[i].build_id = tsc_symfile_build_id(b->f);
 	}
 	return n;
 }
@@ -597,13 +337,12 @@ unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const st
 
 int tsc_symbolizer_new(int pid, struct tsc_symbolizer **out)
 {
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -ENOSYS;
 	struct tsc_symbolizer *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->pid = pid;
 	s->procfd = s->mapsfd = -1;
+	s->budget = READ_BUDGET;
 	const char *env = getenv("TASKSCOPE_DEBUG_DIRS");
 	char *list = NULL;
 	int err = -ENOMEM;

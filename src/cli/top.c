@@ -488,8 +488,13 @@ int tsc_cmd_top(int argc, char **argv)
 	else
 		snprintf(t.mode, sizeof(t.mode), "sampling %d Hz", t.o.hz);
 
-	/* signals arrive through a signalfd the loop polls: the terminal is restored in order.
-	 * A handler of our own (never run: the signals stay blocked) keeps curses from
+	/* Until the target is open and the probes attached, SIGINT and SIGTERM keep their
+	 * default action: they end us at once, whatever we wait for (the kernel releases the
+	 * probes), since nothing on the terminal needs restoring yet. */
+	signal(SIGPIPE, SIG_IGN);
+	int rc = open_target(&t);
+	/* Then they arrive through a signalfd the loop polls: the terminal is restored in
+	 * order. A handler of our own (never run: the signals stay blocked) keeps curses from
 	 * installing its own, which would exit on them. */
 	struct sigaction sa = { .sa_handler = on_signal }, old_sa[3];
 	sigaction(SIGINT, &sa, &old_sa[0]);
@@ -501,13 +506,11 @@ int tsc_cmd_top(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old);
-	signal(SIGPIPE, SIG_IGN);
 	t.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	int rc;
-	if (t.sfd < 0) {
+	if (!rc && t.sfd < 0) {
 		perror("taskscope top: signalfd");
 		rc = TSC_EXIT_ERROR;
-	} else if (!(rc = open_target(&t))) {
+	} else if (!rc) {
 		static char outbuf[1 << 16];
 		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 		rc = t.o.batch || t.o.json ? run_batch(&t) : run_ui(&t);

@@ -12,6 +12,7 @@
 #include "elfx.h"
 #include "out.h"
 #include "remote.h"
+#include "tfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,28 +82,12 @@ void top_bpf_close(struct top_bpf *s)
 
 /* The task_switch sites of the binary: file offsets of each nop and of its semaphore. */
 struct sites {
-	Elf *elf;
+	struct tsc_elf e;
 	uint64_t off[64], ref[64];
 	unsigned n;
 	int reg_args;               /* every site passes (prev, next) in rdi, rsi */
 	int err;
 };
-
-static int file_offset(Elf *elf, uint64_t addr, uint64_t *off)
-{
-	size_t n;
-	GElf_Phdr ph;
-	if (elf_getphdrnum(elf, &n))
-		return -ENOEXEC;
-	for (size_t i = 0; i < n; i++) {
-		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && addr >= ph.p_vaddr &&
-		    addr < ph.p_vaddr + ph.p_filesz) {
-			*off = addr - ph.p_vaddr + ph.p_offset;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
 
 static int switch_site(const struct tsc_usdt *u, void *ctx)
 {
@@ -113,30 +98,24 @@ static int switch_site(const struct tsc_usdt *u, void *ctx)
 		st->reg_args = 0;
 	if (st->n == sizeof(st->off) / sizeof(st->off[0]))
 		return st->err = -E2BIG;
-	st->ref[st->n] = 0;
-	if (file_offset(st->elf, u->pc, &st->off[st->n]) ||
-	    (u->sema && file_offset(st->elf, u->sema, &st->ref[st->n])))
+	/* a damaged note must not make us patch the target anywhere but at a probe site */
+	if (tsc_elf_usdt_site(&st->e, u, &st->off[st->n], &st->ref[st->n]))
 		return st->err = -ENOEXEC;
 	st->n++;
 	return 0;
 }
 
-static int read_sites(const char *binary, struct sites *st)
+static int read_sites(int fd, struct sites *st)
 {
-	struct tsc_elf e = { 0 };
-	int err, fd = open(binary, O_RDONLY | O_CLOEXEC);
+	int err;
 	memset(st, 0, sizeof(*st));
-	if (fd < 0)
-		return -errno;
-	if (!(err = tsc_elf_open(fd, &e))) {
-		st->elf = e.elf;
+	if (!(err = tsc_elf_open(fd, &st->e, TSC_ELF_NOTES, TSC_ELF_MAX_READ))) {
 		st->reg_args = 1;
-		err = tsc_elf_usdt_foreach(&e, switch_site, st);
+		err = tsc_elf_usdt_foreach(&st->e, switch_site, st);
 		if (!err)
 			err = st->err ? st->err : st->n ? 0 : -ENOENT;
 	}
-	tsc_elf_close(&e);
-	close(fd);
+	tsc_elf_close(&st->e);
 	return err;
 }
 
@@ -289,7 +268,8 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 	struct top_bpf *s = calloc(1, sizeof(*s));
 	const char *binary = tsc_remote_binary(r);
 	struct sites st;
-	int err;
+	char path[48];
+	int err, fd = -1;
 
 	*out = NULL;
 	if (!s)
@@ -310,13 +290,28 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 		*out = s;
 		return 0;
 	}
-	/* the uprobe-multi link where the kernel has it and the notes follow the probe ABI,
-	 * else libbpf's USDT attach (which reads any note it can) */
-	if (read_sites(binary, &st))
+	/* The binary as checked, by the fd we hold: the kernel and libbpf then look at that
+	 * very file. The uprobe-multi link where the kernel has it and the notes follow the
+	 * probe ABI, else libbpf's USDT attach (which reads any note it can: more than our 64
+	 * sites too), but never on sites that failed our checks. */
+	if ((fd = tsc_tfile_open(AT_FDCWD, binary, 0, NULL)) < 0) {
+		err = fd;
+		fprintf(stderr, "taskscope top: cannot open %s: %s\n", binary, tsc_tfile_strerror(err));
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((err = read_sites(fd, &st)) == -ENOEXEC) {
+		fprintf(stderr, "taskscope top: %s: a note of probe taskscope:task_switch points "
+				"outside a probe site or its semaphore outside .probes: a damaged "
+				"file; not attaching\n", binary);
+		goto fail;
+	}
+	if (err)
 		st.reg_args = st.n = 0;
 	if (st.n && st.reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
 		if (!(err = load(s, m->pid, 1, 1)) &&
-		    !(err = attach_switch_multi(s, m->pid, binary, &st))) {
+		    !(err = attach_switch_multi(s, m->pid, path, &st))) {
+			close(fd);
 			*out = s;
 			return 0;
 		}
@@ -335,7 +330,7 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 			explain_load(err);
 		goto fail;
 	}
-	struct bpf_link *l = bpf_program__attach_usdt(s->skel->progs.tss_switch, m->pid, binary,
+	struct bpf_link *l = bpf_program__attach_usdt(s->skel->progs.tss_switch, m->pid, path,
 						      "taskscope", "task_switch", NULL);
 	if (!l) {
 		err = -errno;
@@ -346,9 +341,12 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 	}
 	if ((err = add_link(s, l)))
 		goto fail;
+	close(fd);
 	*out = s;
 	return 0;
 fail:
+	if (fd >= 0)
+		close(fd);
 	top_bpf_close(s);
 	return err;
 }

@@ -266,6 +266,31 @@ deadlock-C waiting await" ]
 	[ "$status" = 0 ]
 }
 
+@test "a semaphore counts its probe's sites with a uprobe, not tracers: record and top share them" {
+	spawn parked "$BUILD/progs/parked" --tasks 3
+	local p=$PID i
+	wait_for_lines "$T/parked.out" 1
+	# the value of each probe's semaphore, as probes --json reads it ("name=count ...")
+	counts() {
+		"$TASKSCOPE" probes --json "$p" |
+			jq -r '[.probes[] | "\(.name)=\(.semaphore_count)"] | unique | join(" ")'
+	}
+	spawn rec "$TASKSCOPE" record -v -o "$T/r.tsc" "$p"
+	wait_sems "$p" nonzero
+	local alone
+	for i in $(seq 100); do grep -q 'recording process' "$T/rec.err" && break; sleep 0.1; done
+	alone=$(counts)
+	echo "record: $alone"
+	# one site each, except thread_start and thread_stop (two translation units): two
+	[[ " $alone " == *" task_create=1 "* && " $alone " == *" thread_start=2 "* ]]
+	spawn top "$TASKSCOPE" top -b "$p"
+	for i in $(seq 100); do grep -q 'parked' "$T/top.out" && break; sleep 0.1; done
+	grep -q 'parked' "$T/top.out"
+	echo "record + top: $(counts)"
+	[ "$(counts)" = "$alone" ]
+	"$TASKSCOPE" probes --help | grep -q 'not how many tracers'
+}
+
 # spawner waits for GOFILE, runs a deterministic workload that fires every probe, prints its
 # results and exits: run it untraced, then under an attached taskscope.
 spawner_run() {
