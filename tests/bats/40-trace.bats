@@ -172,6 +172,22 @@ events_of() {
 	[ "$status" -eq 2 ]
 }
 
+@test "dump --at before the clock's zero is the state at the start, past its end the state at the end" {
+	# CLOCK_MONOTONIC starts at boot: on a machine up for less than 1000 s, "--at -1000"
+	# once wrapped around to the far future and showed the end instead of the start
+	"$GEN" --write "$T/s.tsc" --duration 0.2 --churn 1000 2>/dev/null
+	state='{threads, tasks: [.tasks[] | {id, name, state, switches}]}'
+	"$TASKSCOPE" dump --at 0 --json "$T/s.tsc" | jq -S "$state" > "$T/start.json"
+	"$TASKSCOPE" dump --at end --json "$T/s.tsc" | jq -S "$state" > "$T/end.json"
+	! cmp -s "$T/start.json" "$T/end.json"
+	for at in -1e12 -1e300 -inf; do
+		"$TASKSCOPE" dump --at "$at" --json "$T/s.tsc" | jq -S "$state" | diff -u "$T/start.json" -
+	done
+	for at in 1e12 1e300 inf; do
+		"$TASKSCOPE" dump --at "$at" --json "$T/s.tsc" | jq -S "$state" | diff -u "$T/end.json" -
+	done
+}
+
 @test "dump --summary: lifetime, CPU time, switches and waits per task" {
 	"$GEN" --write "$T/s.tsc" --duration 0.3 --churn 1000 2>/dev/null
 	"$TASKSCOPE" dump --summary --json "$T/s.tsc" > "$T/sum.jsonl"
