@@ -186,9 +186,10 @@ static bool notes_use_abi_registers(const char *binary)
 }
 
 /* Test hooks: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before attach returns,
- * so that a test can kill us while attached; TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms
- * before reconciliation reads the maps, so that tasks created meanwhile are known by their
- * events alone. */
+ * so that a test can kill us while attached, and TASKSCOPE_TEST_HOLD_UNTIL=FILE until FILE
+ * exists (a minute at most), so that a test can act on the target in that window;
+ * TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms before reconciliation reads the maps, so that
+ * tasks created meanwhile are known by their events alone. Each says so on stderr first. */
 static void test_hold(const char *var)
 {
 	const char *s = getenv(var);
@@ -197,9 +198,20 @@ static void test_hold(const char *var)
 	long ms = strtol(s, NULL, 10);
 	if (ms <= 0)
 		return;
+	fprintf(stderr, "taskscope: test: holding for %ld ms (%s)\n", ms, var);
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+}
+
+static void test_hold_until(void)
+{
+	const char *f = getenv("TASKSCOPE_TEST_HOLD_UNTIL");
+	if (!f || !*f)
+		return;
+	fprintf(stderr, "taskscope: test: holding until %s exists\n", f);
+	for (int i = 0; i < 6000 && access(f, F_OK); i++)
+		usleep(10000);
 }
 
 /* TASKSCOPE_TEST_MAX_FINISHED / _LIVE=N shrink the maps, so that a test can see map-full
@@ -489,6 +501,7 @@ attached:
 		goto cleanup;
 	}
 	test_hold("TASKSCOPE_TEST_HOLD_MS");
+	test_hold_until();
 	*out = b;
 	return 0;
 

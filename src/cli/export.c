@@ -16,6 +16,7 @@
  *               flow_ids 47 (fixed64), terminating_flow_ids 48 (fixed64)
  */
 #include "cli.h"
+#include "outfile.h"
 #include "trace.h"
 
 #include <errno.h>
@@ -425,7 +426,9 @@ static void export_usage(FILE *f)
 		"                     Perfetto UI (ui.perfetto.dev) or trace_processor\n"
 		"  --format chrome    Chrome JSON trace events (chrome://tracing, Perfetto's\n"
 		"                     legacy JSON importer)\n"
-		"  -o OUT             the output file (\"-\" for standard output), mode 0600\n\n"
+		"  -o OUT             the output file (\"-\" for standard output), mode 0600; a\n"
+		"                     regular file there is replaced once the conversion is\n"
+		"                     written, a symbolic link or anything else refused\n\n"
 		"One track per loop thread, a slice per run of a task, flows from a task's creation\n"
 		"to its first run and from a wait on a task to that task's finish. A damaged file\n"
 		"is converted up to the fault; the exit status is then 1.\n\n"
@@ -444,7 +447,8 @@ int tsc_cmd_export(int argc, char **argv)
 	struct tsc_trace_reader *r = NULL;
 	struct tsc_event ev;
 	const char *out = NULL, *path;
-	int c, rc = 0, status = TSC_EXIT_ERROR;
+	struct tsc_outfile of = { .fd = -1, .dirfd = -1 };
+	int c, rc = 0, err, status = TSC_EXIT_ERROR;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
@@ -480,11 +484,15 @@ int tsc_cmd_export(int argc, char **argv)
 	if (!strcmp(out, "-")) {
 		e.f = stdout;
 	} else {
-		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0 || !(e.f = fdopen(fd, "w"))) {
-			fprintf(stderr, "taskscope export: cannot create %s: %s\n", out, strerror(errno));
+		int fd, err = tsc_outfile_open(&of, out);
+		if (!err && ((fd = fcntl(of.fd, F_DUPFD_CLOEXEC, 0)) < 0 || !(e.f = fdopen(fd, "w")))) {
+			err = -errno;
 			if (fd >= 0)
 				close(fd);
+		}
+		if (err) {
+			fprintf(stderr, "taskscope export: cannot create %s: %s\n", out,
+				tsc_outfile_strerror(err));
 			goto cleanup;
 		}
 	}
@@ -523,10 +531,15 @@ int tsc_cmd_export(int argc, char **argv)
 finish:
 	if (fflush(e.f) || ferror(e.f))
 		e.err = -EIO;
+	/* the name is given only to a whole conversion (of a damaged file too, up to its
+	 * fault): a failed write leaves whatever was there before */
+	if (e.f != stdout && !e.err && (err = tsc_outfile_publish(&of)))
+		e.err = err;
 	if (e.f != stdout)
 		fclose(e.f);
 	if (e.err) {
-		fprintf(stderr, "taskscope export: writing %s: %s\n", out, strerror(-e.err));
+		fprintf(stderr, "taskscope export: writing %s: %s\n", out,
+			tsc_outfile_strerror(e.err));
 	} else if (rc < 0) {
 		fprintf(stderr, "taskscope export: %s: %s (converted up to there)\n", path,
 			tsc_trace_reader_error(r));
@@ -541,6 +554,7 @@ finish:
 		fprintf(stderr, "taskscope export: %" PRIu64 " slices, %" PRIu64 " instants, %" PRIu64
 				" flows\n", e.slices, e.instants, e.nflow_out);
 cleanup:
+	tsc_outfile_close(&of);
 	tsc_tstate_free(&e.st);
 	free(e.sl);
 	free(e.flows);

@@ -13,6 +13,7 @@
 #include "attach.h"
 #include "cli.h"
 #include "collect.h"
+#include "outfile.h"
 #include "remote.h"
 #include "tids.h"
 #include "trace.h"
@@ -196,8 +197,9 @@ static void record_usage(FILE *f)
 	fprintf(f,
 		"taskscope record: write every task event of a process to a trace file.\n\n"
 		"USAGE: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID\n\n"
-		"  -o, --output FILE    the trace file (created with mode 0600: task names may be\n"
-		"                       sensitive); read it with `taskscope dump` or `export`\n"
+		"  -o, --output FILE    the trace file, mode 0600 (task names may be sensitive);\n"
+		"                       a regular file there is replaced, a symbolic link or\n"
+		"                       anything else refused; read it with `taskscope dump`\n"
 		"  -d, --duration S     stop after S seconds (default: until SIGINT or SIGTERM, or\n"
 		"                       until the process exits)\n"
 		"  -b, --buffer-size SIZE\n"
@@ -242,26 +244,6 @@ static size_t parse_size(const char *s)
 	while (n < want)
 		n <<= 1;
 	return n;
-}
-
-/* Fail before attaching when the output cannot be written. The file created here (never one
- * that existed) is removed again if recording does not start. */
-static int check_output(const char *path, int *created)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	*created = fd >= 0;
-	if (fd < 0 && errno == EEXIST) {
-		struct stat st;
-		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-			errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-			return -1;
-		}
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
 }
 
 int tsc_cmd_record(int argc, char **argv)
@@ -339,10 +321,15 @@ int tsc_cmd_record(int argc, char **argv)
 	struct tsc_bpf *b = NULL;
 	struct tsc_snapshot snap = { 0 };
 	struct rec R = { .procfd = -1 };
-	int rc, err, created = 0, started = 0;
+	struct tsc_outfile of;
+	int rc, err;
 
-	if (check_output(out, &created)) {
-		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out, strerror(errno));
+	/* Before attaching: fail early when the file cannot be created. It gets its name once
+	 * the header and the snapshot are in it, so it never exists unreadable. */
+	if ((err = tsc_outfile_open(&of, out))) {
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out,
+			tsc_outfile_strerror(err));
+		tsc_outfile_close(&of);
 		return TSC_EXIT_ERROR;
 	}
 	/* A signal from now on ends the recording (or, before it starts, the setup) cleanly. */
@@ -389,15 +376,18 @@ int tsc_cmd_record(int argc, char **argv)
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
-	err = tsc_trace_open(out, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
-			     &snap, &R.w);
+	err = tsc_trace_begin(of.fd, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
+			      &R.w);
+	if (!err)
+		tsc_trace_set_compression(R.w, zlevel);
+	if (!err && !(err = tsc_trace_write_snapshot(R.w, &snap)))
+		err = tsc_outfile_publish(&of);
 	if (err) {
-		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out, strerror(-err));
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out,
+			tsc_outfile_strerror(err));
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
-	started = 1;
-	tsc_trace_set_compression(R.w, zlevel);
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
 			pid, snap.nthreads, snap.ntasks, out);
@@ -496,7 +486,7 @@ int tsc_cmd_record(int argc, char **argv)
 				R.malformed);
 	}
 	struct stat st;
-	uint64_t bytes = stat(out, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
+	uint64_t bytes = fstat(of.fd, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
 	if (exited)
 		fprintf(stderr, "taskscope: target %d exited; trace complete\n", pid);
 	fprintf(stderr, "taskscope: %" PRIu64 " events recorded, %" PRIu64 " lost, in %.1f s: %"
@@ -517,8 +507,7 @@ cleanup:
 		tsc_tidmap_free(&R.map);
 	tsc_snapshot_free(&snap);
 	tsc_remote_close(r);
-	if (!started && created)
-		unlink(out);
+	tsc_outfile_close(&of);
 	return rc;
 usage:
 	fprintf(stderr, "Usage: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID "

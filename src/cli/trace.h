@@ -3,7 +3,7 @@
  * Trace files: the event model, the writer (record) and the reader (dump, export).
  * The byte layout is specified in docs/trace-format.md; this header is its C face.
  *
- * Writer: tsc_trace_open, then tsc_trace_event / tsc_trace_lost for each record, tsc_trace_flush
+ * Writer: tsc_trace_open (or tsc_trace_begin and tsc_trace_write_snapshot), then tsc_trace_event / tsc_trace_lost for each record, tsc_trace_flush
  * at least once a second (each flush ends a block, the unit that survives a crash), and
  * tsc_trace_close, which writes the footer. Every call returns 0 or -errno; the first error
  * sticks and is returned again by every later call.
@@ -59,8 +59,13 @@ int tsc_ev_from_name(const char *name);        /* the inverse, or -1 */
 
 struct tsc_trace_writer;
 
-/* Create path (mode 0600, truncated if it exists) and write the header and the snapshot
- * (may be NULL: an empty one). binary may be NULL. */
+/* Write the header to fd, the start of a new file (the writer works on a duplicate of fd,
+ * closed by tsc_trace_close), then the snapshot (may be NULL: an empty one), before any
+ * event. binary may be NULL. */
+int tsc_trace_begin(int fd, int pid, const char *binary, struct tsc_trace_writer **out);
+int tsc_trace_write_snapshot(struct tsc_trace_writer *w, const struct tsc_snapshot *snap);
+/* Both at once into a new file of mode 0600 renamed to path once the snapshot is written
+ * (a regular file there is replaced, a symbolic link or anything else refused: outfile.h). */
 int tsc_trace_open(const char *path, int pid, const char *binary,
 		   const struct tsc_snapshot *snap, struct tsc_trace_writer **out);
 /* Strings of ev are copied; a block is written when the buffered data reaches its cap. */
@@ -70,8 +75,8 @@ int tsc_trace_lost(struct tsc_trace_writer *w, uint32_t type, uint64_t count, ui
 /* An extension record (type 16..30, or larger through the escape): readers that do not know
  * it skip it with a warning. For future record kinds and for testing that readers do. */
 int tsc_trace_ext(struct tsc_trace_writer *w, uint32_t type, const void *data, size_t len);
-/* zlib level for the blocks written from now on: 1..9, or 0 to store them uncompressed.
- * Default 9: a block a second costs little CPU at any level. */
+/* zlib level for the chunks written from now on (the snapshot too, when set before it):
+ * 1..9, or 0 to store them uncompressed. Default 9. */
 int tsc_trace_set_compression(struct tsc_trace_writer *w, int level);
 /* End the current block, if it holds anything, and write it out. */
 int tsc_trace_flush(struct tsc_trace_writer *w);
