@@ -552,6 +552,15 @@ int tsc_bpf_events_open(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx)
 	return 0;
 }
 
+int tsc_bpf_events_consumer(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx)
+{
+	if (!b || !fn || !b->rb)
+		return -EINVAL;
+	b->rec_fn = fn;
+	b->rec_ctx = ctx;
+	return 0;
+}
+
 long tsc_bpf_drain(struct tsc_bpf *b, long max)
 {
 	if (!b || !b->rb)

@@ -84,8 +84,7 @@ int tsc_bpf_exit_code(struct tsc_remote *r, int err)
 	return bpf_exit(r, err);
 }
 
-/* For tests only: hold between attach and snapshot so a test can end the target there. */
-static void test_delay(void)
+void tsc_test_snapshot_delay(void)
 {
 	const char *s = getenv("TASKSCOPE_TEST_SNAPSHOT_DELAY_MS");
 	long ms = s ? strtol(s, NULL, 10) : 0;
@@ -132,7 +131,7 @@ int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc
 		rc = bpf_exit(r, err);
 		goto cleanup;
 	}
-	test_delay();
+	tsc_test_snapshot_delay();
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((err = tsc_remote_snapshot(r, snap))) {

@@ -44,6 +44,10 @@ struct tsc_pid_cmd {
 int tsc_pid_cmd_parse(const char *cmd, int argc, char **argv, void (*usage)(FILE *),
 		      struct tsc_pid_cmd *o);
 
+/* For tests only: TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=N holds N ms between attach and the
+ * snapshot read, so that a test can act on the target there or let events pile up. */
+void tsc_test_snapshot_delay(void);
+
 /* Flush stdout: TSC_EXIT_OK, or TSC_EXIT_ERROR after saying the write failed. */
 int tsc_flush_stdout(void);
 

@@ -3,7 +3,8 @@
  * taskscope record: every probe event of a process into a trace file (docs/trace-format.md).
  *
  * Probes first (with the ring buffer on), then the registry snapshot, then the file opened with
- * that snapshot; then the ring buffer is drained on a timer (the BPF side submits without
+ * that snapshot, while spool.c drains the ring buffer into memory; then the ring buffer is
+ * drained on a timer (the BPF side submits without
  * wakeups: a wakeup per event would cost the target microseconds), each record becoming one
  * event, and a block is flushed at least once a second. Ring-buffer drops are counted in BPF
  * per type and written as LOST records; at the end, after the probes are released and the
@@ -15,6 +16,7 @@
 #include "collect.h"
 #include "outfile.h"
 #include "remote.h"
+#include "spool.h"
 #include "tids.h"
 #include "trace.h"
 
@@ -48,6 +50,7 @@ _Static_assert(TSC_C_TASK_CREATE + TSC_EV_EVENTS_NR - 1 == TSC_C_THREAD_STOP &&
 #define DRAIN_BUDGET 262144       /* records per drain before the timers are checked again */
 #define ZLEVEL_DEFAULT 6          /* zlib's own default: 9 costs 4x the CPU for 4% less */
 #define CPU_HIGH 0.5              /* above this share of a CPU, compress at level 1 */
+#define SPOOL_LIMIT (512u << 20)  /* events kept in memory while the snapshot is taken */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -322,6 +325,7 @@ int tsc_cmd_record(int argc, char **argv)
 	struct tsc_snapshot snap = { 0 };
 	struct rec R = { .procfd = -1 };
 	struct tsc_outfile of;
+	struct tsc_spool *spool = NULL;
 	int rc, err;
 
 	/* Before attaching: fail early when the file cannot be created. It gets its name once
@@ -366,16 +370,24 @@ int tsc_cmd_record(int argc, char **argv)
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}
+	/* From here the spool drains the ring buffer while the snapshot is read and written:
+	 * with 300,000 tasks that takes seconds, which a 16 MiB buffer may not hold. */
+	R.procfd = r->procfd;
+	if ((err = tsc_bpf_events_open(b, on_record, &R)) ||
+	    (err = tsc_spool_start(b, SPOOL_LIMIT, &spool))) {
+		fprintf(stderr, "taskscope record: cannot drain the ring buffer: %s\n",
+			strerror(-err));
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	tsc_test_snapshot_delay();
+	uint64_t ts0 = mono_ns();
 	if ((err = tsc_remote_snapshot(r, &snap))) {
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}
 	tsc_snapshot_sort(&snap);
-	R.procfd = r->procfd;
-	if ((err = tsc_bpf_events_open(b, on_record, &R))) {
-		rc = TSC_EXIT_ERROR;
-		goto cleanup;
-	}
+	uint64_t ts1 = mono_ns();
 	err = tsc_trace_begin(of.fd, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
 			      &R.w);
 	if (!err)
@@ -388,6 +400,20 @@ int tsc_cmd_record(int argc, char **argv)
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
+	uint64_t ts2 = mono_ns();
+	struct tsc_spool_stats sst;
+	err = tsc_spool_finish(spool, on_record, &R, &sst);
+	spool = NULL;
+	if (err) {
+		fprintf(stderr, "taskscope record: writing %s failed: %s\n", out, strerror(-err));
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: snapshot read in %.1f ms, written in %.1f ms; %" PRIu64
+			" events drained meanwhile (%.1f MiB)%s\n", (double)(ts1 - ts0) / 1e6,
+			(double)(ts2 - ts1) / 1e6, sst.records, (double)sst.bytes / 1048576.0,
+			sst.full ? ", up to the spool's limit" : "");
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
 			pid, snap.nthreads, snap.ntasks, out);
@@ -498,6 +524,7 @@ int tsc_cmd_record(int argc, char **argv)
 	rc = TSC_EXIT_OK;
 
 cleanup:
+	tsc_spool_finish(spool, NULL, NULL, NULL);
 	if (R.w) {
 		tsc_trace_abandon(R.w);
 		R.w = NULL;

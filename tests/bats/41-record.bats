@@ -212,6 +212,36 @@ PY
 	[ -z "$(find "$T" -name '.tsc-*')" ]
 }
 
+@test "record: events keep being drained while the snapshot of many tasks is read and written: none lost" {
+	require_root_bpf
+	# 25,000 live tasks and a steady stream of short ones (about 70,000 events a second);
+	# the hook holds 6 s between the attach and the snapshot read, more than the default
+	# ring buffer (about 300,000 events) holds at that rate: only draining meanwhile
+	# keeps every event
+	spawn victim "$VICTIM" --threads 2 --park 25000 --rate 10000 "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	touch "$T/go"
+	wait_line "$T/victim.out" '^created' 600
+	run env TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=6000 "$TASKSCOPE" record -v --duration 2 \
+		-o "$T/s.tsc" "$V"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"recording process $V (3 threads, 2500"[0-9]" tasks)"* ]]
+	drained=$(sed -n 's/.*; \([0-9]*\) events drained meanwhile.*/\1/p' <<<"$output")
+	[ "$drained" -gt 100000 ]
+	[[ "$output" == *" events recorded, 0 lost, "* ]]
+	printf '%s\n' "$output" > "$T/rec.err"
+	rec_table > "$T/table"
+	[ "$(wc -l < "$T/table")" -eq 7 ]
+	awk '$2 != $3 || $4 != 0 { bad = 1 } END { exit bad }' "$T/table"
+	run "$TASKSCOPE" dump --json "$T/s.tsc"
+	[ "$status" -eq 0 ]
+	[ "$(tail -1 <<<"$output" | jq -r '.complete, .lost_total' | tr '\n' ' ')" = "true 0 " ]
+	[ "$(jq -c 'select(.type == "create")' <<<"$output" | wc -l)" -eq \
+	  "$(awk '$1 == "create" { print $3 }' "$T/table")" ]
+}
+
 @test "record the demo with churn until it exits: nothing lost, ids without gaps, counts as the demo's, mode 0600" {
 	require_root_bpf
 	touch "$T/d.tsc" && chmod 644 "$T/d.tsc"
