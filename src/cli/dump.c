@@ -183,6 +183,7 @@ struct dump {
 	struct tsc_tstate st;
 	uint64_t t0;              /* the header's start: times print relative to it */
 	uint64_t last_ns;
+	int execd;                /* the recording ended at an exec */
 };
 
 static void dump_usage(FILE *f)
@@ -191,7 +192,8 @@ static void dump_usage(FILE *f)
 		"taskscope dump: print a trace file written by `taskscope record`.\n\n"
 		"USAGE: taskscope dump [--json] [--at T | --summary] FILE\n\n"
 		"  (default)     one line per event: seconds since the start, type, fields with\n"
-		"                task names resolved; LOST lines where events were lost\n"
+		"                task names resolved; LOST lines where events were lost; an exec\n"
+		"                line where the process exec'd (the recording ends there)\n"
 		"  --json        one JSON object per line (header, events, end)\n"
 		"  --at T        the process at T seconds after the start (or \"end\"): live\n"
 		"                tasks and each thread's current task; with --json in the shape\n"
@@ -304,6 +306,10 @@ static void text_event(struct dump *d, const struct tsc_event *ev)
 		ob_str(o, " thread=");
 		ob_i64(o, ev->thread.tid);
 		break;
+	case TSC_EV_EXEC:
+		ob_str(o, "file=");
+		ob_name(o, ev->exec.file);
+		break;
 	}
 	ob_ch(o, '\n');
 }
@@ -388,6 +394,10 @@ static void json_event(struct dump *d, const struct tsc_event *ev)
 		ob_str(o, ",\"thread\":");
 		ob_i64(o, ev->thread.tid);
 		break;
+	case TSC_EV_EXEC:
+		ob_str(o, ",\"file\":");
+		ob_json(o, ev->exec.file);
+		break;
 	}
 	ob_str(o, "}\n");
 }
@@ -463,6 +473,8 @@ static void print_end(struct dump *d, int rc)
 		}
 		ob_str(o, "},\"skipped\":");
 		ob_u64(o, st->skipped);
+		ob_str(o, ",\"exec\":");
+		ob_str(o, d->execd ? "true" : "false");
 		ob_str(o, ",\"complete\":");
 		ob_str(o, rc == 0 ? "true" : "false");
 		if (rc) {
@@ -485,6 +497,8 @@ static void print_end(struct dump *d, int rc)
 		ob_ch(o, '=');
 		ob_u64(o, st->lost[t]);
 	}
+	if (d->execd)
+		ob_str(o, ", ended by an exec");
 	ob_str(o, rc == 0 ? ", complete\n" : ", INCOMPLETE (see the error)\n");
 }
 
@@ -837,6 +851,8 @@ int tsc_cmd_dump(int argc, char **argv)
 		}
 		if (ev.ts_ns > d.last_ns)
 			d.last_ns = ev.ts_ns;
+		if (ev.type == TSC_EV_EXEC)
+			d.execd = 1;
 		if ((err = tsc_tstate_apply(&d.st, &ev)))
 			break;
 	}

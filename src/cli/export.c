@@ -414,6 +414,15 @@ static void on_event(struct exp *e, const struct tsc_event *ev)
 			instant(e, &e->sl[0], ev->ts_ns, name, "", 0, NULL, 0);
 		}
 		break;
+	case TSC_EV_EXEC:
+		/* the old program is gone: every run ends here */
+		if (e->nsl) {
+			snprintf(name, sizeof(name), "exec %.80s", ev->exec.file);
+			instant(e, &e->sl[0], ev->ts_ns, name, "", 0, NULL, 0);
+		}
+		for (size_t i = 0; i < e->nsl; i++)
+			end_slice(e, &e->sl[i], ev->ts_ns);
+		break;
 	}
 }
 

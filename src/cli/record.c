@@ -72,6 +72,11 @@ struct rec {
 	int32_t inner[64], outer[64];
 	int ncache;
 	uint64_t reread_ns;                       /* last time the map was read on a miss */
+	/* the target exec'd: the trace ends with that record; nothing after it is written */
+	int execd;
+	uint64_t after_exec;                      /* records that came after it anyway */
+	char exe[TSC_NAME_LEN + TSC_CORO_LEN + 64];
+	struct tsc_remote *r;
 };
 
 static uint64_t clock_ns(clockid_t c)
@@ -112,6 +117,23 @@ static int32_t outer_tid(struct rec *R, int32_t inner, uint64_t now)
 	return outer;
 }
 
+/* The exec record: the last of the trace. The file as the process names it now, or else as
+ * exec was given it (a path like /proc/self/exe says little). */
+static int on_exec(struct rec *R, const struct tsc_rec_event *r, uint64_t ts)
+{
+	char given[TSC_NAME_LEN + TSC_CORO_LEN];
+	memcpy(given, r ? r->str : "", r ? sizeof(given) : 1);
+	given[sizeof(given) - 1] = 0;
+	R->execd = 1;
+	tsc_remote_exe(R->r, R->exe, sizeof(R->exe));
+	if (!strcmp(R->exe, "another program"))
+		snprintf(R->exe, sizeof(R->exe), "%s", given[0] ? given : "another program");
+	int err = tsc_trace_exec(R->w, ts, r ? (int32_t)r->hdr.tid : 0, R->exe);
+	if (err && !R->err)
+		R->err = err;
+	return err;
+}
+
 /* One ring-buffer record: one event in the file. */
 static int on_record(void *ctx, const void *data, size_t size)
 {
@@ -128,6 +150,12 @@ static int on_record(void *ctx, const void *data, size_t size)
 		memset((char *)&buf + size, 0, sizeof(buf) - size);
 		r = &buf;
 	}
+	if (R->execd) {
+		R->after_exec++; /* another program's (the BPF side sends none): not ours */
+		return 0;
+	}
+	if (r->hdr.type == TSC_REC_EXEC)
+		return on_exec(R, r, r->hdr.ts_ns);
 	struct tsc_event ev = { .ts_ns = r->hdr.ts_ns, .type = r->hdr.type,
 				.tid = (int32_t)r->hdr.tid };
 	char name[TSC_NAME_LEN], coro[TSC_CORO_LEN];
@@ -204,7 +232,7 @@ static void record_usage(FILE *f)
 		"                       a regular file there is replaced, a symbolic link or\n"
 		"                       anything else refused; read it with `taskscope dump`\n"
 		"  -d, --duration S     stop after S seconds (default: until SIGINT or SIGTERM, or\n"
-		"                       until the process exits)\n"
+		"                       until the process exits or execs)\n"
 		"  -b, --buffer-size SIZE\n"
 		"                       the BPF ring buffer, in bytes with K, M or G; rounded up to\n"
 		"                       a power of two (default 16M, about 300,000 events)\n"
@@ -217,9 +245,11 @@ static void record_usage(FILE *f)
 		"process never waits for the recorder: when the ring buffer is full, events are\n"
 		"dropped, counted per type, and written to the file as LOST records that every\n"
 		"reader shows. A block is written at least once a second, so a recorder that is\n"
-		"killed leaves a file readable up to its last second. Costs the process about\n"
-		"0.2 us per event while recording. Needs root or CAP_BPF+CAP_PERFMON+\n"
-		"CAP_SYS_PTRACE. Exit codes: taskscope --help.\n\n"
+		"killed leaves a file readable up to its last second. When the process execs\n"
+		"another program, the trace ends with an exec record (the file is complete)\n"
+		"and record exits with status 11. Costs the process about 0.2 us per event\n"
+		"while recording. Needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE. Exit\n"
+		"codes: taskscope --help.\n\n"
 		"EXAMPLES:\n"
 		"  taskscope record -o run.tsc 1234               until Ctrl-C or the process exits\n"
 		"  taskscope record --duration 10 -o run.tsc 1234\n"
@@ -373,6 +403,7 @@ int tsc_cmd_record(int argc, char **argv)
 	/* From here the spool drains the ring buffer while the snapshot is read and written:
 	 * with 300,000 tasks that takes seconds, which a 16 MiB buffer may not hold. */
 	R.procfd = r->procfd;
+	R.r = r;
 	if ((err = tsc_bpf_events_open(b, on_record, &R)) ||
 	    (err = tsc_spool_start(b, SPOOL_LIMIT, &spool))) {
 		fprintf(stderr, "taskscope record: cannot drain the ring buffer: %s\n",
@@ -387,6 +418,9 @@ int tsc_cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	tsc_snapshot_sort(&snap);
+	/* an exec before this point: the snapshot may be the new program's; no trace */
+	if ((rc = tsc_report_exec(r)))
+		goto cleanup;
 	uint64_t ts1 = mono_ns();
 	err = tsc_trace_begin(of.fd, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
 			      &R.w);
@@ -422,7 +456,7 @@ int tsc_cmd_record(int argc, char **argv)
 	uint64_t t0 = mono_ns(), last_flush = t0, last_cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t deadline = duration > 0 ? t0 + (uint64_t)(duration * 1e9) : UINT64_MAX;
 	uint64_t counters[TSC_C_NR];
-	int exited = 0, busy = 0;
+	int exited = 0, busy = 0, exec_unrecorded = 0;
 	for (;;) {
 		struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
 		uint64_t now = mono_ns();
@@ -441,6 +475,15 @@ int tsc_cmd_record(int argc, char **argv)
 		busy = n == DRAIN_BUDGET;
 		if ((err = tsc_bpf_counters(b, counters, TSC_C_NR)) || (err = write_drops(&R, counters)))
 			break;
+		if (R.execd)
+			break; /* the exec record came: the trace ends there */
+		/* An exec without its record (the tracepoint missing, or the buffer full for it),
+		 * seen by the counter or by the target's memory, twice so that a record on its
+		 * way is not overtaken: the trace ends now. */
+		if ((counters[TSC_C_EXEC] || tsc_remote_execd(r)) && ++exec_unrecorded >= 2) {
+			err = on_exec(&R, NULL, mono_ns());
+			break;
+		}
 		now = mono_ns();
 		if (now - last_flush >= FLUSH_NS) {
 			if ((err = tsc_trace_flush(R.w)))
@@ -513,7 +556,10 @@ int tsc_cmd_record(int argc, char **argv)
 	}
 	struct stat st;
 	uint64_t bytes = fstat(of.fd, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
-	if (exited)
+	if (R.execd)
+		fprintf(stderr, "taskscope: target %d exec'd %s; stopping (the trace ends there, "
+				"complete)\n", pid, R.exe);
+	else if (exited)
 		fprintf(stderr, "taskscope: target %d exited; trace complete\n", pid);
 	fprintf(stderr, "taskscope: %" PRIu64 " events recorded, %" PRIu64 " lost, in %.1f s: %"
 		PRIu64 " bytes (%.2f bytes per event) in %s\n", total, lost,
@@ -521,7 +567,10 @@ int tsc_cmd_record(int argc, char **argv)
 	if (lost)
 		fprintf(stderr, "taskscope: events were lost (the ring buffer was full); a larger "
 				"--buffer-size keeps more\n");
-	rc = TSC_EXIT_OK;
+	if (R.after_exec && tsc_verbose)
+		fprintf(stderr, "taskscope: %" PRIu64 " records after the exec left out\n",
+			R.after_exec);
+	rc = R.execd ? TSC_EXIT_EXECED : TSC_EXIT_OK;
 
 cleanup:
 	tsc_spool_finish(spool, NULL, NULL, NULL);

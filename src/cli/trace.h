@@ -21,7 +21,7 @@
 
 #define TSC_TRACE_MAGIC "TSCTRACE"    /* 8 bytes, no NUL */
 #define TSC_TRACE_MAJOR 1             /* a reader refuses another major */
-#define TSC_TRACE_MINOR 0             /* a reader reads any minor of its major */
+#define TSC_TRACE_MINOR 1             /* a reader reads any minor of its major */
 
 /* Event types: the record type byte's low 5 bits in the file. Append-only. */
 enum tsc_ev_type {
@@ -33,6 +33,8 @@ enum tsc_ev_type {
 	TSC_EV_THREAD_START = 6, /* a loop starts on a thread */
 	TSC_EV_THREAD_STOP = 7,
 	TSC_EV_LOST = 8,         /* count events of type lost.type never reached the file */
+	TSC_EV_EXEC = 9,         /* the process exec'd exec.file: the recording ends here (1.1,
+				  * an extension record in the file) */
 	TSC_EV_NR,
 };
 #define TSC_EV_EVENTS_NR 7       /* types 1..7 are events; per-type arrays index by type */
@@ -49,6 +51,7 @@ struct tsc_event {
 		struct { uint64_t id, object; uint32_t reason; } wait;
 		struct { uint64_t loop; int32_t tid; } thread;
 		struct { uint32_t type; uint64_t count; } lost;
+		struct { const char *file; } exec;
 	};
 };
 
@@ -72,6 +75,8 @@ int tsc_trace_open(const char *path, int pid, const char *binary,
 int tsc_trace_event(struct tsc_trace_writer *w, const struct tsc_event *ev);
 /* count events of type (1..TSC_EV_EVENTS_NR) were lost at ts_ns; also kept cumulatively. */
 int tsc_trace_lost(struct tsc_trace_writer *w, uint32_t type, uint64_t count, uint64_t ts_ns);
+/* The process exec'd file at ts_ns, on thread tid (the last record a recording holds). */
+int tsc_trace_exec(struct tsc_trace_writer *w, uint64_t ts_ns, int32_t tid, const char *file);
 /* An extension record (type 16..30, or larger through the escape): readers that do not know
  * it skip it with a warning. For future record kinds and for testing that readers do. */
 int tsc_trace_ext(struct tsc_trace_writer *w, uint32_t type, const void *data, size_t len);

@@ -60,6 +60,7 @@ static const char *const ev_names[] = {
 	[TSC_EV_FINISH] = "finish",          [TSC_EV_RENAME] = "rename",
 	[TSC_EV_WAIT] = "wait",              [TSC_EV_THREAD_START] = "thread_start",
 	[TSC_EV_THREAD_STOP] = "thread_stop", [TSC_EV_LOST] = "lost",
+	[TSC_EV_EXEC] = "exec",
 };
 
 const char *tsc_ev_name(uint32_t type)
@@ -624,6 +625,20 @@ int tsc_trace_lost(struct tsc_trace_writer *w, uint32_t type, uint64_t count, ui
 	w->nrec++;
 	w->st.lost[type] += count;
 	return 0;
+}
+
+int tsc_trace_exec(struct tsc_trace_writer *w, uint64_t ts_ns, int32_t tid, const char *file)
+{
+	uint8_t buf[24 + TF_STR_MAX], *p = buf;
+	size_t n = file ? strnlen(file, TF_STR_MAX) : 0;
+	p = vput(p, ts_ns);
+	p = vput(p, tf_zigzag(tid));
+	memcpy(p, file ? file : "", n);
+	p += n;
+	int err = tsc_trace_ext(w, TF_EXT_EXEC, buf, (size_t)(p - buf));
+	if (!err)
+		note_time(w, ts_ns); /* in the block's time range; the deltas do not use it */
+	return err;
 }
 
 int tsc_trace_ext(struct tsc_trace_writer *w, uint32_t type, const void *data, size_t len)
