@@ -3,6 +3,7 @@
 #include "collect.h"
 #include "attach.h"
 #include "cli.h"
+#include "out.h"
 #include "remote.h"
 #include "stacks.h"
 
@@ -16,11 +17,12 @@
 
 int tsc_report_exec(struct tsc_remote *r)
 {
-	char exe[512];
+	char exe[512], safe[512];
 	if (!tsc_remote_execd(r))
 		return 0;
 	tsc_remote_exe(r, exe, sizeof(exe));
-	fprintf(stderr, "taskscope: target %d exec'd %s; stopping\n", r->pid, exe);
+	tsc_safe_str(exe, safe, sizeof(safe)); /* the target chose that name */
+	fprintf(stderr, "taskscope: target %d exec'd %s; stopping\n", r->pid, safe);
 	return TSC_EXIT_EXECED;
 }
 

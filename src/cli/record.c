@@ -14,6 +14,7 @@
 #include "attach.h"
 #include "cli.h"
 #include "collect.h"
+#include "out.h"
 #include "outfile.h"
 #include "remote.h"
 #include "spool.h"
@@ -556,9 +557,11 @@ int tsc_cmd_record(int argc, char **argv)
 	}
 	struct stat st;
 	uint64_t bytes = fstat(of.fd, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
+	char safe[sizeof(R.exe)];
+	tsc_safe_str(R.exe, safe, sizeof(safe)); /* the target chose that name */
 	if (R.execd)
 		fprintf(stderr, "taskscope: target %d exec'd %s; stopping (the trace ends there, "
-				"complete)\n", pid, R.exe);
+				"complete)\n", pid, safe);
 	else if (exited)
 		fprintf(stderr, "taskscope: target %d exited; trace complete\n", pid);
 	fprintf(stderr, "taskscope: %" PRIu64 " events recorded, %" PRIu64 " lost, in %.1f s: %"

@@ -206,3 +206,14 @@ exec_in_window() {
 		stop_proc "$V"
 	done
 }
+
+@test "the name of the program exec'd cannot drive the terminal" {
+	local odd=$T/ex$'\e'[2J$'\a'er
+	cp "$EXECER" "$odd"
+	start_execer --after 500 -- "$odd"
+	run timeout 30 "$TASKSCOPE" top --no-bpf -b -d 0.2 "$V"
+	echo "$output"
+	[ "$status" -eq 11 ]
+	[[ "$output" == *"target $V exec'd $T/ex?[2J?er; stopping"* ]]
+	[[ "$output" != *$'\e'* && "$output" != *$'\a'* ]]
+}
