@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/usdt.bpf.h>
 #include "taskscope.h"
 
@@ -31,6 +32,11 @@ const volatile bool targ_reg_args = false;
 /* Set by user space (tsc_bpf_set_next_id) to the target's next task id read after attach:
  * every task from that id on was created under our probes. Like `born`, without a range. */
 __u64 fin_below = ~0ull;
+
+/* Set when the target execs: its probes may fire again then (the same binary in the new
+ * image, with task ids from 1 again), but that is another program, neither counted nor sent.
+ * Set by the exec itself, before the new image runs, so no event of it passes. */
+bool exec_seen = false;
 
 /* The first task id whose creation we saw; ids are never reused and grow, so the ids created
  * since attach are (nearly all) at or above it. See `born`. */
@@ -102,6 +108,8 @@ static __always_inline bool in_target(__u32 ev)
 		count(TSC_C_FOREIGN);
 		return false;
 	}
+	if (exec_seen)
+		return false;
 	count(ev);
 	return true;
 }
@@ -504,5 +512,35 @@ int tsc_multi(struct pt_regs *ctx)
 	case TSC_K_THREAD_START: return on_thread_start(ctx);
 	case TSC_K_THREAD_STOP: return on_thread_stop(ctx);
 	}
+	return 0;
+}
+
+/* The target exec'd (any of its threads: the tgid stays): the end of what we trace. With the
+ * ring buffer on, a record after every event of the old image, so that a recording ends
+ * exactly there. A raw tracepoint: no tracefs needed. */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(tsc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if ((bpf_get_current_pid_tgid() >> 32) != targ_tgid || exec_seen)
+		return 0; /* only the first: whatever comes later is not the program we traced */
+	exec_seen = true;
+	count(TSC_C_EXEC);
+	if (!targ_emit)
+		return 0;
+	struct tsc_rec_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count(TSC_C_RB_DROPS); /* user space still sees TSC_C_EXEC */
+		return 0;
+	}
+	rec_hdr(&r->hdr, TSC_REC_EXEC, sizeof(*r));
+	r->a[0] = (__u32)old_pid;
+	r->a[1] = targ_tgid;
+	r->a[2] = 0;
+	r->a[3] = 0;
+	r->a[4] = 0;
+	const char *file = BPF_CORE_READ(bprm, filename);
+	if (!file || bpf_probe_read_kernel_str(r->str, sizeof(r->str) + sizeof(r->str2), file) < 0)
+		r->str[0] = 0;
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 	return 0;
 }

@@ -99,6 +99,8 @@ enum tsc_counter {
 	TSC_C_RB_DROP_WAIT,
 	TSC_C_RB_DROP_THREAD_START,
 	TSC_C_RB_DROP_THREAD_STOP,
+	TSC_C_EXEC,            /* the target exec'd (sched_process_exec): from then on its probes
+				* are another program's, and nothing is counted or sent */
 	TSC_C_NR,
 };
 
@@ -117,6 +119,8 @@ enum tsc_rec_type {
 	TSC_REC_WAIT,
 	TSC_REC_THREAD_START,
 	TSC_REC_THREAD_STOP,
+	TSC_REC_EXEC,      /* a[0] the thread that exec'd (old tid), a[1] the tgid; str and str2
+			    * together: the file name as exec was given it, NUL-terminated */
 };
 
 struct tsc_rec_hdr {

@@ -19,6 +19,7 @@
 
 #include "attach.h"
 #include "cli.h"
+#include "collect.h"
 #include "elfx.h"
 #include "out.h"
 #include "tfile.h"
@@ -40,6 +41,7 @@ struct tsc_bpf {
 	unsigned probes;
 	int procfd;      /* /proc/PID, opened at attach: to map the target's thread ids to ours */
 	int multi_fd;    /* the single uprobe-multi link, or -1 (then links[] hold the probes) */
+	struct bpf_link *exec_link; /* the sched_process_exec tracepoint, NULL if it failed */
 	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
 	size_t born_len;
 	uint64_t next_id;  /* the floor given to tsc_bpf_set_next_id, 0 = none */
@@ -80,6 +82,8 @@ static const char caps_hint[] =
 
 static void unload(struct tsc_bpf *b)
 {
+	bpf_link__destroy(b->exec_link);
+	b->exec_link = NULL;
 	ring_buffer__free(b->rb);
 	b->rb = NULL;
 	if (b->born)
@@ -99,6 +103,8 @@ void tsc_bpf_unlink(struct tsc_bpf *b)
 	for (int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);
 	b->nlinks = 0;
+	bpf_link__destroy(b->exec_link);
+	b->exec_link = NULL;
 	if (b->multi_fd >= 0)
 		close(b->multi_fd);
 	b->multi_fd = -1;
@@ -163,9 +169,9 @@ static struct bpf_program *prog_by_name(struct taskscope_bpf *skel, const char *
 }
 
 /* Test hooks: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before attach returns,
- * so that a test can kill us while attached; TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms
- * before reconciliation reads the maps, so that tasks created meanwhile are known by their
- * events alone. */
+ * so that a test can kill us while attached (and TASKSCOPE_TEST_HOLD_UNTIL: collect.h);
+ * TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms before reconciliation reads the maps, so that
+ * tasks created meanwhile are known by their events alone. Each says so on stderr first. */
 static void test_hold(const char *var)
 {
 	const char *s = getenv(var);
@@ -174,6 +180,7 @@ static void test_hold(const char *var)
 	long ms = strtol(s, NULL, 10);
 	if (ms <= 0)
 		return;
+	fprintf(stderr, "taskscope: test: holding for %ld ms (%s)\n", ms, var);
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -244,6 +251,13 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 		fprintf(stderr, "taskscope: cannot map a BPF map: %s\n", strerror(-err));
 		return err;
 	}
+	/* Before the probes: an exec of the target is seen from the first probe event on. Not
+	 * fatal: the callers also notice an exec by the target's memory (tsc_remote_execd). */
+	b->exec_link = bpf_program__attach_raw_tracepoint(b->skel->progs.tsc_exec,
+							  "sched_process_exec");
+	if (!b->exec_link && tsc_verbose)
+		fprintf(stderr, "taskscope: no sched_process_exec tracepoint (%s): an exec is "
+				"noticed later\n", strerror(errno));
 	return 0;
 }
 
@@ -486,6 +500,7 @@ attached:
 		goto cleanup;
 	}
 	test_hold("TASKSCOPE_TEST_HOLD_MS");
+	tsc_test_hold_until();
 	sites_free(&st);
 	close(fd);
 	*out = b;
@@ -538,6 +553,15 @@ int tsc_bpf_events_open(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx)
 		fprintf(stderr, "taskscope: cannot map the BPF ring buffer: %s\n", strerror(-err));
 		return err;
 	}
+	return 0;
+}
+
+int tsc_bpf_events_consumer(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx)
+{
+	if (!b || !fn || !b->rb)
+		return -EINVAL;
+	b->rec_fn = fn;
+	b->rec_ctx = ctx;
 	return 0;
 }
 

@@ -47,6 +47,8 @@ typedef int (*tsc_bpf_rec_fn)(void *ctx, const void *rec, size_t size);
 /* Set up consuming the ring buffer (attached with emit). The BPF side submits without
  * wakeups, so nothing polls it: call tsc_bpf_drain on a timer. 0 or -errno. */
 int tsc_bpf_events_open(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx);
+/* Send the records to another function from now on (not while a drain runs). 0 or -errno. */
+int tsc_bpf_events_consumer(struct tsc_bpf *b, tsc_bpf_rec_fn fn, void *ctx);
 /* Hand every record available now to fn, at most max of them (0 = no limit); never waits.
  * Returns the number handed over, or < 0 (fn's error, or -errno). */
 long tsc_bpf_drain(struct tsc_bpf *b, long max);

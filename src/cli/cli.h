@@ -18,6 +18,7 @@ enum tsc_exit {
 	TSC_EXIT_KERNEL = 8,       /* the kernel lacks a feature we need */
 	TSC_EXIT_INCONSISTENT = 9, /* the registry kept changing or failed validation */
 	TSC_EXIT_ABI = 10,         /* the runtime's descriptor ABI is not one we read */
+	TSC_EXIT_EXECED = 11,      /* the target exec'd another program while we watched it */
 };
 
 extern int tsc_verbose;

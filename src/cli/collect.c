@@ -13,12 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+int tsc_report_exec(struct tsc_remote *r)
+{
+	char exe[512], safe[TSC_TEXT_SIZE(512)];
+	if (!tsc_remote_execd(r))
+		return 0;
+	tsc_remote_exe(r, exe, sizeof(exe));
+	tsc_esc(safe, sizeof(safe), exe); /* the target chose that name */
+	fprintf(stderr, "taskscope: target %d exec'd %s; stopping\n", r->pid, safe);
+	return TSC_EXIT_EXECED;
+}
 
 int tsc_remote_report(struct tsc_remote *r, int err, int opened)
 {
 	int pid = r ? r->pid : 0;
 	const char *detail = r && r->err[0] ? r->err : strerror(-err);
+	int rc;
 
+	/* an exec under our reads makes them fail in any way: that is the news */
+	if (opened && (rc = tsc_report_exec(r)))
+		return rc;
 	if (opened && r && !tsc_remote_alive(r)) {
 		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
 		return TSC_EXIT_EXITED;
@@ -61,6 +77,9 @@ int tsc_remote_report(struct tsc_remote *r, int err, int opened)
 /* Exit code for an error of the BPF half, which printed its own message. */
 static int bpf_exit(struct tsc_remote *r, int err)
 {
+	int rc = tsc_report_exec(r);
+	if (rc)
+		return rc;
 	if (!tsc_remote_alive(r)) {
 		fprintf(stderr, "taskscope: process %d exited while taskscope attached to it\n",
 			r->pid);
@@ -86,9 +105,19 @@ int tsc_bpf_exit_code(struct tsc_remote *r, int err)
 	return bpf_exit(r, err);
 }
 
-/* For tests only: hold between attach and snapshot so a test can end the target there. */
-static void test_delay(void)
+void tsc_test_hold_until(void)
 {
+	const char *f = getenv("TASKSCOPE_TEST_HOLD_UNTIL");
+	if (!f || !*f || !access(f, F_OK))
+		return;
+	fprintf(stderr, "taskscope: test: holding until %s exists\n", f);
+	for (int i = 0; i < 6000 && access(f, F_OK); i++)
+		usleep(10000);
+}
+
+void tsc_test_snapshot_delay(void)
+{
+	tsc_test_hold_until();
 	const char *s = getenv("TASKSCOPE_TEST_SNAPSHOT_DELAY_MS");
 	long ms = s ? strtol(s, NULL, 10) : 0;
 	if (ms > 0 && ms <= 60000) {
@@ -136,7 +165,7 @@ int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc
 		rc = bpf_exit(r, err);
 		goto cleanup;
 	}
-	test_delay();
+	tsc_test_snapshot_delay();
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((err = tsc_remote_snapshot(r, snap))) {
@@ -149,6 +178,9 @@ int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc
 		goto cleanup;
 	}
 	tsc_snapshot_sort(snap);
+	/* the same program still: every read above was of the program we attached to */
+	if ((rc = tsc_report_exec(r)))
+		goto cleanup;
 	/* the pidfd still live: every read above was of this process, not of a reused PID */
 	if (!tsc_remote_alive(r)) {
 		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);

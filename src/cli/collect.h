@@ -26,6 +26,10 @@ int tsc_check_bpf_caps(void);
  * whether the target exited meanwhile. */
 int tsc_bpf_exit_code(struct tsc_remote *r, int err);
 
+/* When the target exec'd since tsc_remote_open: say so ("target PID exec'd FILE; stopping")
+ * and return TSC_EXIT_EXECED; else 0. What was read of it may be the new program's. */
+int tsc_report_exec(struct tsc_remote *r);
+
 /* The exit code for err from the remote reader, after printing what happened and what to do. */
 int tsc_remote_report(struct tsc_remote *r, int err, int opened);
 
@@ -43,6 +47,14 @@ struct tsc_pid_cmd {
  * (0 after --help, TSC_EXIT_USAGE after a message on stderr). */
 int tsc_pid_cmd_parse(const char *cmd, int argc, char **argv, void (*usage)(FILE *),
 		      struct tsc_pid_cmd *o);
+
+/* For tests only: TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=N holds N ms between attach and the
+ * snapshot read, so that a test can act on the target there or let events pile up; and
+ * TASKSCOPE_TEST_HOLD_UNTIL=FILE holds there and at the end of the BPF attach until FILE
+ * exists (a minute at most), saying so on stderr first, so that a test acts inside the window
+ * and then lets it close. */
+void tsc_test_snapshot_delay(void);
+void tsc_test_hold_until(void);
 
 /* Flush stdout: TSC_EXIT_OK, or TSC_EXIT_ERROR after saying the write failed. */
 int tsc_flush_stdout(void);

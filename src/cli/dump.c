@@ -160,6 +160,7 @@ struct dump {
 	struct tsc_tstate st;
 	uint64_t t0;              /* the header's start: times print relative to it */
 	uint64_t last_ns;
+	int execd;                /* the recording ended at an exec */
 };
 
 static void dump_usage(FILE *f)
@@ -168,7 +169,8 @@ static void dump_usage(FILE *f)
 		"taskscope dump: print a trace file written by `taskscope record`.\n\n"
 		"USAGE: taskscope dump [--json] [--at T | --summary] FILE\n\n"
 		"  (default)     one line per event: seconds since the start, type, fields with\n"
-		"                task names resolved; LOST lines where events were lost\n"
+		"                task names resolved; LOST lines where events were lost; an exec\n"
+		"                line where the process exec'd (the recording ends there)\n"
 		"  --json        one JSON object per line (header, events, end)\n"
 		"  --at T        the process at T seconds after the start (or \"end\"): live\n"
 		"                tasks and each thread's current task; with --json in the shape\n"
@@ -283,6 +285,10 @@ static void text_event(struct dump *d, const struct tsc_event *ev)
 		ob_str(o, " thread=");
 		ob_i64(o, ev->thread.tid);
 		break;
+	case TSC_EV_EXEC:
+		ob_str(o, "file=");
+		ob_name(o, ev->exec.file);
+		break;
 	}
 	ob_ch(o, '\n');
 }
@@ -367,6 +373,10 @@ static void json_event(struct dump *d, const struct tsc_event *ev)
 		ob_str(o, ",\"thread\":");
 		ob_i64(o, ev->thread.tid);
 		break;
+	case TSC_EV_EXEC:
+		ob_str(o, ",\"file\":");
+		ob_json(o, ev->exec.file);
+		break;
 	}
 	ob_str(o, "}\n");
 }
@@ -444,6 +454,8 @@ static void print_end(struct dump *d, int rc)
 		}
 		ob_str(o, "},\"skipped\":");
 		ob_u64(o, st->skipped);
+		ob_str(o, ",\"exec\":");
+		ob_str(o, d->execd ? "true" : "false");
 		ob_str(o, ",\"complete\":");
 		ob_str(o, rc == 0 ? "true" : "false");
 		if (rc) {
@@ -466,6 +478,8 @@ static void print_end(struct dump *d, int rc)
 		ob_ch(o, '=');
 		ob_u64(o, st->lost[t]);
 	}
+	if (d->execd)
+		ob_str(o, ", ended by an exec");
 	ob_str(o, rc == 0 ? ", complete\n" : ", INCOMPLETE (see the error)\n");
 }
 
@@ -493,6 +507,14 @@ static struct tsc_tstate_task **sorted_tasks(struct dump *d, int live_only, size
 	return v;
 }
 
+/* A clock value relative to the start, without wrapping at either end of the clock. */
+static int64_t rel_ns(const struct dump *d, uint64_t ns)
+{
+	if (ns >= d->t0)
+		return ns - d->t0 > INT64_MAX ? INT64_MAX : (int64_t)(ns - d->t0);
+	return d->t0 - ns > INT64_MAX ? INT64_MIN + 1 : -(int64_t)(d->t0 - ns);
+}
+
 static void print_at(struct dump *d, uint64_t at_ns)
 {
 	struct obuf *o = d->o;
@@ -513,7 +535,7 @@ static void print_at(struct dump *d, uint64_t at_ns)
 		ob_str(o, ",\"map_full\":0,\"retries\":0,\"taken_ns\":");
 		ob_u64(o, at_ns);
 		ob_str(o, ",\"at\":");
-		ob_secs(o, (int64_t)(at_ns - d->t0));
+		ob_secs(o, rel_ns(d, at_ns));
 		ob_str(o, ",\"threads\":[");
 		for (size_t i = 0, k = 0; i < d->st.nthreads; i++) {
 			struct tsc_tstate_thread *th = &d->st.threads[i];
@@ -571,7 +593,7 @@ static void print_at(struct dump *d, uint64_t at_ns)
 	} else {
 		char line[512];
 		snprintf(line, sizeof(line), "# at %+.6f s: %zu live tasks, %" PRIu64 " lost events\n",
-			 (double)(int64_t)(at_ns - d->t0) / 1e9, n, lost);
+			 (double)rel_ns(d, at_ns) / 1e9, n, lost);
 		ob_str(o, line);
 		ob_str(o, "THREAD   LOOP  CURRENT\n");
 		for (size_t i = 0; i < d->st.nthreads; i++) {
@@ -712,6 +734,22 @@ static int parse_at(const char *s, struct dump *d)
 	return 0;
 }
 
+/* T seconds after the clock base t0, as a clock value, saturated: a T before the clock's zero
+ * (a machine up for less than -T seconds) is 0, the earliest instant, never a wrap around to
+ * the far future; likewise past the clock's end. */
+static uint64_t at_clock(uint64_t t0, double at)
+{
+	double x = at * 1e9; /* rounded: "0.023807412" means that nanosecond */
+	if (x <= -9e18 || x <= -(double)t0)
+		return 0;
+	if (x >= 9e18)
+		return UINT64_MAX;
+	int64_t k = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+	if (k < 0)
+		return (uint64_t)-k > t0 ? 0 : t0 - (uint64_t)-k;
+	return (uint64_t)k > UINT64_MAX - t0 ? UINT64_MAX : t0 + (uint64_t)k;
+}
+
 int tsc_cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -773,10 +811,9 @@ int tsc_cmd_dump(int argc, char **argv)
 	int events_out = !d.has_at && !d.summary;
 	if (!d.summary)
 		tsc_tstate_forget_finished(&d.st);
-	double at_x = d.at * 1e9; /* rounded: "0.023807412" means that nanosecond */
-	uint64_t at_ns = d.t0 + (uint64_t)(int64_t)(at_x < 0 ? at_x - 0.5 : at_x + 0.5);
+	uint64_t at_ns = at_clock(d.t0, d.at);
 	/* events come nearly in time order: across CPUs by up to a few microseconds */
-	uint64_t stop_ns = at_ns + 100000000ull;
+	uint64_t stop_ns = at_ns > UINT64_MAX - 100000000ull ? UINT64_MAX : at_ns + 100000000ull;
 	if (events_out)
 		print_header(&d);
 	d.last_ns = tsc_trace_snapshot(d.r)->taken_ns;
@@ -795,6 +832,8 @@ int tsc_cmd_dump(int argc, char **argv)
 		}
 		if (ev.ts_ns > d.last_ns)
 			d.last_ns = ev.ts_ns;
+		if (ev.type == TSC_EV_EXEC)
+			d.execd = 1;
 		if ((err = tsc_tstate_apply(&d.st, &ev)))
 			break;
 	}

@@ -17,6 +17,7 @@
  */
 #include "cli.h"
 #include "out.h"
+#include "outfile.h"
 #include "trace.h"
 
 #include <errno.h>
@@ -407,6 +408,15 @@ static void on_event(struct exp *e, const struct tsc_event *ev)
 			instant(e, &e->sl[0], ev->ts_ns, name, "", 0, NULL, 0);
 		}
 		break;
+	case TSC_EV_EXEC:
+		/* the old program is gone: every run ends here */
+		if (e->nsl) {
+			snprintf(name, sizeof(name), "exec %.80s", ev->exec.file);
+			instant(e, &e->sl[0], ev->ts_ns, name, "", 0, NULL, 0);
+		}
+		for (size_t i = 0; i < e->nsl; i++)
+			end_slice(e, &e->sl[i], ev->ts_ns);
+		break;
 	}
 }
 
@@ -419,7 +429,9 @@ static void export_usage(FILE *f)
 		"                     Perfetto UI (ui.perfetto.dev) or trace_processor\n"
 		"  --format chrome    Chrome JSON trace events (chrome://tracing, Perfetto's\n"
 		"                     legacy JSON importer)\n"
-		"  -o OUT             the output file (\"-\" for standard output), mode 0600\n\n"
+		"  -o OUT             the output file (\"-\" for standard output), mode 0600; a\n"
+		"                     regular file there is replaced once the conversion is\n"
+		"                     written, a symbolic link or anything else refused\n\n"
 		"One track per loop thread, a slice per run of a task, flows from a task's creation\n"
 		"to its first run and from a wait on a task to that task's finish. A damaged file\n"
 		"is converted up to the fault; the exit status is then 1.\n\n"
@@ -438,7 +450,8 @@ int tsc_cmd_export(int argc, char **argv)
 	struct tsc_trace_reader *r = NULL;
 	struct tsc_event ev;
 	const char *out = NULL, *path;
-	int c, rc = 0, status = TSC_EXIT_ERROR;
+	struct tsc_outfile of = { .fd = -1, .dirfd = -1 };
+	int c, rc = 0, err, status = TSC_EXIT_ERROR;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
@@ -474,11 +487,15 @@ int tsc_cmd_export(int argc, char **argv)
 	if (!strcmp(out, "-")) {
 		e.f = stdout;
 	} else {
-		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0 || !(e.f = fdopen(fd, "w"))) {
-			fprintf(stderr, "taskscope export: cannot create %s: %s\n", out, strerror(errno));
+		int fd, err = tsc_outfile_open(&of, out);
+		if (!err && ((fd = fcntl(of.fd, F_DUPFD_CLOEXEC, 0)) < 0 || !(e.f = fdopen(fd, "w")))) {
+			err = -errno;
 			if (fd >= 0)
 				close(fd);
+		}
+		if (err) {
+			fprintf(stderr, "taskscope export: cannot create %s: %s\n", out,
+				tsc_outfile_strerror(err));
 			goto cleanup;
 		}
 	}
@@ -517,10 +534,15 @@ int tsc_cmd_export(int argc, char **argv)
 finish:
 	if (fflush(e.f) || ferror(e.f))
 		e.err = -EIO;
+	/* the name is given only to a whole conversion (of a damaged file too, up to its
+	 * fault): a failed write leaves whatever was there before */
+	if (e.f != stdout && !e.err && (err = tsc_outfile_publish(&of)))
+		e.err = err;
 	if (e.f != stdout)
 		fclose(e.f);
 	if (e.err) {
-		fprintf(stderr, "taskscope export: writing %s: %s\n", out, strerror(-e.err));
+		fprintf(stderr, "taskscope export: writing %s: %s\n", out,
+			tsc_outfile_strerror(e.err));
 	} else if (rc < 0) {
 		fprintf(stderr, "taskscope export: %s: %s (converted up to there)\n", path,
 			tsc_trace_reader_error(r));
@@ -535,6 +557,7 @@ finish:
 		fprintf(stderr, "taskscope export: %" PRIu64 " slices, %" PRIu64 " instants, %" PRIu64
 				" flows\n", e.slices, e.instants, e.nflow_out);
 cleanup:
+	tsc_outfile_close(&of);
 	tsc_tstate_free(&e.st);
 	free(e.sl);
 	free(e.flows);

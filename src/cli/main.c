@@ -63,6 +63,8 @@ static void usage(FILE *f)
 		"  8  the kernel lacks a feature taskscope needs\n"
 		"  9  the task registry kept changing or failed validation: nothing shown\n"
 		" 10  the runtime's debug descriptor ABI is not one this taskscope reads\n"
+		" 11  the target exec'd (a new program) while taskscope attached to it, read it\n"
+		"     or recorded it: what it showed or recorded ends there\n"
 		"\nEXAMPLES:\n"
 		"  taskscope ps 1234              tasks of process 1234 (needs root or CAP_BPF,\n"
 		"                                 CAP_PERFMON and CAP_SYS_PTRACE)\n"

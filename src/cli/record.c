@@ -3,7 +3,8 @@
  * taskscope record: every probe event of a process into a trace file (docs/trace-format.md).
  *
  * Probes first (with the ring buffer on), then the registry snapshot, then the file opened with
- * that snapshot; then the ring buffer is drained on a timer (the BPF side submits without
+ * that snapshot, while spool.c drains the ring buffer into memory; then the ring buffer is
+ * drained on a timer (the BPF side submits without
  * wakeups: a wakeup per event would cost the target microseconds), each record becoming one
  * event, and a block is flushed at least once a second. Ring-buffer drops are counted in BPF
  * per type and written as LOST records; at the end, after the probes are released and the
@@ -13,7 +14,10 @@
 #include "attach.h"
 #include "cli.h"
 #include "collect.h"
+#include "out.h"
+#include "outfile.h"
 #include "remote.h"
+#include "spool.h"
 #include "tids.h"
 #include "trace.h"
 
@@ -47,6 +51,7 @@ _Static_assert(TSC_C_TASK_CREATE + TSC_EV_EVENTS_NR - 1 == TSC_C_THREAD_STOP &&
 #define DRAIN_BUDGET 262144       /* records per drain before the timers are checked again */
 #define ZLEVEL_DEFAULT 6          /* zlib's own default: 9 costs 4x the CPU for 4% less */
 #define CPU_HIGH 0.5              /* above this share of a CPU, compress at level 1 */
+#define SPOOL_LIMIT (512u << 20)  /* events kept in memory while the snapshot is taken */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -68,6 +73,11 @@ struct rec {
 	int32_t inner[64], outer[64];
 	int ncache;
 	uint64_t reread_ns;                       /* last time the map was read on a miss */
+	/* the target exec'd: the trace ends with that record; nothing after it is written */
+	int execd;
+	uint64_t after_exec;                      /* records that came after it anyway */
+	char exe[TSC_NAME_LEN + TSC_CORO_LEN + 64];
+	struct tsc_remote *r;
 };
 
 static uint64_t clock_ns(clockid_t c)
@@ -108,6 +118,23 @@ static int32_t outer_tid(struct rec *R, int32_t inner, uint64_t now)
 	return outer;
 }
 
+/* The exec record: the last of the trace. The file as the process names it now, or else as
+ * exec was given it (a path like /proc/self/exe says little). */
+static int on_exec(struct rec *R, const struct tsc_rec_event *r, uint64_t ts)
+{
+	char given[TSC_NAME_LEN + TSC_CORO_LEN];
+	memcpy(given, r ? r->str : "", r ? sizeof(given) : 1);
+	given[sizeof(given) - 1] = 0;
+	R->execd = 1;
+	tsc_remote_exe(R->r, R->exe, sizeof(R->exe));
+	if (!strcmp(R->exe, "another program"))
+		snprintf(R->exe, sizeof(R->exe), "%s", given[0] ? given : "another program");
+	int err = tsc_trace_exec(R->w, ts, r ? (int32_t)r->hdr.tid : 0, R->exe);
+	if (err && !R->err)
+		R->err = err;
+	return err;
+}
+
 /* One ring-buffer record: one event in the file. */
 static int on_record(void *ctx, const void *data, size_t size)
 {
@@ -124,6 +151,12 @@ static int on_record(void *ctx, const void *data, size_t size)
 		memset((char *)&buf + size, 0, sizeof(buf) - size);
 		r = &buf;
 	}
+	if (R->execd) {
+		R->after_exec++; /* another program's (the BPF side sends none): not ours */
+		return 0;
+	}
+	if (r->hdr.type == TSC_REC_EXEC)
+		return on_exec(R, r, r->hdr.ts_ns);
 	struct tsc_event ev = { .ts_ns = r->hdr.ts_ns, .type = r->hdr.type,
 				.tid = (int32_t)r->hdr.tid };
 	char name[TSC_NAME_LEN], coro[TSC_CORO_LEN];
@@ -196,11 +229,12 @@ static void record_usage(FILE *f)
 	fprintf(f,
 		"taskscope record: write every task event of a process to a trace file.\n\n"
 		"USAGE: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID\n\n"
-		"  -o, --output FILE    the trace file (created with mode 0600: task names may be\n"
-		"                       sensitive); read it with `taskscope dump` or `export`\n"
+		"  -o, --output FILE    the trace file, mode 0600 (task names may be sensitive);\n"
+		"                       a regular file there is replaced, a symbolic link or\n"
+		"                       anything else refused; read it with `taskscope dump`\n"
 		"  -d, --duration S     stop after S seconds (default: until SIGINT or SIGTERM, or\n"
-		"                       until the process exits; either signal before the\n"
-		"                       recording starts ends taskscope at once)\n"
+		"                       until the process exits or execs; either signal before\n"
+		"                       the recording starts ends taskscope at once)\n"
 		"  -b, --buffer-size SIZE\n"
 		"                       the BPF ring buffer, in bytes with K, M or G; rounded up to\n"
 		"                       a power of two (default 16M, about 300,000 events)\n"
@@ -213,9 +247,11 @@ static void record_usage(FILE *f)
 		"process never waits for the recorder: when the ring buffer is full, events are\n"
 		"dropped, counted per type, and written to the file as LOST records that every\n"
 		"reader shows. A block is written at least once a second, so a recorder that is\n"
-		"killed leaves a file readable up to its last second. Costs the process about\n"
-		"625 ns per event while recording. Needs root or CAP_BPF+CAP_PERFMON+\n"
-		"CAP_SYS_PTRACE. Exit codes: taskscope --help.\n\n"
+		"killed leaves a file readable up to its last second. When the process execs\n"
+		"another program, the trace ends with an exec record (the file is complete)\n"
+		"and record exits with status 11. Costs the process about 625 ns per event\n"
+		"while recording. Needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE. Exit\n"
+		"codes: taskscope --help.\n\n"
 		"EXAMPLES:\n"
 		"  taskscope record -o run.tsc 1234               until Ctrl-C or the process exits\n"
 		"  taskscope record --duration 10 -o run.tsc 1234\n"
@@ -243,26 +279,6 @@ static size_t parse_size(const char *s)
 	while (n < want)
 		n <<= 1;
 	return n;
-}
-
-/* Fail before attaching when the output cannot be written. The file created here (never one
- * that existed) is removed again if recording does not start. */
-static int check_output(const char *path, int *created)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	*created = fd >= 0;
-	if (fd < 0 && errno == EEXIST) {
-		struct stat st;
-		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-			errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-			return -1;
-		}
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
 }
 
 int tsc_cmd_record(int argc, char **argv)
@@ -340,10 +356,16 @@ int tsc_cmd_record(int argc, char **argv)
 	struct tsc_bpf *b = NULL;
 	struct tsc_snapshot snap = { 0 };
 	struct rec R = { .procfd = -1 };
-	int rc, err, created = 0, started = 0;
+	struct tsc_outfile of;
+	struct tsc_spool *spool = NULL;
+	int rc, err;
 
-	if (check_output(out, &created)) {
-		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out, strerror(errno));
+	/* Before attaching: fail early when the file cannot be created. It gets its name once
+	 * the header and the snapshot are in it, so it never exists unreadable. */
+	if ((err = tsc_outfile_open(&of, out))) {
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out,
+			tsc_outfile_strerror(err));
+		tsc_outfile_close(&of);
 		return TSC_EXIT_ERROR;
 	}
 	/* Until the recording starts, SIGINT and SIGTERM keep their default action: they end us
@@ -377,31 +399,60 @@ int tsc_cmd_record(int argc, char **argv)
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}
+	/* From here the spool drains the ring buffer while the snapshot is read and written:
+	 * with 300,000 tasks that takes seconds, which a 16 MiB buffer may not hold. */
+	R.procfd = r->procfd;
+	R.r = r;
+	if ((err = tsc_bpf_events_open(b, on_record, &R)) ||
+	    (err = tsc_spool_start(b, SPOOL_LIMIT, &spool))) {
+		fprintf(stderr, "taskscope record: cannot drain the ring buffer: %s\n",
+			strerror(-err));
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	tsc_test_snapshot_delay();
+	uint64_t ts0 = mono_ns();
 	if ((err = tsc_remote_snapshot(r, &snap))) {
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}
 	tsc_snapshot_sort(&snap);
-	R.procfd = r->procfd;
-	if ((err = tsc_bpf_events_open(b, on_record, &R))) {
-		rc = TSC_EXIT_ERROR;
+	/* an exec before this point: the snapshot may be the new program's; no trace */
+	if ((rc = tsc_report_exec(r)))
 		goto cleanup;
-	}
-	err = tsc_trace_open(out, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
-			     &snap, &R.w);
+	uint64_t ts1 = mono_ns();
+	err = tsc_trace_begin(of.fd, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
+			      &R.w);
+	if (!err)
+		tsc_trace_set_compression(R.w, zlevel);
+	if (!err && !(err = tsc_trace_write_snapshot(R.w, &snap)))
+		err = tsc_outfile_publish(&of);
 	if (err) {
-		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out, strerror(-err));
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out,
+			tsc_outfile_strerror(err));
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
-	started = 1;
+	uint64_t ts2 = mono_ns();
+	struct tsc_spool_stats sst;
+	err = tsc_spool_finish(spool, on_record, &R, &sst);
+	spool = NULL;
+	if (err) {
+		fprintf(stderr, "taskscope record: writing %s failed: %s\n", out, strerror(-err));
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: snapshot read in %.1f ms, written in %.1f ms; %" PRIu64
+			" events drained meanwhile (%.1f MiB)%s\n", (double)(ts1 - ts0) / 1e6,
+			(double)(ts2 - ts1) / 1e6, sst.records, (double)sst.bytes / 1048576.0,
+			sst.full ? ", up to the spool's limit" : "");
 	/* A signal from now on ends the recording cleanly: the trace gets its last block. */
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	tsc_trace_set_compression(R.w, zlevel);
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
 			pid, snap.nthreads, snap.ntasks, out);
@@ -410,7 +461,7 @@ int tsc_cmd_record(int argc, char **argv)
 	uint64_t t0 = mono_ns(), last_flush = t0, last_cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t deadline = duration > 0 ? t0 + (uint64_t)(duration * 1e9) : UINT64_MAX;
 	uint64_t counters[TSC_C_NR];
-	int exited = 0, busy = 0;
+	int exited = 0, busy = 0, exec_unrecorded = 0;
 	for (;;) {
 		struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
 		uint64_t now = mono_ns();
@@ -429,6 +480,15 @@ int tsc_cmd_record(int argc, char **argv)
 		busy = n == DRAIN_BUDGET;
 		if ((err = tsc_bpf_counters(b, counters, TSC_C_NR)) || (err = write_drops(&R, counters)))
 			break;
+		if (R.execd)
+			break; /* the exec record came: the trace ends there */
+		/* An exec without its record (the tracepoint missing, or the buffer full for it),
+		 * seen by the counter or by the target's memory, twice so that a record on its
+		 * way is not overtaken: the trace ends now. */
+		if ((counters[TSC_C_EXEC] || tsc_remote_execd(r)) && ++exec_unrecorded >= 2) {
+			err = on_exec(&R, NULL, mono_ns());
+			break;
+		}
 		now = mono_ns();
 		if (now - last_flush >= FLUSH_NS) {
 			if ((err = tsc_trace_flush(R.w)))
@@ -500,8 +560,13 @@ int tsc_cmd_record(int argc, char **argv)
 				R.malformed);
 	}
 	struct stat st;
-	uint64_t bytes = stat(out, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
-	if (exited)
+	uint64_t bytes = fstat(of.fd, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
+	char safe[TSC_TEXT_SIZE(sizeof(R.exe))];
+	tsc_esc(safe, sizeof(safe), R.exe); /* the target chose that name */
+	if (R.execd)
+		fprintf(stderr, "taskscope: target %d exec'd %s; stopping (the trace ends there, "
+				"complete)\n", pid, safe);
+	else if (exited)
 		fprintf(stderr, "taskscope: target %d exited; trace complete\n", pid);
 	fprintf(stderr, "taskscope: %" PRIu64 " events recorded, %" PRIu64 " lost, in %.1f s: %"
 		PRIu64 " bytes (%.2f bytes per event) in %s\n", total, lost,
@@ -509,9 +574,13 @@ int tsc_cmd_record(int argc, char **argv)
 	if (lost)
 		fprintf(stderr, "taskscope: events were lost (the ring buffer was full); a larger "
 				"--buffer-size keeps more\n");
-	rc = TSC_EXIT_OK;
+	if (R.after_exec && tsc_verbose)
+		fprintf(stderr, "taskscope: %" PRIu64 " records after the exec left out\n",
+			R.after_exec);
+	rc = R.execd ? TSC_EXIT_EXECED : TSC_EXIT_OK;
 
 cleanup:
+	tsc_spool_finish(spool, NULL, NULL, NULL);
 	if (R.w) {
 		tsc_trace_abandon(R.w);
 		R.w = NULL;
@@ -521,8 +590,7 @@ cleanup:
 		tsc_tidmap_free(&R.map);
 	tsc_snapshot_free(&snap);
 	tsc_remote_close(r);
-	if (!started && created)
-		unlink(out);
+	tsc_outfile_close(&of);
 	return rc;
 usage:
 	fprintf(stderr, "Usage: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID "

@@ -38,6 +38,27 @@ int tsc_remote_alive(const struct tsc_remote *r)
 	return poll(&p, 1, 0) == 0;
 }
 
+int tsc_remote_execd(const struct tsc_remote *r)
+{
+	char c;
+	if (!r || r->memfd < 0)
+		return 0;
+	/* /proc/PID/mem keeps the address space it was opened on. While the process uses it, a
+	 * read at address 0 fails (EIO: nothing is mapped there); once exec (or exit) dropped
+	 * it, the read returns 0 bytes: an exact test, whatever the new program looks like. */
+	ssize_t n = pread(r->memfd, &c, 1, 0);
+	return n == 0 && tsc_remote_alive(r);
+}
+
+void tsc_remote_exe(const struct tsc_remote *r, char *buf, size_t n)
+{
+	ssize_t k = r && r->procfd >= 0 ? readlinkat(r->procfd, "exe", buf, n - 1) : -1;
+	if (k <= 0)
+		snprintf(buf, n, "another program");
+	else
+		buf[k] = 0;
+}
+
 /* pidfd_open refuses a thread that leads no process (EINVAL, or ENOENT on newer kernels). */
 static int not_a_process(struct tsc_remote *r, int pid)
 {
@@ -64,7 +85,7 @@ int tsc_remote_open(int pid, struct tsc_remote **out)
 	if (!r)
 		return -ENOMEM;
 	r->pid = pid;
-	r->procfd = -1;
+	r->procfd = r->memfd = -1;
 	r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (r->pidfd < 0) {
 		err = -errno;
@@ -84,7 +105,10 @@ int tsc_remote_open(int pid, struct tsc_remote **out)
 		err = fail(r, -errno, "cannot open %s: %s", path, strerror(errno));
 		goto cleanup;
 	}
-	/* both were opened while the process lived: /proc/PID is the one the pidfd pins */
+	/* before anything is read: an exec from now on is noticed (tsc_remote_execd). Without
+	 * ptrace access it fails, and so do the reads; their errors say why. */
+	r->memfd = openat(r->procfd, "mem", O_RDONLY | O_CLOEXEC);
+	/* all were opened while the process lived: /proc/PID is the one the pidfd pins */
 	if (!tsc_remote_alive(r)) {
 		err = fail(r, -ESRCH, "process %d exited", pid);
 		goto cleanup;
@@ -104,6 +128,8 @@ void tsc_remote_close(struct tsc_remote *r)
 		close(r->pidfd);
 	if (r->procfd >= 0)
 		close(r->procfd);
+	if (r->memfd >= 0)
+		close(r->memfd);
 	tsc_maps_free(&r->maps);
 	free(r);
 }

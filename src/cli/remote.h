@@ -24,6 +24,7 @@ struct tsc_remote {
 	int pid;
 	int pidfd;
 	int procfd;                    /* /proc/PID, opened after the pidfd */
+	int memfd;                     /* /proc/PID/mem: holds the memory it was opened on */
 	struct tsc_maps maps;          /* file-backed mappings; filled by find_runtime */
 	char binary[PATH_MAX + 64];    /* the runtime's ELF, as a path usable from here */
 	char target_path[PATH_MAX];    /* the same file, as the target names it */
@@ -55,6 +56,11 @@ int tsc_remote_read_coros(struct tsc_remote *r, struct tsc_snapshot *s, const ui
 int tsc_remote_next_id(struct tsc_remote *r, uint64_t *id);
 /* 1 while the process pinned at open is alive, 0 once it exited. */
 int tsc_remote_alive(const struct tsc_remote *r);
+/* 1 when the process is alive but runs another program than at open: it exec'd, and every
+ * address read from it since may be the new program's. One pread; 0 otherwise. */
+int tsc_remote_execd(const struct tsc_remote *r);
+/* The executable the process runs now (as /proc/PID/exe names it), for messages. */
+void tsc_remote_exe(const struct tsc_remote *r, char *buf, size_t n);
 void tsc_remote_close(struct tsc_remote *r); /* accepts NULL */
 
 /* Open a mapped file of the target (read-only): through /proc/PID/map_files (the very file

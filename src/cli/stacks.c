@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "collect.h"
 #include "out.h"
 #include "remote.h"
 #include "stacks.h"
@@ -127,8 +128,13 @@ int tsc_stacks_read(struct tsc_remote *r, const struct tsc_snapshot *snap,
 {
 	struct tsc_stacks_stats ss;
 	int err = tsc_stacks_collect(snap, &r->desc, out);
-	int alive = tsc_remote_alive(r);
+	int alive = tsc_remote_alive(r), execd = tsc_report_exec(r);
 	tsc_remote_close(r);
+	if (execd) {
+		tsc_stacks_free(*out);
+		*out = NULL;
+		return execd;
+	}
 	if (!alive) {
 		fprintf(stderr, "taskscope: process %d exited while its stacks were read\n", snap->pid);
 		tsc_stacks_free(*out);

@@ -73,7 +73,8 @@ static void top_usage(FILE *f)
 		"      /  filter by name    t  await tree    Enter  details    p  pause\n"
 		"      arrows, PgUp/PgDn, Home/End  move    ?  help    q  quit\n\n"
 		"The first frame comes after one interval. When the target exits, top says so and\n"
-		"exits with status 7. Exit codes: taskscope --help.\n\n"
+		"exits with status 7; when it execs another program, with status 11. Exit codes:\n"
+		"taskscope --help.\n\n"
 		"EXAMPLES:\n"
 		"  taskscope top 1234\n"
 		"  taskscope top --exact -d 0.5 1234\n"
@@ -90,6 +91,9 @@ static uint64_t now_ns(void)
 
 static int bpf_exit_code(struct top *t, int err)
 {
+	int rc = tsc_report_exec(t->r);
+	if (rc)
+		return rc;
 	if (!tsc_remote_alive(t->r)) {
 		fprintf(stderr, "taskscope top: process %d exited\n", t->o.pid);
 		return TSC_EXIT_EXITED;
@@ -169,6 +173,9 @@ static int refresh(struct top *t)
 {
 	struct top_model *m = &t->m;
 	int err = top_reg_refresh(t->g, m);
+	/* another program now: nothing read of it is about the tasks we showed */
+	if (tsc_remote_execd(t->r))
+		return -ENOEXEC;
 	if (err) {
 		if (err == -ESRCH || !tsc_remote_alive(t->r))
 			return -ESRCH;
@@ -217,9 +224,12 @@ static int open_target(struct top *t)
 		fprintf(stderr, "taskscope top: out of memory\n");
 		return TSC_EXIT_ERROR;
 	}
+	tsc_test_snapshot_delay();
 	/* the baseline: rates need two refreshes */
 	if ((err = top_reg_refresh(t->g, &t->m)))
 		return tsc_remote_report(t->r, err, 1);
+	if ((err = tsc_report_exec(t->r)))
+		return err;
 	if (t->s && ((err = top_bpf_set_slots(t->s, &t->m)) || (err = top_bpf_read(t->s, &t->m)))) {
 		fprintf(stderr, "taskscope top: cannot read the sampler's maps: %s\n",
 			strerror(-err));
@@ -298,6 +308,10 @@ static int run_batch(struct top *t)
 		int err = refresh(t);
 		if (err == -ESRCH)
 			goto exited;
+		if (err == -ENOEXEC) {
+			fflush(stdout);
+			return tsc_report_exec(t->r) ? TSC_EXIT_EXECED : TSC_EXIT_ERROR;
+		}
 		if (err) {
 			fprintf(stderr, "taskscope top: %s\n", strerror(-err));
 			return TSC_EXIT_ERROR;
@@ -354,6 +368,10 @@ static int run_ui(struct top *t)
 		if ((err = refresh(t)) == -ESRCH) {
 			exited = 1;
 			break;
+		}
+		if (err == -ENOEXEC) {
+			top_ui_end(ui);
+			return tsc_report_exec(t->r) ? TSC_EXIT_EXECED : TSC_EXIT_ERROR;
 		}
 		if (err) {
 			top_ui_end(ui);

@@ -3,7 +3,7 @@
  * Trace files: the event model, the writer (record) and the reader (dump, export).
  * The byte layout is specified in docs/trace-format.md; this header is its C face.
  *
- * Writer: tsc_trace_open, then tsc_trace_event / tsc_trace_lost for each record, tsc_trace_flush
+ * Writer: tsc_trace_open (or tsc_trace_begin and tsc_trace_write_snapshot), then tsc_trace_event / tsc_trace_lost for each record, tsc_trace_flush
  * at least once a second (each flush ends a block, the unit that survives a crash), and
  * tsc_trace_close, which writes the footer. Every call returns 0 or -errno; the first error
  * sticks and is returned again by every later call.
@@ -21,7 +21,7 @@
 
 #define TSC_TRACE_MAGIC "TSCTRACE"    /* 8 bytes, no NUL */
 #define TSC_TRACE_MAJOR 1             /* a reader refuses another major */
-#define TSC_TRACE_MINOR 0             /* a reader reads any minor of its major */
+#define TSC_TRACE_MINOR 1             /* a reader reads any minor of its major */
 
 /* Event types: the record type byte's low 5 bits in the file. Append-only. */
 enum tsc_ev_type {
@@ -33,6 +33,8 @@ enum tsc_ev_type {
 	TSC_EV_THREAD_START = 6, /* a loop starts on a thread */
 	TSC_EV_THREAD_STOP = 7,
 	TSC_EV_LOST = 8,         /* count events of type lost.type never reached the file */
+	TSC_EV_EXEC = 9,         /* the process exec'd exec.file: the recording ends here (1.1,
+				  * an extension record in the file) */
 	TSC_EV_NR,
 };
 #define TSC_EV_EVENTS_NR 7       /* types 1..7 are events; per-type arrays index by type */
@@ -49,6 +51,7 @@ struct tsc_event {
 		struct { uint64_t id, object; uint32_t reason; } wait;
 		struct { uint64_t loop; int32_t tid; } thread;
 		struct { uint32_t type; uint64_t count; } lost;
+		struct { const char *file; } exec;
 	};
 };
 
@@ -59,19 +62,26 @@ int tsc_ev_from_name(const char *name);        /* the inverse, or -1 */
 
 struct tsc_trace_writer;
 
-/* Create path (mode 0600, truncated if it exists) and write the header and the snapshot
- * (may be NULL: an empty one). binary may be NULL. */
+/* Write the header to fd, the start of a new file (the writer works on a duplicate of fd,
+ * closed by tsc_trace_close), then the snapshot (may be NULL: an empty one), before any
+ * event. binary may be NULL. */
+int tsc_trace_begin(int fd, int pid, const char *binary, struct tsc_trace_writer **out);
+int tsc_trace_write_snapshot(struct tsc_trace_writer *w, const struct tsc_snapshot *snap);
+/* Both at once into a new file of mode 0600 renamed to path once the snapshot is written
+ * (a regular file there is replaced, a symbolic link or anything else refused: outfile.h). */
 int tsc_trace_open(const char *path, int pid, const char *binary,
 		   const struct tsc_snapshot *snap, struct tsc_trace_writer **out);
 /* Strings of ev are copied; a block is written when the buffered data reaches its cap. */
 int tsc_trace_event(struct tsc_trace_writer *w, const struct tsc_event *ev);
 /* count events of type (1..TSC_EV_EVENTS_NR) were lost at ts_ns; also kept cumulatively. */
 int tsc_trace_lost(struct tsc_trace_writer *w, uint32_t type, uint64_t count, uint64_t ts_ns);
+/* The process exec'd file at ts_ns, on thread tid (the last record a recording holds). */
+int tsc_trace_exec(struct tsc_trace_writer *w, uint64_t ts_ns, int32_t tid, const char *file);
 /* An extension record (type 16..30, or larger through the escape): readers that do not know
  * it skip it with a warning. For future record kinds and for testing that readers do. */
 int tsc_trace_ext(struct tsc_trace_writer *w, uint32_t type, const void *data, size_t len);
-/* zlib level for the blocks written from now on: 1..9, or 0 to store them uncompressed.
- * Default 9: a block a second costs little CPU at any level. */
+/* zlib level for the chunks written from now on (the snapshot too, when set before it):
+ * 1..9, or 0 to store them uncompressed. Default 9. */
 int tsc_trace_set_compression(struct tsc_trace_writer *w, int level);
 /* End the current block, if it holds anything, and write it out. */
 int tsc_trace_flush(struct tsc_trace_writer *w);

@@ -653,6 +653,28 @@ static int get_str(struct tsc_trace_reader *r, const uint8_t **p, const uint8_t 
 	return 0;
 }
 
+/* The exec extension record: time, zigzag tid, then the file's bytes to the record's end. */
+static int read_exec(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
+		     const uint8_t *end, struct tsc_event *ev)
+{
+	uint64_t ts, tid;
+	if (vget(&p, end, &ts) || vget(&p, end, &tid))
+		return rec_error(r, at, "truncated exec record");
+	size_t n = (size_t)(end - p);
+	if (n > TF_STR_MAX)
+		return rec_error(r, at, "an exec record's file name is too long");
+	memcpy(r->scratch[0], p, n);
+	r->scratch[0][n] = 0;
+	memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = ts;
+	ev->type = TSC_EV_EXEC;
+	ev->tid = (int32_t)tf_unzigzag(tid);
+	ev->exec.file = r->scratch[0];
+	r->rpos = (size_t)(end - r->raw);
+	r->irec++;
+	return 1;
+}
+
 int tsc_trace_next(struct tsc_trace_reader *r, struct tsc_event *ev)
 {
 	const uint8_t *p, *end;
@@ -684,6 +706,8 @@ again:
 			return rec_error(r, at, "truncated extension record");
 		if (vget(&p, end, &len) || len > (uint64_t)(end - p))
 			return rec_error(r, at, "an extension record overruns the block");
+		if (type == TF_EXT_EXEC)
+			return read_exec(r, at, p, p + len, ev);
 		p += len;
 		if (type < 256 && !(r->warned[type / 64] & 1ull << (type % 64))) {
 			r->warned[type / 64] |= 1ull << (type % 64);

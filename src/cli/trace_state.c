@@ -296,6 +296,20 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 		th->current = 0;
 		th->live = 0;
 		break;
+	case TSC_EV_EXEC:
+		/* a new program: every task and loop of the old one is gone at once */
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!(t = s->tasks[i].t) || !t->live)
+				continue;
+			stop_running(t, ev->ts_ns);
+			t->live = 0;
+			t->finished_ns = ev->ts_ns;
+		}
+		for (size_t i = 0; i < s->nthreads; i++) {
+			s->threads[i].current = 0;
+			s->threads[i].live = 0;
+		}
+		break;
 	}
 	return 0;
 }

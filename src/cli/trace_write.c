@@ -3,6 +3,7 @@
  * that each flush compresses and appends as one chunk; the footer at close. */
 #include "trace.h"
 #include "trace_fmt.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +49,8 @@ struct tsc_trace_writer {
 
 	uint8_t *zbuf;
 	size_t zcap;
-	int level;                /* zlib level of event blocks; 0 = store */
+	int level;                /* zlib level of the chunks; 0 = store */
+	int have_snapshot;        /* the snapshot chunk is written: events may follow */
 
 	struct tsc_trace_wstats st;
 };
@@ -58,6 +60,7 @@ static const char *const ev_names[] = {
 	[TSC_EV_FINISH] = "finish",          [TSC_EV_RENAME] = "rename",
 	[TSC_EV_WAIT] = "wait",              [TSC_EV_THREAD_START] = "thread_start",
 	[TSC_EV_THREAD_STOP] = "thread_stop", [TSC_EV_LOST] = "lost",
+	[TSC_EV_EXEC] = "exec",
 };
 
 const char *tsc_ev_name(uint32_t type)
@@ -250,8 +253,7 @@ static int write_snapshot(struct tsc_trace_writer *w, const struct tsc_snapshot 
 
 /* ---- open ---- */
 
-int tsc_trace_open(const char *path, int pid, const char *binary,
-		   const struct tsc_snapshot *snap, struct tsc_trace_writer **out)
+int tsc_trace_begin(int fd, int pid, const char *binary, struct tsc_trace_writer **out)
 {
 	struct tsc_trace_writer *w;
 	struct timespec mono, real;
@@ -264,16 +266,10 @@ int tsc_trace_open(const char *path, int pid, const char *binary,
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	w->fd = -1;
 	w->level = Z_BEST_COMPRESSION;
 	block_reset(w);
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (w->fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	/* O_CREAT's mode does not apply to a file that already existed */
-	if (fchmod(w->fd, 0600)) {
 		err = -errno;
 		goto cleanup;
 	}
@@ -298,16 +294,42 @@ int tsc_trace_open(const char *path, int pid, const char *binary,
 	if (err)
 		goto cleanup;
 	w->st.file_bytes = hsize;
-	err = write_snapshot(w, snap);
-	if (err)
-		goto cleanup;
 	*out = w;
 	return 0;
 cleanup:
 	if (w->fd >= 0)
 		close(w->fd);
-	free(w->zbuf);
 	free(w);
+	return err;
+}
+
+int tsc_trace_write_snapshot(struct tsc_trace_writer *w, const struct tsc_snapshot *snap)
+{
+	if (w->err)
+		return w->err;
+	if (w->have_snapshot || w->seq)
+		return -EINVAL;
+	if ((w->err = write_snapshot(w, snap)))
+		return w->err;
+	w->have_snapshot = 1;
+	return 0;
+}
+
+int tsc_trace_open(const char *path, int pid, const char *binary,
+		   const struct tsc_snapshot *snap, struct tsc_trace_writer **out)
+{
+	struct tsc_outfile o;
+	int err;
+
+	*out = NULL;
+	if ((err = tsc_outfile_open(&o, path)) || (err = tsc_trace_begin(o.fd, pid, binary, out)))
+		goto cleanup;
+	if ((err = tsc_trace_write_snapshot(*out, snap)) || (err = tsc_outfile_publish(&o))) {
+		tsc_trace_abandon(*out);
+		*out = NULL;
+	}
+cleanup:
+	tsc_outfile_close(&o);
 	return err;
 }
 
@@ -468,6 +490,8 @@ int tsc_trace_event(struct tsc_trace_writer *w, const struct tsc_event *ev)
 {
 	if (w->err)
 		return w->err;
+	if (!w->have_snapshot)
+		return -EINVAL;
 	if (ev->type == TSC_EV_LOST)
 		return tsc_trace_lost(w, ev->lost.type, ev->lost.count, ev->ts_ns);
 	if (ev->type < 1 || ev->type > TSC_EV_EVENTS_NR)
@@ -580,6 +604,8 @@ int tsc_trace_lost(struct tsc_trace_writer *w, uint32_t type, uint64_t count, ui
 {
 	if (w->err)
 		return w->err;
+	if (!w->have_snapshot)
+		return -EINVAL;
 	if (type < 1 || type > TSC_EV_EVENTS_NR)
 		return -EINVAL;
 	if (!count)
@@ -601,10 +627,26 @@ int tsc_trace_lost(struct tsc_trace_writer *w, uint32_t type, uint64_t count, ui
 	return 0;
 }
 
+int tsc_trace_exec(struct tsc_trace_writer *w, uint64_t ts_ns, int32_t tid, const char *file)
+{
+	uint8_t buf[24 + TF_STR_MAX], *p = buf;
+	size_t n = file ? strnlen(file, TF_STR_MAX) : 0;
+	p = vput(p, ts_ns);
+	p = vput(p, tf_zigzag(tid));
+	memcpy(p, file ? file : "", n);
+	p += n;
+	int err = tsc_trace_ext(w, TF_EXT_EXEC, buf, (size_t)(p - buf));
+	if (!err)
+		note_time(w, ts_ns); /* in the block's time range; the deltas do not use it */
+	return err;
+}
+
 int tsc_trace_ext(struct tsc_trace_writer *w, uint32_t type, const void *data, size_t len)
 {
 	if (w->err)
 		return w->err;
+	if (!w->have_snapshot)
+		return -EINVAL;
 	if (type < TF_EXT_FIRST || len > TF_BLOCK_RAW_TARGET)
 		return -EINVAL;
 	if (need_new_block(w) && (w->err = tsc_trace_flush(w)))
@@ -653,7 +695,7 @@ int tsc_trace_close(struct tsc_trace_writer *w)
 	int err;
 	if (!w)
 		return 0;
-	err = tsc_trace_flush(w);
+	err = w->have_snapshot ? tsc_trace_flush(w) : -EINVAL;
 	if (!err) {
 		struct timespec now;
 		uint8_t f[8 * 10 * 2 * (TSC_EV_EVENTS_NR + 1) + 40], *p = f;

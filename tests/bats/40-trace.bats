@@ -45,7 +45,7 @@ events_of() {
 	[ "$(jq -c 'select(.type == "switch" and .next != null and .next_name == "")' "$T/a.jsonl" | wc -l)" -eq 0 ]
 	run "$TASKSCOPE" dump "$T/a.tsc"
 	[ "$status" -eq 0 ]
-	[[ "${lines[0]}" == "# taskscope trace 1.0: pid 4242, "* ]]
+	[[ "${lines[0]}" == "# taskscope trace 1.1: pid 4242, "* ]]
 	[[ "$output" == *' create tid=4242 '*' "Task-'*' coro="short_task" parent='*' "churn-0"'* ]]
 	[[ "${lines[-1]}" == *", complete" ]]
 }
@@ -170,6 +170,22 @@ events_of() {
 	[ "$("$TASKSCOPE" dump --at "$during" --json "$T/s.tsc" | jq ".tasks | map(select(.id == $id)) | length")" -le 1 ]
 	run "$TASKSCOPE" dump --at soon "$T/s.tsc"
 	[ "$status" -eq 2 ]
+}
+
+@test "dump --at before the clock's zero is the state at the start, past its end the state at the end" {
+	# CLOCK_MONOTONIC starts at boot: on a machine up for less than 1000 s, "--at -1000"
+	# once wrapped around to the far future and showed the end instead of the start
+	"$GEN" --write "$T/s.tsc" --duration 0.2 --churn 1000 2>/dev/null
+	state='{threads, tasks: [.tasks[] | {id, name, state, switches}]}'
+	"$TASKSCOPE" dump --at 0 --json "$T/s.tsc" | jq -S "$state" > "$T/start.json"
+	"$TASKSCOPE" dump --at end --json "$T/s.tsc" | jq -S "$state" > "$T/end.json"
+	! cmp -s "$T/start.json" "$T/end.json"
+	for at in -1e12 -1e300 -inf; do
+		"$TASKSCOPE" dump --at "$at" --json "$T/s.tsc" | jq -S "$state" | diff -u "$T/start.json" -
+	done
+	for at in 1e12 1e300 inf; do
+		"$TASKSCOPE" dump --at "$at" --json "$T/s.tsc" | jq -S "$state" | diff -u "$T/end.json" -
+	done
 }
 
 @test "dump --summary: lifetime, CPU time, switches and waits per task" {

@@ -129,6 +129,110 @@ PY
 	[[ "$output" == *"record "*"record every task event"* ]]
 }
 
+@test "record -o and export -o: never through a symbolic link; a regular file is replaced whole, never truncated" {
+	local gen=$BUILD/tests/test_trace_rw
+	"$gen" --write "$T/in.tsc" --duration 0.05 2>/dev/null
+	echo secret > "$T/precious" && chmod 644 "$T/precious"
+	ln -s precious "$T/link"
+	ln -s nowhere "$T/dangling"
+	chown -h nobody "$T/link" "$T/dangling" 2>/dev/null || true
+	mkfifo "$T/fifo"
+	mkdir "$T/dir"
+	local f
+	for f in link dangling fifo dir; do
+		run timeout 20 "$TASKSCOPE" record -o "$T/$f" 1
+		echo "$f: $output"
+		[ "$status" -eq 1 ] && [[ "$output" == *"cannot write $T/$f: "* ]]
+		run timeout 20 "$TASKSCOPE" export "$T/in.tsc" -o "$T/$f"
+		echo "$f: $output"
+		[ "$status" -eq 1 ] && [[ "$output" == *"cannot create $T/$f: "* ]]
+	done
+	[[ "$output" == *"is a directory"* ]]
+	run "$TASKSCOPE" export "$T/in.tsc" -o "$T/link"
+	[[ "$output" == *"symbolic link"* ]]
+	# nothing was written, created or changed through them
+	[ "$(cat "$T/precious")" = secret ] && [ "$(stat -c %a "$T/precious")" = 644 ]
+	[ ! -e "$T/nowhere" ] && [ -L "$T/link" ] && [ -L "$T/dangling" ] && [ -p "$T/fifo" ]
+	# a regular file the user names is replaced by a new file (mode 0600): another link to
+	# the old one keeps the old contents
+	echo old > "$T/out.json" && chmod 644 "$T/out.json" && ln "$T/out.json" "$T/other"
+	run "$TASKSCOPE" export "$T/in.tsc" --format chrome -o "$T/out.json"
+	[ "$status" -eq 0 ]
+	jq -e '.traceEvents | length > 0' "$T/out.json"
+	[ "$(cat "$T/other")" = old ] && [ "$(stat -c %a "$T/out.json")" = 600 ]
+	# no temporary file is left behind
+	[ -z "$(find "$T" -name '.tsc-*')" ]
+}
+
+@test "record killed with SIGKILL at any moment: no file, or one that dump reads" {
+	require_root_bpf
+	# many parked tasks: a snapshot that takes a while to read and write
+	spawn victim "$VICTIM" --threads 2 --park 25000 "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	touch "$T/go"
+	wait_line "$T/victim.out" '^created' 600
+	# readable: dump exits 0, or 1 saying the recording was cut (no footer); never "not a
+	# taskscope trace"
+	readable_or_absent() {
+		[ -e "$1" ] || return 0
+		local rc=0
+		"$TASKSCOPE" dump --summary "$1" > /dev/null 2> "$T/dump.err" || rc=$?
+		cat "$T/dump.err"
+		! grep -q 'not a taskscope trace' "$T/dump.err"
+		[ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -qi footer "$T/dump.err"; }
+	}
+	# killed while attached, before the snapshot is read
+	spawn rec env TASKSCOPE_TEST_HOLD_MS=60000 "$TASKSCOPE" record -o "$T/h.tsc" "$V"
+	wait_line "$T/rec.err" 'test: holding'
+	kill -KILL "$PID"
+	wait "$PID" || true
+	[ ! -e "$T/h.tsc" ]
+	# and at moments spread over the start: the snapshot read, written, the first blocks
+	local d
+	for d in 0 0.01 0.03 0.06 0.1 0.15 0.2 0.3 0.45 0.7 1 1.5; do
+		rm -f "$T/k.tsc"
+		"$TASKSCOPE" record -o "$T/k.tsc" "$V" 2>/dev/null 3>&- &
+		local r=$!
+		sleep "$d"
+		kill -KILL "$r"
+		wait "$r" || true
+		echo "killed after $d s: $(stat -c %s "$T/k.tsc" 2>/dev/null || echo no) bytes"
+		readable_or_absent "$T/k.tsc"
+	done
+	[ -z "$(find "$T" -name '.tsc-*')" ]
+}
+
+@test "record: events keep being drained while the snapshot of many tasks is read and written: none lost" {
+	require_root_bpf
+	# 25,000 live tasks and a steady stream of short ones (about 70,000 events a second);
+	# the hook holds 6 s between the attach and the snapshot read, more than the default
+	# ring buffer (about 300,000 events) holds at that rate: only draining meanwhile
+	# keeps every event
+	spawn victim "$VICTIM" --threads 2 --park 25000 --rate 10000 "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	touch "$T/go"
+	wait_line "$T/victim.out" '^created' 600
+	run env TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=6000 "$TASKSCOPE" record -v --duration 2 \
+		-o "$T/s.tsc" "$V"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"recording process $V (3 threads, 2500"[0-9]" tasks)"* ]]
+	drained=$(sed -n 's/.*; \([0-9]*\) events drained meanwhile.*/\1/p' <<<"$output")
+	[ "$drained" -gt 100000 ]
+	[[ "$output" == *" events recorded, 0 lost, "* ]]
+	printf '%s\n' "$output" > "$T/rec.err"
+	rec_table > "$T/table"
+	[ "$(wc -l < "$T/table")" -eq 7 ]
+	awk '$2 != $3 || $4 != 0 { bad = 1 } END { exit bad }' "$T/table"
+	run "$TASKSCOPE" dump --json "$T/s.tsc"
+	[ "$status" -eq 0 ]
+	[ "$(tail -1 <<<"$output" | jq -r '.complete, .lost_total' | tr '\n' ' ')" = "true 0 " ]
+	[ "$(jq -c 'select(.type == "create")' <<<"$output" | wc -l)" -eq \
+	  "$(awk '$1 == "create" { print $3 }' "$T/table")" ]
+}
+
 @test "record the demo with churn until it exits: nothing lost, ids without gaps, counts as the demo's, mode 0600" {
 	require_root_bpf
 	touch "$T/d.tsc" && chmod 644 "$T/d.tsc"

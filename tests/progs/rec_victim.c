@@ -3,7 +3,8 @@
  * rec_victim: a victim for the `taskscope record` tests and benchmark: a known number of tasks,
  * spawned only after a tracer is attached, then a quiescent process.
  *
- *   rec_victim [--threads T] [--tasks N] [--yields Y] [--park P] [--batch B] [--exit] GOFILE
+ *   rec_victim [--threads T] [--tasks N] [--yields Y] [--park P] [--batch B] [--rate R]
+ *              [--exit] GOFILE
  *
  * Starts T loop threads (default 2) besides the ts_run loop, prints "ready", and waits until
  * GOFILE exists (checked every 2 ms; exit status 3 after a minute). Then it spawns P parked
@@ -19,7 +20,9 @@
  * the line before it, "elapsed_ns E", how long the spawning and awaiting took (a benchmark's
  * figure: run it traced and untraced).
  * Then it holds, quiescent: every task sleeping, until killed; or, with --exit, it cancels the
- * parked tasks, stops its loops, prints "exiting" and exits 0.
+ * parked tasks, stops its loops, prints "exiting" and exits 0. With --rate R it does not hold
+ * still but spawns R short tasks a second (a few every millisecond, spread over the loops,
+ * each yielding Y times), a steady stream of events, until killed.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,7 +31,7 @@
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 
-static int nthreads = 2, park, do_exit, batch = 256;
+static int nthreads = 2, park, do_exit, batch = 256, rate;
 static long ntasks, yields = 1;
 static const char *gofile;
 static ts_loop **loops;
@@ -111,6 +114,21 @@ static void *main_task(void *arg)
 	printf("elapsed_ns %llu\n", (unsigned long long)(t1 - t0));
 	printf("created %ld finished %ld\n", created, finished);
 	fflush(stdout);
+	if (rate) {
+		uint64_t start = ts_now_ns(), done = 0;
+		while (ts_sleep_ms(1) == 0) {
+			uint64_t due = (ts_now_ns() - start) / 1000 * (uint64_t)rate / 1000000;
+			for (; done < due; done++) {
+				ts_task *t = ts_spawn_(loop_of((long)done), short_task, "short_task",
+						       NULL, NULL);
+				if (!t) {
+					perror("rec_victim: spawn");
+					exit(1);
+				}
+				ts_task_unref(t);
+			}
+		}
+	}
 	if (!do_exit) {
 		while (ts_sleep_ms(3600 * 1000) == 0)
 			;
@@ -131,7 +149,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' }, { "tasks", required_argument, NULL, 'n' },
 		{ "yields", required_argument, NULL, 'y' },  { "park", required_argument, NULL, 'p' },
 		{ "batch", required_argument, NULL, 'b' },   { "exit", no_argument, NULL, 'x' },
-		{ 0 },
+		{ "rate", required_argument, NULL, 'r' },    { 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -142,11 +160,12 @@ int main(int argc, char **argv)
 		case 'p': park = atoi(optarg); break;
 		case 'b': batch = atoi(optarg); break;
 		case 'x': do_exit = 1; break;
+		case 'r': rate = atoi(optarg); break;
 		default: goto usage;
 		}
 	}
 	if (optind != argc - 1 || nthreads < 0 || nthreads > 64 || ntasks < 0 || yields < 0 ||
-	    park < 0 || batch < 1)
+	    park < 0 || batch < 1 || rate < 0 || rate > 10000000)
 		goto usage;
 	gofile = argv[optind];
 	loops = calloc((size_t)nthreads + 1, sizeof(*loops));
@@ -165,6 +184,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: rec_victim [--threads T] [--tasks N] [--yields Y] [--park P] "
-			"[--batch B] [--exit] GOFILE\n");
+			"[--batch B] [--rate R] [--exit] GOFILE\n");
 	return 2;
 }

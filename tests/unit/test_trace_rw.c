@@ -291,6 +291,8 @@ static int same_event(const struct tsc_event *a, const struct tsc_event *b)
 		return a->thread.loop == b->thread.loop && a->thread.tid == b->thread.tid;
 	case TSC_EV_LOST:
 		return a->lost.type == b->lost.type && a->lost.count == b->lost.count;
+	case TSC_EV_EXEC:
+		return !strcmp(a->exec.file, b->exec.file);
 	}
 	return 0;
 }
@@ -523,6 +525,42 @@ TEST(unknown_record_skipped)
 	sim_free(&s);
 }
 
+/* An exec record (a 1.1 extension) reads back as an exec event, the last of the trace, and
+ * ends every task and loop of the old program. */
+TEST(exec_record)
+{
+	const char *path = tmp_path("exec.tsc");
+	struct tsc_trace_writer *w;
+	struct tsc_event want[3] = {
+		{ .ts_ns = 1000, .type = TSC_EV_CREATE, .tid = 7,
+		  .create = { .id = 5, .parent = 0, .name = "a", .coro = "f", .loop_tid = 7 } },
+		{ .ts_ns = 1100, .type = TSC_EV_SWITCH, .tid = 7, .sw = { .prev = 0, .next = 5 } },
+		{ .ts_ns = 1200, .type = TSC_EV_EXEC, .tid = 7, .exec = { .file = "/usr/bin/next" } },
+	};
+	CHECK_EQ(tsc_trace_open(path, 7, "/usr/bin/first", NULL, &w), 0);
+	CHECK_EQ(tsc_trace_event(w, &want[0]), 0);
+	CHECK_EQ(tsc_trace_event(w, &want[1]), 0);
+	CHECK_EQ(tsc_trace_exec(w, 1200, 7, "/usr/bin/next"), 0);
+	CHECK_EQ(tsc_trace_close(w), 0);
+	size_t len;
+	void *buf = slurp(path, &len);
+	long n;
+	nwarn = 0;
+	CHECK_EQ(read_compare(buf, len, want, 3, &n, NULL, 0), 0);
+	CHECK_EQ(n, 3L);
+	CHECK_EQ(nwarn, 0);
+	struct tsc_tstate st;
+	CHECK_EQ(tsc_tstate_init(&st, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ(tsc_tstate_apply(&st, &want[i]), 0);
+	CHECK(tsc_tstate_task(&st, 5)->live && tsc_tstate_thread(&st, 7)->live);
+	CHECK_EQ(tsc_tstate_apply(&st, &want[2]), 0);
+	CHECK(!tsc_tstate_task(&st, 5)->live && !tsc_tstate_thread(&st, 7)->live);
+	CHECK_EQ(tsc_tstate_task(&st, 5)->cpu_ns, 100u);
+	tsc_tstate_free(&st);
+	free(buf);
+}
+
 /* Rewrite the first events block's header with new raw_len and codec, fixing its CRC. */
 static size_t first_block(uint8_t *buf, size_t len)
 {
@@ -678,6 +716,7 @@ int main(int argc, char **argv)
 	RUN(cut_at_every_offset);
 	RUN(flipped_bits);
 	RUN(unknown_record_skipped);
+	RUN(exec_record);
 	RUN(decompression_capped);
 	RUN(no_footer);
 	RUN(state_rebuild);
