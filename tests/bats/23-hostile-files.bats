@@ -326,8 +326,12 @@ start_fifo_victim() {
 	"$TASKSCOPE" probes --json "$VICTIM" | jq -e '[.probes[].semaphore_count] | max == 0'
 	# while running: a clean end, exit 0
 	for cmd in "top -b" "record -v -o $T/r2.tsc"; do
+		# emptied before the start, not by the background child: the wait below must not
+		# see what the previous command wrote
+		: > "$T/bg.out"
+		: > "$T/bg.err"
 		# shellcheck disable=SC2086
-		"$TASKSCOPE" $cmd "$VICTIM" > "$T/bg.out" 2> "$T/bg.err" 3>&- &
+		"$TASKSCOPE" $cmd "$VICTIM" >> "$T/bg.out" 2>> "$T/bg.err" 3>&- &
 		pid=$!
 		for i in $(seq 200); do
 			grep -qE 'recording process|fd-waiter' "$T/bg.out" "$T/bg.err" 2>/dev/null && break

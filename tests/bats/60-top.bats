@@ -88,7 +88,8 @@ victim_cmd() {
 # ---- CPU: a hog among idle tasks ----
 
 # check_hog FILE MODE: over the frames after the first, the hog holds most of its thread's
-# time and every idle task almost none. Wide bands: a correctness check, not a timing test.
+# time and every idle task almost none. Wide bands: a correctness check, not a timing test (on a
+# loaded machine the hog's thread may get a sixth of a CPU; the hog must still hold most of it).
 check_hog() {
 	jq -e -s --arg mode "$2" '
 		.[1:] as $f
@@ -103,7 +104,7 @@ check_hog() {
 		| if . then true else error("hog missing") end
 		| (($hog | map(.cpu_pct) | add) / ($hog | length)) as $h
 		| (($th | map(.task_pct) | add) / ($th | length)) as $tt
-		| if $h > 50 or ($h > 0.5 * $tt and $tt > 20) then true
+		| if $h > 50 or ($h > 0.5 * $tt and $tt > 2) then true
 		  else error("hog at \($h)% (its thread running tasks \($tt)%)") end
 		| [$f[] | .tasks[] | select(.name | test("^(worker|feeder)")) | select(.cpu_pct >= 5)]
 		| if length == 0 then true else error("busy idle tasks: \(map({name, cpu_pct}))") end

@@ -214,6 +214,6 @@ exec_in_window() {
 	run timeout 30 "$TASKSCOPE" top --no-bpf -b -d 0.2 "$V"
 	echo "$output"
 	[ "$status" -eq 11 ]
-	[[ "$output" == *"target $V exec'd $T/ex?[2J?er; stopping"* ]]
+	[[ "$output" == *"target $V exec'd $T/ex\\e[2J\\x07er; stopping"* ]]
 	[[ "$output" != *$'\e'* && "$output" != *$'\a'* ]]
 }
