@@ -138,21 +138,23 @@ static inline size_t tsc_reg_task_size(const struct ts_debug_desc *d)
 	return (tsc_reg_task_end(d) + 7) & ~(size_t)7;
 }
 
-/* Is t a live task of the loop on thread loop_tid (the target's numbering)? 1 yes; 0 when it
- * finished, or its memory now holds another loop's task; -1 when it fails validation (an id
- * the target has not handed out yet, a name without its NUL). next_id: the target's next id,
- * read after the task. */
-static inline int tsc_reg_task_check(const struct ts_debug_desc *d,
-				     const struct tsc_reg_task_fields *t, int32_t loop_tid,
-				     uint64_t next_id)
+/* Are the bytes p, read from a task pointer of the loop on thread loop_tid (the target's
+ * numbering), a live task of it? 1 yes; 0 when it finished, or its memory now holds another
+ * loop's task; -1 when it fails validation (an id the target has not handed out yet, a name
+ * without its NUL). next_id: the target's next id, read after the task. Only the fields it
+ * needs are read: a walk checks every task, and decodes the live ones. */
+static inline int tsc_reg_task_check(const struct ts_debug_desc *d, const unsigned char *p,
+				     int32_t loop_tid, uint64_t next_id)
 {
-	if (t->magic != TS_TASK_MAGIC)
+	if (tsc_reg_u64(p, d->task_magic) != TS_TASK_MAGIC)
 		return 0;
-	if (t->tid != loop_tid || t->state >= TS_DONE)
+	if ((int32_t)tsc_reg_u32(p, d->task_tid) != loop_tid ||
+	    tsc_reg_u32(p, d->task_state) >= TS_DONE)
 		return 0;
-	if (!t->id || t->id >= next_id || t->parent >= next_id)
+	uint64_t id = tsc_reg_u64(p, d->task_id);
+	if (!id || id >= next_id || tsc_reg_u64(p, d->task_parent) >= next_id)
 		return -1;
-	return memchr(t->name, 0, d->name_max) ? 1 : -1;
+	return memchr(p + d->task_name, 0, d->name_max) ? 1 : -1;
 }
 
 /* ---- the walk ---- */

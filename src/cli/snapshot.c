@@ -132,15 +132,16 @@ static int read_tasks(struct tsc_reg *g, struct tsc_walk_ptr *p, size_t np,
 			goto cleanup;
 		for (; i < j; i++) {
 			const struct tsc_reg_loop *l = &g->loops[p[i].loop];
+			const unsigned char *raw = c.raw + (size_t)p[i].flag * g->tsz;
 			struct tsc_reg_task_fields f;
-			tsc_reg_task_decode(d, c.raw + (size_t)p[i].flag * g->tsz, &f);
-			int ok = tsc_reg_task_check(d, &f, l->f.tid, next_id);
+			int ok = tsc_reg_task_check(d, raw, l->f.tid, next_id);
 			if (ok < 0)
 				g->bad++;
 			if (ok <= 0)
 				continue;
 			if ((err = room_for_task(s, &cap, coro)))
 				goto cleanup;
+			tsc_reg_task_decode(d, raw, &f);
 			convert(&f, p[i].addr, l->outer, &s->tasks[s->ntasks]);
 			(*coro)[s->ntasks++] = f.coro;
 		}

@@ -211,16 +211,15 @@ static void select_live(struct top_reg *g, const struct top_model *m, struct ref
 	for (size_t i = 0; i < f->n; i++) {
 		const unsigned char *raw = g->raw + i * g->reg.tsz;
 		const struct tsc_reg_loop *l = &g->reg.loops[g->p[i].loop];
-		struct tsc_reg_task_fields t;
-		tsc_reg_task_decode(d, raw, &t);
-		int c = tsc_reg_task_check(d, &t, l->f.tid, f->next_id);
+		int c = tsc_reg_task_check(d, raw, l->f.tid, f->next_id);
 		if (c < 0)
 			g->reg.bad++;
 		g->p[i].flag = c > 0;
 		if (c <= 0)
 			continue;
 		/* read again since the match: the memory may hold another task now */
-		if (g->match[i] != UINT32_MAX && g->prev[g->match[i]].id != t.id)
+		if (g->match[i] != UINT32_MAX &&
+		    g->prev[g->match[i]].id != tsc_reg_task_id(d, raw))
 			g->match[i] = UINT32_MAX;
 		f->same &= g->match[i] == f->valid;
 		f->valid++;
