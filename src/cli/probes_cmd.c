@@ -36,7 +36,7 @@ static int print_probe(const struct tsc_usdt *u, void *arg)
 	if (strcmp(u->provider, PROVIDER))
 		return 0;
 	if (c->r && u->sema)
-		have_val = !tsc_rread1(c->r->pid, u->sema + c->bias, &sema_val, sizeof(sema_val));
+		have_val = !tsc_mem_read1(c->r->mem, u->sema + c->bias, &sema_val, sizeof(sema_val));
 	if (c->json) {
 		printf("%s\n{\"provider\":", c->count ? "," : "");
 		tsc_json_str(stdout, u->provider);

@@ -2,6 +2,7 @@
 /* Opening a target: pidfd, /proc directory, the ELF holding the runtime, its descriptor. */
 #include "remote.h"
 #include "elfx.h"
+#include "registry.h"
 #include "walk.h"
 #include "tfile.h"
 
@@ -113,6 +114,10 @@ int tsc_remote_open(int pid, struct tsc_remote **out)
 		err = fail(r, -ESRCH, "process %d exited", pid);
 		goto cleanup;
 	}
+	if ((err = tsc_memsrc_live_new(r, &r->mem))) {
+		fail(r, err, "out of memory");
+		goto cleanup;
+	}
 	*out = r;
 	return 0;
 cleanup:
@@ -131,6 +136,7 @@ void tsc_remote_close(struct tsc_remote *r)
 	if (r->memfd >= 0)
 		close(r->memfd);
 	tsc_maps_free(&r->maps);
+	tsc_memsrc_free(r->mem);
 	free(r);
 }
 
@@ -220,16 +226,7 @@ static int desc_valid(const struct ts_debug_desc *d)
  * 0, or -EPROTONOSUPPORT with the message. */
 static int desc_caps(struct tsc_remote *r, const struct ts_debug_desc *d)
 {
-	const uint16_t f64[] = { d->task_magic, d->task_seq, d->task_id, d->task_parent,
-				 d->task_coro, d->task_wait_obj, d->task_created_ns,
-				 d->task_switches, d->task_ctx_sp, d->task_stack_lo,
-				 d->task_stack_hi };
-	const uint16_t f32[] = { d->task_state, d->task_wait, d->task_tid };
-	size_t end = (size_t)d->task_name + d->name_max;
-	for (size_t i = 0; i < sizeof(f64) / sizeof(f64[0]); i++)
-		end = f64[i] + 8u > end ? f64[i] + 8u : end;
-	for (size_t i = 0; i < sizeof(f32) / sizeof(f32[0]); i++)
-		end = f32[i] + 4u > end ? f32[i] + 4u : end;
+	size_t end = tsc_reg_task_end(d);
 	const char *what = NULL;
 	size_t have = 0, max = 0;
 	if (d->max_loops > TSC_WALK_MAX_LOOPS)
@@ -255,7 +252,7 @@ static int read_desc(struct tsc_remote *r, uint64_t addr, uint64_t sect_size)
 	if (want < 16)
 		return fail(r, -EPROTO, "%s: section %s is too small", r->target_path,
 			    TS_DEBUG_SECTION);
-	int err = tsc_rread1(r->pid, addr, d, want);
+	int err = tsc_mem_read1(r->mem, addr, d, want);
 	if (err == -EPERM || err == -EACCES)
 		return fail(r, err, "cannot read the memory of process %d: %s", r->pid,
 			    strerror(-err));
@@ -384,7 +381,7 @@ int tsc_remote_find_runtime(struct tsc_remote *r)
 
 int tsc_remote_next_id(struct tsc_remote *r, uint64_t *id)
 {
-	int err = tsc_rread1(r->pid, r->desc.next_id_addr, id, sizeof(*id));
+	int err = tsc_mem_read1(r->mem, r->desc.next_id_addr, id, sizeof(*id));
 	if (err)
 		return fail(r, err == -EFAULT ? -EPROTO : err, "cannot read the next task id of "
 			    "process %d: %s", r->pid, strerror(-err));

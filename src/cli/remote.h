@@ -8,7 +8,8 @@
  * runtime's debug descriptor among the file mappings (the executable or a shared library),
  * opened through /proc/PID/map_files (or /proc/PID/root) so a target in another mount
  * namespace works.
- * tsc_remote_snapshot() walks the registry with process_vm_readv, bounded and validated.
+ * tsc_remote_snapshot() walks the registry (snapshot.c, through registry.h), bounded and
+ * validated.
  */
 #ifndef TSC_REMOTE_H
 #define TSC_REMOTE_H
@@ -18,6 +19,7 @@
 #include <stdint.h>
 #include <taskscope/debug.h>
 #include "maps.h"
+#include "memsrc.h"
 #include "model.h"
 
 struct tsc_remote {
@@ -31,6 +33,7 @@ struct tsc_remote {
 	uint64_t bias;                 /* load bias of that ELF in the target */
 	uint64_t desc_addr;
 	struct ts_debug_desc desc;     /* validated copy of the target's descriptor */
+	struct tsc_memsrc *mem;        /* its memory and files (memsrc_live.c) */
 	char err[512];                 /* what went wrong, for the last error returned */
 };
 
@@ -50,8 +53,6 @@ int tsc_remote_find_runtime(struct tsc_remote *r);
 /* The ELF holding the runtime, as a path this process can open (for tsc_bpf_attach). */
 const char *tsc_remote_binary(const struct tsc_remote *r);
 int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *snap);
-/* Fill s->tasks[i].coro from the strings at coro_addr[i] (part of the snapshot). */
-int tsc_remote_read_coros(struct tsc_remote *r, struct tsc_snapshot *s, const uint64_t *coro_addr);
 /* The id the target's next task will get: every task with a lower id exists already. */
 int tsc_remote_next_id(struct tsc_remote *r, uint64_t *id);
 /* 1 while the process pinned at open is alive, 0 once it exited. */
@@ -69,21 +70,5 @@ void tsc_remote_close(struct tsc_remote *r); /* accepts NULL */
  * -errno: -ENODEV the mapping is not of a regular file, -TSC_ENOTREG or -ESTALE its path no
  * longer leads to the mapped file. */
 int tsc_remote_open_file(struct tsc_remote *r, const struct tsc_vma *v, char *here, size_t n);
-
-/* Batched reads of the target's memory: one process_vm_readv per IOV_MAX requests. */
-struct tsc_rreq {
-	uint64_t addr;
-	void *buf;
-	size_t len;
-	int ok;                        /* out: 1 when fully read */
-};
-/* Returns 0 when every request was tried (each says whether it was read), or -errno when the
- * process cannot be read at all (-ESRCH gone, -EPERM no access). */
-int tsc_rread(int pid, struct tsc_rreq *req, size_t n);
-/* The same for many small requests that mostly lie close together (tasks on a heap): reads
- * spans covering several at once, falls back to single reads where a span fails. */
-int tsc_rread_many(int pid, struct tsc_rreq *req, size_t n);
-/* One read: 0, -EFAULT when not fully readable, or as above. */
-int tsc_rread1(int pid, uint64_t addr, void *buf, size_t len);
 
 #endif

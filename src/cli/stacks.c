@@ -51,10 +51,9 @@ static int cmp_entry(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_desc *d,
-		       struct tsc_stacks **out)
+int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
+		       const struct ts_debug_desc *d, struct tsc_stacks **out)
 {
-	struct tsc_unwind_layout l;
 	struct tsc_unwinder *u = NULL;
 	struct tsc_stacks *st = calloc(1, sizeof(*st));
 	int err = -ENOMEM;
@@ -64,8 +63,7 @@ int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_de
 	st->e = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*st->e));
 	if (!st->e)
 		goto fail;
-	tsc_unwind_layout_from_desc(d, &l);
-	if ((err = tsc_unwinder_new(snap->pid, &l, &u)))
+	if ((err = tsc_unwinder_new(src, d, &u)))
 		goto fail;
 	uint64_t t0 = now_ns();
 	struct tsc_stack *stacks = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*stacks));
@@ -91,7 +89,7 @@ int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_de
 
 	/* Resolve every address now, so that printing costs nothing and the timing is honest. */
 	t0 = now_ns();
-	if ((err = tsc_symbolizer_new(snap->pid, &st->sym)))
+	if ((err = tsc_symbolizer_new(src, &st->sym)))
 		goto fail;
 	for (size_t i = 0; i < st->n; i++)
 		for (unsigned k = 0; k < st->e[i].stack.n; k++) {
@@ -127,7 +125,7 @@ int tsc_stacks_read(struct tsc_remote *r, const struct tsc_snapshot *snap,
 		    struct tsc_stacks **out)
 {
 	struct tsc_stacks_stats ss;
-	int err = tsc_stacks_collect(snap, &r->desc, out);
+	int err = tsc_stacks_collect(r->mem, snap, &r->desc, out);
 	int alive = tsc_remote_alive(r), execd = tsc_report_exec(r);
 	tsc_remote_close(r);
 	if (execd) {

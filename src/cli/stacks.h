@@ -13,10 +13,11 @@
 
 struct tsc_stacks;
 
-/* Unwind every task of snap (read from process snap->pid with the layout of its descriptor d)
- * and resolve every frame. Returns 0 or -errno. */
-int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_desc *d,
-		       struct tsc_stacks **out);
+struct tsc_memsrc;
+/* Unwind every task of snap (read from src with the layout of its descriptor d) and resolve
+ * every frame. Returns 0 or -errno. */
+int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
+		       const struct ts_debug_desc *d, struct tsc_stacks **out);
 void tsc_stacks_free(struct tsc_stacks *st); /* accepts NULL */
 
 struct tsc_remote;

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-/* Addresses of a live process to function, file and line.
+/* Addresses of a process to function, file and line.
  *
- * /proc/PID/maps gives each address's mapping; the file is opened through
- * /proc/PID/map_files (the very file mapped, even if deleted or in another mount namespace),
- * else /proc/PID/root/PATH checked against the mapping's device and inode, never blocking and
- * never anything but a regular file (tfile.h). A mapping's load bias comes from the PT_LOAD
- * header that maps its file offset. Each binary is loaded once per build-id (symfile.h); each
- * address is resolved once. */
+ * The memory source (memsrc.h) gives each address's mapping, and opens its file as the one
+ * mapped (for a live process: /proc/PID/map_files, even if deleted or in another mount
+ * namespace, else its root checked against the mapping's inode; never blocking, never anything
+ * but a regular file: tfile.h). A mapping's load
+ * bias comes from the PT_LOAD header that maps its file offset. Each binary is loaded once per
+ * build-id; each address is resolved once. */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "maps.h"
+#include "memsrc.h"
 #include "symbolize.h"
 #include "walk.h"
 #include "symfile.h"
@@ -43,8 +47,7 @@ struct pc_entry {
 };
 
 struct tsc_symbolizer {
-	int pid;
-	int procfd, mapsfd;
+	const struct tsc_memsrc *src;
 	struct mapping *maps; /* executable file mappings met so far, in address order */
 	size_t nmaps, cap;
 	bool all_read;      /* every one of them is in maps */
@@ -66,20 +69,6 @@ static uint64_t now_ns(void)
 }
 
 /* ---- the mappings ---- */
-
-/* PROCMAP_QUERY, from <linux/fs.h> of Linux 6.11 (our build headers may be older): the
- * mapping covering one address, without listing the others. A process with thousands of task
- * stacks has thousands of anonymous mappings, and listing them costs milliseconds. */
-struct procmap_query {
-	uint64_t size, query_flags, query_addr;
-	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
-	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
-	uint64_t vma_name_addr, build_id_addr;
-};
-#define PROCMAP_QUERY_IOCTL _IOWR('f', 17, struct procmap_query)
-#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
-#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
-_Static_assert(sizeof(struct procmap_query) == 104, "procmap_query is 104 bytes");
 
 static int add_mapping(struct tsc_symbolizer *s, const struct tsc_vma *v)
 {
@@ -107,7 +96,7 @@ static int add_mapping(struct tsc_symbolizer *s, const struct tsc_vma *v)
 static int read_all_maps(struct tsc_symbolizer *s)
 {
 	struct tsc_maps all;
-	int err = tsc_maps_read(s->procfd, &all);
+	int err = tsc_mem_maps(s->src, &all);
 	s->all_read = true;
 	for (size_t i = 0; !err && i < all.n; i++)
 		if (all.vma[i].exec)
@@ -138,31 +127,12 @@ static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
 	if (m || s->all_read)
 		return m;
 	char name[PATH_MAX + 32];
-	struct procmap_query q = {
-		.size = sizeof(q),
-		.query_flags = PROCMAP_QUERY_FILE_BACKED_VMA,
-		.query_addr = pc,
-		.vma_name_addr = (uint64_t)(uintptr_t)name,
-		.vma_name_size = sizeof(name),
-	};
-	int r = ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q);
-	if (r && errno == ENAMETOOLONG) { /* a path past PATH_MAX: map_files needs none */
-		q.vma_name_addr = 0;
-		q.vma_name_size = 0;
-		r = ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q);
-	}
-	if (r) {
-		if (errno == ENOTTY || errno == EINVAL)
-			return read_all_maps(s) ? NULL : search(s, pc);
+	struct tsc_vma v;
+	int err = tsc_mem_vma_at(s->src, pc, &v, name, sizeof(name));
+	if (err == -ENOTSUP)
+		return read_all_maps(s) ? NULL : search(s, pc);
+	if (err || !v.exec)
 		return NULL; /* ENOENT: anonymous memory, or nothing, at pc */
-	}
-	if (!(q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE) || q.vma_start > pc || q.vma_end <= pc)
-		return NULL;
-	struct tsc_vma v = {
-		.start = q.vma_start, .end = q.vma_end, .offset = q.vma_offset, .inode = q.inode,
-		.dev_major = q.dev_major, .dev_minor = q.dev_minor, .exec = 1,
-		.path = q.vma_name_size ? name : "",
-	};
 	return add_mapping(s, &v) ? NULL : search(s, pc);
 }
 
@@ -203,15 +173,9 @@ static int find_debug(const char *hex, void *ctx)
  * whatever the target mounted over its path since. */
 static int open_mapped(struct tsc_symbolizer *s, const struct tsc_vma *m)
 {
-	char path[4352];
-	snprintf(path, sizeof(path), "map_files/%" PRIx64 "-%" PRIx64, m->start, m->end);
-	int fd = tsc_tfile_open(s->procfd, path, 0, NULL);
-	if (fd >= 0 || fd == -TSC_ENOTREG || m->path[0] != '/')
-		return fd;
-	/* map_files needs CAP_SYS_ADMIN: else the path under the target's root, checked to be
-	 * the mapped file (replaced on disk since, its symbols would lie) */
-	snprintf(path, sizeof(path), "root%s", m->path);
-	return tsc_tfile_open(s->procfd, path, TSC_TFILE_NOFOLLOW, m);
+	char here[PATH_MAX + 64];
+	int fd = tsc_mem_open_file(s->src, m, here, sizeof(here));
+	return fd < 0 ? -1 : fd;
 }
 
 static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
@@ -335,13 +299,12 @@ unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const st
 
 /* ---- life cycle ---- */
 
-int tsc_symbolizer_new(int pid, struct tsc_symbolizer **out)
+int tsc_symbolizer_new(const struct tsc_memsrc *src, struct tsc_symbolizer **out)
 {
 	struct tsc_symbolizer *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->pid = pid;
-	s->procfd = s->mapsfd = -1;
+	s->src = src;
 	s->budget = READ_BUDGET;
 	const char *env = getenv("TASKSCOPE_DEBUG_DIRS");
 	char *list = NULL;
@@ -360,13 +323,6 @@ int tsc_symbolizer_new(int pid, struct tsc_symbolizer **out)
 			goto fail;
 		}
 	free(list);
-	char path[32];
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if ((s->procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    (s->mapsfd = openat(s->procfd, "maps", O_RDONLY | O_CLOEXEC)) < 0) {
-		err = -errno;
-		goto fail;
-	}
 	*out = s;
 	return 0;
 fail:
@@ -384,10 +340,6 @@ void tsc_symbolizer_free(struct tsc_symbolizer *s)
 	for (size_t i = 0; i < s->nmaps; i++)
 		free((char *)s->maps[i].v.path);
 	free(s->maps);
-	if (s->mapsfd >= 0)
-		close(s->mapsfd);
-	if (s->procfd >= 0)
-		close(s->procfd);
 	while (s->bins) {
 		struct bin *b = s->bins;
 		s->bins = b->next;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Addresses of a live process to function, file and line: the mapping from /proc/PID/maps and
- * its load bias, symbols from .symtab/.dynsym (libelf), lines and inlined calls from DWARF
- * (libdw), in the binary or in separate debug info found by build-id. Each binary is loaded
- * once, keyed by build-id; each address is resolved once. */
+/* Addresses of a process to function, file and line: the mapping from its memory source
+ * (memsrc.h) and its load bias, symbols from .symtab/.dynsym (libelf), lines and inlined
+ * calls from DWARF (libdw), in the binary or in separate debug info found by build-id. Each
+ * binary is loaded once, keyed by build-id; each address is resolved once. */
 #ifndef TSC_SYMBOLIZE_H
 #define TSC_SYMBOLIZE_H
 
@@ -24,7 +24,9 @@ struct tsc_symbolizer;
 
 /* Debug info is looked up under each directory of $TASKSCOPE_DEBUG_DIRS (':'-separated),
  * then /usr/lib/debug, as DIR/.build-id/xx/rest.debug. Returns 0 or -errno. */
-int tsc_symbolizer_new(int pid, struct tsc_symbolizer **out);
+struct tsc_memsrc;
+/* Mappings and files come from src, which must outlive the symbolizer. */
+int tsc_symbolizer_new(const struct tsc_memsrc *src, struct tsc_symbolizer **out);
 void tsc_symbolizer_free(struct tsc_symbolizer *s); /* accepts NULL */
 
 /* Resolve pc; ret: pc is a return address, so its call is looked up (at pc - 1). Sets *syms to

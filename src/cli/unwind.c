@@ -12,9 +12,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <taskscope/taskscope.h>
 
+#include "memsrc.h"
+#include "registry.h"
 #include "unwind.h"
 
 #define TRIES 4
@@ -22,13 +23,12 @@
 #define BATCH 256       /* tasks whose structs and stacks are read in one syscall each */
 
 struct tsc_unwinder {
-	int pid;
+	const struct tsc_memsrc *src;
 	/* batches: BATCH task structs, BATCH first windows of stacks */
 	uint8_t *tasks_after, *windows;
 	size_t window_len[BATCH];
-	struct iovec local[BATCH], remote[BATCH];
-	bool ok[BATCH];
-	struct tsc_unwind_layout l;
+	struct tsc_mem_req req[BATCH];
+	const struct ts_debug_desc *d;
 	size_t task_len;   /* bytes of the task struct we read */
 	uint8_t *task;
 	uint8_t *buf;      /* the stack bytes [base, base + len) */
@@ -42,22 +42,6 @@ struct task_view {
 	uint64_t magic, id, switches, sp, lo, hi;
 	uint32_t state;
 };
-
-void tsc_unwind_layout_from_desc(const struct ts_debug_desc *d, struct tsc_unwind_layout *l)
-{
-	*l = (struct tsc_unwind_layout){
-		.task_size = d->task_size,
-		.task_magic = d->task_magic,
-		.task_id = d->task_id,
-		.task_state = d->task_state,
-		.task_switches = d->task_switches,
-		.task_ctx_sp = d->task_ctx_sp,
-		.task_stack_lo = d->task_stack_lo,
-		.task_stack_hi = d->task_stack_hi,
-		.frame_rbp = d->frame_rbp,
-		.frame_ret = d->frame_ret,
-	};
-}
 
 const char *tsc_stack_end_name(enum tsc_stack_end e)
 {
@@ -73,23 +57,20 @@ const char *tsc_stack_end_name(enum tsc_stack_end e)
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
-int tsc_unwinder_new(int pid, const struct tsc_unwind_layout *l, struct tsc_unwinder **out)
+int tsc_unwinder_new(const struct tsc_memsrc *src, const struct ts_debug_desc *d,
+		     struct tsc_unwinder **out)
 {
-	uint16_t fields[] = { l->task_magic, l->task_id, l->task_switches, l->task_ctx_sp,
-			      l->task_stack_lo, l->task_stack_hi };
-	size_t need = l->task_state + 4u;
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		need = max_u64(need, fields[i] + 8u);
+	size_t need = tsc_reg_task_size(d);
 	/* The frame offsets must leave the saved frame readable as two aligned words. */
-	if (need > l->task_size || l->frame_rbp % 8 || l->frame_ret % 8 || l->frame_rbp > 256 ||
-	    l->frame_ret > 256)
+	if (tsc_reg_task_end(d) > d->task_size || d->frame_rbp % 8 || d->frame_ret % 8 ||
+	    d->frame_rbp > 256 || d->frame_ret > 256)
 		return -EINVAL;
 
 	struct tsc_unwinder *u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	u->pid = pid;
-	u->l = *l;
+	u->src = src;
+	u->d = d;
 	u->read_left = TSC_STACKS_READ_BASE;
 	u->task_len = need;
 	u->task = malloc(need);
@@ -116,15 +97,6 @@ void tsc_unwinder_free(struct tsc_unwinder *u)
 	free(u);
 }
 
-static int remote_read(int pid, uint64_t addr, void *dst, size_t n)
-{
-	struct iovec local = { dst, n }, remote = { (void *)(uintptr_t)addr, n };
-	ssize_t r = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	if (r < 0)
-		return -errno;
-	return (size_t)r == n ? 0 : -EFAULT;
-}
-
 static uint64_t word(const uint8_t *p, size_t off)
 {
 	uint64_t v;
@@ -132,45 +104,21 @@ static uint64_t word(const uint8_t *p, size_t off)
 	return v;
 }
 
-static void task_view(const struct tsc_unwind_layout *l, const uint8_t *p, struct task_view *v)
+static void task_view(const struct ts_debug_desc *d, const uint8_t *p, struct task_view *v)
 {
-	v->magic = word(p, l->task_magic);
-	v->id = word(p, l->task_id);
-	v->switches = word(p, l->task_switches);
-	v->sp = word(p, l->task_ctx_sp);
-	v->lo = word(p, l->task_stack_lo);
-	v->hi = word(p, l->task_stack_hi);
-	memcpy(&v->state, p + l->task_state, sizeof(v->state));
+	struct tsc_reg_task_fields f;
+	tsc_reg_task_decode(d, p, &f);
+	*v = (struct task_view){ .magic = f.magic, .id = f.id, .switches = f.switches,
+				 .sp = f.ctx_sp, .lo = f.stack_lo, .hi = f.stack_hi,
+				 .state = f.state };
 }
 
 static int read_task(struct tsc_unwinder *u, uint64_t addr, struct task_view *v)
 {
-	int err = remote_read(u->pid, addr, u->task, u->task_len);
+	int err = tsc_mem_read1(u->src, addr, u->task, u->task_len);
 	if (!err)
-		task_view(&u->l, u->task, v);
+		task_view(u->d, u->task, v);
 	return err;
-}
-
-/* Read local[i] from remote[i] for i < n with as few syscalls as the kernel allows; ok[i] says
- * which were read whole. process_vm_readv stops at the first remote range it cannot read, so
- * the reading goes on after it. Returns 0, or -errno when the process cannot be read at all. */
-static int read_many(int pid, struct iovec *local, struct iovec *remote, bool *ok, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		size_t k = n - i < IOV_MAX ? n - i : IOV_MAX;
-		ssize_t r = process_vm_readv(pid, local + i, k, remote + i, k, 0);
-		if (r < 0 && errno != EFAULT && errno != ENOMEM)
-			return -errno;
-		size_t got = r < 0 ? 0 : (size_t)r;
-		for (; k && got >= local[i].iov_len; k--, i++) {
-			got -= local[i].iov_len;
-			ok[i] = true;
-		}
-		if (k) /* the one that stopped the read */
-			ok[i++] = false;
-	}
-	return 0;
 }
 
 /* The bytes [addr, addr + n) of the stack, reading more of it from the target when needed; the
@@ -205,7 +153,7 @@ static const uint8_t *stack_at(struct tsc_unwinder *u, uint64_t addr, size_t n, 
 		u->cap = len;
 	}
 	u->read_left -= len - u->len;
-	if (remote_read(u->pid, u->base + u->len, u->buf + u->len, len - u->len)) {
+	if (tsc_mem_read1(u->src, u->base + u->len, u->buf + u->len, len - u->len)) {
 		*end = TSC_STACK_UNREADABLE;
 		return NULL;
 	}
@@ -217,7 +165,7 @@ static const uint8_t *stack_at(struct tsc_unwinder *u, uint64_t addr, size_t n, 
  * stack from u->base = v->sp (0 or more: the walk reads what else it needs). */
 static void walk(struct tsc_unwinder *u, const struct task_view *v, struct tsc_stack *out)
 {
-	const struct tsc_unwind_layout *l = &u->l;
+	const struct ts_debug_desc *l = u->d;
 	size_t saved = max_u64(l->frame_rbp, l->frame_ret) + 8;
 	enum tsc_stack_end end = TSC_STACK_COMPLETE;
 
@@ -323,11 +271,11 @@ void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct ts
 	out->end = after.state == TS_RUNNING ? TSC_STACK_RUNNING : TSC_STACK_CHANGED;
 }
 
-void tsc_unwind_image(const struct tsc_unwind_layout *l, const uint8_t *image, size_t len,
+void tsc_unwind_image(const struct ts_debug_desc *d, const uint8_t *image, size_t len,
 		      uint64_t sp, uint64_t lo, struct tsc_stack *out)
 {
 	/* The whole stack is in the buffer, so the walk never reads (and never writes) more. */
-	struct tsc_unwinder u = { .pid = -1, .l = *l, .buf = (uint8_t *)image, .cap = len,
+	struct tsc_unwinder u = { .d = d, .buf = (uint8_t *)image, .cap = len,
 				  .len = len, .base = sp, .read_left = UINT64_MAX };
 	struct task_view v = { .magic = TS_TASK_MAGIC, .sp = sp, .lo = lo, .hi = sp + len,
 			       .state = TS_WAITING };
@@ -339,14 +287,12 @@ void tsc_unwind_image(const struct tsc_unwind_layout *l, const uint8_t *image, s
 	walk(&u, &v, out);
 }
 
-/* Read the task structs of t[0..n) into `into`; ok[i] says which could be. */
+/* Read the task structs of t[0..n) into `into`; u->req[i].ok says which could be. */
 static int read_structs(struct tsc_unwinder *u, const struct tsc_task *t, size_t n, uint8_t *into)
 {
-	for (size_t i = 0; i < n; i++) {
-		u->local[i] = (struct iovec){ into + i * u->task_len, u->task_len };
-		u->remote[i] = (struct iovec){ (void *)(uintptr_t)t[i].addr, u->task_len };
-	}
-	return read_many(u->pid, u->local, u->remote, u->ok, n);
+	for (size_t i = 0; i < n; i++)
+		u->req[i] = (struct tsc_mem_req){ t[i].addr, into + i * u->task_len, u->task_len };
+	return tsc_mem_read(u->src, u->req, n);
 }
 
 void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n,
@@ -379,8 +325,8 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 			} else if (v[i].sp >= v[i].lo && v[i].sp < v[i].hi) {
 				size_t len = v[i].hi - v[i].sp < FIRST_READ ? v[i].hi - v[i].sp : FIRST_READ;
 				u->window_len[i] = len;
-				u->local[nw] = (struct iovec){ u->windows + i * FIRST_READ, len };
-				u->remote[nw] = (struct iovec){ (void *)(uintptr_t)v[i].sp, len };
+				u->req[nw] = (struct tsc_mem_req){ v[i].sp, u->windows + i * FIRST_READ,
+								   len };
 				widx[nw++] = i;
 			} else {
 				u->len = 0; /* walk() reports the bad stack pointer, reading nothing */
@@ -390,12 +336,13 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 			}
 		}
 		bool wok[BATCH];
-		if (nw && read_many(u->pid, u->local, u->remote, u->ok, nw)) {
+		if (nw && tsc_mem_read(u->src, u->req, nw)) {
 			for (size_t i = 0; i < m; i++)
 				tsc_unwind_task(u, &tt[i], &oo[i]);
 			continue;
 		}
-		memcpy(wok, u->ok, nw * sizeof(bool));
+		for (size_t k = 0; k < nw; k++)
+			wok[k] = u->req[k].ok;
 		for (size_t k = 0; k < nw; k++) {
 			size_t i = widx[k];
 			if (!wok[k]) {
@@ -417,11 +364,11 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 			struct task_view a;
 			if (!walked[i])
 				continue; /* to do again anyway */
-			if (!u->ok[i]) {
+			if (!u->req[i].ok) {
 				again[i] = true;
 				continue;
 			}
-			task_view(&u->l, u->tasks_after + i * u->task_len, &a);
+			task_view(u->d, u->tasks_after + i * u->task_len, &a);
 			if (a.switches != v[i].switches || a.sp != v[i].sp || a.state == TS_RUNNING ||
 			    finished(&a, tt[i].id))
 				again[i] = true;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Frame-pointer unwinding of a suspended task's stack, read from outside the process with
- * process_vm_readv: no ptrace stop, nothing executed in the target. Why frame pointers and
- * not CFI: docs/stacks.md. */
+/* Frame-pointer unwinding of a suspended task's stack, read from outside the process through
+ * a memory source (memsrc.h): no ptrace stop, nothing executed in the target. Why frame
+ * pointers and not CFI: docs/stacks.md. */
 #ifndef TSC_UNWIND_H
 #define TSC_UNWIND_H
 
@@ -42,19 +42,14 @@ struct tsc_stack {
 	unsigned tries;           /* reads done; more than one when the task ran meanwhile */
 };
 
-/* What the unwinder needs of the runtime's layout, from its debug descriptor. */
-struct tsc_unwind_layout {
-	uint16_t task_size, task_magic, task_id, task_state, task_switches;
-	uint16_t task_ctx_sp, task_stack_lo, task_stack_hi;
-	uint16_t frame_rbp, frame_ret;
-};
-
-void tsc_unwind_layout_from_desc(const struct ts_debug_desc *d, struct tsc_unwind_layout *l);
-
 struct tsc_unwinder;
 
-/* Returns 0 or -errno. */
-int tsc_unwinder_new(int pid, const struct tsc_unwind_layout *l, struct tsc_unwinder **out);
+struct tsc_memsrc;
+/* Tasks and stacks read from src (memsrc.h), laid out as the runtime's descriptor d says
+ * (read through the registry's decoder, registry.h); both must outlive the unwinder.
+ * Returns 0 or -errno. */
+int tsc_unwinder_new(const struct tsc_memsrc *src, const struct ts_debug_desc *d,
+		     struct tsc_unwinder **out);
 void tsc_unwinder_free(struct tsc_unwinder *u); /* accepts NULL */
 
 /* Unwind task t (t->addr is its struct in the target). Re-reads the task's switch counter,
@@ -71,7 +66,7 @@ void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n
 /* The walk alone, on a copy of a suspended stack: image holds [sp, sp + len), the top of a stack
  * whose lowest address is lo. The same checks and bounds as on a live process; for tests and
  * fuzzing. */
-void tsc_unwind_image(const struct tsc_unwind_layout *l, const uint8_t *image, size_t len,
+void tsc_unwind_image(const struct ts_debug_desc *d, const uint8_t *image, size_t len,
 		      uint64_t sp, uint64_t lo, struct tsc_stack *out);
 
 const char *tsc_stack_end_name(enum tsc_stack_end e); /* "complete", "bad-frame", ... */

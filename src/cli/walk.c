@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The bounds of a registry walk: its retry budget, the pointer sort, the hash key. */
 #include "walk.h"
+#include "util.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -19,19 +20,12 @@ __attribute__((constructor)) static void hash_key_init(void)
 	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) == sizeof(k))
 		tsc_hash_key = k;
 	else
-		tsc_hash_key ^= tsc_walk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
-}
-
-uint64_t tsc_walk_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		tsc_hash_key ^= tsc_now_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 }
 
 int tsc_walk_charge(struct tsc_walk_budget *b, uint64_t *mark)
 {
-	uint64_t now = tsc_walk_now_ns();
+	uint64_t now = tsc_now_ns();
 	b->spent_ns += now > *mark ? now - *mark : 0;
 	*mark = now;
 	return b->spent_ns > TSC_WALK_RETRY_NS ? -EAGAIN : 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What bounds a walk of a target's task registry, shared by the snapshot (snapshot.c) and top's
- * refresh (top_reg.c): caps on what a registry may claim, the time a walk may spend retrying,
+ * What bounds a walk of a target's task registry (registry.c, for the snapshot and top's
+ * refresh): caps on what a registry may claim, the time a walk may spend retrying and how,
  * the order of task pointers, and a hash the target cannot aim at. Everything the registry
  * says is hostile input: memory follows what is really there, up to these caps, and time
  * follows the work plus at most the retry budget.
@@ -22,12 +22,17 @@
 #define TSC_WALK_MAX_NAME 256         /* name_max */
 /* Wall time one walk may spend on reads again (the first pass is never cut short). */
 #define TSC_WALK_RETRY_NS 1000000000ull
+/* Reads of one thing before the walk gives up on it, whatever budget is left: the loop table,
+ * a loop's array (each between two equal even generations), a set of tasks (until each seq
+ * holds still). One policy for every walk (registry.h); the budget usually ends it first. */
+#define TSC_WALK_TABLE_TRIES 200
+#define TSC_WALK_LOOP_TRIES 200
+#define TSC_WALK_TASK_TRIES 50
 
 struct tsc_walk_budget {
 	uint64_t spent_ns;
 };
 
-uint64_t tsc_walk_now_ns(void);
 /* Charge the time since *mark to the budget and set *mark to now: 0 while some is left,
  * -EAGAIN once it is spent. */
 int tsc_walk_charge(struct tsc_walk_budget *b, uint64_t *mark);

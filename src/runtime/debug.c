@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The loop table and the debug descriptor that lets readers outside the process find it. */
+/* The debug descriptor that lets readers outside the process find every loop and task, and the
+ * writer side of what it describes: the loop table and each loop's task array (debug.h). */
 #include "internal.h"
 #include "ctx.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 static ts_loop *loops[TS_MAX_LOOPS];
 static uint32_t nloops;     /* one past the highest used slot */
@@ -86,4 +89,69 @@ void ts__loop_table_del(ts_loop *loop)
 	__atomic_add_fetch(&loops_gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&loops_lock);
 	loop->slot = -1;
+}
+
+/* ---- each loop's task array: what outside readers walk ---- */
+
+/* Only the loop's thread writes gen, so a plain store does (a locked add cost as much as the
+ * rest of a spawn). The readers are outside the process: what matters is that the stores
+ * reach memory in program order, which x86 keeps; the compiler barrier keeps the array's
+ * stores after the odd bump, the release store keeps them before the even one. */
+static void gen_begin(ts_loop *loop)
+{
+	__atomic_store_n(&loop->gen, loop->gen + 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static void gen_end(ts_loop *loop)
+{
+	__atomic_store_n(&loop->gen, loop->gen + 1, __ATOMIC_RELEASE);
+}
+
+/* Move the array to one of cap entries, publishing the new one before freeing the old, so
+ * that readers see one or the other. */
+static void registry_resize(ts_loop *loop, uint32_t cap)
+{
+	ts_task **n = malloc(cap * sizeof(*n));
+	if (!n) {
+		if (cap < loop->cap)
+			return; /* shrinking is only to give memory back */
+		abort(); /* out of memory in the scheduler: nothing sane to do */
+	}
+	if (loop->ntasks)
+		memcpy(n, loop->tasks, loop->ntasks * sizeof(*n));
+	ts_task **old = loop->tasks;
+	gen_begin(loop);
+	ts_store(&loop->tasks, n);
+	loop->cap = cap;
+	gen_end(loop);
+	free(old);
+}
+
+void ts__registry_add(ts_loop *loop, ts_task *t)
+{
+	if (loop->ntasks == loop->cap)
+		registry_resize(loop, loop->cap ? loop->cap * 2 : 64);
+	gen_begin(loop);
+	t->reg_index = (int32_t)loop->ntasks;
+	loop->tasks[loop->ntasks] = t;
+	ts_store(&loop->ntasks, loop->ntasks + 1);
+	gen_end(loop);
+}
+
+void ts__registry_del(ts_loop *loop, ts_task *t)
+{
+	if (t->reg_index < 0)
+		return;
+	gen_begin(loop);
+	uint32_t last = loop->ntasks - 1;
+	ts_task *moved = loop->tasks[last];
+	loop->tasks[t->reg_index] = moved;
+	moved->reg_index = t->reg_index;
+	ts_store(&loop->ntasks, last);
+	t->reg_index = -1;
+	gen_end(loop);
+	/* after a burst, give the memory back (a quarter full: no back and forth at the edge) */
+	if (loop->cap > 1024 && last < loop->cap / 4)
+		registry_resize(loop, loop->cap / 2);
 }

@@ -165,8 +165,6 @@ void ts__loop_free(ts_loop *loop);
 /* Until `until` is done, or (until == NULL) until stopping and no task is left. */
 void ts__loop_run(ts_loop *loop, ts_task *until);
 void ts__loop_post(ts_loop *loop, enum ts_msg_kind kind, ts_task *t, uint32_t seq, int result);
-void ts__registry_add(ts_loop *loop, ts_task *t);
-void ts__registry_del(ts_loop *loop, ts_task *t);
 void ts__timer_add(ts_loop *loop, ts_task *t, uint64_t deadline);
 void ts__timer_del(ts_loop *loop, ts_task *t);
 
@@ -195,6 +193,8 @@ void ts__task_cache_free(ts_loop *loop);
 /* debug.c */
 int ts__loop_table_add(ts_loop *loop);
 void ts__loop_table_del(ts_loop *loop);
+void ts__registry_add(ts_loop *loop, ts_task *t);
+void ts__registry_del(ts_loop *loop, ts_task *t);
 
 /* The ready queue: FIFO, intrusive, touched only by the loop's thread; inline because every
  * switch goes through it. */

@@ -13,7 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* The layout of src/runtime/ctx.h; the task offsets are not used by the walk. */
-	const struct tsc_unwind_layout l = { .frame_rbp = 48, .frame_ret = 56 };
+	const struct ts_debug_desc l = { .frame_rbp = 48, .frame_ret = 56 };
 	struct tsc_stack out;
 	if (size < 2)
 		return 0;

@@ -1,50 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* Batched process_vm_readv: many requests per call, and which ones failed. */
-#include "remote.h"
+/* What every memory source shares: many small reads as a few spans, and the source's end. */
+#include "memsrc.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
-#define BATCH 1024 /* UIO_MAXIOV */
+#define BATCH 1024 /* spans per read */
 
-int tsc_rread(int pid, struct tsc_rreq *req, size_t n)
+void tsc_memsrc_free(struct tsc_memsrc *m)
 {
-	struct iovec local[BATCH], remote[BATCH];
-	size_t i = 0;
-	while (i < n) {
-		size_t k = n - i < BATCH ? n - i : BATCH;
-		for (size_t j = 0; j < k; j++) {
-			local[j].iov_base = req[i + j].buf;
-			local[j].iov_len = req[i + j].len;
-			remote[j].iov_base = (void *)(uintptr_t)req[i + j].addr;
-			remote[j].iov_len = req[i + j].len;
-			req[i + j].ok = 0;
-		}
-		ssize_t r = process_vm_readv(pid, local, k, remote, k, 0);
-		if (r < 0) {
-			if (errno != EFAULT)
-				return -errno;
-			i++; /* nothing read: the first request is the bad one */
-			continue;
-		}
-		/* the kernel stops at the first request it cannot read whole */
-		size_t done = 0, j = 0;
-		for (; j < k && done + req[i + j].len <= (size_t)r; j++) {
-			done += req[i + j].len;
-			req[i + j].ok = 1;
-		}
-		i += j < k ? j + 1 : j;
-	}
-	return 0;
-}
-
-int tsc_rread1(int pid, uint64_t addr, void *buf, size_t len)
-{
-	struct tsc_rreq q = { .addr = addr, .buf = buf, .len = len };
-	int err = tsc_rread(pid, &q, 1);
-	return err ? err : q.ok ? 0 : -EFAULT;
+	if (!m)
+		return;
+	if (m->ops->free)
+		m->ops->free(m->ctx);
+	free(m);
 }
 
 /* Spans of nearby requests read as one: the kernel pins pages per request, so 100k small
@@ -55,8 +25,8 @@ int tsc_rread1(int pid, uint64_t addr, void *buf, size_t len)
 
 static int cmp_addr(const void *a, const void *b)
 {
-	const struct tsc_rreq *x = *(const struct tsc_rreq *const *)a;
-	const struct tsc_rreq *y = *(const struct tsc_rreq *const *)b;
+	const struct tsc_mem_req *x = *(const struct tsc_mem_req *const *)a;
+	const struct tsc_mem_req *y = *(const struct tsc_mem_req *const *)b;
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
@@ -67,23 +37,23 @@ struct span {
 
 /* Read a batch of spans; copy each request out of its span, or read the requests of a span
  * that failed one by one. */
-static int read_spans(int pid, struct span *sp, size_t nsp, struct tsc_rreq **order,
+static int read_spans(const struct tsc_memsrc *m, struct span *sp, size_t nsp, struct tsc_mem_req **order,
 		      unsigned char *buf)
 {
-	struct tsc_rreq q[BATCH];
+	struct tsc_mem_req q[BATCH];
 	size_t off = 0;
 	int err;
 	for (size_t i = 0; i < nsp; i++) {
-		q[i] = (struct tsc_rreq){ sp[i].addr, buf + off, sp[i].len };
+		q[i] = (struct tsc_mem_req){ sp[i].addr, buf + off, sp[i].len };
 		off += sp[i].len;
 	}
-	if ((err = tsc_rread(pid, q, nsp)))
+	if ((err = tsc_mem_read(m, q, nsp)))
 		return err;
 	for (size_t i = 0; i < nsp; i++) {
-		struct tsc_rreq **r = order + sp[i].first;
+		struct tsc_mem_req **r = order + sp[i].first;
 		if (!q[i].ok) {
 			for (size_t k = 0; k < sp[i].n; k++)
-				if ((err = tsc_rread(pid, r[k], 1)))
+				if ((err = tsc_mem_read(m, r[k], 1)))
 					return err;
 			continue;
 		}
@@ -96,9 +66,9 @@ static int read_spans(int pid, struct span *sp, size_t nsp, struct tsc_rreq **or
 	return 0;
 }
 
-int tsc_rread_many(int pid, struct tsc_rreq *req, size_t n)
+int tsc_mem_read_many(const struct tsc_memsrc *m, struct tsc_mem_req *req, size_t n)
 {
-	struct tsc_rreq **order = malloc((n ? n : 1) * sizeof(*order));
+	struct tsc_mem_req **order = malloc((n ? n : 1) * sizeof(*order));
 	struct span *sp = malloc(BATCH * sizeof(*sp));
 	unsigned char *buf = malloc(BATCH_BYTES + SPAN_MAX);
 	size_t nsp = 0, bytes = 0;
@@ -113,10 +83,10 @@ int tsc_rread_many(int pid, struct tsc_rreq *req, size_t n)
 	if (!sorted)
 		qsort(order, n, sizeof(*order), cmp_addr);
 	for (size_t i = 0; i < n; i++) {
-		struct tsc_rreq *r = order[i];
+		struct tsc_mem_req *r = order[i];
 		struct span *s = nsp ? &sp[nsp - 1] : NULL;
 		if (r->len > SPAN_MAX) { /* big ones alone, as they are */
-			if ((err = tsc_rread(pid, r, 1)))
+			if ((err = tsc_mem_read(m, r, 1)))
 				goto cleanup;
 			continue;
 		}
@@ -131,7 +101,7 @@ int tsc_rread_many(int pid, struct tsc_rreq *req, size_t n)
 			continue;
 		}
 		if (nsp == BATCH || bytes + r->len > BATCH_BYTES) {
-			if ((err = read_spans(pid, sp, nsp, order, buf)))
+			if ((err = read_spans(m, sp, nsp, order, buf)))
 				goto cleanup;
 			nsp = 0;
 			bytes = 0;
@@ -139,7 +109,7 @@ int tsc_rread_many(int pid, struct tsc_rreq *req, size_t n)
 		sp[nsp++] = (struct span){ r->addr, r->len, i, 1 };
 		bytes += r->len;
 	}
-	err = nsp ? read_spans(pid, sp, nsp, order, buf) : 0;
+	err = nsp ? read_spans(m, sp, nsp, order, buf) : 0;
 cleanup:
 	free(order);
 	free(sp);
