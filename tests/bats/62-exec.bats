@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # A target that execs while a command watches it (tests/progs/execer.c execs itself, or
-# another runtime binary, on SIGUSR1 or after a delay): every command says so and exits 11,
+# another runtime binary, on SIGUSR1 or after a delay that starts once the command watches): every command says so and exits 11,
 # never shows the new program's tasks as the old one's; record ends its trace at the exec,
 # complete. The attach window is hit on purpose with TASKSCOPE_TEST_HOLD_UNTIL.
 
@@ -18,15 +18,6 @@ teardown() {
 	local i
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
 	return 0
-}
-
-# Start a background process (output to files, bats's fd 3 closed), its pid in PID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err" 3>&- &
-	PID=$!
-	PIDS+=("$PID")
 }
 
 # Wait until file $1 holds a line matching regex $2, up to $3 tenths of a second (100).
@@ -121,11 +112,16 @@ exec_in_window() {
 
 @test "record: the target execs another runtime binary after a delay: exit 11, the file names it" {
 	require_root_bpf
-	start_execer --after 1500 -- "$DEMO" --threads 1 --tasks 2
-	run timeout 30 "$TASKSCOPE" record -o "$T/d.tsc" "$V"
-	echo "$output"
-	[ "$status" -eq 11 ]
-	[[ "$output" == *"target $V exec'd $DEMO; stopping"* ]]
+	# the delay runs from when record records, so that the exec comes after its attach
+	start_execer --go "$T/go" --after 300 -- "$DEMO" --threads 1 --tasks 2
+	spawn rec "$TASKSCOPE" record -v -o "$T/d.tsc" "$V"
+	local r=$PID
+	wait_line "$T/rec.err" '^taskscope: recording process'
+	touch "$T/go"
+	wait_exit "$r" 30
+	cat "$T/rec.err"
+	[ "$RC" -eq 11 ]
+	grep -q "^taskscope: target $V exec'd $DEMO; stopping" "$T/rec.err"
 	run "$TASKSCOPE" dump --json "$T/d.tsc"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r 'select(.type == "exec") | .file' <<<"$output")" = "$DEMO" ]
@@ -166,12 +162,18 @@ exec_in_window() {
 		! grep -q 'held-1-' "$T/top.out"
 		stop_proc "$V"
 	done
-	# a delay instead of a signal, into the demo
-	start_execer --after 1000 -- "$DEMO" --threads 1 --tasks 2
-	run timeout 30 "$TASKSCOPE" top -b -d 0.2 "$V"
-	[ "$status" -eq 11 ]
-	[[ "$output" == *"target $V exec'd $DEMO; stopping"* ]]
-	[[ "$output" != *"worker-0-"* ]]
+	# a delay instead of a signal (from top's first frame on), into the demo
+	rm -f "$T/go"
+	start_execer --go "$T/go" --after 300 -- "$DEMO" --threads 1 --tasks 2
+	spawn top "$TASKSCOPE" top -b -d 0.2 "$V"
+	local t=$PID
+	wait_line "$T/top.out" 'held-0-0-0'
+	touch "$T/go"
+	wait_exit "$t" 20
+	cat "$T/top.err"
+	[ "$RC" -eq 11 ]
+	grep -q "^taskscope: target $V exec'd $DEMO; stopping" "$T/top.err"
+	! grep -q 'worker-0-' "$T/top.out"
 }
 
 @test "top: an exec in the attach window: exit 11 with a message, no frame" {
@@ -210,10 +212,14 @@ exec_in_window() {
 @test "the name of the program exec'd cannot drive the terminal" {
 	local odd=$T/ex$'\e'[2J$'\a'er
 	cp "$EXECER" "$odd"
-	start_execer --after 500 -- "$odd"
-	run timeout 30 "$TASKSCOPE" top --no-bpf -b -d 0.2 "$V"
-	echo "$output"
-	[ "$status" -eq 11 ]
-	[[ "$output" == *"target $V exec'd $T/ex\\e[2J\\x07er; stopping"* ]]
-	[[ "$output" != *$'\e'* && "$output" != *$'\a'* ]]
+	start_execer -- "$odd"
+	spawn top "$TASKSCOPE" top --no-bpf -b -d 0.2 "$V"
+	local t=$PID
+	wait_line "$T/top.out" 'held-0-0-0'
+	kill -USR1 "$V"
+	wait_exit "$t" 20
+	cat "$T/top.err"
+	[ "$RC" -eq 11 ]
+	grep -qF "target $V exec'd $T/ex\\e[2J\\x07er; stopping" "$T/top.err"
+	! grep -q $'[\e\a]' "$T/top.err"
 }

@@ -3,12 +3,14 @@
  * execer: a victim that execs, for the tests of what taskscope does when its target becomes
  * another program under it.
  *
- *   execer [--threads T] [--tasks K] [--rate R] [--gen G] [--after MS] [-- PROGRAM ARGS...]
+ *   execer [--threads T] [--tasks K] [--rate R] [--gen G] [--after MS [--go FILE]]
+ *          [-- PROGRAM ARGS...]
  *
  * Starts T loop threads (default 2) besides the ts_run loop, K long-lived tasks on each
  * (default 3, named "held-G-T-K", sleeping), and a task spawning R short tasks a second
  * (default 500), so that events keep coming. Then it prints "ready gen=G pid=P" and waits for
- * SIGUSR1 (or, with --after, MS milliseconds), prints "exec gen=G" and execs: PROGRAM with
+ * SIGUSR1 (or, with --after, MS milliseconds, counted from when FILE exists with --go, so
+ * that a test starts the delay once it watches), prints "exec gen=G" and execs: PROGRAM with
  * ARGS when given (another runtime binary, say), else itself (/proc/self/exe) with the same
  * options but --gen G+1 and no --after, which starts over: task ids from 1 again. G is 0 by
  * default. SIGTERM and SIGINT end it (status 0 from the signal's default action aside).
@@ -25,6 +27,7 @@
 
 static int nthreads = 2, ntasks = 3, rate = 500, gen;
 static long after_ms = -1;
+static const char *gofile;
 static char **prog_argv;      /* after "--", or NULL */
 static ts_loop **loops;
 
@@ -119,6 +122,13 @@ static void *main_task(void *arg)
 	ts_task_unref(c);
 	printf("ready gen=%d pid=%d\n", gen, (int)getpid());
 	fflush(stdout);
+	for (int waited = 0; gofile && access(gofile, F_OK); waited += 2) {
+		if (waited > 60000) {
+			fprintf(stderr, "execer: no %s after a minute\n", gofile);
+			exit(3);
+		}
+		ts_sleep_ms(2);
+	}
 	int64_t timeout = after_ms >= 0 ? after_ms * 1000000 : -1;
 	int err = ts_wait_fd(sfd, TS_READ, timeout);
 	if (err < 0 && err != -ETIMEDOUT) {
@@ -138,7 +148,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "threads", required_argument, NULL, 't' }, { "tasks", required_argument, NULL, 'k' },
 		{ "rate", required_argument, NULL, 'r' },    { "gen", required_argument, NULL, 'g' },
-		{ "after", required_argument, NULL, 'a' },   { 0 },
+		{ "after", required_argument, NULL, 'a' },   { "go", required_argument, NULL, 'o' },
+		{ 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -148,6 +159,7 @@ int main(int argc, char **argv)
 		case 'r': rate = atoi(optarg); break;
 		case 'g': gen = atoi(optarg); break;
 		case 'a': after_ms = atol(optarg); break;
+		case 'o': gofile = optarg; break;
 		default: goto usage;
 		}
 	}
@@ -170,7 +182,7 @@ int main(int argc, char **argv)
 	ts_run(main_task, argv);
 	return 0;
 usage:
-	fprintf(stderr, "usage: execer [--threads T] [--tasks K] [--rate R] [--gen G] [--after MS] "
-			"[-- PROGRAM ARGS...]\n");
+	fprintf(stderr, "usage: execer [--threads T] [--tasks K] [--rate R] [--gen G] [--after MS "
+			"[--go FILE]] [-- PROGRAM ARGS...]\n");
 	return 2;
 }
