@@ -26,18 +26,6 @@ teardown() {
 	return 0
 }
 
-# Wait until file $1 holds a line matching regex $2, up to ~10 s.
-wait_line() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "timed out waiting for /$2/ in $1:" >&2
-	cat "$1" >&2
-	return 1
-}
-
 start_names() {
 	spawn names "$NAMES" "$@"
 	V=$PID

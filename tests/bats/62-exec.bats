@@ -20,31 +20,6 @@ teardown() {
 	return 0
 }
 
-# Wait until file $1 holds a line matching regex $2, up to $3 tenths of a second (100).
-wait_line() {
-	local i
-	for ((i = 0; i < ${3:-100}; i++)); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "timed out waiting for /$2/ in $1:" >&2
-	cat "$1" >&2
-	return 1
-}
-
-# Wait until process $1 (a child of this shell) exits, up to $2 seconds (then it is killed:
-# a hang fails, it does not hang the suite); its status in RC.
-wait_exit() {
-	local i
-	for ((i = 0; i < ${2:-20} * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	RC=0
-	wait "$1" || RC=$?
-}
-
 # The victim, ready: pid in V.
 start_execer() {
 	spawn victim "$EXECER" "$@"
