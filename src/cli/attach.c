@@ -19,28 +19,26 @@
 
 #include "attach.h"
 #include "cli.h"
-#include "collect.h"
+#include "compat.h"
 #include "elfx.h"
 #include "out.h"
 #include "tfile.h"
 #include "tids.h"
+#include "testhooks.h"
+#include "usdt_attach.h"
 #include "walk.h"
 #include "taskscope.h"
 #include "taskscope.skel.h"
-
-#define TSC_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 */
 
 _Static_assert(TSC_NAME_LEN == sizeof(((struct tsc_task *)0)->name), "name length");
 _Static_assert(TSC_CORO_LEN == sizeof(((struct tsc_task *)0)->coro), "coro length");
 
 struct tsc_bpf {
 	struct taskscope_bpf *skel;
-	struct bpf_link *links[8];
-	int nlinks;
+	struct tsc_usdt_links usdt;
 	int pid;
 	unsigned probes;
 	int procfd;      /* /proc/PID, opened at attach: to map the target's thread ids to ours */
-	int multi_fd;    /* the single uprobe-multi link, or -1 (then links[] hold the probes) */
 	struct bpf_link *exec_link; /* the sched_process_exec tracepoint, NULL if it failed */
 	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
 	size_t born_len;
@@ -56,32 +54,29 @@ struct tsc_bpf {
 	bool budget_hit;
 };
 
-struct probe_def {
-	const char *name;
-	unsigned group;
-	const char *args; /* the argument spec of the probe ABI (include/taskscope/probes.h) */
-	uint64_t kind;    /* enum tsc_probe_kind, the cookie of its sites in the single link */
-};
-
 /* In the order they are attached, each one taking milliseconds: task_finish before
  * task_create, so that every task whose creation we see has its finish seen too (the other
- * way round, a task created and finished in between would stay live forever). */
-static const struct probe_def probe_defs[] = {
-	{ "task_finish", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi", TSC_K_TASK_FINISH },
-	{ "task_rename", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi", TSC_K_TASK_RENAME },
-	{ "task_create", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8", TSC_K_TASK_CREATE },
-	{ "task_switch", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_TASK_SWITCH },
-	{ "thread_start", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_THREAD_START },
-	{ "thread_stop", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_THREAD_STOP },
-	{ "task_wait", TSC_PROBES_WAIT, "8@%rdi 8@%rsi 8@%rdx", TSC_K_TASK_WAIT },
+ * way round, a task created and finished in between would stay live forever). The cookie is
+ * the enum tsc_probe_kind that tsc_multi dispatches on. */
+static const struct tsc_usdt_probe probe_defs[] = {
+	{ "task_finish", "8@%rdi 8@%rsi", TSC_K_TASK_FINISH },
+	{ "task_rename", "8@%rdi 8@%rsi", TSC_K_TASK_RENAME },
+	{ "task_create", "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8", TSC_K_TASK_CREATE },
+	{ "task_switch", "8@%rdi 8@%rsi", TSC_K_TASK_SWITCH },
+	{ "thread_start", "8@%rdi 8@%rsi", TSC_K_THREAD_START },
+	{ "thread_stop", "8@%rdi 8@%rsi", TSC_K_THREAD_STOP },
+	{ "task_wait", "8@%rdi 8@%rsi 8@%rdx", TSC_K_TASK_WAIT },
 };
 #define NPROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
+/* the TSC_PROBES_* group of each */
+static const unsigned probe_group[NPROBES] = {
+	TSC_PROBES_LIFECYCLE, TSC_PROBES_LIFECYCLE, TSC_PROBES_LIFECYCLE,
+	TSC_PROBES_SWITCH, TSC_PROBES_SWITCH, TSC_PROBES_SWITCH, TSC_PROBES_WAIT,
+};
 
-static const char caps_hint[] =
-	"needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE (e.g. run it with sudo)";
-
-static void unload(struct tsc_bpf *b)
+static void unload(void *ctx)
 {
+	struct tsc_bpf *b = ctx;
 	bpf_link__destroy(b->exec_link);
 	b->exec_link = NULL;
 	ring_buffer__free(b->rb);
@@ -97,17 +92,9 @@ void tsc_bpf_unlink(struct tsc_bpf *b)
 {
 	if (!b)
 		return;
-	/* Releasing the links unregisters the uprobes, and the kernel then decrements the
-	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path.
-	 * libbpf's USDT links use the object's USDT manager: before the object goes. */
-	for (int i = 0; i < b->nlinks; i++)
-		bpf_link__destroy(b->links[i]);
-	b->nlinks = 0;
+	tsc_usdt_release(&b->usdt);
 	bpf_link__destroy(b->exec_link);
 	b->exec_link = NULL;
-	if (b->multi_fd >= 0)
-		close(b->multi_fd);
-	b->multi_fd = -1;
 }
 
 void tsc_bpf_detach(struct tsc_bpf *b)
@@ -121,85 +108,19 @@ void tsc_bpf_detach(struct tsc_bpf *b)
 	free(b);
 }
 
-static bool kernel_has_uprobe_pmu(void)
+static struct bpf_program *prog(void *ctx, int i)
 {
-	return access("/sys/bus/event_source/devices/uprobe/type", R_OK) == 0;
+	struct tsc_bpf *b = ctx;
+	if (i < 0)
+		return b->skel->progs.tsc_multi;
+	return bpf_object__find_program_by_name(b->skel->obj, probe_defs[i].name);
 }
 
-/* Explain a failure to load, in terms of what the user can do about it. */
-static void explain_load_error(int err)
+/* The object for `probes`: the one tsc_multi program, or one program per probe. */
+static int open_obj(void *ctx, bool multi, bool reg_args)
 {
-	if (err == -EPERM || err == -EACCES)
-		fprintf(stderr, "taskscope: cannot load BPF programs: %s; %s\n", strerror(-err),
-			caps_hint);
-	else if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-		fprintf(stderr,
-			"taskscope: cannot load BPF programs: %s; the kernel lacks BTF "
-			"(CONFIG_DEBUG_INFO_BTF), which taskscope needs\n",
-			strerror(-err));
-	else
-		fprintf(stderr, "taskscope: cannot load BPF programs: %s (run with -v for "
-				"the verifier's log)\n", strerror(-err));
-}
-
-static void explain_attach_error(const char *probe, const char *path, int err)
-{
-	char binary[TSC_TEXT_SIZE(1024)];
-	tsc_esc(binary, sizeof(binary), path);
-	if (err == -EPERM || err == -EACCES)
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: %s; %s\n", probe,
-			strerror(-err), caps_hint);
-	else if (!kernel_has_uprobe_pmu())
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: %s; the kernel "
-				"lacks uprobes (CONFIG_UPROBE_EVENTS)\n", probe, strerror(-err));
-	else if (err == -ENOENT)
-		fprintf(stderr, "taskscope: %s has no USDT probe taskscope:%s: is it linked "
-				"with a libtaskscope that has probes?\n", binary, probe);
-	else if (err == -ESRCH)
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: the process "
-				"exited\n", probe);
-	else
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s in %s: %s\n", probe,
-			binary, strerror(-err));
-}
-
-static struct bpf_program *prog_by_name(struct taskscope_bpf *skel, const char *name)
-{
-	return bpf_object__find_program_by_name(skel->obj, name);
-}
-
-/* Test hooks: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before attach returns,
- * so that a test can kill us while attached (and TASKSCOPE_TEST_HOLD_UNTIL: collect.h);
- * TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms before reconciliation reads the maps, so that
- * tasks created meanwhile are known by their events alone. Each says so on stderr first. */
-static void test_hold(const char *var)
-{
-	const char *s = getenv(var);
-	if (!s || !*s)
-		return;
-	long ms = strtol(s, NULL, 10);
-	if (ms <= 0)
-		return;
-	fprintf(stderr, "taskscope: test: holding for %ld ms (%s)\n", ms, var);
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* TASKSCOPE_TEST_MAX_FINISHED / _LIVE=N shrink the maps, so that a test can see map-full
- * failures counted and reported rather than silently wrong output. */
-static void env_max_entries(struct bpf_map *map, const char *var)
-{
-	const char *s = getenv(var);
-	long n = s ? strtol(s, NULL, 10) : 0;
-	if (n > 0)
-		bpf_map__set_max_entries(map, (__u32)n);
-}
-
-/* Open and load the BPF object for `probes`: the one tsc_multi program, or one program per
- * probe; then map `born`. Explains its failures. */
-static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
-{
+	struct tsc_bpf *b = ctx;
+	const struct tsc_testhooks *th = tsc_testhooks();
 	int err;
 
 	b->skel = taskscope_bpf__open();
@@ -220,33 +141,41 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 			return err;
 		}
 	}
-	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
-	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
+	if (th->max_finished > 0)
+		bpf_map__set_max_entries(b->skel->maps.finished, (__u32)th->max_finished);
+	if (th->max_live > 0)
+		bpf_map__set_max_entries(b->skel->maps.live, (__u32)th->max_live);
 	for (size_t i = 0; i < NPROBES; i++) {
-		struct bpf_program *p = prog_by_name(b->skel, probe_defs[i].name);
+		struct bpf_program *p = prog(b, (int)i);
 		if (!p) {
 			fprintf(stderr, "taskscope: internal error: no BPF program %s\n",
 				probe_defs[i].name);
 			return -ENOENT;
 		}
-		bpf_program__set_autoload(p, !multi && (probe_defs[i].group & probes));
+		bpf_program__set_autoload(p, !multi && (probe_group[i] & b->probes));
 	}
 	bpf_program__set_autoload(b->skel->progs.tsc_multi, multi);
 	if (multi)
 		bpf_program__set_expected_attach_type(b->skel->progs.tsc_multi,
-						      TSC_TRACE_UPROBE_MULTI);
-	err = taskscope_bpf__load(b->skel);
-	if (err) {
-		if (multi && err != -EPERM && err != -EACCES)
-			return -EOPNOTSUPP; /* an older kernel: try one link per probe */
-		explain_load_error(err);
-		return err;
-	}
+						      TSC_BPF_TRACE_UPROBE_MULTI);
+	return 0;
+}
+
+static int load_obj(void *ctx)
+{
+	struct tsc_bpf *b = ctx;
+	return taskscope_bpf__load(b->skel);
+}
+
+/* Once loaded: map `born`, and watch for an exec of the target. */
+static int prepare_obj(void *ctx)
+{
+	struct tsc_bpf *b = ctx;
 	b->born_len = (size_t)bpf_map__max_entries(b->skel->maps.born) * sizeof(uint64_t);
 	b->born = mmap(NULL, b->born_len, PROT_READ, MAP_SHARED,
 		       bpf_map__fd(b->skel->maps.born), 0);
 	if (b->born == MAP_FAILED) {
-		err = -errno;
+		int err = -errno;
 		b->born = NULL;
 		fprintf(stderr, "taskscope: cannot map a BPF map: %s\n", strerror(-err));
 		return err;
@@ -259,157 +188,6 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 		fprintf(stderr, "taskscope: no sched_process_exec tracepoint (%s): an exec is "
 				"noticed later\n", strerror(errno));
 	return 0;
-}
-
-/* The probe sites of one binary, read and checked once: what the uprobe-multi link wants, and
- * what must hold before libbpf's USDT attach may patch the same sites. */
-struct sites {
-	struct tsc_elf e;
-	unsigned probes;
-	uint64_t *off, *ref, *cookie;
-	size_t n, cap;
-	unsigned seen;     /* bit i: probe_defs[i] has a site */
-	bool reg_args;     /* every taskscope note passes its arguments as the probe ABI says */
-	int err;
-	const char *bad;   /* the probe whose note failed the checks */
-};
-
-#define MAX_SITES 4096     /* of the probes we attach, in one binary (the runtime: a dozen) */
-
-static size_t rank(uint64_t kind)
-{
-	for (size_t i = 0; i < NPROBES; i++)
-		if (probe_defs[i].kind == kind)
-			return i;
-	return NPROBES;
-}
-
-static int add_site(const struct tsc_usdt *u, void *ctx)
-{
-	struct sites *st = ctx;
-	if (strcmp(u->provider, "taskscope"))
-		return 0;
-	for (size_t i = 0; i < NPROBES; i++) {
-		if (strcmp(u->name, probe_defs[i].name))
-			continue;
-		/* the BPF programs may read the registers directly only if every note agrees */
-		if (strcmp(u->args, probe_defs[i].args))
-			st->reg_args = false;
-		if (!(probe_defs[i].group & st->probes))
-			continue;
-		if (st->n == MAX_SITES)
-			return st->err = -E2BIG;
-		if (st->n == st->cap) {
-			size_t cap = st->cap ? 2 * st->cap : 16;
-			uint64_t *o = realloc(st->off, cap * 8), *r, *c;
-			if (o)
-				st->off = o;
-			r = o ? realloc(st->ref, cap * 8) : NULL;
-			if (r)
-				st->ref = r;
-			c = r ? realloc(st->cookie, cap * 8) : NULL;
-			if (!c)
-				return st->err = -ENOMEM;
-			st->cookie = c;
-			st->cap = cap;
-		}
-		if (tsc_elf_usdt_site(&st->e, u, &st->off[st->n], &st->ref[st->n])) {
-			st->bad = probe_defs[i].name;
-			return st->err = -ENOEXEC;
-		}
-		st->cookie[st->n++] = probe_defs[i].kind;
-		st->seen |= 1u << i;
-	}
-	return 0;
-}
-
-static void sites_free(struct sites *st)
-{
-	tsc_elf_close(&st->e);
-	free(st->off);
-	free(st->ref);
-	free(st->cookie);
-}
-
-/* Read and check every taskscope site of the binary open at fd; explains its failures. */
-static int read_sites(int fd, const char *binary, unsigned probes, struct sites *st)
-{
-	int err;
-	memset(st, 0, sizeof(*st));
-	st->probes = probes;
-	st->reg_args = true;
-	if ((err = tsc_elf_open(fd, &st->e, TSC_ELF_NOTES, TSC_ELF_MAX_READ))) {
-		fprintf(stderr, "taskscope: cannot read the USDT notes of %s: %s\n", binary,
-			err == -ENOEXEC ? "not a 64-bit ELF file we can read" : tsc_tfile_strerror(err));
-		return err;
-	}
-	if ((err = tsc_elf_usdt_foreach(&st->e, add_site, st)) || (err = st->err)) {
-		if (err == -ENOEXEC)
-			fprintf(stderr, "taskscope: %s: the note of probe taskscope:%s points outside "
-					"a probe site or its semaphore outside .probes: a damaged file; "
-					"not attaching\n", binary, st->bad);
-		else if (err == -E2BIG)
-			fprintf(stderr, "taskscope: %s has more than %d taskscope probe sites; not "
-					"attaching\n", binary, MAX_SITES);
-		else
-			fprintf(stderr, "taskscope: cannot read the USDT notes of %s: %s\n", binary,
-				strerror(-err));
-		return err;
-	}
-	for (size_t i = 0; i < NPROBES; i++) {
-		if ((probe_defs[i].group & probes) && !(st->seen & (1u << i))) {
-			explain_attach_error(probe_defs[i].name, binary, -ENOENT);
-			return -ENOENT;
-		}
-	}
-	/* The kernel registers the sites in this order: probe_defs' (task_finish first). */
-	for (size_t i = 1; i < st->n; i++) {
-		for (size_t j = i; j > 0 && rank(st->cookie[j]) < rank(st->cookie[j - 1]); j--) {
-			uint64_t t;
-			t = st->off[j], st->off[j] = st->off[j - 1], st->off[j - 1] = t;
-			t = st->ref[j], st->ref[j] = st->ref[j - 1], st->ref[j - 1] = t;
-			t = st->cookie[j], st->cookie[j] = st->cookie[j - 1], st->cookie[j - 1] = t;
-		}
-	}
-	return 0;
-}
-
-/* union bpf_attr's link_create for BPF_TRACE_UPROBE_MULTI, as Linux 6.6+ lays it out: the
- * installed uapi headers (6.1) and libbpf 1.1 predate it. */
-struct uprobe_multi_attr {
-	__u32 prog_fd, target_fd, attach_type, flags;
-	__u64 path, offsets, ref_ctr_offsets, cookies;
-	__u32 cnt, flags2, pid, pad;
-};
-
-/* Attach every requested probe site with one uprobe-multi link (see tsc_multi in the BPF
- * program). -EINVAL or -EOPNOTSUPP: the kernel cannot; the caller falls back. */
-static int attach_multi(struct tsc_bpf *b, const char *path, const char *binary,
-			const struct sites *st)
-{
-	union bpf_attr attr;
-	struct uprobe_multi_attr um = {
-		.prog_fd = (__u32)bpf_program__fd(b->skel->progs.tsc_multi),
-		.attach_type = TSC_TRACE_UPROBE_MULTI,
-		.path = (uintptr_t)path,
-		.offsets = (uintptr_t)st->off,
-		.ref_ctr_offsets = (uintptr_t)st->ref,
-		.cookies = (uintptr_t)st->cookie,
-		.cnt = (__u32)st->n,
-		.pid = (__u32)b->pid,
-	};
-	int err = 0;
-	_Static_assert(sizeof(um) <= sizeof(attr), "bpf_attr too small");
-	memset(&attr, 0, sizeof(attr));
-	memcpy(&attr, &um, sizeof(um));
-	b->multi_fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
-	if (b->multi_fd < 0) {
-		err = -errno;
-		b->multi_fd = -1;
-		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
-			explain_attach_error("*", binary, err);
-	}
-	return err;
 }
 
 int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf **out)
@@ -425,9 +203,7 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 	unsigned probes = opts ? opts->probes : 0;
 	size_t rbsz = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : TSC_RINGBUF_DEFAULT;
 	long page = sysconf(_SC_PAGESIZE);
-	struct sites st = { 0 };
-	char path[48];
-	int err, fd = -1;
+	int err;
 
 	*out = NULL;
 	if (pid <= 0 || !binary || !(probes & TSC_PROBES_ALL))
@@ -439,7 +215,7 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 		return -ENOMEM;
 	b->pid = pid;
 	b->probes = probes;
-	b->multi_fd = -1;
+	b->usdt.multi_fd = -1;
 	b->emit = opts->emit;
 	b->events_only = opts->emit && opts->events_only;
 	b->ringbuf_bytes = rbsz;
@@ -452,46 +228,19 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 		goto cleanup;
 	}
 
-	/* The binary as checked, by the fd we hold: the kernel and libbpf then look at that
-	 * very file, whatever its path becomes meanwhile. */
-	if ((fd = tsc_tfile_open(AT_FDCWD, binary, 0, NULL)) < 0) {
-		err = fd;
-		fprintf(stderr, "taskscope: cannot open %s: %s\n", binary, tsc_tfile_strerror(err));
+	struct tsc_usdt_req req = {
+		.who = "taskscope", .pid = pid, .binary = binary,
+		.probes = probe_defs, .nprobes = NPROBES,
+	};
+	for (size_t i = 0; i < NPROBES; i++)
+		if (probe_group[i] & probes)
+			req.want |= 1u << i;
+	const struct tsc_usdt_object obj = {
+		.ctx = b, .open = open_obj, .load = load_obj, .prepare = prepare_obj,
+		.close = unload, .prog = prog,
+	};
+	if ((err = tsc_usdt_attach(&req, &obj, &b->usdt)))
 		goto cleanup;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if ((err = read_sites(fd, binary, probes, &st)))
-		goto cleanup;
-	bool reg_args = st.reg_args && !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
-	if (reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
-		err = load(b, probes, true, true);
-		if (!err)
-			err = attach_multi(b, path, binary, &st);
-		if (!err)
-			goto attached;
-		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
-			goto cleanup; /* already explained */
-		if (tsc_verbose)
-			fprintf(stderr, "taskscope: no uprobe-multi link (%s): one link per probe\n",
-				strerror(-err));
-		unload(b);
-	}
-	if ((err = load(b, probes, false, reg_args)))
-		goto cleanup;
-	for (size_t i = 0; i < NPROBES; i++) {
-		if (!(probe_defs[i].group & probes))
-			continue;
-		struct bpf_link *l = bpf_program__attach_usdt(
-			prog_by_name(b->skel, probe_defs[i].name), pid, path, "taskscope",
-			probe_defs[i].name, NULL);
-		if (!l) {
-			err = -errno;
-			explain_attach_error(probe_defs[i].name, binary, err);
-			goto cleanup;
-		}
-		b->links[b->nlinks++] = l;
-	}
-attached:
 	/* The target may have exited while we attached: then nothing would ever fire, and the
 	 * caller's snapshot read fails on its own, but say it here for a clear message. */
 	if (kill(pid, 0) && errno == ESRCH) {
@@ -499,17 +248,11 @@ attached:
 		fprintf(stderr, "taskscope: process %d exited during attach\n", pid);
 		goto cleanup;
 	}
-	test_hold("TASKSCOPE_TEST_HOLD_MS");
-	tsc_test_hold_until();
-	sites_free(&st);
-	close(fd);
+	tsc_test_attach_hold();
 	*out = b;
 	return 0;
 
 cleanup:
-	sites_free(&st);
-	if (fd >= 0)
-		close(fd);
 	tsc_bpf_detach(b);
 	return err;
 }
@@ -816,7 +559,7 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 
 	if (!b || !snap || b->events_only)
 		return -EINVAL;
-	test_hold("TASKSCOPE_TEST_RECONCILE_DELAY_MS");
+	tsc_test_reconcile_delay();
 	/* born_base first: it is set once, before any bit, so a bit read later is covered */
 	uint64_t born_base = __atomic_load_n(&b->skel->bss->born_base, __ATOMIC_ACQUIRE);
 	err = dump_map(bpf_map__fd(b->skel->maps.live), &live);

@@ -105,27 +105,6 @@ int tsc_bpf_exit_code(struct tsc_remote *r, int err)
 	return bpf_exit(r, err);
 }
 
-void tsc_test_hold_until(void)
-{
-	const char *f = getenv("TASKSCOPE_TEST_HOLD_UNTIL");
-	if (!f || !*f || !access(f, F_OK))
-		return;
-	fprintf(stderr, "taskscope: test: holding until %s exists\n", f);
-	for (int i = 0; i < 6000 && access(f, F_OK); i++)
-		usleep(10000);
-}
-
-void tsc_test_snapshot_delay(void)
-{
-	tsc_test_hold_until();
-	const char *s = getenv("TASKSCOPE_TEST_SNAPSHOT_DELAY_MS");
-	long ms = s ? strtol(s, NULL, 10) : 0;
-	if (ms > 0 && ms <= 60000) {
-		struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
-}
-
 int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc_remote **keep)
 {
 	struct tsc_remote *r = NULL;

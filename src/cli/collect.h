@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "testhooks.h" /* the windows of the attach protocol that tests hold open */
 
 /* Fill snap for process pid; with use_bpf, reconciled with the lifecycle probes.
  * Returns an exit code (enum tsc_exit); on failure a message went to stderr. */
@@ -47,14 +48,6 @@ struct tsc_pid_cmd {
  * (0 after --help, TSC_EXIT_USAGE after a message on stderr). */
 int tsc_pid_cmd_parse(const char *cmd, int argc, char **argv, void (*usage)(FILE *),
 		      struct tsc_pid_cmd *o);
-
-/* For tests only: TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=N holds N ms between attach and the
- * snapshot read, so that a test can act on the target there or let events pile up; and
- * TASKSCOPE_TEST_HOLD_UNTIL=FILE holds there and at the end of the BPF attach until FILE
- * exists (a minute at most), saying so on stderr first, so that a test acts inside the window
- * and then lets it close. */
-void tsc_test_snapshot_delay(void);
-void tsc_test_hold_until(void);
 
 /* Flush stdout: TSC_EXIT_OK, or TSC_EXIT_ERROR after saying the write failed. */
 int tsc_flush_stdout(void);

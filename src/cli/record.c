@@ -387,7 +387,7 @@ int tsc_cmd_record(int argc, char **argv)
 	/* probes first: whatever changes after this is in the ring buffer. (The test hook keeps
 	 * the task maps too, as ps does, to measure what they cost.) */
 	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = rbsz,
-				   .events_only = !getenv("TASKSCOPE_TEST_RECORD_STATE") };
+				   .events_only = !tsc_testhooks()->record_state };
 	if ((err = tsc_bpf_attach_opts(pid, tsc_remote_binary(r), &bo, &b))) {
 		rc = tsc_bpf_exit_code(r, err);
 		goto cleanup;

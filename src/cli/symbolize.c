@@ -7,6 +7,8 @@
  * never anything but a regular file (tfile.h). A mapping's load bias comes from the PT_LOAD
  * header that maps its file offset. Each binary is loaded once per build-id (symfile.h); each
  * address is resolved once. */
+#include "compat.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -67,20 +69,6 @@ static uint64_t now_ns(void)
 
 /* ---- the mappings ---- */
 
-/* PROCMAP_QUERY, from <linux/fs.h> of Linux 6.11 (our build headers may be older): the
- * mapping covering one address, without listing the others. A process with thousands of task
- * stacks has thousands of anonymous mappings, and listing them costs milliseconds. */
-struct procmap_query {
-	uint64_t size, query_flags, query_addr;
-	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
-	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
-	uint64_t vma_name_addr, build_id_addr;
-};
-#define PROCMAP_QUERY_IOCTL _IOWR('f', 17, struct procmap_query)
-#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
-#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
-_Static_assert(sizeof(struct procmap_query) == 104, "procmap_query is 104 bytes");
-
 static int add_mapping(struct tsc_symbolizer *s, const struct tsc_vma *v)
 {
 	if (s->nmaps == s->cap) {
@@ -138,25 +126,25 @@ static struct mapping *find_mapping(struct tsc_symbolizer *s, uint64_t pc)
 	if (m || s->all_read)
 		return m;
 	char name[PATH_MAX + 32];
-	struct procmap_query q = {
+	struct tsc_procmap_query q = {
 		.size = sizeof(q),
-		.query_flags = PROCMAP_QUERY_FILE_BACKED_VMA,
+		.query_flags = TSC_PROCMAP_FILE_BACKED,
 		.query_addr = pc,
 		.vma_name_addr = (uint64_t)(uintptr_t)name,
 		.vma_name_size = sizeof(name),
 	};
-	int r = ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q);
+	int r = ioctl(s->mapsfd, TSC_PROCMAP_QUERY, &q);
 	if (r && errno == ENAMETOOLONG) { /* a path past PATH_MAX: map_files needs none */
 		q.vma_name_addr = 0;
 		q.vma_name_size = 0;
-		r = ioctl(s->mapsfd, PROCMAP_QUERY_IOCTL, &q);
+		r = ioctl(s->mapsfd, TSC_PROCMAP_QUERY, &q);
 	}
 	if (r) {
 		if (errno == ENOTTY || errno == EINVAL)
 			return read_all_maps(s) ? NULL : search(s, pc);
 		return NULL; /* ENOENT: anonymous memory, or nothing, at pc */
 	}
-	if (!(q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE) || q.vma_start > pc || q.vma_end <= pc)
+	if (!(q.vma_flags & TSC_PROCMAP_VMA_EXECUTABLE) || q.vma_start > pc || q.vma_end <= pc)
 		return NULL;
 	struct tsc_vma v = {
 		.start = q.vma_start, .end = q.vma_end, .offset = q.vma_offset, .inode = q.inode,
