@@ -2,16 +2,11 @@
 /* The BPF half of the attach protocol: load bpf/taskscope.bpf.c filtered on the target's tgid,
  * attach its USDT programs, and later merge what they saw into a registry snapshot. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -20,14 +15,12 @@
 #include "attach.h"
 #include "cli.h"
 #include "compat.h"
-#include "elfx.h"
-#include "out.h"
-#include "tfile.h"
+#include "reconcile.h"
+#include "remote.h"
 #include "tids.h"
 #include "testhooks.h"
 #include "usdt_attach.h"
-#include "walk.h"
-#include "taskscope.h"
+#include "events.h"
 #include "taskscope.skel.h"
 
 _Static_assert(TSC_NAME_LEN == sizeof(((struct tsc_task *)0)->name), "name length");
@@ -38,7 +31,7 @@ struct tsc_bpf {
 	struct tsc_usdt_links usdt;
 	int pid;
 	unsigned probes;
-	int procfd;      /* /proc/PID, opened at attach: to map the target's thread ids to ours */
+	int procfd;      /* /proc/PID, the remote's: to map the target's thread ids to ours */
 	struct bpf_link *exec_link; /* the sched_process_exec tracepoint, NULL if it failed */
 	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
 	size_t born_len;
@@ -103,8 +96,6 @@ void tsc_bpf_detach(struct tsc_bpf *b)
 		return;
 	tsc_bpf_unlink(b);
 	unload(b);
-	if (b->procfd >= 0)
-		close(b->procfd);
 	free(b);
 }
 
@@ -190,13 +181,13 @@ static int prepare_obj(void *ctx)
 	return 0;
 }
 
-int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf **out)
+int tsc_bpf_attach(struct tsc_remote *r, unsigned probes, struct tsc_bpf **out)
 {
 	struct tsc_bpf_opts o = { .probes = probes };
-	return tsc_bpf_attach_opts(pid, binary, &o, out);
+	return tsc_bpf_attach_opts(r, &o, out);
 }
 
-int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *opts,
+int tsc_bpf_attach_opts(struct tsc_remote *r, const struct tsc_bpf_opts *opts,
 			struct tsc_bpf **out)
 {
 	struct tsc_bpf *b;
@@ -206,30 +197,23 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 	int err;
 
 	*out = NULL;
-	if (pid <= 0 || !binary || !(probes & TSC_PROBES_ALL))
+	if (!r || !tsc_remote_binary(r) || !(probes & TSC_PROBES_ALL))
 		return -EINVAL;
 	if (opts->emit && (rbsz & (rbsz - 1) || rbsz < (size_t)page || rbsz > (1ul << 31)))
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->pid = pid;
+	b->pid = r->pid;
 	b->probes = probes;
+	b->procfd = r->procfd;
 	b->usdt.multi_fd = -1;
 	b->emit = opts->emit;
 	b->events_only = opts->emit && opts->events_only;
 	b->ringbuf_bytes = rbsz;
-	char proc[32];
-	snprintf(proc, sizeof(proc), "/proc/%d", pid);
-	b->procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (b->procfd < 0) {
-		err = -errno;
-		fprintf(stderr, "taskscope: cannot open %s: %s\n", proc, strerror(-err));
-		goto cleanup;
-	}
 
 	struct tsc_usdt_req req = {
-		.who = "taskscope", .pid = pid, .binary = binary,
+		.who = "taskscope", .pid = r->pid, .binary = tsc_remote_binary(r),
 		.probes = probe_defs, .nprobes = NPROBES,
 	};
 	for (size_t i = 0; i < NPROBES; i++)
@@ -243,9 +227,9 @@ int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *
 		goto cleanup;
 	/* The target may have exited while we attached: then nothing would ever fire, and the
 	 * caller's snapshot read fails on its own, but say it here for a clear message. */
-	if (kill(pid, 0) && errno == ESRCH) {
+	if (!tsc_remote_alive(r)) {
 		err = -ESRCH;
-		fprintf(stderr, "taskscope: process %d exited during attach\n", pid);
+		fprintf(stderr, "taskscope: process %d exited during attach\n", r->pid);
 		goto cleanup;
 	}
 	tsc_test_attach_hold();
@@ -335,51 +319,6 @@ int tsc_bpf_counters(struct tsc_bpf *b, uint64_t *sums, size_t n)
 }
 
 /* ---- reading the maps ---- */
-
-/* A set of task ids -> index, open addressing; ids are never 0. */
-struct idmap {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap; /* a power of two */
-};
-
-static int idmap_init(struct idmap *m, size_t n)
-{
-	m->cap = 16;
-	while (m->cap < 2 * n + 16)
-		m->cap <<= 1;
-	m->keys = calloc(m->cap, sizeof(*m->keys));
-	m->vals = calloc(m->cap, sizeof(*m->vals));
-	return m->keys && m->vals ? 0 : -ENOMEM;
-}
-
-static void idmap_free(struct idmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-}
-
-static size_t idmap_slot(const struct idmap *m, uint64_t id)
-{
-	size_t i = (size_t)tsc_hash64(id) & (m->cap - 1);
-	while (m->keys[i] && m->keys[i] != id)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static uint32_t *idmap_get(const struct idmap *m, uint64_t id)
-{
-	size_t i = idmap_slot(m, id);
-	return m->keys[i] ? &m->vals[i] : NULL;
-}
-
-/* Caller sized the map for every insert (idmap_init with the total). */
-static void idmap_put(struct idmap *m, uint64_t id, uint32_t v)
-{
-	size_t i = idmap_slot(m, id);
-	m->keys[i] = id;
-	m->vals[i] = v;
-}
 
 struct kv {
 	char *k, *v;
@@ -478,18 +417,10 @@ static int read_counters(struct tsc_bpf *b, uint64_t sums[TSC_C_NR])
 	return 0;
 }
 
-/* Was id's creation seen (and its record put in `live`) since attach? Read after `live`. */
-static bool born(const struct tsc_bpf *b, uint64_t base, uint64_t id)
-{
-	if (!base || id < base || id - base >= (uint64_t)b->born_len * 8)
-		return false;
-	uint64_t off = id - base;
-	return (__atomic_load_n(&b->born[off >> 6], __ATOMIC_ACQUIRE) >> (off & 63)) & 1;
-}
-
 /* task_create passes the loop's thread id as the target knows it (its pid namespace); the
  * model holds ours. Loop threads are few: a small cache saves a /proc lookup per task. */
 struct tidcache {
+	struct tsc_bpf *b;
 	struct tsc_tidmap map;
 	bool read, ok;
 	int n;
@@ -515,46 +446,22 @@ static int32_t outer_tid(struct tidcache *c, int procfd, int32_t inner)
 	return outer;
 }
 
-static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
+static int32_t outer_tid_cb(void *ctx, int32_t inner)
 {
-	memset(t, 0, sizeof(*t));
-	t->id = r->id;
-	t->parent = r->parent;
-	memcpy(t->name, r->name, sizeof(t->name));
-	t->name[sizeof(t->name) - 1] = 0;
-	memcpy(t->coro, r->coro, sizeof(t->coro));
-	t->coro[sizeof(t->coro) - 1] = 0;
-	t->state = r->state;
-	t->wait = r->wait;
-	t->wait_obj = r->wait_obj;
-	t->tid = (int32_t)r->tid;
-	t->created_ns = r->created_ns;
-	t->switches = r->switches;
+	struct tsc_bpf *b = ((struct tidcache *)ctx)->b;
+	return outer_tid(ctx, b->procfd, inner);
 }
 
-/*
- * Reconciliation. The probes were attached before the snapshot was read, so every change
- * after the snapshot left a trace in the maps. The maps are read live first, then threads,
- * then finished last: a task that finished at any moment before the end of our reading is
- * then known as finished, and finished always wins, so no finished task is resurrected.
- *   - snapshot tasks in `finished` are dropped, and so are those born under our probes (their
- *     bit in `born`, or from the id floor on) that are no longer in `live`: they finished;
- *   - live records created since attach and absent from the snapshot are added, once;
- *   - renames since attach replace the name; switch/wait events newer than the snapshot
- *     replace state and wait;
- *   - a thread's current task comes from its last switch when one was seen, and becomes 0
- *     when that task is not in the result.
- */
+/* Read the maps (live, then threads, then finished last: see reconcile.h) and merge them into
+ * snap. The maps change while we read them: an entry may be missed or seen twice, which
+ * reconciliation tolerates. */
 int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 {
 	struct kv live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
 	struct kv thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
 	struct kv fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
-	struct idmap fin = { 0 }, have = { 0 }, inlive = { 0 };
-	struct tidcache tm = { 0 };
+	struct tidcache tm = { .b = b };
 	uint64_t sums[TSC_C_NR];
-	struct tsc_task *tasks = NULL;
-	struct tsc_thread *threads = NULL;
 	int err;
 
 	if (!b || !snap || b->events_only)
@@ -573,133 +480,19 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 		fprintf(stderr, "taskscope: cannot read the BPF maps: %s\n", strerror(-err));
 		goto cleanup;
 	}
-
-	const struct tsc_task_rec *lrec = (const void *)live.v;
-	const struct tsc_thread_rec *trec = (const void *)thr.v;
-	const uint64_t *fids = (const void *)fini.k;
-	const uint32_t *tids = (const void *)thr.k;
-	size_t nl = live.len, nt = thr.len, nf = fini.len;
-
-	err = idmap_init(&fin, nf);
-	if (!err)
-		err = idmap_init(&have, snap->ntasks + nl);
-	if (err)
-		goto cleanup;
-	for (size_t i = 0; i < nf; i++)
-		idmap_put(&fin, fids[i], 1);
-
-	/* tasks: the snapshot's survivors, then the ones created since attach */
-	tasks = malloc((snap->ntasks + nl + 1) * sizeof(*tasks));
-	if (!tasks) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	size_t n = 0;
-	if ((err = idmap_init(&inlive, nl)))
-		goto cleanup;
-	for (size_t i = 0; i < nl; i++)
-		if (lrec[i].id)
-			idmap_put(&inlive, lrec[i].id, 1);
-	for (size_t i = 0; i < snap->ntasks; i++) {
-		const struct tsc_task *t = &snap->tasks[i];
-		if (!t->id || idmap_get(&fin, t->id) || idmap_get(&have, t->id))
-			continue;
-		bool under_probes = born(b, born_base, t->id) || (b->next_id && t->id >= b->next_id);
-		if (under_probes && !idmap_get(&inlive, t->id))
-			continue;
-		idmap_put(&have, t->id, (uint32_t)n);
-		tasks[n++] = *t;
-	}
-	for (size_t i = 0; i < nl; i++) {
-		const struct tsc_task_rec *r = &lrec[i];
-		if (!r->id || idmap_get(&fin, r->id))
-			continue;
-		uint32_t *at = idmap_get(&have, r->id);
-		if (!at) {
-			/* Known only by events: complete only if its creation was seen. A
-			 * record without it is a task the snapshot missed; we cannot name
-			 * it, and leave it out rather than show a nameless task. */
-			if (!(r->flags & TSC_TF_CREATED))
-				continue;
-			idmap_put(&have, r->id, (uint32_t)n);
-			task_from_rec(&tasks[n], r);
-			tasks[n].tid = outer_tid(&tm, b->procfd, tasks[n].tid);
-			n++;
-			continue;
-		}
-		struct tsc_task *t = &tasks[*at];
-		if ((r->flags & TSC_TF_RENAMED) && !(r->flags & TSC_TF_NAME_ERR)) {
-			memcpy(t->name, r->name, sizeof(t->name));
-			t->name[sizeof(t->name) - 1] = 0;
-		}
-		if ((r->flags & TSC_TF_STATE) && r->updated_ns > snap->taken_ns) {
-			t->state = r->state;
-			t->wait = r->wait;
-			t->wait_obj = r->wait_obj;
-		}
-	}
-
-	/* threads: the snapshot's, plus loops started since attach */
-	threads = malloc((snap->nthreads + nt + 1) * sizeof(*threads));
-	if (!threads) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < snap->nthreads; i++)
-		threads[m++] = snap->threads[i];
-	for (size_t j = 0; j < nt; j++) {
-		const struct tsc_thread_rec *r = &trec[j];
-		size_t i;
-		for (i = 0; i < m; i++)
-			if (threads[i].tid == (int32_t)tids[j])
-				break;
-		if (i == m) {
-			if (!(r->flags & TSC_THF_STARTED) || (r->flags & TSC_THF_STOPPED))
-				continue;
-			memset(&threads[m], 0, sizeof(threads[m]));
-			threads[m].tid = (int32_t)tids[j];
-			threads[m].loop_id = r->loop_id;
-			m++;
-		}
-		/* The last switch is the current task now, whatever the snapshot read. */
-		if (r->flags & TSC_THF_SWITCHED)
-			threads[i].current = r->current;
-		else if (r->flags & TSC_THF_STOPPED)
-			threads[i].current = 0;
-	}
-	for (size_t i = 0; i < m; i++) {
-		uint64_t c = threads[i].current;
-		uint32_t *at = c ? idmap_get(&have, c) : NULL;
-		if (c && (!at || tasks[*at].tid != threads[i].tid))
-			threads[i].current = 0;
-	}
-
-	free(snap->tasks);
-	snap->tasks = tasks;
-	snap->ntasks = n;
-	snap->sorted = 0; /* the tasks events added came last */
-	tasks = NULL;
-	free(snap->threads);
-	snap->threads = threads;
-	snap->nthreads = m;
-	threads = NULL;
-
-	snap->reconciled = 1;
-	snap->events = 0;
-	for (int c = TSC_C_EVENTS_FIRST; c <= TSC_C_EVENTS_LAST; c++)
-		snap->events += sums[c];
-	snap->lost = sums[TSC_C_RB_DROPS] + sums[TSC_C_READ_ERR];
-	snap->map_full = sums[TSC_C_LIVE_FULL] + sums[TSC_C_FINISHED_FULL] +
-			 sums[TSC_C_THREADS_FULL];
-	err = 0;
+	const struct tsc_probe_view v = {
+		.live = (const void *)live.v, .nlive = live.len,
+		.thread_tids = (const void *)thr.k, .threads = (const void *)thr.v,
+		.nthreads = thr.len,
+		.finished = (const void *)fini.k, .nfinished = fini.len,
+		.born = b->born, .born_bits = b->born_len * 8, .born_base = born_base,
+		.next_id = b->next_id,
+		.outer_tid = outer_tid_cb, .tid_ctx = &tm,
+		.counters = sums,
+	};
+	err = tsc_reconcile(snap, &v);
 
 cleanup:
-	free(tasks);
-	free(threads);
-	idmap_free(&fin);
-	idmap_free(&have);
-	idmap_free(&inlive);
 	if (tm.read)
 		tsc_tidmap_free(&tm.map);
 	free(live.k);
