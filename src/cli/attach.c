@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "attach.h"
+#include "bpfmap.h"
 #include "cli.h"
 #include "compat.h"
 #include "reconcile.h"
@@ -320,101 +321,9 @@ int tsc_bpf_counters(struct tsc_bpf *b, uint64_t *sums, size_t n)
 
 /* ---- reading the maps ---- */
 
-struct kv {
-	char *k, *v;
-	size_t ksz, vsz, len, cap;
-};
-
-static int kv_room(struct kv *d, size_t want)
-{
-	if (d->cap - d->len >= want)
-		return 0;
-	size_t cap = d->cap ? d->cap : 1024;
-	while (cap - d->len < want)
-		cap *= 2;
-	char *k = realloc(d->k, cap * d->ksz);
-	if (!k)
-		return -ENOMEM;
-	d->k = k;
-	char *v = realloc(d->v, cap * d->vsz);
-	if (!v)
-		return -ENOMEM;
-	d->v = v;
-	d->cap = cap;
-	return 0;
-}
-
-/* Every (key, value) of a hash map, by batches (one syscall per thousands of entries), or key
- * by key where the kernel lacks batch lookups. The map changes while we read it: entries may
- * be missed or seen twice, which reconciliation tolerates (see its comment). */
-static int dump_map(int fd, struct kv *d)
-{
-	uint64_t in = 0, outb = 0; /* a hash map's batch token is a u32 bucket index */
-	bool first = true;
-	size_t chunk = 4096;
-	int err;
-
-	for (;;) {
-		if ((err = kv_room(d, chunk)))
-			return err;
-		__u32 count = (__u32)chunk;
-		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &outb, d->k + d->len * d->ksz,
-					   d->v + d->len * d->vsz, &count, NULL);
-		if (err)
-			err = -errno;
-		if (err == -ENOSPC && chunk < (1u << 24)) {
-			chunk *= 2; /* one bucket holds more than chunk entries */
-			continue;
-		}
-		if (err && err != -ENOENT) {
-			if (first && (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP))
-				break;
-			return err;
-		}
-		d->len += count;
-		if (err == -ENOENT)
-			return 0;
-		in = outb;
-		first = false;
-	}
-
-	/* no batch lookups: key by key */
-	d->len = 0;
-	void *cur = NULL;
-	char next[16];
-	while (bpf_map_get_next_key(fd, cur, next) == 0) {
-		if ((err = kv_room(d, 1)))
-			return err;
-		char *k = d->k + d->len * d->ksz;
-		memcpy(k, next, d->ksz);
-		if (bpf_map_lookup_elem(fd, k, d->v + d->len * d->vsz) == 0)
-			d->len++;
-		cur = k; /* still a valid key to continue from, even if its lookup failed */
-	}
-	return 0;
-}
-
 static int read_counters(struct tsc_bpf *b, uint64_t sums[TSC_C_NR])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	uint64_t *per = calloc((size_t)ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	int fd = bpf_map__fd(b->skel->maps.counters);
-	for (__u32 c = 0; c < TSC_C_NR; c++) {
-		sums[c] = 0;
-		if (bpf_map_lookup_elem(fd, &c, per)) {
-			int err = -errno;
-			free(per);
-			return err;
-		}
-		for (int i = 0; i < ncpu; i++)
-			sums[c] += per[i];
-	}
-	free(per);
-	return 0;
+	return tsc_bpfmap_percpu_sums(bpf_map__fd(b->skel->maps.counters), sums, TSC_C_NR);
 }
 
 /* task_create passes the loop's thread id as the target knows it (its pid namespace); the
@@ -457,9 +366,9 @@ static int32_t outer_tid_cb(void *ctx, int32_t inner)
  * reconciliation tolerates. */
 int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 {
-	struct kv live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
-	struct kv thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
-	struct kv fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
+	struct tsc_bpfmap_dump live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
+	struct tsc_bpfmap_dump thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
+	struct tsc_bpfmap_dump fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
 	struct tidcache tm = { .b = b };
 	uint64_t sums[TSC_C_NR];
 	int err;
@@ -469,11 +378,11 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 	tsc_test_reconcile_delay();
 	/* born_base first: it is set once, before any bit, so a bit read later is covered */
 	uint64_t born_base = __atomic_load_n(&b->skel->bss->born_base, __ATOMIC_ACQUIRE);
-	err = dump_map(bpf_map__fd(b->skel->maps.live), &live);
+	err = tsc_bpfmap_dump(bpf_map__fd(b->skel->maps.live), &live);
 	if (!err)
-		err = dump_map(bpf_map__fd(b->skel->maps.threads), &thr);
+		err = tsc_bpfmap_dump(bpf_map__fd(b->skel->maps.threads), &thr);
 	if (!err)
-		err = dump_map(bpf_map__fd(b->skel->maps.finished), &fini);
+		err = tsc_bpfmap_dump(bpf_map__fd(b->skel->maps.finished), &fini);
 	if (!err)
 		err = read_counters(b, sums);
 	if (err) {
@@ -495,11 +404,8 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 cleanup:
 	if (tm.read)
 		tsc_tidmap_free(&tm.map);
-	free(live.k);
-	free(live.v);
-	free(thr.k);
-	free(thr.v);
-	free(fini.k);
-	free(fini.v);
+	tsc_bpfmap_dump_free(&live);
+	tsc_bpfmap_dump_free(&thr);
+	tsc_bpfmap_dump_free(&fini);
 	return err;
 }

@@ -74,16 +74,25 @@ int tsc_remote_report(struct tsc_remote *r, int err, int opened)
 	}
 }
 
-int tsc_bpf_exit_code(struct tsc_remote *r, int err)
+/* Did the target exec (every read may be of the new program) or exit (of a reused PID, seen
+ * through the pidfd) while taskscope `doing`? Says so and returns the exit code, else 0. */
+static int gone(struct tsc_remote *r, const char *doing)
 {
 	int rc = tsc_report_exec(r);
 	if (rc)
 		return rc;
 	if (!tsc_remote_alive(r)) {
-		fprintf(stderr, "taskscope: process %d exited while taskscope attached to it\n",
-			r->pid);
+		fprintf(stderr, "taskscope: process %d exited while taskscope %s\n", r->pid, doing);
 		return TSC_EXIT_EXITED;
 	}
+	return TSC_EXIT_OK;
+}
+
+int tsc_bpf_exit_code(struct tsc_remote *r, int err)
+{
+	int rc = gone(r, "attached to it");
+	if (rc)
+		return rc;
 	switch (err) {
 	case -EPERM:
 	case -EACCES:
@@ -154,17 +163,7 @@ cleanup:
 
 int tsc_target_check(struct tsc_remote *r)
 {
-	/* the same program still: every read was of the program we attached to */
-	int rc = tsc_report_exec(r);
-	if (rc)
-		return rc;
-	/* the pidfd still live: every read was of this process, not of a reused PID */
-	if (!tsc_remote_alive(r)) {
-		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n",
-			r->pid);
-		return TSC_EXIT_EXITED;
-	}
-	return TSC_EXIT_OK;
+	return gone(r, "was reading it");
 }
 
 int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc_remote **keep)

@@ -10,8 +10,10 @@
 #include "top.h"
 #include "cli.h"
 #include "remote.h"
+#include "bpfmap.h"
 #include "compat.h"
 #include "usdt_attach.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,22 +46,15 @@ struct top_bpf {
 	uint16_t current_off;       /* desc.loop_current_id */
 	int32_t *slot_tids;         /* threads given a slot, to take back when they go */
 	size_t nslot_tids;
-	uint64_t *keys, *dead;
-	struct tss_task *vals;
-	size_t cap;
+	struct tsc_bpfmap_dump tasks; /* task_stats, read each refresh into the same room */
+	uint64_t *dead;
+	size_t dead_cap;
 };
 
 /* A share of one CPU: sampling may count a sample more than the interval held. */
 static double share(double pct)
 {
 	return pct > 100 ? 100 : pct;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void top_bpf_close(struct top_bpf *s)
@@ -72,9 +67,8 @@ void top_bpf_close(struct top_bpf *s)
 	tsc_usdt_release(&s->usdt);
 	sampler_bpf__destroy(s->skel);
 	free(s->slot_tids);
-	free(s->keys);
+	tsc_bpfmap_dump_free(&s->tasks);
 	free(s->dead);
-	free(s->vals);
 	free(s);
 }
 
@@ -220,6 +214,8 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 	if (!s)
 		return -ENOMEM;
 	s->usdt.multi_fd = -1;
+	s->tasks.ksz = sizeof(uint64_t);
+	s->tasks.vsz = sizeof(struct tss_task);
 	s->pid = m->pid;
 	s->exact = m->exact;
 	s->procfd = r->procfd;
@@ -281,91 +277,18 @@ int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m)
 
 static int read_counters(struct top_bpf *s, uint64_t sums[TSS_C_NR])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	uint64_t *per = calloc((size_t)ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	int fd = bpf_map__fd(s->skel->maps.counters), err = 0;
-	for (__u32 c = 0; c < TSS_C_NR; c++) {
-		sums[c] = 0;
-		if (bpf_map_lookup_elem(fd, &c, per)) {
-			err = -errno;
-			break;
-		}
-		for (int i = 0; i < ncpu; i++)
-			sums[c] += per[i];
-	}
-	free(per);
-	return err;
+	return tsc_bpfmap_percpu_sums(bpf_map__fd(s->skel->maps.counters), sums, TSS_C_NR);
 }
 
-static int room(struct top_bpf *s, size_t want)
-{
-	if (want <= s->cap)
-		return 0;
-	size_t cap = s->cap ? s->cap : 4096;
-	while (cap < want)
-		cap *= 2;
-	uint64_t *k = realloc(s->keys, cap * sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	s->keys = k;
-	uint64_t *d = realloc(s->dead, cap * sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	s->dead = d;
-	struct tss_task *v = realloc(s->vals, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	s->vals = v;
-	s->cap = cap;
-	return 0;
-}
-
-/* Every task record, by batches (thousands per system call). */
+/* Every task record, and room to list as many finished ones. */
 static int read_tasks(struct top_bpf *s, size_t *n)
 {
-	int fd = bpf_map__fd(s->skel->maps.task_stats), err;
-	uint64_t in = 0, outb = 0; /* a hash map's batch token is a u32 bucket index */
-	int first = 1;
-	size_t want = 1024;
-	*n = 0;
-	for (;;) {
-		if ((err = room(s, *n + want)))
-			return err;
-		__u32 count = (__u32)(s->cap - *n);
-		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &outb, s->keys + *n, s->vals + *n,
-					   &count, NULL);
-		err = err ? -errno : 0;
-		if (err == -ENOSPC) {
-			want = 2 * (s->cap - *n); /* one bucket holds more than the room left */
-			continue;
-		}
-		if (err && err != -ENOENT)
-			break;
-		*n += count;
-		if (err == -ENOENT)
-			return 0;
-		in = outb;
-		first = 0;
-	}
-	if (!first || (err != -EINVAL && err != -ENOTSUP && err != -EOPNOTSUPP))
-		return err;
-	/* a kernel without batch lookups: key by key */
-	uint64_t key, prev = 0;
-	int have = 0;
-	*n = 0;
-	while (bpf_map_get_next_key(fd, have ? &prev : NULL, &key) == 0) {
-		if ((err = room(s, *n + 1)))
-			return err;
-		if (!bpf_map_lookup_elem(fd, &key, &s->vals[*n]))
-			s->keys[(*n)++] = key;
-		prev = key;
-		have = 1;
-	}
-	return 0;
+	s->tasks.len = 0;
+	int err = tsc_bpfmap_dump(bpf_map__fd(s->skel->maps.task_stats), &s->tasks);
+	if (!err)
+		err = tsc_grow((void **)&s->dead, &s->dead_cap, s->tasks.len, sizeof(*s->dead));
+	*n = s->tasks.len;
+	return err;
 }
 
 /* A thread's on-CPU time from the kernel's accounting (schedstat's first field). */
@@ -395,7 +318,7 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 	m->s_err = sums[TSS_C_READ_ERR];
 
 	double dt = m->dt > 0 ? m->dt : 0;
-	uint64_t now = now_ns();
+	uint64_t now = tsc_now_ns();
 	int tfd = bpf_map__fd(s->skel->maps.thread_stats);
 	struct tss_thread th;
 	for (size_t i = 0; i < m->nthreads; i++) {
@@ -445,8 +368,10 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 		return err;
 	for (size_t i = 0; i < m->ntasks; i++)
 		m->tasks[i].cpu_pct = 0;
+	const uint64_t *keys = (const void *)s->tasks.k;
+	const struct tss_task *vals = (const void *)s->tasks.v;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t id = s->keys[i];
+		uint64_t id = keys[i];
 		struct top_task *t = top_find(m, id);
 		if (!t) {
 			/* not in the registry read: finished, unless created after it began */
@@ -457,14 +382,14 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 		uint64_t total, ns;
 		if (s->exact) {
 			/* the time since its last switch in, when it is running now */
-			total = s->vals[i].cpu_ns;
+			total = vals[i].cpu_ns;
 			for (size_t k = 0; k < m->nthreads; k++)
 				if (m->threads[k].run_current == id)
 					total += now - m->threads[k].run_since;
 			ns = total >= t->bpf_cpu_ns ? total - t->bpf_cpu_ns : 0;
 			t->bpf_cpu_ns = total;
 		} else {
-			total = s->vals[i].samples;
+			total = vals[i].samples;
 			ns = (total >= t->bpf_samples ? total - t->bpf_samples : 0) * s->period_ns;
 			t->bpf_samples = total;
 		}
