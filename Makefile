@@ -138,6 +138,21 @@ $(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtasksc
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Isrc/cli -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
 		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
 
+# The reconciliation test links the CLI's pure reconcile (no BPF, no libbpf) and the model.
+RECONCILE_SRC := src/cli/reconcile.c src/cli/model.c src/cli/walk.c
+RECONCILE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-reconcile/%.o,$(RECONCILE_SRC))
+
+$(RECONCILE_OBJ): $(BUILD)/obj-reconcile/%.o: src/cli/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Ibpf $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/test_reconcile: tests/unit/test_reconcile.c $(RECONCILE_OBJ)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(RECONCILE_OBJ) $(LDLIBS)
+
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)

@@ -4,6 +4,10 @@
 #ifndef TASKSCOPE_SAMPLER_H
 #define TASKSCOPE_SAMPLER_H
 
+#ifndef __VMLINUX_H__ /* the BPF side has the kernel's types from vmlinux.h */
+#include <linux/types.h>
+#endif
+
 #define TSS_MAX_THREADS 4096
 /* Per-task records, allocated on demand; user space deletes those of finished tasks at each
  * refresh, so this bounds the tasks seen running between two refreshes, not the live ones. */

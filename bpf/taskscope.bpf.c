@@ -6,7 +6,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/usdt.bpf.h>
-#include "taskscope.h"
+#include "events.h"
 
 /* enum ts_state / ts_wait values used here (include/taskscope/taskscope.h, probe ABI) */
 #define TS_READY 1

@@ -2,45 +2,37 @@
 /* The BPF half of the attach protocol: load bpf/taskscope.bpf.c filtered on the target's tgid,
  * attach its USDT programs, and later merge what they saw into a registry snapshot. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "attach.h"
+#include "bpfmap.h"
 #include "cli.h"
-#include "collect.h"
-#include "elfx.h"
-#include "out.h"
-#include "tfile.h"
+#include "compat.h"
+#include "reconcile.h"
+#include "remote.h"
 #include "tids.h"
-#include "walk.h"
-#include "taskscope.h"
+#include "testhooks.h"
+#include "usdt_attach.h"
+#include "events.h"
 #include "taskscope.skel.h"
-
-#define TSC_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 */
 
 _Static_assert(TSC_NAME_LEN == sizeof(((struct tsc_task *)0)->name), "name length");
 _Static_assert(TSC_CORO_LEN == sizeof(((struct tsc_task *)0)->coro), "coro length");
 
 struct tsc_bpf {
 	struct taskscope_bpf *skel;
-	struct bpf_link *links[8];
-	int nlinks;
+	struct tsc_usdt_links usdt;
 	int pid;
 	unsigned probes;
-	int procfd;      /* /proc/PID, opened at attach: to map the target's thread ids to ours */
-	int multi_fd;    /* the single uprobe-multi link, or -1 (then links[] hold the probes) */
+	int procfd;      /* /proc/PID, the remote's: to map the target's thread ids to ours */
 	struct bpf_link *exec_link; /* the sched_process_exec tracepoint, NULL if it failed */
 	const volatile uint64_t *born; /* the `born` bitmap, mapped read-only */
 	size_t born_len;
@@ -56,32 +48,29 @@ struct tsc_bpf {
 	bool budget_hit;
 };
 
-struct probe_def {
-	const char *name;
-	unsigned group;
-	const char *args; /* the argument spec of the probe ABI (include/taskscope/probes.h) */
-	uint64_t kind;    /* enum tsc_probe_kind, the cookie of its sites in the single link */
-};
-
 /* In the order they are attached, each one taking milliseconds: task_finish before
  * task_create, so that every task whose creation we see has its finish seen too (the other
- * way round, a task created and finished in between would stay live forever). */
-static const struct probe_def probe_defs[] = {
-	{ "task_finish", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi", TSC_K_TASK_FINISH },
-	{ "task_rename", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi", TSC_K_TASK_RENAME },
-	{ "task_create", TSC_PROBES_LIFECYCLE, "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8", TSC_K_TASK_CREATE },
-	{ "task_switch", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_TASK_SWITCH },
-	{ "thread_start", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_THREAD_START },
-	{ "thread_stop", TSC_PROBES_SWITCH, "8@%rdi 8@%rsi", TSC_K_THREAD_STOP },
-	{ "task_wait", TSC_PROBES_WAIT, "8@%rdi 8@%rsi 8@%rdx", TSC_K_TASK_WAIT },
+ * way round, a task created and finished in between would stay live forever). The cookie is
+ * the enum tsc_probe_kind that tsc_multi dispatches on. */
+static const struct tsc_usdt_probe probe_defs[] = {
+	{ "task_finish", "8@%rdi 8@%rsi", TSC_K_TASK_FINISH },
+	{ "task_rename", "8@%rdi 8@%rsi", TSC_K_TASK_RENAME },
+	{ "task_create", "8@%rdi 8@%rsi 8@%rdx 8@%rcx 8@%r8", TSC_K_TASK_CREATE },
+	{ "task_switch", "8@%rdi 8@%rsi", TSC_K_TASK_SWITCH },
+	{ "thread_start", "8@%rdi 8@%rsi", TSC_K_THREAD_START },
+	{ "thread_stop", "8@%rdi 8@%rsi", TSC_K_THREAD_STOP },
+	{ "task_wait", "8@%rdi 8@%rsi 8@%rdx", TSC_K_TASK_WAIT },
 };
 #define NPROBES (sizeof(probe_defs) / sizeof(probe_defs[0]))
+/* the TSC_PROBES_* group of each */
+static const unsigned probe_group[NPROBES] = {
+	TSC_PROBES_LIFECYCLE, TSC_PROBES_LIFECYCLE, TSC_PROBES_LIFECYCLE,
+	TSC_PROBES_SWITCH, TSC_PROBES_SWITCH, TSC_PROBES_SWITCH, TSC_PROBES_WAIT,
+};
 
-static const char caps_hint[] =
-	"needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE (e.g. run it with sudo)";
-
-static void unload(struct tsc_bpf *b)
+static void unload(void *ctx)
 {
+	struct tsc_bpf *b = ctx;
 	bpf_link__destroy(b->exec_link);
 	b->exec_link = NULL;
 	ring_buffer__free(b->rb);
@@ -97,17 +86,9 @@ void tsc_bpf_unlink(struct tsc_bpf *b)
 {
 	if (!b)
 		return;
-	/* Releasing the links unregisters the uprobes, and the kernel then decrements the
-	 * probes' semaphores (ref_ctr_offset): the target goes back to its untraced path.
-	 * libbpf's USDT links use the object's USDT manager: before the object goes. */
-	for (int i = 0; i < b->nlinks; i++)
-		bpf_link__destroy(b->links[i]);
-	b->nlinks = 0;
+	tsc_usdt_release(&b->usdt);
 	bpf_link__destroy(b->exec_link);
 	b->exec_link = NULL;
-	if (b->multi_fd >= 0)
-		close(b->multi_fd);
-	b->multi_fd = -1;
 }
 
 void tsc_bpf_detach(struct tsc_bpf *b)
@@ -116,90 +97,22 @@ void tsc_bpf_detach(struct tsc_bpf *b)
 		return;
 	tsc_bpf_unlink(b);
 	unload(b);
-	if (b->procfd >= 0)
-		close(b->procfd);
 	free(b);
 }
 
-static bool kernel_has_uprobe_pmu(void)
+static struct bpf_program *prog(void *ctx, int i)
 {
-	return access("/sys/bus/event_source/devices/uprobe/type", R_OK) == 0;
+	struct tsc_bpf *b = ctx;
+	if (i < 0)
+		return b->skel->progs.tsc_multi;
+	return bpf_object__find_program_by_name(b->skel->obj, probe_defs[i].name);
 }
 
-/* Explain a failure to load, in terms of what the user can do about it. */
-static void explain_load_error(int err)
+/* The object for `probes`: the one tsc_multi program, or one program per probe. */
+static int open_obj(void *ctx, bool multi, bool reg_args)
 {
-	if (err == -EPERM || err == -EACCES)
-		fprintf(stderr, "taskscope: cannot load BPF programs: %s; %s\n", strerror(-err),
-			caps_hint);
-	else if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-		fprintf(stderr,
-			"taskscope: cannot load BPF programs: %s; the kernel lacks BTF "
-			"(CONFIG_DEBUG_INFO_BTF), which taskscope needs\n",
-			strerror(-err));
-	else
-		fprintf(stderr, "taskscope: cannot load BPF programs: %s (run with -v for "
-				"the verifier's log)\n", strerror(-err));
-}
-
-static void explain_attach_error(const char *probe, const char *path, int err)
-{
-	char binary[TSC_TEXT_SIZE(1024)];
-	tsc_esc(binary, sizeof(binary), path);
-	if (err == -EPERM || err == -EACCES)
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: %s; %s\n", probe,
-			strerror(-err), caps_hint);
-	else if (!kernel_has_uprobe_pmu())
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: %s; the kernel "
-				"lacks uprobes (CONFIG_UPROBE_EVENTS)\n", probe, strerror(-err));
-	else if (err == -ENOENT)
-		fprintf(stderr, "taskscope: %s has no USDT probe taskscope:%s: is it linked "
-				"with a libtaskscope that has probes?\n", binary, probe);
-	else if (err == -ESRCH)
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s: the process "
-				"exited\n", probe);
-	else
-		fprintf(stderr, "taskscope: cannot attach probe taskscope:%s in %s: %s\n", probe,
-			binary, strerror(-err));
-}
-
-static struct bpf_program *prog_by_name(struct taskscope_bpf *skel, const char *name)
-{
-	return bpf_object__find_program_by_name(skel->obj, name);
-}
-
-/* Test hooks: TASKSCOPE_TEST_HOLD_MS=N keeps the probes attached N ms before attach returns,
- * so that a test can kill us while attached (and TASKSCOPE_TEST_HOLD_UNTIL: collect.h);
- * TASKSCOPE_TEST_RECONCILE_DELAY_MS=N waits N ms before reconciliation reads the maps, so that
- * tasks created meanwhile are known by their events alone. Each says so on stderr first. */
-static void test_hold(const char *var)
-{
-	const char *s = getenv(var);
-	if (!s || !*s)
-		return;
-	long ms = strtol(s, NULL, 10);
-	if (ms <= 0)
-		return;
-	fprintf(stderr, "taskscope: test: holding for %ld ms (%s)\n", ms, var);
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* TASKSCOPE_TEST_MAX_FINISHED / _LIVE=N shrink the maps, so that a test can see map-full
- * failures counted and reported rather than silently wrong output. */
-static void env_max_entries(struct bpf_map *map, const char *var)
-{
-	const char *s = getenv(var);
-	long n = s ? strtol(s, NULL, 10) : 0;
-	if (n > 0)
-		bpf_map__set_max_entries(map, (__u32)n);
-}
-
-/* Open and load the BPF object for `probes`: the one tsc_multi program, or one program per
- * probe; then map `born`. Explains its failures. */
-static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
-{
+	struct tsc_bpf *b = ctx;
+	const struct tsc_testhooks *th = tsc_testhooks();
 	int err;
 
 	b->skel = taskscope_bpf__open();
@@ -220,33 +133,41 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 			return err;
 		}
 	}
-	env_max_entries(b->skel->maps.finished, "TASKSCOPE_TEST_MAX_FINISHED");
-	env_max_entries(b->skel->maps.live, "TASKSCOPE_TEST_MAX_LIVE");
+	if (th->max_finished > 0)
+		bpf_map__set_max_entries(b->skel->maps.finished, (__u32)th->max_finished);
+	if (th->max_live > 0)
+		bpf_map__set_max_entries(b->skel->maps.live, (__u32)th->max_live);
 	for (size_t i = 0; i < NPROBES; i++) {
-		struct bpf_program *p = prog_by_name(b->skel, probe_defs[i].name);
+		struct bpf_program *p = prog(b, (int)i);
 		if (!p) {
 			fprintf(stderr, "taskscope: internal error: no BPF program %s\n",
 				probe_defs[i].name);
 			return -ENOENT;
 		}
-		bpf_program__set_autoload(p, !multi && (probe_defs[i].group & probes));
+		bpf_program__set_autoload(p, !multi && (probe_group[i] & b->probes));
 	}
 	bpf_program__set_autoload(b->skel->progs.tsc_multi, multi);
 	if (multi)
 		bpf_program__set_expected_attach_type(b->skel->progs.tsc_multi,
-						      TSC_TRACE_UPROBE_MULTI);
-	err = taskscope_bpf__load(b->skel);
-	if (err) {
-		if (multi && err != -EPERM && err != -EACCES)
-			return -EOPNOTSUPP; /* an older kernel: try one link per probe */
-		explain_load_error(err);
-		return err;
-	}
+						      TSC_BPF_TRACE_UPROBE_MULTI);
+	return 0;
+}
+
+static int load_obj(void *ctx)
+{
+	struct tsc_bpf *b = ctx;
+	return taskscope_bpf__load(b->skel);
+}
+
+/* Once loaded: map `born`, and watch for an exec of the target. */
+static int prepare_obj(void *ctx)
+{
+	struct tsc_bpf *b = ctx;
 	b->born_len = (size_t)bpf_map__max_entries(b->skel->maps.born) * sizeof(uint64_t);
 	b->born = mmap(NULL, b->born_len, PROT_READ, MAP_SHARED,
 		       bpf_map__fd(b->skel->maps.born), 0);
 	if (b->born == MAP_FAILED) {
-		err = -errno;
+		int err = -errno;
 		b->born = NULL;
 		fprintf(stderr, "taskscope: cannot map a BPF map: %s\n", strerror(-err));
 		return err;
@@ -261,255 +182,62 @@ static int load(struct tsc_bpf *b, unsigned probes, bool multi, bool reg_args)
 	return 0;
 }
 
-/* The probe sites of one binary, read and checked once: what the uprobe-multi link wants, and
- * what must hold before libbpf's USDT attach may patch the same sites. */
-struct sites {
-	struct tsc_elf e;
-	unsigned probes;
-	uint64_t *off, *ref, *cookie;
-	size_t n, cap;
-	unsigned seen;     /* bit i: probe_defs[i] has a site */
-	bool reg_args;     /* every taskscope note passes its arguments as the probe ABI says */
-	int err;
-	const char *bad;   /* the probe whose note failed the checks */
-};
-
-#define MAX_SITES 4096     /* of the probes we attach, in one binary (the runtime: a dozen) */
-
-static size_t rank(uint64_t kind)
-{
-	for (size_t i = 0; i < NPROBES; i++)
-		if (probe_defs[i].kind == kind)
-			return i;
-	return NPROBES;
-}
-
-static int add_site(const struct tsc_usdt *u, void *ctx)
-{
-	struct sites *st = ctx;
-	if (strcmp(u->provider, "taskscope"))
-		return 0;
-	for (size_t i = 0; i < NPROBES; i++) {
-		if (strcmp(u->name, probe_defs[i].name))
-			continue;
-		/* the BPF programs may read the registers directly only if every note agrees */
-		if (strcmp(u->args, probe_defs[i].args))
-			st->reg_args = false;
-		if (!(probe_defs[i].group & st->probes))
-			continue;
-		if (st->n == MAX_SITES)
-			return st->err = -E2BIG;
-		if (st->n == st->cap) {
-			size_t cap = st->cap ? 2 * st->cap : 16;
-			uint64_t *o = realloc(st->off, cap * 8), *r, *c;
-			if (o)
-				st->off = o;
-			r = o ? realloc(st->ref, cap * 8) : NULL;
-			if (r)
-				st->ref = r;
-			c = r ? realloc(st->cookie, cap * 8) : NULL;
-			if (!c)
-				return st->err = -ENOMEM;
-			st->cookie = c;
-			st->cap = cap;
-		}
-		if (tsc_elf_usdt_site(&st->e, u, &st->off[st->n], &st->ref[st->n])) {
-			st->bad = probe_defs[i].name;
-			return st->err = -ENOEXEC;
-		}
-		st->cookie[st->n++] = probe_defs[i].kind;
-		st->seen |= 1u << i;
-	}
-	return 0;
-}
-
-static void sites_free(struct sites *st)
-{
-	tsc_elf_close(&st->e);
-	free(st->off);
-	free(st->ref);
-	free(st->cookie);
-}
-
-/* Read and check every taskscope site of the binary open at fd; explains its failures. */
-static int read_sites(int fd, const char *binary, unsigned probes, struct sites *st)
-{
-	int err;
-	memset(st, 0, sizeof(*st));
-	st->probes = probes;
-	st->reg_args = true;
-	if ((err = tsc_elf_open(fd, &st->e, TSC_ELF_NOTES, TSC_ELF_MAX_READ))) {
-		fprintf(stderr, "taskscope: cannot read the USDT notes of %s: %s\n", binary,
-			err == -ENOEXEC ? "not a 64-bit ELF file we can read" : tsc_tfile_strerror(err));
-		return err;
-	}
-	if ((err = tsc_elf_usdt_foreach(&st->e, add_site, st)) || (err = st->err)) {
-		if (err == -ENOEXEC)
-			fprintf(stderr, "taskscope: %s: the note of probe taskscope:%s points outside "
-					"a probe site or its semaphore outside .probes: a damaged file; "
-					"not attaching\n", binary, st->bad);
-		else if (err == -E2BIG)
-			fprintf(stderr, "taskscope: %s has more than %d taskscope probe sites; not "
-					"attaching\n", binary, MAX_SITES);
-		else
-			fprintf(stderr, "taskscope: cannot read the USDT notes of %s: %s\n", binary,
-				strerror(-err));
-		return err;
-	}
-	for (size_t i = 0; i < NPROBES; i++) {
-		if ((probe_defs[i].group & probes) && !(st->seen & (1u << i))) {
-			explain_attach_error(probe_defs[i].name, binary, -ENOENT);
-			return -ENOENT;
-		}
-	}
-	/* The kernel registers the sites in this order: probe_defs' (task_finish first). */
-	for (size_t i = 1; i < st->n; i++) {
-		for (size_t j = i; j > 0 && rank(st->cookie[j]) < rank(st->cookie[j - 1]); j--) {
-			uint64_t t;
-			t = st->off[j], st->off[j] = st->off[j - 1], st->off[j - 1] = t;
-			t = st->ref[j], st->ref[j] = st->ref[j - 1], st->ref[j - 1] = t;
-			t = st->cookie[j], st->cookie[j] = st->cookie[j - 1], st->cookie[j - 1] = t;
-		}
-	}
-	return 0;
-}
-
-/* union bpf_attr's link_create for BPF_TRACE_UPROBE_MULTI, as Linux 6.6+ lays it out: the
- * installed uapi headers (6.1) and libbpf 1.1 predate it. */
-struct uprobe_multi_attr {
-	__u32 prog_fd, target_fd, attach_type, flags;
-	__u64 path, offsets, ref_ctr_offsets, cookies;
-	__u32 cnt, flags2, pid, pad;
-};
-
-/* Attach every requested probe site with one uprobe-multi link (see tsc_multi in the BPF
- * program). -EINVAL or -EOPNOTSUPP: the kernel cannot; the caller falls back. */
-static int attach_multi(struct tsc_bpf *b, const char *path, const char *binary,
-			const struct sites *st)
-{
-	union bpf_attr attr;
-	struct uprobe_multi_attr um = {
-		.prog_fd = (__u32)bpf_program__fd(b->skel->progs.tsc_multi),
-		.attach_type = TSC_TRACE_UPROBE_MULTI,
-		.path = (uintptr_t)path,
-		.offsets = (uintptr_t)st->off,
-		.ref_ctr_offsets = (uintptr_t)st->ref,
-		.cookies = (uintptr_t)st->cookie,
-		.cnt = (__u32)st->n,
-		.pid = (__u32)b->pid,
-	};
-	int err = 0;
-	_Static_assert(sizeof(um) <= sizeof(attr), "bpf_attr too small");
-	memset(&attr, 0, sizeof(attr));
-	memcpy(&attr, &um, sizeof(um));
-	b->multi_fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
-	if (b->multi_fd < 0) {
-		err = -errno;
-		b->multi_fd = -1;
-		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
-			explain_attach_error("*", binary, err);
-	}
-	return err;
-}
-
-int tsc_bpf_attach(int pid, const char *binary, unsigned probes, struct tsc_bpf **out)
+int tsc_bpf_attach(struct tsc_remote *r, unsigned probes, struct tsc_bpf **out)
 {
 	struct tsc_bpf_opts o = { .probes = probes };
-	return tsc_bpf_attach_opts(pid, binary, &o, out);
+	return tsc_bpf_attach_opts(r, &o, out);
 }
 
-int tsc_bpf_attach_opts(int pid, const char *binary, const struct tsc_bpf_opts *opts,
+int tsc_bpf_attach_opts(struct tsc_remote *r, const struct tsc_bpf_opts *opts,
 			struct tsc_bpf **out)
 {
 	struct tsc_bpf *b;
 	unsigned probes = opts ? opts->probes : 0;
 	size_t rbsz = opts && opts->ringbuf_bytes ? opts->ringbuf_bytes : TSC_RINGBUF_DEFAULT;
 	long page = sysconf(_SC_PAGESIZE);
-	struct sites st = { 0 };
-	char path[48];
-	int err, fd = -1;
+	int err;
 
 	*out = NULL;
-	if (pid <= 0 || !binary || !(probes & TSC_PROBES_ALL))
+	if (!r || !tsc_remote_binary(r) || !(probes & TSC_PROBES_ALL))
 		return -EINVAL;
 	if (opts->emit && (rbsz & (rbsz - 1) || rbsz < (size_t)page || rbsz > (1ul << 31)))
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->pid = pid;
+	b->pid = r->pid;
 	b->probes = probes;
-	b->multi_fd = -1;
+	b->procfd = r->procfd;
+	b->usdt.multi_fd = -1;
 	b->emit = opts->emit;
 	b->events_only = opts->emit && opts->events_only;
 	b->ringbuf_bytes = rbsz;
-	char proc[32];
-	snprintf(proc, sizeof(proc), "/proc/%d", pid);
-	b->procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (b->procfd < 0) {
-		err = -errno;
-		fprintf(stderr, "taskscope: cannot open %s: %s\n", proc, strerror(-err));
-		goto cleanup;
-	}
 
-	/* The binary as checked, by the fd we hold: the kernel and libbpf then look at that
-	 * very file, whatever its path becomes meanwhile. */
-	if ((fd = tsc_tfile_open(AT_FDCWD, binary, 0, NULL)) < 0) {
-		err = fd;
-		fprintf(stderr, "taskscope: cannot open %s: %s\n", binary, tsc_tfile_strerror(err));
+	struct tsc_usdt_req req = {
+		.who = "taskscope", .pid = r->pid, .binary = tsc_remote_binary(r),
+		.probes = probe_defs, .nprobes = NPROBES,
+	};
+	for (size_t i = 0; i < NPROBES; i++)
+		if (probe_group[i] & probes)
+			req.want |= 1u << i;
+	const struct tsc_usdt_object obj = {
+		.ctx = b, .open = open_obj, .load = load_obj, .prepare = prepare_obj,
+		.close = unload, .prog = prog,
+	};
+	if ((err = tsc_usdt_attach(&req, &obj, &b->usdt)))
 		goto cleanup;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if ((err = read_sites(fd, binary, probes, &st)))
-		goto cleanup;
-	bool reg_args = st.reg_args && !getenv("TASKSCOPE_TEST_GENERIC_ARGS");
-	if (reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
-		err = load(b, probes, true, true);
-		if (!err)
-			err = attach_multi(b, path, binary, &st);
-		if (!err)
-			goto attached;
-		if (err != -EINVAL && err != -EOPNOTSUPP && err != -ENOTSUP && err != -E2BIG)
-			goto cleanup; /* already explained */
-		if (tsc_verbose)
-			fprintf(stderr, "taskscope: no uprobe-multi link (%s): one link per probe\n",
-				strerror(-err));
-		unload(b);
-	}
-	if ((err = load(b, probes, false, reg_args)))
-		goto cleanup;
-	for (size_t i = 0; i < NPROBES; i++) {
-		if (!(probe_defs[i].group & probes))
-			continue;
-		struct bpf_link *l = bpf_program__attach_usdt(
-			prog_by_name(b->skel, probe_defs[i].name), pid, path, "taskscope",
-			probe_defs[i].name, NULL);
-		if (!l) {
-			err = -errno;
-			explain_attach_error(probe_defs[i].name, binary, err);
-			goto cleanup;
-		}
-		b->links[b->nlinks++] = l;
-	}
-attached:
 	/* The target may have exited while we attached: then nothing would ever fire, and the
 	 * caller's snapshot read fails on its own, but say it here for a clear message. */
-	if (kill(pid, 0) && errno == ESRCH) {
+	if (!tsc_remote_alive(r)) {
 		err = -ESRCH;
-		fprintf(stderr, "taskscope: process %d exited during attach\n", pid);
+		fprintf(stderr, "taskscope: process %d exited during attach\n", r->pid);
 		goto cleanup;
 	}
-	test_hold("TASKSCOPE_TEST_HOLD_MS");
-	tsc_test_hold_until();
-	sites_free(&st);
-	close(fd);
+	tsc_test_attach_hold();
 	*out = b;
 	return 0;
 
 cleanup:
-	sites_free(&st);
-	if (fd >= 0)
-		close(fd);
 	tsc_bpf_detach(b);
 	return err;
 }
@@ -593,160 +321,15 @@ int tsc_bpf_counters(struct tsc_bpf *b, uint64_t *sums, size_t n)
 
 /* ---- reading the maps ---- */
 
-/* A set of task ids -> index, open addressing; ids are never 0. */
-struct idmap {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap; /* a power of two */
-};
-
-static int idmap_init(struct idmap *m, size_t n)
-{
-	m->cap = 16;
-	while (m->cap < 2 * n + 16)
-		m->cap <<= 1;
-	m->keys = calloc(m->cap, sizeof(*m->keys));
-	m->vals = calloc(m->cap, sizeof(*m->vals));
-	return m->keys && m->vals ? 0 : -ENOMEM;
-}
-
-static void idmap_free(struct idmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-}
-
-static size_t idmap_slot(const struct idmap *m, uint64_t id)
-{
-	size_t i = (size_t)tsc_hash64(id) & (m->cap - 1);
-	while (m->keys[i] && m->keys[i] != id)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static uint32_t *idmap_get(const struct idmap *m, uint64_t id)
-{
-	size_t i = idmap_slot(m, id);
-	return m->keys[i] ? &m->vals[i] : NULL;
-}
-
-/* Caller sized the map for every insert (idmap_init with the total). */
-static void idmap_put(struct idmap *m, uint64_t id, uint32_t v)
-{
-	size_t i = idmap_slot(m, id);
-	m->keys[i] = id;
-	m->vals[i] = v;
-}
-
-struct kv {
-	char *k, *v;
-	size_t ksz, vsz, len, cap;
-};
-
-static int kv_room(struct kv *d, size_t want)
-{
-	if (d->cap - d->len >= want)
-		return 0;
-	size_t cap = d->cap ? d->cap : 1024;
-	while (cap - d->len < want)
-		cap *= 2;
-	char *k = realloc(d->k, cap * d->ksz);
-	if (!k)
-		return -ENOMEM;
-	d->k = k;
-	char *v = realloc(d->v, cap * d->vsz);
-	if (!v)
-		return -ENOMEM;
-	d->v = v;
-	d->cap = cap;
-	return 0;
-}
-
-/* Every (key, value) of a hash map, by batches (one syscall per thousands of entries), or key
- * by key where the kernel lacks batch lookups. The map changes while we read it: entries may
- * be missed or seen twice, which reconciliation tolerates (see its comment). */
-static int dump_map(int fd, struct kv *d)
-{
-	uint64_t in = 0, outb = 0; /* a hash map's batch token is a u32 bucket index */
-	bool first = true;
-	size_t chunk = 4096;
-	int err;
-
-	for (;;) {
-		if ((err = kv_room(d, chunk)))
-			return err;
-		__u32 count = (__u32)chunk;
-		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &outb, d->k + d->len * d->ksz,
-					   d->v + d->len * d->vsz, &count, NULL);
-		if (err)
-			err = -errno;
-		if (err == -ENOSPC && chunk < (1u << 24)) {
-			chunk *= 2; /* one bucket holds more than chunk entries */
-			continue;
-		}
-		if (err && err != -ENOENT) {
-			if (first && (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP))
-				break;
-			return err;
-		}
-		d->len += count;
-		if (err == -ENOENT)
-			return 0;
-		in = outb;
-		first = false;
-	}
-
-	/* no batch lookups: key by key */
-	d->len = 0;
-	void *cur = NULL;
-	char next[16];
-	while (bpf_map_get_next_key(fd, cur, next) == 0) {
-		if ((err = kv_room(d, 1)))
-			return err;
-		char *k = d->k + d->len * d->ksz;
-		memcpy(k, next, d->ksz);
-		if (bpf_map_lookup_elem(fd, k, d->v + d->len * d->vsz) == 0)
-			d->len++;
-		cur = k; /* still a valid key to continue from, even if its lookup failed */
-	}
-	return 0;
-}
-
 static int read_counters(struct tsc_bpf *b, uint64_t sums[TSC_C_NR])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	uint64_t *per = calloc((size_t)ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	int fd = bpf_map__fd(b->skel->maps.counters);
-	for (__u32 c = 0; c < TSC_C_NR; c++) {
-		sums[c] = 0;
-		if (bpf_map_lookup_elem(fd, &c, per)) {
-			int err = -errno;
-			free(per);
-			return err;
-		}
-		for (int i = 0; i < ncpu; i++)
-			sums[c] += per[i];
-	}
-	free(per);
-	return 0;
-}
-
-/* Was id's creation seen (and its record put in `live`) since attach? Read after `live`. */
-static bool born(const struct tsc_bpf *b, uint64_t base, uint64_t id)
-{
-	if (!base || id < base || id - base >= (uint64_t)b->born_len * 8)
-		return false;
-	uint64_t off = id - base;
-	return (__atomic_load_n(&b->born[off >> 6], __ATOMIC_ACQUIRE) >> (off & 63)) & 1;
+	return tsc_bpfmap_percpu_sums(bpf_map__fd(b->skel->maps.counters), sums, TSC_C_NR);
 }
 
 /* task_create passes the loop's thread id as the target knows it (its pid namespace); the
  * model holds ours. Loop threads are few: a small cache saves a /proc lookup per task. */
 struct tidcache {
+	struct tsc_bpf *b;
 	struct tsc_tidmap map;
 	bool read, ok;
 	int n;
@@ -772,198 +355,57 @@ static int32_t outer_tid(struct tidcache *c, int procfd, int32_t inner)
 	return outer;
 }
 
-static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
+static int32_t outer_tid_cb(void *ctx, int32_t inner)
 {
-	memset(t, 0, sizeof(*t));
-	t->id = r->id;
-	t->parent = r->parent;
-	memcpy(t->name, r->name, sizeof(t->name));
-	t->name[sizeof(t->name) - 1] = 0;
-	memcpy(t->coro, r->coro, sizeof(t->coro));
-	t->coro[sizeof(t->coro) - 1] = 0;
-	t->state = r->state;
-	t->wait = r->wait;
-	t->wait_obj = r->wait_obj;
-	t->tid = (int32_t)r->tid;
-	t->created_ns = r->created_ns;
-	t->switches = r->switches;
+	struct tsc_bpf *b = ((struct tidcache *)ctx)->b;
+	return outer_tid(ctx, b->procfd, inner);
 }
 
-/*
- * Reconciliation. The probes were attached before the snapshot was read, so every change
- * after the snapshot left a trace in the maps. The maps are read live first, then threads,
- * then finished last: a task that finished at any moment before the end of our reading is
- * then known as finished, and finished always wins, so no finished task is resurrected.
- *   - snapshot tasks in `finished` are dropped, and so are those born under our probes (their
- *     bit in `born`, or from the id floor on) that are no longer in `live`: they finished;
- *   - live records created since attach and absent from the snapshot are added, once;
- *   - renames since attach replace the name; switch/wait events newer than the snapshot
- *     replace state and wait;
- *   - a thread's current task comes from its last switch when one was seen, and becomes 0
- *     when that task is not in the result.
- */
+/* Read the maps (live, then threads, then finished last: see reconcile.h) and merge them into
+ * snap. The maps change while we read them: an entry may be missed or seen twice, which
+ * reconciliation tolerates. */
 int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 {
-	struct kv live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
-	struct kv thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
-	struct kv fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
-	struct idmap fin = { 0 }, have = { 0 }, inlive = { 0 };
-	struct tidcache tm = { 0 };
+	struct tsc_bpfmap_dump live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
+	struct tsc_bpfmap_dump thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
+	struct tsc_bpfmap_dump fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
+	struct tidcache tm = { .b = b };
 	uint64_t sums[TSC_C_NR];
-	struct tsc_task *tasks = NULL;
-	struct tsc_thread *threads = NULL;
 	int err;
 
 	if (!b || !snap || b->events_only)
 		return -EINVAL;
-	test_hold("TASKSCOPE_TEST_RECONCILE_DELAY_MS");
+	tsc_test_reconcile_delay();
 	/* born_base first: it is set once, before any bit, so a bit read later is covered */
 	uint64_t born_base = __atomic_load_n(&b->skel->bss->born_base, __ATOMIC_ACQUIRE);
-	err = dump_map(bpf_map__fd(b->skel->maps.live), &live);
+	err = tsc_bpfmap_dump(bpf_map__fd(b->skel->maps.live), &live);
 	if (!err)
-		err = dump_map(bpf_map__fd(b->skel->maps.threads), &thr);
+		err = tsc_bpfmap_dump(bpf_map__fd(b->skel->maps.threads), &thr);
 	if (!err)
-		err = dump_map(bpf_map__fd(b->skel->maps.finished), &fini);
+		err = tsc_bpfmap_dump(bpf_map__fd(b->skel->maps.finished), &fini);
 	if (!err)
 		err = read_counters(b, sums);
 	if (err) {
 		fprintf(stderr, "taskscope: cannot read the BPF maps: %s\n", strerror(-err));
 		goto cleanup;
 	}
-
-	const struct tsc_task_rec *lrec = (const void *)live.v;
-	const struct tsc_thread_rec *trec = (const void *)thr.v;
-	const uint64_t *fids = (const void *)fini.k;
-	const uint32_t *tids = (const void *)thr.k;
-	size_t nl = live.len, nt = thr.len, nf = fini.len;
-
-	err = idmap_init(&fin, nf);
-	if (!err)
-		err = idmap_init(&have, snap->ntasks + nl);
-	if (err)
-		goto cleanup;
-	for (size_t i = 0; i < nf; i++)
-		idmap_put(&fin, fids[i], 1);
-
-	/* tasks: the snapshot's survivors, then the ones created since attach */
-	tasks = malloc((snap->ntasks + nl + 1) * sizeof(*tasks));
-	if (!tasks) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	size_t n = 0;
-	if ((err = idmap_init(&inlive, nl)))
-		goto cleanup;
-	for (size_t i = 0; i < nl; i++)
-		if (lrec[i].id)
-			idmap_put(&inlive, lrec[i].id, 1);
-	for (size_t i = 0; i < snap->ntasks; i++) {
-		const struct tsc_task *t = &snap->tasks[i];
-		if (!t->id || idmap_get(&fin, t->id) || idmap_get(&have, t->id))
-			continue;
-		bool under_probes = born(b, born_base, t->id) || (b->next_id && t->id >= b->next_id);
-		if (under_probes && !idmap_get(&inlive, t->id))
-			continue;
-		idmap_put(&have, t->id, (uint32_t)n);
-		tasks[n++] = *t;
-	}
-	for (size_t i = 0; i < nl; i++) {
-		const struct tsc_task_rec *r = &lrec[i];
-		if (!r->id || idmap_get(&fin, r->id))
-			continue;
-		uint32_t *at = idmap_get(&have, r->id);
-		if (!at) {
-			/* Known only by events: complete only if its creation was seen. A
-			 * record without it is a task the snapshot missed; we cannot name
-			 * it, and leave it out rather than show a nameless task. */
-			if (!(r->flags & TSC_TF_CREATED))
-				continue;
-			idmap_put(&have, r->id, (uint32_t)n);
-			task_from_rec(&tasks[n], r);
-			tasks[n].tid = outer_tid(&tm, b->procfd, tasks[n].tid);
-			n++;
-			continue;
-		}
-		struct tsc_task *t = &tasks[*at];
-		if ((r->flags & TSC_TF_RENAMED) && !(r->flags & TSC_TF_NAME_ERR)) {
-			memcpy(t->name, r->name, sizeof(t->name));
-			t->name[sizeof(t->name) - 1] = 0;
-		}
-		if ((r->flags & TSC_TF_STATE) && r->updated_ns > snap->taken_ns) {
-			t->state = r->state;
-			t->wait = r->wait;
-			t->wait_obj = r->wait_obj;
-		}
-	}
-
-	/* threads: the snapshot's, plus loops started since attach */
-	threads = malloc((snap->nthreads + nt + 1) * sizeof(*threads));
-	if (!threads) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < snap->nthreads; i++)
-		threads[m++] = snap->threads[i];
-	for (size_t j = 0; j < nt; j++) {
-		const struct tsc_thread_rec *r = &trec[j];
-		size_t i;
-		for (i = 0; i < m; i++)
-			if (threads[i].tid == (int32_t)tids[j])
-				break;
-		if (i == m) {
-			if (!(r->flags & TSC_THF_STARTED) || (r->flags & TSC_THF_STOPPED))
-				continue;
-			memset(&threads[m], 0, sizeof(threads[m]));
-			threads[m].tid = (int32_t)tids[j];
-			threads[m].loop_id = r->loop_id;
-			m++;
-		}
-		/* The last switch is the current task now, whatever the snapshot read. */
-		if (r->flags & TSC_THF_SWITCHED)
-			threads[i].current = r->current;
-		else if (r->flags & TSC_THF_STOPPED)
-			threads[i].current = 0;
-	}
-	for (size_t i = 0; i < m; i++) {
-		uint64_t c = threads[i].current;
-		uint32_t *at = c ? idmap_get(&have, c) : NULL;
-		if (c && (!at || tasks[*at].tid != threads[i].tid))
-			threads[i].current = 0;
-	}
-
-	free(snap->tasks);
-	snap->tasks = tasks;
-	snap->ntasks = n;
-	snap->sorted = 0; /* the tasks events added came last */
-	tasks = NULL;
-	free(snap->threads);
-	snap->threads = threads;
-	snap->nthreads = m;
-	threads = NULL;
-
-	snap->reconciled = 1;
-	snap->events = 0;
-	for (int c = TSC_C_EVENTS_FIRST; c <= TSC_C_EVENTS_LAST; c++)
-		snap->events += sums[c];
-	snap->lost = sums[TSC_C_RB_DROPS] + sums[TSC_C_READ_ERR];
-	snap->map_full = sums[TSC_C_LIVE_FULL] + sums[TSC_C_FINISHED_FULL] +
-			 sums[TSC_C_THREADS_FULL];
-	err = 0;
+	const struct tsc_probe_view v = {
+		.live = (const void *)live.v, .nlive = live.len,
+		.thread_tids = (const void *)thr.k, .threads = (const void *)thr.v,
+		.nthreads = thr.len,
+		.finished = (const void *)fini.k, .nfinished = fini.len,
+		.born = b->born, .born_bits = b->born_len * 8, .born_base = born_base,
+		.next_id = b->next_id,
+		.outer_tid = outer_tid_cb, .tid_ctx = &tm,
+		.counters = sums,
+	};
+	err = tsc_reconcile(snap, &v);
 
 cleanup:
-	free(tasks);
-	free(threads);
-	idmap_free(&fin);
-	idmap_free(&have);
-	idmap_free(&inlive);
 	if (tm.read)
 		tsc_tidmap_free(&tm.map);
-	free(live.k);
-	free(live.v);
-	free(thr.k);
-	free(thr.v);
-	free(fini.k);
-	free(fini.v);
+	tsc_bpfmap_dump_free(&live);
+	tsc_bpfmap_dump_free(&thr);
+	tsc_bpfmap_dump_free(&fini);
 	return err;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The file-backed mappings of a process: PROCMAP_QUERY when the kernel has it, else text. */
 #include "maps.h"
+#include "compat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,30 +11,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-/* From <linux/fs.h> of Linux 6.11; our build headers may be older. */
-struct tsc_procmap_query {
-	uint64_t size;
-	uint64_t query_flags;
-	uint64_t query_addr;
-	uint64_t vma_start;
-	uint64_t vma_end;
-	uint64_t vma_flags;
-	uint64_t vma_page_size;
-	uint64_t vma_offset;
-	uint64_t inode;
-	uint32_t dev_major;
-	uint32_t dev_minor;
-	uint32_t vma_name_size;
-	uint32_t build_id_size;
-	uint64_t vma_name_addr;
-	uint64_t build_id_addr;
-};
-#define TSC_PROCMAP_QUERY _IOWR('f', 17, struct tsc_procmap_query)
-#define TSC_PROCMAP_VMA_EXECUTABLE 0x04
-#define TSC_PROCMAP_COVERING_OR_NEXT 0x10
-#define TSC_PROCMAP_FILE_BACKED 0x20
-_Static_assert(sizeof(struct tsc_procmap_query) == 104, "procmap_query is 104 bytes");
 
 #define MAX_VMAS (1u << 20) /* file-backed ones: a sane bound */
 #define MAX_TEXT (256u << 20) /* of /proc/PID/maps: 65530 mappings with 4 KiB paths fit */

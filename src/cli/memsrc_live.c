@@ -5,6 +5,7 @@
  * its files as remote.c opens them (through its root, or map_files), verified to be the ones
  * mapped. The process is the one remote.c pinned with a pidfd.
  */
+#include "compat.h"
 #include "memsrc.h"
 #include "remote.h"
 
@@ -62,40 +63,35 @@ static int live_maps(void *ctx, struct tsc_maps *m)
 	return tsc_maps_read(L->r->procfd, m);
 }
 
-/* PROCMAP_QUERY, from <linux/fs.h> of Linux 6.11 (our build headers may be older): the
- * mapping covering one address, without listing the others. A process with thousands of task
- * stacks has thousands of anonymous mappings, and listing them costs milliseconds. */
-struct procmap_query {
-	uint64_t size, query_flags, query_addr;
-	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
-	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
-	uint64_t vma_name_addr, build_id_addr;
-};
-#define PROCMAP_QUERY_IOCTL _IOWR('f', 17, struct procmap_query)
-#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
-#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
-_Static_assert(sizeof(struct procmap_query) == 104, "procmap_query is 104 bytes");
-
+/* PROCMAP_QUERY (compat.h): the mapping covering one address, without listing the others. A
+ * process with thousands of task stacks has thousands of anonymous mappings, and listing them
+ * costs milliseconds. */
 static int live_vma_at(void *ctx, uint64_t addr, struct tsc_vma *v, char *path, size_t n)
 {
 	struct live *L = ctx;
 	if (L->mapsfd < 0 && (L->mapsfd = openat(L->r->procfd, "maps", O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	struct procmap_query q = {
+	struct tsc_procmap_query q = {
 		.size = sizeof(q),
-		.query_flags = PROCMAP_QUERY_FILE_BACKED_VMA,
+		.query_flags = TSC_PROCMAP_FILE_BACKED,
 		.query_addr = addr,
 		.vma_name_addr = (uint64_t)(uintptr_t)path,
 		.vma_name_size = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n,
 	};
-	if (ioctl(L->mapsfd, PROCMAP_QUERY_IOCTL, &q))
+	int r = ioctl(L->mapsfd, TSC_PROCMAP_QUERY, &q);
+	if (r && errno == ENAMETOOLONG) { /* a path past PATH_MAX: map_files needs none */
+		q.vma_name_addr = 0;
+		q.vma_name_size = 0;
+		r = ioctl(L->mapsfd, TSC_PROCMAP_QUERY, &q);
+	}
+	if (r)
 		return errno == ENOTTY || errno == EINVAL ? -ENOTSUP : -errno;
 	if (q.vma_start > addr || q.vma_end <= addr)
 		return -ENOENT;
 	*v = (struct tsc_vma){
 		.start = q.vma_start, .end = q.vma_end, .offset = q.vma_offset, .inode = q.inode,
 		.dev_major = q.dev_major, .dev_minor = q.dev_minor,
-		.exec = !!(q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE),
+		.exec = !!(q.vma_flags & TSC_PROCMAP_VMA_EXECUTABLE),
 		.path = path,
 	};
 	if (!q.vma_name_size && n)

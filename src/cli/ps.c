@@ -2,6 +2,7 @@
 /* taskscope ps: the live tasks and each thread's current task, as a table or JSON. */
 #include "cli.h"
 #include "collect.h"
+#include "pid_opts.h"
 #include "out.h"
 #include "stacks.h"
 

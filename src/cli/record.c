@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "taskscope.h" /* bpf/: the ring buffer's records and the counters */
+#include "events.h" /* bpf/: the ring buffer's records and the counters */
 
 _Static_assert((int)TSC_REC_CREATE == (int)TSC_EV_CREATE && (int)TSC_REC_SWITCH == (int)TSC_EV_SWITCH &&
 		       (int)TSC_REC_FINISH == (int)TSC_EV_FINISH && (int)TSC_REC_RENAME == (int)TSC_EV_RENAME &&
@@ -373,32 +373,12 @@ int tsc_cmd_record(int argc, char **argv)
 	 * stay, empty). */
 	signal(SIGPIPE, SIG_IGN);
 
-	err = tsc_remote_open(pid, &r);
-	if (err) {
-		rc = tsc_remote_report(r, err, 0);
-		goto cleanup;
-	}
-	if ((rc = tsc_check_bpf_caps()))
-		goto cleanup;
-	if ((err = tsc_remote_find_runtime(r))) {
-		rc = tsc_remote_report(r, err, 1);
-		goto cleanup;
-	}
 	/* probes first: whatever changes after this is in the ring buffer. (The test hook keeps
 	 * the task maps too, as ps does, to measure what they cost.) */
 	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = rbsz,
-				   .events_only = !getenv("TASKSCOPE_TEST_RECORD_STATE") };
-	if ((err = tsc_bpf_attach_opts(pid, tsc_remote_binary(r), &bo, &b))) {
-		rc = tsc_bpf_exit_code(r, err);
+				   .events_only = !tsc_testhooks()->record_state };
+	if ((rc = tsc_attach_target(pid, &bo, &r, &b)))
 		goto cleanup;
-	}
-	uint64_t next_id;
-	if ((err = tsc_remote_next_id(r, &next_id)) == 0)
-		err = tsc_bpf_set_next_id(b, next_id);
-	if (err) {
-		rc = tsc_remote_report(r, err, 1);
-		goto cleanup;
-	}
 	/* From here the spool drains the ring buffer while the snapshot is read and written:
 	 * with 300,000 tasks that takes seconds, which a 16 MiB buffer may not hold. */
 	R.procfd = r->procfd;

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include <linux/types.h>
-#include "taskscope.h" /* bpf/: the largest record */
+#include "events.h" /* bpf/: the largest record */
 
 #define SPOOL_IDLE_NS 2000000L  /* an empty ring buffer is looked at again this often */
 #define SPOOL_BATCH 65536       /* records per drain, between looks at the stop flag */

@@ -15,7 +15,7 @@
 #include "collect.h"
 #include "remote.h"
 #include <linux/types.h>
-#include "taskscope.h"
+#include "events.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -89,31 +89,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int bpf_exit_code(struct top *t, int err)
-{
-	int rc = tsc_report_exec(t->r);
-	if (rc)
-		return rc;
-	if (!tsc_remote_alive(t->r)) {
-		fprintf(stderr, "taskscope top: process %d exited\n", t->o.pid);
-		return TSC_EXIT_EXITED;
-	}
-	switch (err) {
-	case -EPERM:
-	case -EACCES:
-		return TSC_EXIT_PRIVILEGE;
-	case -ESRCH:
-		return TSC_EXIT_EXITED;
-	case -ENOSYS:
-	case -EOPNOTSUPP:
-	case -EPROTONOSUPPORT:
-	case -ENODEV:
-		return TSC_EXIT_KERNEL;
-	default:
-		return TSC_EXIT_ERROR;
-	}
-}
-
 /* The lifecycle probes, attached before the registry is read (a task created meanwhile is
  * counted); with an attachment already there, the new one comes first and the old one goes
  * after, its counts kept, so that no event falls between the two. */
@@ -121,7 +96,7 @@ static int attach_lifecycle(struct top *t)
 {
 	struct tsc_bpf *nb = NULL;
 	uint64_t next_id, sums[TSC_C_NR];
-	int err = tsc_bpf_attach(t->o.pid, tsc_remote_binary(t->r), TSC_PROBES_LIFECYCLE, &nb);
+	int err = tsc_bpf_attach(t->r, TSC_PROBES_LIFECYCLE, &nb);
 	if (!err && !(err = tsc_remote_next_id(t->r, &next_id)))
 		err = tsc_bpf_set_next_id(nb, next_id);
 	if (err) {
@@ -207,19 +182,12 @@ static int refresh(struct top *t)
 
 static int open_target(struct top *t)
 {
-	int err = tsc_remote_open(t->o.pid, &t->r);
+	const struct tsc_bpf_opts lifecycle = { .probes = TSC_PROBES_LIFECYCLE };
+	int err = tsc_attach_target(t->o.pid, t->o.use_bpf ? &lifecycle : NULL, &t->r, &t->b);
 	if (err)
-		return tsc_remote_report(t->r, err, 0);
-	if (t->o.use_bpf && (err = tsc_check_bpf_caps()))
 		return err;
-	if ((err = tsc_remote_find_runtime(t->r)))
-		return tsc_remote_report(t->r, err, 1);
-	if (t->o.use_bpf) {
-		if ((err = attach_lifecycle(t)))
-			return bpf_exit_code(t, err);
-		if ((err = top_bpf_open(&t->m, t->r, &t->s)))
-			return bpf_exit_code(t, err);
-	}
+	if (t->o.use_bpf && (err = top_bpf_open(&t->m, t->r, &t->s)))
+		return tsc_bpf_exit_code(t->r, err);
 	if ((err = top_reg_new(t->r, &t->g))) {
 		fprintf(stderr, "taskscope top: out of memory\n");
 		return TSC_EXIT_ERROR;
@@ -233,7 +201,7 @@ static int open_target(struct top *t)
 	if (t->s && ((err = top_bpf_set_slots(t->s, &t->m)) || (err = top_bpf_read(t->s, &t->m)))) {
 		fprintf(stderr, "taskscope top: cannot read the sampler's maps: %s\n",
 			strerror(-err));
-		return bpf_exit_code(t, err);
+		return tsc_bpf_exit_code(t->r, err);
 	}
 	update_counters(t);
 	return 0;

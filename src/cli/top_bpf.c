@@ -9,14 +9,16 @@
  */
 #include "top.h"
 #include "cli.h"
-#include "elfx.h"
-#include "out.h"
 #include "remote.h"
-#include "tfile.h"
+#include "bpfmap.h"
+#include "compat.h"
+#include "usdt_attach.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,35 +34,27 @@
 
 #define MAX_CPUS 4096
 
-#define TSS_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 */
-
 struct top_bpf {
 	struct sampler_bpf *skel;
-	struct bpf_link **links;
+	struct bpf_link **links;    /* sampling: one perf-event link per CPU */
 	int nlinks;
-	int multi_fd;               /* exact: the uprobe-multi link on task_switch, or -1 */
+	struct tsc_usdt_links usdt; /* exact: task_switch */
 	int exact;
+	int pid;
 	int procfd;                 /* borrowed from the remote */
 	uint64_t period_ns;         /* sampling: ns of CPU time per sample */
 	uint16_t current_off;       /* desc.loop_current_id */
 	int32_t *slot_tids;         /* threads given a slot, to take back when they go */
 	size_t nslot_tids;
-	uint64_t *keys, *dead;
-	struct tss_task *vals;
-	size_t cap;
+	struct tsc_bpfmap_dump tasks; /* task_stats, read each refresh into the same room */
+	uint64_t *dead;
+	size_t dead_cap;
 };
 
 /* A share of one CPU: sampling may count a sample more than the interval held. */
 static double share(double pct)
 {
 	return pct > 100 ? 100 : pct;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void top_bpf_close(struct top_bpf *s)
@@ -70,79 +64,12 @@ void top_bpf_close(struct top_bpf *s)
 	for (int i = 0; i < s->nlinks; i++)
 		bpf_link__destroy(s->links[i]);
 	free(s->links);
-	if (s->multi_fd >= 0)
-		close(s->multi_fd);
+	tsc_usdt_release(&s->usdt);
 	sampler_bpf__destroy(s->skel);
 	free(s->slot_tids);
-	free(s->keys);
+	tsc_bpfmap_dump_free(&s->tasks);
 	free(s->dead);
-	free(s->vals);
 	free(s);
-}
-
-/* The task_switch sites of the binary: file offsets of each nop and of its semaphore. */
-struct sites {
-	struct tsc_elf e;
-	uint64_t off[64], ref[64];
-	unsigned n;
-	int reg_args;               /* every site passes (prev, next) in rdi, rsi */
-	int err;
-};
-
-static int switch_site(const struct tsc_usdt *u, void *ctx)
-{
-	struct sites *st = ctx;
-	if (strcmp(u->provider, "taskscope") || strcmp(u->name, "task_switch"))
-		return 0;
-	if (strcmp(u->args, "8@%rdi 8@%rsi"))
-		st->reg_args = 0;
-	if (st->n == sizeof(st->off) / sizeof(st->off[0]))
-		return st->err = -E2BIG;
-	/* a damaged note must not make us patch the target anywhere but at a probe site */
-	if (tsc_elf_usdt_site(&st->e, u, &st->off[st->n], &st->ref[st->n]))
-		return st->err = -ENOEXEC;
-	st->n++;
-	return 0;
-}
-
-static int read_sites(int fd, struct sites *st)
-{
-	int err;
-	memset(st, 0, sizeof(*st));
-	if (!(err = tsc_elf_open(fd, &st->e, TSC_ELF_NOTES, TSC_ELF_MAX_READ))) {
-		st->reg_args = 1;
-		err = tsc_elf_usdt_foreach(&st->e, switch_site, st);
-		if (!err)
-			err = st->err ? st->err : st->n ? 0 : -ENOENT;
-	}
-	tsc_elf_close(&st->e);
-	return err;
-}
-
-/* One uprobe-multi link over the task_switch sites, filtered on the target's pid: the
- * kernel's lightest uprobe path (no perf event per probe). -errno when the kernel cannot. */
-static int attach_switch_multi(struct top_bpf *s, int pid, const char *binary,
-			       const struct sites *st)
-{
-	struct {
-		__u32 prog_fd, target_fd, attach_type, flags;
-		__u64 path, offsets, ref_ctr_offsets, cookies;
-		__u32 cnt, flags2, pid, pad;
-	} um = {
-		.prog_fd = (__u32)bpf_program__fd(s->skel->progs.tss_switch),
-		.attach_type = TSS_TRACE_UPROBE_MULTI,
-		.path = (uintptr_t)binary,
-		.offsets = (uintptr_t)st->off,
-		.ref_ctr_offsets = (uintptr_t)st->ref,
-		.cnt = st->n,
-		.pid = (__u32)pid,
-	};
-	union bpf_attr attr;
-	_Static_assert(sizeof(um) <= sizeof(attr), "bpf_attr too small");
-	memset(&attr, 0, sizeof(attr));
-	memcpy(&attr, &um, sizeof(um));
-	s->multi_fd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
-	return s->multi_fd < 0 ? -errno : 0;
 }
 
 /* The online CPUs, from "0-3,5" in /sys/devices/system/cpu/online. */
@@ -234,8 +161,9 @@ static int attach_sampler(struct top_bpf *s, int hz)
 	return 0;
 }
 
-static int load(struct top_bpf *s, int pid, int reg_args, int multi)
+static int open_obj(void *ctx, bool multi, bool reg_args)
 {
+	struct top_bpf *s = ctx;
 	s->skel = sampler_bpf__open();
 	if (!s->skel) {
 		int err = -errno;
@@ -243,112 +171,78 @@ static int load(struct top_bpf *s, int pid, int reg_args, int multi)
 			strerror(-err));
 		return err;
 	}
-	s->skel->rodata->targ_tgid = (__u32)pid;
+	s->skel->rodata->targ_tgid = (__u32)s->pid;
 	s->skel->rodata->targ_reg_args = reg_args;
 	bpf_program__set_autoload(s->skel->progs.tss_sample, !s->exact);
 	bpf_program__set_autoload(s->skel->progs.tss_switch, s->exact);
 	if (multi)
 		bpf_program__set_expected_attach_type(s->skel->progs.tss_switch,
-						      TSS_TRACE_UPROBE_MULTI);
+						      TSC_BPF_TRACE_UPROBE_MULTI);
+	return 0;
+}
+
+static int load_obj(void *ctx)
+{
+	struct top_bpf *s = ctx;
 	return sampler_bpf__load(s->skel);
 }
 
-static void explain_load(int err)
+static void close_obj(void *ctx)
 {
-	if (err == -EPERM || err == -EACCES)
-		fprintf(stderr, "taskscope top: cannot load BPF programs: %s; needs root or "
-				"CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE\n", strerror(-err));
-	else
-		fprintf(stderr, "taskscope top: cannot load the sampler's BPF programs: %s "
-				"(run with -v for the verifier's log)\n", strerror(-err));
+	struct top_bpf *s = ctx;
+	sampler_bpf__destroy(s->skel);
+	s->skel = NULL;
 }
+
+static struct bpf_program *switch_prog(void *ctx, int i)
+{
+	struct top_bpf *s = ctx;
+	(void)i; /* the one program, in one link or alone */
+	return s->skel->progs.tss_switch;
+}
+
+static const struct tsc_usdt_probe switch_probe[] = {
+	{ "task_switch", "8@%rdi 8@%rsi", 0 },
+};
 
 int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out)
 {
 	struct top_bpf *s = calloc(1, sizeof(*s));
-	const char *binary = tsc_remote_binary(r);
-	struct sites st;
-	char path[48];
-	int err, fd = -1;
+	int err;
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
-	s->multi_fd = -1;
+	s->usdt.multi_fd = -1;
+	s->tasks.ksz = sizeof(uint64_t);
+	s->tasks.vsz = sizeof(struct tss_task);
+	s->pid = m->pid;
 	s->exact = m->exact;
 	s->procfd = r->procfd;
 	s->current_off = r->desc.loop_current_id;
 	s->period_ns = 1000000000ull / (uint64_t)(m->hz > 0 ? m->hz : 99);
-	if (!s->exact) {
-		if ((err = load(s, m->pid, 0, 0))) {
-			if (s->skel)
-				explain_load(err);
-			goto fail;
-		}
-		if ((err = attach_sampler(s, m->hz)))
-			goto fail;
-		*out = s;
-		return 0;
+	if (s->exact) {
+		const struct tsc_usdt_req req = {
+			.who = "taskscope top", .pid = m->pid, .binary = tsc_remote_binary(r),
+			.probes = switch_probe, .nprobes = 1, .want = 1,
+		};
+		const struct tsc_usdt_object obj = {
+			.ctx = s, .open = open_obj, .load = load_obj, .close = close_obj,
+			.prog = switch_prog,
+		};
+		err = tsc_usdt_attach(&req, &obj, &s->usdt);
+	} else if (!(err = open_obj(s, false, false))) {
+		if ((err = load_obj(s)))
+			tsc_usdt_explain_load("taskscope top", err);
+		else
+			err = attach_sampler(s, m->hz);
 	}
-	/* The binary as checked, by the fd we hold: the kernel and libbpf then look at that
-	 * very file. The uprobe-multi link where the kernel has it and the notes follow the
-	 * probe ABI, else libbpf's USDT attach (which reads any note it can: more than our 64
-	 * sites too), but never on sites that failed our checks. */
-	if ((fd = tsc_tfile_open(AT_FDCWD, binary, 0, NULL)) < 0) {
-		err = fd;
-		fprintf(stderr, "taskscope top: cannot open %s: %s\n", binary, tsc_tfile_strerror(err));
-		goto fail;
+	if (err) {
+		top_bpf_close(s);
+		return err;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if ((err = read_sites(fd, &st)) == -ENOEXEC) {
-		fprintf(stderr, "taskscope top: %s: a note of probe taskscope:task_switch points "
-				"outside a probe site or its semaphore outside .probes: a damaged "
-				"file; not attaching\n", binary);
-		goto fail;
-	}
-	if (err)
-		st.reg_args = st.n = 0;
-	if (st.n && st.reg_args && !getenv("TASKSCOPE_TEST_NO_MULTI")) {
-		if (!(err = load(s, m->pid, 1, 1)) &&
-		    !(err = attach_switch_multi(s, m->pid, path, &st))) {
-			close(fd);
-			*out = s;
-			return 0;
-		}
-		if (err == -EPERM || err == -EACCES) {
-			explain_load(err);
-			goto fail;
-		}
-		if (tsc_verbose)
-			fprintf(stderr, "taskscope top: no uprobe-multi link (%s): libbpf's USDT "
-					"attach\n", strerror(-err));
-		sampler_bpf__destroy(s->skel);
-		s->skel = NULL;
-	}
-	if ((err = load(s, m->pid, st.reg_args, 0))) {
-		if (s->skel)
-			explain_load(err);
-		goto fail;
-	}
-	struct bpf_link *l = bpf_program__attach_usdt(s->skel->progs.tss_switch, m->pid, path,
-						      "taskscope", "task_switch", NULL);
-	if (!l) {
-		err = -errno;
-		char path[TSC_TEXT_SIZE(1024)];
-		fprintf(stderr, "taskscope top: cannot attach probe taskscope:task_switch in %s: %s\n",
-			tsc_esc(path, sizeof(path), binary), strerror(-err));
-		goto fail;
-	}
-	if ((err = add_link(s, l)))
-		goto fail;
-	close(fd);
 	*out = s;
 	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	top_bpf_close(s);
-	return err;
 }
 
 int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m)
@@ -383,91 +277,18 @@ int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m)
 
 static int read_counters(struct top_bpf *s, uint64_t sums[TSS_C_NR])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	uint64_t *per = calloc((size_t)ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	int fd = bpf_map__fd(s->skel->maps.counters), err = 0;
-	for (__u32 c = 0; c < TSS_C_NR; c++) {
-		sums[c] = 0;
-		if (bpf_map_lookup_elem(fd, &c, per)) {
-			err = -errno;
-			break;
-		}
-		for (int i = 0; i < ncpu; i++)
-			sums[c] += per[i];
-	}
-	free(per);
-	return err;
+	return tsc_bpfmap_percpu_sums(bpf_map__fd(s->skel->maps.counters), sums, TSS_C_NR);
 }
 
-static int room(struct top_bpf *s, size_t want)
-{
-	if (want <= s->cap)
-		return 0;
-	size_t cap = s->cap ? s->cap : 4096;
-	while (cap < want)
-		cap *= 2;
-	uint64_t *k = realloc(s->keys, cap * sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	s->keys = k;
-	uint64_t *d = realloc(s->dead, cap * sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	s->dead = d;
-	struct tss_task *v = realloc(s->vals, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	s->vals = v;
-	s->cap = cap;
-	return 0;
-}
-
-/* Every task record, by batches (thousands per system call). */
+/* Every task record, and room to list as many finished ones. */
 static int read_tasks(struct top_bpf *s, size_t *n)
 {
-	int fd = bpf_map__fd(s->skel->maps.task_stats), err;
-	uint64_t in = 0, outb = 0; /* a hash map's batch token is a u32 bucket index */
-	int first = 1;
-	size_t want = 1024;
-	*n = 0;
-	for (;;) {
-		if ((err = room(s, *n + want)))
-			return err;
-		__u32 count = (__u32)(s->cap - *n);
-		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &outb, s->keys + *n, s->vals + *n,
-					   &count, NULL);
-		err = err ? -errno : 0;
-		if (err == -ENOSPC) {
-			want = 2 * (s->cap - *n); /* one bucket holds more than the room left */
-			continue;
-		}
-		if (err && err != -ENOENT)
-			break;
-		*n += count;
-		if (err == -ENOENT)
-			return 0;
-		in = outb;
-		first = 0;
-	}
-	if (!first || (err != -EINVAL && err != -ENOTSUP && err != -EOPNOTSUPP))
-		return err;
-	/* a kernel without batch lookups: key by key */
-	uint64_t key, prev = 0;
-	int have = 0;
-	*n = 0;
-	while (bpf_map_get_next_key(fd, have ? &prev : NULL, &key) == 0) {
-		if ((err = room(s, *n + 1)))
-			return err;
-		if (!bpf_map_lookup_elem(fd, &key, &s->vals[*n]))
-			s->keys[(*n)++] = key;
-		prev = key;
-		have = 1;
-	}
-	return 0;
+	s->tasks.len = 0;
+	int err = tsc_bpfmap_dump(bpf_map__fd(s->skel->maps.task_stats), &s->tasks);
+	if (!err)
+		err = tsc_grow((void **)&s->dead, &s->dead_cap, s->tasks.len, sizeof(*s->dead));
+	*n = s->tasks.len;
+	return err;
 }
 
 /* A thread's on-CPU time from the kernel's accounting (schedstat's first field). */
@@ -497,7 +318,7 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 	m->s_err = sums[TSS_C_READ_ERR];
 
 	double dt = m->dt > 0 ? m->dt : 0;
-	uint64_t now = now_ns();
+	uint64_t now = tsc_now_ns();
 	int tfd = bpf_map__fd(s->skel->maps.thread_stats);
 	struct tss_thread th;
 	for (size_t i = 0; i < m->nthreads; i++) {
@@ -547,8 +368,10 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 		return err;
 	for (size_t i = 0; i < m->ntasks; i++)
 		m->tasks[i].cpu_pct = 0;
+	const uint64_t *keys = (const void *)s->tasks.k;
+	const struct tss_task *vals = (const void *)s->tasks.v;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t id = s->keys[i];
+		uint64_t id = keys[i];
 		struct top_task *t = top_find(m, id);
 		if (!t) {
 			/* not in the registry read: finished, unless created after it began */
@@ -559,14 +382,14 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 		uint64_t total, ns;
 		if (s->exact) {
 			/* the time since its last switch in, when it is running now */
-			total = s->vals[i].cpu_ns;
+			total = vals[i].cpu_ns;
 			for (size_t k = 0; k < m->nthreads; k++)
 				if (m->threads[k].run_current == id)
 					total += now - m->threads[k].run_since;
 			ns = total >= t->bpf_cpu_ns ? total - t->bpf_cpu_ns : 0;
 			t->bpf_cpu_ns = total;
 		} else {
-			total = s->vals[i].samples;
+			total = vals[i].samples;
 			ns = (total >= t->bpf_samples ? total - t->bpf_samples : 0) * s->period_ns;
 			t->bpf_samples = total;
 		}

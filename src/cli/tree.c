@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 #include "collect.h"
+#include "pid_opts.h"
 #include "out.h"
 #include "stacks.h"
 

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared by bpf/taskscope.bpf.c and src/cli/attach.c: constants and map record layouts.
- * __u32/__u64 only, every record 8-byte aligned with explicit padding. */
-#ifndef TASKSCOPE_BPF_H
-#define TASKSCOPE_BPF_H
+/* The protocol of bpf/taskscope.bpf.c with user space (src/cli/attach.c, reconcile.c, record):
+ * constants, map records and ring-buffer records. __u32/__u64 only, every record 8-byte
+ * aligned with explicit padding. (Not named taskscope.h: that is the public runtime API.) */
+#ifndef TSC_BPF_EVENTS_H
+#define TSC_BPF_EVENTS_H
+
+#ifndef __VMLINUX_H__ /* the BPF side has the kernel's types from vmlinux.h */
+#include <linux/types.h>
+#endif
 
 #define TSC_NAME_LEN 64 /* = TS_NAME_MAX of the debug descriptor, NUL included */
 #define TSC_CORO_LEN 64 /* = sizeof(struct tsc_task.coro) */
