@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "collect.h"
 #include "elfx.h"
+#include "json.h"
 #include "out.h"
 #include "remote.h"
 #include "tfile.h"
@@ -20,7 +21,7 @@
 #define PROVIDER "taskscope"
 
 struct pctx {
-	int json;
+	struct tsc_json *w;      /* --json: the writer; NULL for text */
 	const char *path;        /* as shown */
 	struct tsc_remote *r;    /* NULL for a binary */
 	uint64_t bias;
@@ -37,22 +38,31 @@ static int print_probe(const struct tsc_usdt *u, void *arg)
 		return 0;
 	if (c->r && u->sema)
 		have_val = !tsc_rread1(c->r->pid, u->sema + c->bias, &sema_val, sizeof(sema_val));
-	if (c->json) {
-		printf("%s\n{\"provider\":", c->count ? "," : "");
-		tsc_json_str(stdout, u->provider);
-		fputs(",\"name\":", stdout);
-		tsc_json_str(stdout, u->name);
-		fputs(",\"file\":", stdout);
-		tsc_json_str(stdout, c->path);
-		printf(",\"address\":%llu,\"semaphore\":%llu", (unsigned long long)u->pc,
-		       (unsigned long long)u->sema);
-		if (c->r)
-			printf(",\"runtime_address\":%llu", (unsigned long long)(u->pc + c->bias));
-		if (have_val)
-			printf(",\"semaphore_count\":%u", sema_val);
-		fputs(",\"args\":", stdout);
-		tsc_json_str(stdout, u->args);
-		putchar('}');
+	if (c->w) {
+		struct tsc_json *w = c->w;
+		tsc_json_nl(w);
+		tsc_json_obj(w);
+		tsc_json_key(w, "provider");
+		tsc_json_string(w, u->provider);
+		tsc_json_key(w, "name");
+		tsc_json_string(w, u->name);
+		tsc_json_key(w, "file");
+		tsc_json_string(w, c->path);
+		tsc_json_key(w, "address");
+		tsc_json_u64(w, u->pc);
+		tsc_json_key(w, "semaphore");
+		tsc_json_u64(w, u->sema);
+		if (c->r) {
+			tsc_json_key(w, "runtime_address");
+			tsc_json_u64(w, u->pc + c->bias);
+		}
+		if (have_val) {
+			tsc_json_key(w, "semaphore_count");
+			tsc_json_u64(w, sema_val);
+		}
+		tsc_json_key(w, "args");
+		tsc_json_string(w, u->args);
+		tsc_json_end_obj(w);
 	} else {
 		char name[TSC_TEXT_SIZE(64)], args[TSC_TEXT_SIZE(256)];
 		if (!c->in_file) {
@@ -79,10 +89,40 @@ static int print_probe(const struct tsc_usdt *u, void *arg)
 	return 0;
 }
 
+/* --json: {"schema", ["pid",] "probes": [ ... ]}; the writer, or NULL when out of memory. */
+static struct tsc_json *json_begin(int pid)
+{
+	struct tsc_json *w = tsc_json_new(stdout);
+	if (!w) {
+		fprintf(stderr, "taskscope: out of memory\n");
+		return NULL;
+	}
+	tsc_json_obj(w);
+	tsc_json_schema(w);
+	if (pid) {
+		tsc_json_key(w, "pid");
+		tsc_json_i64(w, pid);
+	}
+	tsc_json_key(w, "probes");
+	tsc_json_arr(w);
+	return w;
+}
+
+static void json_end(struct tsc_json *w)
+{
+	if (!w)
+		return;
+	tsc_json_ch(w, '\n');
+	tsc_json_end_arr(w);
+	tsc_json_end_obj(w);
+	tsc_json_ch(w, '\n');
+	tsc_json_free(w);
+}
+
 static int probes_binary(const char *path, int json)
 {
 	struct tsc_elf e = { 0 };
-	struct pctx c = { .json = json, .path = path };
+	struct pctx c = { .path = path };
 	int rc = TSC_EXIT_OK, err;
 	/* never blocks on a FIFO, never opens a device */
 	int fd = tsc_tfile_open(AT_FDCWD, path, 0, NULL);
@@ -100,11 +140,12 @@ static int probes_binary(const char *path, int json)
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
-	if (json)
-		fputs("{\"probes\":[", stdout);
+	if (json && !(c.w = json_begin(0))) {
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
 	err = tsc_elf_usdt_foreach(&e, print_probe, &c);
-	if (json)
-		fputs("\n]}\n", stdout);
+	json_end(c.w);
 	if (err) {
 		fprintf(stderr, "taskscope: cannot read the notes of %s: %s\n", path, strerror(-err));
 		rc = TSC_EXIT_ERROR;
@@ -122,7 +163,7 @@ cleanup:
 static int probes_pid(int pid, int json)
 {
 	struct tsc_remote *r = NULL;
-	struct pctx c = { .json = json };
+	struct pctx c = { 0 };
 	int err, rc = TSC_EXIT_OK;
 	size_t unread = 0;
 
@@ -137,8 +178,10 @@ static int probes_pid(int pid, int json)
 		goto cleanup;
 	}
 	c.r = r;
-	if (json)
-		printf("{\"pid\":%d,\"probes\":[", pid);
+	if (json && !(c.w = json_begin(pid))) {
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
 	for (size_t i = 0; i < r->maps.n; i++) {
 		const struct tsc_vma *v = &r->maps.vma[i];
 		size_t k, nsame = 0;
@@ -176,8 +219,7 @@ static int probes_pid(int pid, int json)
 		tsc_elf_close(&e);
 		close(fd);
 	}
-	if (json)
-		fputs("\n]}\n", stdout);
+	json_end(c.w);
 	if (!tsc_remote_alive(r)) {
 		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
 		rc = TSC_EXIT_EXITED;

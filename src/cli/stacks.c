@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "collect.h"
+#include "json.h"
 #include "out.h"
 #include "remote.h"
 #include "stacks.h"
@@ -362,24 +363,37 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 		fprintf(f, "%s%s\n", indent, why);
 }
 
-void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id)
+void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id)
 {
 	const struct tsc_stack *s = tsc_stacks_find(st, id);
 
-	fputs_unlocked("\"stack\":[", f);
+	tsc_json_key(w, "stack");
+	tsc_json_arr(w);
 	for (unsigned k = 0; s && k < s->n; k++) {
 		const struct text *t = frame_text(st, s->pc[k]);
-		if (k)
-			putc_unlocked(',', f);
-		if (t)
-			fputs_unlocked(t->json, f);
-		else /* left unresolved, or out of memory: the address alone */
-			fprintf(f, "{\"addr\":%" PRIu64 ",\"fn\":null,\"file\":null,\"line\":null}",
-				s->pc[k]);
+		if (t) { /* the frame's objects, made once per address */
+			tsc_json_value(w, t->json);
+			continue;
+		}
+		/* left unresolved, or out of memory: the address alone */
+		tsc_json_obj(w);
+		tsc_json_key(w, "addr");
+		tsc_json_u64(w, s->pc[k]);
+		tsc_json_key(w, "fn");
+		tsc_json_null(w);
+		tsc_json_key(w, "file");
+		tsc_json_null(w);
+		tsc_json_key(w, "line");
+		tsc_json_null(w);
+		tsc_json_end_obj(w);
 	}
-	fputs_unlocked("],\"stack_end\":\"", f);
-	fputs_unlocked(s ? tsc_stack_end_name(s->end) : "unknown", f);
-	putc_unlocked('"', f);
-	if (s && s->end == TSC_STACK_BAD_FRAME) /* any 64-bit value: a string, exact in JSON */
-		fprintf(f, ",\"stack_bad_fp\":\"0x%" PRIx64 "\"", s->bad_fp);
+	tsc_json_end_arr(w);
+	tsc_json_key(w, "stack_end");
+	tsc_json_lit(w, s ? tsc_stack_end_name(s->end) : "unknown");
+	if (s && s->end == TSC_STACK_BAD_FRAME) { /* any 64-bit value: a string, exact in JSON */
+		char fp[24];
+		snprintf(fp, sizeof(fp), "0x%" PRIx64, s->bad_fp);
+		tsc_json_key(w, "stack_bad_fp");
+		tsc_json_lit(w, fp);
+	}
 }
