@@ -67,12 +67,13 @@ static void dump_usage(FILE *f)
 		"  (default)     one line per event: seconds since the start, type, fields with\n"
 		"                task names resolved; LOST lines where events were lost; an exec\n"
 		"                line where the process exec'd (the recording ends there)\n"
-		"  --json        one JSON object per line (header, events, end)\n"
-		"  --at T        the process at T seconds after the start (or \"end\"): live\n"
+		"  -j, --json    one JSON object per line (header, events, end; docs/json.md)\n"
+		"  -a, --at T    the process at T seconds after the start (or \"end\"): live\n"
 		"                tasks and each thread's current task; with --json in the shape\n"
 		"                of `taskscope ps --json`\n"
-		"  --summary     per task: lifetime, CPU time (its running slices), switches,\n"
-		"                waits by reason; with lost-event counts\n\n"
+		"  -s, --summary per task: lifetime, CPU time (its running slices), switches,\n"
+		"                waits by reason; with lost-event counts\n"
+		"  -h, --help    this help\n\n"
 		"A damaged or cut file is read up to the fault; then the fault is reported and\n"
 		"the exit status is 1. A file without its footer (the recorder was killed) is\n"
 		"read to its last whole block and also ends with status 1.\n"
@@ -659,25 +660,23 @@ static uint64_t at_clock(uint64_t t0, double at)
 	return (uint64_t)k > UINT64_MAX - t0 ? UINT64_MAX : t0 + (uint64_t)k;
 }
 
-int tsc_cmd_dump(int argc, char **argv)
+/* Options into d: -1 to go on, else the exit code (0 after --help). */
+static int parse_dump_opts(int argc, char **argv, struct dump *d)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },   { "at", required_argument, NULL, 'a' },
 		{ "summary", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dump d = { 0 };
-	struct tsc_event ev;
-	int c, rc, err = 0, status;
-
+	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "ja:sh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': d.json = 1; break;
-		case 's': d.summary = 1; break;
+		case 'j': d->json = 1; break;
+		case 's': d->summary = 1; break;
 		case 'a':
-			d.has_at = 1;
-			if (parse_at(optarg, &d)) {
+			d->has_at = 1;
+			if (parse_at(optarg, d)) {
 				fprintf(stderr, "taskscope dump: --at takes seconds or \"end\", not '%s'\n",
 					optarg);
 				return TSC_EXIT_USAGE;
@@ -689,108 +688,138 @@ int tsc_cmd_dump(int argc, char **argv)
 			return TSC_EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1 || (d.has_at && d.summary)) {
+	if (optind != argc - 1 || (d->has_at && d->summary)) {
 		fprintf(stderr, optind != argc - 1 ? "taskscope dump: one trace FILE is needed\n"
 						   : "taskscope dump: --at and --summary exclude each other\n");
 		fprintf(stderr, "Try 'taskscope dump --help'.\n");
 		return TSC_EXIT_USAGE;
 	}
-	d.path = argv[optind];
-	d.o = tsc_json_new(stdout);
-	d.r = tsc_trace_reader_new(NULL, NULL);
-	if (!d.o || !d.r) {
-		fprintf(stderr, "taskscope dump: out of memory\n");
-		status = TSC_EXIT_ERROR;
-		goto cleanup;
-	}
-	rc = tsc_trace_reader_open_file(d.r, d.path);
-	if (rc) {
-		fprintf(stderr, "taskscope dump: %s: %s\n", d.path, tsc_trace_reader_error(d.r));
-		status = TSC_EXIT_ERROR;
-		goto cleanup;
-	}
-	d.t0 = tsc_trace_header(d.r)->mono_ns;
-	if (tsc_tstate_init(&d.st, tsc_trace_snapshot(d.r))) {
-		fprintf(stderr, "taskscope dump: out of memory\n");
-		status = TSC_EXIT_ERROR;
-		goto cleanup;
-	}
-	int events_out = !d.has_at && !d.summary;
-	if (!d.summary)
-		tsc_tstate_forget_finished(&d.st);
-	uint64_t at_ns = at_clock(d.t0, d.at);
+	d->path = argv[optind];
+	return -1;
+}
+
+/* Read the events (up to shortly after at_ns for --at), printing them unless only a state
+ * is asked for, applying each to the state. Returns the reader's status (0 or < 0), or 1
+ * when the state ran out of memory. */
+static int read_events(struct dump *d, uint64_t at_ns)
+{
+	struct tsc_event ev;
+	int rc, events_out = !d->has_at && !d->summary;
 	/* events come nearly in time order: across CPUs by up to a few microseconds */
 	uint64_t stop_ns = at_ns > UINT64_MAX - 100000000ull ? UINT64_MAX : at_ns + 100000000ull;
-	if (events_out)
-		print_header(&d);
-	d.last_ns = tsc_trace_snapshot(d.r)->taken_ns;
-	while ((rc = tsc_trace_next(d.r, &ev)) == 1) {
-		if (d.has_at && !d.at_end) {
+	d->last_ns = tsc_trace_snapshot(d->r)->taken_ns;
+	while ((rc = tsc_trace_next(d->r, &ev)) == 1) {
+		if (d->has_at && !d->at_end) {
 			if (ev.ts_ns > stop_ns)
 				break;
 			if (ev.ts_ns > at_ns)
 				continue;
 		}
 		if (events_out) {
-			if (d.json)
-				json_event(&d, &ev);
+			if (d->json)
+				json_event(d, &ev);
 			else
-				text_event(&d, &ev);
+				text_event(d, &ev);
 		}
-		if (ev.ts_ns > d.last_ns)
-			d.last_ns = ev.ts_ns;
+		if (ev.ts_ns > d->last_ns)
+			d->last_ns = ev.ts_ns;
 		if (ev.type == TSC_EV_EXEC)
-			d.execd = 1;
-		if ((err = tsc_tstate_apply(&d.st, &ev)))
-			break;
+			d->execd = 1;
+		if (tsc_tstate_apply(&d->st, &ev))
+			return 1;
 	}
-	if (rc == 1)
-		rc = 0; /* stopped early on purpose (--at) */
-	if (err) {
-		tsc_json_flush(d.o);
+	return rc == 1 ? 0 : rc; /* 1: stopped early on purpose (--at) */
+}
+
+/* What comes after the events: the end line, the state at --at, or the summary. */
+static void print_tail(struct dump *d, uint64_t at_ns, int rc)
+{
+	const struct tsc_trace_rstats *st = tsc_trace_stats(d->r);
+	uint64_t end_ns = st->footer ? st->end_ns : d->last_ns;
+	if (end_ns < d->last_ns)
+		end_ns = d->last_ns;
+	if (!d->has_at && !d->summary) {
+		print_end(d, rc);
+		return;
+	}
+	if (d->has_at) {
+		print_at(d, d->at_end ? end_ns : at_ns);
+		return;
+	}
+	print_summary(d, end_ns);
+	if (d->json) {
+		print_end(d, rc);
+		return;
+	}
+	uint64_t lost = 0;
+	char line[256];
+	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+		lost += st->lost[t];
+	snprintf(line, sizeof(line), "# %" PRIu64 " lost events%s\n", lost,
+		 lost ? " (per-task figures miss what they held)" : "");
+	tsc_json_raw(d->o, line);
+}
+
+static int run_dump(struct dump *d)
+{
+	int rc, status;
+	d->o = tsc_json_new(stdout);
+	d->r = tsc_trace_reader_new(NULL, NULL);
+	if (!d->o || !d->r) {
 		fprintf(stderr, "taskscope dump: out of memory\n");
 		status = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
-	uint64_t end_ns = tsc_trace_stats(d.r)->footer ? tsc_trace_stats(d.r)->end_ns : d.last_ns;
-	if (end_ns < d.last_ns)
-		end_ns = d.last_ns;
-	if (events_out)
-		print_end(&d, rc);
-	else if (d.has_at)
-		print_at(&d, d.at_end ? end_ns : at_ns);
-	else
-		print_summary(&d, end_ns);
-	if (d.summary && d.json)
-		print_end(&d, rc);
-	if (d.summary && !d.json) {
-		uint64_t lost = 0;
-		char line[256];
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-			lost += tsc_trace_stats(d.r)->lost[t];
-		snprintf(line, sizeof(line), "# %" PRIu64 " lost events%s\n", lost,
-			 lost ? " (per-task figures miss what they held)" : "");
-		tsc_json_raw(d.o, line);
+	rc = tsc_trace_reader_open_file(d->r, d->path);
+	if (rc) {
+		fprintf(stderr, "taskscope dump: %s: %s\n", d->path, tsc_trace_reader_error(d->r));
+		status = TSC_EXIT_ERROR;
+		goto cleanup;
 	}
-	tsc_json_flush(d.o);
+	d->t0 = tsc_trace_header(d->r)->mono_ns;
+	if (tsc_tstate_init(&d->st, tsc_trace_snapshot(d->r))) {
+		fprintf(stderr, "taskscope dump: out of memory\n");
+		status = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	if (!d->summary)
+		tsc_tstate_forget_finished(&d->st);
+	uint64_t at_ns = at_clock(d->t0, d->at);
+	if (!d->has_at && !d->summary)
+		print_header(d);
+	if ((rc = read_events(d, at_ns)) == 1) {
+		tsc_json_flush(d->o);
+		fprintf(stderr, "taskscope dump: out of memory\n");
+		status = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	print_tail(d, at_ns, rc);
+	tsc_json_flush(d->o);
 	fflush(stdout);
 	if (rc < 0) {
-		fprintf(stderr, "taskscope dump: %s: %s\n", d.path, tsc_trace_reader_error(d.r));
+		fprintf(stderr, "taskscope dump: %s: %s\n", d->path, tsc_trace_reader_error(d->r));
 		status = TSC_EXIT_ERROR;
 	} else {
 		status = TSC_EXIT_OK;
 	}
 	/* lost events are shown by every reader, also when only a state was asked for */
-	if (!events_out) {
-		const struct tsc_trace_rstats *st = tsc_trace_stats(d.r);
+	if (d->has_at) {
+		const struct tsc_trace_rstats *st = tsc_trace_stats(d->r);
 		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-			if (st->lost[t] && !d.summary)
+			if (st->lost[t])
 				fprintf(stderr, "taskscope dump: LOST %" PRIu64 " %s events\n",
 					st->lost[t], tsc_ev_name((uint32_t)t));
 	}
 cleanup:
-	tsc_tstate_free(&d.st);
-	tsc_trace_reader_free(d.r);
-	tsc_json_free(d.o);
+	tsc_tstate_free(&d->st);
+	tsc_trace_reader_free(d->r);
+	tsc_json_free(d->o);
 	return status;
+}
+
+int tsc_cmd_dump(int argc, char **argv)
+{
+	struct dump d = { 0 };
+	int rc = parse_dump_opts(argc, argv, &d);
+	return rc >= 0 ? rc : run_dump(&d);
 }

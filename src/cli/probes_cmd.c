@@ -6,6 +6,7 @@
 #include "collect.h"
 #include "elfx.h"
 #include "json.h"
+#include "opts.h"
 #include "out.h"
 #include "remote.h"
 #include "tfile.h"
@@ -241,11 +242,13 @@ static void probes_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope probes: list the taskscope USDT probes of a process or a binary.\n\n"
-		"USAGE: taskscope probes [--json] PID|BINARY\n\n"
-		"  -j, --json     one JSON object: probes [{provider, name, file, address,\n"
-		"                 semaphore, args}], plus runtime_address and semaphore_count\n"
-		"                 for a PID\n"
-		"  -v, --verbose  more detail on stderr\n\n"
+		"USAGE: taskscope probes [--json] [-v] [-p] PID | BINARY\n\n"
+		"  -p, --pid PID  the process (or its PID alone, as the last argument)\n"
+		"  -j, --json     one JSON object: schema, probes [{provider, name, file,\n"
+		"                 address, semaphore, args}], plus pid, runtime_address and\n"
+		"                 semaphore_count for a PID (docs/json.md)\n"
+		"  -v, --verbose  more detail on stderr\n"
+		"  -h, --help     this help\n\n"
 		"Addresses are the file's own (as readelf -n shows them). For a PID every mapped\n"
 		"ELF file is searched, and COUNT is each semaphore's value now: the number of\n"
 		"that probe's sites where a uprobe is installed, however many tracers share\n"
@@ -260,32 +263,37 @@ int tsc_cmd_probes(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	const char *pid_opt = NULL, *binary = NULL;
 	int json = 0, c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jp:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
+		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': probes_usage(stdout); return TSC_EXIT_OK;
 		default:
-			fprintf(stderr, "taskscope probes: unknown option '%s'\n", argv[optind - 1]);
+			tsc_opts_bad("probes", c, argc, argv);
 			goto usage;
 		}
 	}
-	if (optind != argc - 1) {
+	if (!pid_opt && optind != argc - 1) {
 		fprintf(stderr, "taskscope probes: %s\n",
 			optind >= argc ? "no PID or binary given" : "one PID or binary only");
 		goto usage;
 	}
 	/* digits are a PID; anything else (./123 for a file named so) is a path */
-	int pid = tsc_parse_pid(argv[optind]);
-	return pid > 0 ? probes_pid(pid, json) : probes_binary(argv[optind], json);
+	int pid = tsc_opts_pid("probes", pid_opt, argc, argv, optind, &binary);
+	if (pid == -1)
+		goto usage;
+	return pid > 0 ? probes_pid(pid, json) : probes_binary(binary, json);
 usage:
-	fprintf(stderr, "Usage: taskscope probes [--json] PID|BINARY (see taskscope probes --help)\n");
+	fprintf(stderr, "Usage: taskscope probes [--json] [-p] PID | BINARY (see taskscope probes --help)\n");
 	return TSC_EXIT_USAGE;
 }

@@ -2,6 +2,7 @@
 /* taskscope ps: the live tasks and each thread's current task, as a table or JSON. */
 #include "cli.h"
 #include "collect.h"
+#include "opts.h"
 #include "out.h"
 #include "task_json.h"
 #include "stacks.h"
@@ -15,17 +16,21 @@ static void ps_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope ps: list the live tasks of a process and each thread's current task.\n\n"
-		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] PID\n\n"
-		"  --json      one JSON object: schema, pid, threads [{tid, current}], tasks\n"
-		"              [{id, name, coro, state, thread, parent, awaiting, wait, wait_obj,\n"
-		"              wait_until_ns, wait_left_ns, created_ns, age_ms, switches}], and\n"
-		"              the events, lost and map_full counters (docs/json.md)\n"
-		"  --no-bpf    read the task registry only: no probes, no privileges beyond\n"
-		"              ptrace access (a process of your own user)\n"
-		"  --stacks    each suspended task's stack, \"#N 0xADDR fn+0xOFF (file:line)\",\n"
-		"              read without stopping the process (docs/stacks.md); in JSON,\n"
-		"              stack [{addr, fn, file, line}] and stack_end per task\n"
-		"  -v          more detail on stderr\n\n"
+		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -j, --json      one JSON object: schema, pid, threads [{tid, current}], tasks\n"
+		"                  [{id, name, coro, state, thread, parent, awaiting, wait,\n"
+		"                  wait_obj, wait_until_ns, wait_left_ns, created_ns, age_ms,\n"
+		"                  switches}], the events, lost and map_full counters\n"
+		"                  (docs/json.md)\n"
+		"  -n, --no-bpf    read the task registry only: no probes, no privileges beyond\n"
+		"                  ptrace access (a process of your own user)\n"
+		"  -s, --stacks    each suspended task's stack,\n"
+		"                  \"#N 0xADDR fn+0xOFF (file:line)\", read without stopping the\n"
+		"                  process (docs/stacks.md); in JSON, stack [{addr, fn, file,\n"
+		"                  line}] and stack_end per task\n"
+		"  -v, --verbose   more detail on stderr\n"
+		"  -h, --help      this help\n\n"
 		"Probes are attached before the registry is read, so tasks that finish meanwhile\n"
 		"are never shown and tasks created meanwhile are. Exit codes: taskscope --help.\n"
 		"Names are the target's: control characters and bytes that are not UTF-8 show\n"
@@ -195,8 +200,8 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 
 int tsc_cmd_ps(int argc, char **argv)
 {
-	struct tsc_pid_cmd o;
-	int rc = tsc_pid_cmd_parse("ps", argc, argv, ps_usage, &o);
+	struct tsc_pid_opts o;
+	int rc = tsc_parse_pid_opts("ps", argc, argv, ps_usage, &o);
 	if (rc >= 0)
 		return rc;
 	struct tsc_snapshot s;

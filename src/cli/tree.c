@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 #include "collect.h"
+#include "opts.h"
 #include "out.h"
 #include "task_json.h"
 #include "stacks.h"
@@ -295,11 +296,15 @@ static void tree_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
-		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] PID\n\n"
-		"  --json      one JSON object: tasks [{the task of ps --json, and awaited_by\n"
-		"              [ids], in_cycle}], roots [ids], cycles [[ids]] (docs/json.md)\n"
-		"  --no-bpf    read the task registry only (see taskscope ps --help)\n"
-		"  --stacks    each task's frames under it (see taskscope ps --help)\n\n"
+		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -j, --json      one JSON object: tasks [{the task of ps --json, and\n"
+		"                  awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
+		"                  (docs/json.md)\n"
+		"  -n, --no-bpf    read the task registry only (see taskscope ps --help)\n"
+		"  -s, --stacks    each task's frames under it (see taskscope ps --help)\n"
+		"  -v, --verbose   more detail on stderr\n"
+		"  -h, --help      this help\n\n"
 		"Each task is printed above the task it awaits, one level deeper (past 20 levels\n"
 		"the indentation stays and the line shows its depth: \"└─ [N] \"). A cycle of\n"
 		"awaits can never end: it is reported as\n"
@@ -309,8 +314,8 @@ static void tree_usage(FILE *f)
 
 int tsc_cmd_tree(int argc, char **argv)
 {
-	struct tsc_pid_cmd o;
-	int rc = tsc_pid_cmd_parse("tree", argc, argv, tree_usage, &o);
+	struct tsc_pid_opts o;
+	int rc = tsc_parse_pid_opts("tree", argc, argv, tree_usage, &o);
 	if (rc >= 0)
 		return rc;
 	struct tsc_snapshot s;
