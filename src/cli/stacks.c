@@ -15,6 +15,7 @@
 #include "stacks.h"
 #include "symbolize.h"
 #include "walk.h"
+#include "util.h"
 
 struct entry {
 	uint64_t id;
@@ -39,13 +40,6 @@ struct tsc_stacks {
 	struct tsc_stacks_stats st;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
 	uint64_t x = ((const struct entry *)a)->id, y = ((const struct entry *)b)->id;
@@ -68,7 +62,7 @@ int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_de
 	tsc_unwind_layout_from_desc(d, &l);
 	if ((err = tsc_unwinder_new(snap->pid, &l, &u)))
 		goto fail;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = tsc_now_ns();
 	struct tsc_stack *stacks = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*stacks));
 	if (!stacks) {
 		err = -ENOMEM;
@@ -85,13 +79,13 @@ int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_de
 	}
 	free(stacks);
 	st->st.tasks = st->n;
-	st->st.unwind_ns = now_ns() - t0;
+	st->st.unwind_ns = tsc_now_ns() - t0;
 	tsc_unwinder_free(u);
 	u = NULL;
 	qsort(st->e, st->n, sizeof(*st->e), cmp_entry);
 
 	/* Resolve every address now, so that printing costs nothing and the timing is honest. */
-	t0 = now_ns();
+	t0 = tsc_now_ns();
 	if ((err = tsc_symbolizer_new(snap->pid, &st->sym)))
 		goto fail;
 	for (size_t i = 0; i < st->n; i++)
@@ -99,7 +93,7 @@ int tsc_stacks_collect(const struct tsc_snapshot *snap, const struct ts_debug_de
 			const struct tsc_sym *s;
 			tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
 		}
-	st->st.symbolize_ns = now_ns() - t0;
+	st->st.symbolize_ns = tsc_now_ns() - t0;
 	*out = st;
 	return 0;
 fail:

@@ -780,7 +780,7 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m)
 	}
 	/* a thread's current task is one of its own live tasks, or none */
 	for (size_t k = 0; k < nthreads; k++) {
-		uint32_t *at = nth[k].current ? top_idx_get(&nidx, nth[k].current) : NULL;
+		uint64_t *at = nth[k].current ? top_idx_get(&nidx, nth[k].current) : NULL;
 		if (!at || nt[*at].tid != nth[k].tid)
 			nth[k].current = 0;
 	}
