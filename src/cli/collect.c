@@ -5,6 +5,7 @@
 #include "collect.h"
 #include "attach.h"
 #include "cli.h"
+#include "opts.h"
 #include "out.h"
 #include "remote.h"
 #include "stacks.h"

@@ -424,14 +424,16 @@ static void export_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope export: convert a trace file for a timeline viewer.\n\n"
-		"USAGE: taskscope export FILE [--format perfetto|chrome] -o OUT\n\n"
-		"  --format perfetto  Perfetto TrackEvent protobuf (default): open OUT in the\n"
-		"                     Perfetto UI (ui.perfetto.dev) or trace_processor\n"
-		"  --format chrome    Chrome JSON trace events (chrome://tracing, Perfetto's\n"
-		"                     legacy JSON importer)\n"
-		"  -o OUT             the output file (\"-\" for standard output), mode 0600; a\n"
-		"                     regular file there is replaced once the conversion is\n"
-		"                     written, a symbolic link or anything else refused\n\n"
+		"USAGE: taskscope export FILE [-f|--format perfetto|chrome] -o|--output OUT\n\n"
+		"  -f, --format perfetto  Perfetto TrackEvent protobuf (default): open OUT in\n"
+		"                         the Perfetto UI (ui.perfetto.dev) or trace_processor\n"
+		"  -f, --format chrome    Chrome JSON trace events (chrome://tracing, Perfetto's\n"
+		"                         legacy JSON importer)\n"
+		"  -o, --output OUT       the output file (\"-\" for standard output), mode 0600;\n"
+		"                         a regular file there is replaced once the conversion\n"
+		"                         is written, a symbolic link or anything else refused\n"
+		"  -v, --verbose          counts of slices, instants and flows on stderr\n"
+		"  -h, --help             this help\n\n"
 		"One track per loop thread, a slice per run of a task, flows from a task's creation\n"
 		"to its first run and from a wait on a task to that task's finish. A damaged file\n"
 		"is converted up to the fault; the exit status is then 1.\n\n"
@@ -440,44 +442,20 @@ static void export_usage(FILE *f)
 		"  taskscope export run.tsc --format chrome -o run.json\n");
 }
 
-int tsc_cmd_export(int argc, char **argv)
+struct export_opts {
+	const char *path, *out;
+	int chrome;
+};
+
+static int run_export(const struct export_opts *o)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' }, { "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
-	};
-	struct exp e = { .first = 1 };
+	struct exp e = { .first = 1, .chrome = o->chrome };
 	struct tsc_trace_reader *r = NULL;
 	struct tsc_event ev;
-	const char *out = NULL, *path;
+	const char *out = o->out, *path = o->path;
 	struct tsc_outfile of = { .fd = -1, .dirfd = -1 };
-	int c, rc = 0, err, status = TSC_EXIT_ERROR;
+	int rc = 0, err, status = TSC_EXIT_ERROR;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			if (!strcmp(optarg, "chrome") || !strcmp(optarg, "json")) {
-				e.chrome = 1;
-			} else if (strcmp(optarg, "perfetto") && strcmp(optarg, "protobuf")) {
-				fprintf(stderr, "taskscope export: unknown format '%s': perfetto or "
-						"chrome\n", optarg);
-				return TSC_EXIT_USAGE;
-			}
-			break;
-		case 'o': out = optarg; break;
-		case 'h': export_usage(stdout); return TSC_EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'taskscope export --help'.\n");
-			return TSC_EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1 || !out) {
-		fprintf(stderr, "taskscope export: %s\nTry 'taskscope export --help'.\n",
-			optind != argc - 1 ? "one trace FILE is needed" : "-o OUT is needed");
-		return TSC_EXIT_USAGE;
-	}
-	path = argv[optind];
 	if (!(r = tsc_trace_reader_new(NULL, NULL)))
 		goto cleanup;
 	if (tsc_trace_reader_open_file(r, path)) {
@@ -563,4 +541,49 @@ cleanup:
 	free(e.flows);
 	tsc_trace_reader_free(r);
 	return status;
+}
+
+/* Options into o: -1 to go on, else the exit code (0 after --help). */
+static int parse_export_opts(int argc, char **argv, struct export_opts *o)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' }, { "output", required_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "f:o:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (!strcmp(optarg, "chrome") || !strcmp(optarg, "json")) {
+				o->chrome = 1;
+			} else if (strcmp(optarg, "perfetto") && strcmp(optarg, "protobuf")) {
+				fprintf(stderr, "taskscope export: unknown format '%s': perfetto or "
+						"chrome\n", optarg);
+				return TSC_EXIT_USAGE;
+			}
+			break;
+		case 'o': o->out = optarg; break;
+		case 'v': tsc_verbose++; break;
+		case 'h': export_usage(stdout); return TSC_EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'taskscope export --help'.\n");
+			return TSC_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1 || !o->out) {
+		fprintf(stderr, "taskscope export: %s\nTry 'taskscope export --help'.\n",
+			optind != argc - 1 ? "one trace FILE is needed" : "-o OUT is needed");
+		return TSC_EXIT_USAGE;
+	}
+	o->path = argv[optind];
+	return -1;
+}
+
+int tsc_cmd_export(int argc, char **argv)
+{
+	struct export_opts o = { 0 };
+	int rc = parse_export_opts(argc, argv, &o);
+	return rc >= 0 ? rc : run_export(&o);
 }

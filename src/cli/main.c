@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* taskscope: the command table, global options, dispatch. */
 #include "cli.h"
-#include "trace.h"
 
 #include <bpf/libbpf.h>
 #include <stdarg.h>
@@ -104,21 +103,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (!tsc_verbose)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
-}
-
-int tsc_parse_pid(const char *s)
-{
-	long v = 0;
-	if (!s || !*s)
-		return -1;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		v = v * 10 + (*p - '0');
-		if (v > 0x7fffffff)
-			return -1;
-	}
-	return v > 0 ? (int)v : -1;
 }
 
 static const struct cmd *find_cmd(const char *name)

@@ -6,7 +6,7 @@
  * silently, as are processes that exit meanwhile. */
 #include "cli.h"
 #include "collect.h"
-#include "pid_opts.h"
+#include "opts.h"
 #include "remote.h"
 
 #include <dirent.h>

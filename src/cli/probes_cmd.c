@@ -5,6 +5,8 @@
 #include "cli.h"
 #include "collect.h"
 #include "elfx.h"
+#include "json.h"
+#include "opts.h"
 #include "out.h"
 #include "remote.h"
 #include "tfile.h"
@@ -20,7 +22,7 @@
 #define PROVIDER "taskscope"
 
 struct pctx {
-	int json;
+	struct tsc_json *w;      /* --json: the writer; NULL for text */
 	const char *path;        /* as shown */
 	struct tsc_remote *r;    /* NULL for a binary */
 	uint64_t bias;
@@ -37,22 +39,31 @@ static int print_probe(const struct tsc_usdt *u, void *arg)
 		return 0;
 	if (c->r && u->sema)
 		have_val = !tsc_mem_read1(c->r->mem, u->sema + c->bias, &sema_val, sizeof(sema_val));
-	if (c->json) {
-		printf("%s\n{\"provider\":", c->count ? "," : "");
-		tsc_json_str(stdout, u->provider);
-		fputs(",\"name\":", stdout);
-		tsc_json_str(stdout, u->name);
-		fputs(",\"file\":", stdout);
-		tsc_json_str(stdout, c->path);
-		printf(",\"address\":%llu,\"semaphore\":%llu", (unsigned long long)u->pc,
-		       (unsigned long long)u->sema);
-		if (c->r)
-			printf(",\"runtime_address\":%llu", (unsigned long long)(u->pc + c->bias));
-		if (have_val)
-			printf(",\"semaphore_count\":%u", sema_val);
-		fputs(",\"args\":", stdout);
-		tsc_json_str(stdout, u->args);
-		putchar('}');
+	if (c->w) {
+		struct tsc_json *w = c->w;
+		tsc_json_nl(w);
+		tsc_json_obj(w);
+		tsc_json_key(w, "provider");
+		tsc_json_string(w, u->provider);
+		tsc_json_key(w, "name");
+		tsc_json_string(w, u->name);
+		tsc_json_key(w, "file");
+		tsc_json_string(w, c->path);
+		tsc_json_key(w, "address");
+		tsc_json_u64(w, u->pc);
+		tsc_json_key(w, "semaphore");
+		tsc_json_u64(w, u->sema);
+		if (c->r) {
+			tsc_json_key(w, "runtime_address");
+			tsc_json_u64(w, u->pc + c->bias);
+		}
+		if (have_val) {
+			tsc_json_key(w, "semaphore_count");
+			tsc_json_u64(w, sema_val);
+		}
+		tsc_json_key(w, "args");
+		tsc_json_string(w, u->args);
+		tsc_json_end_obj(w);
 	} else {
 		char name[TSC_TEXT_SIZE(64)], args[TSC_TEXT_SIZE(256)];
 		if (!c->in_file) {
@@ -79,10 +90,40 @@ static int print_probe(const struct tsc_usdt *u, void *arg)
 	return 0;
 }
 
+/* --json: {"schema", ["pid",] "probes": [ ... ]}; the writer, or NULL when out of memory. */
+static struct tsc_json *json_begin(int pid)
+{
+	struct tsc_json *w = tsc_json_new(stdout);
+	if (!w) {
+		fprintf(stderr, "taskscope: out of memory\n");
+		return NULL;
+	}
+	tsc_json_obj(w);
+	tsc_json_schema(w);
+	if (pid) {
+		tsc_json_key(w, "pid");
+		tsc_json_i64(w, pid);
+	}
+	tsc_json_key(w, "probes");
+	tsc_json_arr(w);
+	return w;
+}
+
+static void json_end(struct tsc_json *w)
+{
+	if (!w)
+		return;
+	tsc_json_ch(w, '\n');
+	tsc_json_end_arr(w);
+	tsc_json_end_obj(w);
+	tsc_json_ch(w, '\n');
+	tsc_json_free(w);
+}
+
 static int probes_binary(const char *path, int json)
 {
 	struct tsc_elf e = { 0 };
-	struct pctx c = { .json = json, .path = path };
+	struct pctx c = { .path = path };
 	int rc = TSC_EXIT_OK, err;
 	/* never blocks on a FIFO, never opens a device */
 	int fd = tsc_tfile_open(AT_FDCWD, path, 0, NULL);
@@ -100,11 +141,12 @@ static int probes_binary(const char *path, int json)
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;
 	}
-	if (json)
-		fputs("{\"probes\":[", stdout);
+	if (json && !(c.w = json_begin(0))) {
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
 	err = tsc_elf_usdt_foreach(&e, print_probe, &c);
-	if (json)
-		fputs("\n]}\n", stdout);
+	json_end(c.w);
 	if (err) {
 		fprintf(stderr, "taskscope: cannot read the notes of %s: %s\n", path, strerror(-err));
 		rc = TSC_EXIT_ERROR;
@@ -122,7 +164,7 @@ cleanup:
 static int probes_pid(int pid, int json)
 {
 	struct tsc_remote *r = NULL;
-	struct pctx c = { .json = json };
+	struct pctx c = { 0 };
 	int err, rc = TSC_EXIT_OK;
 	size_t unread = 0;
 
@@ -137,8 +179,10 @@ static int probes_pid(int pid, int json)
 		goto cleanup;
 	}
 	c.r = r;
-	if (json)
-		printf("{\"pid\":%d,\"probes\":[", pid);
+	if (json && !(c.w = json_begin(pid))) {
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
 	for (size_t i = 0; i < r->maps.n; i++) {
 		const struct tsc_vma *v = &r->maps.vma[i];
 		size_t k, nsame = 0;
@@ -176,8 +220,7 @@ static int probes_pid(int pid, int json)
 		tsc_elf_close(&e);
 		close(fd);
 	}
-	if (json)
-		fputs("\n]}\n", stdout);
+	json_end(c.w);
 	if (!tsc_remote_alive(r)) {
 		fprintf(stderr, "taskscope: process %d exited while taskscope was reading it\n", pid);
 		rc = TSC_EXIT_EXITED;
@@ -199,11 +242,13 @@ static void probes_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope probes: list the taskscope USDT probes of a process or a binary.\n\n"
-		"USAGE: taskscope probes [--json] PID|BINARY\n\n"
-		"  -j, --json     one JSON object: probes [{provider, name, file, address,\n"
-		"                 semaphore, args}], plus runtime_address and semaphore_count\n"
-		"                 for a PID\n"
-		"  -v, --verbose  more detail on stderr\n\n"
+		"USAGE: taskscope probes [--json] [-v] [-p] PID | BINARY\n\n"
+		"  -p, --pid PID  the process (or its PID alone, as the last argument)\n"
+		"  -j, --json     one JSON object: schema, probes [{provider, name, file,\n"
+		"                 address, semaphore, args}], plus pid, runtime_address and\n"
+		"                 semaphore_count for a PID (docs/json.md)\n"
+		"  -v, --verbose  more detail on stderr\n"
+		"  -h, --help     this help\n\n"
 		"Addresses are the file's own (as readelf -n shows them). For a PID every mapped\n"
 		"ELF file is searched, and COUNT is each semaphore's value now: the number of\n"
 		"that probe's sites where a uprobe is installed, however many tracers share\n"
@@ -218,32 +263,37 @@ int tsc_cmd_probes(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	const char *pid_opt = NULL, *binary = NULL;
 	int json = 0, c;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jp:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
+		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': probes_usage(stdout); return TSC_EXIT_OK;
 		default:
-			fprintf(stderr, "taskscope probes: unknown option '%s'\n", argv[optind - 1]);
+			tsc_opts_bad("probes", c, argc, argv);
 			goto usage;
 		}
 	}
-	if (optind != argc - 1) {
+	if (!pid_opt && optind != argc - 1) {
 		fprintf(stderr, "taskscope probes: %s\n",
 			optind >= argc ? "no PID or binary given" : "one PID or binary only");
 		goto usage;
 	}
 	/* digits are a PID; anything else (./123 for a file named so) is a path */
-	int pid = tsc_parse_pid(argv[optind]);
-	return pid > 0 ? probes_pid(pid, json) : probes_binary(argv[optind], json);
+	int pid = tsc_opts_pid("probes", pid_opt, argc, argv, optind, &binary);
+	if (pid == -1)
+		goto usage;
+	return pid > 0 ? probes_pid(pid, json) : probes_binary(binary, json);
 usage:
-	fprintf(stderr, "Usage: taskscope probes [--json] PID|BINARY (see taskscope probes --help)\n");
+	fprintf(stderr, "Usage: taskscope probes [--json] [-p] PID | BINARY (see taskscope probes --help)\n");
 	return TSC_EXIT_USAGE;
 }

@@ -2,8 +2,9 @@
 /* taskscope ps: the live tasks and each thread's current task, as a table or JSON. */
 #include "cli.h"
 #include "collect.h"
-#include "pid_opts.h"
+#include "opts.h"
 #include "out.h"
+#include "task_json.h"
 #include "stacks.h"
 
 #include <stdio.h>
@@ -15,16 +16,21 @@ static void ps_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope ps: list the live tasks of a process and each thread's current task.\n\n"
-		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] PID\n\n"
-		"  --json      one JSON object: pid, threads [{tid, current}], tasks [{id, name,\n"
-		"              coro, state, thread, parent, awaiting, wait, wait_obj, created_ns,\n"
-		"              age_ms, switches}], and the events, lost and map_full counters\n"
-		"  --no-bpf    read the task registry only: no probes, no privileges beyond\n"
-		"              ptrace access (a process of your own user)\n"
-		"  --stacks    each suspended task's stack, \"#N 0xADDR fn+0xOFF (file:line)\",\n"
-		"              read without stopping the process (docs/stacks.md); in JSON,\n"
-		"              stack [{addr, fn, file, line}] and stack_end per task\n"
-		"  -v          more detail on stderr\n\n"
+		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -j, --json      one JSON object: schema, pid, threads [{tid, current}], tasks\n"
+		"                  [{id, name, coro, state, thread, parent, awaiting, wait,\n"
+		"                  wait_obj, wait_until_ns, wait_left_ns, created_ns, age_ms,\n"
+		"                  switches}], the events, lost and map_full counters\n"
+		"                  (docs/json.md)\n"
+		"  -n, --no-bpf    read the task registry only: no probes, no privileges beyond\n"
+		"                  ptrace access (a process of your own user)\n"
+		"  -s, --stacks    each suspended task's stack,\n"
+		"                  \"#N 0xADDR fn+0xOFF (file:line)\", read without stopping the\n"
+		"                  process (docs/stacks.md); in JSON, stack [{addr, fn, file,\n"
+		"                  line}] and stack_end per task\n"
+		"  -v, --verbose   more detail on stderr\n"
+		"  -h, --help      this help\n\n"
 		"Probes are attached before the registry is read, so tasks that finish meanwhile\n"
 		"are never shown and tasks created meanwhile are. Exit codes: taskscope --help.\n"
 		"Names are the target's: control characters and bytes that are not UTF-8 show\n"
@@ -34,67 +40,51 @@ static void ps_usage(FILE *f)
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
 }
 
-static void print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
+static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
 {
-	FILE *f = stdout;
-	fprintf(f, "{\"pid\":%d,\"reconciled\":%s,\"events\":%llu,\"lost\":%llu,\"map_full\":%llu,"
-		   "\"retries\":%u,\"taken_ns\":%llu,\"threads\":[",
-		s->pid, s->reconciled ? "true" : "false", (unsigned long long)s->events,
-		(unsigned long long)s->lost, (unsigned long long)s->map_full, s->retries,
-		(unsigned long long)s->taken_ns);
-	for (size_t i = 0; i < s->nthreads; i++) {
-		const struct tsc_thread *th = &s->threads[i];
-		fprintf(f, "%s{\"tid\":%d,\"loop\":%llu,\"current\":", i ? "," : "", th->tid,
-			(unsigned long long)th->loop_id);
-		if (th->current)
-			fprintf(f, "%llu}", (unsigned long long)th->current);
-		else
-			fputs("null}", f);
+	struct tsc_json *w = tsc_json_new(stdout);
+	if (!w) {
+		fprintf(stderr, "taskscope: out of memory\n");
+		return TSC_EXIT_ERROR;
 	}
-	fputs("],\"tasks\":[", f);
+	tsc_json_obj(w);
+	tsc_json_schema(w);
+	tsc_json_key(w, "pid");
+	tsc_json_i64(w, s->pid);
+	tsc_json_key(w, "reconciled");
+	tsc_json_bool(w, s->reconciled);
+	tsc_json_key(w, "events");
+	tsc_json_u64(w, s->events);
+	tsc_json_key(w, "lost");
+	tsc_json_u64(w, s->lost);
+	tsc_json_key(w, "map_full");
+	tsc_json_u64(w, s->map_full);
+	tsc_json_key(w, "retries");
+	tsc_json_u64(w, s->retries);
+	tsc_json_key(w, "taken_ns");
+	tsc_json_u64(w, s->taken_ns);
+	tsc_json_key(w, "threads");
+	tsc_json_arr(w);
+	for (size_t i = 0; i < s->nthreads; i++)
+		tsc_thread_json(w, s->threads[i].tid, s->threads[i].loop_id, s->threads[i].current);
+	tsc_json_end_arr(w);
+	tsc_json_key(w, "tasks");
+	tsc_json_arr(w);
 	for (size_t i = 0; i < s->ntasks; i++) {
-		const struct tsc_task *t = &s->tasks[i];
-		uint64_t aw;
-		fputs_unlocked(i ? ",\n{\"id\":" : "\n{\"id\":", f);
-		tsc_put_u64(f, t->id);
-		fputs_unlocked(",\"name\":", f);
-		tsc_json_str(f, t->name);
-		fputs_unlocked(",\"coro\":", f);
-		tsc_json_str(f, t->coro);
-		fputs_unlocked(",\"state\":\"", f);
-		fputs_unlocked(tsc_state_name(t->state), f);
-		fputs_unlocked("\",\"thread\":", f);
-		tsc_put_i64(f, t->tid);
-		fputs_unlocked(",\"parent\":", f);
-		if (t->parent)
-			tsc_put_u64(f, t->parent);
-		else
-			fputs_unlocked("null", f);
-		fputs_unlocked(",\"awaiting\":[", f);
-		if (tsc_task_awaits(t, &aw))
-			tsc_put_u64(f, aw);
-		int waiting = t->state == TS_WAITING;
-		fputs_unlocked("],\"wait\":\"", f);
-		fputs_unlocked(tsc_wait_name(waiting ? t->wait : TS_WAIT_NONE), f);
-		putc_unlocked('"', f);
-		if (waiting && t->wait != TS_WAIT_NONE) {
-			fputs_unlocked(",\"wait_obj\":", f);
-			tsc_put_u64(f, t->wait_obj);
-		}
-		uint64_t age = s->taken_ns > t->created_ns ? s->taken_ns - t->created_ns : 0;
-		fputs_unlocked(",\"created_ns\":", f);
-		tsc_put_u64(f, t->created_ns);
-		fputs_unlocked(",\"age_ms\":", f);
-		tsc_put_u64(f, age / 1000000);
-		fputs_unlocked(",\"switches\":", f);
-		tsc_put_u64(f, t->switches);
-		if (st) {
-			putc_unlocked(',', f);
-			tsc_stacks_print_json(f, st, t->id);
-		}
-		putc_unlocked('}', f);
+		struct tsc_task_view v = tsc_task_view_of(&s->tasks[i]);
+		tsc_json_nl(w);
+		tsc_json_obj(w);
+		tsc_task_json(w, &v, s->taken_ns);
+		if (st)
+			tsc_stacks_json(w, st, v.id);
+		tsc_json_end_obj(w);
 	}
-	fputs("\n]}\n", f);
+	tsc_json_ch(w, '\n');
+	tsc_json_end_arr(w);
+	tsc_json_end_obj(w);
+	tsc_json_ch(w, '\n');
+	tsc_json_free(w);
+	return TSC_EXIT_OK;
 }
 
 /* One table row, formatted once: measured for the column widths, then printed. The name
@@ -210,8 +200,8 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 
 int tsc_cmd_ps(int argc, char **argv)
 {
-	struct tsc_pid_cmd o;
-	int rc = tsc_pid_cmd_parse("ps", argc, argv, ps_usage, &o);
+	struct tsc_pid_opts o;
+	int rc = tsc_parse_pid_opts("ps", argc, argv, ps_usage, &o);
 	if (rc >= 0)
 		return rc;
 	struct tsc_snapshot s;
@@ -221,7 +211,7 @@ int tsc_cmd_ps(int argc, char **argv)
 	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st)))
 		return rc;
 	if (o.json)
-		print_json(&s, st);
+		rc = print_json(&s, st);
 	else
 		rc = print_table(&s, st);
 	tsc_stacks_free(st);

@@ -14,6 +14,7 @@
 #include "attach.h"
 #include "cli.h"
 #include "collect.h"
+#include "opts.h"
 #include "out.h"
 #include "outfile.h"
 #include "remote.h"
@@ -228,7 +229,8 @@ static void record_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope record: write every task event of a process to a trace file.\n\n"
-		"USAGE: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID\n\n"
+		"USAGE: taskscope record [-d S] [-b SIZE] [-z N] [-v] -o FILE [-p] PID\n\n"
+		"  -p, --pid PID        the process (or its PID alone, as the last argument)\n"
 		"  -o, --output FILE    the trace file, mode 0600 (task names may be sensitive);\n"
 		"                       a regular file there is replaced, a symbolic link or\n"
 		"                       anything else refused; read it with `taskscope dump`\n"
@@ -240,8 +242,9 @@ static void record_usage(FILE *f)
 		"                       a power of two (default 16M, about 300,000 events)\n"
 		"  -z, --compress N     zlib level of the blocks, 0 (none) to 9 (default 6; 1\n"
 		"                       while compressing takes over half a CPU)\n"
-		"  -v                   more detail on stderr: per event type, the events the\n"
-		"                       probes counted, recorded and lost\n\n"
+		"  -v, --verbose        more detail on stderr: per event type, the events the\n"
+		"                       probes counted, recorded and lost\n"
+		"  -h, --help           this help\n\n"
 		"Every event is recorded: task create, switch, finish, rename, wait, and loop\n"
 		"thread start and stop, after a snapshot of the tasks alive at the start. The\n"
 		"process never waits for the recorder: when the ring buffer is full, events are\n"
@@ -258,100 +261,85 @@ static void record_usage(FILE *f)
 		"  taskscope dump --summary run.tsc\n");
 }
 
-/* "16M" -> bytes, rounded up to a power of two; 0 when invalid. */
-static size_t parse_size(const char *s)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || errno || !(v > 0))
-		return 0;
-	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1024 * 1024; end++; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; end++; break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
-	if (*end || v > (double)(1ul << 30))
-		return 0;
-	size_t want = (size_t)v, n = (size_t)sysconf(_SC_PAGESIZE);
-	while (n < want)
-		n <<= 1;
-	return n;
-}
+struct record_opts {
+	const char *out;
+	double duration;            /* 0: until a signal, or the target exits or execs */
+	size_t rbsz;                /* 0: the default ring buffer */
+	int zlevel, zfixed, pid;
+};
 
-int tsc_cmd_record(int argc, char **argv)
+/* Options into o: -1 to go on, else the exit code (0 after --help). */
+static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "buffer-size", required_argument, NULL, 'b' },
 		{ "compress", required_argument, NULL, 'z' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *out = NULL;
-	double duration = 0;
-	size_t rbsz = 0;
-	int c, zlevel = ZLEVEL_DEFAULT, zfixed = 0;
-
+	const char *pid_opt = NULL;
+	long z;
+	int c;
+	*o = (struct record_opts){ .zlevel = ZLEVEL_DEFAULT };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:d:b:z:vh", opts, NULL)) != -1) {
-		char *end;
+	while ((c = getopt_long(argc, argv, ":o:d:b:z:p:vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': out = optarg; break;
+		case 'o': o->out = optarg; break;
 		case 'd':
-			duration = strtod(optarg, &end);
-			if (end == optarg || *end || !(duration > 0) || duration > 1e9) {
+			if (tsc_parse_double(optarg, 0, 1e9, &o->duration) || !(o->duration > 0)) {
 				fprintf(stderr, "taskscope record: --duration takes seconds > 0, not "
 						"'%s'\n", optarg);
 				goto usage;
 			}
 			break;
 		case 'b':
-			if (!(rbsz = parse_size(optarg))) {
+			if (!(o->rbsz = tsc_parse_size(optarg))) {
 				fprintf(stderr, "taskscope record: --buffer-size takes bytes (with K, M "
 						"or G) up to 1G, not '%s'\n", optarg);
 				goto usage;
 			}
 			break;
 		case 'z':
-			zlevel = (int)strtol(optarg, &end, 10);
-			if (end == optarg || *end || zlevel < 0 || zlevel > 9) {
+			if (tsc_parse_long(optarg, 0, 9, &z)) {
 				fprintf(stderr, "taskscope record: --compress takes a level from 0 to "
 						"9, not '%s'\n", optarg);
 				goto usage;
 			}
-			zfixed = 1;
+			o->zlevel = (int)z;
+			o->zfixed = 1;
 			break;
+		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': record_usage(stdout); return TSC_EXIT_OK;
-		case ':':
-			fprintf(stderr, "taskscope record: option '%s' needs a value\n",
-				argv[optind - 1]);
-			goto usage;
 		default:
-			fprintf(stderr, "taskscope record: unknown option '%s'\n", argv[optind - 1]);
+			tsc_opts_bad("record", c, argc, argv);
 			goto usage;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "taskscope record: %s\n", optind >= argc ? "no PID given" : "one PID only");
+	if ((o->pid = tsc_opts_pid("record", pid_opt, argc, argv, optind, NULL)) < 0)
 		goto usage;
-	}
-	int pid = tsc_parse_pid(argv[optind]);
-	if (pid < 0) {
-		fprintf(stderr, "taskscope record: '%s' is not a PID\n", argv[optind]);
-		goto usage;
-	}
-	if (!out) {
+	if (!o->out) {
 		fprintf(stderr, "taskscope record: no output file given (-o FILE)\n");
 		goto usage;
 	}
+	return -1;
+usage:
+	fprintf(stderr, "Usage: taskscope record [-d S] [-b SIZE] [-z N] -o FILE [-p] PID "
+			"(see taskscope record --help)\n");
+	return TSC_EXIT_USAGE;
+}
 
+static int run_record(const struct record_opts *o)
+{
+	const char *out = o->out;
+	double duration = o->duration;
+	size_t rbsz = o->rbsz;
+	int zlevel = o->zlevel, zfixed = o->zfixed, pid = o->pid;
 	struct tsc_remote *r = NULL;
 	struct tsc_bpf *b = NULL;
 	struct tsc_snapshot snap = { 0 };
@@ -572,8 +560,11 @@ cleanup:
 	tsc_remote_close(r);
 	tsc_outfile_close(&of);
 	return rc;
-usage:
-	fprintf(stderr, "Usage: taskscope record [--duration S] [--buffer-size SIZE] -o FILE PID "
-			"(see taskscope record --help)\n");
-	return TSC_EXIT_USAGE;
+}
+
+int tsc_cmd_record(int argc, char **argv)
+{
+	struct record_opts o;
+	int rc = parse_record_opts(argc, argv, &o);
+	return rc >= 0 ? rc : run_record(&o);
 }

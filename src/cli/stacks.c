@@ -9,11 +9,13 @@
 
 #include "cli.h"
 #include "collect.h"
+#include "json.h"
 #include "out.h"
 #include "remote.h"
 #include "stacks.h"
 #include "symbolize.h"
 #include "walk.h"
+#include "util.h"
 
 struct entry {
 	uint64_t id;
@@ -38,13 +40,6 @@ struct tsc_stacks {
 	struct tsc_stacks_stats st;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
 	uint64_t x = ((const struct entry *)a)->id, y = ((const struct entry *)b)->id;
@@ -65,7 +60,7 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 		goto fail;
 	if ((err = tsc_unwinder_new(src, d, &u)))
 		goto fail;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = tsc_now_ns();
 	struct tsc_stack *stacks = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*stacks));
 	if (!stacks) {
 		err = -ENOMEM;
@@ -82,13 +77,13 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 	}
 	free(stacks);
 	st->st.tasks = st->n;
-	st->st.unwind_ns = now_ns() - t0;
+	st->st.unwind_ns = tsc_now_ns() - t0;
 	tsc_unwinder_free(u);
 	u = NULL;
 	qsort(st->e, st->n, sizeof(*st->e), cmp_entry);
 
 	/* Resolve every address now, so that printing costs nothing and the timing is honest. */
-	t0 = now_ns();
+	t0 = tsc_now_ns();
 	if ((err = tsc_symbolizer_new(src, &st->sym)))
 		goto fail;
 	for (size_t i = 0; i < st->n; i++)
@@ -96,7 +91,7 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 			const struct tsc_sym *s;
 			tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
 		}
-	st->st.symbolize_ns = now_ns() - t0;
+	st->st.symbolize_ns = tsc_now_ns() - t0;
 	*out = st;
 	return 0;
 fail:
@@ -360,24 +355,37 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 		fprintf(f, "%s%s\n", indent, why);
 }
 
-void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id)
+void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id)
 {
 	const struct tsc_stack *s = tsc_stacks_find(st, id);
 
-	fputs_unlocked("\"stack\":[", f);
+	tsc_json_key(w, "stack");
+	tsc_json_arr(w);
 	for (unsigned k = 0; s && k < s->n; k++) {
 		const struct text *t = frame_text(st, s->pc[k]);
-		if (k)
-			putc_unlocked(',', f);
-		if (t)
-			fputs_unlocked(t->json, f);
-		else /* left unresolved, or out of memory: the address alone */
-			fprintf(f, "{\"addr\":%" PRIu64 ",\"fn\":null,\"file\":null,\"line\":null}",
-				s->pc[k]);
+		if (t) { /* the frame's objects, made once per address */
+			tsc_json_value(w, t->json);
+			continue;
+		}
+		/* left unresolved, or out of memory: the address alone */
+		tsc_json_obj(w);
+		tsc_json_key(w, "addr");
+		tsc_json_u64(w, s->pc[k]);
+		tsc_json_key(w, "fn");
+		tsc_json_null(w);
+		tsc_json_key(w, "file");
+		tsc_json_null(w);
+		tsc_json_key(w, "line");
+		tsc_json_null(w);
+		tsc_json_end_obj(w);
 	}
-	fputs_unlocked("],\"stack_end\":\"", f);
-	fputs_unlocked(s ? tsc_stack_end_name(s->end) : "unknown", f);
-	putc_unlocked('"', f);
-	if (s && s->end == TSC_STACK_BAD_FRAME) /* any 64-bit value: a string, exact in JSON */
-		fprintf(f, ",\"stack_bad_fp\":\"0x%" PRIx64 "\"", s->bad_fp);
+	tsc_json_end_arr(w);
+	tsc_json_key(w, "stack_end");
+	tsc_json_lit(w, s ? tsc_stack_end_name(s->end) : "unknown");
+	if (s && s->end == TSC_STACK_BAD_FRAME) { /* any 64-bit value: a string, exact in JSON */
+		char fp[24];
+		snprintf(fp, sizeof(fp), "0x%" PRIx64, s->bad_fp);
+		tsc_json_key(w, "stack_bad_fp");
+		tsc_json_lit(w, fp);
+	}
 }

@@ -36,9 +36,10 @@ const struct tsc_stack *tsc_stacks_find(const struct tsc_stacks *st, uint64_t id
 void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent);
 
 /* The JSON members "stack":[{"addr","fn","file","line","offset","inlined","obj","obj_addr",
- * "build_id"}],"stack_end":"complete"|"truncated"|... and, for a bad frame, "stack_bad_fp"
- * (no braces around them, no leading comma). Unknown fn, file, line: null. */
-void tsc_stacks_print_json(FILE *f, struct tsc_stacks *st, uint64_t id);
+ * "build_id"}],"stack_end":"complete"|"truncated"|... and, for a bad frame, "stack_bad_fp",
+ * into the task object w has open. Unknown fn, file, line: null. */
+struct tsc_json;
+void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id);
 
 /* Counters for -v and the benchmarks. */
 struct tsc_stacks_stats {

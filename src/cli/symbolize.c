@@ -27,6 +27,7 @@
 #include "walk.h"
 #include "symfile.h"
 #include "tfile.h"
+#include "util.h"
 
 #define MAX_INLINE 16       /* inlined calls shown for one address, innermost first */
 #define READ_BUDGET (4ull << 30) /* bytes read from all the target's files, at most */
@@ -60,13 +61,6 @@ struct tsc_symbolizer {
 	uint64_t budget;    /* bytes the files may still take (see symfile.h) */
 	struct tsc_symbolizer_stats st;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- the mappings ---- */
 
@@ -183,7 +177,7 @@ static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
 	int fd = open_mapped(s, m);
 	if (fd < 0)
 		return NULL;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = tsc_now_ns();
 	struct bin *b = calloc(1, sizeof(*b));
 	int err = b ? tsc_symfile_load(fd, find_debug, s, &s->budget, &b->f) : -ENOMEM;
 	close(fd);
@@ -205,7 +199,7 @@ static struct bin *load_bin(struct tsc_symbolizer *s, const struct tsc_vma *m)
 	b->next = s->bins;
 	s->bins = b;
 	s->st.binaries++;
-	s->st.load_ns += now_ns() - t0;
+	s->st.load_ns += tsc_now_ns() - t0;
 	return b;
 fail:
 	bin_free(b);
@@ -282,9 +276,9 @@ unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const st
 		return 0;
 	}
 	struct tsc_sym tmp[MAX_INLINE];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = tsc_now_ns();
 	unsigned n = resolve(s, pc, ret, tmp);
-	s->resolve_ns += now_ns() - t0;
+	s->resolve_ns += tsc_now_ns() - t0;
 	struct tsc_sym *copy = malloc(n * sizeof(*copy));
 	if (!copy) {
 		*syms = &unknown;

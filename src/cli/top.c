@@ -13,7 +13,9 @@
 #include "attach.h"
 #include "cli.h"
 #include "collect.h"
+#include "opts.h"
 #include "remote.h"
+#include "util.h"
 #include <linux/types.h>
 #include "events.h"
 
@@ -54,7 +56,8 @@ static void top_usage(FILE *f)
 	fprintf(f,
 		"taskscope top: a live view of a process's tasks and what runs on each thread.\n\n"
 		"USAGE: taskscope top [-d SECS] [--hz HZ | --exact] [-b [-n N] | --json [-n N]]\n"
-		"                     [-s KEY] [-f TEXT] [--no-bpf] PID\n\n"
+		"                     [-s KEY] [-f TEXT] [--no-bpf] [-v] [-p] PID\n\n"
+		"  -p, --pid PID     the process (or its PID alone, as the last argument)\n"
 		"  -d, --delay SECS  refresh interval (default 1)\n"
 		"  --hz HZ           sampling mode (the default): samples per second per CPU of\n"
 		"                    the running task of each thread (default 99); the target\n"
@@ -68,7 +71,8 @@ static void top_usage(FILE *f)
 		"  -f, --filter TEXT only tasks whose name holds TEXT\n"
 		"  --no-bpf          the registry alone: states and switches/s, no CPU, no probes\n"
 		"                    (no privileges beyond ptrace access to the process)\n"
-		"  -v                more detail on stderr\n\n"
+		"  -v, --verbose     more detail on stderr\n"
+		"  -h, --help        this help\n\n"
 		"KEYS: c a n i s  sort by cpu, age, name, id, switches (again: reverse)\n"
 		"      /  filter by name    t  await tree    Enter  details    p  pause\n"
 		"      arrows, PgUp/PgDn, Home/End  move    ?  help    q  quit\n\n"
@@ -80,13 +84,6 @@ static void top_usage(FILE *f)
 		"  taskscope top --exact -d 0.5 1234\n"
 		"  taskscope top -b -n 3 1234\n"
 		"  taskscope top --json -n 1 1234 | jq '.tasks[] | select(.cpu_pct > 50)'\n");
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The lifecycle probes, attached before the registry is read (a task created meanwhile is
@@ -223,7 +220,7 @@ enum wake { WAKE_TIMER, WAKE_SIGNAL, WAKE_EXITED, WAKE_INPUT };
 static enum wake wait_until(struct top *t, uint64_t deadline, int input)
 {
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = tsc_now_ns();
 		int ms = deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
 		struct pollfd p[3] = {
 			{ .fd = t->sfd, .events = POLLIN },
@@ -242,7 +239,7 @@ static enum wake wait_until(struct top *t, uint64_t deadline, int input)
 			return WAKE_EXITED;
 		if (p[2].revents)
 			return WAKE_INPUT;
-		if (n == 0 || now_ns() >= deadline)
+		if (n == 0 || tsc_now_ns() >= deadline)
 			return WAKE_TIMER;
 	}
 }
@@ -265,7 +262,7 @@ static int output_failed(void)
 
 static int run_batch(struct top *t)
 {
-	uint64_t next = now_ns() + interval_ns(t);
+	uint64_t next = tsc_now_ns() + interval_ns(t);
 	for (long frame = 0; !t->o.frames || frame < t->o.frames; frame++) {
 		enum wake w = wait_until(t, next, 0);
 		if (w == WAKE_SIGNAL)
@@ -291,8 +288,8 @@ static int run_batch(struct top *t)
 		if ((err = output_failed()))
 			return err == -EPIPE ? TSC_EXIT_OK : TSC_EXIT_ERROR;
 		/* a late refresh (a slow read, a stopped terminal) does not bunch up frames */
-		if (next < now_ns())
-			next = now_ns() + interval_ns(t);
+		if (next < tsc_now_ns())
+			next = tsc_now_ns() + interval_ns(t);
 	}
 	return TSC_EXIT_OK;
 exited:
@@ -312,7 +309,7 @@ static int run_ui(struct top *t)
 	}
 	*top_ui_view(ui) = t->o.view;
 	int rc = TSC_EXIT_OK, exited = 0;
-	uint64_t next = now_ns() + interval_ns(t);
+	uint64_t next = tsc_now_ns() + interval_ns(t);
 	top_ui_draw(ui, &t->m, t->mode);
 	for (;;) {
 		enum wake w = wait_until(t, next, 1);
@@ -329,8 +326,8 @@ static int run_ui(struct top *t)
 			continue;
 		}
 		next += interval_ns(t);
-		if (next < now_ns())
-			next = now_ns() + interval_ns(t);
+		if (next < tsc_now_ns())
+			next = tsc_now_ns() + interval_ns(t);
 		if (top_ui_paused(ui))
 			continue;
 		if ((err = refresh(t)) == -ESRCH) {
@@ -361,17 +358,31 @@ static void on_signal(int sig)
 	(void)sig;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
+/* The options that exclude each other, and the terminal the live view needs: 0, or -1
+ * after saying what is wrong. */
+static int top_opts_check(const struct top_opts *o, int hz_given)
 {
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || *end || !(v >= lo && v <= hi))
+	if (o->exact && hz_given) {
+		fprintf(stderr, "taskscope top: --hz is for sampling; --exact samples nothing\n");
 		return -1;
-	*out = v;
+	}
+	if (!o->use_bpf && (o->exact || hz_given)) {
+		fprintf(stderr, "taskscope top: --no-bpf measures no CPU: no --exact or --hz\n");
+		return -1;
+	}
+	if (o->frames && !o->batch && !o->json) {
+		fprintf(stderr, "taskscope top: -n is for batch (-b) or JSON (--json) output\n");
+		return -1;
+	}
+	if (!o->batch && !o->json && (!isatty(0) || !isatty(1))) {
+		fprintf(stderr, "taskscope top: the live view needs a terminal; use -b or --json\n");
+		return -1;
+	}
 	return 0;
 }
 
-int tsc_cmd_top(int argc, char **argv)
+/* Options into o: -1 to go on, else the exit code (0 after --help). */
+static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 {
 	static const struct option opts[] = {
 		{ "delay", required_argument, NULL, 'd' },
@@ -383,102 +394,92 @@ int tsc_cmd_top(int argc, char **argv)
 		{ "sort", required_argument, NULL, 's' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "no-bpf", no_argument, NULL, 'N' },
+		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct top t = { .o = { .interval = 1, .hz = 99, .use_bpf = 1 }, .sfd = -1 };
+	const char *pid_opt = NULL;
 	int c, hz_given = 0;
 	double v;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:bn:s:f:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:bn:s:f:p:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			if (parse_double(optarg, 0.05, 3600, &t.o.interval)) {
+			if (tsc_parse_double(optarg, 0.05, 3600, &o->interval)) {
 				fprintf(stderr, "taskscope top: -d takes seconds, 0.05 to 3600\n");
 				goto usage;
 			}
 			break;
 		case 'H':
-			if (parse_double(optarg, 1, 10000, &v) || v != (double)(long)v) {
+			if (tsc_parse_double(optarg, 1, 10000, &v) || v != (double)(long)v) {
 				fprintf(stderr, "taskscope top: --hz takes a whole number, 1 to 10000\n");
 				goto usage;
 			}
-			t.o.hz = (int)v;
+			o->hz = (int)v;
 			hz_given = 1;
 			break;
-		case 'x': t.o.exact = 1; break;
-		case 'b': t.o.batch = 1; break;
-		case 'j': t.o.json = 1; break;
+		case 'x': o->exact = 1; break;
+		case 'b': o->batch = 1; break;
+		case 'j': o->json = 1; break;
 		case 'n':
-			if (parse_double(optarg, 1, 1e12, &v) || v != (double)(long)v) {
+			if (tsc_parse_double(optarg, 1, 1e12, &v) || v != (double)(long)v) {
 				fprintf(stderr, "taskscope top: -n takes a number of frames, at least 1\n");
 				goto usage;
 			}
-			t.o.frames = (long)v;
+			o->frames = (long)v;
 			break;
 		case 's':
-			if (top_sort_parse(optarg, &t.o.view.sort)) {
+			if (top_sort_parse(optarg, &o->view.sort)) {
 				fprintf(stderr, "taskscope top: sort by cpu, age, name, id or switches\n");
 				goto usage;
 			}
 			break;
 		case 'f':
-			snprintf(t.o.view.filter, sizeof(t.o.view.filter), "%s", optarg);
+			snprintf(o->view.filter, sizeof(o->view.filter), "%s", optarg);
 			break;
-		case 'N': t.o.use_bpf = 0; break;
+		case 'N': o->use_bpf = 0; break;
+		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': top_usage(stdout); return TSC_EXIT_OK;
 		default:
-			if (optopt && strchr("dnsf", optopt))
+			if (optopt && strchr("dnsfp", optopt))
 				fprintf(stderr, "taskscope top: option '-%c' needs a value\n", optopt);
 			else
 				fprintf(stderr, "taskscope top: unknown option '%s'\n", argv[optind - 1]);
 			goto usage;
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "taskscope top: %s\n", optind >= argc ? "no PID given" : "one PID only");
+	if ((o->pid = tsc_opts_pid("top", pid_opt, argc, argv, optind, NULL)) < 0)
 		goto usage;
-	}
-	if ((t.o.pid = tsc_parse_pid(argv[optind])) < 0) {
-		fprintf(stderr, "taskscope top: '%s' is not a PID\n", argv[optind]);
+	if (top_opts_check(o, hz_given))
 		goto usage;
-	}
-	if (t.o.exact && hz_given) {
-		fprintf(stderr, "taskscope top: --hz is for sampling; --exact samples nothing\n");
-		goto usage;
-	}
-	if (!t.o.use_bpf && (t.o.exact || hz_given)) {
-		fprintf(stderr, "taskscope top: --no-bpf measures no CPU: no --exact or --hz\n");
-		goto usage;
-	}
-	if (t.o.frames && !t.o.batch && !t.o.json) {
-		fprintf(stderr, "taskscope top: -n is for batch (-b) or JSON (--json) output\n");
-		goto usage;
-	}
-	if (!t.o.batch && !t.o.json && (!isatty(0) || !isatty(1))) {
-		fprintf(stderr, "taskscope top: the live view needs a terminal; use -b or --json\n");
-		goto usage;
-	}
+	return -1;
+usage:
+	fprintf(stderr, "Usage: taskscope top [-d SECS] [--hz HZ | --exact] [-b|--json] [-n N] PID "
+			"(see taskscope top --help)\n");
+	return TSC_EXIT_USAGE;
+}
 
-	t.m.pid = t.o.pid;
-	t.m.interval = t.o.interval;
-	t.m.exact = t.o.exact;
-	t.m.hz = t.o.use_bpf && !t.o.exact ? t.o.hz : 0;
-	if (!t.o.use_bpf)
-		snprintf(t.mode, sizeof(t.mode), "registry only");
-	else if (t.o.exact)
-		snprintf(t.mode, sizeof(t.mode), "exact");
+static int run_top(struct top *t)
+{
+	t->m.pid = t->o.pid;
+	t->m.interval = t->o.interval;
+	t->m.exact = t->o.exact;
+	t->m.hz = t->o.use_bpf && !t->o.exact ? t->o.hz : 0;
+	if (!t->o.use_bpf)
+		snprintf(t->mode, sizeof(t->mode), "registry only");
+	else if (t->o.exact)
+		snprintf(t->mode, sizeof(t->mode), "exact");
 	else
-		snprintf(t.mode, sizeof(t.mode), "sampling %d Hz", t.o.hz);
+		snprintf(t->mode, sizeof(t->mode), "sampling %d Hz", t->o.hz);
 
 	/* Until the target is open and the probes attached, SIGINT and SIGTERM keep their
 	 * default action: they end us at once, whatever we wait for (the kernel releases the
 	 * probes), since nothing on the terminal needs restoring yet. */
 	signal(SIGPIPE, SIG_IGN);
-	int rc = open_target(&t);
+	int rc = open_target(t);
 	/* Then they arrive through a signalfd the loop polls: the terminal is restored in
 	 * order. A handler of our own (never run: the signals stay blocked) keeps curses from
 	 * installing its own, which would exit on them. */
@@ -492,25 +493,28 @@ int tsc_cmd_top(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old);
-	t.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (!rc && t.sfd < 0) {
+	t->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (!rc && t->sfd < 0) {
 		perror("taskscope top: signalfd");
 		rc = TSC_EXIT_ERROR;
 	} else if (!rc) {
 		static char outbuf[1 << 16];
 		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-		rc = t.o.batch || t.o.json ? run_batch(&t) : run_ui(&t);
+		rc = t->o.batch || t->o.json ? run_batch(t) : run_ui(t);
 	}
-	close_target(&t);
-	if (t.sfd >= 0)
-		close(t.sfd);
+	close_target(t);
+	if (t->sfd >= 0)
+		close(t->sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	sigaction(SIGINT, &old_sa[0], NULL);
 	sigaction(SIGTERM, &old_sa[1], NULL);
 	sigaction(SIGHUP, &old_sa[2], NULL);
 	return rc;
-usage:
-	fprintf(stderr, "Usage: taskscope top [-d SECS] [--hz HZ | --exact] [-b|--json] [-n N] PID "
-			"(see taskscope top --help)\n");
-	return TSC_EXIT_USAGE;
+}
+
+int tsc_cmd_top(int argc, char **argv)
+{
+	struct top t = { .o = { .interval = 1, .hz = 99, .use_bpf = 1 }, .sfd = -1 };
+	int rc = parse_top_opts(argc, argv, &t.o);
+	return rc >= 0 ? rc : run_top(&t);
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <taskscope/debug.h>
+#include "idmap.h"
+#include "walk.h"
 
 struct tsc_remote;
 
@@ -56,12 +58,9 @@ struct top_thread {
 	int known;
 };
 
-/* An id -> index table, open addressing; keys are never 0. */
-struct top_idx {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap;
-};
+/* An id -> index table: the CLI's id map, keyed (the ids are the live target's). The old
+ * name stays while the registry reader (top_reg.c) still uses it. */
+#define top_idx tsc_idmap
 
 struct top_model {
 	int pid;
@@ -113,10 +112,20 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m);
 
 /* ---- top_model.c ---- */
 /* Empty, with room for n keys; reuses x's arrays when they are big enough. */
-int top_idx_reset(struct top_idx *x, size_t n);
-void top_idx_free(struct top_idx *x);
-void top_idx_put(struct top_idx *x, uint64_t key, uint32_t val);
-uint32_t *top_idx_get(const struct top_idx *x, uint64_t key);
+static inline int top_idx_reset(struct tsc_idmap *x, size_t n)
+{
+	return tsc_idmap_reset(x, n, tsc_hash_key);
+}
+static inline void top_idx_free(struct tsc_idmap *x) { tsc_idmap_free(x); }
+/* Into a table reset for at least as many keys: it never grows, so never fails. */
+static inline void top_idx_put(struct tsc_idmap *x, uint64_t key, uint32_t val)
+{
+	(void)tsc_idmap_put(x, key, val);
+}
+static inline uint64_t *top_idx_get(const struct tsc_idmap *x, uint64_t key)
+{
+	return tsc_idmap_get(x, key);
+}
 void top_model_free(struct top_model *m);
 struct top_task *top_find(const struct top_model *m, uint64_t id);
 

@@ -2,6 +2,7 @@
 /* top's frames for scripts: plain text like top -b, or one JSON object per line. */
 #include "top.h"
 #include "out.h"
+#include "task_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,113 +155,136 @@ void top_print_text(const struct top_model *m, const struct top_view *v, const c
 	free(rows);
 }
 
-static void put_double(FILE *f, double v)
+/* A measured figure: the number, or null before top can measure (registry mode). */
+static void json_measured(struct tsc_json *w, const char *key, int meas, double v)
 {
-	fprintf(f, "%.2f", v);
+	tsc_json_key(w, key);
+	if (meas)
+		tsc_json_double(w, v, 2);
+	else
+		tsc_json_null(w);
+}
+
+static void json_frame_head(struct tsc_json *w, const struct top_model *m, uint64_t frame)
+{
+	int meas = measured(m);
+	tsc_json_schema(w);
+	tsc_json_key(w, "frame");
+	tsc_json_u64(w, frame);
+	tsc_json_key(w, "pid");
+	tsc_json_i64(w, m->pid);
+	tsc_json_key(w, "mode");
+	tsc_json_lit(w, !meas ? "registry" : m->exact ? "exact" : "sampling");
+	tsc_json_key(w, "hz");
+	if (m->hz > 0)
+		tsc_json_i64(w, m->hz);
+	else
+		tsc_json_null(w);
+	tsc_json_key(w, "taken_ns");
+	tsc_json_u64(w, m->taken_ns);
+	tsc_json_key(w, "interval_s");
+	tsc_json_double(w, m->dt, 3);
+	tsc_json_key(w, "live");
+	tsc_json_u64(w, m->ntasks);
+	tsc_json_key(w, "states");
+	tsc_json_obj(w);
+	static const uint32_t shown[] = { TS_PENDING, TS_READY, TS_RUNNING, TS_WAITING };
+	for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+		tsc_json_key(w, tsc_state_name(shown[i]));
+		tsc_json_u64(w, m->nstate[shown[i]]);
+	}
+	tsc_json_end_obj(w);
+}
+
+static void json_frame_counters(struct tsc_json *w, const struct top_model *m)
+{
+	tsc_json_key(w, "created");
+	tsc_json_u64(w, m->created);
+	tsc_json_key(w, "finished");
+	tsc_json_u64(w, m->finished);
+	tsc_json_key(w, "created_per_s");
+	tsc_json_double(w, m->created_rate, 2);
+	tsc_json_key(w, "finished_per_s");
+	tsc_json_double(w, m->finished_rate, 2);
+	tsc_json_key(w, "events");
+	tsc_json_u64(w, m->events);
+	tsc_json_key(w, "events_per_s");
+	tsc_json_double(w, m->events_rate, 2);
+	tsc_json_key(w, "lost");
+	tsc_json_u64(w, m->lost);
+	tsc_json_key(w, "map_full");
+	tsc_json_u64(w, m->map_full);
+	tsc_json_key(w, "resyncs");
+	tsc_json_u64(w, m->resyncs);
+	tsc_json_key(w, "retries");
+	tsc_json_u64(w, m->retries);
+	tsc_json_key(w, "note");
+	if (m->note[0])
+		tsc_json_string(w, m->note);
+	else
+		tsc_json_null(w);
+}
+
+static void json_task(struct tsc_json *w, const struct top_model *m, const struct top_task *t)
+{
+	int meas = measured(m);
+	const struct tsc_task_view v = {
+		.id = t->id, .parent = t->parent, .name = t->name, .coro = t->coro,
+		.state = t->state, .wait = t->wait, .wait_obj = t->wait_obj, .tid = t->tid,
+		.created_ns = t->created_ns, .switches = t->switches,
+	};
+	tsc_json_obj(w);
+	tsc_task_json(w, &v, m->taken_ns);
+	json_measured(w, "cpu_pct", meas, t->cpu_pct);
+	tsc_json_key(w, "cpu_ns");
+	if (meas)
+		tsc_json_u64(w, t->cpu_ns);
+	else
+		tsc_json_null(w);
+	tsc_json_key(w, "switches_per_s");
+	tsc_json_double(w, t->sw_rate, 2);
+	tsc_json_end_obj(w);
 }
 
 void top_print_json(const struct top_model *m, const struct top_view *v, const char *mode,
 		    uint64_t frame)
 {
-	FILE *f = stdout;
 	uint32_t *rows;
 	size_t nrows;
 	int meas = measured(m);
-	top_rows(m, v, 0, &rows, &nrows);
-	fprintf(f, "{\"frame\":%llu,\"pid\":%d,\"mode\":\"%s\",\"hz\":", (unsigned long long)frame,
-		m->pid, !meas ? "registry" : m->exact ? "exact" : "sampling");
-	if (m->hz > 0)
-		fprintf(f, "%d", m->hz);
-	else
-		fputs("null", f);
-	fprintf(f, ",\"taken_ns\":%llu,\"interval_s\":%.3f,\"live\":%zu", (unsigned long long)m->taken_ns,
-		m->dt, m->ntasks);
-	fprintf(f, ",\"states\":{\"pending\":%zu,\"ready\":%zu,\"running\":%zu,\"waiting\":%zu}",
-		m->nstate[TS_PENDING], m->nstate[TS_READY], m->nstate[TS_RUNNING],
-		m->nstate[TS_WAITING]);
-	fprintf(f, ",\"created\":%llu,\"finished\":%llu,\"created_per_s\":%.2f,"
-		   "\"finished_per_s\":%.2f,\"events\":%llu,\"events_per_s\":%.2f,\"lost\":%llu,"
-		   "\"map_full\":%llu,\"resyncs\":%llu,\"retries\":%u,\"note\":",
-		(unsigned long long)m->created, (unsigned long long)m->finished, m->created_rate,
-		m->finished_rate, (unsigned long long)m->events, m->events_rate,
-		(unsigned long long)m->lost, (unsigned long long)m->map_full,
-		(unsigned long long)m->resyncs, m->retries);
-	if (m->note[0])
-		tsc_json_str(f, m->note);
-	else
-		fputs("null", f);
+	struct tsc_json *w = tsc_json_new(stdout);
 	(void)mode;
-	fputs(",\"threads\":[", f);
+	if (!w) {
+		fputs("taskscope top: out of memory\n", stderr);
+		return;
+	}
+	top_rows(m, v, 0, &rows, &nrows);
+	tsc_json_obj(w);
+	json_frame_head(w, m, frame);
+	json_frame_counters(w, m);
+	tsc_json_key(w, "threads");
+	tsc_json_arr(w);
 	for (size_t i = 0; i < m->nthreads; i++) {
 		const struct top_thread *th = &m->threads[i];
-		fprintf(f, "%s{\"tid\":%d,\"loop\":%llu,\"current\":", i ? "," : "", th->tid,
-			(unsigned long long)th->loop_id);
-		if (th->current)
-			tsc_put_u64(f, th->current);
-		else
-			fputs("null", f);
-		fputs(",\"cpu_pct\":", f);
-		if (meas)
-			put_double(f, th->cpu_pct);
-		else
-			fputs("null", f);
-		fputs(",\"task_pct\":", f);
-		if (meas)
-			put_double(f, th->task_pct);
-		else
-			fputs("null", f);
-		fputc('}', f);
+		tsc_json_obj(w);
+		tsc_json_key(w, "tid");
+		tsc_json_i64(w, th->tid);
+		tsc_json_key(w, "loop");
+		tsc_json_u64(w, th->loop_id);
+		tsc_json_key(w, "current");
+		tsc_json_id(w, th->current);
+		json_measured(w, "cpu_pct", meas, th->cpu_pct);
+		json_measured(w, "task_pct", meas, th->task_pct);
+		tsc_json_end_obj(w);
 	}
-	fputs("],\"tasks\":[", f);
-	for (size_t i = 0; i < nrows; i++) {
-		const struct top_task *t = &m->tasks[rows[i]];
-		fputs_unlocked(i ? ",{\"id\":" : "{\"id\":", f);
-		tsc_put_u64(f, t->id);
-		fputs_unlocked(",\"name\":", f);
-		tsc_json_str(f, t->name);
-		fputs_unlocked(",\"coro\":", f);
-		tsc_json_str(f, t->coro);
-		fputs_unlocked(",\"state\":\"", f);
-		fputs_unlocked(tsc_state_name(t->state), f);
-		int waiting = t->state == TS_WAITING;
-		fputs_unlocked("\",\"wait\":\"", f);
-		fputs_unlocked(tsc_wait_name(waiting ? t->wait : TS_WAIT_NONE), f);
-		putc_unlocked('"', f);
-		if (waiting && t->wait != TS_WAIT_NONE) {
-			fputs_unlocked(",\"wait_obj\":", f);
-			tsc_put_u64(f, t->wait_obj);
-		}
-		fputs_unlocked(",\"thread\":", f);
-		tsc_put_i64(f, t->tid);
-		fputs_unlocked(",\"parent\":", f);
-		if (t->parent)
-			tsc_put_u64(f, t->parent);
-		else
-			fputs_unlocked("null", f);
-		fputs_unlocked(",\"awaiting\":[", f);
-		if (waiting && t->wait == TS_WAIT_AWAIT && t->wait_obj)
-			tsc_put_u64(f, t->wait_obj);
-		fputs_unlocked("],\"cpu_pct\":", f);
-		if (meas)
-			put_double(f, t->cpu_pct);
-		else
-			fputs_unlocked("null", f);
-		fputs_unlocked(",\"cpu_ns\":", f);
-		if (meas)
-			tsc_put_u64(f, t->cpu_ns);
-		else
-			fputs_unlocked("null", f);
-		fputs_unlocked(",\"switches\":", f);
-		tsc_put_u64(f, t->switches);
-		fputs_unlocked(",\"switches_per_s\":", f);
-		put_double(f, t->sw_rate);
-		fputs_unlocked(",\"created_ns\":", f);
-		tsc_put_u64(f, t->created_ns);
-		fputs_unlocked(",\"age_ms\":", f);
-		tsc_put_u64(f, (m->taken_ns > t->created_ns ? m->taken_ns - t->created_ns : 0) /
-				       1000000);
-		putc_unlocked('}', f);
-	}
-	fputs("]}\n", f);
+	tsc_json_end_arr(w);
+	tsc_json_key(w, "tasks");
+	tsc_json_arr(w);
+	for (size_t i = 0; i < nrows; i++)
+		json_task(w, m, &m->tasks[rows[i]]);
+	tsc_json_end_arr(w);
+	tsc_json_end_obj(w);
+	tsc_json_ch(w, '\n');
+	tsc_json_free(w);
 	free(rows);
 }

@@ -12,59 +12,9 @@
 
 #define NONE UINT32_MAX
 
-int top_idx_reset(struct top_idx *x, size_t n)
-{
-	size_t cap = 16;
-	while (cap < 2 * n + 16)
-		cap <<= 1;
-	if (cap > x->cap || !x->keys) {
-		top_idx_free(x);
-		x->keys = calloc(cap, sizeof(*x->keys));
-		x->vals = malloc(cap * sizeof(*x->vals));
-		if (!x->keys || !x->vals) {
-			top_idx_free(x);
-			return -ENOMEM;
-		}
-		x->cap = cap;
-		return 0;
-	}
-	memset(x->keys, 0, x->cap * sizeof(*x->keys));
-	return 0;
-}
-
-void top_idx_free(struct top_idx *x)
-{
-	free(x->keys);
-	free(x->vals);
-	*x = (struct top_idx){ 0 };
-}
-
-static size_t idx_slot(const struct top_idx *x, uint64_t key)
-{
-	size_t i = (size_t)tsc_hash64(key) & (x->cap - 1);
-	while (x->keys[i] && x->keys[i] != key)
-		i = (i + 1) & (x->cap - 1);
-	return i;
-}
-
-void top_idx_put(struct top_idx *x, uint64_t key, uint32_t val)
-{
-	size_t i = idx_slot(x, key);
-	x->keys[i] = key;
-	x->vals[i] = val;
-}
-
-uint32_t *top_idx_get(const struct top_idx *x, uint64_t key)
-{
-	if (!x->cap || !key)
-		return NULL;
-	size_t i = idx_slot(x, key);
-	return x->keys[i] ? &x->vals[i] : NULL;
-}
-
 struct top_task *top_find(const struct top_model *m, uint64_t id)
 {
-	uint32_t *at = top_idx_get(&m->by_id, id);
+	uint64_t *at = top_idx_get(&m->by_id, id);
 	return at ? &m->tasks[*at] : NULL;
 }
 
@@ -216,7 +166,7 @@ size_t top_rows(const struct top_model *m, const struct top_view *v, size_t want
 static int awaits(const struct top_model *m, const struct top_task *t, uint32_t *to)
 {
 	uint64_t id;
-	uint32_t *at;
+	uint64_t *at;
 	if (!tsc_task_awaits(&(struct tsc_task){ .state = t->state, .wait = t->wait,
 						 .wait_obj = t->wait_obj }, &id))
 		return 0;

@@ -326,7 +326,7 @@ static void commit(struct top_reg *g, struct top_model *m, struct refresh *f)
 {
 	/* a thread's current task is one of its own live tasks, or none */
 	for (size_t k = 0; k < f->nth; k++) {
-		uint32_t *at = f->th[k].current ? top_idx_get(&f->idx, f->th[k].current) : NULL;
+		uint64_t *at = f->th[k].current ? top_idx_get(&f->idx, f->th[k].current) : NULL;
 		if (!at || f->nt[*at].tid != f->th[k].tid)
 			f->th[k].current = 0;
 	}

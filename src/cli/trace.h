@@ -204,8 +204,5 @@ struct tsc_tstate_task *tsc_tstate_task(const struct tsc_tstate *s, uint64_t id)
 struct tsc_tstate_thread *tsc_tstate_thread(const struct tsc_tstate *s, int32_t tid);
 void tsc_tstate_free(struct tsc_tstate *s);
 
-/* ---- commands ---- */
-int tsc_cmd_dump(int argc, char **argv);
-int tsc_cmd_export(int argc, char **argv);
 
 #endif

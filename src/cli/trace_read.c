@@ -2,6 +2,7 @@
 /* The trace reader: every length, count and reference in the file is checked before use,
  * so any input either decodes or stops with a message saying where and what was wrong. */
 #include "trace.h"
+#include "util.h"
 #include "trace_fmt.h"
 
 #include <errno.h>
@@ -157,21 +158,6 @@ static size_t src_read(struct tsc_trace_reader *r, uint64_t off, void *buf, size
 	return got;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 64;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * elem);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 /* ---- varints within [p, end) ---- */
 
 static inline int vget(const uint8_t **pp, const uint8_t *end, uint64_t *v)
@@ -297,8 +283,8 @@ static int load_chunk(struct tsc_trace_reader *r, int *kind)
 			    "offset %" PRIu64 ": block of codec %d claims %u bytes from %u stored "
 			    "(the ratio is capped at %d)",
 			    off, codec, rlen, plen, TF_RATIO_MAX);
-	if (grow((void **)&r->zbuf, &r->zcap, plen ? plen : 1, 1) ||
-	    grow((void **)&r->raw, &r->rcap, (size_t)rlen + 1, 1))
+	if (tsc_grow((void **)&r->zbuf, &r->zcap, plen ? plen : 1, 1) ||
+	    tsc_grow((void **)&r->raw, &r->rcap, (size_t)rlen + 1, 1))
 		return fail(r, -ENOMEM, "out of memory reading block at offset %" PRIu64, off);
 	got = src_read(r, off + hlen, r->zbuf, plen);
 	if (got < plen)
@@ -386,7 +372,7 @@ static int parse_snapshot(struct tsc_trace_reader *r)
 		p = ee;
 		if (vget(&e, ee, &tid) || vget(&e, ee, &loop) || vget(&e, ee, &cur))
 			return snapshot_error(r, "a thread entry is too short");
-		if (grow((void **)&r->snap.threads, &cap, r->snap.nthreads + 1,
+		if (tsc_grow((void **)&r->snap.threads, &cap, r->snap.nthreads + 1,
 			 sizeof(*r->snap.threads)))
 			return fail(r, -ENOMEM, "out of memory reading the snapshot");
 		r->snap.threads[r->snap.nthreads++] = (struct tsc_thread){
@@ -415,7 +401,7 @@ static int parse_snapshot(struct tsc_trace_reader *r)
 		for (int k = 2; k < 8; k++)
 			if (vget(&e, ee, &v[k]))
 				return snapshot_error(r, "a task entry is too short");
-		if (grow((void **)&r->snap.tasks, &cap, r->snap.ntasks + 1, sizeof(*r->snap.tasks)))
+		if (tsc_grow((void **)&r->snap.tasks, &cap, r->snap.ntasks + 1, sizeof(*r->snap.tasks)))
 			return fail(r, -ENOMEM, "out of memory reading the snapshot");
 		struct tsc_task *t = &r->snap.tasks[r->snap.ntasks++];
 		memset(t, 0, sizeof(*t));
@@ -614,7 +600,7 @@ static inline const char *get_cstr(const uint8_t **p, const uint8_t *end, size_t
 static int add_str(struct tsc_trace_reader *r, const char *s)
 {
 	if (r->nstr >= TF_BLOCK_STRINGS_MAX ||
-	    grow((void **)&r->strs, &r->strs_cap, r->nstr + 1, sizeof(*r->strs)))
+	    tsc_grow((void **)&r->strs, &r->strs_cap, r->nstr + 1, sizeof(*r->strs)))
 		return -1;
 	r->strs[r->nstr++] = (struct rstr){ .s = s };
 	return 0;

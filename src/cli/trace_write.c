@@ -2,6 +2,7 @@
 /* The trace writer: header and snapshot at open, then events encoded into a block buffer
  * that each flush compresses and appends as one chunk; the footer at close. */
 #include "trace.h"
+#include "util.h"
 #include "trace_fmt.h"
 #include "outfile.h"
 
@@ -102,21 +103,6 @@ static int write_all(int fd, const void *data, size_t n)
 	return 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 64;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * elem);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 /* Write one chunk: header (with the cumulative lost counts), then payload, CRC over both. */
 static int write_chunk(struct tsc_trace_writer *w, int kind, int codec, const void *payload,
 		       size_t plen, size_t raw_len, uint32_t nrec, uint64_t t_first, uint64_t t_min,
@@ -160,7 +146,7 @@ static int write_compressed(struct tsc_trace_writer *w, int kind, const uint8_t 
 			    uint32_t nrec, uint64_t t_first, uint64_t t_min, uint64_t t_max)
 {
 	uLongf zlen = compressBound((uLong)len);
-	if (grow((void **)&w->zbuf, &w->zcap, zlen, 1))
+	if (tsc_grow((void **)&w->zbuf, &w->zcap, zlen, 1))
 		return -ENOMEM;
 	zlen = (uLongf)w->zcap;
 	if (w->level && compress2(w->zbuf, &zlen, raw, (uLong)len, w->level) == Z_OK && zlen < len &&
@@ -337,7 +323,7 @@ cleanup:
 
 static int reserve(struct tsc_trace_writer *w, size_t n)
 {
-	return grow((void **)&w->buf, &w->cap, w->len + n, 1);
+	return tsc_grow((void **)&w->buf, &w->cap, w->len + n, 1);
 }
 
 /* The slot of tid in this block's thread table, adding it if new (*added = 1). */
@@ -417,10 +403,10 @@ static int str_find(struct tsc_trace_writer *w, const char *s, size_t n, int add
 	if (!add)
 		return -1;
 	size_t ns = w->strs_cap;
-	if (grow((void **)&w->strs, &ns, w->nstr + 1, sizeof(*w->strs)))
+	if (tsc_grow((void **)&w->strs, &ns, w->nstr + 1, sizeof(*w->strs)))
 		return -1;
 	w->strs_cap = (uint32_t)ns;
-	if (grow((void **)&w->arena, &w->arena_cap, w->arena_len + n + 1, 1))
+	if (tsc_grow((void **)&w->arena, &w->arena_cap, w->arena_len + n + 1, 1))
 		return -1;
 	memcpy(w->arena + w->arena_len, s, n);
 	w->arena[w->arena_len + n] = 0;

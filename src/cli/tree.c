@@ -8,8 +8,9 @@
  */
 #include "cli.h"
 #include "collect.h"
-#include "pid_opts.h"
+#include "opts.h"
 #include "out.h"
+#include "task_json.h"
 #include "stacks.h"
 
 #include <stdio.h>
@@ -204,17 +205,50 @@ static void print_text(const struct graph *g)
 	free(shown);
 }
 
-static void print_json(const struct graph *g)
+/* A list of ids: [1,2,3] */
+static void json_ids(struct tsc_json *w, const struct tsc_snapshot *s, const size_t *ix,
+		     size_t n)
+{
+	tsc_json_arr(w);
+	for (size_t j = 0; j < n; j++)
+		tsc_json_u64(w, s->tasks[ix[j]].id);
+	tsc_json_end_arr(w);
+}
+
+/* One task: the shared object, then who awaits it and whether it is in a cycle. */
+static void json_task(struct tsc_json *w, const struct graph *g, size_t i, const size_t *first,
+		      const size_t *next)
+{
+	const struct tsc_snapshot *s = g->s;
+	struct tsc_task_view v = tsc_task_view_of(&s->tasks[i]);
+	tsc_json_nl(w);
+	tsc_json_obj(w);
+	tsc_task_json(w, &v, s->taken_ns);
+	tsc_json_key(w, "awaited_by");
+	tsc_json_arr(w);
+	for (size_t k = first[i]; k != NONE; k = next[k])
+		tsc_json_u64(w, s->tasks[k].id);
+	tsc_json_end_arr(w);
+	tsc_json_key(w, "in_cycle");
+	tsc_json_bool(w, g->cycle[i] != 0);
+	if (g->stacks)
+		tsc_stacks_json(w, g->stacks, v.id);
+	tsc_json_end_obj(w);
+}
+
+static int print_json(const struct graph *g)
 {
 	const struct tsc_snapshot *s = g->s;
 	/* who awaits each task: a list per task, threaded through two arrays */
 	size_t *first = malloc((s->ntasks + 1) * sizeof(size_t));
 	size_t *next = malloc((s->ntasks + 1) * sizeof(size_t));
-	if (!first || !next) {
+	struct tsc_json *w = tsc_json_new(stdout);
+	if (!first || !next || !w) {
 		free(first);
 		free(next);
+		free(w);
 		fprintf(stderr, "taskscope: out of memory\n");
-		return;
+		return TSC_EXIT_ERROR;
 	}
 	for (size_t i = 0; i < s->ntasks; i++)
 		first[i] = NONE;
@@ -225,56 +259,52 @@ static void print_json(const struct graph *g)
 			first[g->next[i]] = i;
 		}
 	}
-	printf("{\"pid\":%d,\"reconciled\":%s,\"tasks\":[", s->pid, s->reconciled ? "true" : "false");
-	for (size_t i = 0; i < s->ntasks; i++) {
-		const struct tsc_task *t = &s->tasks[i];
-		printf("%s\n{\"id\":%llu,\"name\":", i ? "," : "", (unsigned long long)t->id);
-		tsc_json_str(stdout, t->name);
-		fputs(",\"coro\":", stdout);
-		tsc_json_str(stdout, t->coro);
-		printf(",\"state\":\"%s\",\"thread\":%d,\"awaiting\":", tsc_state_name(t->state),
-		       t->tid);
-		uint64_t aw;
-		if (tsc_task_awaits(t, &aw))
-			printf("%llu", (unsigned long long)aw);
-		else
-			fputs("null", stdout);
-		fputs(",\"awaited_by\":[", stdout);
-		for (size_t k = first[i]; k != NONE; k = next[k])
-			printf("%s%llu", k == first[i] ? "" : ",", (unsigned long long)s->tasks[k].id);
-		printf("],\"in_cycle\":%s", g->cycle[i] ? "true" : "false");
-		if (g->stacks) {
-			putchar(',');
-			tsc_stacks_print_json(stdout, g->stacks, t->id);
-		}
-		putchar('}');
-	}
-	fputs("\n],\"roots\":[", stdout);
-	for (size_t i = 0, n = 0; i < s->ntasks; i++)
+	tsc_json_obj(w);
+	tsc_json_schema(w);
+	tsc_json_key(w, "pid");
+	tsc_json_i64(w, s->pid);
+	tsc_json_key(w, "reconciled");
+	tsc_json_bool(w, s->reconciled);
+	tsc_json_key(w, "taken_ns");
+	tsc_json_u64(w, s->taken_ns);
+	tsc_json_key(w, "tasks");
+	tsc_json_arr(w);
+	for (size_t i = 0; i < s->ntasks; i++)
+		json_task(w, g, i, first, next);
+	tsc_json_ch(w, '\n');
+	tsc_json_end_arr(w);
+	tsc_json_key(w, "roots");
+	tsc_json_arr(w);
+	for (size_t i = 0; i < s->ntasks; i++)
 		if (!g->nawaiters[i])
-			printf("%s%llu", n++ ? "," : "", (unsigned long long)s->tasks[i].id);
-	fputs("],\"cycles\":[", stdout);
-	for (size_t c = 0; c < g->ncycles; c++) {
-		printf("%s[", c ? "," : "");
-		for (size_t j = 0; j < g->cycle_len[c]; j++)
-			printf("%s%llu", j ? "," : "",
-			       (unsigned long long)s->tasks[g->cycles[c][j]].id);
-		putchar(']');
-	}
-	fputs("]}\n", stdout);
+			tsc_json_u64(w, s->tasks[i].id);
+	tsc_json_end_arr(w);
+	tsc_json_key(w, "cycles");
+	tsc_json_arr(w);
+	for (size_t c = 0; c < g->ncycles; c++)
+		json_ids(w, s, g->cycles[c], g->cycle_len[c]);
+	tsc_json_end_arr(w);
+	tsc_json_end_obj(w);
+	tsc_json_ch(w, '\n');
+	tsc_json_free(w);
 	free(first);
 	free(next);
+	return TSC_EXIT_OK;
 }
 
 static void tree_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
-		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] PID\n\n"
-		"  --json      one JSON object: tasks [{id, name, coro, state, thread, awaiting,\n"
-		"              awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
-		"  --no-bpf    read the task registry only (see taskscope ps --help)\n"
-		"  --stacks    each task's frames under it (see taskscope ps --help)\n\n"
+		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -j, --json      one JSON object: tasks [{the task of ps --json, and\n"
+		"                  awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
+		"                  (docs/json.md)\n"
+		"  -n, --no-bpf    read the task registry only (see taskscope ps --help)\n"
+		"  -s, --stacks    each task's frames under it (see taskscope ps --help)\n"
+		"  -v, --verbose   more detail on stderr\n"
+		"  -h, --help      this help\n\n"
 		"Each task is printed above the task it awaits, one level deeper (past 20 levels\n"
 		"the indentation stays and the line shows its depth: \"└─ [N] \"). A cycle of\n"
 		"awaits can never end: it is reported as\n"
@@ -284,8 +314,8 @@ static void tree_usage(FILE *f)
 
 int tsc_cmd_tree(int argc, char **argv)
 {
-	struct tsc_pid_cmd o;
-	int rc = tsc_pid_cmd_parse("tree", argc, argv, tree_usage, &o);
+	struct tsc_pid_opts o;
+	int rc = tsc_parse_pid_opts("tree", argc, argv, tree_usage, &o);
 	if (rc >= 0)
 		return rc;
 	struct tsc_snapshot s;
@@ -299,11 +329,13 @@ int tsc_cmd_tree(int argc, char **argv)
 		return TSC_EXIT_ERROR;
 	}
 	g.stacks = st;
+	rc = TSC_EXIT_OK;
 	if (o.json)
-		print_json(&g);
+		rc = print_json(&g);
 	else
 		print_text(&g);
-	rc = g.ncycles ? TSC_EXIT_DEADLOCK : TSC_EXIT_OK;
+	if (!rc && g.ncycles)
+		rc = TSC_EXIT_DEADLOCK;
 	graph_free(&g);
 	tsc_stacks_free(st);
 	tsc_snapshot_free(&s);

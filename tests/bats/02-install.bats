@@ -270,7 +270,7 @@ complete_words() {
 	run -0 complete_words "$ts" t
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "top tree " ]
 	run -0 complete_words "$ts" ps --
-	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--json --no-bpf --stacks " ]
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--help --json --no-bpf --pid --stacks --verbose " ]
 	run -0 complete_words "$ts" -v record --d
 	[ "$output" = --duration ]
 	run -0 complete_words "$ts" top -s ""
@@ -357,4 +357,40 @@ complete_words() {
 	run -0 "$TASKSCOPE" probes -j "$DEMO"
 	jq -e '.probes | length > 0' <<<"$output" >/dev/null
 	run -0 "$TASKSCOPE" probes -v -j "$DEMO"
+}
+
+@test "each command's --help lists the short options that work, -p PID and -h among them" {
+	local cmd o
+	declare -A want=(
+		[ps]="-p, --pid|-j, --json|-n, --no-bpf|-s, --stacks|-v, --verbose|-h, --help"
+		[tree]="-p, --pid|-j, --json|-n, --no-bpf|-s, --stacks|-v, --verbose|-h, --help"
+		[top]="-p, --pid|-d, --delay|-b, --batch|-n, --frames|-s, --sort|-f, --filter|-v, --verbose|-h, --help"
+		[record]="-p, --pid|-o, --output|-d, --duration|-b, --buffer-size|-z, --compress|-v, --verbose|-h, --help"
+		[probes]="-p, --pid|-j, --json|-v, --verbose|-h, --help"
+		[dump]="-j, --json|-a, --at|-s, --summary|-h, --help"
+		[export]="-f, --format|-o, --output|-v, --verbose|-h, --help"
+	)
+	for cmd in "${!want[@]}"; do
+		run -0 "$TASKSCOPE" "$cmd" -h
+		local help=$output
+		IFS='|' read -ra opts <<<"${want[$cmd]}"
+		for o in "${opts[@]}"; do
+			[[ $help == *"  $o "* ]] || { echo "$cmd --help lacks '$o'" >&2; return 1; }
+		done
+	done
+	"$TASKSCOPE" record --help | grep '^USAGE' | grep -q -- '-z N'
+	# -p works wherever a PID is taken, and is checked as a PID operand is
+	"$DEMO" --threads 1 --tasks 2 --truth "$T/truth" > /dev/null 2>&1 &
+	KILL_PIDS=$!
+	local pid=$KILL_PIDS
+	wait_for_lines "$T/truth"
+	[ "$("$TASKSCOPE" ps -n -j -p "$pid" | jq .pid)" = "$pid" ]
+	[ "$("$TASKSCOPE" tree --no-bpf --json --pid "$pid" | jq .pid)" = "$pid" ]
+	[ "$(timeout 60 "$TASKSCOPE" top --no-bpf --json -n 1 -d 0.1 -p "$pid" | jq .pid)" = "$pid" ]
+	[ "$("$TASKSCOPE" probes -j -p "$pid" | jq .pid)" = "$pid" ]
+	run --separate-stderr "$TASKSCOPE" ps -p "$pid" "$pid"
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$TASKSCOPE" record -o "$T/x.tsc" -p nope
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"'nope' is not a PID"* ]]
 }

@@ -376,7 +376,7 @@ ts_probes() {
 	run --separate-stderr "$TASKSCOPE" tree --no-bpf --json "$VICTIM"
 	[ "$status" -eq 3 ]
 	[ "$(jq -c '.cycles' <<<"$output")" = "[[$a,$b,$c]]" ]
-	[ "$(jq -r ".tasks[] | select(.id == $a) | .awaiting" <<<"$output")" = "$b" ]
+	[ "$(jq -r ".tasks[] | select(.id == $a) | .awaiting[0]" <<<"$output")" = "$b" ]
 	[ "$(jq -c ".tasks[] | select(.id == $a) | .awaited_by" <<<"$output")" = "[$c]" ]
 	# ps shows the same awaits
 	run -0 "$TASKSCOPE" ps --no-bpf --json "$VICTIM"
@@ -536,7 +536,7 @@ ts_probes() {
 	[ "$(jq -c ".tasks[] | select(.id == $c2) | .awaited_by | sort" <<<"$output")" = \
 		"$(jq -cn "[$c1, $cx] | sort")" ]
 	[ "$(jq -c ".tasks[] | select(.id == $c0) | [.awaiting, .awaited_by]" <<<"$output")" = \
-		"[$c1,[]]" ]
+		"[[$c1],[]]" ]
 	[ "$(jq -c '.roots' <<<"$output")" = "$(jq -c '[.tasks[] | select(.awaited_by == []) | .id]' \
 		<<<"$output")" ]
 	[ "$(jq -c '.cycles' <<<"$output")" = "[]" ]
