@@ -424,11 +424,11 @@ static void export_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope export: convert a trace file for a timeline viewer.\n\n"
-		"USAGE: taskscope export FILE [-f|--format perfetto|chrome] -o|--output OUT\n\n"
-		"  -f, --format perfetto  Perfetto TrackEvent protobuf (default): open OUT in\n"
-		"                         the Perfetto UI (ui.perfetto.dev) or trace_processor\n"
-		"  -f, --format chrome    Chrome JSON trace events (chrome://tracing, Perfetto's\n"
-		"                         legacy JSON importer)\n"
+		"USAGE: taskscope export FILE [--format perfetto|chrome] -o OUT\n\n"
+		"  -f, --format FORMAT    perfetto (the default): Perfetto TrackEvent protobuf;\n"
+		"                         open OUT in the Perfetto UI (ui.perfetto.dev) or\n"
+		"                         trace_processor. chrome: Chrome JSON trace events\n"
+		"                         (chrome://tracing, Perfetto's legacy JSON importer)\n"
 		"  -o, --output OUT       the output file (\"-\" for standard output), mode 0600;\n"
 		"                         a regular file there is replaced once the conversion\n"
 		"                         is written, a symbolic link or anything else refused\n"

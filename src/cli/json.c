@@ -44,20 +44,6 @@ void tsc_json_raw_str(struct tsc_json *w, const char *s)
 	tsc_json_ch(w, '"');
 }
 
-void tsc_json_raw_secs(struct tsc_json *w, int64_t ns)
-{
-	uint64_t a = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
-	uint64_t us = a / 1000, s = us / 1000000, frac = us % 1000000;
-	char t[8];
-	if (ns < 0)
-		tsc_json_ch(w, '-');
-	tsc_json_raw_u64(w, s);
-	tsc_json_ch(w, '.');
-	for (int i = 5; i >= 0; i--, frac /= 10)
-		t[i] = (char)('0' + frac % 10);
-	tsc_json_mem(w, t, 6);
-}
-
 void tsc_json_double(struct tsc_json *w, double v, int prec)
 {
 	char b[64];

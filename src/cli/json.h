@@ -117,8 +117,21 @@ static inline void tsc_json_raw_i64(struct tsc_json *w, int64_t v)
 	}
 }
 
-/* Seconds with microseconds from a signed nanosecond count: 12.345678, -0.000100. */
-void tsc_json_raw_secs(struct tsc_json *w, int64_t ns);
+/* Seconds with microseconds from a signed nanosecond count: 12.345678, -0.000100. Inline:
+ * every event of `dump --json` has one. */
+static inline void tsc_json_raw_secs(struct tsc_json *w, int64_t ns)
+{
+	uint64_t a = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+	uint64_t us = a / 1000, frac = us % 1000000;
+	char *p = tsc_json_room(w, 29);
+	if (ns < 0)
+		*p++ = '-';
+	p = tsc_json_fmt_u64(p, us / 1000000);
+	*p++ = '.';
+	for (int i = 5; i >= 0; i--, frac /= 10)
+		p[i] = (char)('0' + frac % 10);
+	w->n = (size_t)(p + 6 - w->b);
+}
 /* A quoted JSON string literal (no comma). */
 void tsc_json_raw_str(struct tsc_json *w, const char *s);
 
