@@ -207,6 +207,7 @@ ts_probes() {
 @test "a process without the runtime (sleep): 'not a taskscope process', exit 5" {
 	sleep 1000 &
 	SLEEPER=$!
+	wait_exec "$SLEEPER" sleep
 	local cmds=("ps --no-bpf" "tree --no-bpf" "probes")
 	[ "$(id -u)" = 0 ] && cmds+=("ps" "tree")
 	for cmd in "${cmds[@]}"; do

@@ -80,6 +80,7 @@ victim_cmd() {
 	run "$TASKSCOPE" top -b -n 1 4000000
 	[ "$status" -eq 4 ]
 	spawn sleeper sleep 60
+	wait_exec "$PID" sleep
 	run "$TASKSCOPE" top -b -n 1 "$PID"
 	[ "$status" -eq 5 ]
 	[[ $output == *"not a taskscope process"* ]]

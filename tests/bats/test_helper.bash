@@ -80,3 +80,15 @@ wait_exit() {
 	RC=0
 	wait "$1" || RC=$?
 }
+
+# Wait until process $1 runs program $2 (its exec done), up to ~10 s: a command started with
+# `&` is the shell for a moment, and an exec during an attach ends taskscope with exit 11.
+wait_exec() {
+	local i
+	for i in $(seq 200); do
+		[ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$(readlink -f "$(command -v "$2")")" ] && return 0
+		sleep 0.05
+	done
+	echo "process $1 never ran $2" >&2
+	return 1
+}
