@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct tsc_idmap_slot {
 	uint64_t key;               /* 0 = free */
 	uint64_t val;
@@ -26,16 +28,6 @@ struct tsc_idmap {
 	uint64_t seed;              /* 0: sequential ids; else the keyed mix with this key */
 };
 
-/* The finalizer of MurmurHash3: every bit of x moves every bit of the result. */
-static inline uint64_t tsc_hash_mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
 
 static inline size_t tsc_idmap_home(const struct tsc_idmap *m, uint64_t key)
 {

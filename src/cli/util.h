@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers every room of the CLI needs: the clock and a growing array. */
+/* Small helpers every room of the CLI needs: the clock, a growing array, a hash finalizer. */
 #ifndef TSC_UTIL_H
 #define TSC_UTIL_H
 
@@ -36,6 +36,17 @@ static inline int tsc_grow(void **p, size_t *cap, size_t need, size_t elem)
 	*p = q;
 	*cap = n;
 	return 0;
+}
+
+/* The finalizer of MurmurHash3: every bit of x moves every bit of the result. */
+static inline uint64_t tsc_hash_mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
 }
 
 #endif

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 /* Task pointers in all loops' arrays together, checked before anything is allocated for
  * them: twice the million tasks the runtime is measured with. */
 #define TSC_WALK_MAX_TASKS (1u << 21)
@@ -55,13 +57,7 @@ void tsc_walk_sort_ptrs(struct tsc_walk_ptr *p, struct tsc_walk_ptr *tmp, size_t
 extern uint64_t tsc_hash_key;
 static inline uint64_t tsc_hash64(uint64_t x)
 {
-	x ^= tsc_hash_key;
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
+	return tsc_hash_mix(x ^ tsc_hash_key);
 }
 
 #endif
