@@ -224,7 +224,7 @@ PY
 	touch "$T/d.tsc" && chmod 644 "$T/d.tsc"
 	spawn demo "$DEMO" --threads 2 --tasks 10 --churn 2000 --duration 4
 	DEMO_PID=$PID
-	sleep 0.3
+	wait_exec "$DEMO_PID" "$DEMO"
 	start_record "$T/d.tsc" "$DEMO_PID"
 	wait_exit "$REC" 20
 	cat "$T/rec.err"
@@ -370,6 +370,7 @@ PY
 	require_root_bpf
 	spawn demo "$DEMO" --threads 2 --tasks 4 --churn 1000
 	DEMO_PID=$PID
+	wait_exec "$DEMO_PID" "$DEMO"
 	start_record "$T/k.tsc" "$DEMO_PID"
 	sleep 2.5
 	kill -KILL "$REC"
