@@ -122,7 +122,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtaskscope.a
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
 
 # Trace-file tests link the CLI's trace code (no BPF, no libbpf) and zlib.
-TRACE_SRC := src/cli/trace_write.c src/cli/trace_read.c src/cli/trace_state.c src/cli/outfile.c
+TRACE_SRC := src/cli/trace/write.c src/cli/trace/read.c src/cli/trace/state.c src/cli/out/outfile.c
 TRACE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-trace/%.o,$(TRACE_SRC))
 
 TRACE_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_trace_*.c))
@@ -130,7 +130,7 @@ TRACE_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/
 $(TRACE_OBJ): $(BUILD)/obj-trace/%.o: src/cli/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli $(CFLAGS) -c $< -o $@
 
 $(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
@@ -139,13 +139,13 @@ $(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtasksc
 		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
 
 # The reconciliation test links the CLI's pure reconcile (no BPF, no libbpf) and the model.
-RECONCILE_SRC := src/cli/reconcile.c src/cli/model.c src/cli/walk.c
+RECONCILE_SRC := src/cli/probes/reconcile.c src/cli/target/model.c src/cli/target/walk.c
 RECONCILE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-reconcile/%.o,$(RECONCILE_SRC))
 
 $(RECONCILE_OBJ): $(BUILD)/obj-reconcile/%.o: src/cli/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -Ibpf $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf $(CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/test_reconcile: tests/unit/test_reconcile.c $(RECONCILE_OBJ)
 	$(call msg,CC,$@)
@@ -190,7 +190,7 @@ $(BUILD)/bench/%-noprobes: tools/bench/%.c $(BUILD)/libtaskscope-noprobes.a
 # ---- the CLI: BPF objects, skeletons, user space ----
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_SKEL := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRC))
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/cli/*/*.c)
 CLI_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 ARCH := x86
 # clang -target bpf does not search the host's multiarch folder, where <asm/errno.h> lives
@@ -216,7 +216,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/obj/cli/%.o: src/cli/%.c $(BPF_SKEL)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -I$(BUILD)/bpf -Ibpf -DTASKSCOPE_VERSION='"$(VERSION) ($(GIT_COMMIT))"' \
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -I$(BUILD)/bpf -Ibpf -DTASKSCOPE_VERSION='"$(VERSION) ($(GIT_COMMIT))"' \
 		$(CFLAGS) -c $< -o $@
 
 $(BUILD)/taskscope: $(CLI_OBJ)
@@ -236,7 +236,7 @@ fuzz: $(FUZZ)
 $(FUZZ_TRACE_OBJ): $(BUILD)/fuzz/obj/%.o: src/cli/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) $(CPPFLAGS) -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
 		-c $< -o $@
 
 $(FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_TRACE_OBJ)

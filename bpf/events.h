@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The protocol of bpf/taskscope.bpf.c with user space (src/cli/attach.c, reconcile.c, record):
+/* The protocol of bpf/taskscope.bpf.c with user space (src/cli/probes/attach.c, reconcile.c, record):
  * constants, map records and ring-buffer records. __u32/__u64 only, every record 8-byte
  * aligned with explicit padding. (Not named taskscope.h: that is the public runtime API.) */
 #ifndef TSC_BPF_EVENTS_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared by bpf/sampler.bpf.c and src/cli/top_bpf.c (taskscope top): constants and map
+/* Shared by bpf/sampler.bpf.c and src/cli/probes/sampler.c (taskscope top): constants and map
  * records. __u32/__u64 only, every record 8-byte aligned. */
 #ifndef TASKSCOPE_SAMPLER_H
 #define TASKSCOPE_SAMPLER_H

@@ -3,11 +3,11 @@
  * (--at, in `ps --json`'s shape), or per-task totals (--summary). Output is formatted by hand
  * into a large buffer: dumping runs at tens of millions of events per second. */
 #include "cli.h"
-#include "json.h"
-#include "out.h"
-#include "task_json.h"
-#include "trace.h"
-#include "trace_fmt.h"
+#include "out/json.h"
+#include "out/out.h"
+#include "out/task_json.h"
+#include "trace/trace.h"
+#include "trace/format.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -16,9 +16,9 @@
  *               flow_ids 47 (fixed64), terminating_flow_ids 48 (fixed64)
  */
 #include "cli.h"
-#include "out.h"
-#include "outfile.h"
-#include "trace.h"
+#include "out/out.h"
+#include "out/outfile.h"
+#include "trace/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>

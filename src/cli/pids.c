@@ -5,9 +5,9 @@
  * `ps` accepts. Processes we may not read (another user's, without privileges) are left out
  * silently, as are processes that exit meanwhile. */
 #include "cli.h"
-#include "collect.h"
+#include "target/collect.h"
 #include "opts.h"
-#include "remote.h"
+#include "target/remote.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -3,13 +3,13 @@
  * PID, in every mapped ELF file, with each semaphore's current count (non-zero while some
  * tracer is attached). */
 #include "cli.h"
-#include "collect.h"
-#include "elfx.h"
-#include "json.h"
+#include "target/collect.h"
+#include "target/elfx.h"
+#include "out/json.h"
 #include "opts.h"
-#include "out.h"
-#include "remote.h"
-#include "tfile.h"
+#include "out/out.h"
+#include "target/remote.h"
+#include "target/tfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* taskscope ps: the live tasks and each thread's current task, as a table or JSON. */
 #include "cli.h"
-#include "collect.h"
+#include "target/collect.h"
 #include "opts.h"
-#include "out.h"
-#include "task_json.h"
-#include "stacks.h"
+#include "out/out.h"
+#include "out/task_json.h"
+#include "stacks/stacks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

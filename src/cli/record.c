@@ -11,16 +11,16 @@
  * buffer drained, every event the probes counted and that never arrived is accounted for the
  * same way, so recorded + lost == fired, per type. The recorder never blocks the target.
  */
-#include "attach.h"
+#include "probes/attach.h"
 #include "cli.h"
-#include "collect.h"
+#include "target/collect.h"
 #include "opts.h"
-#include "out.h"
-#include "outfile.h"
-#include "remote.h"
-#include "spool.h"
-#include "tids.h"
-#include "trace.h"
+#include "out/out.h"
+#include "out/outfile.h"
+#include "target/remote.h"
+#include "trace/spool.h"
+#include "target/tids.h"
+#include "trace/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,12 +9,12 @@
  * and answered by a resync: the lifecycle probes are attached anew, with fresh maps, before
  * the old ones go, and the next registry read starts from scratch.
  */
-#include "top.h"
-#include "attach.h"
+#include "top/top.h"
+#include "probes/attach.h"
 #include "cli.h"
-#include "collect.h"
+#include "target/collect.h"
 #include "opts.h"
-#include "remote.h"
+#include "target/remote.h"
 #include "util.h"
 #include <linux/types.h>
 #include "events.h"

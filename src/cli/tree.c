@@ -7,11 +7,11 @@
  * it awaits (the way `python -m asyncio pstree` reads: the outer task first).
  */
 #include "cli.h"
-#include "collect.h"
+#include "target/collect.h"
 #include "opts.h"
-#include "out.h"
-#include "task_json.h"
-#include "stacks.h"
+#include "out/out.h"
+#include "out/task_json.h"
+#include "stacks/stacks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

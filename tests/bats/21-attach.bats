@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The BPF half of the attach protocol (bpf/taskscope.bpf.c, src/cli/attach.c) against real
+# The BPF half of the attach protocol (bpf/taskscope.bpf.c, src/cli/probes/attach.c) against real
 # processes: what `taskscope ps` rebuilds under churn, of a hung process, with two tracers at
 # once, after a tracer is killed with SIGKILL, with a forking target, in every link variant.
 # An independent oracle (bpftrace on task_finish) tells when each task finished.

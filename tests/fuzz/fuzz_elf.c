@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: everything the CLI reads from a target's ELF files, on any bytes.
- *  - the note reader (src/cli/elfx.c): sections, build-id, USDT notes and the checks before a
+ *  - the note reader (src/cli/target/elfx.c): sections, build-id, USDT notes and the checks before a
  *    uprobe goes on one of their sites, load biases;
- *  - the symbolizer's file half (src/cli/symfile.c): symbol tables, DWARF through libdw with
+ *  - the symbolizer's file half (src/cli/stacks/symfile.c): symbol tables, DWARF through libdw with
  *    its guards, separate debug info found by build-id (here: the same bytes again).
  * The input is the file. Built by `make fuzz` with ASan and UBSan; run by tests/fuzz/run. */
 #include <stdint.h>
@@ -11,9 +11,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "elfx.c"
-#include "symfile.c"
-#include "tfile.c"
+#include "target/elfx.c"
+#include "stacks/symfile.c"
+#include "target/tfile.c"
 
 #define MAX_LOOKUPS 48
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: the escapers of src/cli/out.c on any name a target may hold. Whatever the
+/* libFuzzer target: the escapers of src/cli/out/out.c on any name a target may hold. Whatever the
  * bytes, the text for people is UTF-8 without a control character, as wide as it says and no
  * wider than asked, and (uncut) reads back to exactly the input; the JSON and the cleaned
  * UTF-8 are valid UTF-8 without raw controls. Input: a flags byte (bit 0: quoted), the width
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "out.c"
+#include "out/out.c"
 
 static int hexv(char c)
 {

@@ -3,7 +3,7 @@
  * bytes. Built by `make fuzz` with ASan and UBSan; run by tests/fuzz/run. */
 #include <stddef.h>
 #include <stdint.h>
-#include "trace.h"
+#include "trace/trace.h"
 
 static void quiet(void *ctx, const char *msg)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: the frame-pointer walk (src/cli/unwind.c) on any stack bytes. Whatever a
+/* libFuzzer target: the frame-pointer walk (src/cli/stacks/unwind.c) on any stack bytes. Whatever a
  * target's stack holds, the walk must end, inside its bounds, with at most
  * TSC_STACK_MAX_FRAMES frames. Input: 2 bytes of the stack's low end below the saved stack
  * pointer (in words), then the stack's bytes from the saved stack pointer up to its top.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unwind.c"
+#include "stacks/unwind.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Reconciliation (src/cli/reconcile.c) without BPF: a snapshot and the probes' map contents in,
+/* Reconciliation (src/cli/probes/reconcile.c) without BPF: a snapshot and the probes' map contents in,
  * the live set out. The rules of design.md: a task finished since attach is never resurrected,
  * a task seen both in the snapshot and in events appears once, renames after the snapshot win,
  * and each thread's current task is one of the result's, on that thread. */
 #include "check.h"
-#include "reconcile.h"
+#include "probes/reconcile.h"
 
 #include <stdlib.h>
 #include <string.h>

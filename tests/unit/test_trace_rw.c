@@ -11,7 +11,7 @@
  */
 #include "check.h"
 #include "trace_sim.h"
-#include "trace_fmt.h"
+#include "trace/format.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <taskscope/taskscope.h>
-#include "trace.h"
+#include "trace/trace.h"
 
 #define SIM_MAX_THREADS 16
 #define SIM_MAX_TASKS (1 << 20)

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* The one task object of the CLI's JSON: `ps --json`, `tree --json`, `top --json` and
+ * `dump --at --json` print each task through it, so the four agree field for field
+ * (docs/json.md). A command adds its own fields after these, in the same object. */
+#ifndef TSC_TASK_JSON_H
+#define TSC_TASK_JSON_H
+
+#include <stdint.h>
+#include "out/json.h"
+#include "target/model.h"
+
+/* What the emitter reads of a task: each command's task struct maps onto it. */
+struct tsc_task_view {
+	uint64_t id, parent;          /* parent 0 = none */
+	const char *name, *coro;      /* coro NULL = "" */
+	uint32_t state, wait;         /* enum ts_state, enum ts_wait */
+	uint64_t wait_obj;
+	int32_t tid;
+	uint64_t created_ns, switches;
+};
+
+static inline struct tsc_task_view tsc_task_view_of(const struct tsc_task *t)
+{
+	return (struct tsc_task_view){ .id = t->id, .parent = t->parent, .name = t->name,
+				       .coro = t->coro, .state = t->state, .wait = t->wait,
+				       .wait_obj = t->wait_obj, .tid = t->tid,
+				       .created_ns = t->created_ns, .switches = t->switches };
+}
+
+/* The shared fields of task t, as seen at now_ns (ages and time left), into the object the
+ * caller opened: id, name, coro, state, thread, parent, awaiting [], wait, and while waiting
+ * wait_obj (with wait_until_ns and wait_left_ns for a sleep), created_ns, age_ms, switches. */
+void tsc_task_json(struct tsc_json *w, const struct tsc_task_view *t, uint64_t now_ns);
+
+/* A thread of the process: {"tid", "loop", "current"}, current null when none. */
+void tsc_thread_json(struct tsc_json *w, int32_t tid, uint64_t loop, uint64_t current);
+
+#endif

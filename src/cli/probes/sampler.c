@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * top's CPU accounting, through bpf/sampler.bpf.c:
+ *  - sampling: one CPU-clock perf event per online CPU, period 1/hz; each sample that lands on
+ *    a loop thread of the target counts for the task in that loop's current-task slot. The
+ *    target pays nothing per switch; a sample costs a few hundred ns, hz times a second.
+ *  - exact: the task_switch probe accumulates switched-in time per task and per thread.
+ * Per-task records are read each refresh and those of finished tasks deleted.
+ */
+#include "top/top.h"
+#include "cli.h"
+#include "target/remote.h"
+#include "probes/bpfmap.h"
+#include "probes/compat.h"
+#include "probes/usdt_attach.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sampler.h"
+#include "sampler.skel.h"
+
+#define MAX_CPUS 4096
+
+struct top_bpf {
+	struct sampler_bpf *skel;
+	struct bpf_link **links;    /* sampling: one perf-event link per CPU */
+	int nlinks;
+	struct tsc_usdt_links usdt; /* exact: task_switch */
+	int exact;
+	int pid;
+	int procfd;                 /* borrowed from the remote */
+	uint64_t period_ns;         /* sampling: ns of CPU time per sample */
+	uint16_t current_off;       /* desc.loop_current_id */
+	int32_t *slot_tids;         /* threads given a slot, to take back when they go */
+	size_t nslot_tids;
+	struct tsc_bpfmap_dump tasks; /* task_stats, read each refresh into the same room */
+	uint64_t *dead;
+	size_t dead_cap;
+};
+
+/* A share of one CPU: sampling may count a sample more than the interval held. */
+static double share(double pct)
+{
+	return pct > 100 ? 100 : pct;
+}
+
+void top_bpf_close(struct top_bpf *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->nlinks; i++)
+		bpf_link__destroy(s->links[i]);
+	free(s->links);
+	tsc_usdt_release(&s->usdt);
+	sampler_bpf__destroy(s->skel);
+	free(s->slot_tids);
+	tsc_bpfmap_dump_free(&s->tasks);
+	free(s->dead);
+	free(s);
+}
+
+/* The online CPUs, from "0-3,5" in /sys/devices/system/cpu/online. */
+static int online_cpus(unsigned char *on, int max)
+{
+	char buf[4096];
+	int fd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC), n = 0;
+	ssize_t len = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (len <= 0) {
+		int ncpu = libbpf_num_possible_cpus();
+		for (int i = 0; i < ncpu && i < max; i++, n++)
+			on[i] = 1;
+		return n;
+	}
+	buf[len] = 0;
+	for (char *p = buf; *p && *p != '\n';) {
+		char *end;
+		long a = strtol(p, &end, 10), b = a;
+		if (end == p)
+			break;
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		for (long c = a; c <= b && c < max; c++, n++)
+			on[c] = 1;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+static int add_link(struct top_bpf *s, struct bpf_link *l)
+{
+	struct bpf_link **nl = realloc(s->links, (size_t)(s->nlinks + 1) * sizeof(*nl));
+	if (!nl) {
+		bpf_link__destroy(l);
+		return -ENOMEM;
+	}
+	s->links = nl;
+	s->links[s->nlinks++] = l;
+	return 0;
+}
+
+static int attach_sampler(struct top_bpf *s, int hz)
+{
+	static unsigned char on[MAX_CPUS];
+	int ncpu = online_cpus(on, MAX_CPUS), attached = 0, err = 0;
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.sample_period = s->period_ns,
+	};
+	for (int cpu = 0; cpu < MAX_CPUS && ncpu > 0; cpu++) {
+		if (!on[cpu])
+			continue;
+		ncpu--;
+		int pfd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1,
+				       PERF_FLAG_FD_CLOEXEC);
+		if (pfd < 0) {
+			err = -errno;
+			if (err == -ENODEV || err == -ENOENT)
+				continue; /* went offline */
+			if (err == -EACCES || err == -EPERM)
+				fprintf(stderr, "taskscope top: cannot open a CPU-clock perf event: %s; "
+						"needs root or CAP_PERFMON (or try --exact)\n",
+					strerror(-err));
+			else
+				fprintf(stderr, "taskscope top: cannot open a CPU-clock perf event on "
+						"CPU %d: %s\n", cpu, strerror(-err));
+			return err;
+		}
+		struct bpf_link *l = bpf_program__attach_perf_event(s->skel->progs.tss_sample, pfd);
+		if (!l) {
+			err = -errno;
+			close(pfd);
+			fprintf(stderr, "taskscope top: cannot attach the sampler to CPU %d: %s\n", cpu,
+				strerror(-err));
+			return err;
+		}
+		if ((err = add_link(s, l)))
+			return err;
+		attached++;
+	}
+	if (!attached) {
+		fprintf(stderr, "taskscope top: no online CPU to sample at %d Hz\n", hz);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static int open_obj(void *ctx, bool multi, bool reg_args)
+{
+	struct top_bpf *s = ctx;
+	s->skel = sampler_bpf__open();
+	if (!s->skel) {
+		int err = -errno;
+		fprintf(stderr, "taskscope top: cannot open the sampler's BPF object: %s\n",
+			strerror(-err));
+		return err;
+	}
+	s->skel->rodata->targ_tgid = (__u32)s->pid;
+	s->skel->rodata->targ_reg_args = reg_args;
+	bpf_program__set_autoload(s->skel->progs.tss_sample, !s->exact);
+	bpf_program__set_autoload(s->skel->progs.tss_switch, s->exact);
+	if (multi)
+		bpf_program__set_expected_attach_type(s->skel->progs.tss_switch,
+						      TSC_BPF_TRACE_UPROBE_MULTI);
+	return 0;
+}
+
+static int load_obj(void *ctx)
+{
+	struct top_bpf *s = ctx;
+	return sampler_bpf__load(s->skel);
+}
+
+static void close_obj(void *ctx)
+{
+	struct top_bpf *s = ctx;
+	sampler_bpf__destroy(s->skel);
+	s->skel = NULL;
+}
+
+static struct bpf_program *switch_prog(void *ctx, int i)
+{
+	struct top_bpf *s = ctx;
+	(void)i; /* the one program, in one link or alone */
+	return s->skel->progs.tss_switch;
+}
+
+static const struct tsc_usdt_probe switch_probe[] = {
+	{ "task_switch", "8@%rdi 8@%rsi", 0 },
+};
+
+int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out)
+{
+	struct top_bpf *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->usdt.multi_fd = -1;
+	s->tasks.ksz = sizeof(uint64_t);
+	s->tasks.vsz = sizeof(struct tss_task);
+	s->pid = m->pid;
+	s->exact = m->exact;
+	s->procfd = r->procfd;
+	s->current_off = r->desc.loop_current_id;
+	s->period_ns = 1000000000ull / (uint64_t)(m->hz > 0 ? m->hz : 99);
+	if (s->exact) {
+		const struct tsc_usdt_req req = {
+			.who = "taskscope top", .pid = m->pid, .binary = tsc_remote_binary(r),
+			.probes = switch_probe, .nprobes = 1, .want = 1,
+		};
+		const struct tsc_usdt_object obj = {
+			.ctx = s, .open = open_obj, .load = load_obj, .close = close_obj,
+			.prog = switch_prog,
+		};
+		err = tsc_usdt_attach(&req, &obj, &s->usdt);
+	} else if (!(err = open_obj(s, false, false))) {
+		if ((err = load_obj(s)))
+			tsc_usdt_explain_load("taskscope top", err);
+		else
+			err = attach_sampler(s, m->hz);
+	}
+	if (err) {
+		top_bpf_close(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m)
+{
+	int fd = bpf_map__fd(s->skel->maps.slots), err = 0;
+	/* threads gone since the last refresh */
+	for (size_t i = 0; i < s->nslot_tids; i++) {
+		size_t k;
+		for (k = 0; k < m->nthreads && m->threads[k].tid != s->slot_tids[i]; k++)
+			;
+		if (k == m->nthreads) {
+			__u32 tid = (__u32)s->slot_tids[i];
+			bpf_map_delete_elem(fd, &tid);
+			bpf_map_delete_elem(bpf_map__fd(s->skel->maps.thread_stats), &tid);
+		}
+	}
+	int32_t *nt = realloc(s->slot_tids, (m->nthreads + 1) * sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	s->slot_tids = nt;
+	s->nslot_tids = 0;
+	for (size_t i = 0; i < m->nthreads; i++) {
+		__u32 tid = (__u32)m->threads[i].tid;
+		__u64 slot = m->threads[i].loop_addr + s->current_off;
+		if (bpf_map_update_elem(fd, &tid, &slot, BPF_ANY))
+			err = -errno;
+		else
+			s->slot_tids[s->nslot_tids++] = (int32_t)tid;
+	}
+	return err;
+}
+
+static int read_counters(struct top_bpf *s, uint64_t sums[TSS_C_NR])
+{
+	return tsc_bpfmap_percpu_sums(bpf_map__fd(s->skel->maps.counters), sums, TSS_C_NR);
+}
+
+/* Every task record, and room to list as many finished ones. */
+static int read_tasks(struct top_bpf *s, size_t *n)
+{
+	s->tasks.len = 0;
+	int err = tsc_bpfmap_dump(bpf_map__fd(s->skel->maps.task_stats), &s->tasks);
+	if (!err)
+		err = tsc_grow((void **)&s->dead, &s->dead_cap, s->tasks.len, sizeof(*s->dead));
+	*n = s->tasks.len;
+	return err;
+}
+
+/* A thread's on-CPU time from the kernel's accounting (schedstat's first field). */
+static uint64_t sched_ns(int procfd, int32_t tid)
+{
+	char path[48], buf[128];
+	snprintf(path, sizeof(path), "task/%d/schedstat", tid);
+	int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return strtoull(buf, NULL, 10);
+}
+
+int top_bpf_read(struct top_bpf *s, struct top_model *m)
+{
+	uint64_t sums[TSS_C_NR];
+	int err = read_counters(s, sums);
+	if (err)
+		return err;
+	m->s_samples = sums[TSS_C_SAMPLES];
+	m->s_full = sums[TSS_C_TASKS_FULL] + sums[TSS_C_THREADS_FULL];
+	m->s_err = sums[TSS_C_READ_ERR];
+
+	double dt = m->dt > 0 ? m->dt : 0;
+	uint64_t now = tsc_now_ns();
+	int tfd = bpf_map__fd(s->skel->maps.thread_stats);
+	struct tss_thread th;
+	for (size_t i = 0; i < m->nthreads; i++) {
+		struct top_thread *t = &m->threads[i];
+		__u32 tid = (__u32)t->tid;
+		t->cpu_pct = t->task_pct = 0;
+		t->run_current = t->run_since = 0;
+		if (s->exact) {
+			uint64_t sn = sched_ns(s->procfd, t->tid);
+			if (t->known && dt > 0 && sn >= t->sched_ns)
+				t->cpu_pct = share((double)(sn - t->sched_ns) / 1e7 / dt);
+			t->sched_ns = sn;
+		}
+		if (bpf_map_lookup_elem(tfd, &tid, &th)) {
+			t->known = 1;
+			continue;
+		}
+		if (s->exact) {
+			/* the switch events: every thread's, since attach, kept when it goes */
+			if (th.switches >= t->bpf_switches)
+				m->s_switch += th.switches - t->bpf_switches;
+			t->bpf_switches = th.switches;
+			uint64_t run = th.run_ns + (th.current && th.since_ns && now > th.since_ns ?
+						     now - th.since_ns : 0);
+			if (t->known && dt > 0 && run >= t->run_ns)
+				t->task_pct = share((double)(run - t->run_ns) / 1e7 / dt);
+			t->run_ns = run;
+			if (th.since_ns && now > th.since_ns) {
+				t->run_current = th.current;
+				t->run_since = th.since_ns;
+			}
+		} else {
+			if (t->known && dt > 0) {
+				t->cpu_pct = share((double)(th.samples - t->samples) *
+						   (double)s->period_ns / 1e7 / dt);
+				t->task_pct = share((double)(th.task_samples - t->task_samples) *
+						    (double)s->period_ns / 1e7 / dt);
+			}
+			t->samples = th.samples;
+			t->task_samples = th.task_samples;
+		}
+		t->known = 1;
+	}
+
+	size_t n = 0, ndead = 0;
+	if ((err = read_tasks(s, &n)))
+		return err;
+	for (size_t i = 0; i < m->ntasks; i++)
+		m->tasks[i].cpu_pct = 0;
+	const uint64_t *keys = (const void *)s->tasks.k;
+	const struct tss_task *vals = (const void *)s->tasks.v;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t id = keys[i];
+		struct top_task *t = top_find(m, id);
+		if (!t) {
+			/* not in the registry read: finished, unless created after it began */
+			if (id < m->next_id_before)
+				s->dead[ndead++] = id;
+			continue;
+		}
+		uint64_t total, ns;
+		if (s->exact) {
+			/* the time since its last switch in, when it is running now */
+			total = vals[i].cpu_ns;
+			for (size_t k = 0; k < m->nthreads; k++)
+				if (m->threads[k].run_current == id)
+					total += now - m->threads[k].run_since;
+			ns = total >= t->bpf_cpu_ns ? total - t->bpf_cpu_ns : 0;
+			t->bpf_cpu_ns = total;
+		} else {
+			total = vals[i].samples;
+			ns = (total >= t->bpf_samples ? total - t->bpf_samples : 0) * s->period_ns;
+			t->bpf_samples = total;
+		}
+		t->cpu_ns += ns;
+		t->cpu_pct = dt > 0 ? share((double)ns / 1e7 / dt) : 0;
+	}
+	if (ndead) {
+		int fd = bpf_map__fd(s->skel->maps.task_stats);
+		__u32 count = (__u32)ndead;
+		if (bpf_map_delete_batch(fd, s->dead, &count, NULL))
+			for (size_t i = 0; i < ndead; i++)
+				bpf_map_delete_elem(fd, &s->dead[i]);
+	}
+	return 0;
+}
