@@ -58,20 +58,16 @@ struct top_thread {
 	int known;
 };
 
-/* An id -> index table: the CLI's id map, keyed (the ids are the live target's). The old
- * name stays while the registry reader (top_reg.c) still uses it. */
-#define top_idx tsc_idmap
-
 struct top_model {
 	int pid;
 	int exact, hz;
 	double interval;            /* the refresh interval asked for, seconds */
 	struct top_task *tasks;     /* sorted by address */
 	size_t ntasks, cap;
-	struct top_idx by_id;
+	struct tsc_idmap by_id;     /* id -> index in tasks, keyed: the ids are the target's */
 	struct top_task *spare;     /* the previous refresh's arrays, reused by the next */
 	size_t spare_cap;
-	struct top_idx spare_idx;
+	struct tsc_idmap spare_idx;
 	struct top_thread *threads;
 	size_t nthreads;
 	uint64_t taken_ns;          /* CLOCK_MONOTONIC of this refresh */
@@ -111,21 +107,6 @@ int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m);
 int top_bpf_read(struct top_bpf *s, struct top_model *m);
 
 /* ---- top_model.c ---- */
-/* Empty, with room for n keys; reuses x's arrays when they are big enough. */
-static inline int top_idx_reset(struct tsc_idmap *x, size_t n)
-{
-	return tsc_idmap_reset(x, n, tsc_hash_key);
-}
-static inline void top_idx_free(struct tsc_idmap *x) { tsc_idmap_free(x); }
-/* Into a table reset for at least as many keys: it never grows, so never fails. */
-static inline void top_idx_put(struct tsc_idmap *x, uint64_t key, uint32_t val)
-{
-	(void)tsc_idmap_put(x, key, val);
-}
-static inline uint64_t *top_idx_get(const struct tsc_idmap *x, uint64_t key)
-{
-	return tsc_idmap_get(x, key);
-}
 void top_model_free(struct top_model *m);
 struct top_task *top_find(const struct top_model *m, uint64_t id);
 
