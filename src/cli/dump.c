@@ -436,11 +436,7 @@ static void print_at_json(struct dump *d, uint64_t at_ns, struct tsc_tstate_task
 {
 	struct tsc_json *o = d->o;
 	tsc_json_obj(o);
-	tsc_json_schema(o);
-	tsc_json_key(o, "pid");
-	tsc_json_i64(o, d->st.pid);
-	tsc_json_key(o, "reconciled");
-	tsc_json_bool(o, 0);
+	tsc_json_snapshot_head(o, d->st.pid, 0, at_ns);
 	tsc_json_key(o, "events");
 	tsc_json_u64(o, d->st.events);
 	tsc_json_key(o, "lost");
@@ -449,8 +445,6 @@ static void print_at_json(struct dump *d, uint64_t at_ns, struct tsc_tstate_task
 	tsc_json_u64(o, 0);
 	tsc_json_key(o, "retries");
 	tsc_json_u64(o, 0);
-	tsc_json_key(o, "taken_ns");
-	tsc_json_u64(o, at_ns);
 	tsc_json_key(o, "at");
 	tsc_json_secs(o, rel_ns(d, at_ns));
 	tsc_json_key(o, "threads");
