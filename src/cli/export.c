@@ -43,7 +43,7 @@ struct exp {
 	FILE *f;
 	int chrome, first;
 	int pid;
-	const char *binary;
+	const char *process;         /* the program's name */
 	uint64_t t0;
 	struct tsc_tstate st;
 	struct slice *sl;            /* one per thread seen */
@@ -205,10 +205,8 @@ static struct slice *thread_track(struct exp *e, int32_t tid, uint64_t loop)
 
 static void process_track(struct exp *e)
 {
-	const char *base = strrchr(e->binary, '/');
-	char name[128];
-	snprintf(name, sizeof(name), "%s (pid %d)", base ? base + 1 : e->binary[0] ? e->binary : "?",
-		 e->pid);
+	char name[300];
+	snprintf(name, sizeof(name), "%.255s (pid %d)", e->process, e->pid);
 	if (e->chrome) {
 		chrome_sep(e);
 		fprintf(e->f, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":",
@@ -480,7 +478,7 @@ static int run_export(const struct export_opts *o)
 	const struct tsc_trace_header *h = tsc_trace_header(r);
 	const struct tsc_snapshot *snap = tsc_trace_snapshot(r);
 	e.pid = h->pid;
-	e.binary = h->binary;
+	e.process = tsc_trace_process_name(h);
 	e.t0 = h->mono_ns;
 	if (tsc_tstate_init(&e.st, snap)) {
 		e.err = -ENOMEM;

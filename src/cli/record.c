@@ -360,8 +360,10 @@ static int run_record(const struct record_opts *o)
 	if ((rc = tsc_report_exec(r)))
 		goto cleanup;
 	uint64_t ts1 = mono_ns();
+	char program[PATH_MAX];
+	tsc_remote_program(r, program, sizeof(program));
 	err = tsc_trace_begin(of.fd, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
-			      &R.w);
+			      program, &R.w);
 	if (!err)
 		tsc_trace_set_compression(R.w, zlevel);
 	if (!err && !(err = tsc_trace_write_snapshot(R.w, &snap)))

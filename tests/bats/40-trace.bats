@@ -45,7 +45,7 @@ events_of() {
 	[ "$(jq -c 'select(.type == "switch" and .next != null and .next_name == "")' "$T/a.jsonl" | wc -l)" -eq 0 ]
 	run "$TASKSCOPE" dump "$T/a.tsc"
 	[ "$status" -eq 0 ]
-	[[ "${lines[0]}" == "# taskscope trace 1.1: pid 4242, "* ]]
+	[[ "${lines[0]}" == "# taskscope trace 1.2: pid 4242, "* ]]
 	[[ "$output" == *' create tid=4242 '*' "Task-'*' coro="short_task" parent='*' "churn-0"'* ]]
 	[[ "${lines[-1]}" == *", complete" ]]
 }

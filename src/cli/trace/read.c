@@ -115,6 +115,14 @@ const char *tsc_trace_reader_error(const struct tsc_trace_reader *r)
 	return r->msg[0] ? r->msg : "no error";
 }
 
+const char *tsc_trace_process_name(const struct tsc_trace_header *h)
+{
+	const char *p = h->program[0] ? h->program : h->binary, *base = strrchr(p, '/');
+	if (base && base[1])
+		return base + 1;
+	return p[0] ? p : "?";
+}
+
 const struct tsc_trace_header *tsc_trace_header(const struct tsc_trace_reader *r)
 {
 	return &r->hdr;
@@ -200,12 +208,15 @@ static int read_header(struct tsc_trace_reader *r)
 			    got, got, TF_HDR_FIXED);
 	uint32_t hsize = tf_get32(h + TF_HDR_OFF_SIZE);
 	uint16_t blen = tf_get16(h + TF_HDR_OFF_BINLEN);
+	uint16_t plen = tf_get16(h + TF_HDR_OFF_PROGLEN);
 	r->hdr.major = tf_get16(h + TF_HDR_OFF_MAJOR);
 	r->hdr.minor = tf_get16(h + TF_HDR_OFF_MINOR);
-	if (hsize < TF_HDR_FIXED || hsize > TF_HDR_MAX || hsize < (uint32_t)TF_HDR_FIXED + blen ||
-	    blen >= sizeof(r->hdr.binary))
-		return fail(r, -EINVAL, "offset %d: bad header size %u (binary path %u bytes)",
-			    TF_HDR_OFF_SIZE, hsize, blen);
+	if (hsize < TF_HDR_FIXED || hsize > TF_HDR_MAX ||
+	    hsize < (uint32_t)TF_HDR_FIXED + blen + plen || blen >= sizeof(r->hdr.binary) ||
+	    plen >= sizeof(r->hdr.program))
+		return fail(r, -EINVAL,
+			    "offset %d: bad header size %u (binary path %u bytes, program %u)",
+			    TF_HDR_OFF_SIZE, hsize, blen, plen);
 	got = src_read(r, 0, h, hsize);
 	if (got < hsize)
 		return fail(r, -EINVAL, "offset %zu: file ends inside the header (%zu of %u bytes)",
@@ -229,6 +240,8 @@ static int read_header(struct tsc_trace_reader *r)
 	r->hdr.real_ns = tf_get64(h + TF_HDR_OFF_REAL);
 	memcpy(r->hdr.binary, h + TF_HDR_FIXED, blen);
 	r->hdr.binary[blen] = 0;
+	memcpy(r->hdr.program, h + TF_HDR_FIXED + blen, plen);
+	r->hdr.program[plen] = 0;
 	r->off = hsize;
 	return 0;
 }
