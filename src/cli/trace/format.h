@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The byte layout of trace files, shared by trace_write.c and trace_read.c only.
+/* The byte layout of trace files, shared by write.c and read.c only.
  * docs/trace-format.md is the specification; every number here is in it. */
 #ifndef TSC_TRACE_FMT_H
 #define TSC_TRACE_FMT_H

@@ -153,7 +153,7 @@ const struct tsc_trace_rstats *tsc_trace_stats(const struct tsc_trace_reader *r)
 void tsc_trace_position(const struct tsc_trace_reader *r, struct tsc_trace_pos *pos);
 void tsc_trace_reader_free(struct tsc_trace_reader *r); /* accepts NULL */
 
-/* ---- the state at an instant, rebuilt from the snapshot and events (trace_state.c) ---- */
+/* ---- the state at an instant, rebuilt from the snapshot and events (state.c) ---- */
 
 struct tsc_tstate_task {
 	uint64_t id, parent;
