@@ -675,8 +675,8 @@ static int read_exec(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
 }
 
 /* An extension record at p (its type byte t read): the exec record into ev (1), or any other
- * skipped with a warning once per type (0); < 0 on a fault. */
-/* (Rare records, kept out of the event loop's code: inlined, they cost dump 3-5%.) */
+ * skipped with a warning once per type (0); < 0 on a fault. This and read_lost are rare
+ * records, kept out of the event loop's code: inlined into it, they cost dump 3-5%. */
 __attribute__((cold, noinline)) static int
 read_ext(struct tsc_trace_reader *r, size_t at, const uint8_t *p, const uint8_t *end, uint32_t t,
 	 struct tsc_event *ev)
