@@ -13,17 +13,13 @@ load test_helper
 NAMES=$BUILD/progs/names
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup
 	TMUX_SOCK=tsc-esc-$$-$BATS_TEST_NUMBER
 }
 
 teardown() {
-	local i
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 start_names() {

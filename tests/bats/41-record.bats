@@ -31,15 +31,11 @@ EOF
 }
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 # Start `record -v -o FILE PID [args]` in the background (pid in REC) and wait until it records.
