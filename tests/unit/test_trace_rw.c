@@ -91,7 +91,7 @@ struct gen_opts {
 	double duration;
 	uint32_t seed;
 	uint64_t block_events, lost_every;
-	const char *binary, *program;
+	const char *binary, *program; /* binary NULL: /usr/bin/taskscope-demo */
 	double early;               /* seconds of the simulation before the file begins */
 };
 
@@ -109,7 +109,8 @@ static int record_sim(const char *path, const struct gen_opts *o, struct sim *s,
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
-	err = tsc_trace_open(path, 4242, o->binary, o->program, &s->snap, &r->w);
+	err = tsc_trace_open(path, 4242, o->binary ? o->binary : "/usr/bin/taskscope-demo",
+			     o->program, &s->snap, &r->w);
 	if (err)
 		return err;
 	if (o->store)
@@ -193,8 +194,7 @@ static void write_truth(const char *path, struct sim *s)
 
 static int generate(int argc, char **argv)
 {
-	struct gen_opts o = { .threads = 2, .tasks = 4, .churn = 1000, .duration = 1, .seed = 1,
-			      .binary = "/usr/bin/taskscope-demo" };
+	struct gen_opts o = { .threads = 2, .tasks = 4, .churn = 1000, .duration = 1, .seed = 1 };
 	const char *out = NULL, *truth = NULL;
 	int stats = 0;
 	static const struct option lo[] = {
@@ -350,7 +350,7 @@ static const struct gen_opts small_opts = { .threads = 2, .tasks = 4, .churn = 3
 TEST(round_trip)
 {
 	struct gen_opts o = { .threads = 3, .tasks = 5, .churn = 2000, .duration = 2, .seed = 3,
-			      .lost_every = 5000 };
+			      .lost_every = 5000, .program = "/opt/app/r\xc3\xa9seau" };
 	struct sim s;
 	struct rec r = { .keep = 1 };
 	const char *path = tmp_path("rt.tsc");
@@ -381,6 +381,8 @@ TEST(round_trip)
 	}
 	CHECK_EQ(tsc_trace_header(rd)->pid, 4242);
 	CHECK_STR(tsc_trace_header(rd)->binary, "/usr/bin/taskscope-demo");
+	CHECK_STR(tsc_trace_header(rd)->program, "/opt/app/r\xc3\xa9seau");
+	CHECK_STR(tsc_trace_process_name(tsc_trace_header(rd)), "r\xc3\xa9seau");
 	struct tsc_event ev;
 	while (tsc_trace_next(rd, &ev) == 1)
 		;
