@@ -139,7 +139,7 @@ $(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtasksc
 		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
 
 # The reconciliation test links the CLI's pure reconcile (no BPF, no libbpf) and the model.
-RECONCILE_SRC := src/cli/probes/reconcile.c src/cli/target/model.c src/cli/target/walk.c
+RECONCILE_SRC := src/cli/probes/reconcile.c src/cli/target/model.c src/cli/target/walk.c src/cli/idmap.c
 RECONCILE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-reconcile/%.o,$(RECONCILE_SRC))
 
 $(RECONCILE_OBJ): $(BUILD)/obj-reconcile/%.o: src/cli/%.c

@@ -297,6 +297,8 @@ static void print_header(struct dump *d)
 		tsc_json_lit(o, version);
 		tsc_json_key(o, "pid");
 		tsc_json_i64(o, h->pid);
+		tsc_json_key(o, "program");
+		tsc_json_string(o, h->program);
 		tsc_json_key(o, "binary");
 		tsc_json_string(o, h->binary);
 		tsc_json_key(o, "mono_ns");
@@ -321,7 +323,14 @@ static void print_header(struct dump *d)
 		snprintf(line, sizeof(line), "# taskscope trace %u.%u: pid %d, ", h->major, h->minor,
 			 h->pid);
 		tsc_json_raw(d->o, line);
-		ob_text(d->o, h->binary[0] ? h->binary : "?", SIZE_MAX, 0);
+		/* the program; the runtime's ELF too when it is another file (a library) */
+		ob_text(d->o, h->program[0] ? h->program : h->binary[0] ? h->binary : "?", SIZE_MAX,
+			0);
+		if (h->program[0] && h->binary[0] && strcmp(h->program, h->binary)) {
+			tsc_json_raw(d->o, " (runtime ");
+			ob_text(d->o, h->binary, SIZE_MAX, 0);
+			tsc_json_ch(d->o, ')');
+		}
 		snprintf(line, sizeof(line), ", started %s\n# snapshot at %+.6f s: %zu threads, "
 			 "%zu tasks\n", when, (double)(int64_t)(s->taken_ns - d->t0) / 1e9,
 			 s->nthreads, s->ntasks);
@@ -436,11 +445,7 @@ static void print_at_json(struct dump *d, uint64_t at_ns, struct tsc_tstate_task
 {
 	struct tsc_json *o = d->o;
 	tsc_json_obj(o);
-	tsc_json_schema(o);
-	tsc_json_key(o, "pid");
-	tsc_json_i64(o, d->st.pid);
-	tsc_json_key(o, "reconciled");
-	tsc_json_bool(o, 0);
+	tsc_json_snapshot_head(o, d->st.pid, 0, at_ns);
 	tsc_json_key(o, "events");
 	tsc_json_u64(o, d->st.events);
 	tsc_json_key(o, "lost");
@@ -449,8 +454,6 @@ static void print_at_json(struct dump *d, uint64_t at_ns, struct tsc_tstate_task
 	tsc_json_u64(o, 0);
 	tsc_json_key(o, "retries");
 	tsc_json_u64(o, 0);
-	tsc_json_key(o, "taken_ns");
-	tsc_json_u64(o, at_ns);
 	tsc_json_key(o, "at");
 	tsc_json_secs(o, rel_ns(d, at_ns));
 	tsc_json_key(o, "threads");

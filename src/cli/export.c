@@ -6,16 +6,21 @@
  * task's finish (await).
  *
  * The protobuf is written by hand: a Trace is a run of `packet` fields (1, length-delimited),
- * each a TracePacket. Field numbers, from Perfetto's protos/perfetto/trace/:
- *   TracePacket: timestamp 8, track_event 11, trusted_packet_sequence_id 10,
- *                sequence_flags 13, track_descriptor 60
+ * each a TracePacket. Field numbers, from Perfetto's protos/perfetto/trace/ (the subset the
+ * tests decode with is tests/proto/perfetto_trace.proto):
+ *   TracePacket: timestamp 8, timestamp_clock_id 58, track_event 11,
+ *                trusted_packet_sequence_id 10, sequence_flags 13, track_descriptor 60
  *   TrackDescriptor: uuid 1, name 2, process 3 {pid 1, process_name 6},
  *                    thread 4 {pid 1, tid 2, thread_name 5}
  *   TrackEvent: type 9 (1 begin, 2 end, 3 instant), track_uuid 11, name 23, categories 22,
  *               debug_annotations 4 {name 10, uint_value 3, string_value 6},
  *               flow_ids 47 (fixed64), terminating_flow_ids 48 (fixed64)
+ *
+ * Chrome JSON goes through the one JSON writer (out/json.h). Every event of it has category
+ * "task": DevTools binds a flow to a slice of the flow's own category.
  */
 #include "cli.h"
+#include "out/json.h"
 #include "out/out.h"
 #include "out/outfile.h"
 #include "trace/trace.h"
@@ -34,6 +39,11 @@
 #define THREAD_UUID(tid) (0x100000000ull | (uint32_t)(tid))
 #define SPAWN_FLOW(id) ((id) << 1)
 #define SEQ_ID 1
+/* ClockSnapshot.BuiltinClocks: the probes' clock (bpf_ktime_get_ns) and so every time of a
+ * trace file. Perfetto assumes BOOTTIME when no clock is named; named, a taskscope trace
+ * lines up with a system trace of the same machine. */
+#define BUILTIN_CLOCK_MONOTONIC 3
+#define CHROME_CAT "task"
 
 struct flow { uint64_t awaited, id; };
 
@@ -41,10 +51,11 @@ struct slice { int32_t tid; uint64_t task, since; int open; };
 
 struct exp {
 	FILE *f;
+	struct tsc_json *w;          /* Chrome JSON: the writer onto f */
 	int chrome, first;
 	int pid;
-	const char *binary;
-	uint64_t t0;
+	const char *process;         /* the program's name */
+	uint64_t t0;                 /* Chrome JSON: time 0, at or before every event */
 	struct tsc_tstate st;
 	struct slice *sl;            /* one per thread seen */
 	size_t nsl, slcap;
@@ -122,8 +133,10 @@ static void put_packet(struct exp *e, uint64_t ts, unsigned field, const struct 
 {
 	static struct pb pk;
 	pk.n = 0;
-	if (ts)
+	if (ts) {
 		pb_uint(&pk, 8, ts);
+		pb_uint(&pk, 58, BUILTIN_CLOCK_MONOTONIC);
+	}
 	pb_uint(&pk, 10, SEQ_ID);
 	if (e->first) {
 		pb_uint(&pk, 13, 1); /* SEQ_INCREMENTAL_STATE_CLEARED */
@@ -144,15 +157,66 @@ static void put_packet(struct exp *e, uint64_t ts, unsigned field, const struct 
 
 /* ---- Chrome JSON ---- */
 
-static double chrome_us(struct exp *e, uint64_t ts)
+/* key: microseconds, exact to the nanosecond ("12.345"). Never negative: Perfetto drops an
+ * event with a negative time. */
+static void chrome_us(struct exp *e, const char *key, uint64_t ns)
 {
-	return (double)(int64_t)(ts - e->t0) / 1e3;
+	tsc_json_key(e->w, key);
+	char *p = tsc_json_fmt_u64(tsc_json_elem(e->w, 24), ns / 1000);
+	*p++ = '.';
+	for (int i = 2; i >= 0; i--, ns /= 10)
+		p[i] = (char)('0' + ns % 10);
+	tsc_json_done(e->w, p + 3, 1);
 }
 
-static void chrome_sep(struct exp *e)
+/* Open the object of one trace event, one per line: ph, cat, pid, tid, ts (ts_ns 0: none). */
+static void chrome_event(struct exp *e, const char *ph, int32_t tid, uint64_t ts_ns)
 {
-	fputs(e->first ? "\n" : ",\n", e->f);
-	e->first = 0;
+	struct tsc_json *w = e->w;
+	tsc_json_nl(w);
+	tsc_json_obj(w);
+	tsc_json_key(w, "ph");
+	tsc_json_lit(w, ph);
+	tsc_json_key(w, "cat");
+	tsc_json_lit(w, CHROME_CAT);
+	tsc_json_key(w, "pid");
+	tsc_json_i64(w, e->pid);
+	if (tid) {
+		tsc_json_key(w, "tid");
+		tsc_json_i64(w, tid);
+	}
+	if (ts_ns)
+		chrome_us(e, "ts", ts_ns > e->t0 ? ts_ns - e->t0 : 0);
+}
+
+/* A flow's start ("s") or end ("f", bound to the enclosing slice), named after its kind. */
+static void chrome_flow(struct exp *e, const char *ph, const char *kind, uint64_t id,
+			int32_t tid, uint64_t ts_ns)
+{
+	chrome_event(e, ph, tid, ts_ns);
+	if (ph[0] == 'f') {
+		tsc_json_key(e->w, "bp");
+		tsc_json_lit(e->w, "e");
+	}
+	tsc_json_key(e->w, "name");
+	tsc_json_lit(e->w, kind);
+	tsc_json_key(e->w, "id");
+	tsc_json_u64(e->w, id);
+	tsc_json_end_obj(e->w);
+}
+
+/* A metadata event: name (process_name, thread_name) with args {"name": value}. */
+static void chrome_meta(struct exp *e, int32_t tid, const char *name, const char *value)
+{
+	chrome_event(e, "M", tid, 0);
+	tsc_json_key(e->w, "name");
+	tsc_json_lit(e->w, name);
+	tsc_json_key(e->w, "args");
+	tsc_json_obj(e->w);
+	tsc_json_key(e->w, "name");
+	tsc_json_string(e->w, value);
+	tsc_json_end_obj(e->w);
+	tsc_json_end_obj(e->w);
 }
 
 /* ---- tracks, slices, instants in either format ---- */
@@ -186,9 +250,7 @@ static struct slice *thread_track(struct exp *e, int32_t tid, uint64_t loop)
 	else
 		snprintf(name, sizeof(name), "tid %d", tid);
 	if (e->chrome) {
-		chrome_sep(e);
-		fprintf(e->f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\","
-			      "\"args\":{\"name\":\"%s\"}}", e->pid, tid, name);
+		chrome_meta(e, tid, "thread_name", name);
 	} else {
 		struct pb td, th;
 		td.n = th.n = 0;
@@ -205,16 +267,10 @@ static struct slice *thread_track(struct exp *e, int32_t tid, uint64_t loop)
 
 static void process_track(struct exp *e)
 {
-	const char *base = strrchr(e->binary, '/');
-	char name[128];
-	snprintf(name, sizeof(name), "%s (pid %d)", base ? base + 1 : e->binary[0] ? e->binary : "?",
-		 e->pid);
+	char name[300];
+	snprintf(name, sizeof(name), "%.255s (pid %d)", e->process, e->pid);
 	if (e->chrome) {
-		chrome_sep(e);
-		fprintf(e->f, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":",
-			e->pid);
-		tsc_json_str(e->f, name);
-		fputs("}}", e->f);
+		chrome_meta(e, 0, "process_name", name);
 	} else {
 		struct pb td, pr;
 		td.n = pr.n = 0;
@@ -234,12 +290,8 @@ static void begin_slice(struct exp *e, struct slice *s, uint64_t ts, uint64_t ta
 	s->task = task;
 	s->since = ts;
 	if (e->chrome) {
-		if (end_flow) {
-			chrome_sep(e);
-			fprintf(e->f, "{\"ph\":\"f\",\"bp\":\"e\",\"cat\":\"spawn\",\"name\":\"spawn\","
-				      "\"id\":%" PRIu64 ",\"pid\":%d,\"tid\":%d,\"ts\":%.3f}",
-				end_flow, e->pid, s->tid, chrome_us(e, ts));
-		}
+		if (end_flow)
+			chrome_flow(e, "f", "spawn", end_flow, s->tid, ts);
 		return; /* the X event is written at the end of the slice */
 	}
 	struct pb ev, a;
@@ -271,15 +323,18 @@ static void end_slice(struct exp *e, struct slice *s, uint64_t ts)
 	e->slices++;
 	if (e->chrome) {
 		struct tsc_tstate_task *t = tsc_tstate_task(&e->st, s->task);
-		chrome_sep(e);
-		fprintf(e->f, "{\"ph\":\"X\",\"cat\":\"task\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,"
-			      "\"dur\":%.3f,\"name\":",
-			e->pid, s->tid, chrome_us(e, s->since),
-			(double)(ts >= s->since ? ts - s->since : 0) / 1e3);
-		tsc_json_str(e->f, name_of(e, s->task));
-		fprintf(e->f, ",\"args\":{\"task_id\":%" PRIu64 ",\"coro\":", s->task);
-		tsc_json_str(e->f, t ? t->coro : "");
-		fputs("}}", e->f);
+		chrome_event(e, "X", s->tid, s->since);
+		chrome_us(e, "dur", ts >= s->since ? ts - s->since : 0);
+		tsc_json_key(e->w, "name");
+		tsc_json_string(e->w, name_of(e, s->task));
+		tsc_json_key(e->w, "args");
+		tsc_json_obj(e->w);
+		tsc_json_key(e->w, "task_id");
+		tsc_json_u64(e->w, s->task);
+		tsc_json_key(e->w, "coro");
+		tsc_json_string(e->w, t ? t->coro : "");
+		tsc_json_end_obj(e->w);
+		tsc_json_end_obj(e->w);
 		return;
 	}
 	struct pb ev;
@@ -291,28 +346,20 @@ static void end_slice(struct exp *e, struct slice *s, uint64_t ts)
 
 /* An instant on a thread, starting flow `out` and ending the flows `in` (either may be 0). */
 static void instant(struct exp *e, struct slice *s, uint64_t ts, const char *name,
-		    const char *flow_cat, uint64_t out, const uint64_t *in, size_t nin)
+		    const char *flow_kind, uint64_t out, const uint64_t *in, size_t nin)
 {
 	e->instants++;
 	if (e->chrome) {
-		chrome_sep(e);
-		fprintf(e->f, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"task\",\"pid\":%d,\"tid\":%d,"
-			      "\"ts\":%.3f,\"name\":",
-			e->pid, s->tid, chrome_us(e, ts));
-		tsc_json_str(e->f, name);
-		fputc('}', e->f);
-		if (out) {
-			chrome_sep(e);
-			fprintf(e->f, "{\"ph\":\"s\",\"cat\":\"%s\",\"name\":\"%s\",\"id\":%" PRIu64
-				      ",\"pid\":%d,\"tid\":%d,\"ts\":%.3f}",
-				flow_cat, flow_cat, out, e->pid, s->tid, chrome_us(e, ts));
-		}
-		for (size_t i = 0; i < nin; i++) {
-			chrome_sep(e);
-			fprintf(e->f, "{\"ph\":\"f\",\"bp\":\"e\",\"cat\":\"await\",\"name\":\"await\","
-				      "\"id\":%" PRIu64 ",\"pid\":%d,\"tid\":%d,\"ts\":%.3f}",
-				in[i], e->pid, s->tid, chrome_us(e, ts));
-		}
+		chrome_event(e, "i", s->tid, ts);
+		tsc_json_key(e->w, "s");
+		tsc_json_lit(e->w, "t");
+		tsc_json_key(e->w, "name");
+		tsc_json_string(e->w, name);
+		tsc_json_end_obj(e->w);
+		if (out)
+			chrome_flow(e, "s", flow_kind, out, s->tid, ts);
+		for (size_t i = 0; i < nin; i++)
+			chrome_flow(e, "f", "await", in[i], s->tid, ts);
 		return;
 	}
 	struct pb ev;
@@ -447,6 +494,25 @@ struct export_opts {
 	int chrome;
 };
 
+/* Chrome JSON's time 0: the start of the recording, or the earliest time of the file when
+ * something came before it (the snapshot, and the events the ring buffer held from the attach
+ * on, are older than the file's header). One more pass over the events: a Chrome trace has
+ * no negative times, and stays readable as seconds since the start. */
+static uint64_t chrome_origin(const char *path, uint64_t t0)
+{
+	struct tsc_trace_reader *r = tsc_trace_reader_new(NULL, NULL);
+	struct tsc_event ev;
+	if (r && !tsc_trace_reader_open_file(r, path)) {
+		if (tsc_trace_snapshot(r)->taken_ns && tsc_trace_snapshot(r)->taken_ns < t0)
+			t0 = tsc_trace_snapshot(r)->taken_ns;
+		while (tsc_trace_next(r, &ev) == 1)
+			if (ev.ts_ns < t0)
+				t0 = ev.ts_ns;
+	}
+	tsc_trace_reader_free(r);
+	return t0;
+}
+
 static int run_export(const struct export_opts *o)
 {
 	struct exp e = { .first = 1, .chrome = o->chrome };
@@ -480,15 +546,24 @@ static int run_export(const struct export_opts *o)
 	const struct tsc_trace_header *h = tsc_trace_header(r);
 	const struct tsc_snapshot *snap = tsc_trace_snapshot(r);
 	e.pid = h->pid;
-	e.binary = h->binary;
-	e.t0 = h->mono_ns;
+	e.process = tsc_trace_process_name(h);
+	if (e.chrome && !(e.w = tsc_json_new(e.f))) {
+		e.err = -ENOMEM;
+		goto finish;
+	}
 	if (tsc_tstate_init(&e.st, snap)) {
 		e.err = -ENOMEM;
 		goto finish;
 	}
 	tsc_tstate_forget_finished(&e.st);
-	if (e.chrome)
-		fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", e.f);
+	if (e.chrome) {
+		e.t0 = chrome_origin(path, h->mono_ns);
+		tsc_json_obj(e.w);
+		tsc_json_key(e.w, "displayTimeUnit");
+		tsc_json_lit(e.w, "ns");
+		tsc_json_key(e.w, "traceEvents");
+		tsc_json_arr(e.w);
+	}
 	process_track(&e);
 	for (size_t i = 0; i < snap->nthreads; i++) {
 		struct slice *s = thread_track(&e, snap->threads[i].tid, snap->threads[i].loop_id);
@@ -507,9 +582,14 @@ static int run_export(const struct export_opts *o)
 		last = tsc_trace_stats(r)->end_ns;
 	for (size_t i = 0; i < e.nsl; i++)
 		end_slice(&e, &e.sl[i], last);
-	if (e.chrome)
-		fputs("\n]}\n", e.f);
+	if (e.chrome) {
+		tsc_json_ch(e.w, '\n');
+		tsc_json_end_arr(e.w);
+		tsc_json_end_obj(e.w);
+		tsc_json_ch(e.w, '\n');
+	}
 finish:
+	tsc_json_free(e.w);
 	if (fflush(e.f) || ferror(e.f))
 		e.err = -EIO;
 	/* the name is given only to a whole conversion (of a damaged file too, up to its

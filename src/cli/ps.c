@@ -48,11 +48,7 @@ static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
 		return TSC_EXIT_ERROR;
 	}
 	tsc_json_obj(w);
-	tsc_json_schema(w);
-	tsc_json_key(w, "pid");
-	tsc_json_i64(w, s->pid);
-	tsc_json_key(w, "reconciled");
-	tsc_json_bool(w, s->reconciled);
+	tsc_json_snapshot_head(w, s->pid, s->reconciled, s->taken_ns);
 	tsc_json_key(w, "events");
 	tsc_json_u64(w, s->events);
 	tsc_json_key(w, "lost");
@@ -61,8 +57,6 @@ static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
 	tsc_json_u64(w, s->map_full);
 	tsc_json_key(w, "retries");
 	tsc_json_u64(w, s->retries);
-	tsc_json_key(w, "taken_ns");
-	tsc_json_u64(w, s->taken_ns);
 	tsc_json_key(w, "threads");
 	tsc_json_arr(w);
 	for (size_t i = 0; i < s->nthreads; i++)

@@ -68,12 +68,7 @@ struct rec {
 	uint64_t lost[TSC_EV_EVENTS_NR + 1];      /* written as LOST records */
 	uint64_t malformed;                       /* records of unknown type or size */
 	/* task_create's loop thread is the target's id (its pid namespace); the file holds ours */
-	int procfd;
-	int tids_read, same_ns;
-	struct tsc_tidmap map;
-	int32_t inner[64], outer[64];
-	int ncache;
-	uint64_t reread_ns;                       /* last time the map was read on a miss */
+	struct tsc_tidcache tids;
 	/* the target exec'd: the trace ends with that record; nothing after it is written */
 	int execd;
 	uint64_t after_exec;                      /* records that came after it anyway */
@@ -93,31 +88,6 @@ static uint64_t mono_ns(void)
 	return clock_ns(CLOCK_MONOTONIC);
 }
 
-static int32_t outer_tid(struct rec *R, int32_t inner, uint64_t now)
-{
-	if (R->tids_read && R->same_ns)
-		return inner;
-	for (int i = 0; i < R->ncache; i++)
-		if (R->inner[i] == inner)
-			return R->outer[i];
-	/* a thread we do not know yet: read the map again, at most every 10 ms */
-	if (!R->tids_read || now - R->reread_ns > 10000000ull) {
-		tsc_tidmap_free(&R->map);
-		R->tids_read = tsc_tidmap_read(R->procfd, &R->map) == 0;
-		R->same_ns = R->tids_read && R->map.same_ns;
-		R->reread_ns = now;
-		if (R->same_ns)
-			return inner;
-	}
-	int32_t outer = R->tids_read ? tsc_tidmap_outer(&R->map, inner) : 0;
-	if (!outer)
-		return inner; /* gone already: keep what the probe said */
-	if (R->ncache < 64) {
-		R->inner[R->ncache] = inner;
-		R->outer[R->ncache++] = outer;
-	}
-	return outer;
-}
 
 /* The exec record: the last of the trace. The file as the process names it now, or else as
  * exec was given it (a path like /proc/self/exe says little). */
@@ -171,7 +141,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 		ev.create.parent = r->a[1];
 		ev.create.name = name;
 		ev.create.coro = coro;
-		ev.create.loop_tid = outer_tid(R, (int32_t)r->a[4], r->hdr.ts_ns);
+		ev.create.loop_tid = tsc_tidcache_outer(&R->tids, (int32_t)r->a[4], r->hdr.ts_ns);
 		break;
 	case TSC_REC_SWITCH:
 		ev.sw.prev = r->a[0];
@@ -343,7 +313,7 @@ static int run_record(const struct record_opts *o)
 	struct tsc_remote *r = NULL;
 	struct tsc_bpf *b = NULL;
 	struct tsc_snapshot snap = { 0 };
-	struct rec R = { .procfd = -1 };
+	struct rec R = { 0 };
 	struct tsc_outfile of;
 	struct tsc_spool *spool = NULL;
 	int rc, err;
@@ -369,7 +339,8 @@ static int run_record(const struct record_opts *o)
 		goto cleanup;
 	/* From here the spool drains the ring buffer while the snapshot is read and written:
 	 * with 300,000 tasks that takes seconds, which a 16 MiB buffer may not hold. */
-	R.procfd = r->procfd;
+	/* a thread not known yet reads the map again, at most every 10 ms */
+	tsc_tidcache_init(&R.tids, r->procfd, 10000000ull);
 	R.r = r;
 	if ((err = tsc_bpf_events_open(b, on_record, &R)) ||
 	    (err = tsc_spool_start(b, SPOOL_LIMIT, &spool))) {
@@ -389,8 +360,10 @@ static int run_record(const struct record_opts *o)
 	if ((rc = tsc_report_exec(r)))
 		goto cleanup;
 	uint64_t ts1 = mono_ns();
+	char program[PATH_MAX];
+	tsc_remote_program(r, program, sizeof(program));
 	err = tsc_trace_begin(of.fd, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
-			      &R.w);
+			      program, &R.w);
 	if (!err)
 		tsc_trace_set_compression(R.w, zlevel);
 	if (!err && !(err = tsc_trace_write_snapshot(R.w, &snap)))
@@ -554,8 +527,7 @@ cleanup:
 		R.w = NULL;
 	}
 	tsc_bpf_detach(b);
-	if (R.tids_read)
-		tsc_tidmap_free(&R.map);
+	tsc_tidcache_free(&R.tids);
 	tsc_snapshot_free(&snap);
 	tsc_remote_close(r);
 	tsc_outfile_close(&of);

@@ -3,9 +3,9 @@
  * taskscope top: a live view of a process's tasks.
  *
  * At each refresh the registry is read again from outside (states, waits, names, switch
- * counts: top_reg.c), the lifecycle probes' counters give created/s and finished/s (tasks too
+ * counts: top/registry.c), the lifecycle probes' counters give created/s and finished/s (tasks too
  * short to be seen by any read included) and the losses, and the sampler or the switch probe
- * gives each task's CPU (top_bpf.c). A loss (an event dropped, a map full) is shown at once
+ * gives each task's CPU (probes/sampler.c). A loss (an event dropped, a map full) is shown at once
  * and answered by a resync: the lifecycle probes are attached anew, with fresh maps, before
  * the old ones go, and the next registry read starts from scratch.
  */

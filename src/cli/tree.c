@@ -260,13 +260,7 @@ static int print_json(const struct graph *g)
 		}
 	}
 	tsc_json_obj(w);
-	tsc_json_schema(w);
-	tsc_json_key(w, "pid");
-	tsc_json_i64(w, s->pid);
-	tsc_json_key(w, "reconciled");
-	tsc_json_bool(w, s->reconciled);
-	tsc_json_key(w, "taken_ns");
-	tsc_json_u64(w, s->taken_ns);
+	tsc_json_snapshot_head(w, s->pid, s->reconciled, s->taken_ns);
 	tsc_json_key(w, "tasks");
 	tsc_json_arr(w);
 	for (size_t i = 0; i < s->ntasks; i++)

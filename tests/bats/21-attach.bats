@@ -8,15 +8,11 @@ load test_helper
 
 setup() {
 	require_root_bpf
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 mono_ns() {

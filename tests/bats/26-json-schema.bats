@@ -8,18 +8,14 @@ load test_helper
 bats_require_minimum_version 1.5.0
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup
 	SCHEMA=$ROOT/docs/json/schema.json
 	CHECK=$ROOT/tests/bats/json-validate.py
 	GEN=$BUILD/tests/test_trace_rw
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 # validate OUTPUT FILE: FILE is the output named OUTPUT in the schema ("ps --json").

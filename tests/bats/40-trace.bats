@@ -45,7 +45,7 @@ events_of() {
 	[ "$(jq -c 'select(.type == "switch" and .next != null and .next_name == "")' "$T/a.jsonl" | wc -l)" -eq 0 ]
 	run "$TASKSCOPE" dump "$T/a.tsc"
 	[ "$status" -eq 0 ]
-	[[ "${lines[0]}" == "# taskscope trace 1.1: pid 4242, "* ]]
+	[[ "${lines[0]}" == "# taskscope trace 1.2: pid 4242, "* ]]
 	[[ "$output" == *' create tid=4242 '*' "Task-'*' coro="short_task" parent='*' "churn-0"'* ]]
 	[[ "${lines[-1]}" == *", complete" ]]
 }
@@ -217,45 +217,9 @@ events_of() {
 	[ "$switches" -eq "$(awk '$2 == "switch" { print $3 }' "$T/emitted")" ]
 }
 
-# A subset of Perfetto's trace schema (protos/perfetto/trace/...), enough for a typed decode.
-perfetto_proto() {
-	cat > "$T/perfetto.proto" <<-'EOF'
-	syntax = "proto2";
-	package perfetto.protos;
-	message Trace { repeated TracePacket packet = 1; }
-	message TracePacket {
-	  optional uint64 timestamp = 8;
-	  optional uint32 trusted_packet_sequence_id = 10;
-	  optional uint32 sequence_flags = 13;
-	  optional TrackEvent track_event = 11;
-	  optional TrackDescriptor track_descriptor = 60;
-	}
-	message TrackDescriptor {
-	  optional uint64 uuid = 1;
-	  optional uint64 parent_uuid = 5;
-	  optional string name = 2;
-	  optional ProcessDescriptor process = 3;
-	  optional ThreadDescriptor thread = 4;
-	}
-	message ProcessDescriptor { optional int32 pid = 1; optional string process_name = 6; }
-	message ThreadDescriptor {
-	  optional int32 pid = 1; optional int32 tid = 2; optional string thread_name = 5;
-	}
-	message DebugAnnotation {
-	  optional string name = 10; optional uint64 uint_value = 3; optional string string_value = 6;
-	}
-	message TrackEvent {
-	  enum Type { TYPE_UNSPECIFIED = 0; TYPE_SLICE_BEGIN = 1; TYPE_SLICE_END = 2; TYPE_INSTANT = 3; }
-	  optional Type type = 9;
-	  optional uint64 track_uuid = 11;
-	  repeated string categories = 22;
-	  optional string name = 23;
-	  repeated DebugAnnotation debug_annotations = 4;
-	  repeated fixed64 flow_ids = 47;
-	  repeated fixed64 terminating_flow_ids = 48;
-	}
-	EOF
-}
+# Perfetto's trace schema, the messages taskscope writes, with upstream's field numbers.
+PROTO_DIR=$ROOT/tests/proto
+EXPORT_CHECK=$ROOT/tests/bats/export-check.py
 
 @test "export perfetto: protoc decodes it; a slice per run of a task, one track per thread, flows" {
 	require_cmd protoc
@@ -276,8 +240,8 @@ perfetto_proto() {
 	[ "$(grep -c '^    9: 2$' "$T/raw.txt")" -eq "$runs" ]    # TYPE_SLICE_END
 
 	# typed, with the schema's field numbers
-	perfetto_proto
-	protoc -I "$T" --decode=perfetto.protos.Trace "$T/perfetto.proto" < "$T/e.pftrace" > "$T/typed.txt"
+	protoc -I "$PROTO_DIR" --decode=perfetto.protos.Trace "$PROTO_DIR/perfetto_trace.proto" \
+		< "$T/e.pftrace" > "$T/typed.txt"
 	[ "$(grep -c 'type: TYPE_SLICE_BEGIN' "$T/typed.txt")" -eq "$runs" ]
 	[ "$(grep -c 'thread {' "$T/typed.txt")" -eq 2 ]           # one track per thread
 	grep -q 'thread_name: "loop 1 (tid 4242)"' "$T/typed.txt"
@@ -288,6 +252,10 @@ perfetto_proto() {
 	# flows: one out of each create and each await; ended at first runs and at finishes
 	[ "$(grep -c ' flow_ids:' "$T/typed.txt")" -eq $((creates + awaits)) ]
 	[ "$(grep -c 'terminating_flow_ids:' "$T/typed.txt")" -ge "$creates" ]
+	# the clock: every time is CLOCK_MONOTONIC's, declared so (Perfetto assumes BOOTTIME)
+	[ "$(grep -c '^  timestamp_clock_id: 3$' "$T/typed.txt")" -eq "$(grep -c '^  timestamp: ' "$T/typed.txt")" ]
+	# tracks declared before use, slices paired, strings UTF-8, flows started before they end
+	python3 "$EXPORT_CHECK" perfetto "$T/e.pftrace"
 }
 
 @test "export chrome: jq reads it; X slices are the runs; flows start and finish" {
@@ -302,9 +270,39 @@ perfetto_proto() {
 	# every flow that starts also ends
 	jq -e '([.traceEvents[] | select(.ph == "s") | .id] | sort) ==
 	       ([.traceEvents[] | select(.ph == "f") | .id] | sort)' "$T/e.json"
+	# ... and binds, as DevTools binds it, to a slice of its own category at its time
+	python3 "$EXPORT_CHECK" chrome "$T/e.json"
 	# worker-0-0's slices on its thread, in time order and not overlapping
 	jq -e '[.traceEvents[] | select(.ph == "X" and .name == "worker-0-0")] | sort_by(.ts) |
 	       . as $s | [range(1; length)] | all($s[.].ts >= $s[. - 1].ts + $s[. - 1].dur)' "$T/e.json"
+}
+
+@test "export chrome: a snapshot and events older than the file's header: no negative time" {
+	"$GEN" --write "$T/o.tsc" --threads 2 --tasks 4 --churn 2000 --duration 0.1 --early 0.02 2>/dev/null
+	# the file holds times before its start, as record's do
+	[ "$("$TASKSCOPE" dump --json "$T/o.tsc" | jq -s '[.[] | .t // empty | select(. < 0)] | length')" -gt 0 ]
+	"$TASKSCOPE" export "$T/o.tsc" --format chrome -o "$T/o.json"
+	jq -e '[.traceEvents[] | select(has("ts"))] | length > 1000 and all(.ts >= 0)' "$T/o.json"
+	python3 "$EXPORT_CHECK" chrome "$T/o.json"
+}
+
+@test "export and dump name the program, not the library that holds the runtime" {
+	"$GEN" --write "$T/p.tsc" --duration 0.01 --binary /usr/lib/libtaskscope.so.0 \
+		--program /opt/réseau/app 2>/dev/null
+	run "$TASKSCOPE" dump "$T/p.tsc"
+	[[ "${lines[0]}" == "# taskscope trace 1.2: pid 4242, /opt/réseau/app (runtime /usr/lib/libtaskscope.so.0), started "* ]]
+	"$TASKSCOPE" dump --json "$T/p.tsc" | head -1 |
+		jq -e '.program == "/opt/réseau/app" and .binary == "/usr/lib/libtaskscope.so.0"'
+	"$TASKSCOPE" export "$T/p.tsc" --format chrome -o "$T/p.json"
+	jq -e '[.traceEvents[] | select(.name == "process_name") | .args.name] == ["app (pid 4242)"]' "$T/p.json"
+	"$TASKSCOPE" export "$T/p.tsc" -o "$T/p.pftrace"
+	protoc -I "$PROTO_DIR" --decode=perfetto.protos.Trace "$PROTO_DIR/perfetto_trace.proto" \
+		< "$T/p.pftrace" > "$T/p.txt"
+	grep -qF 'process_name: "app (pid 4242)"' "$T/p.txt"
+	# a file without a program (older than 1.2) is named by the runtime's ELF, as before
+	"$GEN" --write "$T/q.tsc" --duration 0.01 2>/dev/null
+	"$TASKSCOPE" export "$T/q.tsc" --format chrome -o "$T/q.json"
+	jq -e '[.traceEvents[] | select(.name == "process_name") | .args.name] == ["taskscope-demo (pid 4242)"]' "$T/q.json"
 }
 
 @test "export of a damaged file converts up to the fault and exits 1" {

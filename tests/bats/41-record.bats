@@ -31,15 +31,11 @@ EOF
 }
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 # Start `record -v -o FILE PID [args]` in the background (pid in REC) and wait until it records.
@@ -452,6 +448,41 @@ PY
 	[ "$(count_type "$T/e.jsonl" thread_stop)" -eq 3 ]
 	run "$TASKSCOPE" dump --at end --json "$T/e.tsc"
 	[ "$(jq '.tasks | length' <<<"$output")" -eq 0 ]
+}
+
+@test "record a program linked against libtaskscope.so: dump and both exports name the program; viewers read the exports" {
+	require_root_bpf
+	require_cmd protoc
+	local prog=rec_victim-shared
+	spawn victim "$VICTIM-shared" --threads 2 --tasks 300 --park 3 --exit "$T/go"
+	V=$PID
+	wait_line "$T/victim.out" '^ready'
+	spawn rec "$TASKSCOPE" record -v -o "$T/s.tsc" "$V"
+	REC=$PID
+	wait_line "$T/rec.err" '^taskscope: recording process'
+	touch "$T/go"
+	wait_exit "$REC" 20
+	[ "$RC" -eq 0 ] || { cat "$T/rec.err" >&2; return 1; }
+	# the header names the program, and the library that holds the runtime beside it
+	"$TASKSCOPE" dump --json "$T/s.tsc" | head -1 > "$T/h.json"
+	jq -e --arg p "$prog" '(.program | endswith("/" + $p)) and (.binary | test("libtaskscope[.]so"))' "$T/h.json"
+	run "$TASKSCOPE" dump "$T/s.tsc"
+	[[ "${lines[0]}" == *"/$prog (runtime "*"libtaskscope.so"* ]]
+	# Chrome JSON: the process by the program's name; no negative time (the snapshot and
+	# the first events come before the file's header); every flow bound to a slice
+	"$TASKSCOPE" export "$T/s.tsc" --format chrome -o "$T/s.json"
+	jq -e --arg n "$prog (pid $V)" '[.traceEvents[] | select(.ph == "M" and .name == "process_name")
+		| .args.name] == [$n]' "$T/s.json"
+	python3 "$ROOT/tests/bats/export-check.py" chrome "$T/s.json"
+	# Perfetto: decoded as Perfetto's schema declares it; the clock, the tracks, the pairs
+	"$TASKSCOPE" export "$T/s.tsc" -o "$T/s.pftrace"
+	protoc -I "$ROOT/tests/proto" --decode=perfetto.protos.Trace \
+		"$ROOT/tests/proto/perfetto_trace.proto" < "$T/s.pftrace" > "$T/s.txt"
+	grep -qF "process_name: \"$prog (pid $V)\"" "$T/s.txt"
+	! grep -q 'libtaskscope' "$T/s.txt"
+	[ "$(grep -c '^  timestamp: ' "$T/s.txt")" -gt 600 ]
+	[ "$(grep -c '^  timestamp_clock_id: 3$' "$T/s.txt")" -eq "$(grep -c '^  timestamp: ' "$T/s.txt")" ]
+	python3 "$ROOT/tests/bats/export-check.py" perfetto "$T/s.pftrace"
 }
 
 @test "record --duration stops on time and leaves a complete file" {

@@ -9,15 +9,11 @@ load test_helper
 EXECER=$BUILD/progs/execer
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 # The victim, ready: pid in V.

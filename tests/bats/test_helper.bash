@@ -35,6 +35,21 @@ wait_for_lines() {
 	return 1
 }
 
+# The state most files' tests start from: T, the test's own folder, and PIDS, the processes
+# spawn starts; a file's setup calls it (then adds its own), its teardown calls stop_spawned.
+spawn_setup() {
+	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
+	T=$BATS_TEST_TMPDIR
+	PIDS=()
+}
+
+# Stop what spawn started, the last first.
+stop_spawned() {
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	return 0
+}
+
 # Kill a background process started by a test, if still alive.
 stop_proc() {
 	local pid=$1

@@ -91,6 +91,8 @@ struct gen_opts {
 	double duration;
 	uint32_t seed;
 	uint64_t block_events, lost_every;
+	const char *binary, *program; /* binary NULL: /usr/bin/taskscope-demo */
+	double early;               /* seconds of the simulation before the file begins */
 };
 
 static int record_sim(const char *path, const struct gen_opts *o, struct sim *s, struct rec *r)
@@ -99,7 +101,16 @@ static int record_sim(const char *path, const struct gen_opts *o, struct sim *s,
 	sim_init(s, o->threads, o->tasks, o->churn, o->duration, o->seed);
 	r->block_events = o->block_events;
 	r->lost_every = o->lost_every;
-	err = tsc_trace_open(path, 4242, "/usr/bin/taskscope-demo", &s->snap, &r->w);
+	/* as record does: the snapshot and the first events are older than the file's header */
+	for (struct timespec now; o->early > 0;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec >
+		    s->t0 + (uint64_t)(o->early * 1e9))
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	err = tsc_trace_open(path, 4242, o->binary ? o->binary : "/usr/bin/taskscope-demo",
+			     o->program, &s->snap, &r->w);
 	if (err)
 		return err;
 	if (o->store)
@@ -191,7 +202,8 @@ static int generate(int argc, char **argv)
 		{ "churn", 1, 0, 'c' },   { "duration", 1, 0, 'd' }, { "seed", 1, 0, 's' },
 		{ "block-events", 1, 0, 'b' }, { "lost", 1, 0, 'l' }, { "ext", 0, 0, 'e' },
 		{ "no-footer", 0, 0, 'n' }, { "truth", 1, 0, 'T' },  { "stats", 0, 0, 'S' },
-		{ "store", 0, 0, 'z' },
+		{ "store", 0, 0, 'z' },   { "binary", 1, 0, 'B' },   { "program", 1, 0, 'P' },
+		{ "early", 1, 0, 'E' },
 		{ 0 },
 	};
 	int c;
@@ -210,6 +222,9 @@ static int generate(int argc, char **argv)
 		case 'T': truth = optarg; break;
 		case 'S': stats = 1; break;
 		case 'z': o.store = 1; break;
+		case 'B': o.binary = optarg; break;
+		case 'P': o.program = optarg; break;
+		case 'E': o.early = atof(optarg); break;
 		default: return 2;
 		}
 	}
@@ -335,7 +350,7 @@ static const struct gen_opts small_opts = { .threads = 2, .tasks = 4, .churn = 3
 TEST(round_trip)
 {
 	struct gen_opts o = { .threads = 3, .tasks = 5, .churn = 2000, .duration = 2, .seed = 3,
-			      .lost_every = 5000 };
+			      .lost_every = 5000, .program = "/opt/app/r\xc3\xa9seau" };
 	struct sim s;
 	struct rec r = { .keep = 1 };
 	const char *path = tmp_path("rt.tsc");
@@ -366,6 +381,8 @@ TEST(round_trip)
 	}
 	CHECK_EQ(tsc_trace_header(rd)->pid, 4242);
 	CHECK_STR(tsc_trace_header(rd)->binary, "/usr/bin/taskscope-demo");
+	CHECK_STR(tsc_trace_header(rd)->program, "/opt/app/r\xc3\xa9seau");
+	CHECK_STR(tsc_trace_process_name(tsc_trace_header(rd)), "r\xc3\xa9seau");
 	struct tsc_event ev;
 	while (tsc_trace_next(rd, &ev) == 1)
 		;
@@ -399,13 +416,13 @@ TEST(mode_0600)
 	close(fd);
 	chmod(path, 0644);
 	mode_t old = umask(0);
-	CHECK_EQ(tsc_trace_open(path, 1, NULL, NULL, &w), 0);
+	CHECK_EQ(tsc_trace_open(path, 1, NULL, NULL, NULL, &w), 0);
 	umask(old);
 	CHECK_EQ(stat(path, &st), 0);
 	CHECK_EQ(st.st_mode & 0777, 0600);
 	CHECK_EQ(tsc_trace_close(w), 0);
 	unlink(path);
-	CHECK_EQ(tsc_trace_open(path, 1, NULL, NULL, &w), 0);
+	CHECK_EQ(tsc_trace_open(path, 1, NULL, NULL, NULL, &w), 0);
 	CHECK_EQ(stat(path, &st), 0);
 	CHECK_EQ(st.st_mode & 0777, 0600);
 	CHECK_EQ(tsc_trace_close(w), 0);
@@ -537,7 +554,7 @@ TEST(exec_record)
 		{ .ts_ns = 1100, .type = TSC_EV_SWITCH, .tid = 7, .sw = { .prev = 0, .next = 5 } },
 		{ .ts_ns = 1200, .type = TSC_EV_EXEC, .tid = 7, .exec = { .file = "/usr/bin/next" } },
 	};
-	CHECK_EQ(tsc_trace_open(path, 7, "/usr/bin/first", NULL, &w), 0);
+	CHECK_EQ(tsc_trace_open(path, 7, "/usr/bin/first", NULL, NULL, &w), 0);
 	CHECK_EQ(tsc_trace_event(w, &want[0]), 0);
 	CHECK_EQ(tsc_trace_event(w, &want[1]), 0);
 	CHECK_EQ(tsc_trace_exec(w, 1200, 7, "/usr/bin/next"), 0);

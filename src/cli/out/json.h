@@ -173,17 +173,25 @@ static inline void tsc_json_end_obj(struct tsc_json *w) { tsc_json_close(w, '}')
 static inline void tsc_json_arr(struct tsc_json *w) { tsc_json_open(w, '['); }
 static inline void tsc_json_end_arr(struct tsc_json *w) { tsc_json_close(w, ']'); }
 
-/* A key: a literal of ours (never escaped, short), then a value. */
-static inline void tsc_json_key(struct tsc_json *w, const char *k)
+/* A string of ours, quoted as it is (never escaped, short): a key (then ':', and a value
+ * follows without a comma) or a value. */
+static inline void tsc_json_quoted(struct tsc_json *w, const char *s, int key)
 {
-	size_t n = strlen(k);
+	size_t n = strlen(s);
 	char *p = tsc_json_elem(w, n + 3);
 	*p++ = '"';
-	memcpy(p, k, n);
+	memcpy(p, s, n);
 	p += n;
 	*p++ = '"';
-	*p++ = ':';
-	tsc_json_done(w, p, 0);
+	if (key)
+		*p++ = ':';
+	tsc_json_done(w, p, !key);
+}
+
+/* A key: a literal of ours, then a value. */
+static inline void tsc_json_key(struct tsc_json *w, const char *k)
+{
+	tsc_json_quoted(w, k, 1);
 }
 
 static inline void tsc_json_u64(struct tsc_json *w, uint64_t v)
@@ -242,13 +250,7 @@ static inline void tsc_json_string(struct tsc_json *w, const char *s)
 /* A string of ours that needs no escaping (names of states, waits, event types). */
 static inline void tsc_json_lit(struct tsc_json *w, const char *s)
 {
-	size_t n = strlen(s);
-	char *p = tsc_json_elem(w, n + 2);
-	*p++ = '"';
-	memcpy(p, s, n);
-	p += n;
-	*p++ = '"';
-	tsc_json_done(w, p, 1);
+	tsc_json_quoted(w, s, 0);
 }
 
 /* A value already in JSON (made by a caller, e.g. cached): as it is. */

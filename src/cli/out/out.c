@@ -2,6 +2,7 @@
 /* Output helpers: state and wait names, ages, and the two escapers of what the target says:
  * text for people, JSON strings for scripts. */
 #include "out/out.h"
+#include "out/json.h"
 #include "out/width.h"
 
 #include <stdint.h>
@@ -300,13 +301,8 @@ size_t tsc_utf8_clean(char *dst, size_t n, const char *str)
 
 void tsc_put_u64(FILE *f, uint64_t v)
 {
-	char b[24];
-	int i = sizeof(b);
-	do {
-		b[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	fwrite_unlocked(b + i, 1, sizeof(b) - (size_t)i, f);
+	char b[20];
+	fwrite_unlocked(b, 1, (size_t)(tsc_json_fmt_u64(b, v) - b), f);
 }
 
 void tsc_put_i64(FILE *f, int64_t v)

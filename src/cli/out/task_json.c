@@ -57,3 +57,14 @@ void tsc_thread_json(struct tsc_json *w, int32_t tid, uint64_t loop, uint64_t cu
 	tsc_json_id(w, current);
 	tsc_json_end_obj(w);
 }
+
+void tsc_json_snapshot_head(struct tsc_json *w, int pid, int reconciled, uint64_t taken_ns)
+{
+	tsc_json_schema(w);
+	tsc_json_key(w, "pid");
+	tsc_json_i64(w, pid);
+	tsc_json_key(w, "reconciled");
+	tsc_json_bool(w, reconciled);
+	tsc_json_key(w, "taken_ns");
+	tsc_json_u64(w, taken_ns);
+}

@@ -32,6 +32,10 @@ static inline struct tsc_task_view tsc_task_view_of(const struct tsc_task *t)
  * wait_obj (with wait_until_ns and wait_left_ns for a sleep), created_ns, age_ms, switches. */
 void tsc_task_json(struct tsc_json *w, const struct tsc_task_view *t, uint64_t now_ns);
 
+/* The head of a process's object, `ps --json`, `tree --json` and `dump --at --json` alike,
+ * into the object the caller opened: schema, pid, reconciled, taken_ns (docs/json.md). */
+void tsc_json_snapshot_head(struct tsc_json *w, int pid, int reconciled, uint64_t taken_ns);
+
 /* A thread of the process: {"tid", "loop", "current"}, current null when none. */
 void tsc_thread_json(struct tsc_json *w, int32_t tid, uint64_t loop, uint64_t current);
 

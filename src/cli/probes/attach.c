@@ -327,38 +327,10 @@ static int read_counters(struct tsc_bpf *b, uint64_t sums[TSC_C_NR])
 }
 
 /* task_create passes the loop's thread id as the target knows it (its pid namespace); the
- * model holds ours. Loop threads are few: a small cache saves a /proc lookup per task. */
-struct tidcache {
-	struct tsc_bpf *b;
-	struct tsc_tidmap map;
-	bool read, ok;
-	int n;
-	int32_t inner[64], outer[64];
-};
-
-static int32_t outer_tid(struct tidcache *c, int procfd, int32_t inner)
-{
-	for (int i = 0; i < c->n; i++)
-		if (c->inner[i] == inner)
-			return c->outer[i];
-	if (!c->read) {
-		c->read = true;
-		c->ok = tsc_tidmap_read(procfd, &c->map) == 0;
-	}
-	int32_t outer = c->ok ? tsc_tidmap_outer(&c->map, inner) : 0;
-	if (!outer)
-		outer = inner; /* no such thread now: keep what the probe said */
-	if (c->n < 64) {
-		c->inner[c->n] = inner;
-		c->outer[c->n++] = outer;
-	}
-	return outer;
-}
-
+ * model holds ours. */
 static int32_t outer_tid_cb(void *ctx, int32_t inner)
 {
-	struct tsc_bpf *b = ((struct tidcache *)ctx)->b;
-	return outer_tid(ctx, b->procfd, inner);
+	return tsc_tidcache_outer(ctx, inner, 0);
 }
 
 /* Read the maps (live, then threads, then finished last: see reconcile.h) and merge them into
@@ -369,12 +341,13 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 	struct tsc_bpfmap_dump live = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_task_rec) };
 	struct tsc_bpfmap_dump thr = { .ksz = sizeof(__u32), .vsz = sizeof(struct tsc_thread_rec) };
 	struct tsc_bpfmap_dump fini = { .ksz = sizeof(__u64), .vsz = sizeof(struct tsc_fin_rec) };
-	struct tidcache tm = { .b = b };
+	struct tsc_tidcache tids;
 	uint64_t sums[TSC_C_NR];
 	int err;
 
 	if (!b || !snap || b->events_only)
 		return -EINVAL;
+	tsc_tidcache_init(&tids, b->procfd, 0);
 	tsc_test_reconcile_delay();
 	/* born_base first: it is set once, before any bit, so a bit read later is covered */
 	uint64_t born_base = __atomic_load_n(&b->skel->bss->born_base, __ATOMIC_ACQUIRE);
@@ -396,14 +369,13 @@ int tsc_bpf_reconcile(struct tsc_bpf *b, struct tsc_snapshot *snap)
 		.finished = (const void *)fini.k, .nfinished = fini.len,
 		.born = b->born, .born_bits = b->born_len * 8, .born_base = born_base,
 		.next_id = b->next_id,
-		.outer_tid = outer_tid_cb, .tid_ctx = &tm,
+		.outer_tid = outer_tid_cb, .tid_ctx = &tids,
 		.counters = sums,
 	};
 	err = tsc_reconcile(snap, &v);
 
 cleanup:
-	if (tm.read)
-		tsc_tidmap_free(&tm.map);
+	tsc_tidcache_free(&tids);
 	tsc_bpfmap_dump_free(&live);
 	tsc_bpfmap_dump_free(&thr);
 	tsc_bpfmap_dump_free(&fini);

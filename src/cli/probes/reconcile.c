@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Reconciliation of a snapshot with the probes' maps: see reconcile.h for the rules. */
 #include "probes/reconcile.h"
+#include "idmap.h"
 #include "target/walk.h"
 
 #include <errno.h>
@@ -11,49 +12,11 @@
 _Static_assert(TSC_NAME_LEN == sizeof(((struct tsc_task *)0)->name), "name length");
 _Static_assert(TSC_CORO_LEN == sizeof(((struct tsc_task *)0)->coro), "coro length");
 
-/* A set of task ids -> index, open addressing; ids are never 0. */
-struct idmap {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap; /* a power of two */
-};
-
-static int idmap_init(struct idmap *m, size_t n)
+/* Task ids -> index: the CLI's id map, keyed (the ids are the target's), and sized by each
+ * caller for every key it puts, so that a put never grows it and never fails. */
+static int ids_init(struct tsc_idmap *m, size_t n)
 {
-	m->cap = 16;
-	while (m->cap < 2 * n + 16)
-		m->cap <<= 1;
-	m->keys = calloc(m->cap, sizeof(*m->keys));
-	m->vals = calloc(m->cap, sizeof(*m->vals));
-	return m->keys && m->vals ? 0 : -ENOMEM;
-}
-
-static void idmap_free(struct idmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-}
-
-static size_t idmap_slot(const struct idmap *m, uint64_t id)
-{
-	size_t i = (size_t)tsc_hash64(id) & (m->cap - 1);
-	while (m->keys[i] && m->keys[i] != id)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static uint32_t *idmap_get(const struct idmap *m, uint64_t id)
-{
-	size_t i = idmap_slot(m, id);
-	return m->keys[i] ? &m->vals[i] : NULL;
-}
-
-/* Caller sized the map for every insert (idmap_init with the total). */
-static void idmap_put(struct idmap *m, uint64_t id, uint32_t v)
-{
-	size_t i = idmap_slot(m, id);
-	m->keys[i] = id;
-	m->vals[i] = v;
+	return tsc_idmap_reset(m, n, tsc_hash_key);
 }
 
 /* Was id's creation seen (and its record put in `live`) since attach? */
@@ -99,36 +62,36 @@ static void task_update(struct tsc_task *t, const struct tsc_task_rec *r, uint64
 /* The tasks: the snapshot's survivors, then the ones created since attach. `have` maps each
  * task kept to its index in tasks, sized by the caller for them all. */
 static int merge_tasks(const struct tsc_snapshot *snap, const struct tsc_probe_view *v,
-		       struct tsc_task *tasks, size_t *ntasks, struct idmap *have)
+		       struct tsc_task *tasks, size_t *ntasks, struct tsc_idmap *have)
 {
-	struct idmap fin = { 0 }, inlive = { 0 };
+	struct tsc_idmap fin = { 0 }, inlive = { 0 };
 	size_t n = 0;
-	int err = idmap_init(&fin, v->nfinished);
+	int err = ids_init(&fin, v->nfinished);
 	if (!err)
-		err = idmap_init(&inlive, v->nlive);
+		err = ids_init(&inlive, v->nlive);
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < v->nfinished; i++)
-		idmap_put(&fin, v->finished[i], 1);
+		(void)tsc_idmap_put(&fin, v->finished[i], 1);
 	for (size_t i = 0; i < v->nlive; i++)
 		if (v->live[i].id)
-			idmap_put(&inlive, v->live[i].id, 1);
+			(void)tsc_idmap_put(&inlive, v->live[i].id, 1);
 
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		const struct tsc_task *t = &snap->tasks[i];
-		if (!t->id || idmap_get(&fin, t->id) || idmap_get(have, t->id))
+		if (!t->id || tsc_idmap_get(&fin, t->id) || tsc_idmap_get(have, t->id))
 			continue;
 		bool under_probes = born(v, t->id) || (v->next_id && t->id >= v->next_id);
-		if (under_probes && !idmap_get(&inlive, t->id))
+		if (under_probes && !tsc_idmap_get(&inlive, t->id))
 			continue;
-		idmap_put(have, t->id, (uint32_t)n);
+		(void)tsc_idmap_put(have, t->id, (uint32_t)n);
 		tasks[n++] = *t;
 	}
 	for (size_t i = 0; i < v->nlive; i++) {
 		const struct tsc_task_rec *r = &v->live[i];
-		if (!r->id || idmap_get(&fin, r->id))
+		if (!r->id || tsc_idmap_get(&fin, r->id))
 			continue;
-		uint32_t *at = idmap_get(have, r->id);
+		uint64_t *at = tsc_idmap_get(have, r->id);
 		if (at) {
 			task_update(&tasks[*at], r, snap->taken_ns);
 			continue;
@@ -138,7 +101,7 @@ static int merge_tasks(const struct tsc_snapshot *snap, const struct tsc_probe_v
 		 * than show a nameless task. */
 		if (!(r->flags & TSC_TF_CREATED))
 			continue;
-		idmap_put(have, r->id, (uint32_t)n);
+		(void)tsc_idmap_put(have, r->id, (uint32_t)n);
 		task_from_rec(&tasks[n], r);
 		if (v->outer_tid)
 			tasks[n].tid = v->outer_tid(v->tid_ctx, tasks[n].tid);
@@ -146,15 +109,15 @@ static int merge_tasks(const struct tsc_snapshot *snap, const struct tsc_probe_v
 	}
 	*ntasks = n;
 cleanup:
-	idmap_free(&fin);
-	idmap_free(&inlive);
+	tsc_idmap_free(&fin);
+	tsc_idmap_free(&inlive);
 	return err;
 }
 
 /* The threads: the snapshot's, plus loops started since attach, each with its current task
  * (0 unless that task is in the result, on that thread). Returns their number. */
 static size_t merge_threads(const struct tsc_snapshot *snap, const struct tsc_probe_view *v,
-			    const struct tsc_task *tasks, const struct idmap *have,
+			    const struct tsc_task *tasks, const struct tsc_idmap *have,
 			    struct tsc_thread *threads)
 {
 	size_t m = 0;
@@ -183,7 +146,7 @@ static size_t merge_threads(const struct tsc_snapshot *snap, const struct tsc_pr
 	}
 	for (size_t i = 0; i < m; i++) {
 		uint64_t c = threads[i].current;
-		uint32_t *at = c ? idmap_get(have, c) : NULL;
+		uint64_t *at = c ? tsc_idmap_get(have, c) : NULL;
 		if (c && (!at || tasks[*at].tid != threads[i].tid))
 			threads[i].current = 0;
 	}
@@ -192,7 +155,7 @@ static size_t merge_threads(const struct tsc_snapshot *snap, const struct tsc_pr
 
 int tsc_reconcile(struct tsc_snapshot *snap, const struct tsc_probe_view *v)
 {
-	struct idmap have = { 0 };
+	struct tsc_idmap have = { 0 };
 	struct tsc_task *tasks = NULL;
 	struct tsc_thread *threads = NULL;
 	size_t n = 0;
@@ -204,7 +167,7 @@ int tsc_reconcile(struct tsc_snapshot *snap, const struct tsc_probe_view *v)
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	if ((err = idmap_init(&have, snap->ntasks + v->nlive)) ||
+	if ((err = ids_init(&have, snap->ntasks + v->nlive)) ||
 	    (err = merge_tasks(snap, v, tasks, &n, &have)))
 		goto cleanup;
 	size_t m = merge_threads(snap, v, tasks, &have, threads);
@@ -229,6 +192,6 @@ int tsc_reconcile(struct tsc_snapshot *snap, const struct tsc_probe_view *v)
 cleanup:
 	free(tasks);
 	free(threads);
-	idmap_free(&have);
+	tsc_idmap_free(&have);
 	return err;
 }

@@ -15,6 +15,7 @@
 #include "stacks/stacks.h"
 #include "stacks/symbolize.h"
 #include "target/walk.h"
+#include "idmap.h"
 #include "util.h"
 
 struct entry {
@@ -25,7 +26,6 @@ struct entry {
 /* The printed text of the frames at one address, made once: 10k tasks parked at the same
  * few places print the same lines over and over. */
 struct text {
-	uint64_t pc;        /* 0: free slot */
 	unsigned n;
 	char **line;        /* "0xADDR fn+0xOFF (file:line)", one per inlined level */
 	char *json;         /* {"addr":...}, one per inlined level, comma-separated */
@@ -37,6 +37,7 @@ struct tsc_stacks {
 	struct tsc_symbolizer *sym;
 	struct text *texts;
 	size_t ntexts, texts_cap;
+	struct tsc_idmap text_at;   /* pc -> index in texts; keyed: pcs are the target's */
 	struct tsc_stacks_stats st;
 };
 
@@ -105,7 +106,8 @@ void tsc_stacks_free(struct tsc_stacks *st)
 	if (!st)
 		return;
 	tsc_symbolizer_free(st->sym);
-	for (size_t i = 0; i < st->texts_cap; i++) {
+	tsc_idmap_free(&st->text_at);
+	for (size_t i = 0; i < st->ntexts; i++) {
 		for (unsigned k = 0; k < st->texts[i].n; k++)
 			free(st->texts[i].line[k]);
 		free(st->texts[i].line);
@@ -279,34 +281,18 @@ static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
 	return buf;
 }
 
-static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
-{
-	size_t j = (size_t)tsc_hash64(pc) & (cap - 1);
-	while (t[j].pc && t[j].pc != pc)
-		j = (j + 1) & (cap - 1);
-	return j;
-}
-
 /* The lines of the frames at pc; NULL when out of memory. */
 static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 {
 	if (!pc)
 		return NULL;
-	if (2 * (st->ntexts + 1) > st->texts_cap) {
-		size_t cap = st->texts_cap ? 2 * st->texts_cap : 256;
-		struct text *t = calloc(cap, sizeof(*t));
-		if (!t)
-			return NULL;
-		for (size_t i = 0; i < st->texts_cap; i++)
-			if (st->texts[i].pc)
-				t[text_slot(t, cap, st->texts[i].pc)] = st->texts[i];
-		free(st->texts);
-		st->texts = t;
-		st->texts_cap = cap;
-	}
-	struct text *t = &st->texts[text_slot(st->texts, st->texts_cap, pc)];
-	if (t->pc)
-		return t;
+	const uint64_t *at = tsc_idmap_get(&st->text_at, pc);
+	if (at)
+		return &st->texts[*at];
+	if (!st->text_at.cap && tsc_idmap_reset(&st->text_at, 256, tsc_hash_key))
+		return NULL;
+	if (tsc_grow((void **)&st->texts, &st->texts_cap, st->ntexts + 1, sizeof(*st->texts)))
+		return NULL;
 	const struct tsc_sym *sym;
 	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
 	if (!n)
@@ -315,15 +301,15 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 	unsigned made = 0;
 	while (line && json && made < n && (line[made] = frame_line(pc, &sym[made])))
 		made++;
-	if (made < n) {
+	if (made < n || tsc_idmap_put(&st->text_at, pc, st->ntexts)) {
 		while (line && made--)
 			free(line[made]);
 		free(line);
 		free(json);
 		return NULL;
 	}
-	*t = (struct text){ .pc = pc, .n = n, .line = line, .json = json };
-	st->ntexts++;
+	struct text *t = &st->texts[st->ntexts++];
+	*t = (struct text){ .n = n, .line = line, .json = json };
 	return t;
 }
 

@@ -25,6 +25,7 @@
 #include "target/memsrc.h"
 #include "stacks/symbolize.h"
 #include "target/walk.h"
+#include "idmap.h"
 #include "stacks/symfile.h"
 #include "target/tfile.h"
 #include "util.h"
@@ -42,7 +43,6 @@ struct mapping {
 };
 
 struct pc_entry {
-	uint64_t key;       /* pc << 1 | ret, + 1 so that 0 is free */
 	unsigned n;
 	struct tsc_sym *syms;
 };
@@ -53,8 +53,9 @@ struct tsc_symbolizer {
 	size_t nmaps, cap;
 	bool all_read;      /* every one of them is in maps */
 	struct bin *bins;
-	struct pc_entry *tab;
+	struct pc_entry *tab;       /* each address resolved, in the order first asked */
 	size_t tabcap, tabn;
+	struct tsc_idmap tab_at;    /* pc << 1 | ret, + 1 (never 0) -> index in tab; keyed */
 	uint64_t resolve_ns; /* spent resolving, against TSC_SYM_MAX_NS */
 	char **dirs;        /* where separate debug info is looked up */
 	size_t ndirs;
@@ -234,42 +235,17 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 
 /* ---- the per-address cache ---- */
 
-static int grow_table(struct tsc_symbolizer *s)
-{
-	size_t cap = s->tabcap ? 2 * s->tabcap : 1024;
-	struct pc_entry *t = calloc(cap, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->tabcap; i++) {
-		if (!s->tab[i].key)
-			continue;
-		size_t j = (size_t)tsc_hash64(s->tab[i].key) & (cap - 1);
-		while (t[j].key)
-			j = (j + 1) & (cap - 1);
-		t[j] = s->tab[i];
-	}
-	free(s->tab);
-	s->tab = t;
-	s->tabcap = cap;
-	return 0;
-}
-
 unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const struct tsc_sym **syms)
 {
 	static const struct tsc_sym unknown;
 	uint64_t key = (pc << 1 | ret) + 1;
 	s->st.lookups++;
-	if (s->tabn * 2 >= s->tabcap && grow_table(s)) {
-		*syms = &unknown;
-		return 1;
+	const uint64_t *at = tsc_idmap_get(&s->tab_at, key);
+	if (at) {
+		s->st.cache_hits++;
+		*syms = s->tab[*at].syms;
+		return s->tab[*at].n;
 	}
-	size_t j = (size_t)tsc_hash64(key) & (s->tabcap - 1);
-	for (; s->tab[j].key; j = (j + 1) & (s->tabcap - 1))
-		if (s->tab[j].key == key) {
-			s->st.cache_hits++;
-			*syms = s->tab[j].syms;
-			return s->tab[j].n;
-		}
 	if (s->tabn >= TSC_SYM_MAX_ADDRS || s->resolve_ns > TSC_SYM_MAX_NS) {
 		s->st.unresolved++;
 		*syms = &unknown;
@@ -280,13 +256,15 @@ unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const st
 	unsigned n = resolve(s, pc, ret, tmp);
 	s->resolve_ns += tsc_now_ns() - t0;
 	struct tsc_sym *copy = malloc(n * sizeof(*copy));
-	if (!copy) {
+	if (!copy || (!s->tab_at.cap && tsc_idmap_reset(&s->tab_at, 1024, tsc_hash_key)) ||
+	    tsc_grow((void **)&s->tab, &s->tabcap, s->tabn + 1, sizeof(*s->tab)) ||
+	    tsc_idmap_put(&s->tab_at, key, s->tabn)) {
+		free(copy);
 		*syms = &unknown;
 		return 1;
 	}
 	memcpy(copy, tmp, n * sizeof(*copy));
-	s->tab[j] = (struct pc_entry){ .key = key, .n = n, .syms = copy };
-	s->tabn++;
+	s->tab[s->tabn++] = (struct pc_entry){ .n = n, .syms = copy };
 	*syms = copy;
 	return n;
 }
@@ -328,9 +306,10 @@ void tsc_symbolizer_free(struct tsc_symbolizer *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->tabcap; i++)
+	for (size_t i = 0; i < s->tabn; i++)
 		free(s->tab[i].syms);
 	free(s->tab);
+	tsc_idmap_free(&s->tab_at);
 	for (size_t i = 0; i < s->nmaps; i++)
 		free((char *)s->maps[i].v.path);
 	free(s->maps);

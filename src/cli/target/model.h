@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* What the CLI rebuilds of a target process: its loop threads and its live tasks.
- * Filled by the remote reader (remote.c) and reconciled with BPF events (attach.c). */
+ * Filled by the remote reader (remote.c) and reconciled with BPF events (probes/reconcile.c). */
 #ifndef TSC_MODEL_H
 #define TSC_MODEL_H
 

@@ -5,7 +5,7 @@
  *
  *   decoding    tsc_reg_loop_decode, tsc_reg_task_decode and the field getters below: every
  *               field of a loop or a task is read through the descriptor here, and nowhere else
- *               (snapshot.c, top_reg.c and unwind.c all use them);
+ *               (snapshot.c, top/registry.c and stacks/unwind.c all use them);
  *   validation  tsc_reg_task_check: live, finished or reused, or corrupt;
  *   the walk    tsc_reg_read_loops (the loop table and each loop's task array, each between two
  *               equal even generations), tsc_reg_threads, tsc_reg_ptrs (every task pointer
@@ -14,7 +14,7 @@
  *   retries     one policy: the tries in walk.h, the walk's time budget, tsc_walk_backoff.
  *
  * Two front ends: snapshot.c (ps, tree, record: one strict walk, where a task that never holds
- * still is an error) and top_reg.c (top: a walk per refresh that keeps what did not change and
+ * still is an error) and top/registry.c (top: a walk per refresh that keeps what did not change and
  * lets a name caught mid-rename keep its last read). The coroutine names both show come from
  * one cache (coro.c). Everything read is hostile: bounded by walk.h's caps, validated here.
  */

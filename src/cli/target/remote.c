@@ -51,13 +51,32 @@ int tsc_remote_execd(const struct tsc_remote *r)
 	return n == 0 && tsc_remote_alive(r);
 }
 
-void tsc_remote_exe(const struct tsc_remote *r, char *buf, size_t n)
+/* /proc/PID/exe's path into buf: its length, or 0 when it does not read. */
+static size_t read_exe(const struct tsc_remote *r, char *buf, size_t n)
 {
 	ssize_t k = r && r->procfd >= 0 ? readlinkat(r->procfd, "exe", buf, n - 1) : -1;
-	if (k <= 0)
+	buf[k > 0 ? k : 0] = 0;
+	return k > 0 ? (size_t)k : 0;
+}
+
+void tsc_remote_exe(const struct tsc_remote *r, char *buf, size_t n)
+{
+	if (!read_exe(r, buf, n))
 		snprintf(buf, n, "another program");
-	else
-		buf[k] = 0;
+}
+
+void tsc_remote_program(const struct tsc_remote *r, char *buf, size_t n)
+{
+	if (read_exe(r, buf, n) || !r || r->procfd < 0)
+		return;
+	/* no exe link (a kernel thread has none; a zombie leader neither): the command name */
+	int fd = openat(r->procfd, "comm", O_RDONLY | O_CLOEXEC);
+	ssize_t k = fd >= 0 ? read(fd, buf, n - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[k > 0 ? k : 0] = 0;
+	if (k > 0 && buf[k - 1] == '\n')
+		buf[k - 1] = 0;
 }
 
 /* pidfd_open refuses a thread that leads no process (EINVAL, or ENOENT on newer kernels). */

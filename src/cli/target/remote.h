@@ -62,6 +62,9 @@ int tsc_remote_alive(const struct tsc_remote *r);
 int tsc_remote_execd(const struct tsc_remote *r);
 /* The executable the process runs now (as /proc/PID/exe names it), for messages. */
 void tsc_remote_exe(const struct tsc_remote *r, char *buf, size_t n);
+/* The program the process runs, to name it by: /proc/PID/exe's path, else its comm (n > 0),
+ * "" when neither reads. The runtime's ELF (tsc_remote_binary) may be a library. */
+void tsc_remote_program(const struct tsc_remote *r, char *buf, size_t n);
 void tsc_remote_close(struct tsc_remote *r); /* accepts NULL */
 
 /* Open a mapped file of the target (read-only): through /proc/PID/map_files (the very file

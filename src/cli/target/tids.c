@@ -116,6 +116,44 @@ void tsc_tidmap_free(struct tsc_tidmap *m)
 	m->n = 0;
 }
 
+void tsc_tidcache_init(struct tsc_tidcache *c, int procfd, uint64_t reread_ns)
+{
+	memset(c, 0, sizeof(*c));
+	c->procfd = procfd;
+	c->reread_ns = reread_ns;
+}
+
+int32_t tsc_tidcache_outer(struct tsc_tidcache *c, int32_t inner, uint64_t now_ns)
+{
+	if (c->ok && c->map.same_ns)
+		return inner;
+	for (int i = 0; i < c->n; i++)
+		if (c->inner[i] == inner)
+			return c->outer[i];
+	if (!c->read || (c->reread_ns && now_ns - c->read_at > c->reread_ns)) {
+		tsc_tidmap_free(&c->map);
+		c->ok = tsc_tidmap_read(c->procfd, &c->map) == 0;
+		c->read = 1;
+		c->read_at = now_ns;
+		if (c->ok && c->map.same_ns)
+			return inner;
+	}
+	int32_t outer = c->ok ? tsc_tidmap_outer(&c->map, inner) : 0;
+	if (!outer)
+		return inner; /* gone already: not cached, a later read may know it */
+	if (c->n < (int)(sizeof(c->inner) / sizeof(c->inner[0]))) {
+		c->inner[c->n] = inner;
+		c->outer[c->n++] = outer;
+	}
+	return outer;
+}
+
+void tsc_tidcache_free(struct tsc_tidcache *c)
+{
+	if (c && c->read)
+		tsc_tidmap_free(&c->map);
+}
+
 static int cmp_tid(const void *a, const void *b)
 {
 	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;

@@ -14,7 +14,7 @@
 
 struct top_task *top_find(const struct top_model *m, uint64_t id)
 {
-	uint64_t *at = top_idx_get(&m->by_id, id);
+	uint64_t *at = tsc_idmap_get(&m->by_id, id);
 	return at ? &m->tasks[*at] : NULL;
 }
 
@@ -25,8 +25,8 @@ void top_model_free(struct top_model *m)
 	free(m->tasks);
 	free(m->spare);
 	free(m->threads);
-	top_idx_free(&m->by_id);
-	top_idx_free(&m->spare_idx);
+	tsc_idmap_free(&m->by_id);
+	tsc_idmap_free(&m->spare_idx);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -170,7 +170,7 @@ static int awaits(const struct top_model *m, const struct top_task *t, uint32_t 
 	if (!tsc_task_awaits(&(struct tsc_task){ .state = t->state, .wait = t->wait,
 						 .wait_obj = t->wait_obj }, &id))
 		return 0;
-	if (!(at = top_idx_get(&m->by_id, id)))
+	if (!(at = tsc_idmap_get(&m->by_id, id)))
 		return 0;
 	*to = *at;
 	return 1;

@@ -57,7 +57,7 @@ struct refresh {
 	int same;               /* the same tasks as last time, in the same order */
 	struct top_task *nt;
 	size_t kept;
-	struct top_idx idx;
+	struct tsc_idmap idx;
 };
 
 int top_reg_new(struct tsc_remote *r, struct top_reg **out)
@@ -302,18 +302,19 @@ static int index_tasks(struct top_reg *g, struct top_model *m, struct refresh *f
 		f->idx = m->by_id;
 		return 0;
 	}
-	if ((err = top_idx_reset(&m->spare_idx, f->kept)))
+	if ((err = tsc_idmap_reset(&m->spare_idx, f->kept, tsc_hash_key)))
 		return err;
 	f->idx = m->spare_idx;
 	size_t w = 0;
 	for (size_t i = 0; i < f->kept; i++) {
-		if (top_idx_get(&f->idx, f->nt[i].id))
+		if (tsc_idmap_get(&f->idx, f->nt[i].id))
 			continue;
 		if (w != i) {
 			f->nt[w] = f->nt[i];
 			g->prev[w] = g->prev[i];
 		}
-		top_idx_put(&f->idx, f->nt[w].id, (uint32_t)w);
+		/* reset for f->kept keys: it never grows here, so never fails */
+		(void)tsc_idmap_put(&f->idx, f->nt[w].id, (uint32_t)w);
 		w++;
 	}
 	f->kept = g->nprev = w;
@@ -326,7 +327,7 @@ static void commit(struct top_reg *g, struct top_model *m, struct refresh *f)
 {
 	/* a thread's current task is one of its own live tasks, or none */
 	for (size_t k = 0; k < f->nth; k++) {
-		uint64_t *at = f->th[k].current ? top_idx_get(&f->idx, f->th[k].current) : NULL;
+		uint64_t *at = f->th[k].current ? tsc_idmap_get(&f->idx, f->th[k].current) : NULL;
 		if (!at || f->nt[*at].tid != f->th[k].tid)
 			f->th[k].current = 0;
 	}

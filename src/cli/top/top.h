@@ -2,13 +2,14 @@
 /*
  * taskscope top: what its files share.
  *
- *   top.c         the command: options, attach, the refresh loop, signals, resync
- *   top_reg.c     each refresh's read of the registry: loops, tasks, states (no probes)
- *   top_bpf.c     the sampler (perf events) or the exact switch accounting (bpf/sampler.bpf.c)
- *   top_model.c   rates, sorting, filtering, the await tree, details
- *   top_render.c  the full-screen view (ncurses)
- *   top_keys.c    what each key does to the view
- *   top_batch.c   plain text frames (-b) and JSON frames (--json)
+ *   ../top.c            the command: options, attach, the refresh loop, signals, resync
+ *   registry.c          each refresh's read of the registry: loops, tasks, states (no probes)
+ *   ../probes/sampler.c the sampler (perf events) or the exact switch accounting
+ *                       (bpf/sampler.bpf.c)
+ *   model.c             rates, sorting, filtering, the await tree, details
+ *   render.c            the full-screen view (ncurses)
+ *   keys.c              what each key does to the view
+ *   batch.c             plain text frames (-b) and JSON frames (--json)
  */
 #ifndef TSC_TOP_H
 #define TSC_TOP_H
@@ -58,20 +59,16 @@ struct top_thread {
 	int known;
 };
 
-/* An id -> index table: the CLI's id map, keyed (the ids are the live target's). The old
- * name stays while the registry reader (top_reg.c) still uses it. */
-#define top_idx tsc_idmap
-
 struct top_model {
 	int pid;
 	int exact, hz;
 	double interval;            /* the refresh interval asked for, seconds */
 	struct top_task *tasks;     /* sorted by address */
 	size_t ntasks, cap;
-	struct top_idx by_id;
+	struct tsc_idmap by_id;     /* id -> index in tasks, keyed: the ids are the target's */
 	struct top_task *spare;     /* the previous refresh's arrays, reused by the next */
 	size_t spare_cap;
-	struct top_idx spare_idx;
+	struct tsc_idmap spare_idx;
 	struct top_thread *threads;
 	size_t nthreads;
 	uint64_t taken_ns;          /* CLOCK_MONOTONIC of this refresh */
@@ -82,14 +79,14 @@ struct top_model {
 	size_t nstate[8];           /* tasks per enum ts_state */
 	/* the probes' and samplers' counters, cumulative since the first attach */
 	uint64_t created, finished, renamed, events, lost, map_full;
-	uint64_t s_samples, s_switch, s_full, s_err; /* the sampler's counters (top_bpf.c) */
+	uint64_t s_samples, s_switch, s_full, s_err; /* the sampler's counters (sampler.c) */
 	double created_rate, finished_rate, events_rate;
 	uint64_t resyncs;
 	uint32_t retries;           /* registry reads retried because it changed under us */
 	char note[160];             /* a transient problem to show, "" = none */
 };
 
-/* ---- top_reg.c: the registry, re-read at each refresh ---- */
+/* ---- top/registry.c: the registry, re-read at each refresh ---- */
 struct top_reg;
 int top_reg_new(struct tsc_remote *r, struct top_reg **out);
 void top_reg_free(struct top_reg *g);
@@ -98,7 +95,7 @@ void top_reg_free(struct top_reg *g);
  * unchanged and r->err says why). */
 int top_reg_refresh(struct top_reg *g, struct top_model *m);
 
-/* ---- top_bpf.c: samples or switch times ---- */
+/* ---- probes/sampler.c: samples or switch times ---- */
 struct top_bpf;
 /* Load bpf/sampler.bpf.c for m->pid; sampling: a CPU-clock event per CPU at m->hz; exact:
  * the task_switch probe of r's runtime binary. Prints why on failure; returns 0 or -errno. */
@@ -110,22 +107,7 @@ int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m);
  * tasks' records; adds its counters to m. Returns 0 or -errno. */
 int top_bpf_read(struct top_bpf *s, struct top_model *m);
 
-/* ---- top_model.c ---- */
-/* Empty, with room for n keys; reuses x's arrays when they are big enough. */
-static inline int top_idx_reset(struct tsc_idmap *x, size_t n)
-{
-	return tsc_idmap_reset(x, n, tsc_hash_key);
-}
-static inline void top_idx_free(struct tsc_idmap *x) { tsc_idmap_free(x); }
-/* Into a table reset for at least as many keys: it never grows, so never fails. */
-static inline void top_idx_put(struct tsc_idmap *x, uint64_t key, uint32_t val)
-{
-	(void)tsc_idmap_put(x, key, val);
-}
-static inline uint64_t *top_idx_get(const struct tsc_idmap *x, uint64_t key)
-{
-	return tsc_idmap_get(x, key);
-}
+/* ---- top/model.c ---- */
 void top_model_free(struct top_model *m);
 struct top_task *top_find(const struct top_model *m, uint64_t id);
 
@@ -162,12 +144,12 @@ void top_wait_long(const struct top_model *m, const struct top_task *t, char *bu
 /* Formatting for both outputs. */
 void top_fmt_cputime(uint64_t ns, char *buf, size_t n);
 
-/* ---- top_batch.c ---- */
+/* ---- top/batch.c ---- */
 void top_print_text(const struct top_model *m, const struct top_view *v, const char *mode);
 void top_print_json(const struct top_model *m, const struct top_view *v, const char *mode,
 		    uint64_t frame);
 
-/* ---- top_render.c and top_keys.c: the interactive view ---- */
+/* ---- top/render.c and top/keys.c: the interactive view ---- */
 struct top_ui;
 /* Start curses on the terminal; 0 or -errno (no terminal). The terminal is restored by
  * top_ui_end, at exit, and on fatal signals. */

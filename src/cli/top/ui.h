@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The interactive view's state, shared by top_render.c (drawing) and top_keys.c (keys). */
+/* The interactive view's state, shared by render.c (drawing) and keys.c (keys). */
 #ifndef TSC_TOP_UI_H
 #define TSC_TOP_UI_H
 

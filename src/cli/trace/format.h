@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The byte layout of trace files, shared by trace_write.c and trace_read.c only.
+/* The byte layout of trace files, shared by write.c and read.c only.
  * docs/trace-format.md is the specification; every number here is in it. */
 #ifndef TSC_TRACE_FMT_H
 #define TSC_TRACE_FMT_H
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* File header: fixed part, then the binary path, padded to 8. */
+/* File header: fixed part, then the binary path, then (1.2) the program path, padded to 8. */
 #define TF_HDR_FIXED 48
 #define TF_HDR_OFF_SIZE 8
 #define TF_HDR_OFF_MAJOR 12
@@ -18,6 +18,7 @@
 #define TF_HDR_OFF_REAL 32
 #define TF_HDR_OFF_CRC 40
 #define TF_HDR_OFF_BINLEN 44
+#define TF_HDR_OFF_PROGLEN 46                /* 1.2; 0 in 1.0 and 1.1 files */
 #define TF_HDR_MAX 65536
 
 /* Chunk header (every chunk: snapshot, events block, footer). */

@@ -115,6 +115,14 @@ const char *tsc_trace_reader_error(const struct tsc_trace_reader *r)
 	return r->msg[0] ? r->msg : "no error";
 }
 
+const char *tsc_trace_process_name(const struct tsc_trace_header *h)
+{
+	const char *p = h->program[0] ? h->program : h->binary, *base = strrchr(p, '/');
+	if (base && base[1])
+		return base + 1;
+	return p[0] ? p : "?";
+}
+
 const struct tsc_trace_header *tsc_trace_header(const struct tsc_trace_reader *r)
 {
 	return &r->hdr;
@@ -200,12 +208,15 @@ static int read_header(struct tsc_trace_reader *r)
 			    got, got, TF_HDR_FIXED);
 	uint32_t hsize = tf_get32(h + TF_HDR_OFF_SIZE);
 	uint16_t blen = tf_get16(h + TF_HDR_OFF_BINLEN);
+	uint16_t plen = tf_get16(h + TF_HDR_OFF_PROGLEN);
 	r->hdr.major = tf_get16(h + TF_HDR_OFF_MAJOR);
 	r->hdr.minor = tf_get16(h + TF_HDR_OFF_MINOR);
-	if (hsize < TF_HDR_FIXED || hsize > TF_HDR_MAX || hsize < (uint32_t)TF_HDR_FIXED + blen ||
-	    blen >= sizeof(r->hdr.binary))
-		return fail(r, -EINVAL, "offset %d: bad header size %u (binary path %u bytes)",
-			    TF_HDR_OFF_SIZE, hsize, blen);
+	if (hsize < TF_HDR_FIXED || hsize > TF_HDR_MAX ||
+	    hsize < (uint32_t)TF_HDR_FIXED + blen + plen || blen >= sizeof(r->hdr.binary) ||
+	    plen >= sizeof(r->hdr.program))
+		return fail(r, -EINVAL,
+			    "offset %d: bad header size %u (binary path %u bytes, program %u)",
+			    TF_HDR_OFF_SIZE, hsize, blen, plen);
 	got = src_read(r, 0, h, hsize);
 	if (got < hsize)
 		return fail(r, -EINVAL, "offset %zu: file ends inside the header (%zu of %u bytes)",
@@ -229,6 +240,8 @@ static int read_header(struct tsc_trace_reader *r)
 	r->hdr.real_ns = tf_get64(h + TF_HDR_OFF_REAL);
 	memcpy(r->hdr.binary, h + TF_HDR_FIXED, blen);
 	r->hdr.binary[blen] = 0;
+	memcpy(r->hdr.program, h + TF_HDR_FIXED + blen, plen);
+	r->hdr.program[plen] = 0;
 	r->off = hsize;
 	return 0;
 }
@@ -661,6 +674,57 @@ static int read_exec(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
 	return 1;
 }
 
+/* An extension record at p (its type byte t read): the exec record into ev (1), or any other
+ * skipped with a warning once per type (0); < 0 on a fault. This and read_lost are rare
+ * records, kept out of the event loop's code: inlined into it, they cost dump 3-5%. */
+__attribute__((cold, noinline)) static int
+read_ext(struct tsc_trace_reader *r, size_t at, const uint8_t *p, const uint8_t *end, uint32_t t,
+	 struct tsc_event *ev)
+{
+	uint64_t type = t, len;
+	if (t == TF_EXT_ESCAPE && vget(&p, end, &type))
+		return rec_error(r, at, "truncated extension record");
+	if (vget(&p, end, &len) || len > (uint64_t)(end - p))
+		return rec_error(r, at, "an extension record overruns the block");
+	if (type == TF_EXT_EXEC)
+		return read_exec(r, at, p, p + len, ev);
+	p += len;
+	if (type < 256 && !(r->warned[type / 64] & 1ull << (type % 64))) {
+		r->warned[type / 64] |= 1ull << (type % 64);
+		warnf(r, "block %" PRIu64 ": record type %" PRIu64
+			 " unknown to this taskscope, skipped (%" PRIu64 " bytes)",
+		      r->pos.seq, type, len);
+	}
+	r->st.skipped++;
+	r->rpos = (size_t)(p - r->raw);
+	r->irec++;
+	return 0;
+}
+
+/* A LOST record at p (its type byte b read) into ev: 1, or < 0 on a fault. */
+__attribute__((cold, noinline)) static int
+read_lost(struct tsc_trace_reader *r, size_t at, const uint8_t *p, const uint8_t *end, uint8_t b,
+	  struct tsc_event *ev)
+{
+	uint64_t dt, type, count;
+	if (b & ~TF_TYPE_MASK)
+		return rec_error(r, at, "reserved flags set on a LOST record");
+	if (vget(&p, end, &dt) || vget(&p, end, &type) || vget(&p, end, &count))
+		return rec_error(r, at, "truncated LOST record");
+	if (type < 1 || type > TSC_EV_EVENTS_NR)
+		return rec_error(r, at, "LOST record for an unknown event type");
+	r->t_prev += (uint64_t)tf_unzigzag(dt);
+	ev->ts_ns = r->t_prev;
+	ev->type = TSC_EV_LOST;
+	ev->tid = 0;
+	ev->lost.type = (uint32_t)type;
+	ev->lost.count = count;
+	r->st.lost[type] += count;
+	r->rpos = (size_t)(p - r->raw);
+	r->irec++;
+	return 1;
+}
+
 int tsc_trace_next(struct tsc_trace_reader *r, struct tsc_event *ev)
 {
 	const uint8_t *p, *end;
@@ -687,42 +751,13 @@ again:
 	t = b & TF_TYPE_MASK;
 
 	if (t >= TF_EXT_FIRST) {
-		uint64_t type = t, len;
-		if (t == TF_EXT_ESCAPE && vget(&p, end, &type))
-			return rec_error(r, at, "truncated extension record");
-		if (vget(&p, end, &len) || len > (uint64_t)(end - p))
-			return rec_error(r, at, "an extension record overruns the block");
-		if (type == TF_EXT_EXEC)
-			return read_exec(r, at, p, p + len, ev);
-		p += len;
-		if (type < 256 && !(r->warned[type / 64] & 1ull << (type % 64))) {
-			r->warned[type / 64] |= 1ull << (type % 64);
-			warnf(r, "block %" PRIu64 ": record type %" PRIu64
-				 " unknown to this taskscope, skipped (%" PRIu64 " bytes)",
-			      r->pos.seq, type, len);
-		}
-		r->st.skipped++;
-		r->rpos = (size_t)(p - r->raw);
-		r->irec++;
-		goto again;
+		int k = read_ext(r, at, p, end, t, ev);
+		if (k)
+			return k;
+		goto again; /* skipped */
 	}
-	if (t == TSC_EV_LOST) {
-		uint64_t dt, type, count;
-		if (b & ~TF_TYPE_MASK)
-			return rec_error(r, at, "reserved flags set on a LOST record");
-		if (vget(&p, end, &dt) || vget(&p, end, &type) || vget(&p, end, &count))
-			return rec_error(r, at, "truncated LOST record");
-		if (type < 1 || type > TSC_EV_EVENTS_NR)
-			return rec_error(r, at, "LOST record for an unknown event type");
-		r->t_prev += (uint64_t)tf_unzigzag(dt);
-		ev->ts_ns = r->t_prev;
-		ev->type = TSC_EV_LOST;
-		ev->tid = 0;
-		ev->lost.type = (uint32_t)type;
-		ev->lost.count = count;
-		r->st.lost[type] += count;
-		goto done;
-	}
+	if (t == TSC_EV_LOST)
+		return read_lost(r, at, p, end, b, ev);
 	if (t < 1 || t > TSC_EV_EVENTS_NR) {
 		char m[96];
 		snprintf(m, sizeof(m), "record type %u has no length and is unknown to this version",
@@ -842,7 +877,6 @@ again:
 	}
 	r->prev_slot = slot;
 	r->st.events[t]++;
-done:
 	r->rpos = (size_t)(p - r->raw);
 	r->irec++;
 	return 1;

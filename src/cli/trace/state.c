@@ -9,7 +9,10 @@
 #include <taskscope/taskscope.h>
 
 /* Ids are handed out in sequence: their low bits spread them well, and neighbours (the
- * tasks of one moment) stay near each other in the table, in the same cache lines. */
+ * tasks of one moment) stay near each other in the table, in the same cache lines.
+ * This table is not the CLI's id map (idmap.h) on purpose: its slot holds the task pointer
+ * itself, and every event of `dump` looks a task up; through the id map (an index, then the
+ * array) `dump --json` measured 9% slower. */
 static uint64_t hash_id(uint64_t id)
 {
 	return id ^ (id >> 32);

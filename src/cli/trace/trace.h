@@ -21,7 +21,7 @@
 
 #define TSC_TRACE_MAGIC "TSCTRACE"    /* 8 bytes, no NUL */
 #define TSC_TRACE_MAJOR 1             /* a reader refuses another major */
-#define TSC_TRACE_MINOR 1             /* a reader reads any minor of its major */
+#define TSC_TRACE_MINOR 2             /* a reader reads any minor of its major */
 
 /* Event types: the record type byte's low 5 bits in the file. Append-only. */
 enum tsc_ev_type {
@@ -64,12 +64,14 @@ struct tsc_trace_writer;
 
 /* Write the header to fd, the start of a new file (the writer works on a duplicate of fd,
  * closed by tsc_trace_close), then the snapshot (may be NULL: an empty one), before any
- * event. binary may be NULL. */
-int tsc_trace_begin(int fd, int pid, const char *binary, struct tsc_trace_writer **out);
+ * event. binary (the ELF holding the runtime) and program (the process's executable) may be
+ * NULL. */
+int tsc_trace_begin(int fd, int pid, const char *binary, const char *program,
+		    struct tsc_trace_writer **out);
 int tsc_trace_write_snapshot(struct tsc_trace_writer *w, const struct tsc_snapshot *snap);
 /* Both at once into a new file of mode 0600 renamed to path once the snapshot is written
  * (a regular file there is replaced, a symbolic link or anything else refused: outfile.h). */
-int tsc_trace_open(const char *path, int pid, const char *binary,
+int tsc_trace_open(const char *path, int pid, const char *binary, const char *program,
 		   const struct tsc_snapshot *snap, struct tsc_trace_writer **out);
 /* Strings of ev are copied; a block is written when the buffered data reaches its cap. */
 int tsc_trace_event(struct tsc_trace_writer *w, const struct tsc_event *ev);
@@ -107,8 +109,13 @@ struct tsc_trace_header {
 	uint32_t flags;
 	uint64_t mono_ns;        /* CLOCK_MONOTONIC at the start of the recording ... */
 	uint64_t real_ns;        /* ... and CLOCK_REALTIME at the same instant */
-	char binary[4096];
+	char binary[4096];       /* the ELF holding the runtime (a library, maybe) */
+	char program[4096];      /* the program the process ran (its exe), "" when unknown */
 };
+
+/* The name to show for the process: the program's file name, else the runtime's ELF's
+ * (files older than 1.2 name no program), else "?". */
+const char *tsc_trace_process_name(const struct tsc_trace_header *h);
 
 /* What a reader has seen so far; complete once tsc_trace_next returned 0. */
 struct tsc_trace_rstats {
@@ -146,7 +153,7 @@ const struct tsc_trace_rstats *tsc_trace_stats(const struct tsc_trace_reader *r)
 void tsc_trace_position(const struct tsc_trace_reader *r, struct tsc_trace_pos *pos);
 void tsc_trace_reader_free(struct tsc_trace_reader *r); /* accepts NULL */
 
-/* ---- the state at an instant, rebuilt from the snapshot and events (trace_state.c) ---- */
+/* ---- the state at an instant, rebuilt from the snapshot and events (state.c) ---- */
 
 struct tsc_tstate_task {
 	uint64_t id, parent;

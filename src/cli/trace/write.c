@@ -239,13 +239,15 @@ static int write_snapshot(struct tsc_trace_writer *w, const struct tsc_snapshot 
 
 /* ---- open ---- */
 
-int tsc_trace_begin(int fd, int pid, const char *binary, struct tsc_trace_writer **out)
+int tsc_trace_begin(int fd, int pid, const char *binary, const char *program,
+		    struct tsc_trace_writer **out)
 {
 	struct tsc_trace_writer *w;
 	struct timespec mono, real;
 	size_t blen = binary ? strnlen(binary, 4095) : 0;
-	size_t hsize = (TF_HDR_FIXED + blen + 7) & ~(size_t)7;
-	uint8_t h[TF_HDR_FIXED + 4096 + 8];
+	size_t plen = program ? strnlen(program, 4095) : 0;
+	size_t hsize = (TF_HDR_FIXED + blen + plen + 7) & ~(size_t)7;
+	uint8_t h[TF_HDR_FIXED + 2 * 4096 + 8];
 	int err;
 
 	*out = NULL;
@@ -272,7 +274,9 @@ int tsc_trace_begin(int fd, int pid, const char *binary, struct tsc_trace_writer
 	tf_put64(h + TF_HDR_OFF_MONO, (uint64_t)mono.tv_sec * 1000000000ull + mono.tv_nsec);
 	tf_put64(h + TF_HDR_OFF_REAL, (uint64_t)real.tv_sec * 1000000000ull + real.tv_nsec);
 	tf_put16(h + TF_HDR_OFF_BINLEN, (uint16_t)blen);
+	tf_put16(h + TF_HDR_OFF_PROGLEN, (uint16_t)plen);
 	memcpy(h + TF_HDR_FIXED, binary ? binary : "", blen);
+	memcpy(h + TF_HDR_FIXED + blen, program ? program : "", plen);
 	uint32_t crc = (uint32_t)crc32(0, h, TF_HDR_OFF_CRC);
 	crc = (uint32_t)crc32(crc, h + TF_HDR_OFF_CRC + 4, (uInt)(hsize - TF_HDR_OFF_CRC - 4));
 	tf_put32(h + TF_HDR_OFF_CRC, crc);
@@ -301,14 +305,14 @@ int tsc_trace_write_snapshot(struct tsc_trace_writer *w, const struct tsc_snapsh
 	return 0;
 }
 
-int tsc_trace_open(const char *path, int pid, const char *binary,
+int tsc_trace_open(const char *path, int pid, const char *binary, const char *program,
 		   const struct tsc_snapshot *snap, struct tsc_trace_writer **out)
 {
 	struct tsc_outfile o;
 	int err;
 
 	*out = NULL;
-	if ((err = tsc_outfile_open(&o, path)) || (err = tsc_trace_begin(o.fd, pid, binary, out)))
+	if ((err = tsc_outfile_open(&o, path)) || (err = tsc_trace_begin(o.fd, pid, binary, program, out)))
 		goto cleanup;
 	if ((err = tsc_trace_write_snapshot(*out, snap)) || (err = tsc_outfile_publish(&o))) {
 		tsc_trace_abandon(*out);
