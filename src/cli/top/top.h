@@ -40,7 +40,7 @@ struct top_task {
 	double sw_rate;             /* switches per second over the last interval */
 	uint64_t cpu_ns;            /* CPU time seen since top attached */
 	uint64_t bpf_samples;       /* last cumulative values read from the BPF maps */
-	uint64_t bpf_cpu_ns;
+	uint64_t bpf_cpu_ns;        /* exact: switched-in time, up to the last refresh */
 	uint64_t sw_prev;           /* switches at the previous refresh */
 	int known;                  /* seen at the previous refresh: rates are valid */
 };
@@ -50,11 +50,15 @@ struct top_thread {
 	int32_t inner_tid;          /* the target's */
 	uint64_t loop_id, loop_addr;
 	uint64_t current;           /* running task id, 0 = its scheduler or idle */
-	double cpu_pct;             /* the thread on a CPU, share of one CPU */
+	double cpu_pct;             /* the thread on a CPU (the kernel's count), share of one CPU */
 	double task_pct;            /* of which running a task */
 	/* last cumulative values */
 	uint64_t samples, task_samples, run_ns, sched_ns, bpf_switches;
 	uint64_t run_current, run_since; /* exact: the task switched in now, and since when */
+	/* this interval: the thread's CPU ns per ns a task was switched in (exact, at most 1)
+	 * or per sample of a task (sampling): how its tasks' shares become CPU time */
+	double credit;
+	uint64_t unsampled_ns;      /* sampling: CPU time no sample saw, credited to current */
 	int known;
 };
 
