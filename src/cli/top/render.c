@@ -623,9 +623,18 @@ static void draw_status(struct top_ui *ui)
 		ui->msg[0] = 0;
 		return;
 	}
-	snprintf(buf, sizeof(buf), "q quit  ? help  / filter  t tree  p pause  Enter details  "
-				   "sort: c a n i s  (%zu/%zu)",
-		 ui->total ? ui->sel + 1 : 0, ui->total);
+	/* on a narrow terminal the hints go from the right, the row count stays */
+	const char *hint[] = { "q quit", "? help", "/ filter", "t tree", "p pause", "Enter details",
+			       "sort: c a n i s" };
+	size_t nh = sizeof(hint) / sizeof(hint[0]), o;
+	char count[48];
+	snprintf(count, sizeof(count), "(%zu/%zu)", ui->total ? ui->sel + 1 : 0, ui->total);
+	do {
+		o = 0;
+		for (size_t i = 0; i < nh; i++)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s  ", hint[i]);
+		snprintf(buf + o, sizeof(buf) - o, "%s", count);
+	} while (strlen(buf) > (size_t)COLS && --nh > 2);
 	line(y, buf);
 }
 
