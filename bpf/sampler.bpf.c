@@ -15,6 +15,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u32 targ_tgid = 0;    /* the target, in the root pid namespace */
 const volatile bool targ_reg_args = false; /* task_switch's notes say 8@%rdi 8@%rsi */
+/* exact: bpf_ktime_get_ns once the probe was attached, set by user space (0 = not yet). A
+ * thread's first switch seen credits the task it switches out with the time since then: user
+ * space credits the same span to the task its registry read showed running (a task that never
+ * yields would show nothing otherwise). */
+volatile __u64 attach_ns = 0;
 
 /* slots: thread id (root namespace) -> address of its loop's current-task id (a u64) in the
  * target. Filled by user space from the registry at each refresh. */
@@ -127,17 +132,26 @@ int tss_switch(struct pt_regs *ctx)
 	/* task_switch(prev, next): prev is the task we saw switched in last, kept per thread;
 	 * the switch counts per task are the runtime's own (the registry). Two map lookups a
 	 * switch, no counter: the events are the threads' switches. */
-	long next = 0;
-	if (targ_reg_args)
+	long prev = 0, next = 0;
+	if (targ_reg_args) {
+		prev = (long)ctx->di;
 		next = (long)ctx->si;
-	else
+	} else {
+		bpf_usdt_arg(ctx, 0, &prev);
 		bpf_usdt_arg(ctx, 1, &next);
+	}
 	__u64 now = bpf_ktime_get_ns();
 	struct tss_thread *th = thread_get((__u32)pid_tgid);
 	if (!th)
 		return 0;
-	/* Only this thread switches its own tasks, so plain updates of its records suffice;
-	 * the time before the first switch seen since attach is unknown and not counted. */
+	/* The first switch seen on this thread: prev has run since attach at least (before
+	 * attach_ns is known, the span is not counted, by user space either). */
+	__u64 since = attach_ns;
+	if (!th->since_ns && prev && since && since < now) {
+		th->current = (__u64)prev;
+		th->since_ns = since;
+	}
+	/* Only this thread switches its own tasks, so plain updates of its records suffice. */
 	if (th->current && th->since_ns) {
 		__u64 d = now - th->since_ns;
 		struct tss_task *p = task_get(th->current);

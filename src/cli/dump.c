@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* taskscope dump: a trace file's events as text or JSON lines, the process at an instant
  * (--at, in `ps --json`'s shape), or per-task totals (--summary). Output is formatted by hand
- * into a large buffer: dumping runs at tens of millions of events per second. */
+ * into a large buffer (event lines: trace/lines.c): dumping runs at millions of events per
+ * second. */
 #include "cli.h"
 #include "out/json.h"
 #include "out/out.h"
 #include "out/task_json.h"
 #include "trace/trace.h"
 #include "trace/format.h"
+#include "trace/lines.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -54,6 +56,7 @@ struct dump {
 	struct tsc_json *o;
 	struct tsc_trace_reader *r;
 	struct tsc_tstate st;
+	struct tsc_lines *lines;  /* the events as text */
 	uint64_t t0;              /* the header's start: times print relative to it */
 	uint64_t last_ns;
 	int execd;                /* the recording ended at an exec */
@@ -101,93 +104,6 @@ static void text_task(struct dump *d, uint64_t id)
 	tsc_json_raw_u64(d->o, id);
 	tsc_json_ch(d->o, ' ');
 	ob_name(d->o, task_name(d, id));
-}
-
-static void text_event(struct dump *d, const struct tsc_event *ev)
-{
-	struct tsc_json *o = d->o;
-	tsc_json_raw_secs(o, (int64_t)(ev->ts_ns - d->t0));
-	if (ev->type == TSC_EV_LOST) {
-		tsc_json_raw(o, " LOST ");
-		tsc_json_raw_u64(o, ev->lost.count);
-		tsc_json_ch(o, ' ');
-		tsc_json_raw(o, tsc_ev_name(ev->lost.type));
-		tsc_json_raw(o, " events\n");
-		return;
-	}
-	tsc_json_ch(o, ' ');
-	tsc_json_raw(o, tsc_ev_name(ev->type));
-	tsc_json_raw(o, " tid=");
-	tsc_json_raw_i64(o, ev->tid);
-	tsc_json_ch(o, ' ');
-	switch (ev->type) {
-	case TSC_EV_CREATE:
-		tsc_json_raw_u64(o, ev->create.id);
-		tsc_json_ch(o, ' ');
-		ob_name(o, ev->create.name);
-		tsc_json_raw(o, " coro=");
-		ob_name(o, ev->create.coro);
-		tsc_json_raw(o, " parent=");
-		text_task(d, ev->create.parent);
-		if (ev->create.loop_tid != ev->tid) {
-			tsc_json_raw(o, " loop_tid=");
-			tsc_json_raw_i64(o, ev->create.loop_tid);
-		}
-		break;
-	case TSC_EV_SWITCH:
-		text_task(d, ev->sw.prev);
-		tsc_json_raw(o, " -> ");
-		text_task(d, ev->sw.next);
-		break;
-	case TSC_EV_FINISH:
-		text_task(d, ev->finish.id);
-		tsc_json_ch(o, ' ');
-		tsc_json_raw(o, tsc_state_name(ev->finish.outcome));
-		break;
-	case TSC_EV_RENAME:
-		text_task(d, ev->rename.id);
-		tsc_json_raw(o, " -> ");
-		ob_name(o, ev->rename.name);
-		break;
-	case TSC_EV_WAIT:
-		text_task(d, ev->wait.id);
-		tsc_json_ch(o, ' ');
-		tsc_json_raw(o, tsc_wait_name(ev->wait.reason));
-		switch (ev->wait.reason) {
-		case TS_WAIT_SLEEP:
-			tsc_json_raw(o, " until=");
-			tsc_json_raw_secs(o, (int64_t)(ev->wait.object - d->t0));
-			break;
-		case TS_WAIT_FD:
-			tsc_json_raw(o, " fd=");
-			tsc_json_raw_u64(o, ev->wait.object);
-			break;
-		case TS_WAIT_AWAIT:
-			tsc_json_raw(o, " task=");
-			text_task(d, ev->wait.object);
-			break;
-		case TS_WAIT_YIELD:
-			break;
-		default: {
-			char h[24];
-			snprintf(h, sizeof(h), " obj=0x%" PRIx64, ev->wait.object);
-			tsc_json_raw(o, h);
-		}
-		}
-		break;
-	case TSC_EV_THREAD_START:
-	case TSC_EV_THREAD_STOP:
-		tsc_json_raw(o, "loop=");
-		tsc_json_raw_u64(o, ev->thread.loop);
-		tsc_json_raw(o, " thread=");
-		tsc_json_raw_i64(o, ev->thread.tid);
-		break;
-	case TSC_EV_EXEC:
-		tsc_json_raw(o, "file=");
-		ob_name(o, ev->exec.file);
-		break;
-	}
-	tsc_json_ch(o, '\n');
 }
 
 static void json_task_ref(struct dump *d, const char *key, const char *name_key, uint64_t id)
@@ -722,7 +638,7 @@ static int read_events(struct dump *d, uint64_t at_ns)
 			if (d->json)
 				json_event(d, &ev);
 			else
-				text_event(d, &ev);
+				tsc_lines_event(d->lines, &ev);
 		}
 		if (ev.ts_ns > d->last_ns)
 			d->last_ns = ev.ts_ns;
@@ -787,6 +703,12 @@ static int run_dump(struct dump *d)
 	}
 	if (!d->summary)
 		tsc_tstate_forget_finished(&d->st);
+	if (!d->json && !d->has_at && !d->summary &&
+	    !(d->lines = tsc_lines_new(d->o, &d->st, d->t0))) {
+		fprintf(stderr, "taskscope dump: out of memory\n");
+		status = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
 	uint64_t at_ns = at_clock(d->t0, d->at);
 	if (!d->has_at && !d->summary)
 		print_header(d);
@@ -814,6 +736,7 @@ static int run_dump(struct dump *d)
 					st->lost[t], tsc_ev_name((uint32_t)t));
 	}
 cleanup:
+	tsc_lines_free(d->lines);
 	tsc_tstate_free(&d->st);
 	tsc_trace_reader_free(d->r);
 	tsc_json_free(d->o);

@@ -133,7 +133,8 @@ check_hog() {
 	[ "$status" -eq 0 ]
 	echo "$output" >"$T/frames"
 	check_hog "$T/frames" exact
-	# the hog yields about every millisecond: hundreds of switch events per second
+	# the hog yields about every millisecond of its thread's time: hundreds of switch events
+	# per second
 	jq -e -s '.[-1].events_per_s > 100 and .[-1].lost == 0 and .[-1].map_full == 0' "$T/frames"
 	# the hog's switches counted between the first frame and the last (a rate over one frame
 	# depends on how much CPU a loaded machine gave its thread in that frame)
@@ -256,6 +257,58 @@ frames_agree() {
 	echo quit >&"$CMD_FD"
 }
 
+# No line of FILE wider than $2 columns (characters: our output's are one column each).
+fits_width() {
+	python3 -c '
+import sys
+w = int(sys.argv[2])
+bad = [l for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if len(l) > w]
+sys.exit("wider than %d columns:\n" % w + "\n".join(bad) if bad else 0)' "$1" "$2"
+}
+
+@test "top -b at COLUMNS=80: every line fits, NAME narrows first, AGE and CORO stay" {
+	require_root_bpf
+	start_victim
+	long=$(printf 'n%.0s' {1..60})
+	victim_cmd "spawn $long" >/dev/null
+	victim_cmd "spawn short" >/dev/null
+	COLUMNS=80 run "$TASKSCOPE" top -b -n 1 -d 0.3 "$VICTIM_PID"
+	[ "$status" -eq 0 ]
+	echo "$output" >"$T/top.txt"
+	fits_width "$T/top.txt" 80
+	# every column, and the header lines wrapped between fields, never inside one
+	grep -Eq '^ *ID NAME +STATE +WAIT +THREAD +CPU% +CPU-TIME +SW/s +AGE +CORO$' "$T/top.txt"
+	grep -Eq '(^|, )resyncs [0-9]+$' "$T/top.txt"
+	grep -Eq '(^|, )created [0-9.]+/s(,|$)' "$T/top.txt"
+	# the long name cut with an ellipsis, its state, wait, age and coroutine all there
+	grep -Eq "^ *[0-9]+ nnnnnn+… +waiting +sleep [^ ]+ +[0-9]+ .* [0-9.]+[a-z]+ idler$" "$T/top.txt"
+	grep -Eq "^ *[0-9]+ short +waiting .* idler$" "$T/top.txt"
+	# without a width (not a terminal, no COLUMNS) nothing is cut
+	run env -u COLUMNS "$TASKSCOPE" top -b -n 1 -d 0.3 "$VICTIM_PID"
+	[ "$status" -eq 0 ]
+	grep -q " $long " <<<"$output"
+	echo quit >&"$CMD_FD"
+}
+
+@test "top in a terminal 80 columns wide: every column, NAME narrowed, the header whole" {
+	require_root_bpf
+	require_cmd tmux
+	start_victim
+	long=$(printf 'n%.0s' {1..60})
+	victim_cmd "spawn $long" >/dev/null
+	TMUX_W=80 top_in_tmux "$VICTIM_PID"
+	wait_screen "CURRENT TASK"
+	wait_screen " CORO"
+	screen >"$T/screen"
+	grep -Eq '^ +ID NAME +STATE +WAIT +THREAD +CPU% +CPU-TIME +SW/s +AGE +CORO *$' "$T/screen" ||
+		{ cat "$T/screen"; false; }
+	grep -Eq 'nnnnnn+(…|~) +waiting +sleep .* idler *$' "$T/screen" || { cat "$T/screen"; false; }
+	grep -Eq '(^|  )resyncs: [0-9]+ *$' "$T/screen" || { cat "$T/screen"; false; }
+	keys q
+	check_restored 0
+	echo quit >&"$CMD_FD"
+}
+
 @test "top: a task name with quotes, a newline, an escape and bad UTF-8 drives nothing" {
 	require_root_bpf
 	spawn parked "$BUILD/progs/parked" --threads 1 --tasks 2 --odd-name
@@ -341,7 +394,7 @@ frames_agree() {
 # ---- a real terminal ----
 
 tmux_run() {
-	tmux -L "$TMUX_SOCK" -f /dev/null new-session -d -s top -x 140 -y 45 "$@"
+	tmux -L "$TMUX_SOCK" -f /dev/null new-session -d -s top -x "${TMUX_W:-140}" -y 45 "$@"
 	tmux -L "$TMUX_SOCK" set-option -t top remain-on-exit on >/dev/null
 }
 

@@ -65,17 +65,41 @@ static inline void tsc_json_done(struct tsc_json *w, char *end, int comma)
 	w->comma = comma;
 }
 
-/* v in decimal at p; returns the end (20 bytes at most). */
+/* "00" to "99": numbers are written two digits a step, half the divisions */
+static const char tsc_json_digits[200] =
+	"00010203040506070809101112131415161718192021222324"
+	"25262728293031323334353637383940414243444546474849"
+	"50515253545556575859606162636465666768697071727374"
+	"75767778798081828384858687888990919293949596979899";
+
+/* The number of decimal digits of v: the bit length's estimate, corrected by one compare. */
+static inline unsigned tsc_json_ndigits(uint64_t v)
+{
+	static const uint64_t p10[20] = {
+		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+		100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+		10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+		100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+	};
+	/* v | 1: 0 has one digit, and no even v is one below a power of ten */
+	unsigned t = (unsigned)(64 - __builtin_clzll(v | 1)) * 1233 >> 12;
+	return t + ((v | 1) >= p10[t]);
+}
+
+/* v in decimal at p, written from its last digit back; returns the end (20 bytes at most). */
 static inline char *tsc_json_fmt_u64(char *p, uint64_t v)
 {
-	char t[20];
-	int i = sizeof(t);
-	do {
-		t[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(p, t + i, sizeof(t) - (size_t)i);
-	return p + sizeof(t) - (size_t)i;
+	char *end = p + tsc_json_ndigits(v), *q = end;
+	while (v >= 100) {
+		q -= 2;
+		memcpy(q, tsc_json_digits + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10)
+		memcpy(q - 2, tsc_json_digits + 2 * v, 2);
+	else
+		q[-1] = (char)('0' + v);
+	return end;
 }
 
 /* ---- text, as it is: no comma, no escaping ---- */
@@ -117,20 +141,27 @@ static inline void tsc_json_raw_i64(struct tsc_json *w, int64_t v)
 	}
 }
 
-/* Seconds with microseconds from a signed nanosecond count: 12.345678, -0.000100. Inline:
- * every event of `dump --json` has one. */
-static inline void tsc_json_raw_secs(struct tsc_json *w, int64_t ns)
+/* Seconds with microseconds from a signed nanosecond count at p: 12.345678, -0.000100.
+ * Returns the end (28 bytes at most). Inline: every event of `dump` has one. */
+static inline char *tsc_json_fmt_secs(char *p, int64_t ns)
 {
 	uint64_t a = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
-	uint64_t us = a / 1000, frac = us % 1000000;
-	char *p = tsc_json_room(w, 29);
+	uint64_t us = a / 1000;
+	uint32_t frac = (uint32_t)(us % 1000000); /* 32-bit: cheaper steps */
 	if (ns < 0)
 		*p++ = '-';
 	p = tsc_json_fmt_u64(p, us / 1000000);
 	*p++ = '.';
-	for (int i = 5; i >= 0; i--, frac /= 10)
-		p[i] = (char)('0' + frac % 10);
-	w->n = (size_t)(p + 6 - w->b);
+	memcpy(p + 4, tsc_json_digits + 2 * (frac % 100), 2);
+	frac /= 100;
+	memcpy(p + 2, tsc_json_digits + 2 * (frac % 100), 2);
+	memcpy(p, tsc_json_digits + 2 * (frac / 100), 2);
+	return p + 6;
+}
+
+static inline void tsc_json_raw_secs(struct tsc_json *w, int64_t ns)
+{
+	w->n = (size_t)(tsc_json_fmt_secs(tsc_json_room(w, 29), ns) - w->b);
 }
 /* A quoted JSON string literal (no comma). */
 void tsc_json_raw_str(struct tsc_json *w, const char *s);

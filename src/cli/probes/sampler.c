@@ -5,6 +5,8 @@
  *    a loop thread of the target counts for the task in that loop's current-task slot. The
  *    target pays nothing per switch; a sample costs a few hundred ns, hz times a second.
  *  - exact: the task_switch probe accumulates switched-in time per task and per thread.
+ * Either way a task's CPU time is its thread's, read from the kernel at each refresh, shared
+ * among the thread's tasks by their samples or switched-in time (see read_threads).
  * Per-task records are read each refresh and those of finished tasks deleted.
  */
 #include "top/top.h"
@@ -47,6 +49,8 @@ struct top_bpf {
 	int32_t *slot_tids;         /* threads given a slot, to take back when they go */
 	size_t nslot_tids;
 	struct tsc_bpfmap_dump tasks; /* task_stats, read each refresh into the same room */
+	struct tsc_idmap by_tid;    /* thread id -> index in the model's threads */
+	uint64_t attach_ns;         /* exact: when the probe was attached (the BPF's attach_ns) */
 	uint64_t *dead;
 	size_t dead_cap;
 };
@@ -68,6 +72,7 @@ void top_bpf_close(struct top_bpf *s)
 	sampler_bpf__destroy(s->skel);
 	free(s->slot_tids);
 	tsc_bpfmap_dump_free(&s->tasks);
+	top_idx_free(&s->by_tid);
 	free(s->dead);
 	free(s);
 }
@@ -230,7 +235,11 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 			.ctx = s, .open = open_obj, .load = load_obj, .close = close_obj,
 			.prog = switch_prog,
 		};
-		err = tsc_usdt_attach(&req, &obj, &s->usdt);
+		if (!(err = tsc_usdt_attach(&req, &obj, &s->usdt))) {
+			/* from now on every switch is seen (bpf_ktime_get_ns is CLOCK_MONOTONIC) */
+			s->attach_ns = tsc_now_ns();
+			s->skel->bss->attach_ns = s->attach_ns;
+		}
 	} else if (!(err = open_obj(s, false, false))) {
 		if ((err = load_obj(s)))
 			tsc_usdt_explain_load("taskscope top", err);
@@ -291,7 +300,7 @@ static int read_tasks(struct top_bpf *s, size_t *n)
 	return err;
 }
 
-/* A thread's on-CPU time from the kernel's accounting (schedstat's first field). */
+/* A thread's on-CPU time from the kernel's accounting (schedstat's first field); 0 when gone. */
 static uint64_t sched_ns(int procfd, int32_t tid)
 {
 	char path[48], buf[128];
@@ -307,6 +316,104 @@ static uint64_t sched_ns(int procfd, int32_t tid)
 	return strtoull(buf, NULL, 10);
 }
 
+/* The growth of a cumulative figure since *last, which then holds the larger of the two (a
+ * figure read lower than before, a race or a lost record, is not counted twice). */
+static uint64_t grown(uint64_t now, uint64_t *last)
+{
+	uint64_t d = now > *last ? now - *last : 0;
+	if (now > *last)
+		*last = now;
+	return d;
+}
+
+/* exact: the thread's switched-in time since attach, and the task it runs now and since
+ * when. A thread that has not switched since attach runs what the registry read showed,
+ * since attach (the BPF program credits that span at its first switch); that task gets a
+ * record, so that the records hold every task to credit. */
+static uint64_t exact_thread(struct top_bpf *s, struct top_model *m, struct top_thread *t,
+			     uint64_t now)
+{
+	struct tss_thread th;
+	__u32 tid = (__u32)t->tid;
+	t->run_current = t->run_since = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.thread_stats), &tid, &th) ||
+	    !th.since_ns) {
+		if (!t->current || !s->attach_ns || now <= s->attach_ns)
+			return t->run_ns;
+		th = (struct tss_thread){ .current = t->current, .since_ns = s->attach_ns,
+					  .switches = t->bpf_switches };
+		const struct tss_task zero = { 0 };
+		bpf_map_update_elem(bpf_map__fd(s->skel->maps.task_stats), &th.current, &zero,
+				    BPF_NOEXIST);
+	}
+	/* the switch events: every thread's, since attach, kept when it goes */
+	m->s_switch += grown(th.switches, &t->bpf_switches);
+	if (!th.current || now <= th.since_ns)
+		return th.run_ns;
+	t->run_current = th.current;
+	t->run_since = th.since_ns;
+	return th.run_ns + (now - th.since_ns);
+}
+
+/* Each thread's CPU time over the interval, from the kernel, and what its tasks' shares are
+ * worth: per-task figures are CPU time, not time switched in (a task preempted, or blocking
+ * its thread in a system call, is switched in without running) nor a count of samples. */
+static void read_threads(struct top_bpf *s, struct top_model *m, uint64_t now, double dt)
+{
+	int tfd = bpf_map__fd(s->skel->maps.thread_stats);
+	for (size_t i = 0; i < m->nthreads; i++) {
+		struct top_thread *t = &m->threads[i];
+		uint64_t sn = sched_ns(s->procfd, t->tid);
+		uint64_t cpu = t->known && sn >= t->sched_ns ? sn - t->sched_ns : 0;
+		double task_ns = 0;
+		t->sched_ns = sn;
+		t->credit = 0;
+		t->unsampled_ns = 0;
+		if (s->exact) {
+			/* shared by time switched in, never more than that time */
+			uint64_t in = grown(exact_thread(s, m, t, now), &t->run_ns);
+			if (t->known && in) {
+				t->credit = cpu < in ? (double)cpu / (double)in : 1;
+				task_ns = (double)in * t->credit;
+			}
+		} else {
+			/* shared by samples: those of a task against all of the thread's */
+			struct tss_thread th;
+			__u32 tid = (__u32)t->tid;
+			if (!bpf_map_lookup_elem(tfd, &tid, &th)) {
+				uint64_t all = grown(th.samples, &t->samples);
+				uint64_t tasks = grown(th.task_samples, &t->task_samples);
+				if (t->known && all) {
+					t->credit = (double)cpu / (double)all;
+					task_ns = (double)(tasks < all ? tasks : all) * t->credit;
+				}
+			}
+			/* A thread on a CPU for less than a few sampling periods may draw no
+			 * sample: the refresh's read of its current-task slot stands for one. */
+			if (t->known && !t->credit && cpu && t->current) {
+				t->unsampled_ns = cpu;
+				task_ns = (double)cpu;
+			}
+		}
+		t->cpu_pct = t->known && dt > 0 ? share((double)cpu / 1e7 / dt) : 0;
+		t->task_pct = dt > 0 ? share(task_ns / 1e7 / dt) : 0;
+		t->known = 1;
+	}
+}
+
+/* Each task's share of its thread this interval: ns switched in (exact, the run in progress
+ * included: a task that runs through the interval is credited at every refresh) or samples. */
+static uint64_t task_units(const struct top_bpf *s, struct top_task *t, const struct tss_task *v,
+			   const struct top_thread *th, uint64_t now)
+{
+	if (!s->exact)
+		return grown(v->samples, &t->bpf_samples);
+	uint64_t total = v->cpu_ns;
+	if (th && th->run_current == t->id && now > th->run_since)
+		total += now - th->run_since;
+	return grown(total, &t->bpf_cpu_ns);
+}
+
 int top_bpf_read(struct top_bpf *s, struct top_model *m)
 {
 	uint64_t sums[TSS_C_NR];
@@ -319,49 +426,11 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 
 	double dt = m->dt > 0 ? m->dt : 0;
 	uint64_t now = tsc_now_ns();
-	int tfd = bpf_map__fd(s->skel->maps.thread_stats);
-	struct tss_thread th;
-	for (size_t i = 0; i < m->nthreads; i++) {
-		struct top_thread *t = &m->threads[i];
-		__u32 tid = (__u32)t->tid;
-		t->cpu_pct = t->task_pct = 0;
-		t->run_current = t->run_since = 0;
-		if (s->exact) {
-			uint64_t sn = sched_ns(s->procfd, t->tid);
-			if (t->known && dt > 0 && sn >= t->sched_ns)
-				t->cpu_pct = share((double)(sn - t->sched_ns) / 1e7 / dt);
-			t->sched_ns = sn;
-		}
-		if (bpf_map_lookup_elem(tfd, &tid, &th)) {
-			t->known = 1;
-			continue;
-		}
-		if (s->exact) {
-			/* the switch events: every thread's, since attach, kept when it goes */
-			if (th.switches >= t->bpf_switches)
-				m->s_switch += th.switches - t->bpf_switches;
-			t->bpf_switches = th.switches;
-			uint64_t run = th.run_ns + (th.current && th.since_ns && now > th.since_ns ?
-						     now - th.since_ns : 0);
-			if (t->known && dt > 0 && run >= t->run_ns)
-				t->task_pct = share((double)(run - t->run_ns) / 1e7 / dt);
-			t->run_ns = run;
-			if (th.since_ns && now > th.since_ns) {
-				t->run_current = th.current;
-				t->run_since = th.since_ns;
-			}
-		} else {
-			if (t->known && dt > 0) {
-				t->cpu_pct = share((double)(th.samples - t->samples) *
-						   (double)s->period_ns / 1e7 / dt);
-				t->task_pct = share((double)(th.task_samples - t->task_samples) *
-						    (double)s->period_ns / 1e7 / dt);
-			}
-			t->samples = th.samples;
-			t->task_samples = th.task_samples;
-		}
-		t->known = 1;
-	}
+	read_threads(s, m, now, dt);
+	if ((err = top_idx_reset(&s->by_tid, m->nthreads)))
+		return err;
+	for (size_t i = 0; i < m->nthreads; i++)
+		top_idx_put(&s->by_tid, (uint64_t)(uint32_t)m->threads[i].tid, (uint32_t)i);
 
 	size_t n = 0, ndead = 0;
 	if ((err = read_tasks(s, &n)))
@@ -379,22 +448,19 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 				s->dead[ndead++] = id;
 			continue;
 		}
-		uint64_t total, ns;
-		if (s->exact) {
-			/* the time since its last switch in, when it is running now */
-			total = vals[i].cpu_ns;
-			for (size_t k = 0; k < m->nthreads; k++)
-				if (m->threads[k].run_current == id)
-					total += now - m->threads[k].run_since;
-			ns = total >= t->bpf_cpu_ns ? total - t->bpf_cpu_ns : 0;
-			t->bpf_cpu_ns = total;
-		} else {
-			total = vals[i].samples;
-			ns = (total >= t->bpf_samples ? total - t->bpf_samples : 0) * s->period_ns;
-			t->bpf_samples = total;
+		uint64_t *k = top_idx_get(&s->by_tid, (uint64_t)(uint32_t)t->tid);
+		const struct top_thread *th = k ? &m->threads[*k] : NULL;
+		double ns = (double)task_units(s, t, &vals[i], th, now) * (th ? th->credit : 0);
+		t->cpu_ns += (uint64_t)(ns + 0.5);
+		t->cpu_pct = dt > 0 ? share(ns / 1e7 / dt) : 0;
+	}
+	for (size_t i = 0; i < m->nthreads; i++) {
+		const struct top_thread *th = &m->threads[i];
+		struct top_task *t = th->unsampled_ns ? top_find(m, th->current) : NULL;
+		if (t) {
+			t->cpu_ns += th->unsampled_ns;
+			t->cpu_pct = dt > 0 ? share((double)th->unsampled_ns / 1e7 / dt) : 0;
 		}
-		t->cpu_ns += ns;
-		t->cpu_pct = dt > 0 ? share((double)ns / 1e7 / dt) : 0;
 	}
 	if (ndead) {
 		int fd = bpf_map__fd(s->skel->maps.task_stats);

@@ -4,23 +4,18 @@
 #include "out/out.h"
 #include "out/task_json.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 #include <taskscope/taskscope.h>
 
 static int measured(const struct top_model *m)
 {
 	return m->exact || m->hz > 0;
-}
-
-static void fmt_rate(double v, char *buf, size_t n)
-{
-	if (v >= 99.95)
-		snprintf(buf, n, "%.0f", v);
-	else
-		snprintf(buf, n, "%.1f", v);
 }
 
 static void fmt_pct(const struct top_model *m, double v, char *buf, size_t n)
@@ -31,33 +26,89 @@ static void fmt_pct(const struct top_model *m, double v, char *buf, size_t n)
 		snprintf(buf, n, "%.1f", v);
 }
 
-static void print_header(FILE *f, const struct top_model *m, const char *mode)
+/* The width frames fit: COLUMNS when set, as for top -b; else the terminal's; else none (0). */
+static int text_width(void)
 {
-	char clock[16] = "";
+	const char *c = getenv("COLUMNS");
+	char *end = NULL;
+	long v = c && *c ? strtol(c, &end, 10) : 0;
+	struct winsize ws;
+	if (v > 0 && v <= 100000 && !*end)
+		return (int)v;
+	if (isatty(STDOUT_FILENO) && !ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_col)
+		return ws.ws_col;
+	return 0;
+}
+
+/* Fields joined by sep, on as many lines as the width needs: never cut inside one. */
+static void print_fields(FILE *f, const char *const *v, size_t n, const char *sep, int width)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = top_fields_fit(v + i, n - i, strlen(sep), i ? 2 : 0, width);
+		if (i)
+			fputs("  ", f);
+		for (size_t j = i; j < i + k; j++) {
+			if (j > i)
+				fputs(sep, f);
+			fputs(v[j], f);
+		}
+		fputc('\n', f);
+		i += k;
+	}
+}
+
+static void print_header(FILE *f, const struct top_model *m, const char *mode, int width)
+{
+	char clock[16] = "", v[6][64];
 	time_t now = time(NULL);
 	struct tm tm;
 	if (localtime_r(&now, &tm))
 		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
-	fprintf(f, "taskscope top - pid %d - %s - %s - interval %.2fs\n", m->pid, clock, mode,
-		m->dt);
-	fprintf(f, "threads %zu, tasks %zu: %zu running, %zu ready, %zu waiting, %zu pending\n",
-		m->nthreads, m->ntasks, m->nstate[TS_RUNNING], m->nstate[TS_READY],
-		m->nstate[TS_WAITING], m->nstate[TS_PENDING]);
-	if (measured(m))
-		fprintf(f, "created %.1f/s, finished %.1f/s, events %llu (%.0f/s), LOST %llu, "
-			   "map-full %llu, resyncs %llu\n",
-			m->created_rate, m->finished_rate, (unsigned long long)m->events,
-			m->events_rate, (unsigned long long)m->lost,
-			(unsigned long long)m->map_full, (unsigned long long)m->resyncs);
+	snprintf(v[0], sizeof(v[0]), "pid %d", m->pid);
+	snprintf(v[1], sizeof(v[1]), "interval %.2fs", m->dt);
+	print_fields(f, (const char *const[]){ "taskscope top", v[0], clock, mode, v[1] }, 5, " - ",
+		     width);
+	snprintf(v[0], sizeof(v[0]), "threads %zu", m->nthreads);
+	snprintf(v[1], sizeof(v[1]), "tasks %zu: %zu running", m->ntasks, m->nstate[TS_RUNNING]);
+	snprintf(v[2], sizeof(v[2]), "%zu ready", m->nstate[TS_READY]);
+	snprintf(v[3], sizeof(v[3]), "%zu waiting", m->nstate[TS_WAITING]);
+	snprintf(v[4], sizeof(v[4]), "%zu pending", m->nstate[TS_PENDING]);
+	print_fields(f, (const char *const[]){ v[0], v[1], v[2], v[3], v[4] }, 5, ", ", width);
+	if (measured(m)) {
+		top_counter_fields(m, 0, v);
+		print_fields(f, (const char *const[]){ v[0], v[1], v[2], v[3], v[4], v[5] }, 6, ", ",
+			     width);
+	}
 	if (m->note[0]) {
 		char note[TSC_TEXT_SIZE(sizeof(m->note))];
 		fprintf(f, "note: %s\n", tsc_esc(note, sizeof(note), m->note));
 	}
 }
 
-static void print_threads(FILE *f, const struct top_model *m)
+/* Escaped text s in w columns: cut with an ellipsis, padded unless it ends the line. */
+static void print_cell(FILE *f, const char *s, int w, int right, int last)
 {
-	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], cpu[16], task[16];
+	size_t cols, bytes = tsc_text_prefix(s, (size_t)w, &cols);
+	int cut = s[bytes] != 0;
+	if (cut) {
+		bytes = tsc_text_prefix(s, w > 0 ? (size_t)w - 1 : 0, &cols);
+		cols++;
+	}
+	int pad = w - (int)cols;
+	if (right)
+		for (; pad > 0; pad--)
+			putc_unlocked(' ', f);
+	fwrite_unlocked(s, 1, bytes, f);
+	if (cut)
+		fputs("\xe2\x80\xa6", f); /* … */
+	if (!last)
+		for (; pad > 0; pad--)
+			putc_unlocked(' ', f);
+}
+
+static void print_threads(FILE *f, const struct top_model *m, int width)
+{
+	char cur[TSC_TEXT_SIZE(TS_NAME_MAX) + 24], cpu[16], task[16];
 	fprintf(f, "\n%8s %6s %6s  %s\n", "TID", "CPU%", "TASK%", "CURRENT");
 	for (size_t i = 0; i < m->nthreads; i++) {
 		const struct top_thread *th = &m->threads[i];
@@ -66,92 +117,95 @@ static void print_threads(FILE *f, const struct top_model *m)
 		fmt_pct(m, th->task_pct, task, sizeof(task));
 		fprintf(f, "%8d %6s %6s  ", th->tid, cpu, task);
 		if (t) {
-			fprintf(f, "%llu %s\n", (unsigned long long)t->id,
-				tsc_esc(name, sizeof(name), t->name));
+			int k = snprintf(cur, sizeof(cur), "%llu ", (unsigned long long)t->id);
+			tsc_esc(cur + k, sizeof(cur) - (size_t)k, t->name);
 		} else {
-			fputs("-\n", f);
+			snprintf(cur, sizeof(cur), "-");
 		}
+		/* the current task's name is cut to the width left after the figures */
+		print_cell(f, cur, !width ? INT_MAX : width > 30 ? width - 24 : 6, 0, 1);
+		fputc('\n', f);
 	}
 }
 
-/* A row's cells. The name and coroutine are escaped again when printed: a copy of each
- * would triple the row. */
-struct cells {
-	char id[24], state[12], wait[40], thread[16], cpu[16], time[24];
-	char sw[24], age[16];
-	size_t name_w;
-};
+/* Where each column's cell is kept in a row's record: ours only (size bytes each), the
+ * target's text is escaped again when printed. */
+static size_t cell_off[TOP_NCOLS + 1];
 
-static void fill(const struct top_model *m, const struct top_task *t, struct cells *c)
+static void cell_offsets(void)
 {
-	const struct tsc_task w = { .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj };
-	snprintf(c->id, sizeof(c->id), "%llu", (unsigned long long)t->id);
-	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
-	tsc_text(name, sizeof(name), t->name, SIZE_MAX, 0, &c->name_w);
-	snprintf(c->state, sizeof(c->state), "%s", tsc_state_name(t->state));
-	tsc_wait_describe(&w, m->taken_ns, c->wait, sizeof(c->wait));
-	snprintf(c->thread, sizeof(c->thread), "%d", t->tid);
-	fmt_pct(m, t->cpu_pct, c->cpu, sizeof(c->cpu));
-	if (measured(m))
-		top_fmt_cputime(t->cpu_ns, c->time, sizeof(c->time));
-	else
-		snprintf(c->time, sizeof(c->time), "-");
-	fmt_rate(t->sw_rate, c->sw, sizeof(c->sw));
-	tsc_fmt_age(m->taken_ns > t->created_ns ? m->taken_ns - t->created_ns : 0, c->age,
-		    sizeof(c->age));
+	for (int c = 0; c < TOP_NCOLS; c++)
+		cell_off[c + 1] = cell_off[c] + (top_cols[c].ours ? top_cols[c].size : 0);
 }
 
-/* Our own cells are ASCII: bytes are columns. */
-#define WIDEN(w, s) do { size_t l__ = strlen(s); if (l__ > (w)) (w) = l__; } while (0)
+static const char *row_cell(const struct top_model *m, const struct top_task *t, const char *kept,
+			    int c, char *buf, size_t n)
+{
+	if (top_cols[c].ours)
+		return kept + cell_off[c];
+	top_cell(m, t, (enum top_col_id)c, buf, n);
+	return buf;
+}
+
+/* The task table: each column as wide as its widest cell, then fitted to the width. */
+static void print_table(FILE *f, const struct top_model *m, const uint32_t *rows, size_t nrows,
+			int width)
+{
+	char buf[TOP_CELL_SIZE];
+	int w[TOP_NCOLS];
+	if (!cell_off[TOP_NCOLS])
+		cell_offsets();
+	char *kept = malloc((nrows + 1) * cell_off[TOP_NCOLS]);
+	if (!kept) {
+		fputs("\n(out of memory)\n", f);
+		return;
+	}
+	top_cols_init(w);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct top_task *t = &m->tasks[rows[i]];
+		char *k = kept + i * cell_off[TOP_NCOLS];
+		for (int c = 0; c < TOP_NCOLS; c++) {
+			if (top_cols[c].ours)
+				top_cell(m, t, (enum top_col_id)c, k + cell_off[c], top_cols[c].size);
+			int cw = (int)tsc_text_width(row_cell(m, t, k, c, buf, sizeof(buf)));
+			if (cw > w[c])
+				w[c] = cw;
+		}
+	}
+	top_cols_fit(w, width);
+	fputc('\n', f);
+	for (int c = 0; c < TOP_NCOLS; c++) {
+		print_cell(f, top_cols[c].head, w[c], top_cols[c].right, c == TOP_NCOLS - 1);
+		fputc(c == TOP_NCOLS - 1 ? '\n' : ' ', f);
+	}
+	for (size_t i = 0; i < nrows; i++) {
+		const struct top_task *t = &m->tasks[rows[i]];
+		const char *k = kept + i * cell_off[TOP_NCOLS];
+		for (int c = 0; c < TOP_NCOLS; c++) {
+			print_cell(f, row_cell(m, t, k, c, buf, sizeof(buf)), w[c], top_cols[c].right,
+				   c == TOP_NCOLS - 1);
+			fputc(c == TOP_NCOLS - 1 ? '\n' : ' ', f);
+		}
+	}
+	free(kept);
+}
 
 void top_print_text(const struct top_model *m, const struct top_view *v, const char *mode)
 {
 	FILE *f = stdout;
 	uint32_t *rows;
 	size_t nrows;
-	print_header(f, m, mode);
-	print_threads(f, m);
+	int width = text_width();
+	print_header(f, m, mode, width);
+	print_threads(f, m, width);
 	size_t pass = top_rows(m, v, 0, &rows, &nrows);
-	struct cells *c = malloc((nrows + 1) * sizeof(*c));
-	if (!c) {
-		free(rows);
-		fputs("\n(out of memory)\n\n", f);
-		return;
-	}
-	size_t w[9] = { 2, 4, 5, 4, 6, 4, 8, 4, 3 };
-	for (size_t i = 0; i < nrows; i++) {
-		fill(m, &m->tasks[rows[i]], &c[i]);
-		WIDEN(w[0], c[i].id);
-		if (c[i].name_w > w[1])
-			w[1] = c[i].name_w;
-		WIDEN(w[2], c[i].state);
-		WIDEN(w[3], c[i].wait);
-		WIDEN(w[4], c[i].thread);
-		WIDEN(w[5], c[i].cpu);
-		WIDEN(w[6], c[i].time);
-		WIDEN(w[7], c[i].sw);
-		WIDEN(w[8], c[i].age);
-	}
-	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
 	if (v->filter[0]) {
+		char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
 		tsc_text(name, sizeof(name), v->filter, SIZE_MAX, TSC_TEXT_QUOTED, NULL);
 		fprintf(f, "\n%zu of %zu tasks match \"%s\"\n", pass, m->ntasks, name);
 	}
-	fprintf(f, "\n%*s %-*s %-*s %-*s %*s %*s %*s %*s %*s %s\n", (int)w[0], "ID", (int)w[1],
-		"NAME", (int)w[2], "STATE", (int)w[3], "WAIT", (int)w[4], "THREAD", (int)w[5],
-		"CPU%", (int)w[6], "CPU-TIME", (int)w[7], "SW/s", (int)w[8], "AGE", "CORO");
-	for (size_t i = 0; i < nrows; i++) {
-		const struct top_task *t = &m->tasks[rows[i]];
-		fprintf(f, "%*s ", (int)w[0], c[i].id);
-		tsc_pad(f, tsc_esc(name, sizeof(name), t->name), w[1], 0);
-		fprintf(f, " %-*s %-*s %*s %*s %*s %*s %*s ", (int)w[2], c[i].state, (int)w[3],
-			c[i].wait, (int)w[4], c[i].thread, (int)w[5], c[i].cpu, (int)w[6], c[i].time,
-			(int)w[7], c[i].sw, (int)w[8], c[i].age);
-		fputs(tsc_esc(name, sizeof(name), t->coro), f);
-		fputc('\n', f);
-	}
+	print_table(f, m, rows, nrows, width);
 	fputc('\n', f);
-	free(c);
 	free(rows);
 }
 

@@ -209,58 +209,84 @@ static void pct(const struct top_model *m, double v, char *buf, size_t n)
 		snprintf(buf, n, "-");
 }
 
+/* Fields on lines from y, each whole, sep between two: a field that does not fit goes to the
+ * next line (indented), so no line is cut inside one. attr[i]: field i's attributes. Returns
+ * the line after the last. */
+static int fields(int y, const char *const *f, const attr_t *attr, size_t n, const char *sep)
+{
+	int seplen = (int)strlen(sep);
+	for (size_t i = 0; i < n; y++) {
+		size_t k = top_fields_fit(f + i, n - i, (size_t)seplen, i ? 2 : 0, COLS);
+		int x = i ? 2 : 0;
+		move(y, 0);
+		clrtoeol();
+		for (size_t j = i; j < i + k && x < COLS; j++) {
+			if (j > i) {
+				cell(y, x, seplen, sep, 0);
+				x += seplen;
+			}
+			int w = (int)tsc_text_width(f[j]);
+			attron(attr[j]);
+			cell(y, x, w < COLS - x ? w : COLS - x, f[j], 0);
+			attroff(attr[j]);
+			x += w;
+		}
+		i += k;
+	}
+	return y;
+}
+
 static int draw_header(const struct top_ui *ui, const struct top_model *m, const char *mode)
 {
-	char buf[512], clock[16] = "";
+	char clock[16] = "", v[6][64], tasks[160];
+	const attr_t none[6] = { 0 };
 	time_t now = time(NULL);
 	struct tm tm;
 	if (localtime_r(&now, &tm))
 		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
-	int y = 0;
-	snprintf(buf, sizeof(buf), "taskscope top - pid %d - %s - %s - every %.2gs%s", m->pid, clock,
-		 mode, m->interval, ui->paused ? "  [PAUSED]" : "");
-	attron(A_BOLD);
-	line(y++, buf);
-	attroff(A_BOLD);
-	snprintf(buf, sizeof(buf), "Threads: %zu  Tasks: %zu live (%zu running, %zu ready, "
-				   "%zu waiting, %zu pending)",
-		 m->nthreads, m->ntasks, m->nstate[TS_RUNNING], m->nstate[TS_READY],
-		 m->nstate[TS_WAITING], m->nstate[TS_PENDING]);
-	line(y++, buf);
+	snprintf(v[0], sizeof(v[0]), "pid %d", m->pid);
+	snprintf(v[1], sizeof(v[1]), "every %.2gs%s", m->interval, ui->paused ? "  [PAUSED]" : "");
+	const attr_t bold[5] = { A_BOLD, A_BOLD, A_BOLD, A_BOLD, A_BOLD };
+	int y = fields(0, (const char *const[]){ "taskscope top", v[0], clock, mode, v[1] }, bold,
+		       5, " - ");
+	snprintf(v[0], sizeof(v[0]), "Threads: %zu", m->nthreads);
+	snprintf(tasks, sizeof(tasks), "Tasks: %zu live (%zu running, %zu ready, %zu waiting, "
+				       "%zu pending)", m->ntasks, m->nstate[TS_RUNNING],
+		 m->nstate[TS_READY], m->nstate[TS_WAITING], m->nstate[TS_PENDING]);
+	y = fields(y, (const char *const[]){ v[0], tasks }, none, 2, "  ");
 	if (measured(m)) {
-		snprintf(buf, sizeof(buf), "Created: %.1f/s  Finished: %.1f/s  Events: %llu (%.0f/s)  ",
-			 m->created_rate, m->finished_rate, (unsigned long long)m->events,
-			 m->events_rate);
-		line(y, buf);
-		int x = (int)strlen(buf);
-		snprintf(buf, sizeof(buf), "LOST: %llu  map-full: %llu  resyncs: %llu",
-			 (unsigned long long)m->lost, (unsigned long long)m->map_full,
-			 (unsigned long long)m->resyncs);
-		int bad = m->lost || m->map_full;
-		if (bad)
-			attron(A_BOLD | (has_colors() ? COLOR_PAIR(1) : A_REVERSE));
-		cell(y, x, COLS - x, buf, 0);
-		if (bad)
-			attroff(A_BOLD | (has_colors() ? COLOR_PAIR(1) : A_REVERSE));
-		y++;
+		top_counter_fields(m, 1, v);
+		attr_t a = m->lost || m->map_full ? A_BOLD | (has_colors() ? COLOR_PAIR(1) : A_REVERSE)
+						  : 0;
+		y = fields(y, (const char *const[]){ v[0], v[1], v[2], v[3], v[4], v[5] },
+			   (const attr_t[]){ 0, 0, 0, a, a, a }, 6, "  ");
 	} else {
 		line(y++, "Registry only (--no-bpf): no CPU figures, no event counts");
 	}
-	char filt[TSC_TEXT_SIZE(TS_NAME_MAX)];
-	tsc_text(filt, sizeof(filt), ui->view.filter, SIZE_MAX, TSC_TEXT_QUOTED, NULL);
-	snprintf(buf, sizeof(buf), "Sort: %s%s  View: %s%s%s%s%s", top_sort_name(ui->view.sort),
-		 ui->view.reverse ? " (reversed)" : "", ui->view.tree ? "await tree" : "table",
-		 filt[0] ? "  Filter: \"" : "", filt, filt[0] ? "\"" : "",
-		 m->note[0] ? "  !" : "");
-	line(y, buf);
-	if (m->note[0]) {
-		int x = (int)tsc_text_width(buf) + 1;
-		attron(A_BOLD);
-		char note[TSC_TEXT_SIZE(sizeof(m->note))];
-		cell(y, x, COLS - x, tsc_esc(note, sizeof(note), m->note), 0);
-		attroff(A_BOLD);
+	char filt[TSC_TEXT_SIZE(TS_NAME_MAX) + 16], note[TSC_TEXT_SIZE(sizeof(m->note)) + 4];
+	const char *f[4];
+	attr_t fa[4] = { 0 };
+	size_t n = 0;
+	snprintf(v[0], sizeof(v[0]), "Sort: %s%s", top_sort_name(ui->view.sort),
+		 ui->view.reverse ? " (reversed)" : "");
+	snprintf(v[1], sizeof(v[1]), "View: %s", ui->view.tree ? "await tree" : "table");
+	f[n++] = v[0];
+	f[n++] = v[1];
+	if (ui->view.filter[0]) {
+		size_t k = (size_t)snprintf(filt, sizeof(filt), "Filter: \"");
+		k += tsc_text(filt + k, sizeof(filt) - k - 1, ui->view.filter, SIZE_MAX,
+			      TSC_TEXT_QUOTED, NULL);
+		snprintf(filt + k, sizeof(filt) - k, "\"");
+		f[n++] = filt;
 	}
-	return y + 2;
+	if (m->note[0]) {
+		memcpy(note, "! ", 2);
+		tsc_esc(note + 2, sizeof(note) - 2, m->note);
+		fa[n] = A_BOLD;
+		f[n++] = note;
+	}
+	y = fields(y, f, fa, n, "  ");
+	return y + 1;
 }
 
 static int draw_threads(const struct top_model *m, int y, int maxrows)
@@ -294,97 +320,87 @@ static int draw_threads(const struct top_model *m, int y, int maxrows)
 	return y + 1;
 }
 
-/* Column layout of the table, fitted to the terminal's width. */
+/* Column widths and positions of the table as drawn. */
 struct cols {
-	int id, name, state, wait, thread, cpu, time, sw, age;
-	int x[10];
+	int w[TOP_NCOLS], x[TOP_NCOLS];
 };
 
-static void layout(const struct top_model *m, struct cols *c)
+/* A row's cell c; in the await tree the name carries its indent and mark. */
+static void row_cell(const struct top_model *m, const struct top_task *t, int c, int depth,
+		     int mark, char *buf, size_t n)
 {
-	char b[24];
-	int idw = snprintf(b, sizeof(b), "%llu", (unsigned long long)(m->next_id ? m->next_id : 1));
-	*c = (struct cols){ .id = idw < 4 ? 4 : idw, .name = 18, .state = 9, .wait = 14,
-			    .thread = 7, .cpu = 6, .time = 9, .sw = 8, .age = 7 };
-	int fixed = c->id + c->state + c->wait + c->thread + c->cpu + c->time + c->sw + c->age + 10;
-	int spare = COLS - fixed - c->name - 12; /* keep 12 for the coroutine */
-	if (spare > 0)
-		c->name += spare < 22 ? spare : 22;
-	int w[9] = { c->id, c->name, c->state, c->wait, c->thread, c->cpu, c->time, c->sw, c->age };
-	int x = 0;
-	for (int i = 0; i < 9; i++) {
-		c->x[i] = x;
-		x += w[i] + 1;
+	char name[TOP_CELL_SIZE];
+	if (c != TOP_COL_NAME) {
+		top_cell(m, t, (enum top_col_id)c, buf, n);
+		return;
 	}
-	c->x[9] = x;
+	top_cell(m, t, TOP_COL_NAME, name, sizeof(name));
+	if (depth > 0) {
+		int ind = depth > 12 ? 12 : depth;
+		snprintf(buf, n, "%*s└─ %s%s", 2 * (ind - 1), "", name,
+			 mark == 2 ? " [cycle]" : mark == 1 ? " [above]" : "");
+	} else {
+		snprintf(buf, n, "%s%s", name, mark == 2 ? " [cycle]" : "");
+	}
+}
+
+/* Each column as wide as its widest cell shown since the terminal last changed width (so
+ * columns do not jump as rows scroll), then fitted to the terminal: NAME narrows first. */
+static void layout(struct top_ui *ui, const struct top_model *m, const uint32_t *rows,
+		   const struct top_tree *tree, size_t first, size_t n, struct cols *c)
+{
+	char buf[TOP_CELL_SIZE + 80];
+	if (ui->colw_for != COLS) {
+		top_cols_init(ui->colw);
+		ui->colw_for = COLS;
+	}
+	/* ids: as wide as the next one will be, four at least, whatever rows are shown */
+	int idw = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)m->next_id);
+	if (idw < 4)
+		idw = 4;
+	if (ui->colw[TOP_COL_ID] < idw)
+		ui->colw[TOP_COL_ID] = idw;
+	for (size_t i = first; i < first + n; i++) {
+		for (int k = 0; k < TOP_NCOLS; k++) {
+			row_cell(m, &m->tasks[rows[i]], k, tree ? tree->depth[i] : 0,
+				 tree ? tree->mark[i] : 0, buf, sizeof(buf));
+			int w = (int)tsc_text_width(buf);
+			if (w > ui->colw[k])
+				ui->colw[k] = w;
+		}
+	}
+	memcpy(c->w, ui->colw, sizeof(c->w));
+	top_cols_fit(c->w, COLS);
+	for (int k = 0, x = 0; k < TOP_NCOLS; k++) {
+		c->x[k] = x;
+		x += c->w[k] + 1;
+	}
+	/* the last column takes the rest of the line */
+	if (COLS - c->x[TOP_NCOLS - 1] > c->w[TOP_NCOLS - 1])
+		c->w[TOP_NCOLS - 1] = COLS - c->x[TOP_NCOLS - 1];
 }
 
 static void draw_row(const struct top_model *m, const struct cols *c, int y,
 		     const struct top_task *t, int depth, int mark, int selected)
 {
-	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], tn[sizeof(name) + 80], buf[64];
-	const struct tsc_task w = { .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj };
+	char buf[TOP_CELL_SIZE + 80];
 	if (selected)
 		attron(A_REVERSE);
 	move(y, 0);
 	clrtoeol();
-	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)t->id);
-	cell(y, c->x[0], c->id, buf, 1);
-	tsc_esc(name, sizeof(name), t->name);
-	if (depth > 0) {
-		int ind = depth > 12 ? 12 : depth;
-		snprintf(tn, sizeof(tn), "%*s└─ %s%s", 2 * (ind - 1), "", name,
-			 mark == 2 ? " [cycle]" : mark == 1 ? " [above]" : "");
-	} else {
-		snprintf(tn, sizeof(tn), "%s%s", name, mark == 2 ? " [cycle]" : "");
+	for (int k = 0; k < TOP_NCOLS; k++) {
+		row_cell(m, t, k, depth, mark, buf, sizeof(buf));
+		cell(y, c->x[k], c->w[k], buf, top_cols[k].right);
+		if (k < TOP_NCOLS - 1)
+			cell(y, c->x[k] + c->w[k], 1, " ", 0);
 	}
-	cell(y, c->x[1], c->name, tn, 0);
-	cell(y, c->x[2], c->state, tsc_state_name(t->state), 0);
-	tsc_wait_describe(&w, m->taken_ns, buf, sizeof(buf));
-	cell(y, c->x[3], c->wait, buf, 0);
-	snprintf(buf, sizeof(buf), "%d", t->tid);
-	cell(y, c->x[4], c->thread, buf, 1);
-	pct(m, t->cpu_pct, buf, sizeof(buf));
-	cell(y, c->x[5], c->cpu, buf, 1);
-	if (measured(m))
-		top_fmt_cputime(t->cpu_ns, buf, sizeof(buf));
-	else
-		snprintf(buf, sizeof(buf), "-");
-	cell(y, c->x[6], c->time, buf, 1);
-	snprintf(buf, sizeof(buf), t->sw_rate >= 99.95 ? "%.0f" : "%.1f", t->sw_rate);
-	cell(y, c->x[7], c->sw, buf, 1);
-	tsc_fmt_age(m->taken_ns > t->created_ns ? m->taken_ns - t->created_ns : 0, buf,
-		    sizeof(buf));
-	cell(y, c->x[8], c->age, buf, 1);
-	cell(y, c->x[9], COLS - c->x[9], tsc_esc(name, sizeof(name), t->coro), 0);
 	if (selected)
 		attroff(A_REVERSE);
 }
 
 static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int bottom)
 {
-	struct cols c;
-	layout(m, &c);
-	attron(A_REVERSE);
-	move(y, 0);
-	clrtoeol();
-	static const char *const head[] = { "ID", "NAME", "STATE", "WAIT", "THREAD", "CPU%",
-					    "CPU-TIME", "SW/s", "AGE", "CORO" };
-	int wid[10] = { c.id, c.name, c.state, c.wait, c.thread, c.cpu, c.time, c.sw, c.age,
-			COLS - c.x[9] };
-	static const int right[10] = { 1, 0, 0, 0, 1, 1, 1, 1, 1, 0 };
-	static const enum top_sort key[10] = { TOP_SORT_ID, TOP_SORT_NAME, -1, -1, -1,
-					       TOP_SORT_CPU, -1, TOP_SORT_SWITCHES, TOP_SORT_AGE, -1 };
-	for (int i = 0; i < 10; i++) {
-		if (!ui->view.tree && (int)key[i] == (int)ui->view.sort)
-			attron(A_BOLD | A_UNDERLINE);
-		cell(y, c.x[i], wid[i], head[i], right[i]);
-		attroff(A_BOLD | A_UNDERLINE);
-		if (i < 9)
-			cell(y, c.x[i] + wid[i], 1, " ", 0);
-	}
-	attroff(A_REVERSE);
-	y++;
+	int head = y++;
 	int page = bottom - y;
 	if (page < 1)
 		page = 1;
@@ -415,11 +431,30 @@ static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int 
 		ui->first = ui->sel;
 	if (ui->first + (size_t)page > total)
 		ui->first = total > (size_t)page ? total - (size_t)page : 0;
+	size_t shown = ui->first < nrows ? nrows - ui->first : 0;
+	if (shown > (size_t)page)
+		shown = (size_t)page;
+
+	struct cols c;
+	layout(ui, m, rows, ui->view.tree ? &tree : NULL, ui->first, shown, &c);
+	attron(A_REVERSE);
+	move(head, 0);
+	clrtoeol();
+	for (int k = 0; k < TOP_NCOLS; k++) {
+		if (!ui->view.tree && top_cols[k].sort == (int)ui->view.sort)
+			attron(A_BOLD | A_UNDERLINE);
+		cell(head, c.x[k], c.w[k], top_cols[k].head, top_cols[k].right);
+		attroff(A_BOLD | A_UNDERLINE);
+		if (k < TOP_NCOLS - 1)
+			cell(head, c.x[k] + c.w[k], 1, " ", 0);
+	}
+	attroff(A_REVERSE);
+
 	ui->sel_id = 0;
 	ui->nshown = 0;
-	uint64_t *shown = realloc(ui->shown, (size_t)page * sizeof(*shown));
-	if (shown)
-		ui->shown = shown;
+	uint64_t *ids = realloc(ui->shown, (size_t)page * sizeof(*ids));
+	if (ids)
+		ui->shown = ids;
 	for (int r = 0; r < page; r++) {
 		size_t i = ui->first + (size_t)r;
 		if (i >= nrows) {
@@ -429,7 +464,7 @@ static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int 
 		}
 		const struct top_task *t = &m->tasks[rows[i]];
 		int sel = i == ui->sel;
-		if (shown)
+		if (ids)
 			ui->shown[ui->nshown++] = t->id;
 		if (sel)
 			ui->sel_id = t->id;
@@ -552,8 +587,8 @@ static void draw_help(int y, int bottom)
 		"",
 		"Columns",
 		"",
-		"  CPU%      share of one CPU over the last interval; sampling counts the",
-		"            task in its loop's current-task slot at each CPU-clock sample",
+		"  CPU%      share of one CPU over the last interval: the thread's CPU time",
+		"            (the kernel's), shared among its tasks by samples or switch times",
 		"  CPU-TIME  since top started;  SW/s  times switched in, per second",
 		"  TASK%     of a thread: the share of its time spent running tasks",
 		"",
@@ -588,9 +623,18 @@ static void draw_status(struct top_ui *ui)
 		ui->msg[0] = 0;
 		return;
 	}
-	snprintf(buf, sizeof(buf), "q quit  ? help  / filter  t tree  p pause  Enter details  "
-				   "sort: c a n i s  (%zu/%zu)",
-		 ui->total ? ui->sel + 1 : 0, ui->total);
+	/* on a narrow terminal the hints go from the right, the row count stays */
+	const char *hint[] = { "q quit", "? help", "/ filter", "t tree", "p pause", "Enter details",
+			       "sort: c a n i s" };
+	size_t nh = sizeof(hint) / sizeof(hint[0]), o;
+	char count[48];
+	snprintf(count, sizeof(count), "(%zu/%zu)", ui->total ? ui->sel + 1 : 0, ui->total);
+	do {
+		o = 0;
+		for (size_t i = 0; i < nh; i++)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s  ", hint[i]);
+		snprintf(buf + o, sizeof(buf) - o, "%s", count);
+	} while (strlen(buf) > (size_t)COLS && --nh > 2);
 	line(y, buf);
 }
 

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <taskscope/debug.h>
 #include "idmap.h"
+#include "out/out.h"
 #include "target/walk.h"
 
 struct tsc_remote;
@@ -41,7 +42,7 @@ struct top_task {
 	double sw_rate;             /* switches per second over the last interval */
 	uint64_t cpu_ns;            /* CPU time seen since top attached */
 	uint64_t bpf_samples;       /* last cumulative values read from the BPF maps */
-	uint64_t bpf_cpu_ns;
+	uint64_t bpf_cpu_ns;        /* exact: switched-in time, up to the last refresh */
 	uint64_t sw_prev;           /* switches at the previous refresh */
 	int known;                  /* seen at the previous refresh: rates are valid */
 };
@@ -51,11 +52,15 @@ struct top_thread {
 	int32_t inner_tid;          /* the target's */
 	uint64_t loop_id, loop_addr;
 	uint64_t current;           /* running task id, 0 = its scheduler or idle */
-	double cpu_pct;             /* the thread on a CPU, share of one CPU */
+	double cpu_pct;             /* the thread on a CPU (the kernel's count), share of one CPU */
 	double task_pct;            /* of which running a task */
 	/* last cumulative values */
 	uint64_t samples, task_samples, run_ns, sched_ns, bpf_switches;
 	uint64_t run_current, run_since; /* exact: the task switched in now, and since when */
+	/* this interval: the thread's CPU ns per ns a task was switched in (exact, at most 1)
+	 * or per sample of a task (sampling): how its tasks' shares become CPU time */
+	double credit;
+	uint64_t unsampled_ns;      /* sampling: CPU time no sample saw, credited to current */
 	int known;
 };
 
@@ -143,6 +148,41 @@ size_t top_awaited_by(const struct top_model *m, uint64_t id, uint32_t *out, siz
 void top_wait_long(const struct top_model *m, const struct top_task *t, char *buf, size_t n);
 /* Formatting for both outputs. */
 void top_fmt_cputime(uint64_t ns, char *buf, size_t n);
+
+/* ---- top/cols.c: the task table's columns, for both outputs ---- */
+enum top_col_id {
+	TOP_COL_ID, TOP_COL_NAME, TOP_COL_STATE, TOP_COL_WAIT, TOP_COL_THREAD, TOP_COL_CPU,
+	TOP_COL_TIME, TOP_COL_SW, TOP_COL_AGE, TOP_COL_CORO, TOP_NCOLS
+};
+struct top_col {
+	const char *head;
+	uint8_t right;              /* numbers: right-aligned */
+	uint8_t ours;               /* the cell is ASCII we format (size bytes); else the target's
+				     * text, escaped: TOP_CELL_SIZE bytes */
+	uint8_t min;                /* the narrowest a column that gives up width gets */
+	uint8_t give;               /* in which round it gives up width to fit: 1 first, 0 never */
+	int sort;                   /* the sort it shows (enum top_sort), -1 none */
+	uint8_t size;               /* ours: bytes its cell needs, NUL included */
+};
+extern const struct top_col top_cols[TOP_NCOLS];
+/* Room for a cell: the target's text (name, coroutine) escaped, or our own. */
+#define TOP_CELL_SIZE TSC_TEXT_SIZE(TS_NAME_MAX)
+/* Column c of task t, escaped (out.h): ready to print, or to cut to a width. */
+void top_cell(const struct top_model *m, const struct top_task *t, enum top_col_id c, char *buf,
+	      size_t n);
+/* w: each column as wide as its heading, to widen to the cells shown. */
+void top_cols_init(int w[TOP_NCOLS]);
+/* The table's width: the columns and a space between each two. */
+int top_cols_total(const int w[TOP_NCOLS]);
+/* Narrow the columns that give up width, in their order and down to their minimum, until
+ * the table fits width columns (0 = no limit); what cannot go stays. */
+void top_cols_fit(int w[TOP_NCOLS], int width);
+/* How many of the n fields from f[0] go on one line of width columns (at least one), each
+ * after sep columns of separator, the line indented by indent; 0 width: all. */
+size_t top_fields_fit(const char *const *f, size_t n, size_t sep, size_t indent, int width);
+/* The header's counters as fields: "created 1.0/s", "LOST 0"...; titled, "Created: 1.0/s"
+ * (the live view). */
+void top_counter_fields(const struct top_model *m, int titled, char v[6][64]);
 
 /* ---- top/batch.c ---- */
 void top_print_text(const struct top_model *m, const struct top_view *v, const char *mode);

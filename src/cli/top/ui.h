@@ -23,6 +23,8 @@ struct top_ui {
 	int details_pending;        /* Enter on a row not drawn yet: resolved by the draw */
 	uint64_t details_id;        /* the task whose details are shown */
 	char msg[160];              /* one-shot message for the status line */
+	int colw[TOP_NCOLS];        /* the table's widest cells shown, at a width of: */
+	int colw_for;               /* ... this many columns (COLS) */
 };
 
 #endif

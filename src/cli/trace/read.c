@@ -4,6 +4,7 @@
 #include "trace/trace.h"
 #include "util.h"
 #include "trace/format.h"
+#include "out/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 
 struct rstr {
 	const char *s;            /* NUL-terminated, inside raw */
+	size_t len;
 	uint64_t last_num;
 };
 
@@ -610,12 +612,12 @@ static inline const char *get_cstr(const uint8_t **p, const uint8_t *end, size_t
 	return s;
 }
 
-static int add_str(struct tsc_trace_reader *r, const char *s)
+static int add_str(struct tsc_trace_reader *r, const char *s, size_t len)
 {
 	if (r->nstr >= TF_BLOCK_STRINGS_MAX ||
 	    tsc_grow((void **)&r->strs, &r->strs_cap, r->nstr + 1, sizeof(*r->strs)))
 		return -1;
-	r->strs[r->nstr++] = (struct rstr){ .s = s };
+	r->strs[r->nstr++] = (struct rstr){ .s = s, .len = len };
 	return 0;
 }
 
@@ -634,21 +636,25 @@ static int get_str(struct tsc_trace_reader *r, const uint8_t **p, const uint8_t 
 		return 0;
 	}
 	if (v == TF_STR_LITERAL) {
-		if (!(s = get_cstr(p, end, &len)) || add_str(r, s))
+		if (!(s = get_cstr(p, end, &len)) || add_str(r, s, len))
 			return -1;
 		*out = s;
 		return 0;
 	}
 	if (!TF_STR_IS_NUM(v) || (v >> 2) > r->nstr)
 		return -1;
-	if ((v >> 2) == r->nstr && (!(s = get_cstr(p, end, &len)) || add_str(r, s)))
+	if ((v >> 2) == r->nstr && (!(s = get_cstr(p, end, &len)) || add_str(r, s, len)))
 		return -1;
 	struct rstr *e = &r->strs[v >> 2];
 	if (vget(p, end, &d))
 		return -1;
 	e->last_num += (uint64_t)tf_unzigzag(d);
-	snprintf(r->scratch[which], sizeof(r->scratch[which]), "%s%" PRIu64, e->s, e->last_num);
-	*out = r->scratch[which];
+	/* the prefix (TF_STR_MAX at most) and the number: the scratch holds both; by hand, as
+	 * names like "Task-1234" come with most events of a churning process */
+	char *o = r->scratch[which];
+	memcpy(o, e->s, e->len);
+	*tsc_json_fmt_u64(o + e->len, e->last_num) = 0;
+	*out = o;
 	return 0;
 }
 
