@@ -72,7 +72,7 @@ void top_bpf_close(struct top_bpf *s)
 	sampler_bpf__destroy(s->skel);
 	free(s->slot_tids);
 	tsc_bpfmap_dump_free(&s->tasks);
-	top_idx_free(&s->by_tid);
+	tsc_idmap_free(&s->by_tid);
 	free(s->dead);
 	free(s);
 }
@@ -427,10 +427,10 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 	double dt = m->dt > 0 ? m->dt : 0;
 	uint64_t now = tsc_now_ns();
 	read_threads(s, m, now, dt);
-	if ((err = top_idx_reset(&s->by_tid, m->nthreads)))
+	if ((err = tsc_idmap_reset(&s->by_tid, m->nthreads, tsc_hash_key)))
 		return err;
 	for (size_t i = 0; i < m->nthreads; i++)
-		top_idx_put(&s->by_tid, (uint64_t)(uint32_t)m->threads[i].tid, (uint32_t)i);
+		(void)tsc_idmap_put(&s->by_tid, (uint64_t)(uint32_t)m->threads[i].tid, (uint32_t)i);
 
 	size_t n = 0, ndead = 0;
 	if ((err = read_tasks(s, &n)))
@@ -448,7 +448,7 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 				s->dead[ndead++] = id;
 			continue;
 		}
-		uint64_t *k = top_idx_get(&s->by_tid, (uint64_t)(uint32_t)t->tid);
+		uint64_t *k = tsc_idmap_get(&s->by_tid, (uint64_t)(uint32_t)t->tid);
 		const struct top_thread *th = k ? &m->threads[*k] : NULL;
 		double ns = (double)task_units(s, t, &vals[i], th, now) * (th ? th->credit : 0);
 		t->cpu_ns += (uint64_t)(ns + 0.5);
