@@ -111,6 +111,8 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-bpf", no_argument, NULL, 'n' },
 		{ "stacks", no_argument, NULL, 's' },
+		{ "all-frames", no_argument, NULL, 'a' },
+		{ "no-group", no_argument, NULL, 'G' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -121,11 +123,13 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 	*o = (struct tsc_pid_opts){ .use_bpf = 1 };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnsp:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jnsaGp:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = 1; break;
 		case 'n': o->use_bpf = 0; break;
 		case 's': o->stacks = 1; break;
+		case 'a': o->all_frames = 1; break;
+		case 'G': o->no_group = 1; break;
 		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': usage(stdout); return TSC_EXIT_OK;
@@ -136,6 +140,7 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 	}
 	if ((o->pid = tsc_opts_pid(cmd, pid_opt, argc, argv, optind, NULL)) < 0)
 		goto usage;
+	o->stacks |= o->all_frames | o->no_group; /* how to show stacks: shows them */
 	return -1;
 usage:
 	fprintf(stderr, "Usage: taskscope %s [--json] [--no-bpf] [--stacks] PID (see taskscope %s --help)\n",

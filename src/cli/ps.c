@@ -5,6 +5,7 @@
 #include "opts.h"
 #include "out/out.h"
 #include "out/task_json.h"
+#include "stacks/groups.h"
 #include "stacks/stacks.h"
 
 #include <stdio.h>
@@ -16,7 +17,8 @@ static void ps_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope ps: list the live tasks of a process and each thread's current task.\n\n"
-		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks [--all-frames] [--no-group]]\n"
+		"                    [-v] [-p] PID\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
 		"  -j, --json      one JSON object: schema, pid, threads [{tid, current}], tasks\n"
 		"                  [{id, name, coro, state, thread, parent, awaiting, wait,\n"
@@ -27,8 +29,16 @@ static void ps_usage(FILE *f)
 		"                  ptrace access (a process of your own user)\n"
 		"  -s, --stacks    each suspended task's stack,\n"
 		"                  \"#N 0xADDR fn+0xOFF (file:line)\", read without stopping the\n"
-		"                  process (docs/stacks.md); in JSON, stack [{addr, fn, file,\n"
-		"                  line}] and stack_end per task\n"
+		"                  process (docs/stacks.md). Tasks with the same state, wait,\n"
+		"                  spawn site and stack are one group: the stack once, after\n"
+		"                  \"37 tasks waiting fd: w-1 w-2 … (ids 3-39)\", then where\n"
+		"                  they were created. The runtime's own frames are one line,\n"
+		"                  \"#0-4 ts_sleep_ns (runtime, 5 frames)\". In JSON, stack\n"
+		"                  [{addr, fn, file, line, runtime}] and stack_end per task,\n"
+		"                  and stack_groups [{count, tasks, stack}]\n"
+		"  -a, --all-frames  every frame, the runtime's too (implies --stacks)\n"
+		"  -G, --no-group  the table, each task's stack under its row (implies\n"
+		"                  --stacks)\n"
 		"  -v, --verbose   more detail on stderr\n"
 		"  -h, --help      this help\n\n"
 		"Probes are attached before the registry is read, so tasks that finish meanwhile\n"
@@ -40,7 +50,8 @@ static void ps_usage(FILE *f)
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
 }
 
-static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
+static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st,
+		      const struct tsc_stack_groups *gs)
 {
 	struct tsc_json *w = tsc_json_new(stdout);
 	if (!w) {
@@ -81,6 +92,8 @@ static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
 	}
 	tsc_json_ch(w, '\n');
 	tsc_json_end_arr(w);
+	if (gs)
+		tsc_stack_groups_json(w, s, st, gs);
 	tsc_json_end_obj(w);
 	tsc_json_ch(w, '\n');
 	tsc_json_free(w);
@@ -135,7 +148,8 @@ static void cell(const char *s, size_t w, int right)
 /* Our own cells are ASCII: bytes are columns. */
 #define WIDEN(w, s) do { size_t l__ = strlen(s); if (l__ > (w)) (w) = l__; } while (0)
 
-static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
+static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st,
+		       const struct tsc_stack_groups *gs, unsigned flags)
 {
 	char buf[TSC_TEXT_SIZE(TS_NAME_MAX)];
 	struct row *rows = malloc((s->ntasks ? s->ntasks : 1) * sizeof(*rows));
@@ -161,6 +175,11 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 		} else {
 			printf("%-8d -\n", th->tid);
 		}
+	}
+	if (gs) { /* the stacks, grouped, instead of a row and a stack per task */
+		tsc_stack_groups_print(stdout, s, st, gs, flags);
+		free(rows);
+		return TSC_EXIT_OK;
 	}
 
 	/* columns as wide as their widest cell */
@@ -192,7 +211,7 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 		fputs_unlocked(tsc_esc(buf, sizeof(buf), s->tasks[i].coro), stdout);
 		putc_unlocked('\n', stdout);
 		if (st)
-			tsc_stacks_print(stdout, st, s->tasks[i].id, "      ");
+			tsc_stacks_print(stdout, st, s->tasks[i].id, "      ", flags);
 	}
 	free(rows);
 	return TSC_EXIT_OK;
@@ -206,14 +225,27 @@ int tsc_cmd_ps(int argc, char **argv)
 		return rc;
 	struct tsc_snapshot s;
 	struct tsc_stacks *st;
+	struct tsc_stack_groups groups, *gs = NULL;
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st)))
 		return rc;
+	/* JSON has every task's stack, and the groups beside them */
+	if (st && (o.json || !o.no_group)) {
+		if (tsc_stack_groups_build(&s, st, &groups)) {
+			fprintf(stderr, "taskscope: out of memory\n");
+			rc = TSC_EXIT_ERROR;
+			goto cleanup;
+		}
+		gs = &groups;
+	}
 	if (o.json)
-		rc = print_json(&s, st);
+		rc = print_json(&s, st, gs);
 	else
-		rc = print_table(&s, st);
+		rc = print_table(&s, st, gs, o.all_frames ? TSC_STACKS_ALL_FRAMES : 0);
+cleanup:
+	if (gs)
+		tsc_stack_groups_free(gs);
 	tsc_stacks_free(st);
 	tsc_snapshot_free(&s);
 	if (rc)

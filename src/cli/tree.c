@@ -26,6 +26,7 @@ struct graph {
 	size_t *cycle_len;
 	size_t ncycles;
 	struct tsc_stacks *stacks; /* --stacks: the frames shown under each task */
+	unsigned stack_flags;      /* for tsc_stacks_print */
 };
 
 #define NONE ((size_t)-1)
@@ -135,7 +136,7 @@ static void print_frames(const struct graph *g, size_t k, size_t depth)
 	size_t n = depth < MAX_INDENT - 1 ? 3 * (depth + 1) : 3 * MAX_INDENT;
 	memset(indent, ' ', n);
 	indent[n] = 0;
-	tsc_stacks_print(stdout, g->stacks, g->s->tasks[k].id, indent);
+	tsc_stacks_print(stdout, g->stacks, g->s->tasks[k].id, indent, g->stack_flags);
 }
 
 /* Print the chain from task i down through what it awaits; each level one step deeper. */
@@ -296,13 +297,14 @@ static void tree_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
-		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks [--all-frames]] [-v] [-p] PID\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
 		"  -j, --json      one JSON object: tasks [{the task of ps --json, and\n"
 		"                  awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
 		"                  (docs/json.md)\n"
 		"  -n, --no-bpf    read the task registry only (see taskscope ps --help)\n"
 		"  -s, --stacks    each task's frames under it (see taskscope ps --help)\n"
+		"  -a, --all-frames  every frame, the runtime's too (implies --stacks)\n"
 		"  -v, --verbose   more detail on stderr\n"
 		"  -h, --help      this help\n\n"
 		"Each task is printed above the task it awaits, one level deeper (past 20 levels\n"
@@ -329,6 +331,7 @@ int tsc_cmd_tree(int argc, char **argv)
 		return TSC_EXIT_ERROR;
 	}
 	g.stacks = st;
+	g.stack_flags = o.all_frames ? TSC_STACKS_ALL_FRAMES : 0;
 	rc = TSC_EXIT_OK;
 	if (o.json)
 		rc = print_json(&g);

@@ -15,6 +15,7 @@
 #include "stacks/stacks.h"
 #include "stacks/symbolize.h"
 #include "target/walk.h"
+#include "idmap.h"
 #include "util.h"
 
 struct entry {
@@ -28,6 +29,8 @@ struct text {
 	uint64_t pc;        /* 0: free slot */
 	unsigned n;
 	char **line;        /* "0xADDR fn+0xOFF (file:line)", one per inlined level */
+	char **rt;          /* a runtime frame's function, escaped, for its folded line; NULL
+			     * for the task's own frames */
 	char *json;         /* {"addr":...}, one per inlined level, comma-separated */
 };
 
@@ -37,8 +40,11 @@ struct tsc_stacks {
 	struct tsc_symbolizer *sym;
 	struct text *texts;
 	size_t ntexts, texts_cap;
+	struct tsc_idmap rt_pcs;   /* addresses in the runtime by their place on a stack */
 	struct tsc_stacks_stats st;
 };
+
+static void text_free(struct text *t, unsigned n);
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -76,6 +82,19 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 		st->st.changed += e->stack.end == TSC_STACK_CHANGED;
 	}
 	free(stacks);
+	/* Where a task resumes is always the runtime's (the function that switched away), and a
+	 * whole stack ends in the runtime's entry frame: runtime frames whatever their names, even
+	 * in a stripped binary. */
+	if ((err = tsc_idmap_reset(&st->rt_pcs, 64, tsc_hash_key)))
+		goto fail;
+	for (size_t i = 0; i < st->n; i++) {
+		const struct tsc_stack *k = &st->e[i].stack;
+		if (k->n && k->pc[0] && (err = tsc_idmap_put(&st->rt_pcs, k->pc[0], 1)))
+			goto fail;
+		if (k->n && k->pc[k->n - 1] && k->end == TSC_STACK_COMPLETE &&
+		    (err = tsc_idmap_put(&st->rt_pcs, k->pc[k->n - 1], 1)))
+			goto fail;
+	}
 	st->st.tasks = st->n;
 	st->st.unwind_ns = tsc_now_ns() - t0;
 	tsc_unwinder_free(u);
@@ -105,13 +124,10 @@ void tsc_stacks_free(struct tsc_stacks *st)
 	if (!st)
 		return;
 	tsc_symbolizer_free(st->sym);
-	for (size_t i = 0; i < st->texts_cap; i++) {
-		for (unsigned k = 0; k < st->texts[i].n; k++)
-			free(st->texts[i].line[k]);
-		free(st->texts[i].line);
-		free(st->texts[i].json);
-	}
+	for (size_t i = 0; i < st->texts_cap; i++)
+		text_free(&st->texts[i], st->texts[i].n);
 	free(st->texts);
+	tsc_idmap_free(&st->rt_pcs);
 	free(st->e);
 	free(st);
 }
@@ -244,8 +260,8 @@ static void json_str(FILE *f, const char *s)
 		fputs("null", f);
 }
 
-/* The JSON objects of the frames at pc. */
-static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
+/* The JSON objects of the frames at pc; rt[i]: level i is the runtime's. */
+static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n, const bool *rt)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -266,6 +282,8 @@ static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
 			fprintf(f, ",\"offset\":%" PRIu64, y->fn_off);
 		if (y->inlined)
 			fputs(",\"inlined\":true", f);
+		if (rt[i])
+			fputs(",\"runtime\":true", f);
 		fputs(",\"obj\":", f);
 		json_str(f, y->obj);
 		fprintf(f, ",\"obj_addr\":%" PRIu64 ",\"build_id\":", y->obj_addr);
@@ -285,6 +303,34 @@ static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
 	while (t[j].pc && t[j].pc != pc)
 		j = (j + 1) & (cap - 1);
 	return j;
+}
+
+/*
+ * Which levels of the frames at pc are the runtime's: its functions are named ts_* (the API,
+ * and ts__* inside), anything inlined into one of them is its too, and so is an address
+ * whose place on a stack says so (rt_pcs).
+ */
+static void runtime_levels(const struct tsc_stacks *st, uint64_t pc, const struct tsc_sym *sym,
+			   unsigned n, bool *rt)
+{
+	bool outer = tsc_idmap_get(&st->rt_pcs, pc) != NULL;
+	for (unsigned i = n; i-- > 0;) {
+		outer = outer || (sym[i].fn && !strncmp(sym[i].fn, "ts_", 3));
+		rt[i] = outer;
+	}
+}
+
+static void text_free(struct text *t, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		if (t->line)
+			free(t->line[k]);
+		if (t->rt)
+			free(t->rt[k]);
+	}
+	free(t->line);
+	free(t->rt);
+	free(t->json);
 }
 
 /* The lines of the frames at pc; NULL when out of memory. */
@@ -311,25 +357,50 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
 	if (!n)
 		return NULL; /* left unresolved: printed as the address alone, and not kept */
-	char **line = calloc(n, sizeof(*line)), *json = frame_json(pc, sym, n);
-	unsigned made = 0;
-	while (line && json && made < n && (line[made] = frame_line(pc, &sym[made])))
-		made++;
-	if (made < n) {
-		while (line && made--)
-			free(line[made]);
-		free(line);
-		free(json);
+	bool rt[n];
+	runtime_levels(st, pc, sym, n, rt);
+	struct text nt = { .pc = pc, .n = n, .line = calloc(n, sizeof(char *)),
+			   .rt = calloc(n, sizeof(char *)), .json = frame_json(pc, sym, n, rt) };
+	bool ok = nt.line && nt.rt && nt.json;
+	for (unsigned i = 0; ok && i < n; i++) {
+		ok = (nt.line[i] = frame_line(pc, &sym[i])) != NULL;
+		if (ok && rt[i]) {
+			char name[TSC_TEXT_SIZE(256)];
+			tsc_text(name, sizeof(name), sym[i].fn ? sym[i].fn : "??", 256, 0, NULL);
+			ok = (nt.rt[i] = strdup(name)) != NULL;
+		}
+	}
+	if (!ok) {
+		text_free(&nt, n);
 		return NULL;
 	}
-	*t = (struct text){ .pc = pc, .n = n, .line = line, .json = json };
+	*t = nt;
 	st->ntexts++;
 	return t;
 }
 
-void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent)
+/* A run of runtime frames #first..#last as one line, named by its outermost function: the
+ * call into the runtime that the task made (ts_sleep_ns), or the entry frame. */
+static void print_fold(FILE *f, const char *indent, unsigned first, unsigned last,
+		       const char *fn)
+{
+	char num[32];
+	if (first == last) {
+		snprintf(num, sizeof(num), "#%u", first);
+		fprintf(f, "%s%-3s %s (runtime)\n", indent, num, fn);
+	} else {
+		snprintf(num, sizeof(num), "#%u-%u", first, last);
+		fprintf(f, "%s%-3s %s (runtime, %u frames)\n", indent, num, fn, last - first + 1);
+	}
+}
+
+void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent,
+		      unsigned flags)
 {
 	const struct tsc_stack *s = tsc_stacks_find(st, id);
+	bool fold = !(flags & TSC_STACKS_ALL_FRAMES);
+	const char *fold_fn = NULL; /* a run of runtime frames being folded: its outermost name */
+	unsigned fold_first = 0;
 	char buf[128];
 	unsigned idx = 0;
 
@@ -337,11 +408,20 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 		return;
 	for (unsigned k = 0; k < s->n; k++) {
 		const struct text *t = frame_text(st, s->pc[k]);
-		if (!t) {
-			fprintf(f, "%s#%-2u 0x%012" PRIx64 " ??\n", indent, idx++, s->pc[k]);
-			continue;
-		}
-		for (unsigned i = 0; i < t->n; i++, idx++) {
+		for (unsigned i = 0; i < (t ? t->n : 1); i++, idx++) {
+			if (fold && t && t->rt[i]) {
+				if (!fold_fn)
+					fold_first = idx;
+				fold_fn = t->rt[i];
+				continue;
+			}
+			if (fold_fn)
+				print_fold(f, indent, fold_first, idx - 1, fold_fn);
+			fold_fn = NULL;
+			if (!t) {
+				fprintf(f, "%s#%-2u 0x%012" PRIx64 " ??\n", indent, idx, s->pc[k]);
+				continue;
+			}
 			char num[16];
 			snprintf(num, sizeof(num), "#%-2u ", idx);
 			fputs_unlocked(indent, f);
@@ -350,9 +430,61 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 			putc_unlocked('\n', f);
 		}
 	}
+	if (fold_fn)
+		print_fold(f, indent, fold_first, idx - 1, fold_fn);
 	const char *why = end_text(s, buf, sizeof(buf));
 	if (why)
 		fprintf(f, "%s%s\n", indent, why);
+}
+
+const char *tsc_stacks_created_by(struct tsc_stacks *st, uint64_t pc, char *buf, size_t n)
+{
+	const struct tsc_sym *y;
+	if (!pc || !tsc_symbolize(st->sym, pc, true, &y))
+		return NULL;
+	char name[TSC_TEXT_SIZE(256)], file[TSC_TEXT_SIZE(512)];
+	if (y->fn && y->file) {
+		snprintf(buf, n, "created by %s at %s:%u",
+			 tsc_esc(name, sizeof(name), y->fn), tsc_esc(file, sizeof(file), y->file),
+			 y->line);
+	} else {
+		char *line = frame_line(pc, y);
+		if (!line)
+			return NULL;
+		snprintf(buf, n, "created by %s", line);
+		free(line);
+	}
+	return buf;
+}
+
+void tsc_stacks_created_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t pc)
+{
+	const struct tsc_sym *y = NULL;
+	tsc_json_key(w, "created_by");
+	if (!pc) {
+		tsc_json_null(w);
+		return;
+	}
+	tsc_json_obj(w);
+	tsc_json_key(w, "addr");
+	tsc_json_u64(w, pc);
+	bool known = tsc_symbolize(st->sym, pc, true, &y) > 0;
+	tsc_json_key(w, "fn");
+	if (known && y->fn)
+		tsc_json_string(w, y->fn);
+	else
+		tsc_json_null(w);
+	tsc_json_key(w, "file");
+	if (known && y->file)
+		tsc_json_string(w, y->file);
+	else
+		tsc_json_null(w);
+	tsc_json_key(w, "line");
+	if (known && y->line)
+		tsc_json_u64(w, y->line);
+	else
+		tsc_json_null(w);
+	tsc_json_end_obj(w);
 }
 
 void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id)
