@@ -63,6 +63,8 @@ start_demo() {
 		validate "ps --json" "$T/ps.json"
 		"$TASKSCOPE" ps $mode --stacks --json "$DEMO_PID" > "$T/pss.json"
 		validate "ps --json" "$T/pss.json"
+		# the stack fields the schema describes are there to check: groups, runtime frames
+		jq -e '(.stack_groups | length) > 0 and any(.tasks[].stack[]; .runtime == true)' "$T/pss.json"
 		run "$TASKSCOPE" tree $mode --json "$DEMO_PID"
 		[ "$status" -eq 3 ] # the demo's cycle
 		printf '%s\n' "$output" > "$T/tree.json"
