@@ -34,6 +34,7 @@ struct top_opts {
 	int pid;
 	double interval;
 	int hz, exact, batch, json, use_bpf;
+	double warn_run;            /* seconds: a task running longer without yielding warns */
 	long frames;                /* 0 = until quit */
 	struct top_view view;
 };
@@ -67,6 +68,10 @@ static void top_usage(FILE *f)
 		"  -b, --batch       plain text frames, one per refresh, like top -b\n"
 		"  --json            one JSON object per frame and line\n"
 		"  -n, --frames N    stop after N frames (batch and JSON; default: until killed)\n"
+		"  -W, --warn-run SECS  warn of a task that runs longer than SECS without\n"
+		"                    yielding (default 0.1); sampling sees it current at\n"
+		"                    consecutive refreshes, so at least one interval; --exact\n"
+		"                    knows when it was switched in\n"
 		"  -s, --sort KEY    cpu (default), age, name, id or switches\n"
 		"  -f, --filter TEXT only tasks whose name holds TEXT\n"
 		"  --no-bpf          the registry alone: states and switches/s, no CPU, no probes\n"
@@ -76,6 +81,8 @@ static void top_usage(FILE *f)
 		"KEYS: c a n i s  sort by cpu, age, name, id, switches (again: reverse)\n"
 		"      /  filter by name    t  await tree    Enter  details    p  pause\n"
 		"      arrows, PgUp/PgDn, Home/End  move    ?  help    q  quit\n\n"
+		"WARNINGS under the header, each with the task and the evidence: a task running\n"
+		"without yielding (starving its loop), and await cycles (deadlocks).\n\n"
 		"The first frame comes after one interval. When the target exits, top says so and\n"
 		"exits with status 7; when it execs another program, with status 11. Exit codes:\n"
 		"taskscope --help.\n\n"
@@ -161,6 +168,7 @@ static int refresh(struct top *t)
 		if ((err = top_bpf_set_slots(t->s, m)) || (err = top_bpf_read(t->s, m)))
 			snprintf(m->note, sizeof(m->note), "sampler: %s", strerror(-err));
 	}
+	top_warnings_update(m);
 	uint64_t before = t->lifecycle_lost;
 	update_counters(t);
 	if (t->b && t->lifecycle_lost > before) {
@@ -201,6 +209,7 @@ static int open_target(struct top *t)
 		return tsc_bpf_exit_code(t->r, err);
 	}
 	update_counters(t);
+	top_warnings_update(&t->m); /* the first reads of what runs, for the next refresh */
 	return 0;
 }
 
@@ -394,6 +403,7 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 		{ "sort", required_argument, NULL, 's' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "no-bpf", no_argument, NULL, 'N' },
+		{ "warn-run", required_argument, NULL, 'W' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -404,7 +414,7 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 	double v;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:bn:s:f:p:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:bn:s:f:W:p:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (tsc_parse_double(optarg, 0.05, 3600, &o->interval)) {
@@ -440,11 +450,17 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 			snprintf(o->view.filter, sizeof(o->view.filter), "%s", optarg);
 			break;
 		case 'N': o->use_bpf = 0; break;
+		case 'W':
+			if (tsc_parse_double(optarg, 0, 86400, &o->warn_run)) {
+				fprintf(stderr, "taskscope top: --warn-run takes seconds, 0 to 86400\n");
+				goto usage;
+			}
+			break;
 		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': top_usage(stdout); return TSC_EXIT_OK;
 		default:
-			if (optopt && strchr("dnsfp", optopt))
+			if (optopt && strchr("dnsfWp", optopt))
 				fprintf(stderr, "taskscope top: option '-%c' needs a value\n", optopt);
 			else
 				fprintf(stderr, "taskscope top: unknown option '%s'\n", argv[optind - 1]);
@@ -467,6 +483,7 @@ static int run_top(struct top *t)
 	t->m.pid = t->o.pid;
 	t->m.interval = t->o.interval;
 	t->m.exact = t->o.exact;
+	t->m.warn_run_ns = (uint64_t)(t->o.warn_run * 1e9 + 0.5);
 	t->m.hz = t->o.use_bpf && !t->o.exact ? t->o.hz : 0;
 	if (!t->o.use_bpf)
 		snprintf(t->mode, sizeof(t->mode), "registry only");
@@ -514,7 +531,7 @@ static int run_top(struct top *t)
 
 int tsc_cmd_top(int argc, char **argv)
 {
-	struct top t = { .o = { .interval = 1, .hz = 99, .use_bpf = 1 }, .sfd = -1 };
+	struct top t = { .o = { .interval = 1, .hz = 99, .use_bpf = 1, .warn_run = 0.1 }, .sfd = -1 };
 	int rc = parse_top_opts(argc, argv, &t.o);
 	return rc >= 0 ? rc : run_top(&t);
 }

@@ -53,6 +53,7 @@ static void print_header(FILE *f, const struct top_model *m, const char *mode)
 		char note[TSC_TEXT_SIZE(sizeof(m->note))];
 		fprintf(f, "note: %s\n", tsc_esc(note, sizeof(note), m->note));
 	}
+	tsc_warnings_print(f, &m->warn, 8);
 }
 
 static void print_threads(FILE *f, const struct top_model *m)
@@ -262,6 +263,7 @@ void top_print_json(const struct top_model *m, const struct top_view *v, const c
 	tsc_json_obj(w);
 	json_frame_head(w, m, frame);
 	json_frame_counters(w, m);
+	tsc_warnings_json(w, &m->warn);
 	tsc_json_key(w, "threads");
 	tsc_json_arr(w);
 	for (size_t i = 0; i < m->nthreads; i++) {

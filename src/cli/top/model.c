@@ -26,6 +26,7 @@ void top_model_free(struct top_model *m)
 	free(m->spare);
 	free(m->threads);
 	top_idx_free(&m->by_id);
+	tsc_warnings_free(&m->warn);
 	top_idx_free(&m->spare_idx);
 	memset(m, 0, sizeof(*m));
 }

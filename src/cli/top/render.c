@@ -260,6 +260,14 @@ static int draw_header(const struct top_ui *ui, const struct top_model *m, const
 		cell(y, x, COLS - x, tsc_esc(note, sizeof(note), m->note), 0);
 		attroff(A_BOLD);
 	}
+	for (size_t i = 0; i < m->warn.n && i < 3; i++) { /* the rest: top -b, ps --warnings */
+		buf[0] = '!';
+		buf[1] = ' ';
+		tsc_warning_text(&m->warn.w[i], buf + 2, sizeof(buf) - 2);
+		attron(A_BOLD);
+		line(++y, i == 2 && m->warn.n > 3 ? "! ... more warnings: taskscope top -b" : buf);
+		attroff(A_BOLD);
+	}
 	return y + 2;
 }
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <taskscope/debug.h>
 #include "idmap.h"
+#include "out/warn.h"
 #include "target/walk.h"
 
 struct tsc_remote;
@@ -55,6 +56,10 @@ struct top_thread {
 	/* last cumulative values */
 	uint64_t samples, task_samples, run_ns, sched_ns, bpf_switches;
 	uint64_t run_current, run_since; /* exact: the task switched in now, and since when */
+	/* the task seen current at consecutive reads with its switch count unchanged: running
+	 * since at least streak_ns (warnings.c) */
+	uint64_t streak_task, streak_switches, streak_ns, streak_reads;
+	uint64_t streak_samples, streak_task_samples; /* the counters when it began */
 	int known;
 };
 
@@ -87,6 +92,9 @@ struct top_model {
 	uint64_t resyncs;
 	uint32_t retries;           /* registry reads retried because it changed under us */
 	char note[160];             /* a transient problem to show, "" = none */
+	/* warnings (warnings.c): their thresholds, and those of this refresh */
+	uint64_t warn_run_ns;
+	struct tsc_warnings warn;
 };
 
 /* ---- top_reg.c: the registry, re-read at each refresh ---- */
@@ -161,6 +169,11 @@ size_t top_awaited_by(const struct top_model *m, uint64_t id, uint32_t *out, siz
 void top_wait_long(const struct top_model *m, const struct top_task *t, char *buf, size_t n);
 /* Formatting for both outputs. */
 void top_fmt_cputime(uint64_t ns, char *buf, size_t n);
+
+/* ---- warnings.c ---- */
+/* The warnings of this refresh into m->warn: tasks running without yielding past
+ * m->warn_run_ns, await cycles. Call after the registry and the sampler were read. */
+void top_warnings_update(struct top_model *m);
 
 /* ---- top_batch.c ---- */
 void top_print_text(const struct top_model *m, const struct top_view *v, const char *mode);

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+/* Warnings about tasks, printed and emitted alike by top and ps (warn.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "out/json.h"
+#include "out/out.h"
+#include "out/warn.h"
+#include "util.h"
+
+int tsc_warn_add(struct tsc_warnings *ws, const struct tsc_warning *w)
+{
+	if (ws->n == ws->cap) {
+		size_t cap = ws->cap ? 2 * ws->cap : 8;
+		struct tsc_warning *nw = realloc(ws->w, cap * sizeof(*nw));
+		if (!nw)
+			return -ENOMEM;
+		ws->w = nw;
+		ws->cap = cap;
+	}
+	ws->w[ws->n++] = *w;
+	return 0;
+}
+
+void tsc_warnings_clear(struct tsc_warnings *ws)
+{
+	ws->n = 0;
+}
+
+void tsc_warnings_free(struct tsc_warnings *ws)
+{
+	free(ws->w);
+	memset(ws, 0, sizeof(*ws));
+}
+
+const char *tsc_warn_kind_name(enum tsc_warn_kind k)
+{
+	switch (k) {
+	case TSC_WARN_LONG_RUN: return "long-run";
+	case TSC_WARN_LONG_WAIT: return "long-wait";
+	case TSC_WARN_CYCLE: return "await-cycle";
+	case TSC_WARN_LOOP_LAG: return "loop-lag";
+	}
+	return "?";
+}
+
+void tsc_warning_text(const struct tsc_warning *w, char *buf, size_t n)
+{
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], d[16];
+	tsc_esc(name, sizeof(name), w->name);
+	tsc_fmt_age(w->ns, d, sizeof(d));
+	switch (w->kind) {
+	case TSC_WARN_LONG_RUN:
+		snprintf(buf, n, "%s (%" PRIu64 ") has run %s without yielding on thread %d, "
+			 "starving its loop (%s)", name, w->task, d, w->tid, w->evidence);
+		break;
+	case TSC_WARN_LONG_WAIT:
+		snprintf(buf, n, "%s (%" PRIu64 ") has waited %s (%s)", name, w->task, d,
+			 w->evidence);
+		break;
+	case TSC_WARN_CYCLE:
+		snprintf(buf, n, "await cycle, a deadlock: %s", w->evidence);
+		break;
+	case TSC_WARN_LOOP_LAG:
+		snprintf(buf, n, "the loop on thread %d fires its timers %s late (%s)", w->tid, d,
+			 w->evidence);
+		break;
+	}
+}
+
+void tsc_warnings_print(FILE *f, const struct tsc_warnings *ws, size_t max)
+{
+	char line[1024];
+	for (size_t i = 0; i < ws->n && i < max; i++) {
+		tsc_warning_text(&ws->w[i], line, sizeof(line));
+		fprintf(f, "warning: %s\n", line);
+	}
+	if (ws->n > max)
+		fprintf(f, "warning: ... and %zu more\n", ws->n - max);
+}
+
+void tsc_warnings_json(struct tsc_json *w, const struct tsc_warnings *ws)
+{
+	tsc_json_key(w, "warnings");
+	tsc_json_arr(w);
+	for (size_t i = 0; i < ws->n; i++) {
+		const struct tsc_warning *x = &ws->w[i];
+		tsc_json_obj(w);
+		tsc_json_key(w, "kind");
+		tsc_json_lit(w, tsc_warn_kind_name(x->kind));
+		tsc_json_key(w, "task");
+		tsc_json_id(w, x->task);
+		tsc_json_key(w, "name");
+		if (x->task)
+			tsc_json_string(w, x->name);
+		else
+			tsc_json_null(w);
+		tsc_json_key(w, "thread");
+		tsc_json_i64(w, x->tid);
+		tsc_json_key(w, "ns");
+		tsc_json_u64(w, x->ns);
+		tsc_json_key(w, "evidence");
+		tsc_json_string(w, x->evidence);
+		tsc_json_end_obj(w);
+	}
+	tsc_json_end_arr(w);
+}

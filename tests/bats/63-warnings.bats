@@ -1,0 +1,98 @@
+#!/usr/bin/env bats
+# Warnings (tokio-console's lints) on real processes: top's header and JSON, ps --warnings.
+# A task that runs without yielding (the demo's hog with a long burst, --hog-ms), await cycles
+# (the demo's deadlock); idle tasks never warn.
+
+load test_helper
+
+setup() {
+	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
+	T=$BATS_TEST_TMPDIR
+	PIDS=()
+}
+
+teardown() {
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	return 0
+}
+
+# The demo with a hog that runs 10 minutes between yields: its loop (loop 0) starves once it
+# runs, so no truth file (writing it needs loop 0); wait until ps shows the hog running.
+start_hog() {
+	local i
+	spawn demo "$DEMO" --threads 2 --tasks 3 --churn 50 --hog --hog-ms 600000
+	DEMO_PID=$PID
+	wait_exec "$DEMO_PID" "$DEMO"
+	for i in $(seq 200); do
+		"$TASKSCOPE" ps --no-bpf --json "$DEMO_PID" > "$T/ps.json" 2>/dev/null &&
+			jq -e '.tasks[] | select(.name == "hog" and .state == "running")' "$T/ps.json" \
+				> /dev/null && return 0
+		sleep 0.05
+	done
+	echo "the hog never ran" >&2
+	return 1
+}
+
+# top -b with ARGS, N frames; the warning lines of frame K (1-based) into $T/frameK.
+top_frames() {
+	local n=$1
+	shift
+	timeout 60 "$TASKSCOPE" top -b -n "$n" -d 0.3 "$@" "$DEMO_PID" > "$T/top.out"
+	awk -v dir="$T" '/^taskscope top - / { f++ } /^warning: / { print > (dir "/frame" f) }' "$T/top.out"
+}
+
+# The hog warns within two refreshes, and only the hog ever warns of a long run.
+check_hog_warns() {
+	local hog
+	hog=$(jq '.tasks[] | select(.name == "hog") | .id' "$T/ps.json")
+	cat "$T/top.out"
+	grep -Eq "^warning: hog \\($hog\\) has run [0-9.]+(ms|s) without yielding on thread [0-9]+, starving its loop \\(.*switch.*\\)$" \
+		"$T/frame1" "$T/frame2"
+	! grep "without yielding" "$T/top.out" | grep -v "^warning: hog ($hog) "
+}
+
+@test "top warns of the demo's hog running without yielding within two refreshes, registry only" {
+	start_hog
+	top_frames 4 --no-bpf
+	check_hog_warns
+}
+
+@test "top warns of the hog with the sampler and with --exact (root), with the samples as evidence" {
+	require_root_bpf
+	start_hog
+	top_frames 4
+	check_hog_warns
+	grep -Eq "^warning: hog .* in [0-9]+ of its thread's [0-9]+ samples\\)$" "$T/top.out"
+	top_frames 3 --exact
+	check_hog_warns
+	# JSON frames carry the same warnings
+	timeout 60 "$TASKSCOPE" top --json -n 2 -d 0.3 "$DEMO_PID" > "$T/top.json"
+	[ "$(tail -1 "$T/top.json" | jq -r '[.warnings[] | select(.kind == "long-run") | .name] | join(",")')" = hog ]
+}
+
+@test "top: idle workers, sleepers and churn never warn of a long run, beside a hog" {
+	spawn demo "$DEMO" --threads 2 --tasks 3 --churn 200 --hog --truth "$T/truth"
+	DEMO_PID=$PID
+	wait_for_lines "$T/truth"
+	top_frames 6 --no-bpf
+	cat "$T/top.out"
+	# the hog (1 ms between yields) may warn: a yield with nothing else ready switches
+	# nowhere, so its loop's timers can starve; no other task ever does
+	! grep "without yielding" "$T/top.out" | grep -v "^warning: hog "
+	spawn demo2 "$DEMO" --threads 2 --tasks 3 --churn 200 --truth "$T/truth2"
+	DEMO_PID=$PID
+	wait_for_lines "$T/truth2"
+	top_frames 6 --no-bpf
+	! grep -q "without yielding" "$T/top.out"
+}
+
+@test "top and ps --warnings name an await cycle with its members" {
+	spawn demo "$DEMO" --threads 2 --tasks 2 --deadlock --truth "$T/truth"
+	DEMO_PID=$PID
+	wait_for_lines "$T/truth"
+	top_frames 1 --no-bpf
+	cat "$T/top.out"
+	grep -Eq "^warning: await cycle, a deadlock: deadlock-A \\([0-9]+\\) -> deadlock-B \\([0-9]+\\) -> deadlock-C \\([0-9]+\\) -> deadlock-A \\([0-9]+\\)$" "$T/frame1"
+	[ "$(grep -c "await cycle" "$T/top.out")" = 1 ]
+}
