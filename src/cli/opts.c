@@ -113,6 +113,7 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		{ "stacks", no_argument, NULL, 's' },
 		{ "all-frames", no_argument, NULL, 'a' },
 		{ "no-group", no_argument, NULL, 'G' },
+		{ "warnings", no_argument, NULL, 'w' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -123,13 +124,20 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 	*o = (struct tsc_pid_opts){ .use_bpf = 1 };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnsaGp:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jnsaGwp:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = 1; break;
 		case 'n': o->use_bpf = 0; break;
 		case 's': o->stacks = 1; break;
 		case 'a': o->all_frames = 1; break;
 		case 'G': o->no_group = 1; break;
+		case 'w':
+			if (strcmp(cmd, "ps")) { /* a section of ps's output */
+				tsc_opts_bad(cmd, '?', argc, argv);
+				goto usage;
+			}
+			o->warnings = 1;
+			break;
 		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': usage(stdout); return TSC_EXIT_OK;

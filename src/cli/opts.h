@@ -38,6 +38,7 @@ void tsc_opts_bad(const char *cmd, int c, int argc, char **argv);
 struct tsc_pid_opts {
 	int pid, json, use_bpf, stacks;
 	int all_frames, no_group;
+	int warnings;               /* ps only: -w, --warnings */
 };
 /* Returns -1 when o is filled and the command goes on, else the exit code to return
  * (0 after --help, TSC_EXIT_USAGE after a message on stderr). */

@@ -5,8 +5,10 @@
 #include "opts.h"
 #include "out/out.h"
 #include "out/task_json.h"
+#include "out/warn.h"
 #include "stacks/groups.h"
 #include "stacks/stacks.h"
+#include "target/awaits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@ static void ps_usage(FILE *f)
 	fprintf(f,
 		"taskscope ps: list the live tasks of a process and each thread's current task.\n\n"
 		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks [--all-frames] [--no-group]]\n"
-		"                    [-v] [-p] PID\n\n"
+		"                    [--warnings] [-v] [-p] PID\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
 		"  -j, --json      one JSON object: schema, pid, threads [{tid, current}], tasks\n"
 		"                  [{id, name, coro, state, thread, parent, awaiting, wait,\n"
@@ -39,6 +41,10 @@ static void ps_usage(FILE *f)
 		"  -a, --all-frames  every frame, the runtime's too (implies --stacks)\n"
 		"  -G, --no-group  the table, each task's stack under its row (implies\n"
 		"                  --stacks)\n"
+		"  -w, --warnings  then a section of warnings, each with the task and the\n"
+		"                  evidence: await cycles (deadlocks); in JSON, warnings\n"
+		"                  [{kind, task, name, thread, ns, evidence}]. Tasks running\n"
+		"                  without yielding: taskscope top, which watches over time\n"
 		"  -v, --verbose   more detail on stderr\n"
 		"  -h, --help      this help\n\n"
 		"Probes are attached before the registry is read, so tasks that finish meanwhile\n"
@@ -50,8 +56,36 @@ static void ps_usage(FILE *f)
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
 }
 
+/* What one snapshot shows: await cycles. (A task running without yielding needs two looks
+ * at it: top.) */
+static int find_warnings(const struct tsc_snapshot *s, struct tsc_warnings *ws)
+{
+	struct tsc_awaits g;
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
+	int err = tsc_awaits_build(s, &g);
+	if (err)
+		return err;
+	for (size_t c = 0; !err && c < g.ncycles; c++) {
+		const struct tsc_task *lo = &s->tasks[g.cycles[c][0]];
+		struct tsc_warning w = { .kind = TSC_WARN_CYCLE, .task = lo->id, .tid = lo->tid };
+		size_t len = 0;
+		memcpy(w.name, lo->name, sizeof(w.name));
+		for (size_t j = 0; j <= g.cycle_len[c]; j++) {
+			const struct tsc_task *t = &s->tasks[g.cycles[c][j % g.cycle_len[c]]];
+			int n = snprintf(w.evidence + len, sizeof(w.evidence) - len, "%s%s (%llu)",
+					 j ? " -> " : "", tsc_esc(name, sizeof(name), t->name),
+					 (unsigned long long)t->id);
+			if (n > 0 && len + (size_t)n < sizeof(w.evidence))
+				len += (size_t)n;
+		}
+		err = tsc_warn_add(ws, &w);
+	}
+	tsc_awaits_free(&g);
+	return err;
+}
+
 static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st,
-		      const struct tsc_stack_groups *gs)
+		      const struct tsc_stack_groups *gs, const struct tsc_warnings *ws)
 {
 	struct tsc_json *w = tsc_json_new(stdout);
 	if (!w) {
@@ -94,6 +128,8 @@ static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st,
 	tsc_json_end_arr(w);
 	if (gs)
 		tsc_stack_groups_json(w, s, st, gs);
+	if (ws)
+		tsc_warnings_json(w, ws);
 	tsc_json_end_obj(w);
 	tsc_json_ch(w, '\n');
 	tsc_json_free(w);
@@ -226,6 +262,7 @@ int tsc_cmd_ps(int argc, char **argv)
 	struct tsc_snapshot s;
 	struct tsc_stacks *st;
 	struct tsc_stack_groups groups, *gs = NULL;
+	struct tsc_warnings warnings = { 0 };
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st)))
@@ -239,11 +276,22 @@ int tsc_cmd_ps(int argc, char **argv)
 		}
 		gs = &groups;
 	}
-	if (o.json)
-		rc = print_json(&s, st, gs);
-	else
+	if (o.warnings && find_warnings(&s, &warnings)) {
+		fprintf(stderr, "taskscope: out of memory\n");
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	if (o.json) {
+		rc = print_json(&s, st, gs, o.warnings ? &warnings : NULL);
+	} else {
 		rc = print_table(&s, st, gs, o.all_frames ? TSC_STACKS_ALL_FRAMES : 0);
+		if (!rc && o.warnings) {
+			printf("\n%zu warning%s\n", warnings.n, warnings.n == 1 ? "" : "s");
+			tsc_warnings_print(stdout, &warnings, SIZE_MAX);
+		}
+	}
 cleanup:
+	tsc_warnings_free(&warnings);
 	if (gs)
 		tsc_stack_groups_free(gs);
 	tsc_stacks_free(st);

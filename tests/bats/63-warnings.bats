@@ -95,4 +95,22 @@ check_hog_warns() {
 	cat "$T/top.out"
 	grep -Eq "^warning: await cycle, a deadlock: deadlock-A \\([0-9]+\\) -> deadlock-B \\([0-9]+\\) -> deadlock-C \\([0-9]+\\) -> deadlock-A \\([0-9]+\\)$" "$T/frame1"
 	[ "$(grep -c "await cycle" "$T/top.out")" = 1 ]
+	# ps --warnings: the same, in a section after the table, and in JSON with the ids
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --warnings "$DEMO_PID"
+	[ "$status" = 0 ]
+	echo "$output"
+	[ "$(grep -A1 -x "1 warning" <<<"$output" | tail -1)" = "$(cat "$T/frame1")" ]
+	timeout 20 "$TASKSCOPE" ps --no-bpf --warnings --json "$DEMO_PID" > "$T/ps.json"
+	python3 "$ROOT/tests/bats/json-validate.py" "$ROOT/docs/json/schema.json" "ps --json" "$T/ps.json"
+	jq -e '(.warnings | length) == 1 and .warnings[0].kind == "await-cycle" and
+		.warnings[0].name == "deadlock-A" and
+		.warnings[0].task == ([.tasks[] | select(.name == "deadlock-A") | .id][0])' "$T/ps.json"
+	# no cycle, no warning
+	stop_proc "$DEMO_PID"
+	spawn demo2 "$DEMO" --threads 2 --tasks 2 --truth "$T/truth2"
+	DEMO_PID=$PID
+	wait_for_lines "$T/truth2"
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --warnings "$DEMO_PID"
+	[ "$status" = 0 ]
+	[ "$(tail -1 <<<"$output")" = "0 warnings" ]
 }
