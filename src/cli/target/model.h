@@ -43,6 +43,7 @@ struct tsc_snapshot {
 	size_t ntasks;
 	uint32_t retries;             /* registry walks retried because it changed under us */
 	int sorted;                   /* tasks in id order, each id once (tsc_snapshot_sort) */
+	int wait_ages;                /* the runtime records wait ages (TS_DEBUG_F_WAIT_AGES) */
 	/* filled by reconciliation with BPF; all 0 in a snapshot-only reading */
 	int reconciled;
 	uint64_t events, lost, map_full;

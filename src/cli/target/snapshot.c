@@ -230,6 +230,7 @@ static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
 			s->threads[i].current = 0;
 	}
 	s->taken_ns = tsc_now_ns();
+	s->wait_ages = tsc_reg_has_ages(g.d);
 	take_lags(&g, s);
 cleanup:
 	if (err == -ENOMEM)
