@@ -46,6 +46,31 @@ int tsc_parse_long(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+int tsc_parse_duration(const char *s, uint64_t *ns)
+{
+	static const struct { const char *unit; double ns; } units[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 },
+		{ "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 }, { "d", 86400e9 },
+	};
+	char *end;
+	if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
+		return -1; /* strtod would take spaces, signs, "inf" and "nan" */
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit))
+			continue;
+		double t = v * units[i].ns;
+		if (!(t >= 0 && t <= (double)TSC_DURATION_MAX_NS))
+			return -1;
+		*ns = (uint64_t)t;
+		return 0;
+	}
+	return -1;
+}
+
 size_t tsc_parse_size(const char *s)
 {
 	char *end;
@@ -117,6 +142,7 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "stuck", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	const char *pid_opt = NULL;
@@ -141,6 +167,18 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': usage(stdout); return TSC_EXIT_OK;
+		case 'S':
+			if (strcmp(cmd, "ps")) { /* tree shows every task of a chain */
+				tsc_opts_bad(cmd, '?', argc, argv);
+				goto usage;
+			}
+			if (tsc_parse_duration(optarg, &o->stuck_ns)) {
+				fprintf(stderr, "taskscope %s: --stuck takes a duration such as 30s, "
+					"500ms or 2m, not '%s'\n", cmd, optarg);
+				goto usage;
+			}
+			o->stuck = 1;
+			break;
 		default:
 			tsc_opts_bad(cmd, c, argc, argv);
 			goto usage;

@@ -11,6 +11,7 @@
 #include "opts.h"
 #include "out/out.h"
 #include "out/task_json.h"
+#include "stacks/sites.h"
 #include "stacks/stacks.h"
 #include "target/awaits.h"
 
@@ -22,6 +23,7 @@ struct graph {
 	struct tsc_awaits a;       /* who awaits whom, the cycles */
 	struct tsc_stacks *stacks; /* --stacks: the frames shown under each task */
 	unsigned stack_flags;      /* for tsc_stacks_print */
+	const struct tsc_sites *sites; /* where each task was spawned */
 };
 
 #define NONE TSC_AWAITS_NONE
@@ -31,10 +33,10 @@ struct graph {
 
 static void print_node(const struct tsc_snapshot *s, const struct tsc_task *t)
 {
-	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], coro[TSC_TEXT_SIZE(64)], wait[48];
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], coro[TSC_TEXT_SIZE(64)], wait[80];
 	tsc_esc(name, sizeof(name), t->name);
 	tsc_esc(coro, sizeof(coro), t->coro);
-	tsc_wait_describe(t, s->taken_ns, wait, sizeof(wait));
+	tsc_waited_describe(t, s->taken_ns, wait, sizeof(wait));
 	printf("%s (%llu) %s() %s", name, (unsigned long long)t->id, coro,
 	       tsc_state_name(t->state));
 	if (strcmp(wait, "-"))
@@ -48,7 +50,10 @@ static void print_frames(const struct graph *g, size_t k, size_t depth)
 	size_t n = depth < MAX_INDENT - 1 ? 3 * (depth + 1) : 3 * MAX_INDENT;
 	memset(indent, ' ', n);
 	indent[n] = 0;
+	char created[1024];
 	tsc_stacks_print(stdout, g->stacks, g->a.s->tasks[k].id, indent, g->stack_flags);
+	if (tsc_sites_describe(g->sites, g->a.s->tasks[k].spawn_pc, created, sizeof(created)))
+		printf("%s%s\n", indent, created);
 }
 
 /* Print the chain from task i down through what it awaits; each level one step deeper. */
@@ -144,6 +149,7 @@ static void json_task(struct tsc_json *w, const struct graph *g, size_t i, const
 	tsc_json_end_arr(w);
 	tsc_json_key(w, "in_cycle");
 	tsc_json_bool(w, g->a.cycle[i] != 0);
+	tsc_sites_json(w, g->sites, s->tasks[i].spawn_pc);
 	if (g->stacks)
 		tsc_stacks_json(w, g->stacks, v.id);
 	tsc_json_end_obj(w);
@@ -212,13 +218,15 @@ static void tree_usage(FILE *f)
 		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks [--all-frames]] [-v] [-p] PID\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
 		"  -j, --json      one JSON object: tasks [{the task of ps --json, and\n"
-		"                  awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
-		"                  (docs/json.md)\n"
+		"                  awaited_by [ids], in_cycle, spawned_at}], roots [ids],\n"
+		"                  cycles [[ids]] (docs/json.md)\n"
 		"  -n, --no-bpf    read the task registry only (see taskscope ps --help)\n"
 		"  -s, --stacks    each task's frames under it (see taskscope ps --help)\n"
 		"  -a, --all-frames  every frame, the runtime's too (implies --stacks)\n"
 		"  -v, --verbose   more detail on stderr\n"
 		"  -h, --help      this help\n\n"
+		"Each task shows its state and, while it waits, for how long (\"waiting await 7\n"
+		"for 3.2s\"; see WAITED in taskscope ps --help).\n"
 		"Each task is printed above the task it awaits, one level deeper (past 20 levels\n"
 		"the indentation stays and the line shows its depth: \"└─ [N] \"). A cycle of\n"
 		"awaits can never end: it is reported as\n"
@@ -234,17 +242,21 @@ int tsc_cmd_tree(int argc, char **argv)
 		return rc;
 	struct tsc_snapshot s;
 	struct tsc_stacks *st;
+	struct tsc_sites sites = { 0 };
 	struct graph g;
-	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st)))
+	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st,
+				     o.json || o.stacks ? &sites : NULL)))
 		return rc;
 	if (tsc_awaits_build(&s, &g.a)) {
 		fprintf(stderr, "taskscope: out of memory\n");
+		tsc_sites_free(&sites);
 		tsc_stacks_free(st);
 		tsc_snapshot_free(&s);
 		return TSC_EXIT_ERROR;
 	}
 	g.stacks = st;
 	g.stack_flags = o.all_frames ? TSC_STACKS_ALL_FRAMES : 0;
+	g.sites = &sites;
 	rc = TSC_EXIT_OK;
 	if (o.json)
 		rc = print_json(&g);
@@ -253,6 +265,7 @@ int tsc_cmd_tree(int argc, char **argv)
 	if (!rc && g.a.ncycles)
 		rc = TSC_EXIT_DEADLOCK;
 	tsc_awaits_free(&g.a);
+	tsc_sites_free(&sites);
 	tsc_stacks_free(st);
 	tsc_snapshot_free(&s);
 	int wrc = tsc_flush_stdout();

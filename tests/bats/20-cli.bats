@@ -321,12 +321,13 @@ ts_probes() {
 	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
 	[[ ${lines[0]} == "PID $VICTIM: 3 threads, 13 tasks"* ]]
 	grep -qE '^TID +CURRENT$' <<<"$output"
-	grep -qE '^ *ID NAME +STATE +WAIT +THREAD +PARENT +AGE CORO$' <<<"$output"
+	grep -qE '^ *ID NAME +STATE +WAITED +THREAD +PARENT +AGE CORO$' <<<"$output"
 	local name
 	while read -r name; do
 		grep -qE "^ *[0-9]+ $name +[a-z]+ " <<<"$output" || { echo "no row for $name" >&2; return 1; }
 	done < <(jq -r .name "$T/truth")
-	grep -qE '^ +1 Task-1 +waiting +fd [0-9]+ +'"$VICTIM"' +- +[0-9.hms]+ main_coro$' <<<"$output"
+	grep -qE '^ +1 Task-1 +waiting +fd [0-9]+ for [0-9.hms]+ +'"$VICTIM"' +- +[0-9.hms]+ main_coro$' \
+		<<<"$output"
 	[ "$(awk '{ print length }' <<<"$output" | sort -n | tail -1)" -le 80 ]
 }
 

@@ -22,8 +22,7 @@ static uint32_t wait_of(const struct tsc_task *t)
 
 static uint64_t spawn_pc_of(const struct tsc_task *t)
 {
-	(void)t;
-	return 0;
+	return t->spawn_pc;
 }
 
 static uint64_t key_hash(const struct tsc_task *t, const struct tsc_stack *k)
@@ -60,6 +59,7 @@ static int cmp_group(const void *x, const void *y)
 }
 
 int tsc_stack_groups_build(const struct tsc_snapshot *s, const struct tsc_stacks *st,
+			   int (*keep)(const struct tsc_task *t, const void *ctx), const void *ctx,
 			   struct tsc_stack_groups *out)
 {
 	size_t n = s->ntasks;
@@ -78,6 +78,9 @@ int tsc_stack_groups_build(const struct tsc_snapshot *s, const struct tsc_stacks
 		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		const struct tsc_task *t = &s->tasks[i];
+		group[i] = SIZE_MAX;
+		if (keep && !keep(t, ctx))
+			continue;
 		const struct tsc_stack *k = tsc_stacks_find(st, t->id);
 		uint64_t h = key_hash(t, k), *slot = tsc_idmap_get(&by_hash, h);
 		size_t g = slot ? (size_t)*slot : SIZE_MAX;
@@ -104,6 +107,8 @@ int tsc_stack_groups_build(const struct tsc_snapshot *s, const struct tsc_stacks
 		at += count[g];
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (group[i] == SIZE_MAX)
+			continue;
 		struct tsc_stack_group *gr = &out->g[group[i]];
 		gr->member[gr->n++] = i;
 	}
@@ -179,11 +184,15 @@ static void describe_state(const struct tsc_snapshot *s, const struct tsc_stack_
 }
 
 void tsc_stack_groups_print(FILE *f, const struct tsc_snapshot *s, struct tsc_stacks *st,
-			    const struct tsc_stack_groups *gs, unsigned flags)
+			    const struct tsc_sites *sites, const struct tsc_stack_groups *gs,
+			    unsigned flags)
 {
 	char state[96], created[1024];
+	size_t tasks = 0;
+	for (size_t i = 0; i < gs->n; i++)
+		tasks += gs->g[i].n;
 	fprintf(f, "\n%zu task%s, %zu distinct stack%s (--no-group: each task's own)\n",
-		s->ntasks, s->ntasks == 1 ? "" : "s", gs->n, gs->n == 1 ? "" : "s");
+		tasks, tasks == 1 ? "" : "s", gs->n, gs->n == 1 ? "" : "s");
 	for (size_t i = 0; i < gs->n; i++) {
 		const struct tsc_stack_group *g = &gs->g[i];
 		const struct tsc_task *t = &s->tasks[g->member[0]];
@@ -191,13 +200,14 @@ void tsc_stack_groups_print(FILE *f, const struct tsc_snapshot *s, struct tsc_st
 		fprintf(f, "\n%zu task%s %s: ", g->n, g->n == 1 ? "" : "s", state);
 		print_members(f, s, g);
 		tsc_stacks_print(f, st, t->id, "      ", flags);
-		if (tsc_stacks_created_by(st, spawn_pc_of(t), created, sizeof(created)))
+		if (tsc_sites_describe(sites, spawn_pc_of(t), created, sizeof(created)))
 			fprintf(f, "      %s\n", created);
 	}
 }
 
 void tsc_stack_groups_json(struct tsc_json *w, const struct tsc_snapshot *s,
-			   struct tsc_stacks *st, const struct tsc_stack_groups *gs)
+			   struct tsc_stacks *st, const struct tsc_sites *sites,
+			   const struct tsc_stack_groups *gs)
 {
 	tsc_json_key(w, "stack_groups");
 	tsc_json_arr(w);
@@ -218,7 +228,7 @@ void tsc_stack_groups_json(struct tsc_json *w, const struct tsc_snapshot *s,
 		tsc_json_key(w, "wait");
 		tsc_json_lit(w, tsc_wait_name(wait_of(t)));
 		tsc_stacks_json(w, st, t->id);
-		tsc_stacks_created_json(w, st, spawn_pc_of(t));
+		tsc_sites_json(w, sites, spawn_pc_of(t));
 		tsc_json_end_obj(w);
 	}
 	tsc_json_ch(w, '\n');

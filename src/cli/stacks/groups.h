@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "target/model.h"
+#include "stacks/sites.h"
 #include "stacks/stacks.h"
 
 struct tsc_stack_group {
@@ -25,20 +26,24 @@ struct tsc_stack_groups {
 	size_t *members;           /* every task's index once: the groups' arrays point here */
 };
 
-/* Group the tasks of s by st (their stacks). 0 or -ENOMEM. */
+/* Group the tasks of s by st (their stacks), those for which keep(task, ctx) says so (keep
+ * NULL: every task). 0 or -ENOMEM. */
 int tsc_stack_groups_build(const struct tsc_snapshot *s, const struct tsc_stacks *st,
+			   int (*keep)(const struct tsc_task *t, const void *ctx), const void *ctx,
 			   struct tsc_stack_groups *out);
 void tsc_stack_groups_free(struct tsc_stack_groups *gs);
 
-/* Each group: "N tasks waiting sleep: a b c d … z (ids 5-10004)", then its stack (flags as
- * for tsc_stacks_print) and where its tasks were created, then a blank line. */
+/* Each group: a blank line, "N tasks waiting sleep: a b c d … z (ids 5-10004)", then its
+ * stack (flags as for tsc_stacks_print) and where its tasks were created (sites). */
 void tsc_stack_groups_print(FILE *f, const struct tsc_snapshot *s, struct tsc_stacks *st,
-			    const struct tsc_stack_groups *gs, unsigned flags);
+			    const struct tsc_sites *sites, const struct tsc_stack_groups *gs,
+			    unsigned flags);
 
 /* "stack_groups": [{"count", "tasks": [ids], "state", "wait", "stack", "stack_end",
- * "created_by"}] into the object w has open. */
+ * "spawned_at"}] into the object w has open. */
 struct tsc_json;
 void tsc_stack_groups_json(struct tsc_json *w, const struct tsc_snapshot *s,
-			   struct tsc_stacks *st, const struct tsc_stack_groups *gs);
+			   struct tsc_stacks *st, const struct tsc_sites *sites,
+			   const struct tsc_stack_groups *gs);
 
 #endif

@@ -437,56 +437,6 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 		fprintf(f, "%s%s\n", indent, why);
 }
 
-const char *tsc_stacks_created_by(struct tsc_stacks *st, uint64_t pc, char *buf, size_t n)
-{
-	const struct tsc_sym *y;
-	if (!pc || !tsc_symbolize(st->sym, pc, true, &y))
-		return NULL;
-	char name[TSC_TEXT_SIZE(256)], file[TSC_TEXT_SIZE(512)];
-	if (y->fn && y->file) {
-		snprintf(buf, n, "created by %s at %s:%u",
-			 tsc_esc(name, sizeof(name), y->fn), tsc_esc(file, sizeof(file), y->file),
-			 y->line);
-	} else {
-		char *line = frame_line(pc, y);
-		if (!line)
-			return NULL;
-		snprintf(buf, n, "created by %s", line);
-		free(line);
-	}
-	return buf;
-}
-
-void tsc_stacks_created_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t pc)
-{
-	const struct tsc_sym *y = NULL;
-	tsc_json_key(w, "created_by");
-	if (!pc) {
-		tsc_json_null(w);
-		return;
-	}
-	tsc_json_obj(w);
-	tsc_json_key(w, "addr");
-	tsc_json_u64(w, pc);
-	bool known = tsc_symbolize(st->sym, pc, true, &y) > 0;
-	tsc_json_key(w, "fn");
-	if (known && y->fn)
-		tsc_json_string(w, y->fn);
-	else
-		tsc_json_null(w);
-	tsc_json_key(w, "file");
-	if (known && y->file)
-		tsc_json_string(w, y->file);
-	else
-		tsc_json_null(w);
-	tsc_json_key(w, "line");
-	if (known && y->line)
-		tsc_json_u64(w, y->line);
-	else
-		tsc_json_null(w);
-	tsc_json_end_obj(w);
-}
-
 void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id)
 {
 	const struct tsc_stack *s = tsc_stacks_find(st, id);

@@ -39,17 +39,11 @@ const struct tsc_stack *tsc_stacks_find(const struct tsc_stacks *st, uint64_t id
 void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent,
 		      unsigned flags);
 
-/* Where a task was spawned (pc: the return address of its ts_spawn* call, 0 = unknown), as
- * "created by FN at FILE:LINE" into buf; NULL when unknown. */
-const char *tsc_stacks_created_by(struct tsc_stacks *st, uint64_t pc, char *buf, size_t n);
-
 /* The JSON members "stack":[{"addr","fn","file","line","offset","inlined","runtime","obj",
  * "obj_addr","build_id"}],"stack_end":"complete"|"truncated"|... and, for a bad frame, "stack_bad_fp",
  * into the task object w has open. Unknown fn, file, line: null. */
 struct tsc_json;
 void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id);
-/* "created_by": {"addr", "fn", "file", "line"} for spawn site pc, or null when 0. */
-void tsc_stacks_created_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t pc);
 
 /* Counters for -v and the benchmarks. */
 struct tsc_stacks_stats {
