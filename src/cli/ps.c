@@ -335,7 +335,7 @@ int tsc_cmd_ps(int argc, char **argv)
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st,
-				     o.json ? &sites : NULL)))
+				     o.json || o.stacks ? &sites : NULL)))
 		return rc;
 	/* JSON has every task's stack, and the groups beside them */
 	if (st && (o.json || !o.no_group)) {

@@ -263,7 +263,7 @@ groups_line() {
 	SRC=$GROUPS_SRC line_of "$1"
 }
 
-@test "ps --stacks: 10,000 tasks parked at 3 places are exactly 3 groups, with their counts and members" {
+@test "ps --stacks: 10,000 tasks parked at 3 places are exactly 3 groups, with their counts, members and creators" {
 	local name count
 	start_victim "$GROUPS_PROG" -n 10000
 	ps_json
@@ -277,15 +277,26 @@ groups_line() {
 			[.stack_groups[] | select(any(.stack[]; .fn == "park_" + $n and (.line | tostring) == $at))] as $g |
 			($g | length) == 1 and $g[0].count == $c and $g[0].tasks == $ids and
 			($ids | length) == $c and $g[0].wait == $w and $g[0].stack_end == "complete"' "$T/ps.json"
+		# created by: the function that spawned them, at the line of its ts_spawn_on call
+		jq -e --arg n "$name" --arg at "$(groups_line "spawn:$name")" '
+			([.tasks[] | select(.name == $n + "-0") | .id][0]) as $first |
+			[.stack_groups[] | select(.tasks[0] == $first)][0] | .spawned_at.fn == "spawn_" + $n and (.spawned_at.line | tostring) == $at and
+			  (.spawned_at.file | endswith("stack_groups.c"))' "$T/ps.json"
 	done
 	# the text: each group's line, then its one stack
 	run timeout 20 "$TASKSCOPE" ps --no-bpf --stacks "$VICTIM_PID"
 	[ "$status" = 0 ]
 	echo "$output" | head -40
 	grep -q "^10000 tasks, 3 distinct stacks" <<<"$output"
-	grep -qx "5000 tasks waiting sleep: alpha-0 alpha-1 alpha-2 alpha-3 … alpha-4999 (ids 1-5000)" <<<"$output"
-	grep -qx "3000 tasks waiting event: beta-0 beta-1 beta-2 beta-3 … beta-2999 (ids 5001-8000)" <<<"$output"
-	grep -qx "2000 tasks waiting sleep: gamma-0 gamma-1 gamma-2 gamma-3 … gamma-1999 (ids 8001-10000)" <<<"$output"
+	grep -Eqx "5000 tasks waiting sleep for [0-9.]+[a-z]+(-[0-9.]+[a-z]+)?: alpha-0 alpha-1 alpha-2 alpha-3 … alpha-4999 \(ids 1-5000\)" <<<"$output"
+	grep -Eqx "3000 tasks waiting event for [^:]+: beta-0 beta-1 beta-2 beta-3 … beta-2999 \(ids 5001-8000\)" <<<"$output"
+	grep -Eqx "2000 tasks waiting sleep for [^:]+: gamma-0 gamma-1 gamma-2 gamma-3 … gamma-1999 \(ids 8001-10000\)" <<<"$output"
+	# each group's stack, then where its tasks were created
+	awk '/^5000 tasks/ { g = NR } /park_alpha\+/ { p = NR } /^      created by spawn_alpha at / { c = NR; l = $0 }
+	     END { exit !(g && g < p && p < c && c == p + 3) }' <<<"$output"
+	grep -qx "      created by spawn_alpha at tests/progs/stack_groups.c:$(groups_line spawn:alpha)" <<<"$output"
+	grep -qx "      created by spawn_beta at tests/progs/stack_groups.c:$(groups_line spawn:beta)" <<<"$output"
+	grep -qx "      created by spawn_gamma at tests/progs/stack_groups.c:$(groups_line spawn:gamma)" <<<"$output"
 	[ "$(grep -c "park_alpha+0x[0-9a-f]* (.*stack_groups\.c:$(groups_line park:alpha))$" <<<"$output")" = 1 ]
 	awk '/^3000 tasks/ { g = NR } /park_beta\+/ { b = NR } /^2000 tasks/ { n = NR }
 	     END { exit !(g && g < b && b < n) }' <<<"$output"

@@ -167,17 +167,34 @@ static void print_members(FILE *f, const struct tsc_snapshot *s, const struct ts
 	fputs(")\n", f);
 }
 
-/* "waiting fd 3" for one task; "waiting fd" for many, whose objects differ. */
+/* "waiting fd 3 for 4m12s" for one task; "waiting fd for 3.1s-4m12s" for many, whose
+ * objects differ: the shortest and the longest wait. */
 static void describe_state(const struct tsc_snapshot *s, const struct tsc_stack_group *g,
 			   char *buf, size_t n)
 {
 	const struct tsc_task *t = &s->tasks[g->member[0]];
-	char wait[48];
-	if (g->n == 1)
-		tsc_wait_describe(t, s->taken_ns, wait, sizeof(wait));
-	else
+	char wait[96], lo_s[16], hi_s[16];
+	uint64_t lo = UINT64_MAX, hi = 0, ns;
+	if (g->n == 1) {
+		tsc_waited_describe(t, s->taken_ns, wait, sizeof(wait));
+	} else {
+		for (size_t j = 0; j < g->n; j++)
+			if (tsc_task_waited(&s->tasks[g->member[j]], s->taken_ns, &ns)) {
+				lo = ns < lo ? ns : lo;
+				hi = ns > hi ? ns : hi;
+			}
 		snprintf(wait, sizeof(wait), "%s", tsc_wait_name(wait_of(t)));
-	if (t->state == TS_WAITING && strcmp(wait, "-") && strcmp(wait, "none"))
+		if (hi) {
+			tsc_fmt_age(lo, lo_s, sizeof(lo_s));
+			tsc_fmt_age(hi, hi_s, sizeof(hi_s));
+			size_t l = strlen(wait);
+			if (!strcmp(lo_s, hi_s))
+				snprintf(wait + l, sizeof(wait) - l, " for %s", hi_s);
+			else
+				snprintf(wait + l, sizeof(wait) - l, " for %s-%s", lo_s, hi_s);
+		}
+	}
+	if (strcmp(wait, "-") && strcmp(wait, "none"))
 		snprintf(buf, n, "%s %s", tsc_state_name(t->state), wait);
 	else
 		snprintf(buf, n, "%s", tsc_state_name(t->state));
@@ -187,7 +204,7 @@ void tsc_stack_groups_print(FILE *f, const struct tsc_snapshot *s, struct tsc_st
 			    const struct tsc_sites *sites, const struct tsc_stack_groups *gs,
 			    unsigned flags)
 {
-	char state[96], created[1024];
+	char state[160], created[1024];
 	size_t tasks = 0;
 	for (size_t i = 0; i < gs->n; i++)
 		tasks += gs->g[i].n;
