@@ -46,7 +46,9 @@ static void ps_usage(FILE *f)
 		"  -G, --no-group  the table, each task's stack under its row (implies\n"
 		"                  --stacks)\n"
 		"  -w, --warnings  then a section of warnings, each with the task and the\n"
-		"                  evidence: await cycles (deadlocks); in JSON, warnings\n"
+		"                  evidence: a loop whose timers fire late (past 100ms), the\n"
+		"                  task waiting longest past 60s (or --stuck's DURATION) and\n"
+		"                  how many do, await cycles (deadlocks); in JSON, warnings\n"
 		"                  [{kind, task, name, thread, ns, evidence}]. Tasks running\n"
 		"                  without yielding: taskscope top, which watches over time\n"
 		"  -v, --verbose   more detail on stderr\n"
@@ -65,14 +67,34 @@ static void ps_usage(FILE *f)
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
 }
 
-/* What one snapshot shows: await cycles. (A task running without yielding needs two looks
+/* What one snapshot shows: loops whose timers fire late, the task waiting longest past
+ * wait_ns (and how many do), await cycles. (A task running without yielding needs two looks
  * at it: top.) */
-static int find_warnings(const struct tsc_snapshot *s, struct tsc_warnings *ws)
+static int find_warnings(const struct tsc_snapshot *s, uint64_t wait_ns,
+			 struct tsc_warnings *ws)
 {
 	struct tsc_awaits g;
 	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
-	int err = tsc_awaits_build(s, &g);
-	if (err)
+	const struct tsc_task *longest = NULL;
+	uint64_t most = 0, ns;
+	size_t nlong = 0;
+	int err = 0;
+	for (size_t i = 0; s->wait_ages && !err && i < s->nthreads; i++)
+		if (s->threads[i].lag_ns > TSC_WARN_LAG_NS)
+			err = tsc_warn_loop_lag(ws, s->threads[i].tid, s->threads[i].lag_ns,
+						tsc_snapshot_find(s, s->threads[i].current));
+	for (size_t i = 0; i < s->ntasks; i++) {
+		if (!tsc_task_waited(&s->tasks[i], s->taken_ns, &ns) || ns <= wait_ns)
+			continue;
+		nlong++;
+		if (!longest || ns > most) {
+			longest = &s->tasks[i];
+			most = ns;
+		}
+	}
+	if (!err && longest)
+		err = tsc_warn_long_wait(ws, longest, most, nlong, wait_ns, s->taken_ns);
+	if (err || (err = tsc_awaits_build(s, &g)))
 		return err;
 	for (size_t c = 0; !err && c < g.ncycles; c++) {
 		const struct tsc_task *lo = &s->tasks[g.cycles[c][0]];
@@ -347,7 +369,7 @@ int tsc_cmd_ps(int argc, char **argv)
 		}
 		gs = &groups;
 	}
-	if (o.warnings && find_warnings(&s, &warnings)) {
+	if (o.warnings && find_warnings(&s, o.stuck ? o.stuck_ns : TSC_WARN_WAIT_NS, &warnings)) {
 		fprintf(stderr, "taskscope: out of memory\n");
 		rc = TSC_EXIT_ERROR;
 		goto cleanup;

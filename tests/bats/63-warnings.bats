@@ -114,3 +114,56 @@ check_hog_warns() {
 	[ "$status" = 0 ]
 	[ "$(tail -1 <<<"$output")" = "0 warnings" ]
 }
+
+@test "a loop blocked by a long synchronous call shows loop lag, naming what runs; the others far less" {
+	local i hog tid lag
+	start_hog
+	hog=$(jq '.tasks[] | select(.name == "hog") | .id' "$T/ps.json")
+	tid=$(jq '.tasks[] | select(.name == "hog") | .thread' "$T/ps.json")
+	# the hog's loop has timers (its workers sleep): they fall due while it spins
+	for i in $(seq 100); do
+		"$TASKSCOPE" ps --no-bpf --json "$DEMO_PID" > "$T/lag.json"
+		lag=$(jq --argjson t "$tid" '.threads[] | select(.tid == $t) | .lag_ns' "$T/lag.json")
+		[ "$lag" -gt 300000000 ] && break
+		sleep 0.1
+	done
+	[ "$lag" -gt 300000000 ]
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --warnings "$DEMO_PID"
+	[ "$status" = 0 ]
+	echo "$output"
+	grep -Eq "^warning: the loop on thread $tid fires its timers [0-9.hms]+ late \\(.*running now: hog \\($hog\\)\\)$" <<<"$output"
+	timeout 20 "$TASKSCOPE" ps --no-bpf --warnings --json "$DEMO_PID" > "$T/w.json"
+	jq -e --argjson t "$tid" '[.warnings[] | select(.kind == "loop-lag" and .thread == $t)] |
+		length == 1 and .[0].ns > 300000000 and .[0].task == null' "$T/w.json"
+	# the other loops' timers are on time, give or take a loaded machine: far less late
+	jq -e --argjson t "$tid" '([.threads[] | select(.tid == $t) | .lag_ns][0]) as $l |
+		[.threads[] | select(.tid != $t and .lag_ns * 3 > $l)] == []' "$T/w.json"
+	# top's header says the same
+	top_frames 1 --no-bpf
+	grep -q "^warning: the loop on thread $tid fires its timers" "$T/frame1"
+}
+
+@test "ps --warnings and top name the task waiting longest past the threshold, and how many wait" {
+	local victim=$BUILD/progs/parked_stacks
+	"$victim" > "$T/victim.out" 2>&1 &
+	DEMO_PID=$!
+	PIDS+=("$DEMO_PID")
+	wait_for_lines "$T/victim.out" 1
+	# every task of the victim waits from its start: wait until they all have for 0.3 s
+	for _ in $(seq 100); do
+		"$TASKSCOPE" ps --no-bpf --json "$DEMO_PID" > "$T/ps.json"
+		jq -e '[.tasks[] | select(.waited_ns == null or .waited_ns < 300000000)] == []' \
+			"$T/ps.json" > /dev/null && break
+		sleep 0.1
+	done
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --warnings --stuck 0.3s "$DEMO_PID"
+	[ "$status" = 0 ]
+	echo "$output"
+	# the sleeper parked first (the others after it, in spawn order): it waited longest
+	grep -Eq "^warning: sleeper \\(2\\) has waited [0-9.hms]+ \\(sleep [0-9hms]+; the longest of 5 tasks waiting longer than 0.3s: taskscope ps --stuck 0.3s\\)$" <<<"$output"
+	# no warning with a threshold nobody passes
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --warnings "$DEMO_PID"
+	[ "$(tail -1 <<<"$output")" = "0 warnings" ]
+	top_frames 1 --no-bpf --warn-wait 0.3s
+	grep -q "^warning: sleeper (2) has waited .*the longest of 5 tasks" "$T/frame1"
+}

@@ -8,6 +8,7 @@
 #include "out/json.h"
 #include "out/out.h"
 #include "out/warn.h"
+#include "target/model.h"
 #include "util.h"
 
 int tsc_warn_add(struct tsc_warnings *ws, const struct tsc_warning *w)
@@ -33,6 +34,39 @@ void tsc_warnings_free(struct tsc_warnings *ws)
 {
 	free(ws->w);
 	memset(ws, 0, sizeof(*ws));
+}
+
+int tsc_warn_long_wait(struct tsc_warnings *ws, const struct tsc_task *t, uint64_t waited,
+		       size_t n, uint64_t threshold_ns, uint64_t now_ns)
+{
+	struct tsc_warning w = { .kind = TSC_WARN_LONG_WAIT, .task = t->id, .tid = t->tid,
+				 .ns = waited };
+	char what[96];
+	memcpy(w.name, t->name, sizeof(w.name));
+	tsc_wait_describe(t, now_ns, what, sizeof(what));
+	if (n > 1)
+		snprintf(w.evidence, sizeof(w.evidence), "%s; the longest of %zu tasks waiting "
+			 "longer than %gs: taskscope ps --stuck %gs", what, n, threshold_ns / 1e9,
+			 threshold_ns / 1e9);
+	else
+		snprintf(w.evidence, sizeof(w.evidence), "%s; longer than %gs", what,
+			 threshold_ns / 1e9);
+	return tsc_warn_add(ws, &w);
+}
+
+int tsc_warn_loop_lag(struct tsc_warnings *ws, int32_t tid, uint64_t lag_ns,
+		      const struct tsc_task *cur)
+{
+	struct tsc_warning w = { .kind = TSC_WARN_LOOP_LAG, .tid = tid, .ns = lag_ns };
+	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
+	if (cur)
+		snprintf(w.evidence, sizeof(w.evidence), "its latest timer fired late, or its "
+			 "earliest is overdue; running now: %s (%llu)",
+			 tsc_esc(name, sizeof(name), cur->name), (unsigned long long)cur->id);
+	else
+		snprintf(w.evidence, sizeof(w.evidence), "its latest timer fired late, or its "
+			 "earliest is overdue");
+	return tsc_warn_add(ws, &w);
 }
 
 const char *tsc_warn_kind_name(enum tsc_warn_kind k)

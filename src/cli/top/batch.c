@@ -78,19 +78,19 @@ static void print_threads(FILE *f, const struct top_model *m)
 /* A row's cells. The name and coroutine are escaped again when printed: a copy of each
  * would triple the row. */
 struct cells {
-	char id[24], state[12], wait[40], thread[16], cpu[16], time[24];
+	char id[24], state[12], wait[80], thread[16], cpu[16], time[24];
 	char sw[24], age[16];
 	size_t name_w;
 };
 
 static void fill(const struct top_model *m, const struct top_task *t, struct cells *c)
 {
-	const struct tsc_task w = { .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj };
+	const struct tsc_task w = top_task_wait(t);
 	snprintf(c->id, sizeof(c->id), "%llu", (unsigned long long)t->id);
 	char name[TSC_TEXT_SIZE(TS_NAME_MAX)];
 	tsc_text(name, sizeof(name), t->name, SIZE_MAX, 0, &c->name_w);
 	snprintf(c->state, sizeof(c->state), "%s", tsc_state_name(t->state));
-	tsc_wait_describe(&w, m->taken_ns, c->wait, sizeof(c->wait));
+	tsc_waited_describe(&w, m->taken_ns, c->wait, sizeof(c->wait));
 	snprintf(c->thread, sizeof(c->thread), "%d", t->tid);
 	fmt_pct(m, t->cpu_pct, c->cpu, sizeof(c->cpu));
 	if (measured(m))
@@ -119,7 +119,7 @@ void top_print_text(const struct top_model *m, const struct top_view *v, const c
 		fputs("\n(out of memory)\n\n", f);
 		return;
 	}
-	size_t w[9] = { 2, 4, 5, 4, 6, 4, 8, 4, 3 };
+	size_t w[9] = { 2, 4, 5, 6, 6, 4, 8, 4, 3 };
 	for (size_t i = 0; i < nrows; i++) {
 		fill(m, &m->tasks[rows[i]], &c[i]);
 		WIDEN(w[0], c[i].id);
@@ -139,7 +139,7 @@ void top_print_text(const struct top_model *m, const struct top_view *v, const c
 		fprintf(f, "\n%zu of %zu tasks match \"%s\"\n", pass, m->ntasks, name);
 	}
 	fprintf(f, "\n%*s %-*s %-*s %-*s %*s %*s %*s %*s %*s %s\n", (int)w[0], "ID", (int)w[1],
-		"NAME", (int)w[2], "STATE", (int)w[3], "WAIT", (int)w[4], "THREAD", (int)w[5],
+		"NAME", (int)w[2], "STATE", (int)w[3], "WAITED", (int)w[4], "THREAD", (int)w[5],
 		"CPU%", (int)w[6], "CPU-TIME", (int)w[7], "SW/s", (int)w[8], "AGE", "CORO");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct top_task *t = &m->tasks[rows[i]];
@@ -233,6 +233,7 @@ static void json_task(struct tsc_json *w, const struct top_model *m, const struc
 		.id = t->id, .parent = t->parent, .name = t->name, .coro = t->coro,
 		.state = t->state, .wait = t->wait, .wait_obj = t->wait_obj, .tid = t->tid,
 		.created_ns = t->created_ns, .switches = t->switches,
+		.wait_since_ns = t->wait_since_ns,
 	};
 	tsc_json_obj(w);
 	tsc_task_json(w, &v, m->taken_ns);

@@ -331,7 +331,7 @@ static void draw_row(const struct top_model *m, const struct cols *c, int y,
 		     const struct top_task *t, int depth, int mark, int selected)
 {
 	char name[TSC_TEXT_SIZE(TS_NAME_MAX)], tn[sizeof(name) + 80], buf[64];
-	const struct tsc_task w = { .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj };
+	const struct tsc_task w = top_task_wait(t);
 	if (selected)
 		attron(A_REVERSE);
 	move(y, 0);
@@ -348,7 +348,7 @@ static void draw_row(const struct top_model *m, const struct cols *c, int y,
 	}
 	cell(y, c->x[1], c->name, tn, 0);
 	cell(y, c->x[2], c->state, tsc_state_name(t->state), 0);
-	tsc_wait_describe(&w, m->taken_ns, buf, sizeof(buf));
+	tsc_waited_describe(&w, m->taken_ns, buf, sizeof(buf));
 	cell(y, c->x[3], c->wait, buf, 0);
 	snprintf(buf, sizeof(buf), "%d", t->tid);
 	cell(y, c->x[4], c->thread, buf, 1);
@@ -376,12 +376,12 @@ static void draw_table(struct top_ui *ui, const struct top_model *m, int y, int 
 	attron(A_REVERSE);
 	move(y, 0);
 	clrtoeol();
-	static const char *const head[] = { "ID", "NAME", "STATE", "WAIT", "THREAD", "CPU%",
+	static const char *const head[] = { "ID", "NAME", "STATE", "WAITED", "THREAD", "CPU%",
 					    "CPU-TIME", "SW/s", "AGE", "CORO" };
 	int wid[10] = { c.id, c.name, c.state, c.wait, c.thread, c.cpu, c.time, c.sw, c.age,
 			COLS - c.x[9] };
 	static const int right[10] = { 1, 0, 0, 0, 1, 1, 1, 1, 1, 0 };
-	static const enum top_sort key[10] = { TOP_SORT_ID, TOP_SORT_NAME, -1, -1, -1,
+	static const enum top_sort key[10] = { TOP_SORT_ID, TOP_SORT_NAME, -1, TOP_SORT_WAITED, -1,
 					       TOP_SORT_CPU, -1, TOP_SORT_SWITCHES, TOP_SORT_AGE, -1 };
 	for (int i = 0; i < 10; i++) {
 		if (!ui->view.tree && (int)key[i] == (int)ui->view.sort)
@@ -549,7 +549,7 @@ static void draw_help(int y, int bottom)
 	static const char *const help[] = {
 		"Keys",
 		"",
-		"  c  a  n  i  s    sort by CPU, age, name, id, switches/s (again: reverse)",
+		"  c a n i s w  sort by CPU, age, name, id, switches/s, waited (again: reverse)",
 		"  /                filter by name (Enter keeps it, Esc cancels, empty: all)",
 		"  t                await tree: each task above the task it awaits",
 		"  Enter            details of the selected task (Esc or Enter: back)",
@@ -597,7 +597,7 @@ static void draw_status(struct top_ui *ui)
 		return;
 	}
 	snprintf(buf, sizeof(buf), "q quit  ? help  / filter  t tree  p pause  Enter details  "
-				   "sort: c a n i s  (%zu/%zu)",
+				   "sort: c a n i s w  (%zu/%zu)",
 		 ui->total ? ui->sel + 1 : 0, ui->total);
 	line(y, buf);
 }

@@ -18,11 +18,13 @@
 #include <taskscope/debug.h>
 #include "idmap.h"
 #include "out/warn.h"
+#include "target/model.h"
 #include "target/walk.h"
 
 struct tsc_remote;
 
-enum top_sort { TOP_SORT_CPU, TOP_SORT_AGE, TOP_SORT_NAME, TOP_SORT_ID, TOP_SORT_SWITCHES };
+enum top_sort { TOP_SORT_CPU, TOP_SORT_AGE, TOP_SORT_NAME, TOP_SORT_ID, TOP_SORT_SWITCHES,
+		 TOP_SORT_WAITED };
 
 struct top_task {
 	uint64_t id, parent;
@@ -30,6 +32,7 @@ struct top_task {
 	uint64_t coro_addr;
 	uint64_t wait_obj;
 	uint64_t created_ns;        /* CLOCK_MONOTONIC */
+	uint64_t wait_since_ns, ready_since_ns; /* the runtime's wait ages, 0 = unknown */
 	uint64_t switches;          /* the runtime's own count: times switched in */
 	uint64_t seq;               /* the runtime's change counter, as last read */
 	uint32_t state, wait;       /* enum ts_state, enum ts_wait */
@@ -51,6 +54,7 @@ struct top_thread {
 	int32_t inner_tid;          /* the target's */
 	uint64_t loop_id, loop_addr;
 	uint64_t current;           /* running task id, 0 = its scheduler or idle */
+	uint64_t lag_ns;            /* how late its loop's timers fire (tsc_reg_loop_lag) */
 	double cpu_pct;             /* the thread on a CPU, share of one CPU */
 	double task_pct;            /* of which running a task */
 	/* last cumulative values */
@@ -93,7 +97,7 @@ struct top_model {
 	uint32_t retries;           /* registry reads retried because it changed under us */
 	char note[160];             /* a transient problem to show, "" = none */
 	/* warnings (warnings.c): their thresholds, and those of this refresh */
-	uint64_t warn_run_ns;
+	uint64_t warn_run_ns, warn_wait_ns, warn_lag_ns;
 	struct tsc_warnings warn;
 };
 
@@ -164,6 +168,10 @@ int top_tree_build(const struct top_model *m, const struct top_view *v, struct t
 void top_tree_free(struct top_tree *t);
 /* The tasks awaiting id: fills up to max indices, returns the total. */
 size_t top_awaited_by(const struct top_model *m, uint64_t id, uint32_t *out, size_t max);
+/* A task as the shared formatters (out.h) read it: state, wait and wait ages. */
+struct tsc_task top_task_wait(const struct top_task *t);
+/* How long the task has waited (or, ready, waited for its turn): 1 and *ns, or 0. */
+int top_task_waited(const struct top_model *m, const struct top_task *t, uint64_t *ns);
 /* The task's wait, its object spelled out ("await 12 worker-0-1", "fd 7", "queue 0x...",
  * "sleep 20ms"), "-" when not waiting. */
 void top_wait_long(const struct top_model *m, const struct top_task *t, char *buf, size_t n);
@@ -172,7 +180,9 @@ void top_fmt_cputime(uint64_t ns, char *buf, size_t n);
 
 /* ---- warnings.c ---- */
 /* The warnings of this refresh into m->warn: tasks running without yielding past
- * m->warn_run_ns, await cycles. Call after the registry and the sampler were read. */
+ * m->warn_run_ns, waiting past m->warn_wait_ns (the longest, and how many), loops whose
+ * timers are later than m->warn_lag_ns, await cycles. Call after the registry and the
+ * sampler were read. */
 void top_warnings_update(struct top_model *m);
 
 /* ---- top_batch.c ---- */

@@ -100,9 +100,53 @@ static void cycles(struct top_model *m)
 	top_tree_free(&tr);
 }
 
+/* One warning for every task waiting too long: the longest, and how many. */
+static void long_waits(struct top_model *m)
+{
+	const struct top_task *longest = NULL;
+	uint64_t most = 0, ns;
+	size_t n = 0;
+	for (size_t i = 0; i < m->ntasks; i++) {
+		const struct top_task *t = &m->tasks[i];
+		struct tsc_task w = top_task_wait(t);
+		if (!tsc_task_waited(&w, m->taken_ns, &ns) || ns <= m->warn_wait_ns)
+			continue;
+		n++;
+		if (!longest || ns > most) {
+			longest = t;
+			most = ns;
+		}
+	}
+	if (!longest)
+		return;
+	struct tsc_task w = top_task_wait(longest);
+	w.id = longest->id;
+	w.tid = longest->tid;
+	memcpy(w.name, longest->name, sizeof(w.name));
+	(void)tsc_warn_long_wait(&m->warn, &w, most, n, m->warn_wait_ns, m->taken_ns);
+}
+
+static void loop_lags(struct top_model *m)
+{
+	for (size_t i = 0; i < m->nthreads; i++) {
+		const struct top_thread *th = &m->threads[i];
+		if (th->lag_ns <= m->warn_lag_ns)
+			continue;
+		const struct top_task *t = th->current ? top_find(m, th->current) : NULL;
+		struct tsc_task cur = { 0 };
+		if (t) {
+			cur.id = t->id;
+			memcpy(cur.name, t->name, sizeof(cur.name));
+		}
+		(void)tsc_warn_loop_lag(&m->warn, th->tid, th->lag_ns, t ? &cur : NULL);
+	}
+}
+
 void top_warnings_update(struct top_model *m)
 {
 	tsc_warnings_clear(&m->warn);
 	long_runs(m);
+	loop_lags(m);
+	long_waits(m);
 	cycles(m);
 }
