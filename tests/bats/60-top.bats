@@ -285,7 +285,7 @@ frames_agree() {
 	grep -q " WAITED " <<<"$output"
 	grep -qE '^ +[0-9]+ first +waiting +sleep for [0-9.hms]+ \([0-9hms]+ left\) ' <<<"$output"
 	# the longest wait first (second and Task-1, back from the command, may tie)
-	[ "$(awk '/ ID NAME / { getline; print $2; exit }' <<<"$output")" = first ]
+	[ "$(awk '/^ *ID NAME / { getline; print $2; exit }' <<<"$output")" = first ]
 	run "$TASKSCOPE" top --no-bpf --json -n 1 -d 0.2 -s waited "$VICTIM_PID"
 	jq -e '.tasks[0].name == "first" and
 		([.tasks[].waited_ns] | . == (sort | reverse) and .[0] > .[1] + 100000000)' <<<"$output"
