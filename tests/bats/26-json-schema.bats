@@ -100,7 +100,7 @@ start_demo() {
 	validate "dump --at T --json" "$T/at.json"
 	# the fields of the task of a long-lived waiting task, without each command's own extras
 	keys='[.tasks[] | select(.name == "deadlock-A") | keys - ["awaited_by", "in_cycle",
-		"cpu_pct", "cpu_ns", "switches_per_s"]] | .[0]'
+		"cpu_pct", "cpu_ns", "switches_per_s", "spawned_at"]] | .[0]'
 	local want
 	want=$(jq -c "$keys" "$T/ps.json")
 	[ "$want" = "$(jq -c "$keys" "$T/tree.json")" ]
