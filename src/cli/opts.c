@@ -169,7 +169,7 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		case 'h': usage(stdout); return TSC_EXIT_OK;
 		case 'S':
 			if (strcmp(cmd, "ps")) { /* tree shows every task of a chain */
-				tsc_opts_bad(cmd, '?', argc, argv);
+				fprintf(stderr, "taskscope %s: --stuck is an option of ps\n", cmd);
 				goto usage;
 			}
 			if (tsc_parse_duration(optarg, &o->stuck_ns)) {

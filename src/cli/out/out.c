@@ -96,7 +96,7 @@ void tsc_waited_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, s
 	uint64_t ns;
 	if (tsc_task_queued(t, now_ns, &ns)) {
 		tsc_fmt_age(ns, age, sizeof(age));
-		snprintf(buf, n, "%s for %s", tsc_state_name(t->state), age);
+		snprintf(buf, n, "queued for %s", age);
 		return;
 	}
 	if (!tsc_task_waited(t, now_ns, &ns)) {

@@ -20,7 +20,8 @@ int tsc_task_waited(const struct tsc_task *t, uint64_t now_ns, uint64_t *ns);
 /* How long a ready or pending task has been in its loop's queue: 1 and *ns, or 0. */
 int tsc_task_queued(const struct tsc_task *t, uint64_t now_ns, uint64_t *ns);
 /* A task's wait and its age for a table, reason first: "fd 11 for 4m12s", "await 7 for 3.0s",
- * "sleep for 2.0s (1.0s left)", "ready for 3ms"; "-" for a running task. Without ages
+ * "sleep for 2.0s (1.0s left)"; a ready or pending task, "queued for 3ms"; "-" for a running
+ * task. Without ages
  * (an older runtime): tsc_wait_describe's text. */
 void tsc_waited_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, size_t n);
 /*
