@@ -13,16 +13,10 @@
 
 int tsc_warn_add(struct tsc_warnings *ws, const struct tsc_warning *w)
 {
-	if (ws->n == ws->cap) {
-		size_t cap = ws->cap ? 2 * ws->cap : 8;
-		struct tsc_warning *nw = realloc(ws->w, cap * sizeof(*nw));
-		if (!nw)
-			return -ENOMEM;
-		ws->w = nw;
-		ws->cap = cap;
-	}
-	ws->w[ws->n++] = *w;
-	return 0;
+	int err = tsc_grow((void **)&ws->w, &ws->cap, ws->n + 1, sizeof(*ws->w));
+	if (!err)
+		ws->w[ws->n++] = *w;
+	return err;
 }
 
 void tsc_warnings_clear(struct tsc_warnings *ws)
