@@ -41,10 +41,43 @@ struct tsc_stacks {
 	struct text *texts;
 	size_t ntexts, texts_cap;
 	struct tsc_idmap rt_pcs;   /* addresses in the runtime by their place on a stack */
+	char *rt_dirs[8];          /* the source directories of the runtime's ts_* functions */
+	unsigned nrt_dirs;
 	struct tsc_stacks_stats st;
 };
 
 static void text_free(struct text *t, unsigned n);
+
+/* The length of path's directory part, with its '/'; 0 when it has none. */
+static size_t dir_len(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? (size_t)(s - path) + 1 : 0;
+}
+
+/* Remember where the runtime's sources are, from a frame of one of its ts_* functions: its
+ * internal helpers (queue_wait, task_entry) live beside them. */
+static void learn_runtime_dir(struct tsc_stacks *st, const struct tsc_sym *y)
+{
+	size_t l;
+	if (!y->fn || strncmp(y->fn, "ts_", 3) || !y->file || !(l = dir_len(y->file)))
+		return;
+	for (unsigned i = 0; i < st->nrt_dirs; i++)
+		if (strlen(st->rt_dirs[i]) == l && !strncmp(st->rt_dirs[i], y->file, l))
+			return;
+	if (st->nrt_dirs < sizeof(st->rt_dirs) / sizeof(st->rt_dirs[0]) &&
+	    (st->rt_dirs[st->nrt_dirs] = strndup(y->file, l)))
+		st->nrt_dirs++;
+}
+
+static bool in_runtime_dir(const struct tsc_stacks *st, const char *file)
+{
+	size_t l = file ? dir_len(file) : 0;
+	for (unsigned i = 0; l && i < st->nrt_dirs; i++)
+		if (strlen(st->rt_dirs[i]) == l && !strncmp(st->rt_dirs[i], file, l))
+			return true;
+	return false;
+}
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -108,7 +141,9 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 	for (size_t i = 0; i < st->n; i++)
 		for (unsigned k = 0; k < st->e[i].stack.n; k++) {
 			const struct tsc_sym *s;
-			tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
+			unsigned n = tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
+			for (unsigned j = 0; j < n; j++)
+				learn_runtime_dir(st, &s[j]);
 		}
 	st->st.symbolize_ns = tsc_now_ns() - t0;
 	*out = st;
@@ -128,6 +163,8 @@ void tsc_stacks_free(struct tsc_stacks *st)
 		text_free(&st->texts[i], st->texts[i].n);
 	free(st->texts);
 	tsc_idmap_free(&st->rt_pcs);
+	for (unsigned i = 0; i < st->nrt_dirs; i++)
+		free(st->rt_dirs[i]);
 	free(st->e);
 	free(st);
 }
@@ -307,15 +344,16 @@ static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
 
 /*
  * Which levels of the frames at pc are the runtime's: its functions are named ts_* (the API,
- * and ts__* inside), anything inlined into one of them is its too, and so is an address
- * whose place on a stack says so (rt_pcs).
+ * and ts__* inside), its internal ones are in the same source directory, anything inlined
+ * into one of them is its too, and so is an address whose place on a stack says so (rt_pcs).
  */
 static void runtime_levels(const struct tsc_stacks *st, uint64_t pc, const struct tsc_sym *sym,
 			   unsigned n, bool *rt)
 {
 	bool outer = tsc_idmap_get(&st->rt_pcs, pc) != NULL;
 	for (unsigned i = n; i-- > 0;) {
-		outer = outer || (sym[i].fn && !strncmp(sym[i].fn, "ts_", 3));
+		outer = outer || (sym[i].fn && !strncmp(sym[i].fn, "ts_", 3)) ||
+			in_runtime_dir(st, sym[i].file);
 		rt[i] = outer;
 	}
 }
