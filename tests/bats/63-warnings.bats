@@ -167,3 +167,26 @@ check_hog_warns() {
 	top_frames 1 --no-bpf --warn-wait 0.3s
 	grep -q "^warning: sleeper (2) has waited .*the longest of 5 tasks" "$T/frame1"
 }
+
+@test "top --exact times a task that runs without yielding from its switch-in (root)" {
+	local id
+	require_root_bpf
+	mkfifo "$T/cmd"
+	exec {CMD_FD}<>"$T/cmd"
+	"$BUILD/progs/top_victim" <"$T/cmd" >"$T/victim.out" 2>&1 3>&- &
+	DEMO_PID=$!
+	PIDS+=("$DEMO_PID")
+	wait_for_lines "$T/victim.out"
+	spawn top "$TASKSCOPE" top --exact -b -n 8 -d 0.3 "$DEMO_PID"
+	wait_line "$T/top.out" "^taskscope top - "
+	echo "spin hot" >&"$CMD_FD"
+	wait_line "$T/victim.out" "^spinning "
+	id=$(awk '/^spinning / { print $2 }' "$T/victim.out")
+	wait_exit "$PID" 30
+	[ "$RC" = 0 ]
+	cat "$T/top.out"
+	# switched in after top attached: the switch probe's time, not a lower bound
+	grep -Eq "^warning: hot \\($id\\) has run [0-9.hms]+ without yielding on thread [0-9]+, starving its loop \\(switched in [0-9.]+s ago by the switch probe, not out since\\)$" "$T/top.out"
+	! grep "without yielding" "$T/top.out" | grep -v "^warning: hot "
+	echo quit >&"$CMD_FD"
+}
