@@ -300,9 +300,9 @@ frames_agree() {
 	[ "$status" -eq 0 ]
 	grep -qx 'threads 1, tasks 4: 1 running, 1 ready, 1 waiting, 1 pending' <<<"$output"
 	# WAITED: how long a ready or pending task has waited for its turn
-	grep -qE '^ +2 yielded +ready +ready for [0-9.hms]+ ' <<<"$output"
+	grep -qE '^ +2 yielded +ready +queued for [0-9.hms]+ ' <<<"$output"
 	grep -qE '^ +3 sleeper +waiting +sleep ' <<<"$output"
-	grep -qE '^ +4 never-ran +pending +pending for [0-9.hms]+ ' <<<"$output"
+	grep -qE '^ +4 never-ran +pending +queued for [0-9.hms]+ ' <<<"$output"
 	run "$TASKSCOPE" top --json -n 1 -d 0.2 "$PID"
 	[ "$status" -eq 0 ]
 	jq -e '.states == {"pending":1,"ready":1,"running":1,"waiting":1}' <<<"$output"
