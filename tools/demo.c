@@ -16,9 +16,10 @@
 
 static struct {
 	int threads, tasks, churn, hog, deadlock;
+	long hog_ms;                 /* the hog's CPU between two yields */
 	double duration;
 	const char *truth;
-} opt = { .threads = 2, .tasks = 4, .duration = -1 };
+} opt = { .threads = 2, .tasks = 4, .hog_ms = 1, .duration = -1 };
 
 static ts_loop **loops;
 static ts_queue **queues;
@@ -129,7 +130,7 @@ static void *hog(void *arg)
 	(void)arg;
 	mark_started();
 	do
-		spin_us(1000);
+		spin_us((uint64_t)opt.hog_ms * 1000);
 	while (ts_yield() == 0);
 	return NULL;
 }
@@ -261,6 +262,8 @@ static void usage(FILE *f)
 		"  --tasks N      long-lived tasks per thread, named worker-T-K (default 4)\n"
 		"  --churn N      short tasks spawned and finished per second per thread\n"
 		"  --hog          one CPU-bound task\n"
+		"  --hog-ms MS    the hog runs MS ms between two yields (default 1): a long\n"
+		"                 burst starves its loop, as a long synchronous call does\n"
 		"  --deadlock     three tasks that await each other in a cycle\n"
 		"  --duration S   exit 0 after S seconds (default: until SIGINT/SIGTERM)\n"
 		"  --truth FILE   once every long-lived task runs, write one JSON line per task\n"
@@ -274,6 +277,7 @@ int main(int argc, char **argv)
 		{ "churn", required_argument, NULL, 'c' },   { "hog", no_argument, NULL, 'H' },
 		{ "deadlock", no_argument, NULL, 'D' },      { "duration", required_argument, NULL, 'd' },
 		{ "truth", required_argument, NULL, 'T' },   { "help", no_argument, NULL, 'h' },
+		{ "hog-ms", required_argument, NULL, 'B' },
 		{ 0 },
 	};
 	int c;
@@ -283,6 +287,7 @@ int main(int argc, char **argv)
 		case 'k': opt.tasks = atoi(optarg); break;
 		case 'c': opt.churn = atoi(optarg); break;
 		case 'H': opt.hog = 1; break;
+		case 'B': opt.hog_ms = atol(optarg); break;
 		case 'D': opt.deadlock = 1; break;
 		case 'd': opt.duration = atof(optarg); break;
 		case 'T': opt.truth = optarg; break;
@@ -291,7 +296,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc || opt.threads < 0 || opt.threads > 64 || opt.tasks < 0 ||
-	    opt.tasks > 65535 || opt.churn < 0) {
+	    opt.tasks > 65535 || opt.churn < 0 || opt.hog_ms < 1 || opt.hog_ms > 86400000) {
 		usage(stderr);
 		return 2;
 	}

@@ -377,7 +377,7 @@ static void print_at_json(struct dump *d, uint64_t at_ns, struct tsc_tstate_task
 	for (size_t i = 0; i < d->st.nthreads; i++) {
 		struct tsc_tstate_thread *th = &d->st.threads[i];
 		if (th->live)
-			tsc_thread_json(o, th->tid, th->loop_id, th->current);
+			tsc_thread_json(o, th->tid, th->loop_id, th->current, -1);
 	}
 	tsc_json_end_arr(o);
 	tsc_json_key(o, "tasks");

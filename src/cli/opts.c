@@ -46,6 +46,31 @@ int tsc_parse_long(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+int tsc_parse_duration(const char *s, uint64_t *ns)
+{
+	static const struct { const char *unit; double ns; } units[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1e9 },
+		{ "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 }, { "d", 86400e9 },
+	};
+	char *end;
+	if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
+		return -1; /* strtod would take spaces, signs, "inf" and "nan" */
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit))
+			continue;
+		double t = v * units[i].ns;
+		if (!(t >= 0 && t <= (double)TSC_DURATION_MAX_NS))
+			return -1;
+		*ns = (uint64_t)t;
+		return 0;
+	}
+	return -1;
+}
+
 size_t tsc_parse_size(const char *s)
 {
 	char *end;
@@ -111,9 +136,13 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-bpf", no_argument, NULL, 'n' },
 		{ "stacks", no_argument, NULL, 's' },
+		{ "all-frames", no_argument, NULL, 'a' },
+		{ "no-group", no_argument, NULL, 'G' },
+		{ "warnings", no_argument, NULL, 'w' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "stuck", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	const char *pid_opt = NULL;
@@ -121,14 +150,35 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 	*o = (struct tsc_pid_opts){ .use_bpf = 1 };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnsp:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jnsaGwp:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = 1; break;
 		case 'n': o->use_bpf = 0; break;
 		case 's': o->stacks = 1; break;
+		case 'a': o->all_frames = 1; break;
+		case 'G': o->no_group = 1; break;
+		case 'w':
+			if (strcmp(cmd, "ps")) { /* a section of ps's output */
+				tsc_opts_bad(cmd, '?', argc, argv);
+				goto usage;
+			}
+			o->warnings = 1;
+			break;
 		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': usage(stdout); return TSC_EXIT_OK;
+		case 'S':
+			if (strcmp(cmd, "ps")) { /* tree shows every task of a chain */
+				fprintf(stderr, "taskscope %s: --stuck is an option of ps\n", cmd);
+				goto usage;
+			}
+			if (tsc_parse_duration(optarg, &o->stuck_ns)) {
+				fprintf(stderr, "taskscope %s: --stuck takes a duration such as 30s, "
+					"500ms or 2m, not '%s'\n", cmd, optarg);
+				goto usage;
+			}
+			o->stuck = 1;
+			break;
 		default:
 			tsc_opts_bad(cmd, c, argc, argv);
 			goto usage;
@@ -136,6 +186,7 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 	}
 	if ((o->pid = tsc_opts_pid(cmd, pid_opt, argc, argv, optind, NULL)) < 0)
 		goto usage;
+	o->stacks |= o->all_frames | o->no_group; /* how to show stacks: shows them */
 	return -1;
 usage:
 	fprintf(stderr, "Usage: taskscope %s [--json] [--no-bpf] [--stacks] PID (see taskscope %s --help)\n",

@@ -8,6 +8,7 @@
 #define TSC_OPTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* A PID argument: > 0 and all digits. Returns it, or -1. */
@@ -16,6 +17,10 @@ int tsc_parse_pid(const char *s);
 int tsc_parse_double(const char *s, double lo, double hi, double *out);
 /* A whole number in [lo, hi]: 0, or -1. */
 int tsc_parse_long(const char *s, long lo, long hi, long *out);
+/* A duration: a number with a unit, ns, us, ms, s (the default), m or min, h, d ("30s",
+ * "1.5m", "250ms", "2"), up to TSC_DURATION_MAX_NS. 0 and *ns, or -1 when not one. */
+#define TSC_DURATION_MAX_NS (100ull * 365 * 86400 * 1000000000ull)
+int tsc_parse_duration(const char *s, uint64_t *ns);
 /* Bytes with an optional K, M or G (and i, B, iB) up to 1G, rounded up to a power of two of
  * at least a page: "16M" -> 16777216. 0 when invalid. */
 size_t tsc_parse_size(const char *s);
@@ -33,9 +38,14 @@ int tsc_opts_pid(const char *cmd, const char *pid_opt, int argc, char **argv, in
  * optstring): "unknown option '-x'" or "option '-d' needs a value". */
 void tsc_opts_bad(const char *cmd, int c, int argc, char **argv);
 
-/* The options ps and tree share: [-j|--json] [-n|--no-bpf] [-s|--stacks] [-v] -p PID | PID. */
+/* The options ps and tree share: [-j|--json] [-n|--no-bpf] [-s|--stacks] [-v] -p PID | PID;
+ * for the stacks [-a|--all-frames] [-G|--no-group]; and ps's --stuck DURATION, --warnings. */
 struct tsc_pid_opts {
 	int pid, json, use_bpf, stacks;
+	uint64_t stuck_ns;            /* --stuck: only tasks waiting longer; 0 = every task */
+	int stuck;
+	int all_frames, no_group;
+	int warnings;                 /* ps only: -w, --warnings */
 };
 /* Returns -1 when o is filled and the command goes on, else the exit code to return
  * (0 after --help, TSC_EXIT_USAGE after a message on stderr). */

@@ -34,6 +34,7 @@ struct top_opts {
 	int pid;
 	double interval;
 	int hz, exact, batch, json, use_bpf;
+	uint64_t warn_run, warn_wait, warn_lag; /* the warnings' thresholds, ns */
 	long frames;                /* 0 = until quit */
 	struct top_view view;
 };
@@ -68,17 +69,28 @@ static void top_usage(FILE *f)
 		"                    COLUMNS or the terminal when either is known\n"
 		"  --json            one JSON object per frame and line\n"
 		"  -n, --frames N    stop after N frames (batch and JSON; default: until killed)\n"
-		"  -s, --sort KEY    cpu (default), age, name, id or switches\n"
+		"  -W, --warn-run DURATION  warn of a task that runs longer without yielding\n"
+		"                    (default 100ms; 30s, 500ms, 2m; a number alone is\n"
+		"                    seconds); sampling sees it current at consecutive\n"
+		"                    refreshes, so at least one interval; --exact knows when it\n"
+		"                    was switched in\n"
+		"  --warn-wait DURATION  warn of tasks waiting longer (default 60s)\n"
+		"  --warn-lag DURATION   warn of a loop whose timers fire later (default 100ms)\n"
+		"  -s, --sort KEY    cpu (default), age, name, id, switches or waited (the\n"
+		"                    longest wait first; WAITED: \"fd 11 for 4m12s\")\n"
 		"  -f, --filter TEXT only tasks whose name holds TEXT\n"
 		"  --no-bpf          the registry alone: states and switches/s, no CPU, no probes\n"
 		"                    (no privileges beyond ptrace access to the process)\n"
 		"  -v, --verbose     more detail on stderr\n"
 		"  -h, --help        this help\n\n"
-		"KEYS: c a n i s  sort by cpu, age, name, id, switches (again: reverse)\n"
+		"KEYS: c a n i s w  sort by cpu, age, name, id, switches, waited (again: reverse)\n"
 		"      /  filter by name    t  await tree    Enter  details    p  pause\n"
 		"      arrows, PgUp/PgDn, Home/End  move    ?  help    q  quit\n\n"
 		"A task's CPU%% is CPU time, in both modes: its thread's, read from the kernel at\n"
-		"each refresh, shared among the thread's tasks by their samples or time switched in.\n"
+		"each refresh, shared among the thread's tasks by their samples or time switched in.\n\n"
+		"WARNINGS under the header, each with the task and the evidence: a task running\n"
+		"without yielding (starving its loop), the task waiting longest past the\n"
+		"threshold (and how many do), a loop whose timers fire late, await cycles.\n\n"
 		"The first frame comes after one interval. When the target exits, top says so and\n"
 		"exits with status 7; when it execs another program, with status 11. Exit codes:\n"
 		"taskscope --help.\n\n"
@@ -164,6 +176,7 @@ static int refresh(struct top *t)
 		if ((err = top_bpf_set_slots(t->s, m)) || (err = top_bpf_read(t->s, m)))
 			snprintf(m->note, sizeof(m->note), "sampler: %s", strerror(-err));
 	}
+	top_warnings_update(m);
 	uint64_t before = t->lifecycle_lost;
 	update_counters(t);
 	if (t->b && t->lifecycle_lost > before) {
@@ -204,6 +217,7 @@ static int open_target(struct top *t)
 		return tsc_bpf_exit_code(t->r, err);
 	}
 	update_counters(t);
+	top_warnings_update(&t->m); /* the first reads of what runs, for the next refresh */
 	return 0;
 }
 
@@ -397,6 +411,9 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 		{ "sort", required_argument, NULL, 's' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "no-bpf", no_argument, NULL, 'N' },
+		{ "warn-run", required_argument, NULL, 'W' },
+		{ "warn-wait", required_argument, NULL, 'A' },
+		{ "warn-lag", required_argument, NULL, 'L' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -407,7 +424,7 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 	double v;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:bn:s:f:p:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:bn:s:f:W:p:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (tsc_parse_double(optarg, 0.05, 3600, &o->interval)) {
@@ -435,7 +452,8 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 			break;
 		case 's':
 			if (top_sort_parse(optarg, &o->view.sort)) {
-				fprintf(stderr, "taskscope top: sort by cpu, age, name, id or switches\n");
+				fprintf(stderr, "taskscope top: sort by cpu, age, name, id, switches or "
+						"waited\n");
 				goto usage;
 			}
 			break;
@@ -443,11 +461,21 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 			snprintf(o->view.filter, sizeof(o->view.filter), "%s", optarg);
 			break;
 		case 'N': o->use_bpf = 0; break;
+		case 'W':
+		case 'A':
+		case 'L':
+			if (tsc_parse_duration(optarg, c == 'W' ? &o->warn_run : c == 'A' ?
+					       &o->warn_wait : &o->warn_lag)) {
+				fprintf(stderr, "taskscope top: --warn-%s takes a duration: 30s, 500ms, "
+						"2m\n", c == 'W' ? "run" : c == 'A' ? "wait" : "lag");
+				goto usage;
+			}
+			break;
 		case 'p': pid_opt = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': top_usage(stdout); return TSC_EXIT_OK;
 		default:
-			if (optopt && strchr("dnsfp", optopt))
+			if (optopt && strchr("dnsfWp", optopt))
 				fprintf(stderr, "taskscope top: option '-%c' needs a value\n", optopt);
 			else
 				fprintf(stderr, "taskscope top: unknown option '%s'\n", argv[optind - 1]);
@@ -470,6 +498,9 @@ static int run_top(struct top *t)
 	t->m.pid = t->o.pid;
 	t->m.interval = t->o.interval;
 	t->m.exact = t->o.exact;
+	t->m.warn_run_ns = t->o.warn_run;
+	t->m.warn_wait_ns = t->o.warn_wait;
+	t->m.warn_lag_ns = t->o.warn_lag;
 	t->m.hz = t->o.use_bpf && !t->o.exact ? t->o.hz : 0;
 	if (!t->o.use_bpf)
 		snprintf(t->mode, sizeof(t->mode), "registry only");
@@ -517,7 +548,9 @@ static int run_top(struct top *t)
 
 int tsc_cmd_top(int argc, char **argv)
 {
-	struct top t = { .o = { .interval = 1, .hz = 99, .use_bpf = 1 }, .sfd = -1 };
+	struct top t = { .o = { .interval = 1, .hz = 99, .use_bpf = 1, .warn_run = TSC_WARN_RUN_NS,
+			       .warn_wait = TSC_WARN_WAIT_NS, .warn_lag = TSC_WARN_LAG_NS },
+		       .sfd = -1 };
 	int rc = parse_top_opts(argc, argv, &t.o);
 	return rc >= 0 ? rc : run_top(&t);
 }

@@ -270,11 +270,11 @@ complete_words() {
 	run -0 complete_words "$ts" t
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "top tree " ]
 	run -0 complete_words "$ts" ps --
-	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--help --json --no-bpf --pid --stacks --verbose " ]
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--all-frames --help --json --no-bpf --no-group --pid --stacks --stuck --verbose --warnings " ]
 	run -0 complete_words "$ts" -v record --d
 	[ "$output" = --duration ]
 	run -0 complete_words "$ts" top -s ""
-	[ "$(sort <<<"$output" | tr '\n' ' ')" = "age cpu id name switches " ]
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "age cpu id name switches waited " ]
 	run -0 complete_words "$ts" export run.tsc --format ""
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "chrome perfetto " ]
 	run -0 complete_words "$ts" help p

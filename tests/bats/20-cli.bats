@@ -321,12 +321,13 @@ ts_probes() {
 	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
 	[[ ${lines[0]} == "PID $VICTIM: 3 threads, 13 tasks"* ]]
 	grep -qE '^TID +CURRENT$' <<<"$output"
-	grep -qE '^ *ID NAME +STATE +WAIT +THREAD +PARENT +AGE CORO$' <<<"$output"
+	grep -qE '^ *ID NAME +STATE +WAITED +THREAD +PARENT +AGE CORO$' <<<"$output"
 	local name
 	while read -r name; do
 		grep -qE "^ *[0-9]+ $name +[a-z]+ " <<<"$output" || { echo "no row for $name" >&2; return 1; }
 	done < <(jq -r .name "$T/truth")
-	grep -qE '^ +1 Task-1 +waiting +fd [0-9]+ +'"$VICTIM"' +- +[0-9.hms]+ main_coro$' <<<"$output"
+	grep -qE '^ +1 Task-1 +waiting +fd [0-9]+ for [0-9.hms]+ +'"$VICTIM"' +- +[0-9.hms]+ main_coro$' \
+		<<<"$output"
 	[ "$(awk '{ print length }' <<<"$output" | sort -n | tail -1)" -le 80 ]
 }
 
@@ -336,8 +337,8 @@ ts_probes() {
 	[ "$(jq -c '[.tasks[] | [.id, .name, .state]] | sort' <<<"$output")" = \
 		'[[1,"Task-1","running"],[2,"yielded","ready"],[3,"sleeper","waiting"],[4,"never-ran","pending"]]' ]
 	run -0 "$TASKSCOPE" ps --no-bpf "$VICTIM"
-	grep -qE '^ +2 yielded +ready +- ' <<<"$output"
-	grep -qE '^ +4 never-ran +pending +- ' <<<"$output"
+	grep -qE '^ +2 yielded +ready +queued for [0-9.hms]+ ' <<<"$output"
+	grep -qE '^ +4 never-ran +pending +queued for [0-9.hms]+ ' <<<"$output"
 }
 
 @test "seed example of ten tasks, kept alive: Task-1 runs main_coro, Task-2..11 task_coro" {
@@ -524,8 +525,9 @@ ts_probes() {
 @test "tree: an await chain that merges, each task above the one it awaits" {
 	start_victim "$PARKED" --threads 0 --tasks 1 --chain
 	run -0 "$TASKSCOPE" tree --no-bpf "$VICTIM"
-	grep -qE '^chain-0 \([0-9]+\) awaiter_task\(\) waiting await [0-9]+$' <<<"$output"
-	grep -qE '^└─ chain-1 \([0-9]+\) awaiter_task\(\) waiting await [0-9]+$' <<<"$output"
+	grep -qE '^chain-0 \([0-9]+\) awaiter_task\(\) waiting await [0-9]+ for [0-9.hms]+$' <<<"$output"
+	grep -qE '^└─ chain-1 \([0-9]+\) awaiter_task\(\) waiting await [0-9]+ for [0-9.hms]+$' \
+		<<<"$output"
 	grep -qE '^   └─ chain-2 \([0-9]+\) parked_task\(\) waiting sleep ' <<<"$output"
 	grep -qE '^chain-x \([0-9]+\) awaiter_task\(\)' <<<"$output"
 	grep -qE '^└─ chain-2 .*shown above' <<<"$output"

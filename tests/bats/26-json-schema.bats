@@ -59,6 +59,8 @@ start_demo() {
 		validate "ps --json" "$T/ps.json"
 		"$TASKSCOPE" ps $mode --stacks --json "$DEMO_PID" > "$T/pss.json"
 		validate "ps --json" "$T/pss.json"
+		# the stack fields the schema describes are there to check: groups, runtime frames
+		jq -e '(.stack_groups | length) > 0 and any(.tasks[].stack[]; .runtime == true)' "$T/pss.json"
 		run "$TASKSCOPE" tree $mode --json "$DEMO_PID"
 		[ "$status" -eq 3 ] # the demo's cycle
 		printf '%s\n' "$output" > "$T/tree.json"
@@ -96,7 +98,7 @@ start_demo() {
 	validate "dump --at T --json" "$T/at.json"
 	# the fields of the task of a long-lived waiting task, without each command's own extras
 	keys='[.tasks[] | select(.name == "deadlock-A") | keys - ["awaited_by", "in_cycle",
-		"cpu_pct", "cpu_ns", "switches_per_s"]] | .[0]'
+		"cpu_pct", "cpu_ns", "switches_per_s", "spawned_at"]] | .[0]'
 	local want
 	want=$(jq -c "$keys" "$T/ps.json")
 	[ "$want" = "$(jq -c "$keys" "$T/tree.json")" ]

@@ -85,8 +85,9 @@ check_parked_frames() {
 	start_victim "$PROG"
 	ps_json
 	check_parked_frames
-	# the human output: frames under the task's row, "#N 0xADDR fn+0xOFF (file:line)"
-	run timeout 20 "$TASKSCOPE" ps --no-bpf --stacks "$VICTIM_PID"
+	# the human output, one stack per task: frames under the task's row,
+	# "#N 0xADDR fn+0xOFF (file:line)"
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --stacks --no-group "$VICTIM_PID"
 	[ "$status" = 0 ]
 	echo "$output"
 	grep -Eq "^ +#[0-9]+ +0x[0-9a-f]+ sleep_here\+0x[0-9a-f]+ \(.*parked_stacks\.c:$(line_of park:sleep)\)$" <<<"$output"
@@ -228,6 +229,8 @@ check_own_frames() {
 		timeout 20 "$TASKSCOPE" ps --no-bpf --stacks --json "$VICTIM_PID" > "$T/ps.json"
 		check_own_frames "$T/ps.json"
 		# most of the 100 workers are parked at any moment: their stacks were checked
+		# the runtime's internal helpers (sync.c's queue_wait) are its frames too
+		jq -e '[.tasks[].stack[] | select(.fn == "queue_wait" and (.runtime | not))] == []' "$T/ps.json"
 		n=$(jq '[.tasks[] | select(.coro == "worker" and .stack_end == "complete")] | length' "$T/ps.json")
 		echo "complete worker stacks: $n"
 		[ "$n" -ge 50 ]
@@ -250,4 +253,93 @@ check_own_frames() {
 	[ "$seen" = 1 ]
 	run timeout 20 "$TASKSCOPE" ps --no-bpf --stacks "$VICTIM_PID"
 	[ "$status" = 0 ]
+}
+
+# ---- grouped stacks (tests/progs/stack_groups: three places, three spawn sites) ----
+
+GROUPS_PROG=$BUILD/progs/stack_groups
+GROUPS_SRC=$ROOT/tests/progs/stack_groups.c
+
+# The line of marker MARK in stack_groups.c.
+groups_line() {
+	SRC=$GROUPS_SRC line_of "$1"
+}
+
+@test "ps --stacks: 10,000 tasks parked at 3 places are exactly 3 groups, with their counts, members and creators" {
+	local name count
+	start_victim "$GROUPS_PROG" -n 10000
+	ps_json
+	[ "$(jq '.stack_groups | length' "$T/ps.json")" = 3 ]
+	[ "$(jq -c '[.stack_groups[].count]' "$T/ps.json")" = "[5000,3000,2000]" ]
+	for name in alpha:5000:sleep beta:3000:event gamma:2000:sleep; do
+		IFS=: read -r name count wait <<<"$name"
+		# the group whose stack parks in park_NAME holds exactly the tasks named NAME-*
+		jq -e --arg n "$name" --arg w "$wait" --argjson c "$count" --arg at "$(groups_line "park:$name")" '
+			[.tasks[] | select(.name | startswith($n + "-")) | .id] as $ids |
+			[.stack_groups[] | select(any(.stack[]; .fn == "park_" + $n and (.line | tostring) == $at))] as $g |
+			($g | length) == 1 and $g[0].count == $c and $g[0].tasks == $ids and
+			($ids | length) == $c and $g[0].wait == $w and $g[0].stack_end == "complete"' "$T/ps.json"
+		# created by: the function that spawned them, at the line of its ts_spawn_on call
+		jq -e --arg n "$name" --arg at "$(groups_line "spawn:$name")" '
+			([.tasks[] | select(.name == $n + "-0") | .id][0]) as $first |
+			[.stack_groups[] | select(.tasks[0] == $first)][0] | .spawned_at.fn == "spawn_" + $n and (.spawned_at.line | tostring) == $at and
+			  (.spawned_at.file | endswith("stack_groups.c"))' "$T/ps.json"
+	done
+	# the text: each group's line, then its one stack
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --stacks "$VICTIM_PID"
+	[ "$status" = 0 ]
+	echo "$output" | head -40
+	grep -q "^10000 tasks, 3 distinct stacks" <<<"$output"
+	grep -Eqx "5000 tasks waiting sleep for [0-9.]+[a-z]+(-[0-9.]+[a-z]+)?: alpha-0 alpha-1 alpha-2 alpha-3 … alpha-4999 \(ids 1-5000\)" <<<"$output"
+	grep -Eqx "3000 tasks waiting event for [^:]+: beta-0 beta-1 beta-2 beta-3 … beta-2999 \(ids 5001-8000\)" <<<"$output"
+	grep -Eqx "2000 tasks waiting sleep for [^:]+: gamma-0 gamma-1 gamma-2 gamma-3 … gamma-1999 \(ids 8001-10000\)" <<<"$output"
+	# each group's stack, then where its tasks were created
+	awk '/^5000 tasks/ { g = NR } /park_alpha\+/ { p = NR } /^      created by spawn_alpha at / { c = NR; l = $0 }
+	     END { exit !(g && g < p && p < c && c == p + 3) }' <<<"$output"
+	grep -qx "      created by spawn_alpha at tests/progs/stack_groups.c:$(groups_line spawn:alpha)" <<<"$output"
+	grep -qx "      created by spawn_beta at tests/progs/stack_groups.c:$(groups_line spawn:beta)" <<<"$output"
+	grep -qx "      created by spawn_gamma at tests/progs/stack_groups.c:$(groups_line spawn:gamma)" <<<"$output"
+	[ "$(grep -c "park_alpha+0x[0-9a-f]* (.*stack_groups\.c:$(groups_line park:alpha))$" <<<"$output")" = 1 ]
+	awk '/^3000 tasks/ { g = NR } /park_beta\+/ { b = NR } /^2000 tasks/ { n = NR }
+	     END { exit !(g && g < b && b < n) }' <<<"$output"
+}
+
+@test "ps --stacks: the runtime's frames fold into one line; --all-frames shows them; JSON marks them" {
+	start_victim "$PROG"
+	ps_json
+	# runtime: the ts_* functions, what is inlined into them, and the entry frame; no other
+	jq -e '.tasks[] | select(.name == "sleeper") | [.stack[] | select(.runtime) | .fn] ==
+		["do_switch", "schedule_away", "suspend", "ts__suspend", "ts_sleep_ns", "task_entry"]' "$T/ps.json"
+	jq -e '[.tasks[].stack[] | select(.runtime | not) | .fn | select(startswith("ts_") or . == "task_entry")] == []' "$T/ps.json"
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --stacks "$VICTIM_PID"
+	[ "$status" = 0 ]
+	echo "$output"
+	grep -qx "      #0-4 ts_sleep_ns (runtime, 5 frames)" <<<"$output"
+	grep -qx "      #0-4 ts_wait_fd (runtime, 5 frames)" <<<"$output"
+	grep -qx "      #7  task_entry (runtime)" <<<"$output"
+	! grep -Eq "ts__suspend|do_switch|0x[0-9a-f]+ task_entry" <<<"$output"
+	grep -Eq "^      #5  0x[0-9a-f]+ sleep_here\+0x[0-9a-f]+ \(.*parked_stacks\.c:$(line_of park:sleep)\)$" <<<"$output"
+	# every frame, as before
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --all-frames "$VICTIM_PID"
+	[ "$status" = 0 ]
+	grep -Eq "^      #0  0x[0-9a-f]+ do_switch \(inlined\) \(src/runtime/sched\.c:[0-9]+\)$" <<<"$output"
+	grep -Eq "^      #3  0x[0-9a-f]+ ts__suspend\+0x[0-9a-f]+ " <<<"$output"
+	grep -Eq "^      #7  0x[0-9a-f]+ task_entry\+0x[0-9a-f]+ " <<<"$output"
+	! grep -q "(runtime" <<<"$output"
+	# tree folds them the same way
+	run timeout 20 "$TASKSCOPE" tree --no-bpf --stacks "$VICTIM_PID"
+	grep -q "^ *#0-4 ts_sleep_ns (runtime, 5 frames)$" <<<"$output"
+	run timeout 20 "$TASKSCOPE" tree --no-bpf --all-frames "$VICTIM_PID"
+	grep -q "ts__suspend+0x" <<<"$output"
+}
+
+@test "ps --stacks --no-group --all-frames: each task's row and its every frame, as before grouping" {
+	start_victim "$GROUPS_PROG" -n 30
+	run timeout 20 "$TASKSCOPE" ps --no-bpf --no-group --all-frames "$VICTIM_PID"
+	[ "$status" = 0 ]
+	# 30 rows, each followed by its own 8 frames
+	[ "$(grep -Ec "^ *[0-9]+ (alpha|beta|gamma)-[0-9]+ +waiting " <<<"$output")" = 30 ]
+	[ "$(grep -Ec "^      #0  0x[0-9a-f]+ do_switch \(inlined\)" <<<"$output")" = 30 ]
+	awk '/ beta-7 / { r = NR } r && NR == r + 6 && /park_beta\+/ { ok = 1 } END { exit !ok }' <<<"$output"
+	! grep -q "distinct stack" <<<"$output"
 }

@@ -325,6 +325,30 @@ sys.exit("wider than %d columns:\n" % w + "\n".join(bad) if bad else 0)' "$1" "$
 	jq -e '[.tasks[].name | select(test("\n") and test("\u001b"))] | length == 1' <<<"$output"
 }
 
+@test "top: WAITED says how long each task has waited, and -s waited puts the longest first" {
+	start_victim
+	victim_cmd "spawn first" >/dev/null
+	# first has waited a while before second begins to
+	for _ in $(seq 100); do
+		"$TASKSCOPE" ps --no-bpf --json "$VICTIM_PID" > "$T/ps.json"
+		jq -e '.tasks[] | select(.name == "first" and .waited_ns > 200000000)' "$T/ps.json" \
+			>/dev/null && break
+		sleep 0.05
+	done
+	victim_cmd "spawn second" >/dev/null
+	run "$TASKSCOPE" top --no-bpf -b -n 1 -d 0.2 -s waited "$VICTIM_PID"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	grep -q " WAITED " <<<"$output"
+	grep -qE '^ +[0-9]+ first +waiting +sleep for [0-9.hms]+ \([0-9hms]+ left\) ' <<<"$output"
+	# the longest wait first (second and Task-1, back from the command, may tie)
+	[ "$(awk '/^ *ID NAME / { getline; print $2; exit }' <<<"$output")" = first ]
+	run "$TASKSCOPE" top --no-bpf --json -n 1 -d 0.2 -s waited "$VICTIM_PID"
+	jq -e '.tasks[0].name == "first" and
+		([.tasks[].waited_ns] | . == (sort | reverse) and .[0] > .[1] + 100000000)' <<<"$output"
+	echo quit >&"$CMD_FD"
+}
+
 @test "top: a task that never ran is pending, one that ran and yielded is ready" {
 	require_root_bpf
 	spawn states "$BUILD/progs/states"
@@ -332,9 +356,10 @@ sys.exit("wider than %d columns:\n" % w + "\n".join(bad) if bad else 0)' "$1" "$
 	run "$TASKSCOPE" top -b -n 1 -d 0.2 "$PID"
 	[ "$status" -eq 0 ]
 	grep -qx 'threads 1, tasks 4: 1 running, 1 ready, 1 waiting, 1 pending' <<<"$output"
-	grep -qE '^ +2 yielded +ready +- ' <<<"$output"
+	# WAITED: how long a ready or pending task has waited for its turn
+	grep -qE '^ +2 yielded +ready +queued for [0-9.hms]+ ' <<<"$output"
 	grep -qE '^ +3 sleeper +waiting +sleep ' <<<"$output"
-	grep -qE '^ +4 never-ran +pending +- ' <<<"$output"
+	grep -qE '^ +4 never-ran +pending +queued for [0-9.hms]+ ' <<<"$output"
 	run "$TASKSCOPE" top --json -n 1 -d 0.2 "$PID"
 	[ "$status" -eq 0 ]
 	jq -e '.states == {"pending":1,"ready":1,"running":1,"waiting":1}' <<<"$output"
@@ -470,7 +495,8 @@ check_restored() {
 	wait_screen "Filter by name: dead"
 	keys Enter
 	wait_screen 'Filter: "dead"'
-	[ "$(screen | grep -c ' deadlock-[ABC] ')" -eq 3 ]
+	[ "$(screen | grep -v '^! ' | grep -c ' deadlock-[ABC] ')" -eq 3 ] # '!': the warnings
+	screen | grep -q "^! await cycle, a deadlock: deadlock-A"
 	! screen | grep -q ' worker-'
 	# details of the first row, deadlock-A: it awaits B and C awaits it
 	keys Enter

@@ -9,6 +9,8 @@
  *                 "spawned ID NAME NS", NS the CLOCK_MONOTONIC time once it is in the registry
  *   finish NAME   cancels the task NAME and awaits it; prints "finished ID NAME NS", NS the
  *                 time once it has left the registry
+ *   spin NAME     a task NAME that runs 3 s without yielding, then sleeps as idler does;
+ *                 prints "spinning ID NAME" just before it runs
  *   quit          (or end of input) exits 0
  * It prints "ready" first. With --pingpong, two tasks "ping" and "pong" on a loop thread of
  * their own yield to each other as fast as they can, and a plain thread prints every MS
@@ -58,6 +60,17 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *spinner(void *arg)
+{
+	(void)arg;
+	uint64_t end = now_ns() + 3000000000ull;
+	while (now_ns() < end)
+		;
+	while (ts_sleep_ms(3600 * 1000) == 0)
+		;
+	return NULL;
 }
 
 static void *idler(void *arg)
@@ -141,19 +154,28 @@ static void *main_task(void *arg)
 		if (!strcmp(line, "quit"))
 			break;
 		if (!name || !*name || strlen(name) >= sizeof(named[0].name)) {
-			printf("error: spawn NAME, finish NAME or quit\n");
+			printf("error: spawn NAME, spin NAME, finish NAME or quit\n");
 			fflush(stdout);
 			continue;
 		}
 		int k;
 		for (k = 0; k < MAX_NAMED && (!named[k].task || strcmp(named[k].name, name)); k++)
 			;
-		if (!strcmp(line, "spawn")) {
+		if (!strcmp(line, "spawn") || !strcmp(line, "spin")) {
+			int spin = !strcmp(line, "spin");
 			for (k = 0; k < MAX_NAMED && named[k].task; k++)
 				;
-			ts_task *t = k < MAX_NAMED ? ts_spawn_named(idler, NULL, name) : NULL;
+			ts_task *t = k >= MAX_NAMED ? NULL : spin ? ts_spawn_named(spinner, NULL, name)
+							      : ts_spawn_named(idler, NULL, name);
 			if (!t) {
 				printf("error: cannot spawn %s\n", name);
+			} else if (spin) {
+				named[k].task = t;
+				snprintf(named[k].name, sizeof(named[k].name), "%s", name);
+				printf("spinning %llu %s\n", (unsigned long long)ts_task_id(t), name);
+				fflush(stdout);
+				ts_yield(); /* it runs now, 3 s */
+				continue;
 			} else {
 				ts_yield(); /* let it run up to its sleep */
 				named[k].task = t;

@@ -96,7 +96,7 @@ _taskscope()
 		# the value of an option
 		case $cmd:$prev in
 		export:-f | export:--format) o="perfetto chrome" ;;
-		top:-s | top:--sort) o="cpu age name id switches" ;;
+		top:-s | top:--sort) o="cpu age name id switches waited" ;;
 		*:-o | *:--output)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")

@@ -6,6 +6,7 @@
 #include "out/width.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <taskscope/taskscope.h>
 
@@ -71,6 +72,47 @@ void tsc_wait_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, siz
 	default:
 		snprintf(buf, n, "%s", tsc_wait_name(t->wait));
 	}
+}
+
+int tsc_task_waited(const struct tsc_task *t, uint64_t now_ns, uint64_t *ns)
+{
+	if (t->state != TS_WAITING || !t->wait_since_ns)
+		return 0;
+	/* the coarse clock the loop may have read trails ours by up to a tick: never negative */
+	*ns = now_ns > t->wait_since_ns ? now_ns - t->wait_since_ns : 0;
+	return 1;
+}
+
+int tsc_task_queued(const struct tsc_task *t, uint64_t now_ns, uint64_t *ns)
+{
+	if ((t->state != TS_READY && t->state != TS_PENDING) || !t->ready_since_ns)
+		return 0;
+	*ns = now_ns > t->ready_since_ns ? now_ns - t->ready_since_ns : 0;
+	return 1;
+}
+
+void tsc_waited_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, size_t n)
+{
+	char age[32], left[32];
+	uint64_t ns;
+	if (tsc_task_queued(t, now_ns, &ns)) {
+		tsc_fmt_age(ns, age, sizeof(age));
+		snprintf(buf, n, "queued for %s", age);
+		return;
+	}
+	if (!tsc_task_waited(t, now_ns, &ns)) {
+		tsc_wait_describe(t, now_ns, buf, n);
+		return;
+	}
+	tsc_fmt_age(ns, age, sizeof(age));
+	if (t->wait == TS_WAIT_SLEEP) {
+		tsc_fmt_age(t->wait_obj > now_ns ? t->wait_obj - now_ns : 0, left, sizeof(left));
+		snprintf(buf, n, "sleep for %s (%s left)", age, left);
+		return;
+	}
+	char what[48];
+	tsc_wait_describe(t, now_ns, what, sizeof(what));
+	snprintf(buf, n, "%s for %s", what, age);
 }
 
 /* ---- strings from the target: one decoder; one escaper for people, one for JSON ---- */

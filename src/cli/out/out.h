@@ -14,6 +14,16 @@ const char *tsc_wait_name(uint32_t wait);     /* "none", "sleep", ... "?" when u
 void tsc_wait_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, size_t n);
 /* A duration for a table: "350ms", "12.3s", "5m03s", "2h05m", "3d04h". */
 void tsc_fmt_age(uint64_t ns, char *buf, size_t n);
+/* How long task t has waited at now_ns: 1 and *ns while it waits and the runtime said since
+ * when (TS_DEBUG_F_WAIT_AGES), else 0. */
+int tsc_task_waited(const struct tsc_task *t, uint64_t now_ns, uint64_t *ns);
+/* How long a ready or pending task has been in its loop's queue: 1 and *ns, or 0. */
+int tsc_task_queued(const struct tsc_task *t, uint64_t now_ns, uint64_t *ns);
+/* A task's wait and its age for a table, reason first: "fd 11 for 4m12s", "await 7 for 3.0s",
+ * "sleep for 2.0s (1.0s left)"; a ready or pending task, "queued for 3ms"; "-" for a running
+ * task. Without ages
+ * (an older runtime): tsc_wait_describe's text. */
+void tsc_waited_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, size_t n);
 /*
  * Text for people. Everything the target names (tasks, coroutines, files, symbols) is its
  * data: it must never drive the terminal. Valid UTF-8 passes as it is; the rest is shown

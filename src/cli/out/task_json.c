@@ -38,6 +38,11 @@ void tsc_task_json(struct tsc_json *w, const struct tsc_task_view *t, uint64_t n
 			tsc_json_u64(w, t->wait_obj > now_ns ? t->wait_obj - now_ns : 0);
 		}
 	}
+	tsc_json_key(w, "waited_ns");
+	if (waiting && t->wait_since_ns)
+		tsc_json_u64(w, now_ns > t->wait_since_ns ? now_ns - t->wait_since_ns : 0);
+	else
+		tsc_json_null(w);
 	tsc_json_key(w, "created_ns");
 	tsc_json_u64(w, t->created_ns);
 	tsc_json_key(w, "age_ms");
@@ -46,7 +51,8 @@ void tsc_task_json(struct tsc_json *w, const struct tsc_task_view *t, uint64_t n
 	tsc_json_u64(w, t->switches);
 }
 
-void tsc_thread_json(struct tsc_json *w, int32_t tid, uint64_t loop, uint64_t current)
+void tsc_thread_json(struct tsc_json *w, int32_t tid, uint64_t loop, uint64_t current,
+		     int64_t lag_ns)
 {
 	tsc_json_obj(w);
 	tsc_json_key(w, "tid");
@@ -55,6 +61,11 @@ void tsc_thread_json(struct tsc_json *w, int32_t tid, uint64_t loop, uint64_t cu
 	tsc_json_u64(w, loop);
 	tsc_json_key(w, "current");
 	tsc_json_id(w, current);
+	tsc_json_key(w, "lag_ns");
+	if (lag_ns >= 0)
+		tsc_json_i64(w, lag_ns);
+	else
+		tsc_json_null(w);
 	tsc_json_end_obj(w);
 }
 

@@ -28,6 +28,8 @@ struct entry {
 struct text {
 	unsigned n;
 	char **line;        /* "0xADDR fn+0xOFF (file:line)", one per inlined level */
+	char **rt;          /* a runtime frame's function, escaped, for its folded line; NULL
+			     * for the task's own frames */
 	char *json;         /* {"addr":...}, one per inlined level, comma-separated */
 };
 
@@ -38,8 +40,44 @@ struct tsc_stacks {
 	struct text *texts;
 	size_t ntexts, texts_cap;
 	struct tsc_idmap text_at;   /* pc -> index in texts; keyed: pcs are the target's */
+	struct tsc_idmap rt_pcs;    /* addresses in the runtime by their place on a stack */
+	char *rt_dirs[8];           /* the source directories of the runtime's ts_* functions */
+	unsigned nrt_dirs;
 	struct tsc_stacks_stats st;
 };
+
+static void text_free(struct text *t, unsigned n);
+
+/* The length of path's directory part, with its '/'; 0 when it has none. */
+static size_t dir_len(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? (size_t)(s - path) + 1 : 0;
+}
+
+/* Remember where the runtime's sources are, from a frame of one of its ts_* functions: its
+ * internal helpers (queue_wait, task_entry) live beside them. */
+static void learn_runtime_dir(struct tsc_stacks *st, const struct tsc_sym *y)
+{
+	size_t l;
+	if (!y->fn || strncmp(y->fn, "ts_", 3) || !y->file || !(l = dir_len(y->file)))
+		return;
+	for (unsigned i = 0; i < st->nrt_dirs; i++)
+		if (strlen(st->rt_dirs[i]) == l && !strncmp(st->rt_dirs[i], y->file, l))
+			return;
+	if (st->nrt_dirs < sizeof(st->rt_dirs) / sizeof(st->rt_dirs[0]) &&
+	    (st->rt_dirs[st->nrt_dirs] = strndup(y->file, l)))
+		st->nrt_dirs++;
+}
+
+static bool in_runtime_dir(const struct tsc_stacks *st, const char *file)
+{
+	size_t l = file ? dir_len(file) : 0;
+	for (unsigned i = 0; l && i < st->nrt_dirs; i++)
+		if (strlen(st->rt_dirs[i]) == l && !strncmp(st->rt_dirs[i], file, l))
+			return true;
+	return false;
+}
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -77,6 +115,19 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 		st->st.changed += e->stack.end == TSC_STACK_CHANGED;
 	}
 	free(stacks);
+	/* Where a task resumes is always the runtime's (the function that switched away), and a
+	 * whole stack ends in the runtime's entry frame: runtime frames whatever their names, even
+	 * in a stripped binary. */
+	if ((err = tsc_idmap_reset(&st->rt_pcs, 64, tsc_hash_key)))
+		goto fail;
+	for (size_t i = 0; i < st->n; i++) {
+		const struct tsc_stack *k = &st->e[i].stack;
+		if (k->n && k->pc[0] && (err = tsc_idmap_put(&st->rt_pcs, k->pc[0], 1)))
+			goto fail;
+		if (k->n && k->pc[k->n - 1] && k->end == TSC_STACK_COMPLETE &&
+		    (err = tsc_idmap_put(&st->rt_pcs, k->pc[k->n - 1], 1)))
+			goto fail;
+	}
 	st->st.tasks = st->n;
 	st->st.unwind_ns = tsc_now_ns() - t0;
 	tsc_unwinder_free(u);
@@ -90,7 +141,9 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 	for (size_t i = 0; i < st->n; i++)
 		for (unsigned k = 0; k < st->e[i].stack.n; k++) {
 			const struct tsc_sym *s;
-			tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
+			unsigned n = tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
+			for (unsigned j = 0; j < n; j++)
+				learn_runtime_dir(st, &s[j]);
 		}
 	st->st.symbolize_ns = tsc_now_ns() - t0;
 	*out = st;
@@ -107,13 +160,12 @@ void tsc_stacks_free(struct tsc_stacks *st)
 		return;
 	tsc_symbolizer_free(st->sym);
 	tsc_idmap_free(&st->text_at);
-	for (size_t i = 0; i < st->ntexts; i++) {
-		for (unsigned k = 0; k < st->texts[i].n; k++)
-			free(st->texts[i].line[k]);
-		free(st->texts[i].line);
-		free(st->texts[i].json);
-	}
+	for (size_t i = 0; i < st->ntexts; i++)
+		text_free(&st->texts[i], st->texts[i].n);
 	free(st->texts);
+	tsc_idmap_free(&st->rt_pcs);
+	for (unsigned i = 0; i < st->nrt_dirs; i++)
+		free(st->rt_dirs[i]);
 	free(st->e);
 	free(st);
 }
@@ -246,8 +298,8 @@ static void json_str(FILE *f, const char *s)
 		fputs("null", f);
 }
 
-/* The JSON objects of the frames at pc. */
-static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
+/* The JSON objects of the frames at pc; rt[i]: level i is the runtime's. */
+static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n, const bool *rt)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -268,6 +320,8 @@ static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
 			fprintf(f, ",\"offset\":%" PRIu64, y->fn_off);
 		if (y->inlined)
 			fputs(",\"inlined\":true", f);
+		if (rt[i])
+			fputs(",\"runtime\":true", f);
 		fputs(",\"obj\":", f);
 		json_str(f, y->obj);
 		fprintf(f, ",\"obj_addr\":%" PRIu64 ",\"build_id\":", y->obj_addr);
@@ -279,6 +333,35 @@ static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
 		return NULL;
 	}
 	return buf;
+}
+
+/*
+ * Which levels of the frames at pc are the runtime's: its functions are named ts_* (the API,
+ * and ts__* inside), its internal ones are in the same source directory, anything inlined
+ * into one of them is its too, and so is an address whose place on a stack says so (rt_pcs).
+ */
+static void runtime_levels(const struct tsc_stacks *st, uint64_t pc, const struct tsc_sym *sym,
+			   unsigned n, bool *rt)
+{
+	bool outer = tsc_idmap_get(&st->rt_pcs, pc) != NULL;
+	for (unsigned i = n; i-- > 0;) {
+		outer = outer || (sym[i].fn && !strncmp(sym[i].fn, "ts_", 3)) ||
+			in_runtime_dir(st, sym[i].file);
+		rt[i] = outer;
+	}
+}
+
+static void text_free(struct text *t, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		if (t->line)
+			free(t->line[k]);
+		if (t->rt)
+			free(t->rt[k]);
+	}
+	free(t->line);
+	free(t->rt);
+	free(t->json);
 }
 
 /* The lines of the frames at pc; NULL when out of memory. */
@@ -297,25 +380,50 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
 	if (!n)
 		return NULL; /* left unresolved: printed as the address alone, and not kept */
-	char **line = calloc(n, sizeof(*line)), *json = frame_json(pc, sym, n);
-	unsigned made = 0;
-	while (line && json && made < n && (line[made] = frame_line(pc, &sym[made])))
-		made++;
-	if (made < n || tsc_idmap_put(&st->text_at, pc, st->ntexts)) {
-		while (line && made--)
-			free(line[made]);
-		free(line);
-		free(json);
+	bool rt[n];
+	runtime_levels(st, pc, sym, n, rt);
+	struct text nt = { .n = n, .line = calloc(n, sizeof(char *)),
+			   .rt = calloc(n, sizeof(char *)), .json = frame_json(pc, sym, n, rt) };
+	bool ok = nt.line && nt.rt && nt.json;
+	for (unsigned i = 0; ok && i < n; i++) {
+		ok = (nt.line[i] = frame_line(pc, &sym[i])) != NULL;
+		if (ok && rt[i]) {
+			char name[TSC_TEXT_SIZE(256)];
+			tsc_text(name, sizeof(name), sym[i].fn ? sym[i].fn : "??", 256, 0, NULL);
+			ok = (nt.rt[i] = strdup(name)) != NULL;
+		}
+	}
+	if (!ok || tsc_idmap_put(&st->text_at, pc, st->ntexts)) {
+		text_free(&nt, n);
 		return NULL;
 	}
 	struct text *t = &st->texts[st->ntexts++];
-	*t = (struct text){ .n = n, .line = line, .json = json };
+	*t = nt;
 	return t;
 }
 
-void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent)
+/* A run of runtime frames #first..#last as one line, named by its outermost function: the
+ * call into the runtime that the task made (ts_sleep_ns), or the entry frame. */
+static void print_fold(FILE *f, const char *indent, unsigned first, unsigned last,
+		       const char *fn)
+{
+	char num[32];
+	if (first == last) {
+		snprintf(num, sizeof(num), "#%u", first);
+		fprintf(f, "%s%-3s %s (runtime)\n", indent, num, fn);
+	} else {
+		snprintf(num, sizeof(num), "#%u-%u", first, last);
+		fprintf(f, "%s%-3s %s (runtime, %u frames)\n", indent, num, fn, last - first + 1);
+	}
+}
+
+void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent,
+		      unsigned flags)
 {
 	const struct tsc_stack *s = tsc_stacks_find(st, id);
+	bool fold = !(flags & TSC_STACKS_ALL_FRAMES);
+	const char *fold_fn = NULL; /* a run of runtime frames being folded: its outermost name */
+	unsigned fold_first = 0;
 	char buf[128];
 	unsigned idx = 0;
 
@@ -323,11 +431,20 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 		return;
 	for (unsigned k = 0; k < s->n; k++) {
 		const struct text *t = frame_text(st, s->pc[k]);
-		if (!t) {
-			fprintf(f, "%s#%-2u 0x%012" PRIx64 " ??\n", indent, idx++, s->pc[k]);
-			continue;
-		}
-		for (unsigned i = 0; i < t->n; i++, idx++) {
+		for (unsigned i = 0; i < (t ? t->n : 1); i++, idx++) {
+			if (fold && t && t->rt[i]) {
+				if (!fold_fn)
+					fold_first = idx;
+				fold_fn = t->rt[i];
+				continue;
+			}
+			if (fold_fn)
+				print_fold(f, indent, fold_first, idx - 1, fold_fn);
+			fold_fn = NULL;
+			if (!t) {
+				fprintf(f, "%s#%-2u 0x%012" PRIx64 " ??\n", indent, idx, s->pc[k]);
+				continue;
+			}
 			char num[16];
 			snprintf(num, sizeof(num), "#%-2u ", idx);
 			fputs_unlocked(indent, f);
@@ -336,6 +453,8 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 			putc_unlocked('\n', f);
 		}
 	}
+	if (fold_fn)
+		print_fold(f, indent, fold_first, idx - 1, fold_fn);
 	const char *why = end_text(s, buf, sizeof(buf));
 	if (why)
 		fprintf(f, "%s%s\n", indent, why);

@@ -32,11 +32,15 @@ const struct tsc_stack *tsc_stacks_find(const struct tsc_stacks *st, uint64_t id
 
 /* One line per frame, "#N 0xADDR fn+0xOFF (file:line)", each after indent; a suspended
  * stack that did not end at its entry frame gets a last line saying why; a running task
- * gets the single line "running". */
-void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent);
+ * gets the single line "running". Unless flags has TSC_STACKS_ALL_FRAMES, each run of the
+ * runtime's own frames (ts_* and what is inlined into them, where a task resumes, the entry
+ * frame) is one line, "#0-4 ts_sleep_ns (runtime, 5 frames)". */
+#define TSC_STACKS_ALL_FRAMES 1u
+void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *indent,
+		      unsigned flags);
 
-/* The JSON members "stack":[{"addr","fn","file","line","offset","inlined","obj","obj_addr",
- * "build_id"}],"stack_end":"complete"|"truncated"|... and, for a bad frame, "stack_bad_fp",
+/* The JSON members "stack":[{"addr","fn","file","line","offset","inlined","runtime","obj",
+ * "obj_addr","build_id"}],"stack_end":"complete"|"truncated"|... and, for a bad frame, "stack_bad_fp",
  * into the task object w has open. Unknown fn, file, line: null. */
 struct tsc_json;
 void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id);

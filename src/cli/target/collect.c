@@ -8,6 +8,7 @@
 #include "opts.h"
 #include "out/out.h"
 #include "target/remote.h"
+#include "stacks/sites.h"
 #include "stacks/stacks.h"
 #include "util.h"
 
@@ -217,16 +218,30 @@ int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap)
 }
 
 int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapshot *snap,
-		       struct tsc_stacks **st)
+		       struct tsc_stacks **st, struct tsc_sites *sites)
 {
 	struct tsc_remote *r = NULL;
 	*st = NULL;
-	if (!want_stacks)
+	if (sites)
+		memset(sites, 0, sizeof(*sites));
+	if (!want_stacks && !sites)
 		return tsc_collect(pid, use_bpf, snap);
 	int rc = tsc_collect_keep(pid, use_bpf, snap, &r);
 	if (rc)
 		return rc;
-	if ((rc = tsc_stacks_read(r, snap, st)))
+	/* Sites are a nicety: one that cannot be resolved shows its address alone. They are
+	 * resolved before the stacks, which close the target. */
+	if (sites && tsc_sites_collect(r->mem, snap, sites))
+		tsc_sites_free(sites);
+	if (want_stacks)
+		rc = tsc_stacks_read(r, snap, st);
+	else {
+		rc = tsc_report_exec(r); /* what was resolved may be the new program's */
+		tsc_remote_close(r);
+	}
+	if (rc) {
+		tsc_sites_free(sites);
 		tsc_snapshot_free(snap);
+	}
 	return rc;
 }

@@ -32,10 +32,12 @@ int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap);
  * reads, e.g. of stacks; the caller then calls tsc_remote_alive after those reads and
  * tsc_remote_close. *keep is NULL on failure. */
 int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc_remote **keep);
-/* The same, then, with want_stacks, every task's stack (else *st is NULL). Returns an exit
- * code; on failure nothing is left to free. */
+/* The same, then, with want_stacks, every task's stack (else *st is NULL), and with sites,
+ * where each task was spawned (stacks/sites.h; else NULL). Returns an exit code; on failure
+ * nothing is left to free. */
+struct tsc_sites;
 int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapshot *snap,
-		       struct tsc_stacks **st);
+		       struct tsc_stacks **st, struct tsc_sites *sites);
 
 /* ---- failures to exit codes ---- */
 

@@ -83,6 +83,7 @@ static void print_header(FILE *f, const struct top_model *m, const char *mode, i
 		char note[TSC_TEXT_SIZE(sizeof(m->note))];
 		fprintf(f, "note: %s\n", tsc_esc(note, sizeof(note), m->note));
 	}
+	tsc_warnings_print(f, &m->warn, 8);
 }
 
 /* Escaped text s in w columns: cut with an ellipsis, padded unless it ends the line. */
@@ -286,6 +287,7 @@ static void json_task(struct tsc_json *w, const struct top_model *m, const struc
 		.id = t->id, .parent = t->parent, .name = t->name, .coro = t->coro,
 		.state = t->state, .wait = t->wait, .wait_obj = t->wait_obj, .tid = t->tid,
 		.created_ns = t->created_ns, .switches = t->switches,
+		.wait_since_ns = t->wait_since_ns,
 	};
 	tsc_json_obj(w);
 	tsc_task_json(w, &v, m->taken_ns);
@@ -316,6 +318,7 @@ void top_print_json(const struct top_model *m, const struct top_view *v, const c
 	tsc_json_obj(w);
 	json_frame_head(w, m, frame);
 	json_frame_counters(w, m);
+	tsc_warnings_json(w, &m->warn);
 	tsc_json_key(w, "threads");
 	tsc_json_arr(w);
 	for (size_t i = 0; i < m->nthreads; i++) {

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <taskscope/taskscope.h>
 
-/* NAME gives up width first, then WAIT, then CORO: the figures and AGE keep theirs. */
+/* NAME gives up width first, then WAITED, then CORO: the figures and AGE keep theirs. */
 const struct top_col top_cols[TOP_NCOLS] = {
 	[TOP_COL_ID] = { "ID", 1, 1, 0, 0, TOP_SORT_ID, 24 },
 	[TOP_COL_NAME] = { "NAME", 0, 0, 6, 1, TOP_SORT_NAME, 0 },
 	[TOP_COL_STATE] = { "STATE", 0, 1, 0, 0, -1, 12 },
-	[TOP_COL_WAIT] = { "WAIT", 0, 1, 6, 2, -1, 40 },
+	[TOP_COL_WAIT] = { "WAITED", 0, 1, 6, 2, TOP_SORT_WAITED, 80 },
 	[TOP_COL_THREAD] = { "THREAD", 1, 1, 0, 0, -1, 16 },
 	[TOP_COL_CPU] = { "CPU%", 1, 1, 0, 0, TOP_SORT_CPU, 16 },
 	[TOP_COL_TIME] = { "CPU-TIME", 1, 1, 0, 0, -1, 24 },
@@ -33,7 +33,7 @@ static int measured(const struct top_model *m)
 void top_cell(const struct top_model *m, const struct top_task *t, enum top_col_id c, char *buf,
 	      size_t n)
 {
-	const struct tsc_task w = { .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj };
+	const struct tsc_task w = top_task_wait(t);
 	switch (c) {
 	case TOP_COL_ID:
 		snprintf(buf, n, "%llu", (unsigned long long)t->id);
@@ -45,7 +45,7 @@ void top_cell(const struct top_model *m, const struct top_task *t, enum top_col_
 		snprintf(buf, n, "%s", tsc_state_name(t->state));
 		break;
 	case TOP_COL_WAIT:
-		tsc_wait_describe(&w, m->taken_ns, buf, n);
+		tsc_waited_describe(&w, m->taken_ns, buf, n);
 		break;
 	case TOP_COL_THREAD:
 		snprintf(buf, n, "%d", t->tid);

@@ -97,6 +97,7 @@ int top_ui_keys(struct top_ui *ui, const struct top_model *m)
 		case 'n': set_sort(ui, TOP_SORT_NAME); break;
 		case 'i': set_sort(ui, TOP_SORT_ID); break;
 		case 's': set_sort(ui, TOP_SORT_SWITCHES); break;
+		case 'w': set_sort(ui, TOP_SORT_WAITED); break;
 		case '/':
 			memcpy(ui->saved, ui->view.filter, sizeof(ui->saved));
 			memcpy(ui->edit, ui->view.filter, sizeof(ui->edit));

@@ -26,6 +26,7 @@ void top_model_free(struct top_model *m)
 	free(m->spare);
 	free(m->threads);
 	tsc_idmap_free(&m->by_id);
+	tsc_warnings_free(&m->warn);
 	tsc_idmap_free(&m->spare_idx);
 	memset(m, 0, sizeof(*m));
 }
@@ -34,13 +35,13 @@ void top_model_free(struct top_model *m)
 
 const char *top_sort_name(enum top_sort s)
 {
-	static const char *const names[] = { "cpu", "age", "name", "id", "switches" };
+	static const char *const names[] = { "cpu", "age", "name", "id", "switches", "waited" };
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
 int top_sort_parse(const char *s, enum top_sort *out)
 {
-	for (int i = TOP_SORT_CPU; i <= TOP_SORT_SWITCHES; i++) {
+	for (int i = TOP_SORT_CPU; i <= TOP_SORT_WAITED; i++) {
 		if (!strcmp(s, top_sort_name((enum top_sort)i))) {
 			*out = (enum top_sort)i;
 			return 0;
@@ -49,16 +50,36 @@ int top_sort_parse(const char *s, enum top_sort *out)
 	return -EINVAL;
 }
 
+struct tsc_task top_task_wait(const struct top_task *t)
+{
+	return (struct tsc_task){ .state = t->state, .wait = t->wait, .wait_obj = t->wait_obj,
+				  .wait_since_ns = t->wait_since_ns,
+				  .ready_since_ns = t->ready_since_ns };
+}
+
+int top_task_waited(const struct top_model *m, const struct top_task *t, uint64_t *ns)
+{
+	struct tsc_task w = top_task_wait(t);
+	return tsc_task_waited(&w, m->taken_ns, ns) || tsc_task_queued(&w, m->taken_ns, ns);
+}
+
 struct cmp_ctx {
 	const struct top_model *m;
 	const struct top_view *v;
 };
 
 /* < 0 when task a comes first */
-static int cmp_tasks(const struct top_task *a, const struct top_task *b, enum top_sort s)
+static int cmp_tasks(const struct top_model *m, const struct top_task *a,
+		     const struct top_task *b, enum top_sort s)
 {
 	int c = 0;
+	uint64_t wa = 0, wb = 0;
 	switch (s) {
+	case TOP_SORT_WAITED: /* waiting longest first */
+		top_task_waited(m, a, &wa);
+		top_task_waited(m, b, &wb);
+		c = wa > wb ? -1 : wa < wb;
+		break;
 	case TOP_SORT_CPU:
 		c = a->cpu_pct > b->cpu_pct ? -1 : a->cpu_pct < b->cpu_pct;
 		if (!c)
@@ -86,7 +107,7 @@ static int cmp_rows(const void *x, const void *y, void *arg)
 	const struct cmp_ctx *c = arg;
 	const struct top_task *a = &c->m->tasks[*(const uint32_t *)x];
 	const struct top_task *b = &c->m->tasks[*(const uint32_t *)y];
-	int r = cmp_tasks(a, b, c->v->sort);
+	int r = cmp_tasks(c->m, a, b, c->v->sort);
 	return c->v->reverse ? -r : r;
 }
 

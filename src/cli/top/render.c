@@ -286,6 +286,13 @@ static int draw_header(const struct top_ui *ui, const struct top_model *m, const
 		f[n++] = note;
 	}
 	y = fields(y, f, fa, n, "  ");
+	for (size_t i = 0; i < m->warn.n && i < 3; i++) { /* the rest: top -b, ps --warnings */
+		char warn[512] = "! ";
+		tsc_warning_text(&m->warn.w[i], warn + 2, sizeof(warn) - 2);
+		attron(A_BOLD);
+		line(y++, i == 2 && m->warn.n > 3 ? "! ... more warnings: taskscope top -b" : warn);
+		attroff(A_BOLD);
+	}
 	return y + 1;
 }
 
@@ -576,7 +583,7 @@ static void draw_help(int y, int bottom)
 	static const char *const help[] = {
 		"Keys",
 		"",
-		"  c  a  n  i  s    sort by CPU, age, name, id, switches/s (again: reverse)",
+		"  c a n i s w  sort by CPU, age, name, id, switches/s, waited (again: reverse)",
 		"  /                filter by name (Enter keeps it, Esc cancels, empty: all)",
 		"  t                await tree: each task above the task it awaits",
 		"  Enter            details of the selected task (Esc or Enter: back)",
@@ -625,7 +632,7 @@ static void draw_status(struct top_ui *ui)
 	}
 	/* on a narrow terminal the hints go from the right, the row count stays */
 	const char *hint[] = { "q quit", "? help", "/ filter", "t tree", "p pause", "Enter details",
-			       "sort: c a n i s" };
+			       "sort: c a n i s w" };
 	size_t nh = sizeof(hint) / sizeof(hint[0]), o;
 	char count[48];
 	snprintf(count, sizeof(count), "(%zu/%zu)", ui->total ? ui->sel + 1 : 0, ui->total);

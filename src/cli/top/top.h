@@ -19,11 +19,14 @@
 #include <taskscope/debug.h>
 #include "idmap.h"
 #include "out/out.h"
+#include "out/warn.h"
+#include "target/model.h"
 #include "target/walk.h"
 
 struct tsc_remote;
 
-enum top_sort { TOP_SORT_CPU, TOP_SORT_AGE, TOP_SORT_NAME, TOP_SORT_ID, TOP_SORT_SWITCHES };
+enum top_sort { TOP_SORT_CPU, TOP_SORT_AGE, TOP_SORT_NAME, TOP_SORT_ID, TOP_SORT_SWITCHES,
+		 TOP_SORT_WAITED };
 
 struct top_task {
 	uint64_t id, parent;
@@ -31,6 +34,7 @@ struct top_task {
 	uint64_t coro_addr;
 	uint64_t wait_obj;
 	uint64_t created_ns;        /* CLOCK_MONOTONIC */
+	uint64_t wait_since_ns, ready_since_ns; /* the runtime's wait ages, 0 = unknown */
 	uint64_t switches;          /* the runtime's own count: times switched in */
 	uint64_t seq;               /* the runtime's change counter, as last read */
 	uint32_t state, wait;       /* enum ts_state, enum ts_wait */
@@ -52,6 +56,7 @@ struct top_thread {
 	int32_t inner_tid;          /* the target's */
 	uint64_t loop_id, loop_addr;
 	uint64_t current;           /* running task id, 0 = its scheduler or idle */
+	uint64_t lag_ns;            /* how late its loop's timers fire (tsc_reg_loop_lag) */
 	double cpu_pct;             /* the thread on a CPU (the kernel's count), share of one CPU */
 	double task_pct;            /* of which running a task */
 	/* last cumulative values */
@@ -61,6 +66,10 @@ struct top_thread {
 	 * or per sample of a task (sampling): how its tasks' shares become CPU time */
 	double credit;
 	uint64_t unsampled_ns;      /* sampling: CPU time no sample saw, credited to current */
+	/* the task seen current at consecutive reads with its switch count unchanged: running
+	 * since at least streak_ns (warnings.c) */
+	uint64_t streak_task, streak_switches, streak_ns, streak_reads;
+	uint64_t streak_samples, streak_task_samples; /* the counters when it began */
 	int known;
 };
 
@@ -89,6 +98,9 @@ struct top_model {
 	uint64_t resyncs;
 	uint32_t retries;           /* registry reads retried because it changed under us */
 	char note[160];             /* a transient problem to show, "" = none */
+	/* warnings (warnings.c): their thresholds, and those of this refresh */
+	uint64_t warn_run_ns, warn_wait_ns, warn_lag_ns;
+	struct tsc_warnings warn;
 };
 
 /* ---- top/registry.c: the registry, re-read at each refresh ---- */
@@ -143,6 +155,10 @@ int top_tree_build(const struct top_model *m, const struct top_view *v, struct t
 void top_tree_free(struct top_tree *t);
 /* The tasks awaiting id: fills up to max indices, returns the total. */
 size_t top_awaited_by(const struct top_model *m, uint64_t id, uint32_t *out, size_t max);
+/* A task as the shared formatters (out.h) read it: state, wait and wait ages. */
+struct tsc_task top_task_wait(const struct top_task *t);
+/* How long the task has waited (or, ready, waited for its turn): 1 and *ns, or 0. */
+int top_task_waited(const struct top_model *m, const struct top_task *t, uint64_t *ns);
 /* The task's wait, its object spelled out ("await 12 worker-0-1", "fd 7", "queue 0x...",
  * "sleep 20ms"), "-" when not waiting. */
 void top_wait_long(const struct top_model *m, const struct top_task *t, char *buf, size_t n);
@@ -183,6 +199,13 @@ size_t top_fields_fit(const char *const *f, size_t n, size_t sep, size_t indent,
 /* The header's counters as fields: "created 1.0/s", "LOST 0"...; titled, "Created: 1.0/s"
  * (the live view). */
 void top_counter_fields(const struct top_model *m, int titled, char v[6][64]);
+
+/* ---- top/warnings.c ---- */
+/* The warnings of this refresh into m->warn: tasks running without yielding past
+ * m->warn_run_ns, waiting past m->warn_wait_ns (the longest, and how many), loops whose
+ * timers are later than m->warn_lag_ns, await cycles. Call after the registry and the
+ * sampler were read. */
+void top_warnings_update(struct top_model *m);
 
 /* ---- top/batch.c ---- */
 void top_print_text(const struct top_model *m, const struct top_view *v, const char *mode);
