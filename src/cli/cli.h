@@ -25,6 +25,7 @@ extern int tsc_verbose;
 
 /* Commands, all of them: argv[0] is the command name; return an exit code. Each parses its
  * options into a struct first (parse_X_opts, with opts.h), then runs (run_X). */
+int tsc_cmd_ls(int argc, char **argv);
 int tsc_cmd_ps(int argc, char **argv);
 int tsc_cmd_tree(int argc, char **argv);
 int tsc_cmd_probes(int argc, char **argv);

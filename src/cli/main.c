@@ -23,6 +23,7 @@ struct cmd {
 static int cmd_version(int argc, char **argv);
 
 static const struct cmd cmds[] = {
+	{ "ls", tsc_cmd_ls, "list the processes running the taskscope runtime" },
 	{ "ps", tsc_cmd_ps, "list the live tasks and each thread's current task" },
 	{ "tree", tsc_cmd_tree, "show who awaits whom; report await cycles (deadlocks)" },
 	{ "probes", tsc_cmd_probes, "list the taskscope USDT probes of a process or binary" },
