@@ -29,6 +29,7 @@ static const struct cmd cmds[] = {
 	{ "probes", tsc_cmd_probes, "list the taskscope USDT probes of a process or binary" },
 	{ "record", tsc_cmd_record, "record every task event of a process to a trace file" },
 	{ "top", tsc_cmd_top, "a live view of the tasks: CPU, states, switches, waits" },
+	{ "metrics", tsc_cmd_metrics, "task metrics for Prometheus: /metrics or a textfile" },
 	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
 	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
 	{ "version", cmd_version, "print the version and the git commit (as --version)" },

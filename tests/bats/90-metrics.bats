@@ -1,0 +1,265 @@
+#!/usr/bin/env bats
+# `taskscope metrics` with the real engine: a Prometheus on loopback scrapes `metrics --listen`,
+# and node_exporter's textfile collector reads `metrics --textfile`; what Prometheus stores is
+# compared with what the victims know (parked: 9 live tasks, 9 created, none finished; spawner
+# after its work: 41 created, 41 finished). promtool checks the exposition. The endpoint stays
+# up, and says why in taskscope_scrape_error, through a target that exits and a hostile
+# registry. Ports are free ones picked at run time, data in the test's temp dir.
+
+load test_helper
+bats_require_minimum_version 1.5.0
+
+PARKED=$BUILD/progs/parked
+SPAWNER=$BUILD/progs/spawner
+HOSTILE=$BUILD/progs/hostile_registry
+
+setup() {
+	local f
+	for f in "$TASKSCOPE" "$PARKED" "$SPAWNER" "$HOSTILE"; do
+		[ -x "$f" ] || { echo "missing $f: run make" >&2; return 1; }
+	done
+	require_cmd prometheus
+	require_cmd promtool
+	require_cmd prometheus-node-exporter
+	require_cmd curl
+	require_cmd jq
+	T=$BATS_TEST_TMPDIR
+	PIDS=()
+}
+
+teardown() {
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	return 0
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Poll until command "$@" succeeds, up to ~60 s (the machine is shared and loaded).
+until_ok() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		"$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+# parked, 2 loop threads of 4 tasks: PARKED_PID
+start_parked() {
+	spawn parked "$PARKED" --threads 2 --tasks 4
+	PARKED_PID=$PID
+	wait_line "$T/parked.out" '^ready$' 300
+}
+
+# spawner, its work done and held alive: SPAWNER_PID
+start_spawner() {
+	touch "$T/go"
+	spawn spawner "$SPAWNER" -y 20 "$T/go" "$T/hold"
+	SPAWNER_PID=$PID
+	wait_line "$T/spawner.out" '^outcomes ' 600
+	grep -q '^created 41 finished 41 ' "$T/spawner.out"
+}
+
+# taskscope metrics ARGS --listen 127.0.0.1:0: URL
+start_metrics() {
+	spawn metrics "$TASKSCOPE" metrics --listen 127.0.0.1:0 "$@"
+	METRICS_PID=$PID
+	wait_line "$T/metrics.out" 'listening on http://' 300
+	URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$T/metrics.out")
+	ADDR=${URL#http://}
+	ADDR=${ADDR%/metrics}
+}
+
+# A Prometheus scraping each host:port given, every 500 ms: PROM (its API's base URL)
+start_prometheus() {
+	local port t n=0
+	port=$(free_port)
+	{
+		printf 'global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n'
+		printf 'scrape_configs:\n'
+		for t in "$@"; do
+			printf '  - job_name: j%d\n    static_configs:\n      - targets: ["%s"]\n' $((n++)) "$t"
+		done
+	} > "$T/prometheus.yml"
+	spawn prometheus prometheus --config.file="$T/prometheus.yml" \
+		--storage.tsdb.path="$T/tsdb" --web.listen-address="127.0.0.1:$port"
+	PROM=http://127.0.0.1:$port
+	until_ok curl -sf "$PROM/-/ready" -o /dev/null
+}
+
+# The value of an instant PromQL query that returns one sample, or fails.
+prom_value() {
+	curl -sf "$PROM/api/v1/query" --data-urlencode "query=$1" |
+		jq -er 'if (.data.result | length) == 1 then .data.result[0].value[1] else error end'
+}
+
+# Wait until PromQL query $1 has the value $2, up to ~60 s.
+prom_until() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(prom_value "$1" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "query $1: $(prom_value "$1" || true), expected $2" >&2
+	return 1
+}
+
+@test "metrics: promtool accepts the exposition; Prometheus gets OpenMetrics, others text" {
+	start_parked
+	run -0 --separate-stderr "$TASKSCOPE" metrics "$PARKED_PID"
+	printf '%s\n' "$output" > "$T/once.prom"
+	promtool check metrics < "$T/once.prom"
+	grep -qx "taskscope_tasks{pid=\"$PARKED_PID\",exe=\"$PARKED\",state=\"waiting\"} 9" "$T/once.prom"
+	start_metrics -p "$PARKED_PID"
+	curl -sf "$URL" -D "$T/h1" -o "$T/text.prom"
+	grep -qi '^content-type: text/plain; version=0.0.4' "$T/h1"
+	promtool check metrics < "$T/text.prom"
+	# what Prometheus 2 asks for
+	curl -sf "$URL" -D "$T/h2" -o "$T/om.txt" -H 'Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
+	grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$T/h2"
+	[ "$(tail -n 1 "$T/om.txt")" = "# EOF" ]
+	grep -qx '# TYPE taskscope_tasks_created counter' "$T/om.txt"
+	grep -q "^taskscope_tasks_created_total{pid=\"$PARKED_PID\"" "$T/om.txt"
+}
+
+@test "metrics --listen: a real Prometheus stores the task count and the created and finished counters" {
+	start_parked
+	start_spawner
+	start_metrics -p "$PARKED_PID" "$SPAWNER_PID"
+	start_prometheus "$ADDR"
+	prom_until "up{job=\"j0\"}" 1
+	prom_until "sum(taskscope_tasks{pid=\"$PARKED_PID\"})" 9
+	prom_until "taskscope_tasks{pid=\"$PARKED_PID\",state=\"waiting\"}" 9
+	prom_until "taskscope_tasks_created_total{pid=\"$PARKED_PID\"}" 9
+	prom_until "taskscope_tasks_finished_total{pid=\"$PARKED_PID\"}" 0
+	prom_until "taskscope_loops{pid=\"$PARKED_PID\"}" 3
+	prom_until "count(taskscope_loop_cpu_seconds_total{pid=\"$PARKED_PID\"})" 3
+	prom_until "taskscope_tasks_created_total{pid=\"$SPAWNER_PID\"}" 41
+	prom_until "taskscope_tasks_finished_total{pid=\"$SPAWNER_PID\"}" 41
+	prom_until "sum(taskscope_tasks{pid=\"$SPAWNER_PID\"})" 0
+	prom_until "taskscope_up{pid=\"$SPAWNER_PID\",exe=\"$SPAWNER\"}" 1
+	# Prometheus parsed every sample it was given
+	curl -sf "$PROM/api/v1/targets" | jq -e '[.data.activeTargets[] | select(.health != "up")] == []'
+}
+
+@test "metrics --textfile: node_exporter's textfile collector, scraped by Prometheus" {
+	start_parked
+	mkdir "$T/textfile"
+	spawn textfile "$TASKSCOPE" metrics --textfile "$T/textfile" --interval 0.5 -p "$PARKED_PID"
+	until_ok test -s "$T/textfile/taskscope.prom"
+	promtool check metrics < "$T/textfile/taskscope.prom"
+	# only the file, replaced whole: no temporary name left in the directory
+	[ "$(ls -A "$T/textfile")" = taskscope.prom ]
+	local port
+	port=$(free_port)
+	spawn node prometheus-node-exporter --web.listen-address="127.0.0.1:$port" \
+		--collector.disable-defaults --collector.textfile \
+		--collector.textfile.directory="$T/textfile"
+	until_ok curl -sf "http://127.0.0.1:$port/metrics" -o /dev/null
+	start_prometheus "127.0.0.1:$port"
+	prom_until "node_textfile_scrape_error" 0
+	prom_until "taskscope_tasks{pid=\"$PARKED_PID\",state=\"waiting\"}" 9
+	prom_until "taskscope_tasks_created_total{pid=\"$PARKED_PID\"}" 9
+
+	# --once writes once and exits; a symbolic link at the name is never followed
+	rm -rf "$T/tf2" && mkdir "$T/tf2"
+	run -0 "$TASKSCOPE" metrics --textfile "$T/tf2" --once -p "$PARKED_PID"
+	grep -q "^taskscope_tasks_created_total{pid=\"$PARKED_PID\",.*} 9$" "$T/tf2/taskscope.prom"
+	rm "$T/tf2/taskscope.prom"
+	ln -s "$T/victim-file" "$T/tf2/taskscope.prom"
+	echo keep > "$T/victim-file"
+	run -0 "$TASKSCOPE" metrics --textfile "$T/tf2" --once -p "$PARKED_PID"
+	[[ $output == *"cannot write $T/tf2/taskscope.prom"* ]]
+	[ "$(cat "$T/victim-file")" = keep ]
+}
+
+@test "metrics: a target that exits is reported once, then gone; the endpoint stays up" {
+	start_parked
+	start_spawner
+	start_metrics -p "$PARKED_PID" -p "$SPAWNER_PID"
+	curl -sf "$URL" | grep -q "^taskscope_up{pid=\"$SPAWNER_PID\",.*} 1$"
+	# the spawner exits under a scrape loop: every scrape answers
+	touch "$T/hold"
+	local i seen=0
+	for ((i = 0; i < 600; i++)); do
+		curl -sf "$URL" -o "$T/s.prom"
+		grep -q "^taskscope_scrape_error{pid=\"$SPAWNER_PID\",.*,reason=\"exited\"} 1$" "$T/s.prom" && seen=1
+		! grep -q "pid=\"$SPAWNER_PID\"" "$T/s.prom" && break
+		sleep 0.05
+	done
+	[ "$seen" = 1 ]
+	! grep -q "pid=\"$SPAWNER_PID\"" "$T/s.prom"
+	grep -q "^taskscope_up{pid=\"$PARKED_PID\",.*} 1$" "$T/s.prom"
+	grep -qx 'taskscope_exporter_targets 1' "$T/s.prom"
+	kill -0 "$METRICS_PID"
+}
+
+@test "metrics: a hostile registry is reported as a scrape error; the others are still read" {
+	start_parked
+	spawn hostile "$HOSTILE" gen-table
+	local h=$PID
+	wait_line "$T/hostile.out" '^ready$' 600
+	start_metrics -p "$PARKED_PID" -p "$h"
+	curl -sf -m 60 "$URL" -o "$T/s.prom"
+	grep -q "^taskscope_scrape_error{pid=\"$h\",.*,reason=\"inconsistent\"} 1$" "$T/s.prom"
+	grep -q "^taskscope_up{pid=\"$h\",.*} 0$" "$T/s.prom"
+	grep -q "^taskscope_up{pid=\"$PARKED_PID\",.*} 1$" "$T/s.prom"
+	promtool check metrics < "$T/s.prom"
+	# and again: the endpoint stays up, the target runs on
+	curl -sf -m 60 "$URL" -o "$T/s2.prom"
+	grep -q "^taskscope_scrape_error{pid=\"$h\",.*,reason=\"inconsistent\"} 1$" "$T/s2.prom"
+	kill -0 "$h"
+	kill -0 "$METRICS_PID"
+}
+
+@test "metrics --all: a runtime process that starts is added, one that ABI-fails is reported" {
+	start_metrics --all
+	spawn hostile "$HOSTILE" desc-loops
+	local h=$PID
+	wait_line "$T/hostile.out" '^ready$' 600
+	start_parked
+	until_ok bash -c "curl -sf '$URL' | grep -q '^taskscope_up{pid=\"$PARKED_PID\",.*} 1$'"
+	curl -sf "$URL" -o "$T/s.prom"
+	grep -q "^taskscope_scrape_error{pid=\"$h\",.*,reason=\"abi\"} 1$" "$T/s.prom"
+	grep -q '^taskscope_exporter_unreadable_processes ' "$T/s.prom"
+	# nothing but runtime processes: a plain process never shows
+	! grep -q "pid=\"$$\"" "$T/s.prom"
+	! grep -q "pid=\"$METRICS_PID\"" "$T/s.prom"
+	stop_proc "$PARKED_PID"
+	until_ok bash -c "! curl -sf '$URL' | grep -q 'pid=\"$PARKED_PID\"'"
+}
+
+@test "metrics --listen: a silent client, a request too large, a bad method: served, and others too" {
+	start_parked
+	start_metrics -p "$PARKED_PID"
+	local host=${ADDR%:*} port=${ADDR##*:}
+	# a client that connects and says half a request, and stays
+	exec 5<>"/dev/tcp/$host/$port"
+	printf 'GET /metr' >&5
+	curl -sf -m 20 "$URL" | grep -q "^taskscope_up{pid=\"$PARKED_PID\",.*} 1$"
+	exec 5>&-
+	# a request past the bound
+	run curl -s -m 20 -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 9000 /dev/zero | tr '\0' a)" "$URL"
+	[ "$output" = 431 ]
+	run curl -s -m 20 -o /dev/null -w '%{http_code}' -X POST "$URL"
+	[ "$output" = 405 ]
+	run curl -s -m 20 -o /dev/null -w '%{http_code}' "${URL%/metrics}/other"
+	[ "$output" = 404 ]
+	curl -sf -m 20 "$URL" -o /dev/null
+}
+
+@test "metrics: usage" {
+	run -0 "$TASKSCOPE" metrics --help
+	[[ $output == *"USAGE: taskscope metrics"* ]]
+	run -2 "$TASKSCOPE" metrics
+	[[ $output == *"no PID given"* ]]
+	run -2 "$TASKSCOPE" metrics --all 1
+	run -2 "$TASKSCOPE" metrics --once 1
+	run -2 "$TASKSCOPE" metrics --listen nonsense 1
+	run -2 "$TASKSCOPE" metrics --textfile /nonexistent-dir 1
+	run -4 "$TASKSCOPE" metrics 999999999
+}
