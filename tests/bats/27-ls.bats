@@ -21,9 +21,7 @@ setup() {
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 # Start a victim as NAME and wait for its "ready".
