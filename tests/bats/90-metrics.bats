@@ -214,6 +214,36 @@ prom_until() {
 	kill -0 "$METRICS_PID"
 }
 
+@test "metrics: every hostile registry of 24-hostile-registry: bounded, reported, the target unharmed" {
+	[ -x /usr/bin/time ] || strict_skip "/usr/bin/time is not installed (package time)"
+	local mode kib secs
+	for mode in loops dup oddseq coros bogus frames cycle desc ids gen gen-moving gen-table \
+		desc-name desc-loops; do
+		spawn "h-$mode" "$HOSTILE" "$mode"
+		wait_line "$T/h-$mode.out" '^ready$' 600
+		status=0
+		timeout -k 5 30 /usr/bin/time -o "$T/time" -f '%M %e' "$TASKSCOPE" metrics "$PID" \
+			> "$T/m.prom" 2> "$T/m.err" || status=$?
+		read -r kib secs < <(tail -n 1 "$T/time")
+		echo "$mode: exit $status, $kib KiB, $secs s: $(head -n 1 "$T/m.err" | cut -c 1-150)" >&3
+		[ "$kib" -le $((192 * 1024)) ]
+		case $mode in
+		desc*) # a descriptor this taskscope does not read: refused at the start, as ps does
+			[ "$status" = 10 ] ;;
+		*)
+			[ "$status" = 0 ]
+			promtool check metrics < "$T/m.prom"
+			grep -Eq "^taskscope_up\{pid=\"$PID\",.*\} 1$|^taskscope_scrape_error\{pid=\"$PID\"," "$T/m.prom"
+			;;
+		esac
+		# task pointers the runtime never handed out are said, not counted
+		[ "$mode" != ids ] ||
+			grep -Eq "^taskscope_registry_invalid\{pid=\"$PID\",.*\} [1-9][0-9]*$" "$T/m.prom"
+		kill -0 "$PID"
+		stop_proc "$PID"
+	done
+}
+
 @test "metrics --all: a runtime process that starts is added, one that ABI-fails is reported" {
 	start_metrics --all
 	spawn hostile "$HOSTILE" desc-loops

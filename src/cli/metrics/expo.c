@@ -155,6 +155,12 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 	for (i = 0; i < s->n; i++)
 		if (ok(s->t[i]))
 			u64_sample(f, "taskscope_registry_retries_total", s->t[i], s->t[i]->m.retries);
+	family(f, fmt, "taskscope_registry_invalid", "gauge", NULL,
+	       "Loop and task pointers of the registry that failed validation at the last scrape "
+	       "(a corrupt or hostile registry): those tasks are not counted.");
+	for (i = 0; i < s->n; i++)
+		if (ok(s->t[i]))
+			u64_sample(f, "taskscope_registry_invalid", s->t[i], s->t[i]->m.invalid);
 
 	family(f, fmt, "taskscope_exporter_scrape_duration_seconds", "gauge", "seconds",
 	       "Time the last scrape of every process took, discovery included.");
