@@ -244,9 +244,13 @@ int tsc_cmd_metrics(int argc, char **argv)
 		goto cleanup;
 	}
 	s.all = o.all;
-	for (size_t i = 0; i < o.npids; i++)
-		if ((rc = mx_set_add_pid(&s, o.pids[i])))
+	for (size_t i = 0; i < o.npids; i++) {
+		size_t k = 0;
+		while (k < i && o.pids[k] != o.pids[i])
+			k++; /* a PID given twice is one process: its series once */
+		if (k == i && (rc = mx_set_add_pid(&s, o.pids[i])))
 			goto cleanup;
+	}
 	if (!o.listen && !o.textfile)
 		rc = print_once(&s, stdout);
 	else

@@ -259,6 +259,9 @@ prom_until() {
 	! grep -q "pid=\"$METRICS_PID\"" "$T/s.prom"
 	stop_proc "$PARKED_PID"
 	until_ok bash -c "! curl -sf '$URL' | grep -q 'pid=\"$PARKED_PID\"'"
+	# one whose runtime could never be read leaves too
+	stop_proc "$h"
+	until_ok bash -c "! curl -sf '$URL' | grep -q 'pid=\"$h\"'"
 }
 
 @test "metrics --listen: a silent client, a request too large, a bad method: served, and others too" {
@@ -278,6 +281,13 @@ prom_until() {
 	run curl -s -m 20 -o /dev/null -w '%{http_code}' "${URL%/metrics}/other"
 	[ "$output" = 404 ]
 	curl -sf -m 20 "$URL" -o /dev/null
+}
+
+@test "metrics: a PID given twice is one process, its series once" {
+	start_parked
+	run -0 --separate-stderr "$TASKSCOPE" metrics "$PARKED_PID" -p "$PARKED_PID" "$PARKED_PID"
+	[ "$(printf '%s\n' "$output" | grep -c '^taskscope_up{')" = 1 ]
+	printf '%s\n' "$output" | promtool check metrics
 }
 
 @test "metrics: usage" {

@@ -108,13 +108,13 @@ static void scrape_one(struct mx_target *t)
 {
 	uint64_t t0 = tsc_now_ns();
 	int err = 0;
-	if (!t->reg)
-		goto done; /* its runtime cannot be read: the reason found at discovery stands */
-	t->error = NULL;
 	if (!tsc_remote_alive(t->r) || tsc_remote_execd(t->r)) {
 		err = -ESRCH;
 		goto done;
 	}
+	if (!t->reg)
+		goto done; /* its runtime cannot be read: the reason found at discovery stands */
+	t->error = NULL;
 	err = top_reg_refresh(t->reg, &t->m);
 	/* an exit or an exec under the read: what it read is not of this process */
 	if (!tsc_remote_alive(t->r) || tsc_remote_execd(t->r))
