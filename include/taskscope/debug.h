@@ -31,6 +31,10 @@
 /* Bits of ts_debug_desc.features: what this writer does beyond ABI version 1's first form. */
 #define TS_DEBUG_F_PENDING 0x1  /* a task that never ran reads TS_PENDING (0); without this
 				 * bit it read TS_READY (1) from the moment it was queued */
+#define TS_DEBUG_F_WAIT_AGES 0x2 /* the wait-ages block below is there (desc_size covers it) */
+
+/* A loop's lag_max_ns holds the latest timer of a window this long (see loop_lag_max). */
+#define TS_DEBUG_LAG_WINDOW_NS 10000000000ull
 
 struct ts_debug_desc {
 	char magic[8];
@@ -75,6 +79,25 @@ struct ts_debug_desc {
 	uint16_t frame_ret;         /* offset from ctx_sp of the resume address */
 	uint16_t features;          /* TS_DEBUG_F_* (was reserved: 0 in older writers) */
 	uint16_t reserved[3];
+	uint16_t pad_v1[2];         /* the first form's tail padding: its desc_size ends here */
+
+	/* ---- TS_DEBUG_F_WAIT_AGES: since when each task waits, where it was spawned, how
+	 * late each loop's timers fire. Times are CLOCK_MONOTONIC ns from the loop's cached
+	 * clock (loop_now), which the scheduler reads once per pass: an age may start up to
+	 * one pass (at most a few ms on a loop that is not blocked) before the real moment. */
+	/* struct ts_task */
+	uint16_t task_wait_since;   /* uint64_t, when its current wait began (state waiting) */
+	uint16_t task_ready_since;  /* uint64_t, when it became ready or was queued */
+	uint16_t task_spawn_pc;     /* uint64_t, return address into the caller of ts_spawn*,
+				     * ts_run for the first task; 0 = unknown */
+	/* struct ts_loop */
+	uint16_t loop_now;          /* uint64_t, the loop's cached clock */
+	uint16_t loop_lag;          /* uint64_t, how late the last expired timer fired */
+	uint16_t loop_lag_max;      /* uint64_t, the latest of the timers that fired in the
+				     * TS_DEBUG_LAG_WINDOW_NS since loop_lag_max_at */
+	uint16_t loop_lag_max_at;   /* uint64_t, loop clock when that window began */
+	uint16_t loop_timer_next;   /* uint64_t, the earliest timer's deadline, 0 = none: a
+				     * reader's clock past it tells how late the loop is now */
 };
 
 #endif

@@ -17,11 +17,24 @@ extern uint64_t ts__next_task_id;
 
 #define OFF(type, field) ((uint16_t)offsetof(type, field))
 
+/* TS_DEBUG_FORM_V1 builds the descriptor as the first ABI version 1 writers wrote it: no
+ * wait-ages block, desc_size ending before it. The tests keep such a runtime as an older
+ * target that readers must still read (without ages); nothing else uses it. */
+#ifdef TS_DEBUG_FORM_V1
+#define DESC_SIZE offsetof(struct ts_debug_desc, task_wait_since)
+#define DESC_FEATURES TS_DEBUG_F_PENDING
+#else
+#define DESC_SIZE sizeof(struct ts_debug_desc)
+#define DESC_FEATURES (TS_DEBUG_F_PENDING | TS_DEBUG_F_WAIT_AGES)
+#endif
+_Static_assert(offsetof(struct ts_debug_desc, task_wait_since) == 120,
+	       "the wait-ages block starts where the first form's descriptor ended");
+
 /* Not const: in a PIE its pointers are relocated at load. A section of its own survives strip. */
 __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_desc = {
 	.magic = TS_DEBUG_MAGIC,
 	.abi_version = TS_DEBUG_ABI_VERSION,
-	.desc_size = sizeof(struct ts_debug_desc),
+	.desc_size = DESC_SIZE,
 	.loops_addr = (uint64_t)(uintptr_t)loops,
 	.nloops_addr = (uint64_t)(uintptr_t)&nloops,
 	.loops_gen_addr = (uint64_t)(uintptr_t)&loops_gen,
@@ -54,7 +67,17 @@ __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_
 	.task_stack_hi = OFF(struct ts_task, ctx.stack.hi),
 	.frame_rbp = TS_FRAME_RBP,
 	.frame_ret = TS_FRAME_RET,
-	.features = TS_DEBUG_F_PENDING,
+	.features = DESC_FEATURES,
+#ifndef TS_DEBUG_FORM_V1
+	.task_wait_since = OFF(struct ts_task, wait_since_ns),
+	.task_ready_since = OFF(struct ts_task, ready_since_ns),
+	.task_spawn_pc = OFF(struct ts_task, spawn_pc),
+	.loop_now = OFF(struct ts_loop, now_ns),
+	.loop_lag = OFF(struct ts_loop, lag_ns),
+	.loop_lag_max = OFF(struct ts_loop, lag_max_ns),
+	.loop_lag_max_at = OFF(struct ts_loop, lag_max_at_ns),
+	.loop_timer_next = OFF(struct ts_loop, timer_next_ns),
+#endif
 };
 
 int ts__loop_table_add(ts_loop *loop)

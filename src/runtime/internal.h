@@ -70,6 +70,9 @@ struct ts_task {
 	int32_t refs;              /* atomic */
 	uint64_t created_ns;
 	uint64_t switches;
+	uint64_t wait_since_ns;    /* loop clock when its current wait began */
+	uint64_t ready_since_ns;   /* loop clock when it last became ready (or was queued) */
+	uint64_t spawn_pc;         /* the return address into the caller of ts_spawn* */
 	struct ts_ctx ctx;
 
 	ts_loop *loop;
@@ -115,6 +118,11 @@ struct ts_loop {
 	ts_task *current;
 	ts_task **tasks;
 	uint64_t gen;
+	uint64_t now_ns;           /* the loop's cached clock: read once per scheduler pass */
+	uint64_t lag_ns;           /* how late the last timer fired */
+	uint64_t lag_max_ns;       /* the latest one of the window that began at lag_max_at_ns */
+	uint64_t lag_max_at_ns;
+	uint64_t timer_next_ns;    /* deadline of the earliest timer, 0 = none */
 
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */

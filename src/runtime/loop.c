@@ -51,6 +51,7 @@ ts_loop *ts__loop_new(void)
 	pthread_mutex_init(&loop->start_lock, NULL);
 	pthread_cond_init(&loop->start_cond, NULL);
 	loop->slot = -1;
+	loop->now_ns = ts__coarse_now_ns();
 	return loop;
 fail:
 	if (loop->epfd >= 0)
@@ -89,6 +90,8 @@ static void heap_set(ts_loop *loop, uint32_t i, struct ts_timer tm)
 {
 	loop->timers[i] = tm;
 	tm.task->timer_index = (int32_t)i;
+	if (i == 0) /* for outside readers: how late the loop is while it cannot look */
+		loop->timer_next_ns = tm.deadline;
 }
 
 static void heap_up(ts_loop *loop, uint32_t i)
@@ -141,6 +144,8 @@ void ts__timer_del(ts_loop *loop, ts_task *t)
 	uint32_t i = (uint32_t)t->timer_index;
 	t->timer_index = -1;
 	uint32_t last = --loop->ntimers;
+	if (last == 0)
+		loop->timer_next_ns = 0;
 	if (i != last) {
 		heap_set(loop, i, loop->timers[last]);
 		if (i > 0 && loop->timers[(i - 1) / 2].deadline > loop->timers[i].deadline)
@@ -157,10 +162,23 @@ void ts__timer_del(ts_loop *loop, ts_task *t)
 	}
 }
 
+/* How late a timer fired: the last one, and the latest of the current window (debug.h). */
+static void note_lag(ts_loop *loop, uint64_t now, uint64_t late)
+{
+	loop->lag_ns = late;
+	if (now - loop->lag_max_at_ns >= TS_DEBUG_LAG_WINDOW_NS) {
+		loop->lag_max_at_ns = now;
+		loop->lag_max_ns = late;
+	} else if (late > loop->lag_max_ns) {
+		loop->lag_max_ns = late;
+	}
+}
+
 static void run_timers(ts_loop *loop, uint64_t now)
 {
 	while (loop->ntimers && loop->timers[0].deadline <= now) {
 		ts_task *t = loop->timers[0].task;
+		note_lag(loop, now, now - loop->timers[0].deadline);
 		ts__timer_del(loop, t);
 		ts__wake_local(t, t->wait_seq, -ETIMEDOUT);
 	}
@@ -226,9 +244,16 @@ void ts__loop_run(ts_loop *loop, ts_task *until)
 
 	ts__sched_init(loop);
 	for (;;) {
+		/* The loop's cached clock, read once a pass (a clock read costs more than many
+		 * switches): the ages of waits and ready tasks come from it. Timers need the
+		 * precise clock; without them the coarse one does. */
+		if (loop->ntimers)
+			loop->now_ns = ts_now_ns();
+		else
+			loop->now_ns = ts__coarse_now_ns();
 		drain_inbox(loop);
-		if (loop->ntimers) /* a clock read costs more than many switches */
-			run_timers(loop, ts_now_ns());
+		if (loop->ntimers)
+			run_timers(loop, loop->now_ns);
 		if (loop->ready_head) {
 			loop->budget = TS_DIRECT_SWITCH_BUDGET;
 			ts__switch(loop, NULL, ts__ready_pop(loop));
@@ -258,6 +283,8 @@ void ts__loop_run(ts_loop *loop, ts_task *until)
 			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
 		}
 		int n = epoll_wait(loop->epfd, evs, 64, timeout);
+		if (timeout && n > 0) /* it may have slept: the tasks it wakes became ready now */
+			loop->now_ns = ts__coarse_now_ns();
 		for (int i = 0; i < n; i++) {
 			ts_task *t = evs[i].data.ptr;
 			if (!t) {

@@ -136,10 +136,13 @@ static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task 
 	__atomic_store_n(&t->wait_obj, obj, __ATOMIC_RELAXED);
 	t->wake_result = 0;
 	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
+	/* ages from the loop's cached clock: a load and a store, no clock read here */
 	if (reason == TS_WAIT_YIELD) {
+		t->ready_since_ns = loop->now_ns;
 		ts_store(&t->state, TS_READY);
 		ts__ready_push(loop, t);
 	} else {
+		t->wait_since_ns = loop->now_ns;
 		ts_store(&t->state, TS_WAITING);
 	}
 	schedule_away(loop, t);
@@ -174,6 +177,7 @@ void ts__wake_local(ts_task *t, uint32_t seq, int result)
 		return; /* stale: the task already left that wait */
 	t->wake_result = result;
 	t->wait_seq++;
+	t->ready_since_ns = t->loop->now_ns;
 	ts_store(&t->state, TS_READY);
 	ts__ready_push(t->loop, t);
 }
@@ -213,6 +217,7 @@ void ts__start_local(ts_loop *loop, ts_task *t)
 	t->ctx.tsan_fiber = __tsan_create_fiber(0);
 #endif
 	ts__registry_add(loop, t);
+	t->ready_since_ns = loop->now_ns;
 	ts_store(&t->state, TS_PENDING); /* queued, but pending until it first runs */
 	ts__ready_push(loop, t);
 }

@@ -16,6 +16,9 @@
 uint64_t ts__next_task_id = 1;     /* ids: from 1, never reused; in the descriptor */
 static uint64_t next_name_no = 1;   /* "Task-N" for tasks spawned without a name */
 
+/* Where the public entry that calls it returns to: in the caller of ts_spawn* or ts_run. */
+#define RETURN_PC() ((uint64_t)(uintptr_t)__builtin_return_address(0))
+
 struct ts_lock_slot ts__task_locks[TS_TASK_LOCKS] = {
 	[0 ... TS_TASK_LOCKS - 1] = { PTHREAD_MUTEX_INITIALIZER },
 };
@@ -105,8 +108,9 @@ void ts__task_cache_free(ts_loop *loop)
 	loop->nfree_tasks = 0;
 }
 
+/* pc: the return address into the code that asked for the task, its spawn site. */
 static ts_task *spawn(ts_loop *loop, ts_fn fn, const char *coro, void *arg, const char *name,
-			size_t stack_size, bool detached)
+			size_t stack_size, bool detached, uint64_t pc)
 {
 	ts_loop *here = ts__tls_loop;
 	if (!loop)
@@ -142,6 +146,7 @@ static ts_task *spawn(ts_loop *loop, ts_fn fn, const char *coro, void *arg, cons
 	t->refs = detached ? 1 : 2; /* the loop's, dropped when the task finishes; the caller's */
 	t->reg_index = -1;
 	t->timer_index = -1;
+	t->spawn_pc = pc;
 	t->created_ns = ts__coarse_now_ns(); /* a task's age needs no better than ~4 ms */
 	TASKSCOPE_TASK_CREATE(t->id, t->parent, t->name, t->coro, t->tid);
 	if (loop == here)
@@ -157,12 +162,12 @@ ts_task *ts_spawn_opts_(ts_fn fn, const char *coro, void *arg, const struct ts_s
 	struct ts_spawn_opts o = { 0 };
 	if (opts) /* a caller built against fewer options leaves the newer ones zero */
 		memcpy(&o, opts, opts_size < sizeof(o) ? opts_size : sizeof(o));
-	return spawn(o.loop, fn, coro, arg, o.name, o.stack_size, o.detached);
+	return spawn(o.loop, fn, coro, arg, o.name, o.stack_size, o.detached, RETURN_PC());
 }
 
 ts_task *ts_spawn_(ts_loop *loop, ts_fn fn, const char *coro, void *arg, const char *name)
 {
-	return spawn(loop, fn, coro, arg, name, 0, false);
+	return spawn(loop, fn, coro, arg, name, 0, false, RETURN_PC());
 }
 
 ts_task *ts_task_ref(ts_task *t)
@@ -254,6 +259,7 @@ int ts_sleep_ns(uint64_t ns)
 		return ts_yield();
 	uint64_t now = ts_now_ns();
 	uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns; /* huge = forever */
+	t->loop->now_ns = now; /* read anyway: the wait's age starts from it */
 	ts__wait_begin(t);
 	ts__timer_add(t->loop, t, deadline);
 	int err = ts__suspend(TS_WAIT_SLEEP, deadline);
@@ -365,7 +371,7 @@ void *ts_run_(ts_fn fn, const char *coro, void *arg)
 		return NULL;
 	}
 	TASKSCOPE_THREAD_START(loop->id, loop->tid);
-	ts_task *main = ts_spawn_(loop, fn, coro, arg, NULL);
+	ts_task *main = spawn(loop, fn, coro, arg, NULL, 0, false, RETURN_PC());
 	void *result = NULL;
 	if (main) {
 		/* Run until main finishes, then, as asyncio.run does, cancel what is left. */

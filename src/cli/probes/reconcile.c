@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <taskscope/taskscope.h>
 
 _Static_assert(TSC_NAME_LEN == sizeof(((struct tsc_task *)0)->name), "name length");
 _Static_assert(TSC_CORO_LEN == sizeof(((struct tsc_task *)0)->coro), "coro length");
@@ -65,6 +66,15 @@ static bool born(const struct tsc_probe_view *v, uint64_t id)
 	return (__atomic_load_n(&v->born[off >> 6], __ATOMIC_ACQUIRE) >> (off & 63)) & 1;
 }
 
+/* A state set by an event began at the event: the wait or ready age starts there. */
+static void task_since(struct tsc_task *t, const struct tsc_task_rec *r)
+{
+	if (!(r->flags & TSC_TF_STATE))
+		return;
+	t->wait_since_ns = t->state == TS_WAITING ? r->updated_ns : 0;
+	t->ready_since_ns = t->state == TS_READY ? r->updated_ns : 0;
+}
+
 static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
 {
 	memset(t, 0, sizeof(*t));
@@ -80,6 +90,7 @@ static void task_from_rec(struct tsc_task *t, const struct tsc_task_rec *r)
 	t->tid = (int32_t)r->tid;
 	t->created_ns = r->created_ns;
 	t->switches = r->switches;
+	task_since(t, r);
 }
 
 /* What changed of a snapshot task since the snapshot, from its live record. */
@@ -93,6 +104,7 @@ static void task_update(struct tsc_task *t, const struct tsc_task_rec *r, uint64
 		t->state = r->state;
 		t->wait = r->wait;
 		t->wait_obj = r->wait_obj;
+		task_since(t, r);
 	}
 }
 

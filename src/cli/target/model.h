@@ -19,6 +19,10 @@ struct tsc_task {
 	uint64_t created_ns;          /* CLOCK_MONOTONIC, the target's clock = ours */
 	uint64_t switches;
 	uint64_t ctx_sp, stack_lo, stack_hi; /* where its suspended stack lives */
+	/* from a runtime whose descriptor has TS_DEBUG_F_WAIT_AGES; 0 = unknown */
+	uint64_t wait_since_ns;       /* CLOCK_MONOTONIC when its current wait began */
+	uint64_t ready_since_ns;      /* when it became ready (or was queued, pending) */
+	uint64_t spawn_pc;            /* return address into the code that spawned it */
 	uint64_t addr;                /* the task struct in the target, 0 if known only by events */
 };
 
@@ -26,6 +30,8 @@ struct tsc_thread {
 	int32_t tid;
 	uint64_t loop_id;
 	uint64_t current;             /* running task id, 0 = none (in its scheduler or idle) */
+	uint64_t lag_ns;              /* how late its timers fire (tsc_reg_loop_lag), 0 = on time
+				       * or unknown */
 };
 
 struct tsc_snapshot {

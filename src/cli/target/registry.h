@@ -50,9 +50,18 @@ static inline uint32_t tsc_reg_u32(const unsigned char *p, uint16_t off)
 	return v;
 }
 
-/* A loop's fields. */
+/* Does the descriptor carry the wait-ages block (debug.h, TS_DEBUG_F_WAIT_AGES)? The reader
+ * (remote.c) clears the bit in its copy when desc_size or the bytes it read do not cover the
+ * block, so this one test says whether those offsets may be used. */
+static inline int tsc_reg_has_ages(const struct ts_debug_desc *d)
+{
+	return (d->features & TS_DEBUG_F_WAIT_AGES) != 0;
+}
+
+/* A loop's fields; the ages block's are 0 without it. */
 struct tsc_reg_loop_fields {
 	uint64_t id, current_id, current, tasks, gen;
+	uint64_t now_ns, lag_ns, lag_max_ns, lag_max_at_ns, timer_next_ns;
 	uint32_t ntasks;
 	int32_t tid;
 };
@@ -67,12 +76,37 @@ static inline void tsc_reg_loop_decode(const struct ts_debug_desc *d, const unsi
 	l->gen = tsc_reg_u64(p, d->loop_gen);
 	l->ntasks = tsc_reg_u32(p, d->loop_ntasks);
 	l->tid = (int32_t)tsc_reg_u32(p, d->loop_tid);
+	l->now_ns = l->lag_ns = l->lag_max_ns = l->lag_max_at_ns = l->timer_next_ns = 0;
+	if (tsc_reg_has_ages(d)) {
+		l->now_ns = tsc_reg_u64(p, d->loop_now);
+		l->lag_ns = tsc_reg_u64(p, d->loop_lag);
+		l->lag_max_ns = tsc_reg_u64(p, d->loop_lag_max);
+		l->lag_max_at_ns = tsc_reg_u64(p, d->loop_lag_max_at);
+		l->timer_next_ns = tsc_reg_u64(p, d->loop_timer_next);
+	}
 }
 
-/* A task's fields; name points into the bytes read (name_max of them, maybe no NUL). */
+/* How late a loop's timers are as of now_ns (CLOCK_MONOTONIC, the target's clock = ours): the
+ * latest of its recent window (the current one or the one before), or how far now is past its
+ * earliest deadline when that is later: a loop blocked right now cannot fire a timer to say
+ * so. 0 without the ages block. */
+static inline uint64_t tsc_reg_loop_lag(const struct tsc_reg_loop_fields *l, uint64_t now_ns)
+{
+	uint64_t lag = 0;
+	if (l->lag_max_at_ns && now_ns - l->lag_max_at_ns < 2 * TS_DEBUG_LAG_WINDOW_NS &&
+	    now_ns >= l->lag_max_at_ns)
+		lag = l->lag_max_ns;
+	if (l->timer_next_ns && now_ns > l->timer_next_ns && now_ns - l->timer_next_ns > lag)
+		lag = now_ns - l->timer_next_ns;
+	return lag;
+}
+
+/* A task's fields; name points into the bytes read (name_max of them, maybe no NUL). The ages
+ * block's (wait_since_ns, ready_since_ns, spawn_pc) are 0 without it. */
 struct tsc_reg_task_fields {
 	uint64_t magic, seq, id, parent, coro, wait_obj, created_ns, switches;
 	uint64_t ctx_sp, stack_lo, stack_hi;
+	uint64_t wait_since_ns, ready_since_ns, spawn_pc;
 	uint32_t state, wait;
 	int32_t tid;
 	const char *name;
@@ -96,6 +130,12 @@ static inline void tsc_reg_task_decode(const struct ts_debug_desc *d, const unsi
 	t->wait = tsc_reg_u32(p, d->task_wait);
 	t->tid = (int32_t)tsc_reg_u32(p, d->task_tid);
 	t->name = (const char *)p + d->task_name;
+	t->wait_since_ns = t->ready_since_ns = t->spawn_pc = 0;
+	if (tsc_reg_has_ages(d)) {
+		t->wait_since_ns = tsc_reg_u64(p, d->task_wait_since);
+		t->ready_since_ns = tsc_reg_u64(p, d->task_ready_since);
+		t->spawn_pc = tsc_reg_u64(p, d->task_spawn_pc);
+	}
 }
 
 /* The few fields a walk looks at for every task, without decoding the rest. */
@@ -126,9 +166,12 @@ static inline size_t tsc_reg_task_end(const struct ts_debug_desc *d)
 				 d->task_switches, d->task_ctx_sp, d->task_stack_lo,
 				 d->task_stack_hi };
 	const uint16_t f32[] = { d->task_state, d->task_wait, d->task_tid };
+	const uint16_t ages[] = { d->task_wait_since, d->task_ready_since, d->task_spawn_pc };
 	size_t end = (size_t)d->task_name + d->name_max;
 	for (size_t i = 0; i < sizeof(f64) / sizeof(f64[0]); i++)
 		end = f64[i] + 8u > end ? f64[i] + 8u : end;
+	for (size_t i = 0; tsc_reg_has_ages(d) && i < sizeof(ages) / sizeof(ages[0]); i++)
+		end = ages[i] + 8u > end ? ages[i] + 8u : end;
 	for (size_t i = 0; i < sizeof(f32) / sizeof(f32[0]); i++)
 		end = f32[i] + 4u > end ? f32[i] + 4u : end;
 	return end;

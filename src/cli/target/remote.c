@@ -216,6 +216,22 @@ static int desc_valid(const struct ts_debug_desc *d)
 		if (off + taskf[i].size > d->task_size || off % taskf[i].size)
 			return 0;
 	}
+	/* the wait-ages block's, when the descriptor has it (read_desc) */
+	static const struct { size_t off; int task; } agesf[] = {
+		{ offsetof(struct ts_debug_desc, task_wait_since), 1 },
+		{ offsetof(struct ts_debug_desc, task_ready_since), 1 },
+		{ offsetof(struct ts_debug_desc, task_spawn_pc), 1 },
+		{ offsetof(struct ts_debug_desc, loop_now), 0 },
+		{ offsetof(struct ts_debug_desc, loop_lag), 0 },
+		{ offsetof(struct ts_debug_desc, loop_lag_max), 0 },
+		{ offsetof(struct ts_debug_desc, loop_lag_max_at), 0 },
+		{ offsetof(struct ts_debug_desc, loop_timer_next), 0 },
+	};
+	for (size_t i = 0; tsc_reg_has_ages(d) && i < sizeof(agesf) / sizeof(agesf[0]); i++) {
+		memcpy(&off, base + agesf[i].off, 2);
+		if (off + 8u > (agesf[i].task ? d->task_size : d->loop_size) || off % 8)
+			return 0;
+	}
 	return d->max_loops >= 1 && d->name_max >= 2 &&
 	       (uint64_t)d->task_name + d->name_max <= d->task_size &&
 	       d->loops_addr && d->nloops_addr && d->loops_gen_addr && d->next_id_addr;
@@ -270,6 +286,10 @@ static int read_desc(struct tsc_remote *r, uint64_t addr, uint64_t sect_size)
 		return fail(r, -EPROTONOSUPPORT,
 			    "%s: the runtime's debug descriptor is ABI version %u; this taskscope "
 			    "reads version %u", r->target_path, d->abi_version, TS_DEBUG_ABI_VERSION);
+	/* a block the writer's desc_size or the section we read does not cover is not there */
+	size_t ages_end = offsetof(struct ts_debug_desc, loop_timer_next) + 2;
+	if (d->desc_size < ages_end || want < ages_end)
+		d->features &= (uint16_t)~TS_DEBUG_F_WAIT_AGES;
 	if (d->desc_size < min || want < min || !desc_valid(d))
 		return fail(r, -EPROTO, "%s: the debug descriptor fails validation",
 			    r->target_path);

@@ -38,6 +38,9 @@ static void convert(const struct tsc_reg_task_fields *f, uint64_t addr, int32_t 
 	t->ctx_sp = f->ctx_sp;
 	t->stack_lo = f->stack_lo;
 	t->stack_hi = f->stack_hi;
+	t->wait_since_ns = f->wait_since_ns;
+	t->ready_since_ns = f->ready_since_ns;
+	t->spawn_pc = f->spawn_pc;
 	t->addr = addr;
 }
 
@@ -73,6 +76,14 @@ static int take_threads(struct tsc_reg *g, struct tsc_snapshot *s)
 			};
 	}
 	return 0;
+}
+
+/* Each thread's loop lag as of the snapshot's time, in take_threads' order. */
+static void take_lags(const struct tsc_reg *g, struct tsc_snapshot *s)
+{
+	for (size_t i = 0, k = 0; i < g->nloops && k < s->nthreads; i++)
+		if (g->loops[i].done > 0)
+			s->threads[k++].lag_ns = tsc_reg_loop_lag(&g->loops[i].f, s->taken_ns);
 }
 
 /* Room for a chunk of task bodies. */
@@ -219,6 +230,7 @@ static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
 			s->threads[i].current = 0;
 	}
 	s->taken_ns = tsc_now_ns();
+	take_lags(&g, s);
 cleanup:
 	if (err == -ENOMEM)
 		snprintf(r->err, sizeof(r->err), "out of memory");
