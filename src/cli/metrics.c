@@ -36,6 +36,9 @@ static void metrics_usage(FILE *f)
 		"                        --collector.textfile.directory\n"
 		"  -i, --interval SECS   between textfile writes (default 15)\n"
 		"  -1, --once            write the textfile once and exit\n"
+		"  -w, --wait-thresholds LIST  count the tasks waiting longer than each of\n"
+		"                        LIST, seconds separated by commas (default\n"
+		"                        1,10,60,600; at most 16)\n"
 		"  -v, --verbose         more detail on stderr\n"
 		"  -h, --help            this help\n\n"
 		"Without --listen or --textfile, the text format is printed once on stdout.\n"
@@ -44,7 +47,9 @@ static void metrics_usage(FILE *f)
 		"Series (labels pid and exe): taskscope_up, taskscope_scrape_error{reason},\n"
 		"taskscope_tasks{state}, taskscope_tasks_created_total,\n"
 		"taskscope_tasks_finished_total, taskscope_task_switches_total,\n"
-		"taskscope_loop_cpu_seconds_total{tid}, taskscope_loops,\n"
+		"taskscope_loop_cpu_seconds_total{tid}, taskscope_loop_lag_seconds{tid},\n"
+		"taskscope_task_wait_longest_seconds,\n"
+		"taskscope_tasks_waiting_longer_than{seconds}, taskscope_loops,\n"
 		"taskscope_registry_retries_total, taskscope_registry_invalid,\n"
 		"taskscope_scrape_duration_seconds,\n"
 		"taskscope_process_start_time_seconds; and taskscope_exporter_* (README: fleet).\n\n"
@@ -56,11 +61,41 @@ static void metrics_usage(FILE *f)
 
 struct metrics_opts {
 	int all, once;
+	double thresholds[MX_MAX_THRESHOLDS];
+	size_t nthresholds;
 	const char *listen, *textfile;
 	double interval;
 	int *pids;
 	size_t npids;
 };
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* "1,10,60": seconds, ascending, each once. 0 or -1. */
+static int parse_thresholds(const char *arg, struct metrics_opts *o)
+{
+	char buf[512], *save = NULL;
+	size_t n = 0;
+	if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+		return -1;
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		if (n == MX_MAX_THRESHOLDS || tsc_parse_double(w, 0, 1e9, &o->thresholds[n]))
+			return -1;
+		n++;
+	}
+	if (!n)
+		return -1;
+	qsort(o->thresholds, n, sizeof(double), cmp_double);
+	o->nthresholds = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!o->nthresholds || o->thresholds[i] != o->thresholds[o->nthresholds - 1])
+			o->thresholds[o->nthresholds++] = o->thresholds[i];
+	return 0;
+}
 
 static int parse_metrics_opts(int argc, char **argv, struct metrics_opts *o)
 {
@@ -71,16 +106,18 @@ static int parse_metrics_opts(int argc, char **argv, struct metrics_opts *o)
 		{ "textfile", required_argument, NULL, 't' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "once", no_argument, NULL, '1' },
+		{ "wait-thresholds", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	size_t cap = 0;
 	int c, pid;
-	*o = (struct metrics_opts){ .interval = 15 };
+	*o = (struct metrics_opts){ .interval = 15, .thresholds = { 1, 10, 60, 600 },
+				    .nthresholds = 4 };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":ap:l:t:i:1vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":ap:l:t:i:1w:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': o->all = 1; break;
 		case 'p':
@@ -102,6 +139,13 @@ static int parse_metrics_opts(int argc, char **argv, struct metrics_opts *o)
 			}
 			break;
 		case '1': o->once = 1; break;
+		case 'w':
+			if (parse_thresholds(optarg, o)) {
+				fprintf(stderr, "taskscope metrics: --wait-thresholds takes up to %d "
+					"numbers of seconds, separated by commas\n", MX_MAX_THRESHOLDS);
+				goto usage;
+			}
+			break;
 		case 'v': tsc_verbose++; break;
 		case 'h': metrics_usage(stdout); return TSC_EXIT_OK;
 		default:
@@ -244,6 +288,8 @@ int tsc_cmd_metrics(int argc, char **argv)
 		goto cleanup;
 	}
 	s.all = o.all;
+	memcpy(s.thresholds, o.thresholds, sizeof(s.thresholds));
+	s.nthresholds = o.nthresholds;
 	for (size_t i = 0; i < o.npids; i++) {
 		size_t k = 0;
 		while (k < i && o.pids[k] != o.pids[i])

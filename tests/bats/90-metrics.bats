@@ -12,10 +12,12 @@ bats_require_minimum_version 1.5.0
 PARKED=$BUILD/progs/parked
 SPAWNER=$BUILD/progs/spawner
 HOSTILE=$BUILD/progs/hostile_registry
+BLOCKED=$BUILD/progs/blocked_loop
+EXECER=$BUILD/progs/execer
 
 setup() {
 	local f
-	for f in "$TASKSCOPE" "$PARKED" "$SPAWNER" "$HOSTILE"; do
+	for f in "$TASKSCOPE" "$PARKED" "$SPAWNER" "$HOSTILE" "$BLOCKED" "$EXECER"; do
 		[ -x "$f" ] || { echo "missing $f: run make" >&2; return 1; }
 	done
 	require_cmd prometheus
@@ -136,6 +138,8 @@ prom_until() {
 	prom_until "taskscope_tasks_finished_total{pid=\"$PARKED_PID\"}" 0
 	prom_until "taskscope_loops{pid=\"$PARKED_PID\"}" 3
 	prom_until "count(taskscope_loop_cpu_seconds_total{pid=\"$PARKED_PID\"})" 3
+	prom_until "taskscope_tasks_waiting_longer_than{pid=\"$PARKED_PID\",seconds=\"1\"}" 9
+	prom_until "count(taskscope_loop_lag_seconds{pid=\"$PARKED_PID\"})" 3
 	prom_until "taskscope_tasks_created_total{pid=\"$SPAWNER_PID\"}" 41
 	prom_until "taskscope_tasks_finished_total{pid=\"$SPAWNER_PID\"}" 41
 	prom_until "sum(taskscope_tasks{pid=\"$SPAWNER_PID\"})" 0
@@ -175,6 +179,52 @@ prom_until() {
 	[ "$(cat "$T/victim-file")" = keep ]
 }
 
+# The value of series $1 (a prefix up to its last label) in the exposition at $URL.
+series_value() {
+	curl -sf "$URL" | grep -F "$1" | sed -n 's/^[^ ]* \([0-9.e+-]*\)$/\1/p'
+}
+
+# Wait until series $1's value v meets awk condition $2 (on v), up to ~60 s.
+until_series() {
+	local i v
+	for ((i = 0; i < 600; i++)); do
+		v=$(series_value "$1")
+		[ -n "$v" ] && awk -v v="$v" "BEGIN { exit !($2) }" && return 0
+		sleep 0.1
+	done
+	echo "$1 = '$v', never $2" >&2
+	return 1
+}
+
+@test "metrics: wait ages and loop lag, against what the victims know" {
+	start_parked
+	start_metrics -w 3600,0.5 -p "$PARKED_PID"
+	local lab="pid=\"$PARKED_PID\",exe=\"$PARKED\""
+	# every one of parked's 9 tasks waits for good from before "ready"
+	until_series "taskscope_tasks_waiting_longer_than{$lab,seconds=\"0.5\"}" 'v == 9'
+	[ "$(series_value "taskscope_tasks_waiting_longer_than{$lab,seconds=\"3600\"}")" = 0 ]
+	local longest up
+	longest=$(series_value "taskscope_task_wait_longest_seconds{$lab}")
+	up=$(ps -o etimes= -p "$PARKED_PID")
+	awk -v l="$longest" -v u="$up" 'BEGIN { exit !(l >= 0.5 && l <= u + 1) }'
+	stop_proc "$METRICS_PID"
+
+	# a loop whose thread is held in pause() from "ready" on: its ticker's 10 ms timer is
+	# overdue by at least the time since we saw "ready", less those 10 ms
+	spawn blocked "$BLOCKED"
+	local b=$PID
+	wait_line "$T/blocked.out" '^ready$' 300
+	local seen=$EPOCHREALTIME
+	start_metrics -p "$b"
+	lab="pid=\"$b\",exe=\"$BLOCKED\""
+	until_series "taskscope_loop_lag_seconds{$lab,tid=\"$b\"}" 'v > 0.5'
+	local before=$EPOCHREALTIME lag
+	lag=$(series_value "taskscope_loop_lag_seconds{$lab,tid=\"$b\"}")
+	up=$(ps -o etimes= -p "$b")
+	awk -v l="$lag" -v b="$before" -v s="$seen" -v u="$up" \
+		'BEGIN { exit !(l + 0.011 >= b - s && l <= u + 1) }'
+}
+
 @test "metrics: a target that exits is reported once, then gone; the endpoint stays up" {
 	start_parked
 	start_spawner
@@ -194,6 +244,23 @@ prom_until() {
 	grep -q "^taskscope_up{pid=\"$PARKED_PID\",.*} 1$" "$T/s.prom"
 	grep -qx 'taskscope_exporter_targets 1' "$T/s.prom"
 	kill -0 "$METRICS_PID"
+}
+
+@test "metrics --all: a target that execs is reported once as exec, then read as the new program" {
+	start_metrics --all
+	spawn execer "$EXECER" --threads 1 --tasks 2 --rate 50
+	local e=$PID
+	wait_line "$T/execer.out" '^ready gen=0 ' 300
+	until_ok bash -c "curl -sf '$URL' | grep -q '^taskscope_up{pid=\"$e\",.*} 1$'"
+	kill -USR1 "$e"
+	wait_line "$T/execer.out" '^ready gen=1 ' 300
+	curl -sf "$URL" -o "$T/s1.prom"
+	grep -q "^taskscope_scrape_error{pid=\"$e\",.*,reason=\"exec\"} 1$" "$T/s1.prom"
+	! grep -q "^taskscope_tasks{pid=\"$e\"," "$T/s1.prom"
+	# found again as the program it is now: task ids start over
+	curl -sf "$URL" -o "$T/s2.prom"
+	grep -q "^taskscope_up{pid=\"$e\",.*} 1$" "$T/s2.prom"
+	! grep -q "pid=\"$e\",.*reason=" "$T/s2.prom"
 }
 
 @test "metrics: a hostile registry is reported as a scrape error; the others are still read" {

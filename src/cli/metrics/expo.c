@@ -90,7 +90,7 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 	for (i = 0; i < s->n; i++)
 		u64_sample(f, "taskscope_up", s->t[i], ok(s->t[i]));
 	family(f, fmt, "taskscope_scrape_error", "gauge", NULL,
-	       "1 with the reason the last scrape of the process failed: exited, inconsistent "
+	       "1 with the reason the last scrape of the process failed: exited, exec, inconsistent "
 	       "(the registry kept changing), invalid, abi, access, memory, read.");
 	for (i = 0; i < s->n; i++) {
 		if (!s->t[i]->error)
@@ -148,6 +148,36 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 			sample(f, "taskscope_loop_cpu_seconds_total", s->t[i]);
 			fprintf(f, ",tid=\"%d\"} %.6f\n", s->t[i]->loops[k].tid,
 				(double)s->t[i]->loops[k].cpu_ns / 1e9);
+		}
+	}
+	family(f, fmt, "taskscope_task_wait_longest_seconds", "gauge", "seconds",
+	       "The longest current wait of a task: since it began waiting (0: none waits). "
+	       "Absent for a runtime that does not publish wait ages.");
+	for (i = 0; i < s->n; i++)
+		if (ok(s->t[i]) && s->t[i]->ages)
+			secs_sample(f, "taskscope_task_wait_longest_seconds", s->t[i],
+				    (double)s->t[i]->wait_longest_ns / 1e9);
+	family(f, fmt, "taskscope_tasks_waiting_longer_than", "gauge", NULL,
+	       "Tasks waiting longer than each threshold (label seconds; --wait-thresholds).");
+	for (i = 0; i < s->n; i++) {
+		if (!ok(s->t[i]) || !s->t[i]->ages)
+			continue;
+		for (size_t k = 0; k < s->nthresholds; k++) {
+			sample(f, "taskscope_tasks_waiting_longer_than", s->t[i]);
+			fprintf(f, ",seconds=\"%g\"} %zu\n", s->thresholds[k],
+				s->t[i]->waiting_over[k]);
+		}
+	}
+	family(f, fmt, "taskscope_loop_lag_seconds", "gauge", "seconds",
+	       "How late each loop thread's timers fire: the latest of the last 10 to 20 s, or how "
+	       "far its earliest timer is overdue now (a blocked loop).");
+	for (i = 0; i < s->n; i++) {
+		if (!ok(s->t[i]) || !s->t[i]->ages)
+			continue;
+		for (size_t k = 0; k < s->t[i]->nloops; k++) {
+			sample(f, "taskscope_loop_lag_seconds", s->t[i]);
+			fprintf(f, ",tid=\"%d\"} %.6f\n", s->t[i]->loops[k].tid,
+				(double)s->t[i]->loops[k].lag_ns / 1e9);
 		}
 	}
 	family(f, fmt, "taskscope_registry_retries", "counter", NULL,

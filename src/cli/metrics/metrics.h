@@ -23,11 +23,15 @@
 struct tsc_remote;
 struct tsc_discover;
 
-/* One loop thread's CPU. */
+/* One loop thread's CPU and timer lag. */
 struct mx_loop {
 	int32_t tid;
 	uint64_t cpu_ns;
+	uint64_t lag_ns;
 };
+
+/* Wait-age thresholds (--wait-thresholds): at most this many. */
+#define MX_MAX_THRESHOLDS 16
 
 /* One process watched, and what its last scrape found. */
 struct mx_target {
@@ -43,6 +47,10 @@ struct mx_target {
 	double scrape_s;
 	struct mx_loop *loops;
 	size_t nloops, loopcap;
+	/* wait ages, from a runtime that publishes them (TS_DEBUG_F_WAIT_AGES) */
+	int ages;
+	uint64_t wait_longest_ns;   /* the longest current wait, 0 = none */
+	size_t waiting_over[MX_MAX_THRESHOLDS]; /* tasks waiting longer than each threshold */
 	/* counters, kept monotonic across scrapes */
 	int counted;                /* a scrape succeeded once: the counters hold */
 	uint64_t created, finished, switches;
@@ -53,6 +61,8 @@ struct mx_set {
 	struct mx_target **t;
 	size_t n, cap;
 	int all;                    /* --all: every runtime process, found at each scrape */
+	double thresholds[MX_MAX_THRESHOLDS]; /* wait ages, seconds, ascending */
+	size_t nthresholds;
 	struct tsc_discover *disc;
 	size_t unreadable;          /* processes passed over at the last discovery */
 	double scrape_s;            /* the whole last scrape */
@@ -67,7 +77,8 @@ int mx_set_refresh(struct mx_set *s);
 void mx_set_free(struct mx_set *s);
 
 /* ---- scrape.c ---- */
-/* Read every target once (its error and gone set on failure). */
+/* Read every target once (its error and gone set on failure); wait ages against the set's
+ * thresholds. */
 void mx_scrape_all(struct mx_set *s);
 void mx_target_free(struct mx_target *t); /* accepts NULL */
 

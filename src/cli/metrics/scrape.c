@@ -7,6 +7,7 @@
  */
 #include "metrics/metrics.h"
 #include "target/procstat.h"
+#include "target/registry.h"
 #include "target/remote.h"
 #include "target/walk.h"
 #include "util.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <taskscope/taskscope.h>
 
 void mx_target_free(struct mx_target *t)
 {
@@ -34,6 +36,7 @@ static const char *reason(int err)
 {
 	switch (err) {
 	case -ESRCH: return "exited";
+	case -ENOEXEC: return "exec";
 	case -EAGAIN: return "inconsistent";
 	case -EPROTO: return "invalid";
 	case -EPROTONOSUPPORT: return "abi";
@@ -99,38 +102,66 @@ static int read_loops_cpu(struct mx_target *t)
 		if (m->threads[i].tid <= 0 || tsc_procstat_read(t->r->procfd, rel, &ps))
 			continue; /* the thread ended since */
 		t->loops[t->nloops++] = (struct mx_loop){ m->threads[i].tid,
-							  ps.utime_ns + ps.stime_ns };
+							  ps.utime_ns + ps.stime_ns,
+							  m->threads[i].lag_ns };
 	}
 	return 0;
 }
 
-static void scrape_one(struct mx_target *t)
+/* The longest current wait, and how many tasks wait longer than each threshold: ages from
+ * when each wait began (the runtime's loop clock, CLOCK_MONOTONIC like ours) to the read. */
+static void wait_ages(struct mx_target *t, const struct mx_set *s)
+{
+	const struct top_model *m = &t->m;
+	t->ages = tsc_reg_has_ages(&t->r->desc);
+	t->wait_longest_ns = 0;
+	memset(t->waiting_over, 0, sizeof(t->waiting_over));
+	for (size_t i = 0; t->ages && i < m->ntasks; i++) {
+		const struct top_task *k = &m->tasks[i];
+		if (k->state != TS_WAITING || !k->wait_since_ns || k->wait_since_ns > m->taken_ns)
+			continue;
+		uint64_t age = m->taken_ns - k->wait_since_ns;
+		if (age > t->wait_longest_ns)
+			t->wait_longest_ns = age;
+		for (size_t j = 0; j < s->nthresholds; j++)
+			t->waiting_over[j] += (double)age / 1e9 > s->thresholds[j];
+	}
+}
+
+/* -ESRCH once the process exited, -ENOEXEC once it runs another program, else 0. */
+static int gone(const struct mx_target *t)
+{
+	if (!tsc_remote_alive(t->r))
+		return -ESRCH;
+	return tsc_remote_execd(t->r) ? -ENOEXEC : 0;
+}
+
+static void scrape_one(struct mx_target *t, const struct mx_set *s)
 {
 	uint64_t t0 = tsc_now_ns();
 	int err = 0;
-	if (!tsc_remote_alive(t->r) || tsc_remote_execd(t->r)) {
-		err = -ESRCH;
+	if ((err = gone(t)))
 		goto done;
-	}
 	if (!t->reg)
 		goto done; /* its runtime cannot be read: the reason found at discovery stands */
 	t->error = NULL;
 	err = top_reg_refresh(t->reg, &t->m);
 	/* an exit or an exec under the read: what it read is not of this process */
-	if (!tsc_remote_alive(t->r) || tsc_remote_execd(t->r))
-		err = -ESRCH;
+	if (gone(t))
+		err = gone(t);
 	if (!err)
 		err = read_loops_cpu(t);
 	if (!err)
 		err = count_switches(t);
 	if (!err) {
 		count_tasks(t);
+		wait_ages(t, s);
 		t->counted = 1;
 	}
 done:
 	if (err) {
 		t->error = reason(err);
-		t->gone = err == -ESRCH;
+		t->gone = err == -ESRCH || err == -ENOEXEC;
 	}
 	t->scrape_s = (double)(tsc_now_ns() - t0) / 1e9;
 }
@@ -139,6 +170,6 @@ void mx_scrape_all(struct mx_set *s)
 {
 	uint64_t t0 = tsc_now_ns();
 	for (size_t i = 0; i < s->n; i++)
-		scrape_one(s->t[i]);
+		scrape_one(s->t[i], s);
 	s->scrape_s = (double)(tsc_now_ns() - t0) / 1e9;
 }

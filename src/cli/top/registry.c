@@ -116,6 +116,7 @@ static int read_loops(struct top_reg *g, const struct top_model *m, struct refre
 		t->loop_id = l->f.id;
 		t->loop_addr = l->addr;
 		t->current = l->f.current_id;
+		t->lag_ns = tsc_reg_loop_lag(&l->f, tsc_now_ns());
 	}
 	return 0;
 }
@@ -282,6 +283,7 @@ static void fill_tasks(struct top_reg *g, struct top_model *m, struct refresh *f
 		t->state = rf.state;
 		t->wait = rf.wait;
 		t->wait_obj = rf.wait_obj;
+		t->wait_since_ns = rf.wait_since_ns;
 		t->switches = rf.switches;
 		t->sw_rate = t->known && f->dt > 0 && t->switches >= t->sw_prev ?
 				     (double)(t->switches - t->sw_prev) / f->dt : 0;

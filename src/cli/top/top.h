@@ -31,6 +31,7 @@ struct top_task {
 	uint64_t created_ns;        /* CLOCK_MONOTONIC */
 	uint64_t switches;          /* the runtime's own count: times switched in */
 	uint64_t seq;               /* the runtime's change counter, as last read */
+	uint64_t wait_since_ns;     /* when its current wait began; 0 = unknown (older runtime) */
 	uint32_t state, wait;       /* enum ts_state, enum ts_wait */
 	int32_t tid;                /* its loop's thread, our pid namespace */
 	char name[TS_NAME_MAX];
@@ -50,6 +51,7 @@ struct top_thread {
 	int32_t inner_tid;          /* the target's */
 	uint64_t loop_id, loop_addr;
 	uint64_t current;           /* running task id, 0 = its scheduler or idle */
+	uint64_t lag_ns;            /* how late its timers fire (tsc_reg_loop_lag); 0 = unknown */
 	double cpu_pct;             /* the thread on a CPU, share of one CPU */
 	double task_pct;            /* of which running a task */
 	/* last cumulative values */
