@@ -201,6 +201,9 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 		family(f, fmt, "taskscope_exporter_unreadable_processes", "gauge", NULL,
 		       "Processes --all passed over: no ptrace access to them.");
 		fprintf(f, "taskscope_exporter_unreadable_processes %zu\n", s->unreadable);
+		family(f, fmt, "taskscope_exporter_discovery_seconds", "gauge", "seconds",
+		       "Time the last scrape spent finding the runtime processes of /proc.");
+		fprintf(f, "taskscope_exporter_discovery_seconds %.6f\n", s->discovery_s);
 	}
 	if (fmt == MX_OPENMETRICS)
 		fputs("# EOF\n", f);

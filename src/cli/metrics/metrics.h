@@ -65,6 +65,7 @@ struct mx_set {
 	size_t nthresholds;
 	struct tsc_discover *disc;
 	size_t unreadable;          /* processes passed over at the last discovery */
+	double discovery_s;         /* the time it took */
 	double scrape_s;            /* the whole last scrape */
 };
 

@@ -86,8 +86,10 @@ int mx_set_refresh(struct mx_set *s)
 		struct tsc_discover_cb cb = { .skip = held, .found = found, .ctx = s };
 		if (!s->disc && (err = tsc_discover_new(&s->disc)))
 			return err;
+		uint64_t t0 = tsc_now_ns();
 		err = tsc_discover_scan(s->disc, &cb, &st);
 		s->unreadable = st.unreadable;
+		s->discovery_s = (double)(tsc_now_ns() - t0) / 1e9;
 	}
 	return err;
 }
