@@ -25,11 +25,13 @@ extern int tsc_verbose;
 
 /* Commands, all of them: argv[0] is the command name; return an exit code. Each parses its
  * options into a struct first (parse_X_opts, with opts.h), then runs (run_X). */
+int tsc_cmd_ls(int argc, char **argv);
 int tsc_cmd_ps(int argc, char **argv);
 int tsc_cmd_tree(int argc, char **argv);
 int tsc_cmd_probes(int argc, char **argv);
 int tsc_cmd_record(int argc, char **argv);
 int tsc_cmd_top(int argc, char **argv);
+int tsc_cmd_metrics(int argc, char **argv);
 int tsc_cmd_dump(int argc, char **argv);
 int tsc_cmd_export(int argc, char **argv);
 int tsc_cmd_pids(int argc, char **argv); /* hidden: runtime PIDs for the shell completion */

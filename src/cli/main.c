@@ -23,11 +23,13 @@ struct cmd {
 static int cmd_version(int argc, char **argv);
 
 static const struct cmd cmds[] = {
+	{ "ls", tsc_cmd_ls, "list the processes running the taskscope runtime" },
 	{ "ps", tsc_cmd_ps, "list the live tasks and each thread's current task" },
 	{ "tree", tsc_cmd_tree, "show who awaits whom; report await cycles (deadlocks)" },
 	{ "probes", tsc_cmd_probes, "list the taskscope USDT probes of a process or binary" },
 	{ "record", tsc_cmd_record, "record every task event of a process to a trace file" },
 	{ "top", tsc_cmd_top, "a live view of the tasks: CPU, states, switches, waits" },
+	{ "metrics", tsc_cmd_metrics, "task metrics for Prometheus: /metrics or a textfile" },
 	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
 	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
 	{ "version", cmd_version, "print the version and the git commit (as --version)" },

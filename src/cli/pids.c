@@ -1,36 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /* `taskscope __pids`: the processes that hold a taskscope runtime, one PID a line, for the
- * shell completion. Not listed in --help. A process counts when the attach protocol's own
- * test finds and validates its debug descriptor, so the list offers exactly the PIDs that
- * `ps` accepts. Processes we may not read (another user's, without privileges) are left out
- * silently, as are processes that exit meanwhile. */
+ * shell completion. Not listed in --help. The processes `ls` lists (discover.h) whose
+ * descriptor is valid, so the list offers exactly the PIDs that `ps` accepts. Processes we
+ * may not read (another user's, without privileges) are left out silently, as are processes
+ * that exit meanwhile. */
 #include "cli.h"
-#include "target/collect.h"
 #include "opts.h"
+#include "target/discover.h"
 #include "target/remote.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-/* A bound on the walk, far above any real PID count: /proc is the kernel's, but a pid
- * namespace with this many processes would make the completion crawl anyway. */
-#define MAX_PROCS (1 << 20)
-
-static int holds_runtime(int pid)
+static int print_pid(struct tsc_remote *r, int err, void *ctx)
 {
-	struct tsc_remote *r = NULL;
-	int yes = !tsc_remote_open(pid, &r) && !tsc_remote_find_runtime(r);
-	tsc_remote_close(r);
-	return yes;
+	(void)ctx;
+	if (!err)
+		printf("%d\n", r->pid);
+	return 0;
 }
 
 int tsc_cmd_pids(int argc, char **argv)
 {
-	int self = getpid(), n = 0;
-	struct dirent *de;
-	DIR *d;
+	struct tsc_discover_cb cb = { .found = print_pid };
+	struct tsc_discover *d;
+	int err;
 
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		printf("taskscope __pids: the PIDs of the processes that hold a taskscope runtime "
@@ -41,16 +35,12 @@ int tsc_cmd_pids(int argc, char **argv)
 		fprintf(stderr, "taskscope __pids: takes no arguments\n");
 		return TSC_EXIT_USAGE;
 	}
-	d = opendir("/proc");
-	if (!d) {
-		perror("taskscope __pids: /proc");
+	if (!(err = tsc_discover_new(&d)))
+		err = tsc_discover_scan(d, &cb, NULL);
+	tsc_discover_free(d);
+	if (err) {
+		fprintf(stderr, "taskscope __pids: /proc: %s\n", strerror(-err));
 		return TSC_EXIT_ERROR;
 	}
-	while ((de = readdir(d)) && n++ < MAX_PROCS) {
-		int pid = tsc_parse_pid(de->d_name);
-		if (pid > 0 && pid != self && holds_runtime(pid))
-			printf("%d\n", pid);
-	}
-	closedir(d);
 	return tsc_flush_stdout();
 }

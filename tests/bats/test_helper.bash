@@ -58,6 +58,13 @@ stop_proc() {
 	kill -9 "$pid" 2>/dev/null || true
 }
 
+# Stop every process spawn started, the last first (for teardown).
+stop_spawned() {
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	return 0
+}
+
 # Start "$@" in the background as NAME: stdout in $T/NAME.out, stderr in $T/NAME.err, pid in
 # PID and appended to PIDS (for teardown). The files are emptied here, not in the background
 # child: a wait on them that follows must never match what the last process of that name left.

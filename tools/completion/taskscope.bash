@@ -97,6 +97,11 @@ _taskscope()
 		case $cmd:$prev in
 		export:-f | export:--format) o="perfetto chrome" ;;
 		top:-s | top:--sort) o="cpu age name id switches waited" ;;
+		metrics:-t | metrics:--textfile)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+			return 0
+			;;
 		*:-o | *:--output)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
@@ -112,7 +117,7 @@ _taskscope()
 		return 0
 	fi
 	case $cmd in
-	ps | tree | top | record)
+	ps | tree | top | record | metrics)
 		mapfile -t COMPREPLY < <(compgen -W "$(_taskscope_pids "$tool")" -- "$cur")
 		;;
 	probes)

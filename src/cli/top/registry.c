@@ -353,6 +353,7 @@ static void commit(struct top_reg *g, struct top_model *m, struct refresh *f)
 	m->next_id = f->next_id;
 	m->next_id_before = f->next_id_before;
 	m->retries += g->reg.retries;
+	m->invalid = g->reg.bad;
 	m->note[0] = 0;
 	if (g->reg.bad)
 		snprintf(m->note, sizeof(m->note), "%zu task(s) failed validation and are not shown",

@@ -97,6 +97,7 @@ struct top_model {
 	double created_rate, finished_rate, events_rate;
 	uint64_t resyncs;
 	uint32_t retries;           /* registry reads retried because it changed under us */
+	size_t invalid;             /* loop and task pointers that failed validation, last read */
 	char note[160];             /* a transient problem to show, "" = none */
 	/* warnings (warnings.c): their thresholds, and those of this refresh */
 	uint64_t warn_run_ns, warn_wait_ns, warn_lag_ns;
