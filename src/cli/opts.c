@@ -112,6 +112,8 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		{ "no-bpf", no_argument, NULL, 'n' },
 		{ "stacks", no_argument, NULL, 's' },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "core", required_argument, NULL, 'c' },
+		{ "exe", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -121,12 +123,14 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 	*o = (struct tsc_pid_opts){ .use_bpf = 1 };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnsp:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jnsp:c:e:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = 1; break;
 		case 'n': o->use_bpf = 0; break;
 		case 's': o->stacks = 1; break;
 		case 'p': pid_opt = optarg; break;
+		case 'c': o->core = optarg; break;
+		case 'e': o->exe = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': usage(stdout); return TSC_EXIT_OK;
 		default:
@@ -134,12 +138,24 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 			goto usage;
 		}
 	}
+	if (o->exe && !o->core) {
+		fprintf(stderr, "taskscope %s: --exe goes with --core\n", cmd);
+		goto usage;
+	}
+	if (o->core) { /* offline: no process, no probes */
+		if (pid_opt || optind < argc) {
+			fprintf(stderr, "taskscope %s: a core file or a PID, not both\n", cmd);
+			goto usage;
+		}
+		o->use_bpf = 0;
+		return -1;
+	}
 	if ((o->pid = tsc_opts_pid(cmd, pid_opt, argc, argv, optind, NULL)) < 0)
 		goto usage;
 	return -1;
 usage:
-	fprintf(stderr, "Usage: taskscope %s [--json] [--no-bpf] [--stacks] PID (see taskscope %s --help)\n",
-		cmd, cmd);
+	fprintf(stderr, "Usage: taskscope %s [--json] [--no-bpf] [--stacks] PID | --core FILE "
+		"(see taskscope %s --help)\n", cmd, cmd);
 	return TSC_EXIT_USAGE;
 }
 

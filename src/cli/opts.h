@@ -33,9 +33,11 @@ int tsc_opts_pid(const char *cmd, const char *pid_opt, int argc, char **argv, in
  * optstring): "unknown option '-x'" or "option '-d' needs a value". */
 void tsc_opts_bad(const char *cmd, int c, int argc, char **argv);
 
-/* The options ps and tree share: [-j|--json] [-n|--no-bpf] [-s|--stacks] [-v] -p PID | PID. */
+/* The options ps and tree share: [-j|--json] [-n|--no-bpf] [-s|--stacks] [-v] -p PID | PID,
+ * or --core FILE [--exe PATH] instead of a PID. */
 struct tsc_pid_opts {
 	int pid, json, use_bpf, stacks;
+	const char *core, *exe;       /* a core file read instead of a live process; NULL */
 };
 /* Returns -1 when o is filled and the command goes on, else the exit code to return
  * (0 after --help, TSC_EXIT_USAGE after a message on stderr). */

@@ -208,7 +208,7 @@ int tsc_cmd_ps(int argc, char **argv)
 	struct tsc_stacks *st;
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st)))
+	if ((rc = tsc_collect_target(&o, &s, &st)))
 		return rc;
 	if (o.json)
 		rc = print_json(&s, st);

@@ -321,7 +321,7 @@ int tsc_cmd_tree(int argc, char **argv)
 	struct tsc_snapshot s;
 	struct tsc_stacks *st;
 	struct graph g;
-	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st)))
+	if ((rc = tsc_collect_target(&o, &s, &st)))
 		return rc;
 	if (graph_build(&s, &g)) {
 		tsc_stacks_free(st);

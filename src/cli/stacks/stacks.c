@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <taskscope/taskscope.h>
 
 #include "cli.h"
 #include "target/collect.h"
 #include "out/json.h"
 #include "out/out.h"
+#include "target/core.h"
 #include "target/remote.h"
 #include "stacks/stacks.h"
 #include "stacks/symbolize.h"
@@ -26,6 +28,7 @@ struct entry {
  * few places print the same lines over and over. */
 struct text {
 	uint64_t pc;        /* 0: free slot */
+	bool ret;           /* pc is a return address (its call is looked up) */
 	unsigned n;
 	char **line;        /* "0xADDR fn+0xOFF (file:line)", one per inlined level */
 	char *json;         /* {"addr":...}, one per inlined level, comma-separated */
@@ -44,6 +47,26 @@ static int cmp_entry(const void *a, const void *b)
 {
 	uint64_t x = ((const struct entry *)a)->id, y = ((const struct entry *)b)->id;
 	return x < y ? -1 : x > y;
+}
+
+/* In a core, a task running at the dump is where its thread's registers say: its stack from
+ * them, where a live process can only say "running". */
+static void running_from_registers(struct tsc_unwinder *u, const struct tsc_memsrc *src,
+				   const struct tsc_snapshot *snap, struct tsc_stack *stacks)
+{
+	const struct tsc_core_info *ci = tsc_memsrc_core_info(src);
+	for (size_t i = 0; ci && i < snap->nthreads; i++) {
+		const struct tsc_thread *th = &snap->threads[i];
+		const struct tsc_task *t = th->current ? tsc_snapshot_find(snap, th->current) : NULL;
+		if (!t || t->state != TS_RUNNING)
+			continue;
+		for (size_t k = 0; k < ci->nthreads; k++)
+			if (ci->threads[k].tid == th->tid) {
+				const struct tsc_core_thread *c = &ci->threads[k];
+				tsc_unwind_regs(u, t, c->ip, c->sp, c->fp, &stacks[t - snap->tasks]);
+				break;
+			}
+	}
 }
 
 int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
@@ -67,6 +90,7 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 		goto fail;
 	}
 	tsc_unwind_tasks(u, snap->tasks, snap->ntasks, stacks);
+	running_from_registers(u, src, snap, stacks);
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		struct entry *e = &st->e[st->n++];
 		e->id = snap->tasks[i].id;
@@ -89,7 +113,8 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 	for (size_t i = 0; i < st->n; i++)
 		for (unsigned k = 0; k < st->e[i].stack.n; k++) {
 			const struct tsc_sym *s;
-			tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
+			tsc_symbolize(st->sym, st->e[i].stack.pc[k],
+				      !(k == 0 && st->e[i].stack.exact_pc0), &s);
 		}
 	st->st.symbolize_ns = tsc_now_ns() - t0;
 	*out = st;
@@ -279,16 +304,16 @@ static char *frame_json(uint64_t pc, const struct tsc_sym *sym, unsigned n)
 	return buf;
 }
 
-static size_t text_slot(const struct text *t, size_t cap, uint64_t pc)
+static size_t text_slot(const struct text *t, size_t cap, uint64_t pc, bool ret)
 {
-	size_t j = (size_t)tsc_hash64(pc) & (cap - 1);
-	while (t[j].pc && t[j].pc != pc)
+	size_t j = (size_t)tsc_hash64(pc << 1 | ret) & (cap - 1);
+	while (t[j].pc && (t[j].pc != pc || t[j].ret != ret))
 		j = (j + 1) & (cap - 1);
 	return j;
 }
 
 /* The lines of the frames at pc; NULL when out of memory. */
-static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
+static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc, bool ret)
 {
 	if (!pc)
 		return NULL;
@@ -299,16 +324,16 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 			return NULL;
 		for (size_t i = 0; i < st->texts_cap; i++)
 			if (st->texts[i].pc)
-				t[text_slot(t, cap, st->texts[i].pc)] = st->texts[i];
+				t[text_slot(t, cap, st->texts[i].pc, st->texts[i].ret)] = st->texts[i];
 		free(st->texts);
 		st->texts = t;
 		st->texts_cap = cap;
 	}
-	struct text *t = &st->texts[text_slot(st->texts, st->texts_cap, pc)];
+	struct text *t = &st->texts[text_slot(st->texts, st->texts_cap, pc, ret)];
 	if (t->pc)
 		return t;
 	const struct tsc_sym *sym;
-	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
+	unsigned n = tsc_symbolize(st->sym, pc, ret, &sym);
 	if (!n)
 		return NULL; /* left unresolved: printed as the address alone, and not kept */
 	char **line = calloc(n, sizeof(*line)), *json = frame_json(pc, sym, n);
@@ -322,7 +347,7 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 		free(json);
 		return NULL;
 	}
-	*t = (struct text){ .pc = pc, .n = n, .line = line, .json = json };
+	*t = (struct text){ .pc = pc, .ret = ret, .n = n, .line = line, .json = json };
 	st->ntexts++;
 	return t;
 }
@@ -336,7 +361,7 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 	if (!s)
 		return;
 	for (unsigned k = 0; k < s->n; k++) {
-		const struct text *t = frame_text(st, s->pc[k]);
+		const struct text *t = frame_text(st, s->pc[k], !(k == 0 && s->exact_pc0));
 		if (!t) {
 			fprintf(f, "%s#%-2u 0x%012" PRIx64 " ??\n", indent, idx++, s->pc[k]);
 			continue;
@@ -362,7 +387,7 @@ void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id)
 	tsc_json_key(w, "stack");
 	tsc_json_arr(w);
 	for (unsigned k = 0; s && k < s->n; k++) {
-		const struct text *t = frame_text(st, s->pc[k]);
+		const struct text *t = frame_text(st, s->pc[k], !(k == 0 && s->exact_pc0));
 		if (t) { /* the frame's objects, made once per address */
 			tsc_json_value(w, t->json);
 			continue;

@@ -37,6 +37,14 @@ int tsc_collect_keep(int pid, int use_bpf, struct tsc_snapshot *snap, struct tsc
 int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapshot *snap,
 		       struct tsc_stacks **st);
 
+/* ps and tree, from their options: the live process o->pid (as tsc_collect_stacks), or the
+ * core file o->core, offline (no capabilities, no probes: target/core.h), whose crash, when
+ * a signal wrote it, goes to snap->crash. Returns an exit code; on failure a message went to
+ * stderr and nothing is left to free. */
+struct tsc_pid_opts;
+int tsc_collect_target(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
+		       struct tsc_stacks **st);
+
 /* ---- failures to exit codes ---- */
 
 /* Print why BPF cannot be used and return TSC_EXIT_PRIVILEGE, or return 0 when this process
