@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "target/collect.h"
 #include "opts.h"
+#include "out/crash.h"
 #include "out/out.h"
 #include "out/task_json.h"
 #include "stacks/stacks.h"
@@ -51,6 +52,7 @@ static int print_json(const struct tsc_snapshot *s, struct tsc_stacks *st)
 	tsc_json_schema(w);
 	tsc_json_key(w, "pid");
 	tsc_json_i64(w, s->pid);
+	tsc_crash_json(w, s);
 	tsc_json_key(w, "reconciled");
 	tsc_json_bool(w, s->reconciled);
 	tsc_json_key(w, "events");
@@ -144,6 +146,7 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 		return TSC_EXIT_ERROR;
 	}
 
+	tsc_crash_print(stdout, s); /* a core's crash first */
 	printf("PID %d: %zu thread%s, %zu task%s", s->pid, s->nthreads, s->nthreads == 1 ? "" : "s",
 	       s->ntasks, s->ntasks == 1 ? "" : "s");
 	if (s->reconciled)

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "target/collect.h"
 #include "opts.h"
+#include "out/crash.h"
 #include "out/out.h"
 #include "out/task_json.h"
 #include "stacks/stacks.h"
@@ -188,6 +189,7 @@ static void print_text(const struct graph *g)
 	unsigned char *shown = calloc(s->ntasks + 1, 1);
 	if (!shown)
 		return;
+	tsc_crash_print(stdout, s); /* a core's crash first */
 	printf("PID %d: %zu task%s; each task is shown above the task it awaits\n\n", s->pid,
 	       s->ntasks, s->ntasks == 1 ? "" : "s");
 	for (size_t i = 0; i < s->ntasks; i++)
@@ -263,6 +265,7 @@ static int print_json(const struct graph *g)
 	tsc_json_schema(w);
 	tsc_json_key(w, "pid");
 	tsc_json_i64(w, s->pid);
+	tsc_crash_json(w, s);
 	tsc_json_key(w, "reconciled");
 	tsc_json_bool(w, s->reconciled);
 	tsc_json_key(w, "taken_ns");

@@ -27,6 +27,7 @@
 
 static int do_abort;
 static int parked;
+static ts_task *main_t;
 static volatile int *volatile nowhere;
 static volatile uint64_t sink;
 
@@ -42,7 +43,8 @@ NOINLINE static int crash_here(int n)
 static void *worker(void *arg)
 {
 	(void)arg;
-	while (parked < 3) /* the others park first */
+	/* the others park first, Task-1 too (on the other thread) */
+	while (parked < 3 || ts_task_state(main_t) != TS_WAITING)
 		ts_yield();
 	printf("tid %ld\n", (long)syscall(SYS_gettid));
 	fflush(stdout);
@@ -89,6 +91,7 @@ static ts_task *spawn_(ts_loop *l, ts_fn fn, const char *coro, void *arg, const 
 static void *main_task(void *arg)
 {
 	(void)arg;
+	main_t = ts_current_task();
 	ts_loop *l = ts_loop_start();
 	ts_queue *q = ts_queue_new(1);
 	ts_event *never = ts_event_new();
