@@ -14,6 +14,7 @@
 #include "out/out.h"
 #include "target/core.h"
 #include "target/remote.h"
+#include "stacks/cfi.h"
 #include "stacks/stacks.h"
 #include "stacks/symbolize.h"
 #include "target/walk.h"
@@ -51,7 +52,7 @@ static int cmp_entry(const void *a, const void *b)
 
 /* In a core, a task running at the dump is where its thread's registers say: its stack from
  * them, where a live process can only say "running". */
-static void running_from_registers(struct tsc_unwinder *u, const struct tsc_memsrc *src,
+static void running_from_registers(struct tsc_symbolizer *sym, const struct tsc_memsrc *src,
 				   const struct tsc_snapshot *snap, struct tsc_stack *stacks)
 {
 	const struct tsc_core_info *ci = tsc_memsrc_core_info(src);
@@ -62,8 +63,7 @@ static void running_from_registers(struct tsc_unwinder *u, const struct tsc_mems
 			continue;
 		for (size_t k = 0; k < ci->nthreads; k++)
 			if (ci->threads[k].tid == th->tid) {
-				const struct tsc_core_thread *c = &ci->threads[k];
-				tsc_unwind_regs(u, t, c->ip, c->sp, c->fp, &stacks[t - snap->tasks]);
+				tsc_cfi_unwind(sym, src, t, ci->threads[k].regs, &stacks[t - snap->tasks]);
 				break;
 			}
 	}
@@ -81,7 +81,7 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 	st->e = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*st->e));
 	if (!st->e)
 		goto fail;
-	if ((err = tsc_unwinder_new(src, d, &u)))
+	if ((err = tsc_unwinder_new(src, d, &u)) || (err = tsc_symbolizer_new(src, &st->sym)))
 		goto fail;
 	uint64_t t0 = tsc_now_ns();
 	struct tsc_stack *stacks = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*stacks));
@@ -90,7 +90,7 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 		goto fail;
 	}
 	tsc_unwind_tasks(u, snap->tasks, snap->ntasks, stacks);
-	running_from_registers(u, src, snap, stacks);
+	running_from_registers(st->sym, src, snap, stacks);
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		struct entry *e = &st->e[st->n++];
 		e->id = snap->tasks[i].id;
@@ -108,8 +108,6 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 
 	/* Resolve every address now, so that printing costs nothing and the timing is honest. */
 	t0 = tsc_now_ns();
-	if ((err = tsc_symbolizer_new(src, &st->sym)))
-		goto fail;
 	for (size_t i = 0; i < st->n; i++)
 		for (unsigned k = 0; k < st->e[i].stack.n; k++) {
 			const struct tsc_sym *s;

@@ -206,6 +206,16 @@ fail:
 	return NULL;
 }
 
+/* The file of mapping m, loaded at its first use. */
+static void load_mapping(struct tsc_symbolizer *s, struct mapping *m)
+{
+	if (!m->tried) {
+		m->tried = 1;
+		if ((m->bin = load_bin(s, &m->v)))
+			m->bias = tsc_symfile_bias(m->bin->f, &m->v);
+	}
+}
+
 static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct tsc_sym *out)
 {
 	struct mapping *m = find_mapping(s, pc);
@@ -214,11 +224,7 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 		return 1;
 	out[0].obj = m->v.path;
 	out[0].obj_addr = pc - m->v.start + m->v.offset;
-	if (!m->tried) {
-		m->tried = 1;
-		if ((m->bin = load_bin(s, &m->v)))
-			m->bias = tsc_symfile_bias(m->bin->f, &m->v);
-	}
+	load_mapping(s, m);
 	struct bin *b = m->bin;
 	if (!b)
 		return 1;
@@ -230,6 +236,16 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 		out[i].build_id = tsc_symfile_build_id(b->f);
 	}
 	return n;
+}
+
+Dwarf_CFI *tsc_symbolizer_cfi(struct tsc_symbolizer *s, uint64_t pc, uint64_t *bias)
+{
+	struct mapping *m = find_mapping(s, pc);
+	if (!m)
+		return NULL;
+	load_mapping(s, m);
+	*bias = m->bias;
+	return m->bin ? tsc_symfile_cfi(m->bin->f) : NULL;
 }
 
 /* ---- the per-address cache ---- */

@@ -285,22 +285,6 @@ void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct ts
 	out->end = after.state == TS_RUNNING ? TSC_STACK_RUNNING : TSC_STACK_CHANGED;
 }
 
-void tsc_unwind_regs(struct tsc_unwinder *u, const struct tsc_task *t, uint64_t ip,
-		     uint64_t sp, uint64_t fp, struct tsc_stack *out)
-{
-	*out = (struct tsc_stack){ .tries = 1, .exact_pc0 = true };
-	if (!ip || t->stack_lo >= t->stack_hi || sp < t->stack_lo || sp >= t->stack_hi) {
-		/* not on its own stack (in the scheduler, or a signal stack): nothing to show */
-		out->end = TSC_STACK_RUNNING;
-		out->exact_pc0 = false;
-		return;
-	}
-	out->pc[out->n++] = ip;
-	u->base = sp & ~7ull;
-	u->len = 0;
-	chain(u, t->stack_lo, t->stack_hi, fp, u->base - 8, out);
-}
-
 void tsc_unwind_image(const struct ts_debug_desc *d, const uint8_t *image, size_t len,
 		      uint64_t sp, uint64_t lo, struct tsc_stack *out)
 {

@@ -66,12 +66,6 @@ void tsc_unwind_task(struct tsc_unwinder *u, const struct tsc_task *t, struct ts
 void tsc_unwind_tasks(struct tsc_unwinder *u, const struct tsc_task *t, size_t n,
 		      struct tsc_stack *out);
 
-/* Task t as it ran on a thread whose registers were saved (a core file): pc[0] is ip, then the
- * frame records from fp, inside t's stack (its fields as the snapshot read them). A thread
- * whose sp is not on t's stack gives TSC_STACK_RUNNING and no frames. */
-void tsc_unwind_regs(struct tsc_unwinder *u, const struct tsc_task *t, uint64_t ip,
-		     uint64_t sp, uint64_t fp, struct tsc_stack *out);
-
 /* The walk alone, on a copy of a suspended stack: image holds [sp, sp + len), the top of a stack
  * whose lowest address is lo. The same checks and bounds as on a live process; for tests and
  * fuzzing. */

@@ -22,7 +22,9 @@
 struct tsc_core_thread {
 	int32_t tid;                  /* as the dumper numbered it */
 	int cursig;                   /* pr_cursig */
-	uint64_t ip, sp, fp;          /* rip, rsp, rbp */
+	/* its registers in DWARF's x86-64 numbering (stacks/cfi.h): 0 rax, 1 rdx, 2 rcx, 3 rbx,
+	 * 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15 r8-r15, 16 rip */
+	uint64_t regs[17];
 	int has_siginfo;              /* an NT_SIGINFO followed its NT_PRSTATUS */
 	int sig_signo, sig_code;
 	uint64_t fault_addr;             /* the faulting address (SIGSEGV, SIGBUS, SIGILL, SIGFPE) */

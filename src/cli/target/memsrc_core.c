@@ -38,9 +38,9 @@
 #define PRSTATUS_CURSIG 12
 #define PRSTATUS_PID 32
 #define PRSTATUS_REGS 112
-#define REG_RBP 4              /* in struct user_regs_struct, 8 bytes each */
-#define REG_RIP 16
-#define REG_RSP 19
+/* struct user_regs_struct's index of each DWARF register (core.h) */
+static const unsigned char user_reg[17] = { 10, 12, 11, 5, 13, 14, 4, 19, 9, 8, 7, 6, 3, 2, 1,
+					    0, 16 };
 #define PRPSINFO_SIZE 136
 #define PRPSINFO_PID 24
 #define SIGINFO_SIZE 128
@@ -450,11 +450,9 @@ static int parse_notes(struct core *c, const unsigned char *p, size_t len)
 			const unsigned char *r = d + PRSTATUS_REGS;
 			int16_t sig;
 			memcpy(&sig, d + PRSTATUS_CURSIG, 2);
-			*t = (struct tsc_core_thread){
-				.tid = i32at(d + PRSTATUS_PID), .cursig = sig,
-				.ip = u64at(r + 8 * REG_RIP), .sp = u64at(r + 8 * REG_RSP),
-				.fp = u64at(r + 8 * REG_RBP),
-			};
+			*t = (struct tsc_core_thread){ .tid = i32at(d + PRSTATUS_PID), .cursig = sig };
+			for (unsigned k = 0; k < sizeof(user_reg); k++)
+				t->regs[k] = u64at(r + 8 * user_reg[k]);
 		} else if (type == NT_SIGINFO && in->nthreads && dsz >= SIGINFO_SIZE) {
 			struct tsc_core_thread *t = &in->threads[in->nthreads - 1];
 			t->has_siginfo = 1;
