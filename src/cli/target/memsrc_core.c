@@ -55,6 +55,8 @@ struct cfile {                 /* one distinct path of NT_FILE */
 	int fd;                    /* verified, opened at first use; -1 */
 	int state;                 /* 0 not tried, 1 usable, -errno refused */
 	int is_exe;
+	int symbols_only;          /* separate debug info found by build-id: its sections of
+				    * code and data hold nothing, so memory is never read there */
 };
 
 struct cmap {                  /* one NT_FILE entry */
@@ -142,7 +144,7 @@ static int file_usable(struct core *c, size_t i);
 static size_t read_mapped(struct core *c, uint64_t addr, void *buf, size_t len)
 {
 	const struct cmap *m = map_at(c, addr);
-	if (!m || file_usable(c, m->file) <= 0)
+	if (!m || file_usable(c, m->file) <= 0 || c->files[m->file].symbols_only)
 		return 0;
 	uint64_t left = m->end - addr;
 	size_t n = len < left ? len : (size_t)left;
@@ -250,10 +252,17 @@ static int file_usable(struct core *c, size_t i)
 		return f->state;
 	char want[160], have[160];
 	const char *path = file_path(c, i);
+	int known = dumped_build_id(c, i, want, sizeof(want));
 	int fd = path[0] == '/' || f->is_exe ? tsc_tfile_open(AT_FDCWD, path, 0, NULL) : -ENOENT;
+	if (fd == -ENOENT && known && !(f->is_exe && c->exe)) {
+		/* not here (the core came from another machine): by its build-id, the binary
+		 * itself, else its separate debug info, for symbols alone */
+		if ((fd = tsc_tfile_open_build_id(want, "")) < 0 &&
+		    (fd = tsc_tfile_open_build_id(want, ".debug")) >= 0)
+			f->symbols_only = 1;
+	}
 	if (fd < 0)
 		return f->state = fd;
-	int known = dumped_build_id(c, i, want, sizeof(want));
 	if (known && (!file_build_id(fd, have, sizeof(have)) || strcmp(want, have))) {
 		/* never symbols or data of another build: left unresolved instead */
 		if (!f->is_exe || !c->exe)

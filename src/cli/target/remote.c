@@ -311,7 +311,9 @@ static int try_file(struct tsc_remote *r, size_t first)
 		err = err == -ENOEXEC ? 0 : err;
 		goto cleanup;
 	}
-	if (tsc_elf_section(&e, TS_DEBUG_SECTION, &sh, NULL) || sh.sh_type == SHT_NOBITS) {
+	/* in separate debug info the section is there, empty: a core holds its contents */
+	if (tsc_elf_section(&e, TS_DEBUG_SECTION, &sh, NULL) ||
+	    (sh.sh_type == SHT_NOBITS && !r->mem->frozen)) {
 		err = 0;
 		goto cleanup;
 	}
