@@ -17,8 +17,17 @@ static void ps_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope ps: list the live tasks of a process and each thread's current task.\n\n"
-		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n"
+		"       taskscope ps [--json] [--stacks] [-v] --core FILE [--exe PATH]\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -c, --core FILE a core file instead of a process: no root, no probes; a core\n"
+		"                  that a signal wrote starts with the crash in one line,\n"
+		"                  \"killed by SIGSEGV (address 0x0) in thread 4412, running task\n"
+		"                  'worker-3' (id 5)\", and in JSON core and crash {signal,\n"
+		"                  signo, code, addr, thread, task, task_name} (README:\n"
+		"                  post-mortem)\n"
+		"  -e, --exe PATH  with --core: the executable the process ran, when not at the\n"
+		"                  path the core names (its build-id must match)\n"
 		"  -j, --json      one JSON object: schema, pid, threads [{tid, current}], tasks\n"
 		"                  [{id, name, coro, state, thread, parent, awaiting, wait,\n"
 		"                  wait_obj, wait_until_ns, wait_left_ns, created_ns, age_ms,\n"
@@ -38,6 +47,7 @@ static void ps_usage(FILE *f)
 		"escaped (\\e, \\n, \\x9b, \\u009b; README: output conventions).\n\n"
 		"EXAMPLES:\n"
 		"  taskscope ps 1234\n"
+		"  taskscope ps --stacks --core core.1234\n"
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
 }
 

@@ -299,8 +299,11 @@ static void tree_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
-		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n\n"
+		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks] [-v] [-p] PID\n"
+		"       taskscope tree [--json] [--stacks] [-v] --core FILE [--exe PATH]\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -c, --core FILE a core file instead of a process (see taskscope ps --help)\n"
+		"  -e, --exe PATH  with --core: the executable the process ran\n"
 		"  -j, --json      one JSON object: tasks [{the task of ps --json, and\n"
 		"                  awaited_by [ids], in_cycle}], roots [ids], cycles [[ids]]\n"
 		"                  (docs/json.md)\n"
