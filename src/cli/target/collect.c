@@ -56,6 +56,11 @@ int tsc_remote_report(struct tsc_remote *r, int err, int opened)
 			return TSC_EXIT_CORE_MISMATCH;
 		case -ENODATA:
 			return TSC_EXIT_NOT_TASKSCOPE;
+		case -ENOENT:
+			fprintf(stderr, "  Give the executable with --exe, and put the libraries and "
+					"debug files where they are found by build-id "
+					"(TASKSCOPE_DEBUG_DIRS).\n");
+			return TSC_EXIT_ERROR;
 		}
 	}
 	switch (err) {
