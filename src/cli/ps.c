@@ -163,7 +163,7 @@ static int print_table(const struct tsc_snapshot *s, struct tsc_stacks *st)
 		printf(" (%llu events since attach, %llu lost)", (unsigned long long)s->events,
 		       (unsigned long long)s->lost);
 	else
-		printf(" (registry only)");
+		printf(s->core ? " (core file)" : " (registry only)");
 	printf("\n\n%-8s %s\n", "TID", "CURRENT");
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct tsc_thread *th = &s->threads[i];
