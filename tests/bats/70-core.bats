@@ -58,12 +58,7 @@ setup() {
 }
 
 # The line of marker MARK (e.g. crash:segv) in the victim's source.
-line_of() {
-	local n
-	n=$(grep -n "/\* @$1 \*/" "$SRC" | cut -d: -f1)
-	[ -n "$n" ] && [ "$(wc -l <<<"$n")" = 1 ] || { echo "marker @$1: not exactly once" >&2; return 1; }
-	echo "$n"
-}
+line_of() { marker_line "$SRC" "$1"; }
 
 # Run the victim $1 (a link of crasher) with mode $2 under gdb, which dumps it at the crash
 # into $T/$2.core; its loop thread's id in TID.

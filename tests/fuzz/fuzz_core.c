@@ -16,6 +16,7 @@
 #include "target/elfx.c"
 #include "target/maps.c"
 #include "target/tfile.c"
+#include "memfd.h"
 
 #define MAX_READS 64
 
@@ -42,15 +43,7 @@ static void reads(struct tsc_memsrc *m, const struct tsc_maps *maps)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[64], err[256], here[4200];
-	int fd = memfd_create("fuzz-core", MFD_CLOEXEC);
-	if (fd < 0)
-		abort();
-	for (size_t off = 0; off < size;) {
-		ssize_t w = write(fd, data + off, size - off);
-		if (w <= 0)
-			abort();
-		off += (size_t)w;
-	}
+	int fd = fuzz_memfd(data, size);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct tsc_memsrc *m;
 	if (!tsc_memsrc_core_new(path, NULL, &m, err, sizeof(err))) {

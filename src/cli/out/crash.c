@@ -65,10 +65,7 @@ void tsc_crash_json(struct tsc_json *w, const struct tsc_snapshot *s)
 	tsc_json_key(w, "thread");
 	tsc_json_i64(w, c->tid);
 	tsc_json_key(w, "task");
-	if (t)
-		tsc_json_u64(w, t->id);
-	else
-		tsc_json_null(w);
+	tsc_json_id(w, t ? t->id : 0);
 	tsc_json_key(w, "task_name");
 	if (t)
 		tsc_json_string(w, t->name);

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,31 +101,35 @@ static int full_pread(int fd, void *buf, size_t len, uint64_t off)
 
 /* ---- memory ---- */
 
+/* How many of the n entries of size `size` at base, sorted by the u64 at offset `off` of
+ * each, start at or below addr. */
+static size_t at_or_below(const void *base, size_t n, size_t size, size_t off, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t key;
+		memcpy(&key, (const char *)base + mid * size + off, 8);
+		if (key <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The last segment starting at or below addr (NULL when none). */
 static const struct seg *seg_at(const struct core *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nsegs;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->segs[mid].vaddr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo ? &c->segs[lo - 1] : NULL;
+	size_t k = at_or_below(c->segs, c->nsegs, sizeof(*c->segs), offsetof(struct seg, vaddr), addr);
+	return k ? &c->segs[k - 1] : NULL;
 }
 
+/* The NT_FILE mapping covering addr (NULL when none). */
 static const struct cmap *map_at(const struct core *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nmaps;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->maps[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && addr < c->maps[lo - 1].end ? &c->maps[lo - 1] : NULL;
+	size_t k = at_or_below(c->maps, c->nmaps, sizeof(*c->maps), offsetof(struct cmap, start), addr);
+	return k && addr < c->maps[k - 1].end ? &c->maps[k - 1] : NULL;
 }
 
 /* Up to len bytes at addr that the core itself holds: how many (0: none). */
