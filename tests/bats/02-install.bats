@@ -270,7 +270,7 @@ complete_words() {
 	run -0 complete_words "$ts" t
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "top tree " ]
 	run -0 complete_words "$ts" ps --
-	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--help --json --no-bpf --pid --stacks --verbose " ]
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--core --exe --help --json --no-bpf --pid --stacks --verbose " ]
 	run -0 complete_words "$ts" -v record --d
 	[ "$output" = --duration ]
 	run -0 complete_words "$ts" top -s ""
