@@ -19,6 +19,8 @@ enum tsc_exit {
 	TSC_EXIT_INCONSISTENT = 9, /* the registry kept changing or failed validation */
 	TSC_EXIT_ABI = 10,         /* the runtime's descriptor ABI is not one we read */
 	TSC_EXIT_EXECED = 11,      /* the target exec'd another program while we watched it */
+	TSC_EXIT_CORE = 12,        /* --core: not a core file, or a truncated or damaged one */
+	TSC_EXIT_CORE_MISMATCH = 13, /* --core: a file given is not the build the core ran */
 };
 
 extern int tsc_verbose;

@@ -66,6 +66,8 @@ static void usage(FILE *f)
 		" 10  the runtime's debug descriptor ABI is not one this taskscope reads\n"
 		" 11  the target exec'd (a new program) while taskscope attached to it, read it\n"
 		"     or recorded it: what it showed or recorded ends there\n"
+		" 12  --core: not a core file, or a truncated or damaged one\n"
+		" 13  --core: a file given (--exe) is not the build the core's process ran\n"
 		"\nEXAMPLES:\n"
 		"  taskscope ps 1234              tasks of process 1234 (needs root or CAP_BPF,\n"
 		"                                 CAP_PERFMON and CAP_SYS_PTRACE)\n"

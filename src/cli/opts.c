@@ -140,6 +140,8 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 		{ "no-group", no_argument, NULL, 'G' },
 		{ "warnings", no_argument, NULL, 'w' },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "core", required_argument, NULL, 'c' },
+		{ "exe", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "stuck", required_argument, NULL, 'S' },
@@ -150,7 +152,7 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 	*o = (struct tsc_pid_opts){ .use_bpf = 1 };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jnsaGwp:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jnsaGwp:c:e:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = 1; break;
 		case 'n': o->use_bpf = 0; break;
@@ -165,6 +167,8 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 			o->warnings = 1;
 			break;
 		case 'p': pid_opt = optarg; break;
+		case 'c': o->core = optarg; break;
+		case 'e': o->exe = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': usage(stdout); return TSC_EXIT_OK;
 		case 'S':
@@ -184,13 +188,25 @@ int tsc_parse_pid_opts(const char *cmd, int argc, char **argv, void (*usage)(FIL
 			goto usage;
 		}
 	}
+	if (o->exe && !o->core) {
+		fprintf(stderr, "taskscope %s: --exe goes with --core\n", cmd);
+		goto usage;
+	}
+	if (o->core) { /* offline: no process, no probes */
+		if (pid_opt || optind < argc) {
+			fprintf(stderr, "taskscope %s: a core file or a PID, not both\n", cmd);
+			goto usage;
+		}
+		o->use_bpf = 0;
+		return -1;
+	}
 	if ((o->pid = tsc_opts_pid(cmd, pid_opt, argc, argv, optind, NULL)) < 0)
 		goto usage;
 	o->stacks |= o->all_frames | o->no_group; /* how to show stacks: shows them */
 	return -1;
 usage:
-	fprintf(stderr, "Usage: taskscope %s [--json] [--no-bpf] [--stacks] PID (see taskscope %s --help)\n",
-		cmd, cmd);
+	fprintf(stderr, "Usage: taskscope %s [--json] [--no-bpf] [--stacks] PID | --core FILE "
+		"(see taskscope %s --help)\n", cmd, cmd);
 	return TSC_EXIT_USAGE;
 }
 

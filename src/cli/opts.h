@@ -38,10 +38,12 @@ int tsc_opts_pid(const char *cmd, const char *pid_opt, int argc, char **argv, in
  * optstring): "unknown option '-x'" or "option '-d' needs a value". */
 void tsc_opts_bad(const char *cmd, int c, int argc, char **argv);
 
-/* The options ps and tree share: [-j|--json] [-n|--no-bpf] [-s|--stacks] [-v] -p PID | PID;
- * for the stacks [-a|--all-frames] [-G|--no-group]; and ps's --stuck DURATION, --warnings. */
+/* The options ps and tree share: [-j|--json] [-n|--no-bpf] [-s|--stacks] [-v] -p PID | PID,
+ * or --core FILE [--exe PATH] instead of a PID; for the stacks [-a|--all-frames]
+ * [-G|--no-group]; and ps's --stuck DURATION, --warnings. */
 struct tsc_pid_opts {
 	int pid, json, use_bpf, stacks;
+	const char *core, *exe;       /* a core file read instead of a live process; NULL */
 	uint64_t stuck_ns;            /* --stuck: only tasks waiting longer; 0 = every task */
 	int stuck;
 	int all_frames, no_group;

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "target/collect.h"
 #include "opts.h"
+#include "out/crash.h"
 #include "out/out.h"
 #include "out/task_json.h"
 #include "out/warn.h"
@@ -21,8 +22,18 @@ static void ps_usage(FILE *f)
 	fprintf(f,
 		"taskscope ps: list the live tasks of a process and each thread's current task.\n\n"
 		"USAGE: taskscope ps [--json] [--no-bpf] [--stacks [--all-frames] [--no-group]]\n"
-		"                    [--stuck DURATION] [--warnings] [-v] [-p] PID\n\n"
+		"                    [--stuck DURATION] [--warnings] [-v] [-p] PID\n"
+		"       taskscope ps [--json] [--stacks ...] [--stuck D] [--warnings] [-v]\n"
+		"                    --core FILE [--exe PATH]\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -c, --core FILE a core file instead of a process: no root, no probes; a core\n"
+		"                  that a signal wrote starts with the crash in one line,\n"
+		"                  \"killed by SIGSEGV (address 0x0) in thread 4412, running task\n"
+		"                  'worker-3' (id 5)\", and in JSON core and crash {signal,\n"
+		"                  signo, code, addr, thread, task, task_name} (README:\n"
+		"                  post-mortem)\n"
+		"  -e, --exe PATH  with --core: the executable the process ran, when not at the\n"
+		"                  path the core names (its build-id must match)\n"
 		"  -j, --json      one JSON object: schema, pid, threads [{tid, current,\n"
 		"                  lag_ns}], tasks [{id, name, coro, state, thread, parent,\n"
 		"                  awaiting, wait, wait_obj, wait_until_ns, wait_left_ns,\n"
@@ -64,6 +75,7 @@ static void ps_usage(FILE *f)
 		"EXAMPLES:\n"
 		"  taskscope ps 1234\n"
 		"  taskscope ps --stuck 30s 1234\n"
+		"  taskscope ps --stacks --core core.1234\n"
 		"  taskscope ps --json 1234 | jq '.tasks[] | select(.state == \"waiting\")'\n");
 }
 
@@ -155,6 +167,7 @@ static int print_json(const struct tsc_pid_opts *o, const struct tsc_snapshot *s
 	}
 	tsc_json_obj(w);
 	tsc_json_snapshot_head(w, s->pid, s->reconciled, s->taken_ns);
+	tsc_crash_json(w, s);
 	tsc_json_key(w, "events");
 	tsc_json_u64(w, s->events);
 	tsc_json_key(w, "lost");
@@ -263,13 +276,14 @@ static int print_table(const struct tsc_pid_opts *o, const struct tsc_snapshot *
 		return TSC_EXIT_ERROR;
 	}
 
+	tsc_crash_print(stdout, s); /* a core's crash first */
 	printf("PID %d: %zu thread%s, %zu task%s", s->pid, s->nthreads, s->nthreads == 1 ? "" : "s",
 	       s->ntasks, s->ntasks == 1 ? "" : "s");
 	if (s->reconciled)
 		printf(" (%llu events since attach, %llu lost)", (unsigned long long)s->events,
 		       (unsigned long long)s->lost);
 	else
-		printf(" (registry only)");
+		printf(s->core ? " (core file)" : " (registry only)");
 	if (o->stuck) {
 		char d[32];
 		size_t n = 0;
@@ -350,8 +364,7 @@ int tsc_cmd_ps(int argc, char **argv)
 	struct tsc_sites sites = { 0 };
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st,
-				     o.json || o.stacks ? &sites : NULL)))
+	if ((rc = tsc_collect_target(&o, &s, &st, o.json || o.stacks ? &sites : NULL)))
 		return rc;
 	/* JSON has every task's stack, and the groups beside them */
 	if (st && (o.json || !o.no_group)) {

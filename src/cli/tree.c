@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "target/collect.h"
 #include "opts.h"
+#include "out/crash.h"
 #include "out/out.h"
 #include "out/task_json.h"
 #include "stacks/sites.h"
@@ -106,6 +107,7 @@ static void print_text(const struct graph *g)
 	unsigned char *shown = calloc(s->ntasks + 1, 1);
 	if (!shown)
 		return;
+	tsc_crash_print(stdout, s); /* a core's crash first */
 	printf("PID %d: %zu task%s; each task is shown above the task it awaits\n\n", s->pid,
 	       s->ntasks, s->ntasks == 1 ? "" : "s");
 	for (size_t i = 0; i < s->ntasks; i++)
@@ -180,6 +182,7 @@ static int print_json(const struct graph *g)
 	}
 	tsc_json_obj(w);
 	tsc_json_snapshot_head(w, s->pid, s->reconciled, s->taken_ns);
+	tsc_crash_json(w, s);
 	tsc_json_key(w, "tasks");
 	tsc_json_arr(w);
 	for (size_t i = 0; i < s->ntasks; i++)
@@ -209,8 +212,11 @@ static void tree_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope tree: show who awaits whom in a process, and its await cycles.\n\n"
-		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks [--all-frames]] [-v] [-p] PID\n\n"
+		"USAGE: taskscope tree [--json] [--no-bpf] [--stacks [--all-frames]] [-v] [-p] PID\n"
+		"       taskscope tree [--json] [--stacks [--all-frames]] [-v] --core FILE [--exe PATH]\n\n"
 		"  -p, --pid PID   the process (or its PID alone, as the last argument)\n"
+		"  -c, --core FILE a core file instead of a process (see taskscope ps --help)\n"
+		"  -e, --exe PATH  with --core: the executable the process ran\n"
 		"  -j, --json      one JSON object: tasks [{the task of ps --json, and\n"
 		"                  awaited_by [ids], in_cycle, spawned_at}], roots [ids],\n"
 		"                  cycles [[ids]] (docs/json.md)\n"
@@ -238,8 +244,7 @@ int tsc_cmd_tree(int argc, char **argv)
 	struct tsc_stacks *st;
 	struct tsc_sites sites = { 0 };
 	struct graph g;
-	if ((rc = tsc_collect_stacks(o.pid, o.use_bpf, o.stacks, &s, &st,
-				     o.json || o.stacks ? &sites : NULL)))
+	if ((rc = tsc_collect_target(&o, &s, &st, o.json || o.stacks ? &sites : NULL)))
 		return rc;
 	if (tsc_awaits_build(&s, &g.a)) {
 		fprintf(stderr, "taskscope: out of memory\n");

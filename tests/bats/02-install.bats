@@ -270,7 +270,7 @@ complete_words() {
 	run -0 complete_words "$ts" t
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "top tree " ]
 	run -0 complete_words "$ts" ps --
-	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--all-frames --help --json --no-bpf --no-group --pid --stacks --stuck --verbose --warnings " ]
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "--all-frames --core --exe --help --json --no-bpf --no-group --pid --stacks --stuck --verbose --warnings " ]
 	run -0 complete_words "$ts" -v record --d
 	[ "$output" = --duration ]
 	run -0 complete_words "$ts" top -s ""

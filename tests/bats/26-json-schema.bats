@@ -85,6 +85,26 @@ start_demo() {
 		"$T/ps.json"
 }
 
+@test "ps --core and tree --core --json match the schema: core and crash, crashed or not" {
+	require_cmd gdb
+	local v=$BUILD/progs/crasher
+	# a crash (gdb dumps the victim at its SIGSEGV) and a core no signal wrote (gcore)
+	TASKSCOPE_STACK_GUARD=mprotect timeout 120 gdb -batch -nx -ex run -ex "gcore $T/crash.core" \
+		-ex kill --args "$v" segv >"$T/gdb.out" 2>&1 </dev/null || true
+	start_demo
+	timeout 120 gcore -o "$T/demo" "$DEMO_PID" >"$T/gcore.out" 2>&1
+	local c
+	for c in "$T/crash.core" "$T/demo.$DEMO_PID"; do
+		"$TASKSCOPE" ps --stacks --json --core "$c" > "$T/ps.json"
+		validate "ps --json" "$T/ps.json"
+		"$TASKSCOPE" tree --stacks --json --core "$c" > "$T/tree.json" || [ $? -eq 3 ]
+		validate "tree --json" "$T/tree.json"
+	done
+	[ "$(jq -r .crash "$T/ps.json")" = null ]
+	"$TASKSCOPE" ps --json --core "$T/crash.core" > "$T/ps.json"
+	[ "$(jq -r .crash.signal "$T/ps.json")" = SIGSEGV ]
+}
+
 @test "one task object: ps, tree, top and dump --at carry the same task fields" {
 	require_root_bpf
 	start_demo

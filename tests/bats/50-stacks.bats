@@ -23,12 +23,7 @@ teardown() {
 }
 
 # The line of marker MARK (e.g. park:sleep) in the victim's source.
-line_of() {
-	local n
-	n=$(grep -n "/\* @$1 \*/" "$SRC" | cut -d: -f1)
-	[ -n "$n" ] && [ "$(wc -l <<<"$n")" = 1 ] || { echo "marker @$1: not exactly once" >&2; return 1; }
-	echo "$n"
-}
+line_of() { marker_line "$SRC" "$1"; }
 
 # Start the victim (a program and its options); returns once it printed "ready".
 start_victim() {

@@ -114,3 +114,11 @@ wait_exec() {
 	echo "process $1 never ran $2" >&2
 	return 1
 }
+
+# The line of marker MARK in source FILE, a comment "/* @MARK */" there exactly once.
+marker_line() {
+	local n
+	n=$(grep -n "/\* @$2 \*/" "$1" | cut -d: -f1)
+	[ -n "$n" ] && [ "$(wc -l <<<"$n")" = 1 ] || { echo "marker @$2: not exactly once in $1" >&2; return 1; }
+	echo "$n"
+}

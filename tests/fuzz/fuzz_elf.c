@@ -14,31 +14,18 @@
 #include "target/elfx.c"
 #include "stacks/symfile.c"
 #include "target/tfile.c"
+#include "memfd.h"
 
 #define MAX_LOOKUPS 48
 
 static const uint8_t *cur;
 static size_t cur_len;
 
-static int memfd_of(const uint8_t *data, size_t size)
-{
-	int fd = memfd_create("fuzz-elf", MFD_CLOEXEC);
-	if (fd < 0)
-		abort();
-	for (size_t off = 0; off < size;) {
-		ssize_t w = write(fd, data + off, size - off);
-		if (w <= 0)
-			abort();
-		off += (size_t)w;
-	}
-	return fd;
-}
-
 /* Any build-id asked for (debug file, DWARF supplement) finds the input again. */
 static int find_same(const char *hex, void *ctx)
 {
 	(void)hex, (void)ctx;
-	return memfd_of(cur, cur_len);
+	return fuzz_memfd(cur, cur_len);
 }
 
 static int on_note(const struct tsc_usdt *u, void *ctx)
@@ -112,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	cur = data;
 	cur_len = size;
-	int fd = memfd_of(data, size);
+	int fd = fuzz_memfd(data, size);
 	notes(fd);
 	symbols(fd);
 	close(fd);

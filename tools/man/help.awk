@@ -3,7 +3,8 @@
 # The help texts share one shape, which this reads and nothing else assumes:
 #   taskscope ps: one-line summary.          the first line: NAME
 #   USAGE: taskscope ps [OPTIONS] PID        SYNOPSIS; indented lines continue it, and
-#                                            3 or more spaces part two synopses
+#                                            3 or more spaces, or an indented line that
+#                                            starts with taskscope, part two synopses
 #     -o, --output FILE  what it does        an indented paragraph with no heading: OPTIONS,
 #                        continued here      one item per line indented less than 4
 #   Prose paragraphs.                        DESCRIPTION, with indented lines kept as displays
@@ -31,8 +32,9 @@ END {
 			rest = substr(text[i], RLENGTH + 1)
 			if (head == "USAGE") {
 				usage = trim(rest)
+				# a continued line that starts with the command again is a second synopsis
 				for (i++; i <= n && text[i] ~ /^ /; i++)
-					usage = usage " " trim(text[i])
+					usage = usage (trim(text[i]) ~ /^taskscope / ? "    " : " ") trim(text[i])
 				continue
 			}
 			# the heading's lines: to a blank line followed by an unindented one

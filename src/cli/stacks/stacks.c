@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <taskscope/taskscope.h>
 
 #include "cli.h"
 #include "target/collect.h"
 #include "out/json.h"
 #include "out/out.h"
+#include "target/core.h"
 #include "target/remote.h"
+#include "stacks/cfi.h"
 #include "stacks/stacks.h"
 #include "stacks/symbolize.h"
 #include "target/walk.h"
@@ -85,6 +88,25 @@ static int cmp_entry(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* In a core, a task running at the dump is where its thread's registers say: its stack from
+ * them, where a live process can only say "running". */
+static void running_from_registers(struct tsc_symbolizer *sym, const struct tsc_memsrc *src,
+				   const struct tsc_snapshot *snap, struct tsc_stack *stacks)
+{
+	const struct tsc_core_info *ci = tsc_memsrc_core_info(src);
+	for (size_t i = 0; ci && i < snap->nthreads; i++) {
+		const struct tsc_thread *th = &snap->threads[i];
+		const struct tsc_task *t = th->current ? tsc_snapshot_find(snap, th->current) : NULL;
+		if (!t || t->state != TS_RUNNING)
+			continue;
+		for (size_t k = 0; k < ci->nthreads; k++)
+			if (ci->threads[k].tid == th->tid) {
+				tsc_cfi_unwind(sym, src, t, ci->threads[k].regs, &stacks[t - snap->tasks]);
+				break;
+			}
+	}
+}
+
 int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
 		       const struct ts_debug_desc *d, struct tsc_stacks **out)
 {
@@ -97,7 +119,7 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 	st->e = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*st->e));
 	if (!st->e)
 		goto fail;
-	if ((err = tsc_unwinder_new(src, d, &u)))
+	if ((err = tsc_unwinder_new(src, d, &u)) || (err = tsc_symbolizer_new(src, &st->sym)))
 		goto fail;
 	uint64_t t0 = tsc_now_ns();
 	struct tsc_stack *stacks = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*stacks));
@@ -106,6 +128,7 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 		goto fail;
 	}
 	tsc_unwind_tasks(u, snap->tasks, snap->ntasks, stacks);
+	running_from_registers(st->sym, src, snap, stacks);
 	for (size_t i = 0; i < snap->ntasks; i++) {
 		struct entry *e = &st->e[st->n++];
 		e->id = snap->tasks[i].id;
@@ -136,12 +159,11 @@ int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *
 
 	/* Resolve every address now, so that printing costs nothing and the timing is honest. */
 	t0 = tsc_now_ns();
-	if ((err = tsc_symbolizer_new(src, &st->sym)))
-		goto fail;
 	for (size_t i = 0; i < st->n; i++)
 		for (unsigned k = 0; k < st->e[i].stack.n; k++) {
 			const struct tsc_sym *s;
-			unsigned n = tsc_symbolize(st->sym, st->e[i].stack.pc[k], true, &s);
+			unsigned n = tsc_symbolize(st->sym, st->e[i].stack.pc[k],
+						   !(k == 0 && st->e[i].stack.exact_pc0), &s);
 			for (unsigned j = 0; j < n; j++)
 				learn_runtime_dir(st, &s[j]);
 		}
@@ -365,11 +387,14 @@ static void text_free(struct text *t, unsigned n)
 }
 
 /* The lines of the frames at pc; NULL when out of memory. */
-static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
+static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc, bool ret)
 {
 	if (!pc)
 		return NULL;
-	const uint64_t *at = tsc_idmap_get(&st->text_at, pc);
+	/* keyed by the address and whether it is a return address (user addresses are below
+	 * 2^63: the shift loses nothing) */
+	const uint64_t key = pc << 1 | ret;
+	const uint64_t *at = tsc_idmap_get(&st->text_at, key);
 	if (at)
 		return &st->texts[*at];
 	if (!st->text_at.cap && tsc_idmap_reset(&st->text_at, 256, tsc_hash_key))
@@ -377,7 +402,7 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 	if (tsc_grow((void **)&st->texts, &st->texts_cap, st->ntexts + 1, sizeof(*st->texts)))
 		return NULL;
 	const struct tsc_sym *sym;
-	unsigned n = tsc_symbolize(st->sym, pc, true, &sym);
+	unsigned n = tsc_symbolize(st->sym, pc, ret, &sym);
 	if (!n)
 		return NULL; /* left unresolved: printed as the address alone, and not kept */
 	bool rt[n];
@@ -393,7 +418,7 @@ static const struct text *frame_text(struct tsc_stacks *st, uint64_t pc)
 			ok = (nt.rt[i] = strdup(name)) != NULL;
 		}
 	}
-	if (!ok || tsc_idmap_put(&st->text_at, pc, st->ntexts)) {
+	if (!ok || tsc_idmap_put(&st->text_at, key, st->ntexts)) {
 		text_free(&nt, n);
 		return NULL;
 	}
@@ -430,7 +455,7 @@ void tsc_stacks_print(FILE *f, struct tsc_stacks *st, uint64_t id, const char *i
 	if (!s)
 		return;
 	for (unsigned k = 0; k < s->n; k++) {
-		const struct text *t = frame_text(st, s->pc[k]);
+		const struct text *t = frame_text(st, s->pc[k], !(k == 0 && s->exact_pc0));
 		for (unsigned i = 0; i < (t ? t->n : 1); i++, idx++) {
 			if (fold && t && t->rt[i]) {
 				if (!fold_fn)
@@ -467,7 +492,7 @@ void tsc_stacks_json(struct tsc_json *w, struct tsc_stacks *st, uint64_t id)
 	tsc_json_key(w, "stack");
 	tsc_json_arr(w);
 	for (unsigned k = 0; s && k < s->n; k++) {
-		const struct text *t = frame_text(st, s->pc[k]);
+		const struct text *t = frame_text(st, s->pc[k], !(k == 0 && s->exact_pc0));
 		if (t) { /* the frame's objects, made once per address */
 			tsc_json_value(w, t->json);
 			continue;

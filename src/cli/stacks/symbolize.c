@@ -57,8 +57,6 @@ struct tsc_symbolizer {
 	size_t tabcap, tabn;
 	struct tsc_idmap tab_at;    /* pc << 1 | ret, + 1 (never 0) -> index in tab; keyed */
 	uint64_t resolve_ns; /* spent resolving, against TSC_SYM_MAX_NS */
-	char **dirs;        /* where separate debug info is looked up */
-	size_t ndirs;
 	uint64_t budget;    /* bytes the files may still take (see symfile.h) */
 	struct tsc_symbolizer_stats st;
 };
@@ -148,19 +146,12 @@ static void bin_free(struct bin *b)
 	free(b);
 }
 
-/* Separate debug info (or a DWARF supplement): DIR/.build-id/xx/rest.debug. Our own
- * directories, but the name comes from the target's file: opened with the same care. */
+/* Separate debug info (or a DWARF supplement), by build-id (tfile.h). */
 static int find_debug(const char *hex, void *ctx)
 {
-	struct tsc_symbolizer *s = ctx;
-	for (size_t i = 0; i < s->ndirs; i++) {
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", s->dirs[i], hex, hex + 2);
-		int fd = tsc_tfile_open(AT_FDCWD, path, 0, NULL);
-		if (fd >= 0)
-			return fd;
-	}
-	return -1;
+	(void)ctx;
+	int fd = tsc_tfile_open_build_id(hex, ".debug");
+	return fd < 0 ? -1 : fd;
 }
 
 /* The file a mapping shows, opened so that it is the one mapped; -errno when it cannot be.
@@ -207,6 +198,16 @@ fail:
 	return NULL;
 }
 
+/* The file of mapping m, loaded at its first use. */
+static void load_mapping(struct tsc_symbolizer *s, struct mapping *m)
+{
+	if (!m->tried) {
+		m->tried = 1;
+		if ((m->bin = load_bin(s, &m->v)))
+			m->bias = tsc_symfile_bias(m->bin->f, &m->v);
+	}
+}
+
 static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct tsc_sym *out)
 {
 	struct mapping *m = find_mapping(s, pc);
@@ -215,11 +216,7 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 		return 1;
 	out[0].obj = m->v.path;
 	out[0].obj_addr = pc - m->v.start + m->v.offset;
-	if (!m->tried) {
-		m->tried = 1;
-		if ((m->bin = load_bin(s, &m->v)))
-			m->bias = tsc_symfile_bias(m->bin->f, &m->v);
-	}
+	load_mapping(s, m);
 	struct bin *b = m->bin;
 	if (!b)
 		return 1;
@@ -231,6 +228,16 @@ static unsigned resolve(struct tsc_symbolizer *s, uint64_t pc, bool ret, struct 
 		out[i].build_id = tsc_symfile_build_id(b->f);
 	}
 	return n;
+}
+
+Dwarf_CFI *tsc_symbolizer_cfi(struct tsc_symbolizer *s, uint64_t pc, uint64_t *bias)
+{
+	struct mapping *m = find_mapping(s, pc);
+	if (!m)
+		return NULL;
+	load_mapping(s, m);
+	*bias = m->bias;
+	return m->bin ? tsc_symfile_cfi(m->bin->f) : NULL;
 }
 
 /* ---- the per-address cache ---- */
@@ -278,28 +285,8 @@ int tsc_symbolizer_new(const struct tsc_memsrc *src, struct tsc_symbolizer **out
 		return -ENOMEM;
 	s->src = src;
 	s->budget = READ_BUDGET;
-	const char *env = getenv("TASKSCOPE_DEBUG_DIRS");
-	char *list = NULL;
-	int err = -ENOMEM;
-	if (asprintf(&list, "%s%s/usr/lib/debug", env ? env : "", env && *env ? ":" : "") < 0)
-		goto fail;
-	s->dirs = calloc(strlen(list) / 2 + 2, sizeof(*s->dirs));
-	if (!s->dirs) {
-		free(list);
-		goto fail;
-	}
-	char *save = NULL;
-	for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
-		if (!(s->dirs[s->ndirs++] = strdup(d))) {
-			free(list);
-			goto fail;
-		}
-	free(list);
 	*out = s;
 	return 0;
-fail:
-	tsc_symbolizer_free(s);
-	return err;
 }
 
 void tsc_symbolizer_free(struct tsc_symbolizer *s)
@@ -318,9 +305,6 @@ void tsc_symbolizer_free(struct tsc_symbolizer *s)
 		s->bins = b->next;
 		bin_free(b);
 	}
-	for (size_t i = 0; i < s->ndirs; i++)
-		free(s->dirs[i]);
-	free(s->dirs);
 	free(s);
 }
 

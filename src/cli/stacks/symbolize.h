@@ -38,6 +38,11 @@ void tsc_symbolizer_free(struct tsc_symbolizer *s); /* accepts NULL */
 #define TSC_SYM_MAX_NS (2 * 1000000000ull)  /* time spent resolving them, at most */
 unsigned tsc_symbolize(struct tsc_symbolizer *s, uint64_t pc, bool ret, const struct tsc_sym **syms);
 
+/* The call frame information for pc (its file's .eh_frame) and that file's load bias; NULL
+ * when pc is in no file mapping or its file has none. Owned by s. */
+#include <elfutils/libdw.h>
+Dwarf_CFI *tsc_symbolizer_cfi(struct tsc_symbolizer *s, uint64_t pc, uint64_t *bias);
+
 /* Counters for -v and the benchmarks. */
 struct tsc_symbolizer_stats {
 	unsigned binaries, lookups, cache_hits;

@@ -32,6 +32,8 @@ struct tsc_symfile {
 	struct tsc_elf ae;  /* the DWARF supplement (dwz) of whichever holds the DWARF */
 	char *build_id;
 	Dwarf *dwarf, *alt;
+	Dwarf_CFI *cfi;     /* of .eh_frame, made at first use */
+	int cfi_tried;
 	struct fsym *syms;  /* functions, sorted by address */
 	size_t nsyms, cap;
 };
@@ -352,6 +354,7 @@ void tsc_symfile_free(struct tsc_symfile *f)
 {
 	if (!f)
 		return;
+	dwarf_cfi_end(f->cfi);
 	dwarf_end(f->dwarf);
 	dwarf_end(f->alt);
 	tsc_elf_close(&f->ae);
@@ -390,4 +393,13 @@ unsigned tsc_symfile_lookup(struct tsc_symfile *f, uint64_t addr, uint64_t look,
 		real->fn_off = addr - s->addr;
 	}
 	return n;
+}
+
+Dwarf_CFI *tsc_symfile_cfi(struct tsc_symfile *f)
+{
+	if (!f->cfi_tried) {
+		f->cfi_tried = 1;
+		f->cfi = dwarf_getcfi_elf(f->e.elf);
+	}
+	return f->cfi;
 }

@@ -40,4 +40,8 @@ uint64_t tsc_symfile_bias(const struct tsc_symfile *f, const struct tsc_vma *v);
 unsigned tsc_symfile_lookup(struct tsc_symfile *f, uint64_t addr, uint64_t look,
 			    struct tsc_sym *out, unsigned max);
 
+/* The call frame information of the file's .eh_frame (libdw), NULL when it has none. */
+#include <elfutils/libdw.h>
+Dwarf_CFI *tsc_symfile_cfi(struct tsc_symfile *f);
+
 #endif

@@ -161,6 +161,9 @@ static const uint8_t *stack_at(struct tsc_unwinder *u, uint64_t addr, size_t n, 
 	return u->buf + (addr - u->base);
 }
 
+static void chain(struct tsc_unwinder *u, uint64_t lo, uint64_t hi, uint64_t fp, uint64_t prev,
+		  struct tsc_stack *out);
+
 /* One walk from the saved frame of a task whose fields are v; u->buf holds u->len bytes of its
  * stack from u->base = v->sp (0 or more: the walk reads what else it needs). */
 static void walk(struct tsc_unwinder *u, const struct task_view *v, struct tsc_stack *out)
@@ -184,18 +187,29 @@ static void walk(struct tsc_unwinder *u, const struct task_view *v, struct tsc_s
 	}
 	uint64_t fp = word(p, l->frame_rbp), pc = word(p, l->frame_ret);
 	if (fp == 0) { /* the frame ts__ctx_make laid out: never ran */
-		out->end = TSC_STACK_NOT_STARTED;
+		/* a task that did run cannot have it: its stack memory reads as zeros (gdb's
+		 * gcore writes a mapping with guard markers so) */
+		out->end = v->switches ? TSC_STACK_UNREADABLE : TSC_STACK_NOT_STARTED;
 		return;
 	}
 	out->pc[out->n++] = pc;
-	uint64_t prev = v->sp + saved - 8; /* every frame record lies above the saved frame */
+	/* every frame record lies above the saved frame */
+	chain(u, v->lo, v->hi, fp, v->sp + saved - 8, out);
+}
+
+/* Follow the frame records from fp (each above prev, inside [lo, hi)), after the frames
+ * out holds already. */
+static void chain(struct tsc_unwinder *u, uint64_t lo, uint64_t hi, uint64_t fp, uint64_t prev,
+		  struct tsc_stack *out)
+{
+	enum tsc_stack_end end = TSC_STACK_COMPLETE;
 	for (;;) {
-		if (fp % 8 || fp <= prev || fp < v->lo || fp > v->hi - 16) {
+		if (fp % 8 || fp <= prev || fp < lo || fp > hi - 16) {
 			out->end = TSC_STACK_BAD_FRAME;
 			out->bad_fp = fp;
 			return;
 		}
-		const uint8_t *r = stack_at(u, fp, 16, v->hi, &end);
+		const uint8_t *r = stack_at(u, fp, 16, hi, &end);
 		if (!r) {
 			out->end = end;
 			return;

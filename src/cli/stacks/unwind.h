@@ -5,6 +5,7 @@
 #ifndef TSC_UNWIND_H
 #define TSC_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <taskscope/debug.h>
@@ -40,6 +41,8 @@ struct tsc_stack {
 	enum tsc_stack_end end;
 	uint64_t bad_fp;          /* TSC_STACK_BAD_FRAME: the frame pointer that failed */
 	unsigned tries;           /* reads done; more than one when the task ran meanwhile */
+	bool exact_pc0;           /* pc[0] is an instruction pointer (a thread's registers in a
+				   * core), not an address to return to */
 };
 
 struct tsc_unwinder;

@@ -10,12 +10,15 @@
 #include "target/remote.h"
 #include "stacks/sites.h"
 #include "stacks/stacks.h"
+#include "target/core.h"
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int tsc_report_exec(struct tsc_remote *r)
 {
@@ -43,6 +46,24 @@ int tsc_remote_report(struct tsc_remote *r, int err, int opened)
 	}
 	char msg[TSC_TEXT_SIZE(sizeof(r->err))];
 	fprintf(stderr, "taskscope: %s\n", tsc_esc(msg, sizeof(msg), detail)); /* may name files */
+	if (r && r->core) { /* a core file: no process to find, no privilege to lack */
+		switch (err) {
+		case -ENOEXEC:
+		case -EBADMSG:
+			return TSC_EXIT_CORE;
+		case -ESTALE:
+			fprintf(stderr, "  Give the executable the core's process ran with --exe, "
+					"or put its debug files where they are found by build-id.\n");
+			return TSC_EXIT_CORE_MISMATCH;
+		case -ENODATA:
+			return TSC_EXIT_NOT_TASKSCOPE;
+		case -ENOENT:
+			fprintf(stderr, "  Give the executable with --exe, and put the libraries and "
+					"debug files where they are found by build-id "
+					"(TASKSCOPE_DEBUG_DIRS).\n");
+			return TSC_EXIT_ERROR;
+		}
+	}
 	switch (err) {
 	case -ESRCH:
 		if (opened)
@@ -244,4 +265,107 @@ int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapsho
 		tsc_snapshot_free(snap);
 	}
 	return rc;
+}
+
+/* Why the core was written: the first thread a signal hit (the kernel and gdb put it first;
+ * gcore of a running process records none), the details from its NT_SIGINFO when that is of
+ * the same signal, and the task its loop was running. */
+static void take_crash(const struct tsc_core_info *ci, struct tsc_snapshot *snap)
+{
+	const struct tsc_core_thread *t = NULL;
+	for (size_t i = 0; i < ci->nthreads && !t; i++)
+		if (ci->threads[i].cursig > 0)
+			t = &ci->threads[i];
+	if (!t)
+		return;
+	struct tsc_crash *c = &snap->crash;
+	c->signo = t->cursig;
+	c->tid = t->tid;
+	if (t->has_siginfo && t->sig_signo == t->cursig) {
+		c->code = t->sig_code;
+		/* a fault's address; si_code <= 0 is a signal someone sent (kill, abort) */
+		c->has_addr = t->sig_code > 0 && (t->cursig == SIGSEGV || t->cursig == SIGBUS ||
+						 t->cursig == SIGILL || t->cursig == SIGFPE);
+		c->addr = t->fault_addr;
+	}
+	for (size_t i = 0; i < snap->nthreads; i++)
+		if (snap->threads[i].tid == t->tid)
+			c->task = snap->threads[i].current;
+}
+
+/* A core holds no clock. When it was written on this boot, its modification time is when,
+ * on our monotonic clock as on the target's; otherwise the newest task's creation, the last
+ * instant the core proves, stands (snapshot.c). Ages and time left count from it. */
+static void core_time(const struct tsc_core_info *ci, struct tsc_snapshot *snap)
+{
+	struct timespec rt, mt;
+	char line[256];
+	unsigned long long btime = 0;
+	FILE *f = fopen("/proc/stat", "re");
+	while (f && fgets(line, sizeof(line), f) && sscanf(line, "btime %llu", &btime) != 1)
+		;
+	if (f)
+		fclose(f);
+	if (clock_gettime(CLOCK_REALTIME, &rt) || clock_gettime(CLOCK_MONOTONIC, &mt) || !btime)
+		return;
+	uint64_t real = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+	uint64_t mono = (uint64_t)mt.tv_sec * 1000000000ull + (uint64_t)mt.tv_nsec;
+	if (ci->written_ns < btime * 1000000000ull || ci->written_ns > real ||
+	    real - ci->written_ns > mono)
+		return; /* before this boot, or in the future */
+	uint64_t at = mono - (real - ci->written_ns);
+	if (at >= snap->taken_ns)
+		snap->taken_ns = at;
+}
+
+/* The offline half of the protocol: a core file instead of a process. */
+static int collect_core(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
+			struct tsc_stacks **st, struct tsc_sites *sites)
+{
+	struct tsc_remote *r = NULL;
+	int err, rc;
+
+	memset(snap, 0, sizeof(*snap));
+	if (sites)
+		memset(sites, 0, sizeof(*sites));
+	if ((err = tsc_remote_open_core(o->core, o->exe, &r))) {
+		rc = tsc_remote_report(r, err, 0);
+		goto cleanup;
+	}
+	if ((err = tsc_remote_find_runtime(r)) || (err = tsc_remote_snapshot(r, snap))) {
+		rc = tsc_remote_report(r, err, 1);
+		goto cleanup;
+	}
+	snap->core = o->core;
+	take_crash(tsc_memsrc_core_info(r->mem), snap);
+	core_time(tsc_memsrc_core_info(r->mem), snap);
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: core of process %d: %zu threads, %zu tasks\n", snap->pid,
+			snap->nthreads, snap->ntasks);
+	if (sites && tsc_sites_collect(r->mem, snap, sites)) /* a nicety, as live */
+		tsc_sites_free(sites);
+	if (o->stacks) {
+		rc = tsc_stacks_read(r, snap, st); /* closes r */
+		r = NULL;
+		if (rc) {
+			tsc_sites_free(sites);
+			tsc_snapshot_free(snap);
+		}
+		return rc;
+	}
+	rc = TSC_EXIT_OK;
+cleanup:
+	tsc_remote_close(r);
+	if (rc)
+		tsc_snapshot_free(snap);
+	return rc;
+}
+
+int tsc_collect_target(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
+		       struct tsc_stacks **st, struct tsc_sites *sites)
+{
+	*st = NULL;
+	if (o->core)
+		return collect_core(o, snap, st, sites);
+	return tsc_collect_stacks(o->pid, o->use_bpf, o->stacks, snap, st, sites);
 }

@@ -39,6 +39,15 @@ struct tsc_sites;
 int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapshot *snap,
 		       struct tsc_stacks **st, struct tsc_sites *sites);
 
+/* ps and tree, from their options: the live process o->pid (as tsc_collect_stacks), or the
+ * core file o->core, offline (no capabilities, no probes: target/core.h), with the spawn sites
+ * as tsc_collect_stacks has them, and whose crash, when
+ * a signal wrote it, goes to snap->crash. Returns an exit code; on failure a message went to
+ * stderr and nothing is left to free. */
+struct tsc_pid_opts;
+int tsc_collect_target(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
+		       struct tsc_stacks **st, struct tsc_sites *sites);
+
 /* ---- failures to exit codes ---- */
 
 /* Print why BPF cannot be used and return TSC_EXIT_PRIVILEGE, or return 0 when this process

@@ -158,6 +158,12 @@ static void fill_sections(struct filler *f, uint64_t shoff, int what)
 		}
 		if (what != TSC_ELF_SYMBOLS)
 			continue;
+		if (name && (!strcmp(name, ".eh_frame") || !strcmp(name, ".eh_frame_hdr"))) {
+			/* call frame information: a core's running task is unwound with it */
+			if (!fill(f, sh.sh_offset, sh.sh_size))
+				e->filled[i] = 1;
+			continue;
+		}
 		if ((sh.sh_type == SHT_SYMTAB && !symtab++) || (sh.sh_type == SHT_DYNSYM && !dynsym++)) {
 			/* the table with its strings, or neither */
 			Elf64_Shdr ssh;

@@ -25,7 +25,8 @@
 
 enum {
 	TSC_ELF_NOTES = 0,        /* headers, section names and notes */
-	TSC_ELF_SYMBOLS = 1,      /* ... and the symbol tables, their strings and DWARF */
+	TSC_ELF_SYMBOLS = 1,      /* ... and the symbol tables, their strings, DWARF and
+				   * .eh_frame */
 };
 
 struct tsc_elf {

@@ -8,12 +8,12 @@
  * its mappings from /proc/PID/maps, its files through /proc/PID/root or map_files, the
  * process pinned by remote.c's pidfd).
  *
+ * A core file (memsrc_core.c, core.h): its PT_LOAD segments, and what the dump left out from
+ * the files NT_FILE names, checked against the build-ids in the dump; maps from NT_FILE;
+ * threads from NT_PRSTATUS; frozen: nothing moves, so the registry walk never retries.
+ *
  * The next ones are each a new file that fills a struct tsc_memsrc_ops, with a constructor
  * beside tsc_memsrc_live_new, and no change to the readers:
- *   - a core file (memsrc_core.c): read from its PT_LOAD segments (a range outside them, or
- *     in a segment the dump left empty, is not ok); maps and vma_at from its NT_FILE note;
- *     open_file by the paths NT_FILE names, checked against the build-ids in the dump;
- *     alive answers 0: nothing moves, so the registry walk never retries;
  *   - the in-process event rings: read from the copy of the rings' memory that was drained,
  *     -ENOTSUP for the files.
  * An operation a source cannot do answers -ENOTSUP (vma_at: then the reader lists maps).
@@ -26,6 +26,8 @@
 #include <stdint.h>
 
 #include "target/maps.h"
+
+struct tsc_tidmap;
 
 /* One range to read: [addr, addr + len) of the source into buf. */
 struct tsc_mem_req {
@@ -47,12 +49,18 @@ struct tsc_memsrc_ops {
 	/* The file of mapping v (found by its address or its path), read-only and verified to be
 	 * the one mapped; `here` gets the path it was opened by. An fd, or -errno. */
 	int (*open_file)(void *ctx, const struct tsc_vma *v, char *here, size_t n);
+	/* Its threads: the map from the ids the runtime recorded (its own pid namespace) to
+	 * ours, which also says which threads it has (tids.h). 0 or -errno. */
+	int (*threads)(void *ctx, struct tsc_tidmap *t);
 	void (*free)(void *ctx);
 };
 
 struct tsc_memsrc {
 	const struct tsc_memsrc_ops *ops;
 	void *ctx;
+	/* 1: nothing in it ever changes (a core file), so a read that did not hold still will
+	 * not hold still when done again: no retries, no waiting */
+	int frozen;
 };
 
 static inline int tsc_mem_read(const struct tsc_memsrc *m, struct tsc_mem_req *req, size_t n)
@@ -87,6 +95,11 @@ static inline int tsc_mem_open_file(const struct tsc_memsrc *m, const struct tsc
 				    char *here, size_t n)
 {
 	return m->ops->open_file ? m->ops->open_file(m->ctx, v, here, n) : -ENOTSUP;
+}
+
+static inline int tsc_mem_threads(const struct tsc_memsrc *m, struct tsc_tidmap *t)
+{
+	return m->ops->threads ? m->ops->threads(m->ctx, t) : -ENOTSUP;
 }
 
 void tsc_memsrc_free(struct tsc_memsrc *m); /* accepts NULL */

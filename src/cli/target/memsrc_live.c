@@ -8,6 +8,7 @@
 #include "probes/compat.h"
 #include "target/memsrc.h"
 #include "target/remote.h"
+#include "target/tids.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -105,6 +106,12 @@ static int live_open_file(void *ctx, const struct tsc_vma *v, char *here, size_t
 	return tsc_remote_open_file(L->r, v, here, n);
 }
 
+static int live_threads(void *ctx, struct tsc_tidmap *t)
+{
+	struct live *L = ctx;
+	return tsc_tidmap_read(L->r->procfd, t);
+}
+
 static void live_free(void *ctx)
 {
 	struct live *L = ctx;
@@ -118,6 +125,7 @@ static const struct tsc_memsrc_ops live_ops = {
 	.maps = live_maps,
 	.vma_at = live_vma_at,
 	.open_file = live_open_file,
+	.threads = live_threads,
 	.free = live_free,
 };
 

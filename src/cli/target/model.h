@@ -34,6 +34,15 @@ struct tsc_thread {
 				       * or unknown */
 };
 
+/* Why a core file was written, when a signal did (target/core.h); signo 0 when not (gcore). */
+struct tsc_crash {
+	int signo, code;              /* the signal, and its si_code when the core has it */
+	int has_addr;                 /* addr is the faulting address (SIGSEGV, SIGBUS, ...) */
+	uint64_t addr;
+	int32_t tid;                  /* the thread it hit */
+	uint64_t task;                /* the task running on that thread then, 0 = none */
+};
+
 struct tsc_snapshot {
 	int pid;
 	uint64_t taken_ns;            /* CLOCK_MONOTONIC when the snapshot completed */
@@ -47,6 +56,10 @@ struct tsc_snapshot {
 	/* filled by reconciliation with BPF; all 0 in a snapshot-only reading */
 	int reconciled;
 	uint64_t events, lost, map_full;
+	/* read from a core file instead of a live process: its path (else NULL), and why it
+	 * was written */
+	const char *core;
+	struct tsc_crash crash;
 };
 
 void tsc_snapshot_free(struct tsc_snapshot *s);

@@ -94,8 +94,8 @@ static int read_table(struct tsc_reg *g, uint32_t *nloops)
 		if (!(g1 & 1) && g1 == g2 && *nloops <= d->max_loops)
 			return 0;
 		g->retries++;
-		if (charge(g))
-			break;
+		if (g->mem->frozen || charge(g))
+			break; /* a core never changes: what did not hold still never will */
 		tsc_walk_backoff(attempt);
 	}
 	snprintf(r->err, sizeof(r->err), "the loop table of process %d kept changing (%d tries)",
@@ -255,7 +255,7 @@ int tsc_reg_read_loops(struct tsc_reg *g)
 			if (l->done)
 				continue;
 			pending++;
-			if (l->tries >= TSC_WALK_LOOP_TRIES || charge(g)) {
+			if (l->tries >= TSC_WALK_LOOP_TRIES || g->mem->frozen || charge(g)) {
 				snprintf(r->err, sizeof(r->err), "the task registry of the loop on "
 					 "thread %d of process %d never held still in %d reads (%s)",
 					 l->f.tid, r->pid, l->tries, l->why);
@@ -272,7 +272,7 @@ int tsc_reg_read_loops(struct tsc_reg *g)
 int tsc_reg_threads(struct tsc_reg *g, const struct tsc_tidset *seen, int *vanished)
 {
 	struct tsc_tidmap tids = { 0 };
-	int err = tsc_tidmap_read(g->r->procfd, &tids);
+	int err = tsc_mem_threads(g->mem, &tids);
 	if (err)
 		return tsc_reg_read_err(g->r, err, "the threads");
 	for (size_t i = 0; i < g->nloops; i++) {
@@ -349,11 +349,13 @@ int tsc_reg_settle(struct tsc_reg *g, uint64_t *addr, size_t *slot, size_t n, un
 	g->mark = tsc_now_ns();
 	for (int attempt = 0; m; attempt++) {
 		if (attempt) {
-			if (attempt > TSC_WALK_TASK_TRIES || charge(g)) {
+			if (attempt > TSC_WALK_TASK_TRIES || g->mem->frozen || charge(g)) {
 				if (!strict)
 					return 0; /* their last read stands */
-				snprintf(g->r->err, sizeof(g->r->err), "%zu task(s) of process %d kept "
-					 "changing (%d tries)", m, g->r->pid, attempt);
+				snprintf(g->r->err, sizeof(g->r->err), g->mem->frozen ?
+					 "%zu task(s) of process %d were caught mid-change by its core" :
+					 "%zu task(s) of process %d kept changing (%d tries)", m, g->r->pid,
+					 attempt);
 				return -EAGAIN;
 			}
 			g->retries += (uint32_t)m;

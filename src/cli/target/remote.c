@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Opening a target: pidfd, /proc directory, the ELF holding the runtime, its descriptor. */
 #include "target/remote.h"
+#include "target/core.h"
 #include "target/elfx.h"
 #include "target/registry.h"
 #include "target/walk.h"
@@ -35,6 +36,8 @@ __attribute__((format(printf, 3, 4))) static int fail(struct tsc_remote *r, int 
 int tsc_remote_alive(const struct tsc_remote *r)
 {
 	struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
+	if (r->core)
+		return 1; /* a core file never exits */
 	/* a pidfd polls readable once the process has exited */
 	return poll(&p, 1, 0) == 0;
 }
@@ -142,6 +145,21 @@ int tsc_remote_open(int pid, struct tsc_remote **out)
 cleanup:
 	*out = r; /* keeps the message; the caller closes it */
 	return err;
+}
+
+int tsc_remote_open_core(const char *core, const char *exe, struct tsc_remote **out)
+{
+	struct tsc_remote *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->pidfd = r->procfd = r->memfd = -1;
+	r->core = core;
+	*out = r;
+	int err = tsc_memsrc_core_new(core, exe, &r->mem, r->err, sizeof(r->err));
+	if (err)
+		return err;
+	r->pid = tsc_memsrc_core_info(r->mem)->pid;
+	return 0;
 }
 
 void tsc_remote_close(struct tsc_remote *r)
@@ -324,7 +342,7 @@ static int try_file(struct tsc_remote *r, size_t first)
 	GElf_Shdr sh;
 	int fd, err;
 
-	fd = tsc_remote_open_file(r, v, here, sizeof(here));
+	fd = tsc_mem_open_file(r->mem, v, here, sizeof(here));
 	if (fd < 0)
 		return fd;
 	err = tsc_elf_open(fd, &e, TSC_ELF_NOTES, TSC_ELF_MAX_READ);
@@ -332,7 +350,9 @@ static int try_file(struct tsc_remote *r, size_t first)
 		err = err == -ENOEXEC ? 0 : err;
 		goto cleanup;
 	}
-	if (tsc_elf_section(&e, TS_DEBUG_SECTION, &sh, NULL) || sh.sh_type == SHT_NOBITS) {
+	/* in separate debug info the section is there, empty: a core holds its contents */
+	if (tsc_elf_section(&e, TS_DEBUG_SECTION, &sh, NULL) ||
+	    (sh.sh_type == SHT_NOBITS && !r->mem->frozen)) {
 		err = 0;
 		goto cleanup;
 	}
@@ -364,18 +384,33 @@ cleanup:
 	return err;
 }
 
+/* A core whose files hold no runtime: because a file was missing or of another build, or
+ * because its process had none. */
+static int core_not_found(struct tsc_remote *r, int first_err)
+{
+	if (first_err == -ESTALE)
+		return fail(r, -ESTALE, "no runtime found in the core %s: a file it mapped here is "
+			    "another build than the process ran (give the right executable with "
+			    "--exe)", r->core);
+	if (first_err)
+		return first_err;
+	return fail(r, -ENODATA, "the process of core %s (PID %d) was not a taskscope process "
+		    "(no %s section in its executable or libraries)", r->core, r->pid,
+		    TS_DEBUG_SECTION);
+}
+
 int tsc_remote_find_runtime(struct tsc_remote *r)
 {
 	/* Most often the runtime is in the executable, its lowest file mapping: try that alone
 	 * first, since listing every mapping walks all the task stacks' anonymous ones too. */
-	if (!tsc_maps_read_first(r->procfd, &r->maps) && r->maps.n == 1) {
+	if (r->procfd >= 0 && !tsc_maps_read_first(r->procfd, &r->maps) && r->maps.n == 1) {
 		if (try_file(r, 0) == 1)
 			return 0;
 	}
 	tsc_maps_free(&r->maps);
 	r->binary[0] = r->target_path[0] = 0;
 	r->err[0] = 0;
-	int err = tsc_maps_read(r->procfd, &r->maps);
+	int err = tsc_mem_maps(r->mem, &r->maps);
 	if (err == -EACCES || err == -EPERM)
 		return fail(r, err, "cannot read the mappings of process %d: permission denied",
 			    r->pid);
@@ -410,6 +445,8 @@ int tsc_remote_find_runtime(struct tsc_remote *r)
 	}
 	if (!tsc_remote_alive(r))
 		return fail(r, -ESRCH, "process %d exited", r->pid);
+	if (r->mem->frozen)
+		return core_not_found(r, first_err);
 	/* an unreadable file might have been the runtime: say so rather than "not taskscope" */
 	if (first_err == -EACCES || first_err == -EPERM || first_err == -TSC_ENOTREG ||
 	    first_err == -ESTALE)

@@ -33,7 +33,8 @@ struct tsc_remote {
 	uint64_t bias;                 /* load bias of that ELF in the target */
 	uint64_t desc_addr;
 	struct ts_debug_desc desc;     /* validated copy of the target's descriptor */
-	struct tsc_memsrc *mem;        /* its memory and files (memsrc_live.c) */
+	struct tsc_memsrc *mem;        /* its memory and files (memsrc_live.c, memsrc_core.c) */
+	const char *core;              /* the core file read instead of a live process; NULL */
 	char err[512];                 /* what went wrong, for the last error returned */
 };
 
@@ -50,6 +51,11 @@ struct tsc_remote {
  */
 int tsc_remote_open(int pid, struct tsc_remote **out);
 int tsc_remote_find_runtime(struct tsc_remote *r);
+/* A core file instead of a live process (core.h): no pidfd, no /proc; never "exits" or
+ * exec's. exe, when not NULL, is read as its executable. Errors as tsc_memsrc_core_new's, with
+ * the detail in (*out)->err; *out is the caller's to close either way. core and exe must
+ * outlive it. */
+int tsc_remote_open_core(const char *core, const char *exe, struct tsc_remote **out);
 /* The ELF holding the runtime, as a path this process can open (for tsc_bpf_attach). */
 const char *tsc_remote_binary(const struct tsc_remote *r);
 int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *snap);

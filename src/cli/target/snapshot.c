@@ -183,6 +183,16 @@ cleanup:
 	return err;
 }
 
+/* A core holds no clock: the last instant it proves is its newest task's creation, and ages
+ * and time left count from there. */
+static uint64_t newest(const struct tsc_snapshot *s)
+{
+	uint64_t t = 0;
+	for (size_t i = 0; i < s->ntasks; i++)
+		t = s->tasks[i].created_ns > t ? s->tasks[i].created_ns : t;
+	return t;
+}
+
 /* One walk. *vanished: 1 when a loop's thread is not the target's, 2 when it was at `seen`
  * but is gone now. */
 static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
@@ -229,7 +239,7 @@ static int snapshot_once(struct tsc_remote *r, struct tsc_snapshot *s,
 		if (!t || t->tid != s->threads[i].tid)
 			s->threads[i].current = 0;
 	}
-	s->taken_ns = tsc_now_ns();
+	s->taken_ns = r->mem->frozen ? newest(s) : tsc_now_ns();
 	s->wait_ages = tsc_reg_has_ages(g.d);
 	take_lags(&g, s);
 cleanup:
@@ -258,6 +268,8 @@ int tsc_remote_snapshot(struct tsc_remote *r, struct tsc_snapshot *s)
 {
 	struct tsc_tidset seen;
 	int err, vanished = 0;
+	if (r->mem->frozen) /* a core: its loops' threads are all there is, nothing comes back */
+		return snapshot_once(r, s, NULL, &vanished);
 	if ((err = tsc_tidset_read(r->procfd, &seen))) {
 		memset(s, 0, sizeof(*s));
 		return tsc_reg_read_err(r, err == -ENOENT ? -ESRCH : err, "the threads");

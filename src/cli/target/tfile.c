@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,4 +77,22 @@ long tsc_pread_full(int fd, void *buf, size_t len, uint64_t off)
 		got += (size_t)r;
 	}
 	return (long)got;
+}
+
+int tsc_tfile_open_build_id(const char *hex, const char *suffix)
+{
+	const char *env = getenv("TASKSCOPE_DEBUG_DIRS");
+	char *list = NULL, *save = NULL;
+	int fd = -ENOENT;
+	if (strlen(hex) < 3 || strspn(hex, "0123456789abcdef") != strlen(hex))
+		return -EINVAL; /* the name comes from the target's file */
+	if (asprintf(&list, "%s%s/usr/lib/debug", env ? env : "", env && *env ? ":" : "") < 0)
+		return -ENOMEM;
+	for (char *d = strtok_r(list, ":", &save); d && fd < 0; d = strtok_r(NULL, ":", &save)) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s%s", d, hex, hex + 2, suffix);
+		fd = tsc_tfile_open(AT_FDCWD, path, 0, NULL);
+	}
+	free(list);
+	return fd;
 }

@@ -22,6 +22,12 @@
  * Returns an fd or -errno: -TSC_ENOTREG not a regular file, -ESTALE not the mapped file. */
 int tsc_tfile_open(int dirfd, const char *path, int flags, const struct tsc_vma *want);
 
+/* The file of build-id hex (lower-case) under each directory of $TASKSCOPE_DEBUG_DIRS
+ * (':'-separated), then /usr/lib/debug, as DIR/.build-id/xx/rest followed by suffix (".debug"
+ * for separate debug info, "" for the binary itself), opened as tsc_tfile_open does. An fd,
+ * or -errno (-ENOENT: in none of them). */
+int tsc_tfile_open_build_id(const char *hex, const char *suffix);
+
 /* strerror, with "not a regular file" for -TSC_ENOTREG and "file too large" for -EFBIG. */
 const char *tsc_tfile_strerror(int err);
 
