@@ -30,6 +30,7 @@ static const struct cmd cmds[] = {
 	{ "top", tsc_cmd_top, "a live view of the tasks: CPU, states, switches, waits" },
 	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
 	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
+	{ "profile", tsc_cmd_profile, "CPU or wait flame graphs, one root per task" },
 	{ "version", cmd_version, "print the version and the git commit (as --version)" },
 	{ "__pids", tsc_cmd_pids, NULL },
 };
