@@ -5,9 +5,17 @@
  * three units of work and yields, burn-b one unit and yields. Both run on the same thread,
  * one at a time, so whatever else the machine runs takes time from both alike: the ratio of
  * their CPU time is the ratio of their work. Prints "ready" once both run; runs until killed.
+ *
+ *   prof_victim [--sleepers N]
+ *
+ * With --sleepers N, N tasks ("sleeper") sleep 20 us at a time, over and over, instead of
+ * the two that burn: the loop then spends much of its time outside any task, running their
+ * timers and polling.
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <taskscope/taskscope.h>
 
 #define UNIT 200000 /* iterations: a few hundred microseconds */
@@ -52,9 +60,24 @@ static void *task_b(void *arg)
 	}
 }
 
-static void *main_coro(void *arg)
+static void *sleeper(void *arg)
 {
 	(void)arg;
+	while (ts_sleep_ns(20000) == 0)
+		;
+	return NULL;
+}
+
+static void *main_coro(void *arg)
+{
+	long sleepers = (long)arg;
+	if (sleepers) {
+		for (long i = 0; i < sleepers; i++)
+			ts_spawn_detached(sleeper, NULL, "sleeper");
+		printf("ready\n");
+		fflush(stdout);
+		return (void *)(long)ts_sleep_ms(INT32_MAX); /* until killed */
+	}
 	ts_task *a = ts_spawn_named(task_a, NULL, "burn-a");
 	ts_task *b = ts_spawn_named(task_b, NULL, "burn-b");
 	ts_yield(); /* both have run once */
@@ -65,8 +88,9 @@ static void *main_coro(void *arg)
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	ts_run(main_coro, NULL);
+	long sleepers = argc == 3 && !strcmp(argv[1], "--sleepers") ? atol(argv[2]) : 0;
+	ts_run(main_coro, (void *)sleepers);
 	return 0;
 }

@@ -63,7 +63,7 @@ const char *prof_root_label(const struct prof_store *s, const struct prof_stack 
 	return buf;
 }
 
-const char *prof_frame_name(uint64_t pc, const struct tsc_sym *y, char *buf, size_t n)
+const char *prof_frame_name(uint64_t pc __attribute__((unused)), const struct tsc_sym *y, char *buf, size_t n)
 {
 	char a[TSC_TEXT_SIZE(NAME_COLS)];
 	if (y && y->fn)
@@ -71,8 +71,8 @@ const char *prof_frame_name(uint64_t pc, const struct tsc_sym *y, char *buf, siz
 	if (y && y->obj) /* no symbol: where it is in its file, as perf shows it */
 		snprintf(buf, n, "[%s+0x%" PRIx64 "]", clean(a, sizeof(a), base_name(y->obj), 64),
 			 y->obj_addr);
-	else
-		snprintf(buf, n, "[0x%" PRIx64 "]", pc);
+	else /* no file: the vdso, JIT code, or a bad address; perf's name for it */
+		snprintf(buf, n, "[unknown]");
 	return buf;
 }
 
