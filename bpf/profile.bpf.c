@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "profile.h"
+#include "current_task.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -49,14 +50,10 @@ int tsp_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	__u32 tid = (__u32)pid_tgid;
 	count(TSP_C_SAMPLES);
-	__u64 *slot = bpf_map_lookup_elem(&slots, &tid);
-	if (!slot) {
-		count(TSP_C_NO_SLOT);
-		return 0;
-	}
-	__u64 id = 0;
-	if (bpf_probe_read_user(&id, sizeof(id), (const void *)*slot)) {
-		count(TSP_C_READ_ERR);
+	__u64 id;
+	enum tsc_slot_read rd = tsc_current_task(&slots, tid, &id);
+	if (rd != TSC_SLOT_OK) {
+		count(rd == TSC_SLOT_NONE ? TSP_C_NO_SLOT : TSP_C_READ_ERR);
 		return 0;
 	}
 	struct tsp_sample *s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);

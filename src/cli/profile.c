@@ -231,7 +231,7 @@ static void refresh(struct profile *p)
 static int sample(struct profile *p)
 {
 	const struct profile_opts *o = p->o;
-	uint64_t start = tsc_now_ns(), next_refresh = start + REFRESH_NS, last_tick = start;
+	uint64_t start = tsc_now_ns(), next_refresh = start + REFRESH_NS;
 	uint64_t tick = p->wait ? 1000000000ull / (uint64_t)o->hz : DRAIN_NS;
 	uint64_t end = o->duration > 0 ? start + (uint64_t)(o->duration * 1e9) : UINT64_MAX;
 	uint64_t next = start + (p->wait ? 0 : tick);
@@ -257,8 +257,7 @@ static int sample(struct profile *p)
 		if (p->cpu) {
 			prof_cpu_drain(p->cpu, &p->loops, &p->store);
 		} else {
-			err = prof_wait_tick(p->wait, &p->store, now - last_tick);
-			last_tick = now;
+			err = prof_wait_tick(p->wait, &p->store, now);
 			if (err == -EAGAIN || err == -EPROTO) {
 				p->skipped++;
 			} else if (err == -ESRCH || !tsc_remote_alive(p->r)) {
@@ -277,6 +276,7 @@ static int sample(struct profile *p)
 		prof_cpu_drain(p->cpu, &p->loops, &p->store);
 		refresh(p);
 	} else {
+		prof_wait_flush(p->wait, &p->store, tsc_now_ns());
 		resolve_new(p);
 	}
 	p->store.t1_ns = tsc_now_ns();
@@ -415,8 +415,9 @@ static int run_profile(const struct profile_opts *o)
 				(unsigned long long)sums[TSP_C_NO_STACK]);
 	}
 	if (p.store.lost)
-		fprintf(stderr, WHO ": %llu samples not kept (more than %u distinct stacks, or out "
-				"of memory)\n", (unsigned long long)p.store.lost, PROF_MAX_STACKS);
+		fprintf(stderr, WHO ": %llu samples not kept (more than %u distinct stacks or %u "
+				"addresses in them, or out of memory)\n",
+			(unsigned long long)p.store.lost, PROF_MAX_STACKS, PROF_MAX_PCS);
 	rc = TSC_EXIT_OK;
 cleanup:
 	prof_cpu_close(p.cpu);

@@ -224,7 +224,7 @@ static int gzip_to(FILE *f, const struct pb *p)
 	z_stream z = { 0 };
 	uint8_t buf[1 << 16];
 	int zr;
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+	if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8,
 			 Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	z.next_in = p->b;

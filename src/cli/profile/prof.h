@@ -31,7 +31,10 @@ enum prof_format { PROF_FMT_FOLDED, PROF_FMT_PPROF, PROF_FMT_SVG };
 /* ---- the sample store ---- */
 
 #define PROF_MAX_FRAMES 127         /* addresses kept of one stack, innermost first */
-#define PROF_MAX_STACKS (1u << 22)  /* distinct stacks kept; past it samples are counted lost */
+/* Distinct stacks kept, and their addresses in all (128 MiB): past either, samples are
+ * counted lost. A target can make every sample's stack new. */
+#define PROF_MAX_STACKS (1u << 21)
+#define PROF_MAX_PCS (1u << 24)
 
 struct prof_stack {
 	uint64_t task;              /* 0: outside any task, on loop `loop` */
@@ -154,13 +157,16 @@ int prof_cpu_counters(struct prof_cpu *c, uint64_t *sums, size_t n);
 void prof_cpu_close(struct prof_cpu *c); /* accepts NULL */
 
 /* Waiting (wait.c): every suspended task's stack, read from outside as ps --stacks reads it,
- * counted with the time since the last tick. */
+ * counted with the time until the next tick. */
 struct prof_wait;
 int prof_wait_open(struct tsc_remote *r, struct prof_wait **out);
-/* One tick: the registry read, each suspended task's stack unwound and added with weight
- * dt_ns; the names kept. 0, or -errno (-EAGAIN: the registry would not hold still; the tick
- * is skipped). */
-int prof_wait_tick(struct prof_wait *w, struct prof_store *s, uint64_t dt_ns);
+/* One tick at now_ns: what the last tick saw counted with the time since it, then the
+ * registry read, each suspended task's stack unwound and kept for the next tick, the names
+ * kept. 0, or -errno (-EAGAIN: the registry would not hold still; the tick is skipped, and
+ * the last one's time runs on). */
+int prof_wait_tick(struct prof_wait *w, struct prof_store *s, uint64_t now_ns);
+/* At the end: what the last tick saw, counted with the time until now_ns. */
+int prof_wait_flush(struct prof_wait *w, struct prof_store *s, uint64_t now_ns);
 void prof_wait_close(struct prof_wait *w); /* accepts NULL */
 
 /* ---- the writers: 0, or -errno (EIO: a write failed) ---- */

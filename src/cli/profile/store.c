@@ -64,7 +64,7 @@ int prof_store_add(struct prof_store *s, uint64_t task, uint64_t loop, const uin
 			return 0;
 		}
 	}
-	if (s->n >= PROF_MAX_STACKS ||
+	if (s->n >= PROF_MAX_STACKS || s->npcs + n > PROF_MAX_PCS ||
 	    tsc_grow((void **)&s->st, &s->cap, s->n + 1, sizeof(*s->st)) ||
 	    tsc_grow((void **)&s->pcs, &s->pcs_cap, s->npcs + n + 1, sizeof(*s->pcs))) {
 		s->lost++;
