@@ -6,6 +6,7 @@
 # deadlock; a target that exits mid-profile; usage errors and output files.
 
 load test_helper
+bats_require_minimum_version 1.5.0
 
 PROG=$BUILD/progs/prof_victim
 
@@ -240,4 +241,35 @@ check_split() {
 	[ "$status" = 1 ]
 	[[ $output == *"cannot create"* ]]
 	[ "$(cat "$T/precious")" = precious ]
+}
+
+# ---- the shell completion (tools/completion), run on the build's CLI ----
+
+complete_words() {
+	bash -c '
+		. "$1"
+		shift
+		COMP_WORDS=("$@")
+		COMP_CWORD=$(($# - 1))
+		_taskscope
+		printf "%s\n" "${COMPREPLY[@]}"' bash "$ROOT/tools/completion/taskscope.bash" "$@"
+}
+
+@test "profile: the completion offers its options, their values and the runtime's PIDs" {
+	run -0 complete_words "$TASKSCOPE" ""
+	grep -qx profile <<<"$output"
+	run -0 complete_words "$TASKSCOPE" profile --
+	for o in --by --duration --format --help --hz --output --pid --verbose --wait; do
+		grep -qx -- "$o" <<<"$output" || { echo "no $o in: $output" >&2; return 1; }
+	done
+	run -0 complete_words "$TASKSCOPE" profile --by ""
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "coro name task " ]
+	run -0 complete_words "$TASKSCOPE" profile -f ""
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "folded pprof svg " ]
+	run -0 complete_words "$TASKSCOPE" profile --hz ""
+	[ -z "$output" ]
+	spawn demo "$DEMO" --threads 1 --tasks 1 --truth "$T/truth"
+	wait_for_lines "$T/truth"
+	run -0 complete_words "$TASKSCOPE" profile ""
+	grep -qx "$PID" <<<"$output"
 }

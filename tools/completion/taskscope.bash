@@ -97,6 +97,8 @@ _taskscope()
 		case $cmd:$prev in
 		export:-f | export:--format) o="perfetto chrome" ;;
 		top:-s | top:--sort) o="cpu age name id switches" ;;
+		profile:-f | profile:--format) o="folded pprof svg" ;;
+		profile:-b | profile:--by) o="task name coro" ;;
 		*:-o | *:--output)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
@@ -112,7 +114,7 @@ _taskscope()
 		return 0
 	fi
 	case $cmd in
-	ps | tree | top | record)
+	ps | tree | top | record | profile)
 		mapfile -t COMPREPLY < <(compgen -W "$(_taskscope_pids "$tool")" -- "$cur")
 		;;
 	probes)
