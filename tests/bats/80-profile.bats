@@ -230,6 +230,24 @@ check_split() {
 	fi
 }
 
+@test "profile: a task name with ';', XML's specials, controls, bad UTF-8 and U+FFFE stays inert" {
+	start_victim "$PROG" --odd-name
+	run -0 timeout 60 "$TASKSCOPE" profile --wait -d 1 -o "$T/w.folded" "$VICTIM_PID"
+	cat -A "$T/w.folded"
+	# one line per stack, each "frame;frame;... VALUE": the name broke no line, added no ';'
+	! grep -Evq '^[^;]+(;[^;]+)+ [0-9]+$' "$T/w.folded"
+	! grep -q $'\e' "$T/w.folded"
+	grep -q '^odd:<b>&"q"\\n\\e\[31m\\xff'$'\xef\xbf\xbe'' #[0-9]*;' "$T/w.folded"
+	run -0 timeout 60 "$TASKSCOPE" profile --wait -d 1 -o "$T/w.svg" "$VICTIM_PID"
+	xmllint --noout "$T/w.svg"
+	grep -q '<title>odd:&lt;b&gt;&amp;&quot;q&quot;\\n\\e\[31m\\xff\\uFFFE #[0-9]* (' "$T/w.svg"
+	if command -v go >/dev/null; then
+		run -0 timeout 60 "$TASKSCOPE" profile --wait -d 1 -o "$T/w.pb.gz" "$VICTIM_PID"
+		run -0 go tool pprof -top "$T/w.pb.gz"
+		grep -q 'odd:.*&"q"' <<<"$output" # pprof shortens the <b> away, as a C++ template
+	fi
+}
+
 # ---- the output file ----
 
 @test "profile: -o never follows a symbolic link" {

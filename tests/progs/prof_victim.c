@@ -6,11 +6,13 @@
  * one at a time, so whatever else the machine runs takes time from both alike: the ratio of
  * their CPU time is the ratio of their work. Prints "ready" once both run; runs until killed.
  *
- *   prof_victim [--sleepers N]
+ *   prof_victim [--sleepers N] [--odd-name]
  *
  * With --sleepers N, N tasks ("sleeper") sleep 20 us at a time, over and over, instead of
  * the two that burn: the loop then spends much of its time outside any task, running their
- * timers and polling.
+ * timers and polling. --odd-name adds a task that sleeps for good, named with what the
+ * output formats must escape: a ';' (the folded separator), XML's '<', '>', '&', '"', a
+ * newline, an escape, a byte that is not UTF-8 and U+FFFE (valid UTF-8 that XML refuses).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -68,9 +70,13 @@ static void *sleeper(void *arg)
 	return NULL;
 }
 
+static int odd_name;
+
 static void *main_coro(void *arg)
 {
 	long sleepers = (long)arg;
+	if (odd_name)
+		ts_spawn_detached(sleeper, NULL, "odd;<b>&\"q\"\n\x1b[31m\xff\xef\xbf\xbe");
 	if (sleepers) {
 		for (long i = 0; i < sleepers; i++)
 			ts_spawn_detached(sleeper, NULL, "sleeper");
@@ -90,7 +96,13 @@ static void *main_coro(void *arg)
 
 int main(int argc, char **argv)
 {
-	long sleepers = argc == 3 && !strcmp(argv[1], "--sleepers") ? atol(argv[2]) : 0;
+	long sleepers = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--sleepers") && i + 1 < argc)
+			sleepers = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--odd-name"))
+			odd_name = 1;
+	}
 	ts_run(main_coro, (void *)sleepers);
 	return 0;
 }

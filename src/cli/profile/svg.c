@@ -24,9 +24,17 @@
 #define MIN_PX 0.1
 #define CHAR_PX (FONT * 0.59)  /* a character's width, for cutting labels to fit */
 
+/* Escaped text (out.h: valid UTF-8, no control characters) as XML character data. XML 1.0
+ * also refuses the two noncharacters U+FFFE and U+FFFF, which are valid UTF-8. */
 static void xml(FILE *f, const char *s, size_t max)
 {
 	for (size_t i = 0; s[i] && i < max; i++) {
+		if ((unsigned char)s[i] == 0xef && (unsigned char)s[i + 1] == 0xbf &&
+		    ((unsigned char)s[i + 2] & 0xfe) == 0xbe) {
+			fputs((unsigned char)s[i + 2] == 0xbe ? "\\uFFFE" : "\\uFFFF", f);
+			i += 2;
+			continue;
+		}
 		switch (s[i]) {
 		case '&': fputs("&amp;", f); break;
 		case '<': fputs("&lt;", f); break;
