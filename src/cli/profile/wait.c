@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A suspended task as the last tick saw it. */
+/* A suspended task as the last tick saw it; its stack in pcs[pc .. pc + n). */
 struct seen {
 	uint64_t task, loop;
+	size_t pc;
 	unsigned n;
-	uint64_t pc[TSC_STACK_MAX_FRAMES];
 };
 
 struct prof_wait {
@@ -26,6 +26,8 @@ struct prof_wait {
 	size_t cap;
 	struct seen *seen;          /* the last tick's, not counted yet */
 	size_t nseen, seen_cap;
+	uint64_t *pcs;
+	size_t npcs, pcs_cap;
 	uint64_t seen_ns;           /* when that tick was taken */
 };
 
@@ -52,6 +54,7 @@ void prof_wait_close(struct prof_wait *w)
 	tsc_unwinder_free(w->u);
 	free(w->stacks);
 	free(w->seen);
+	free(w->pcs);
 	free(w);
 }
 
@@ -61,10 +64,10 @@ int prof_wait_flush(struct prof_wait *w, struct prof_store *s, uint64_t now_ns)
 	int err = 0;
 	for (size_t i = 0; i < w->nseen; i++) {
 		const struct seen *e = &w->seen[i];
-		int e2 = prof_store_add(s, e->task, e->loop, e->pc, e->n, dt);
+		int e2 = prof_store_add(s, e->task, e->loop, &w->pcs[e->pc], e->n, dt);
 		err = err ? err : e2;
 	}
-	w->nseen = 0;
+	w->nseen = w->npcs = 0;
 	return err;
 }
 
@@ -90,6 +93,8 @@ int prof_wait_tick(struct prof_wait *w, struct prof_store *s, uint64_t now_ns)
 			break;
 		if (!st->n || st->end == TSC_STACK_RUNNING || st->end == TSC_STACK_NOT_STARTED)
 			continue; /* on a CPU (the CPU profile's), or never ran: not waiting */
+		if ((err = tsc_grow((void **)&w->pcs, &w->pcs_cap, w->npcs + st->n, sizeof(*w->pcs))))
+			break;
 		struct seen *e = &w->seen[w->nseen++];
 		e->task = t->id;
 		e->loop = 0;
@@ -97,7 +102,9 @@ int prof_wait_tick(struct prof_wait *w, struct prof_store *s, uint64_t now_ns)
 			if (snap.threads[k].tid == t->tid)
 				e->loop = snap.threads[k].loop_id;
 		e->n = st->n;
-		memcpy(e->pc, st->pc, st->n * sizeof(*st->pc));
+		e->pc = w->npcs;
+		memcpy(&w->pcs[w->npcs], st->pc, st->n * sizeof(*st->pc));
+		w->npcs += st->n;
 	}
 out:
 	tsc_snapshot_free(&snap);
