@@ -42,6 +42,8 @@ const char *prof_root_label(const struct prof_store *s, const struct prof_stack 
 		return buf;
 	}
 	const struct prof_task *t = prof_store_find_task(s, st->task);
+	if (t && !t->name[0] && by != PROF_BY_CORO)
+		t = NULL; /* an empty name would be an empty frame: the runtime never gives one */
 	switch (by) {
 	case PROF_BY_TASK:
 		if (t)
@@ -66,9 +68,9 @@ const char *prof_root_label(const struct prof_store *s, const struct prof_stack 
 const char *prof_frame_name(uint64_t pc __attribute__((unused)), const struct tsc_sym *y, char *buf, size_t n)
 {
 	char a[TSC_TEXT_SIZE(NAME_COLS)];
-	if (y && y->fn)
+	if (y && y->fn && y->fn[0])
 		return clean(buf, n, y->fn, NAME_COLS);
-	if (y && y->obj) /* no symbol: where it is in its file, as perf shows it */
+	if (y && y->obj && y->obj[0]) /* no symbol: where it is in its file, as perf shows it */
 		snprintf(buf, n, "[%s+0x%" PRIx64 "]", clean(a, sizeof(a), base_name(y->obj), 64),
 			 y->obj_addr);
 	else /* no file: the vdso, JIT code, or a bad address; perf's name for it */
