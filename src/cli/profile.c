@@ -202,7 +202,9 @@ struct profile {
 	struct prof_loops loops;
 	struct prof_store store;
 	size_t resolved;            /* stacks of the store symbolized so far */
-	unsigned skipped;           /* wait ticks skipped: the registry would not hold still */
+	unsigned ticks, skipped;    /* wait ticks read, and skipped: the registry would not
+				     * hold still, or failed validation (last_err) */
+	int last_err;
 	int exited;
 };
 
@@ -266,11 +268,14 @@ static int sample(struct profile *p)
 			err = prof_wait_tick(p->wait, &p->store, now);
 			if (err == -EAGAIN || err == -EPROTO) {
 				p->skipped++;
+				p->last_err = err;
 			} else if (err == -ESRCH || !tsc_remote_alive(p->r)) {
 				p->exited = 1;
 				break;
 			} else if (err) {
 				return tsc_remote_report(p->r, err, 1);
+			} else {
+				p->ticks++;
 			}
 		}
 		if (now >= next_refresh) {
@@ -288,7 +293,16 @@ static int sample(struct profile *p)
 	p->store.t1_ns = tsc_now_ns();
 	if (!tsc_remote_alive(p->r))
 		p->exited = 1;
-	return tsc_report_exec(p->r);
+	int rc = tsc_report_exec(p->r);
+	if (rc || !p->wait || p->ticks)
+		return rc;
+	/* not one tick read: an empty profile would be a guess */
+	if (p->skipped && !p->exited)
+		return tsc_remote_report(p->r, p->last_err, 1);
+	if (!p->exited)
+		return TSC_EXIT_OK; /* stopped before the first tick */
+	fprintf(stderr, WHO ": process %d exited before its tasks were read\n", p->o->pid);
+	return TSC_EXIT_EXITED;
 }
 
 static int write_profile(struct profile *p, FILE *f)
