@@ -3,7 +3,8 @@
 # the runtime runs for real, and the descriptor points readers at fake loops and tasks built to
 # exhaust them. Every command that walks the registry (ps, ps --json, tree, ps --stacks, top -b,
 # record, profile) must end under a hang detector, with the exit code and message the attack
-# deserves, within a bound on its peak memory (RSS, from /usr/bin/time), and the target must keep running.
+# deserves, within a bound on its peak memory (RSS, from /usr/bin/time), and the target must
+# keep running.
 # Each test writes what each command cost to $BUILD/hostile-registry/MODE.txt.
 
 load test_helper
