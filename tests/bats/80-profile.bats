@@ -205,6 +205,31 @@ check_split() {
 	grep -Eq '^hog #[0-9]+;(.*;)?hog;' "$T/cpu.folded"
 }
 
+@test "profile: SIGINT writes the profile; SIGKILL leaves no program, and the target runs on" {
+	require_root_bpf
+	start_victim "$PROG"
+	spawn prof "$TASKSCOPE" profile -v --hz 999 -o "$T/int.folded" "$VICTIM_PID"
+	wait_line "$T/prof.err" 'runtime in'
+	sleep 1 # some samples to write; any count passes, none included
+	kill -INT "$PID"
+	wait_exit "$PID" 30
+	[ "$RC" = 0 ]
+	[ -f "$T/int.folded" ]
+	! grep -Evq '^(burn-[ab] #[0-9]+|\[loop [0-9]+\])(;[^;]+)+ [0-9]+$' "$T/int.folded"
+	spawn prof2 "$TASKSCOPE" profile -v --hz 999 -o "$T/kill.folded" "$VICTIM_PID"
+	wait_line "$T/prof2.err" 'runtime in'
+	# its sampler attached: the program shows in the kernel's list
+	for _ in $(seq 100); do bpftool prog show | grep -q tsp_sample && break; sleep 0.1; done
+	bpftool prog show | grep -q tsp_sample
+	kill -KILL "$PID"
+	wait_exit "$PID" 30
+	[ ! -e "$T/kill.folded" ]
+	for _ in $(seq 100); do bpftool prog show | grep -q tsp_sample || break; sleep 0.1; done
+	! bpftool prog show | grep -q tsp_sample
+	kill -0 "$VICTIM_PID"
+	grep -qx ready "$T/victim.out"
+}
+
 # ---- wait profiles ----
 
 @test "profile --wait: the demo's deadlocked tasks under their await frame" {
