@@ -20,9 +20,7 @@ setup() {
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
+	stop_spawned
 }
 
 # Start a victim (program and options); returns once it printed "ready".
@@ -289,13 +287,7 @@ check_split() {
 # ---- the shell completion (tools/completion), run on the build's CLI ----
 
 complete_words() {
-	bash -c '
-		. "$1"
-		shift
-		COMP_WORDS=("$@")
-		COMP_CWORD=$(($# - 1))
-		_taskscope
-		printf "%s\n" "${COMPREPLY[@]}"' bash "$ROOT/tools/completion/taskscope.bash" "$@"
+	complete_in "$ROOT/tools/completion/taskscope.bash" "$@"
 }
 
 @test "profile: the completion offers its options, their values and the runtime's PIDs" {
