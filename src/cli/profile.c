@@ -264,6 +264,7 @@ static int sample(struct profile *p)
 			next = now + tick; /* fell behind: no burst of ticks to catch up */
 		if (p->cpu) {
 			prof_cpu_drain(p->cpu, &p->loops, &p->store);
+			resolve_new(p); /* at once: the process may be gone at the next drain */
 		} else {
 			err = prof_wait_tick(p->wait, &p->store, now);
 			if (err == -EAGAIN || err == -EPROTO) {
