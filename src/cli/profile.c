@@ -435,6 +435,9 @@ static int run_profile(const struct profile_opts *o)
 				(unsigned long long)sums[TSP_C_RB_FULL],
 				(unsigned long long)sums[TSP_C_NO_STACK]);
 	}
+	if (sums[TSP_C_RB_FULL])
+		fprintf(stderr, WHO ": %llu samples lost: the ring buffer was full (a lower --hz "
+				"loses fewer)\n", (unsigned long long)sums[TSP_C_RB_FULL]);
 	if (p.store.lost)
 		fprintf(stderr, WHO ": %llu samples not kept (more than %u distinct stacks or %u "
 				"addresses in them, or out of memory)\n",
