@@ -10,6 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "sampler.h"
+#include "current_task.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -96,15 +97,11 @@ int tss_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	__u32 tid = (__u32)pid_tgid;
 	count(TSS_C_SAMPLES);
-	__u64 *slot = bpf_map_lookup_elem(&slots, &tid);
-	if (!slot) {
-		count(TSS_C_NO_SLOT); /* not a loop thread, or one started since the refresh */
-		return 0;
-	}
-	__u64 id = 0;
-	/* the loop is hot, its page resident: a fault here means the loop went away */
-	if (bpf_probe_read_user(&id, sizeof(id), (const void *)*slot)) {
-		count(TSS_C_READ_ERR);
+	__u64 id;
+	enum tsc_slot_read rd = tsc_current_task(&slots, tid, &id);
+	if (rd != TSC_SLOT_OK) {
+		/* not a loop thread, or one started since the refresh; or the loop went away */
+		count(rd == TSC_SLOT_NONE ? TSS_C_NO_SLOT : TSS_C_READ_ERR);
 		return 0;
 	}
 	struct tss_thread *th = thread_get(tid);

@@ -36,6 +36,7 @@ int tsc_cmd_top(int argc, char **argv);
 int tsc_cmd_metrics(int argc, char **argv);
 int tsc_cmd_dump(int argc, char **argv);
 int tsc_cmd_export(int argc, char **argv);
+int tsc_cmd_profile(int argc, char **argv);
 int tsc_cmd_pids(int argc, char **argv); /* hidden: runtime PIDs for the shell completion */
 
 #endif

@@ -32,6 +32,7 @@ static const struct cmd cmds[] = {
 	{ "metrics", tsc_cmd_metrics, "task metrics for Prometheus: /metrics or a textfile" },
 	{ "dump", tsc_cmd_dump, "print a trace file: events, the state at an instant, a summary" },
 	{ "export", tsc_cmd_export, "convert a trace file for Perfetto or chrome://tracing" },
+	{ "profile", tsc_cmd_profile, "CPU or wait flame graphs, one root per task" },
 	{ "version", cmd_version, "print the version and the git commit (as --version)" },
 	{ "__pids", tsc_cmd_pids, NULL },
 };

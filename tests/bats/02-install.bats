@@ -241,13 +241,7 @@ readme_block() {
 # Run the installed completion in a fresh bash for the words given (the last one is being
 # completed); prints one candidate a line.
 complete_words() {
-	bash -c '
-		. "$1"
-		shift
-		COMP_WORDS=("$@")
-		COMP_CWORD=$(($# - 1))
-		_taskscope
-		printf "%s\n" "${COMPREPLY[@]}"' bash "$P/share/bash-completion/completions/taskscope" "$@"
+	complete_in "$P/share/bash-completion/completions/taskscope" "$@"
 }
 
 @test "completion: installed where bash-completion looks, and registered for taskscope" {
@@ -263,7 +257,7 @@ complete_words() {
 @test "completion: commands, options from each --help, option values" {
 	local ts=$P/bin/taskscope
 	run -0 complete_words "$ts" ""
-	for c in ps tree probes record top dump export version help; do
+	for c in ps tree probes record top dump export profile version help; do
 		grep -qx "$c" <<<"$output" || { echo "no command $c: $output" >&2; return 1; }
 	done
 	! grep -qx __pids <<<"$output"
@@ -278,7 +272,7 @@ complete_words() {
 	run -0 complete_words "$ts" export run.tsc --format ""
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "chrome perfetto " ]
 	run -0 complete_words "$ts" help p
-	[ "$(sort <<<"$output" | tr '\n' ' ')" = "probes ps " ]
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "probes profile ps " ]
 	# after an option that takes a value, no PID: the value is asked for
 	run -0 complete_words "$ts" top -d ""
 	[ -z "$output" ]

@@ -2,8 +2,9 @@
 # A target whose registry is an attack (tests/progs/hostile_registry.c, one mode per attack):
 # the runtime runs for real, and the descriptor points readers at fake loops and tasks built to
 # exhaust them. Every command that walks the registry (ps, ps --json, tree, ps --stacks, top -b,
-# record) must end under a hang detector, with the exit code and message the attack deserves,
-# within a bound on its peak memory (RSS, from /usr/bin/time), and the target must keep running.
+# record, profile) must end under a hang detector, with the exit code and message the attack
+# deserves, within a bound on its peak memory (RSS, from /usr/bin/time), and the target must
+# keep running.
 # Each test writes what each command cost to $BUILD/hostile-registry/MODE.txt.
 
 load test_helper
@@ -78,8 +79,10 @@ all_commands() { # expect pattern
 	local -A args=(
 		[ps]="ps" [ps-json]="ps --json" [tree]="tree" [ps-stacks]="ps --stacks"
 		[top]="top -b -n 2 -d 0.2" [record]="record -d 1 -o $T/rec.tsc"
+		[profile]="profile -d 1 -o $T/prof.folded"
+		[profile-wait]="profile --wait -d 1 -o $T/wait.folded"
 	)
-	for name in ps ps-json tree ps-stacks top record; do
+	for name in ps ps-json tree ps-stacks top record profile profile-wait; do
 		want=$expect
 		[[ $expect == *=* ]] && want=$(tr ' ' '\n' <<<"$expect" | sed -n "s/^$name=//p")
 		# shellcheck disable=SC2086
@@ -125,7 +128,7 @@ still_alive() {
 @test "a task whose seq stays odd, 200,000 times in the array: one budget, then exit 9" {
 	start_hostile oddseq
 	# top keeps the last read of a task that never holds still (a live view goes on)
-	all_commands "ps=9 ps-json=9 tree=9 ps-stacks=9 top=0 record=9" "task(s) of process .* kept changing"
+	all_commands "ps=9 ps-json=9 tree=9 ps-stacks=9 top=0 record=9 profile=0 profile-wait=9" "task(s) of process .* kept changing"
 	still_alive
 }
 
@@ -146,14 +149,14 @@ still_alive() {
 
 @test "NULL, unmapped, kernel, misaligned and self-referring pointers: exit 9, top notes them" {
 	start_hostile bogus
-	all_commands "ps=9 ps-json=9 tree=9 ps-stacks=9 top=0 record=9" "failed validation"
+	all_commands "ps=9 ps-json=9 tree=9 ps-stacks=9 top=0 record=9 profile=0 profile-wait=9" "failed validation"
 	grep -q 'failed validation and are not shown' "$T/top.out"
 	still_alive
 }
 
 @test "await cycles, a 20,000-deep await chain, awaits of nobody, frame loops: all shown" {
 	start_hostile cycle
-	all_commands "ps=0 ps-json=0 tree=3 ps-stacks=0 top=0 record=0"
+	all_commands "ps=0 ps-json=0 tree=3 ps-stacks=0 top=0 record=0 profile=0 profile-wait=0"
 	grep -q '^deadlock: cycle cycle-a ([0-9]*) -> cycle-b ([0-9]*) -> cycle-a' "$T/tree.out"
 	grep -q '^deadlock: cycle self-await ([0-9]*) -> self-await' "$T/tree.out"
 	# the chain's depth is shown, not printed in spaces
@@ -190,7 +193,7 @@ still_alive() {
 
 @test "ids 0 and past the next id, loops on threads not the process's: exit 9" {
 	start_hostile ids
-	all_commands "ps=9 ps-json=9 tree=9 ps-stacks=9 top=0 record=9" "failed validation"
+	all_commands "ps=9 ps-json=9 tree=9 ps-stacks=9 top=0 record=9 profile=0 profile-wait=9" "failed validation"
 	grep -q '3 task(s) failed validation' "$T/top.out"
 	still_alive
 }

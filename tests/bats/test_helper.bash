@@ -78,6 +78,25 @@ spawn() {
 	PIDS+=("$PID")
 }
 
+# Stop every process spawn started, the last first: a test's teardown.
+stop_spawned() {
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	return 0
+}
+
+# Run the bash completion in file $1 in a fresh bash for the words that follow (the last one is
+# being completed); prints one candidate a line.
+complete_in() {
+	bash -c '
+		. "$1"
+		shift
+		COMP_WORDS=("$@")
+		COMP_CWORD=$(($# - 1))
+		_taskscope
+		printf "%s\n" "${COMPREPLY[@]}"' bash "$@"
+}
+
 # Wait until file $1 holds a line matching regex $2, up to $3 tenths of a second (100).
 wait_line() {
 	local i

@@ -102,6 +102,8 @@ _taskscope()
 			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
 			return 0
 			;;
+		profile:-f | profile:--format) o="folded pprof svg" ;;
+		profile:-b | profile:--by) o="task name coro" ;;
 		*:-o | *:--output)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
@@ -117,7 +119,7 @@ _taskscope()
 		return 0
 	fi
 	case $cmd in
-	ps | tree | top | record | metrics)
+	ps | tree | top | record | metrics | profile)
 		mapfile -t COMPREPLY < <(compgen -W "$(_taskscope_pids "$tool")" -- "$cur")
 		;;
 	probes)

@@ -14,17 +14,16 @@
 #include "target/remote.h"
 #include "probes/bpfmap.h"
 #include "probes/compat.h"
+#include "probes/perfev.h"
 #include "probes/usdt_attach.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/perf_event.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,12 +33,9 @@
 #include "sampler.h"
 #include "sampler.skel.h"
 
-#define MAX_CPUS 4096
-
 struct top_bpf {
 	struct sampler_bpf *skel;
-	struct bpf_link **links;    /* sampling: one perf-event link per CPU */
-	int nlinks;
+	struct tsc_perfev perf;     /* sampling: one perf-event link per CPU */
 	struct tsc_usdt_links usdt; /* exact: task_switch */
 	int exact;
 	int pid;
@@ -65,9 +61,7 @@ void top_bpf_close(struct top_bpf *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < s->nlinks; i++)
-		bpf_link__destroy(s->links[i]);
-	free(s->links);
+	tsc_perfev_close(&s->perf);
 	tsc_usdt_release(&s->usdt);
 	sampler_bpf__destroy(s->skel);
 	free(s->slot_tids);
@@ -75,95 +69,6 @@ void top_bpf_close(struct top_bpf *s)
 	tsc_idmap_free(&s->by_tid);
 	free(s->dead);
 	free(s);
-}
-
-/* The online CPUs, from "0-3,5" in /sys/devices/system/cpu/online. */
-static int online_cpus(unsigned char *on, int max)
-{
-	char buf[4096];
-	int fd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC), n = 0;
-	ssize_t len = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (len <= 0) {
-		int ncpu = libbpf_num_possible_cpus();
-		for (int i = 0; i < ncpu && i < max; i++, n++)
-			on[i] = 1;
-		return n;
-	}
-	buf[len] = 0;
-	for (char *p = buf; *p && *p != '\n';) {
-		char *end;
-		long a = strtol(p, &end, 10), b = a;
-		if (end == p)
-			break;
-		if (*end == '-')
-			b = strtol(end + 1, &end, 10);
-		for (long c = a; c <= b && c < max; c++, n++)
-			on[c] = 1;
-		p = *end == ',' ? end + 1 : end;
-	}
-	return n;
-}
-
-static int add_link(struct top_bpf *s, struct bpf_link *l)
-{
-	struct bpf_link **nl = realloc(s->links, (size_t)(s->nlinks + 1) * sizeof(*nl));
-	if (!nl) {
-		bpf_link__destroy(l);
-		return -ENOMEM;
-	}
-	s->links = nl;
-	s->links[s->nlinks++] = l;
-	return 0;
-}
-
-static int attach_sampler(struct top_bpf *s, int hz)
-{
-	static unsigned char on[MAX_CPUS];
-	int ncpu = online_cpus(on, MAX_CPUS), attached = 0, err = 0;
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_SOFTWARE,
-		.size = sizeof(attr),
-		.config = PERF_COUNT_SW_CPU_CLOCK,
-		.sample_period = s->period_ns,
-	};
-	for (int cpu = 0; cpu < MAX_CPUS && ncpu > 0; cpu++) {
-		if (!on[cpu])
-			continue;
-		ncpu--;
-		int pfd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1,
-				       PERF_FLAG_FD_CLOEXEC);
-		if (pfd < 0) {
-			err = -errno;
-			if (err == -ENODEV || err == -ENOENT)
-				continue; /* went offline */
-			if (err == -EACCES || err == -EPERM)
-				fprintf(stderr, "taskscope top: cannot open a CPU-clock perf event: %s; "
-						"needs root or CAP_PERFMON (or try --exact)\n",
-					strerror(-err));
-			else
-				fprintf(stderr, "taskscope top: cannot open a CPU-clock perf event on "
-						"CPU %d: %s\n", cpu, strerror(-err));
-			return err;
-		}
-		struct bpf_link *l = bpf_program__attach_perf_event(s->skel->progs.tss_sample, pfd);
-		if (!l) {
-			err = -errno;
-			close(pfd);
-			fprintf(stderr, "taskscope top: cannot attach the sampler to CPU %d: %s\n", cpu,
-				strerror(-err));
-			return err;
-		}
-		if ((err = add_link(s, l)))
-			return err;
-		attached++;
-	}
-	if (!attached) {
-		fprintf(stderr, "taskscope top: no online CPU to sample at %d Hz\n", hz);
-		return -ENODEV;
-	}
-	return 0;
 }
 
 static int open_obj(void *ctx, bool multi, bool reg_args)
@@ -244,7 +149,8 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 		if ((err = load_obj(s)))
 			tsc_usdt_explain_load("taskscope top", err);
 		else
-			err = attach_sampler(s, m->hz);
+			err = tsc_perfev_attach(&s->perf, s->skel->progs.tss_sample, s->period_ns,
+						"taskscope top");
 	}
 	if (err) {
 		top_bpf_close(s);

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * prof_victim: a victim for `taskscope profile`: on one loop thread, task "burn-a" burns CPU
+ * in burn_a() and task "burn-b" in burn_b(), in a 3:1 ratio of work: each round, burn-a does
+ * three units of work and yields, burn-b one unit and yields. Both run on the same thread,
+ * one at a time, so whatever else the machine runs takes time from both alike: the ratio of
+ * their CPU time is the ratio of their work. Prints "ready" once both run; runs until killed.
+ *
+ *   prof_victim [--sleepers N] [--odd-name]
+ *
+ * With --sleepers N, N tasks ("sleeper") sleep 20 us at a time, over and over, instead of
+ * the two that burn: the loop then spends much of its time outside any task, running their
+ * timers and polling. --odd-name adds a task that sleeps for good, named with what the
+ * output formats must escape: a ';' (the folded separator), XML's '<', '>', '&', '"', a
+ * newline, an escape, a byte that is not UTF-8 and U+FFFE (valid UTF-8 that XML refuses).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <taskscope/taskscope.h>
+
+#define UNIT 200000 /* iterations: a few hundred microseconds */
+
+static volatile uint64_t sink;
+
+/* noipa: kept whole and apart (never folded with the other, never inlined) so that each
+ * shows in the stacks under its own name */
+__attribute__((noinline, noipa)) static void burn_a(int units)
+{
+	uint64_t x = sink;
+	for (long i = 0; i < (long)units * UNIT; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	sink = x;
+}
+
+__attribute__((noinline, noipa)) static void burn_b(int units)
+{
+	uint64_t x = sink;
+	for (long i = 0; i < (long)units * UNIT; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	sink = x ^ 1;
+}
+
+static void *task_a(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		burn_a(3);
+		if (ts_yield())
+			return NULL;
+	}
+}
+
+static void *task_b(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		burn_b(1);
+		if (ts_yield())
+			return NULL;
+	}
+}
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	while (ts_sleep_ns(20000) == 0)
+		;
+	return NULL;
+}
+
+static int odd_name;
+
+static void *main_coro(void *arg)
+{
+	long sleepers = (long)arg;
+	if (odd_name)
+		ts_spawn_detached(sleeper, NULL, "odd;<b>&\"q\"\n\x1b[31m\xff\xef\xbf\xbe");
+	if (sleepers) {
+		for (long i = 0; i < sleepers; i++)
+			ts_spawn_detached(sleeper, NULL, "sleeper");
+		printf("ready\n");
+		fflush(stdout);
+		return (void *)(long)ts_sleep_ms(INT32_MAX); /* until killed */
+	}
+	ts_task *a = ts_spawn_named(task_a, NULL, "burn-a");
+	ts_task *b = ts_spawn_named(task_b, NULL, "burn-b");
+	ts_yield(); /* both have run once */
+	printf("ready\n");
+	fflush(stdout);
+	ts_await(a, NULL);
+	ts_await(b, NULL);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	long sleepers = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--sleepers") && i + 1 < argc)
+			sleepers = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--odd-name"))
+			odd_name = 1;
+	}
+	ts_run(main_coro, (void *)sleepers);
+	return 0;
+}
