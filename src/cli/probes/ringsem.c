@@ -60,10 +60,10 @@ int tsc_ringsem_hold(const char *who, const char *binary, int pid)
 		return fd;
 	}
 	err = tsc_elf_open(fd, &e, TSC_ELF_NOTES, TSC_ELF_MAX_READ);
-	close(fd);
 	if (!err)
-		err = tsc_elf_usdt_foreach(&e, on_note, &f);
+		err = tsc_elf_usdt_foreach(&e, on_note, &f); /* reads the sites from fd */
 	tsc_elf_close(&e);
+	close(fd);
 	if (err < 0 || f.err) {
 		err = f.err ? f.err : err;
 		fprintf(stderr, "%s: %s: cannot use its taskscope:rings note: %s\n", who, binary,
