@@ -23,6 +23,8 @@
  *   task_wait    (id, reason, object)     the task suspends; reason: enum ts_wait
  *   thread_start (loop_id, tid)           a loop starts running on this thread
  *   thread_stop  (loop_id, tid)
+ *   rings        ()                    never fired: its semaphore switches the event rings on
+ *                                      (docs/rings.md; TASKSCOPE_RINGS_SITE below)
  *
  * Forked children. On this kernel a uprobe on a nop5 is patched into a call to a
  * [uprobes-trampoline] mapping of the traced process. A child made by fork() inherits the
@@ -324,7 +326,8 @@ typedef uint64_t __attribute__((may_alias)) taskscope__u64_alias;
 #define TASKSCOPE_RINGS_SITE()                                                               \
 	__attribute__((naked, noinline, used)) void taskscope__hook_rings(void)              \
 	{                                                                                    \
-		__asm__ __volatile__(".balign 8\n"                                           \
+		__asm__ __volatile__("ret\n" /* a call never reaches the site */              \
+				     ".balign 8\n"                                           \
 				     "990: .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"             \
 				     "ret\n" TASKSCOPE__NOTE(rings, "")                      \
 					     TASKSCOPE__SITE(rings));                        \

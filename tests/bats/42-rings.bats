@@ -145,9 +145,12 @@ record_workload() {
 	[ "$(jq -s '[.[] | select(.type == "finish")] | length' "$T/f.json")" = 30 ]
 	last=$(jq -s '[.[] | select(.type == "create") | .id] | max' "$T/f.json")
 	jq -e -s --argjson id "$last" '[.[] | select(.type == "finish" and .id == $id)] | length == 1' "$T/f.json"
-	# per thread, in time order; each task created, then run, then finished
-	jq -e -s 'group_by(.tid) | all(. as $e | [range(1; $e | length)] |
-		all($e[.].ts_ns >= $e[. - 1].ts_ns))' "$T/f.json"
+	# per thread, in the order it ran: a task waits or finishes only while switched in there
+	jq -e -s 'group_by(.tid) | all(reduce .[] as $e ({cur: null, ok: true};
+		if $e.type == "switch" then .cur = $e.next
+		elif ($e.type == "wait" or $e.type == "finish") and .cur != null then
+			.ok = (.ok and $e.id == .cur) else . end) | .ok)' "$T/f.json"
+	# each task created, then run, then finished
 	jq -e -s --argjson id "$last" '[.[] | select((.type == "create" and .id == $id) or
 		(.type == "switch" and .next == $id) or (.type == "finish" and .id == $id)) | .type] |
 		.[0] == "create" and .[-1] == "finish" and index("switch") != null' "$T/f.json"
