@@ -42,20 +42,6 @@ teardown() {
 	return 0
 }
 
-# Start `record -v -o FILE PID [args]` in the background (pid in REC) and wait until it records.
-start_record() {
-	local file=$1 pid=$2
-	shift 2
-	spawn rec "$TASKSCOPE" record -v -o "$file" "$@" "$pid"
-	REC=$PID
-	wait_line "$T/rec.err" '^taskscope: recording process'
-}
-
-# The per-type table of record -v: "TYPE FIRED RECORDED LOST" lines.
-rec_table() {
-	awk '$1 == "taskscope:" && NF == 5 && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' "$T/rec.err"
-}
-
 # dump --json events of a type.
 count_type() {
 	jq -c "select(.type == \"$2\")" "$1" | wc -l

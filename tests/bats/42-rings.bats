@@ -20,25 +20,11 @@ teardown() {
 	return 0
 }
 
-# Start `record -v -o FILE [args] PID` in the background (pid in REC) and wait until it records.
-start_record() {
-	local file=$1 pid=$2
-	shift 2
-	spawn rec "$TASKSCOPE" record -v -o "$file" "$@" "$pid"
-	REC=$PID
-	wait_line "$T/rec.err" '^taskscope: recording process'
-}
-
 # Stop the recorder with SIGINT; it must end cleanly.
 stop_record() {
 	kill -INT "$REC"
 	wait_exit "$REC" 60
 	[ "$RC" = 0 ] || { echo "record exited $RC:" >&2; cat "$T/rec.err" >&2; return 1; }
-}
-
-# The per-type table of record -v: "TYPE FIRED RECORDED LOST" lines.
-rec_table() {
-	awk '$1 == "taskscope:" && NF == 5 && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' "$T/rec.err"
 }
 
 # The rings probe's semaphore in process $1, as `probes` reads it.
