@@ -103,7 +103,7 @@ __attribute__((constructor)) static void ring_env(void)
 	}
 }
 
-static struct ts_ring_hdr *ring_new(ts_loop *loop)
+static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loop)
 {
 	uint64_t nslots = RING_MIN_SLOTS;
 	while (nslots * 2 * TS_RING_SLOT <= ring_bytes)
@@ -172,14 +172,20 @@ static inline void publish(struct ts_ring_hdr *h, unsigned type, uint64_t head)
 	__atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
 }
 
-static void put1(ts_loop *loop, unsigned type, unsigned aux, uint64_t a, uint64_t b)
+/* ts: the time, or 0 to read the clock now. */
+static inline __attribute__((always_inline)) uint64_t put1(ts_loop *loop, unsigned type,
+							     unsigned aux, uint64_t a, uint64_t b,
+							     uint64_t ts)
 {
 	struct ts_ring_hdr *h = ring_of(loop);
 	if (!h)
-		return;
+		return 0;
 	uint64_t pos = h->head;
-	slot_put(h, pos, type, aux, ring_now(), a, b);
+	if (!ts)
+		ts = ring_now();
+	slot_put(h, pos, type, aux, ts, a, b);
 	publish(h, type, pos + 1);
+	return ts;
 }
 
 /* A string's slots from pos: how many (at most 3, the NUL in the last). */
@@ -207,22 +213,26 @@ void ts__trace_switch(ts_loop *loop, ts_task *from, ts_task *to)
 {
 	uint64_t prev = from ? from->id : 0, next = to ? to->id : 0;
 	TASKSCOPE_TASK_SWITCH(prev, next);
+	/* a wait right before it (suspend) read the clock already: the same instant, to a few
+	 * nanoseconds, and a clock read is most of a record's cost */
+	uint64_t ts = loop->ring_wait_ts;
+	loop->ring_wait_ts = 0;
 	if (TASKSCOPE_RINGS_ON())
-		put1(loop, TS_RING_SWITCH, 0, prev, next);
+		put1(loop, TS_RING_SWITCH, 0, prev, next, ts);
 }
 
 void ts__trace_wait(ts_loop *loop, ts_task *t, enum ts_wait reason, uint64_t obj)
 {
 	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
 	if (TASKSCOPE_RINGS_ON())
-		put1(loop, TS_RING_WAIT, reason & 0xff, t->id, obj);
+		loop->ring_wait_ts = put1(loop, TS_RING_WAIT, reason & 0xff, t->id, obj, 0);
 }
 
 void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome)
 {
 	TASKSCOPE_TASK_FINISH(t->id, outcome);
 	if (TASKSCOPE_RINGS_ON())
-		put1(loop, TS_RING_FINISH, outcome & 0xff, t->id, 0);
+		put1(loop, TS_RING_FINISH, outcome & 0xff, t->id, 0, 0);
 }
 
 void ts__trace_thread(ts_loop *loop, bool stop)
@@ -233,7 +243,7 @@ void ts__trace_thread(ts_loop *loop, bool stop)
 		TASKSCOPE_THREAD_START(loop->id, loop->tid);
 	if (TASKSCOPE_RINGS_ON())
 		put1(loop, stop ? TS_RING_THREAD_STOP : TS_RING_THREAD_START, 0, loop->id,
-		     (uint64_t)(uint32_t)loop->tid);
+		     (uint64_t)(uint32_t)loop->tid, 0);
 }
 
 /* Into the ring of the calling thread's loop: false when it has none (a thread that runs no
