@@ -136,8 +136,8 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 			R->exited = 1;
 		if (R->exited)
 			return 0; /* its memory is gone with it: what was read is all there is */
-		if (tsc_remote_execd(R->r))
-			return tsc_rec_exec(R, tsc_rec_mono(), 0, NULL);
+		if (tsc_remote_execd(R->r)) /* the thread left after an exec is the leader */
+			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
 		uint64_t now = tsc_rec_mono();
 		if (now - last_scan >= SCAN_NS) {
 			if ((err = tsc_rings_scan(rings)))
