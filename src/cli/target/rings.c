@@ -21,7 +21,7 @@ struct ring {
 	uint64_t fired0[TSC_EV_EVENTS_NR + 1], fired[TSC_EV_EVENTS_NR + 1];
 	uint64_t lapped;
 	struct tsc_ring_dstats st;
-	int bad;
+	int bad, gone;           /* no longer read: failed a check, or went with its loop */
 	/* this drain's copy: slots [lo, hi) */
 	uint64_t *buf;
 	size_t buf_cap;          /* slots */
@@ -121,7 +121,8 @@ static int add_ring(struct tsc_rings *R, uint64_t addr)
 	return 0;
 }
 
-int tsc_rings_scan(struct tsc_rings *R)
+/* Every loop's ring pointer (0: none or unreadable) into ptr: how many, or -errno. */
+static long ring_ptrs(struct tsc_rings *R, uint64_t *ptr)
 {
 	const struct ts_debug_desc *d = &R->d;
 	uint32_t nloops;
@@ -134,7 +135,6 @@ int tsc_rings_scan(struct tsc_rings *R)
 	if (nloops && (err = tsc_mem_read1(R->mem, d->loops_addr, loops, nloops * 8ul)))
 		return err;
 	/* each loop's ring pointer, in one batch */
-	uint64_t ptr[TSC_RINGS_MAX];
 	struct tsc_mem_req q[TSC_RINGS_MAX];
 	size_t nq = 0;
 	for (uint32_t i = 0; i < nloops; i++) {
@@ -146,11 +146,37 @@ int tsc_rings_scan(struct tsc_rings *R)
 	}
 	if (nq && (err = tsc_mem_read(R->mem, q, nq)))
 		return err;
-	for (size_t i = 0; i < nq; i++) {
-		if (!q[i].ok || !ptr[i] || ptr[i] % 8)
+	for (size_t i = 0; i < nq; i++)
+		if (!q[i].ok || ptr[i] % 8)
+			ptr[i] = 0;
+	return (long)nq;
+}
+
+/* A ring that fails a read or a check: gone with its loop (unmapped, its address maybe
+ * reused already), or written over by the target. Only the second is an error. */
+static void ring_failed(struct tsc_rings *R, struct ring *g, const char *what)
+{
+	uint64_t ptr[TSC_RINGS_MAX];
+	long n = ring_ptrs(R, ptr);
+	for (long i = 0; i < n; i++)
+		if (ptr[i] == g->addr)
+			return set_err(R, g, what);
+	g->bad = 1; /* its loop stopped: what it held last was read at the last drain */
+	g->gone = 1;
+}
+
+int tsc_rings_scan(struct tsc_rings *R)
+{
+	uint64_t ptr[TSC_RINGS_MAX];
+	long nq = ring_ptrs(R, ptr);
+	int err;
+	if (nq < 0)
+		return (int)nq;
+	for (long i = 0; i < nq; i++) {
+		if (!ptr[i])
 			continue;
 		size_t k;
-		for (k = 0; k < R->n && R->r[k]->addr != ptr[i]; k++)
+		for (k = 0; k < R->n && (R->r[k]->addr != ptr[i] || R->r[k]->gone); k++)
 			;
 		if (k == R->n && (err = add_ring(R, ptr[i])))
 			return err;
@@ -195,12 +221,17 @@ static int read_heads(struct tsc_rings *R, int first)
 			bad = "can no longer be read";
 		else if ((bad = hdr_check(h)))
 			;
-		else if (h->nslots != g->nslots || h->hdr_size != g->hdr_size || h->tid != g->tid)
-			bad = "changed its shape";
+		else if (h->nslots != g->nslots || h->hdr_size != g->hdr_size || h->tid != g->tid ||
+			 h->loop_id != g->loop_id) {
+			/* whole, but another: its loop went, and a new loop's ring took its place;
+			 * the next scan adds that one */
+			g->bad = g->gone = 1;
+			continue;
+		}
 		else if (h->head < g->head)
 			bad = "went backwards";
 		if (bad) {
-			set_err(R, g, bad);
+			ring_failed(R, g, bad);
 			continue;
 		}
 		if (!first)
@@ -250,7 +281,7 @@ static int copy_slots(struct tsc_rings *R, size_t max_slots)
 		if (g->nslots - at < g->hi - g->lo)
 			ok &= q[j++].ok;
 		if (!ok)
-			set_err(R, g, "can no longer be read");
+			ring_failed(R, g, "can no longer be read");
 	}
 	return 0;
 }
