@@ -18,12 +18,14 @@ extern uint64_t ts__next_task_id;
 #define OFF(type, field) ((uint16_t)offsetof(type, field))
 
 /* TS_DEBUG_FORM_V1 builds the descriptor as the first ABI version 1 writers wrote it: no
- * wait-ages block, desc_size ending before it. The tests keep such a runtime as an older
+ * wait-ages block, desc_size ending before it, no rings (those came with version 2). The tests keep such a runtime as an older
  * target that readers must still read (without ages); nothing else uses it. */
 #ifdef TS_DEBUG_FORM_V1
+#define DESC_ABI 1
 #define DESC_SIZE offsetof(struct ts_debug_desc, task_wait_since)
 #define DESC_FEATURES TS_DEBUG_F_PENDING
 #else
+#define DESC_ABI TS_DEBUG_ABI_VERSION
 #define DESC_SIZE sizeof(struct ts_debug_desc)
 #define DESC_FEATURES (TS_DEBUG_F_PENDING | TS_DEBUG_F_WAIT_AGES)
 #endif
@@ -33,7 +35,7 @@ _Static_assert(offsetof(struct ts_debug_desc, task_wait_since) == 120,
 /* Not const: in a PIE its pointers are relocated at load. A section of its own survives strip. */
 __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_desc = {
 	.magic = TS_DEBUG_MAGIC,
-	.abi_version = TS_DEBUG_ABI_VERSION,
+	.abi_version = DESC_ABI,
 	.desc_size = DESC_SIZE,
 	.loops_addr = (uint64_t)(uintptr_t)loops,
 	.nloops_addr = (uint64_t)(uintptr_t)&nloops,
@@ -77,6 +79,7 @@ __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_
 	.loop_lag_max = OFF(struct ts_loop, lag_max_ns),
 	.loop_lag_max_at = OFF(struct ts_loop, lag_max_at_ns),
 	.loop_timer_next = OFF(struct ts_loop, timer_next_ns),
+	.loop_ring = OFF(struct ts_loop, ring),
 #endif
 };
 

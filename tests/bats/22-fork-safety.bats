@@ -178,7 +178,7 @@ fork_under() {
 
 @test "fork under record" {
 	start_victim
-	spawn rec "$TASKSCOPE" record -o "$T/trace.tsc" "$FSPID"
+	spawn rec "$TASKSCOPE" record --uprobes -o "$T/trace.tsc" "$FSPID" # a tracer that patches sites
 	local rec=$PID
 	fork_under
 	kill -INT "$rec"
@@ -198,7 +198,7 @@ fork_under() {
 		'mount -t tmpfs none /proc && ! [ -e /proc/self/mem ] && exec "$0" "$1"' "$FS" "$T/d"
 	FSPID=$PID NCMD=0
 	wait_for_lines "$T/victim.out" 1
-	spawn rec "$TASKSCOPE" record -o "$T/trace.tsc" "$FSPID"
+	spawn rec "$TASKSCOPE" record --uprobes -o "$T/trace.tsc" "$FSPID" # a tracer that patches sites
 	local rec=$PID
 	fork_under
 	kill -INT "$rec"
@@ -226,7 +226,7 @@ fork_under() {
 
 @test "daemon-style double fork, posix_spawn, vfork and fork+exec under a tracer" {
 	start_victim
-	spawn rec "$TASKSCOPE" record -o "$T/trace.tsc" "$FSPID"
+	spawn rec "$TASKSCOPE" record --uprobes -o "$T/trace.tsc" "$FSPID" # a tracer that patches sites
 	local rec=$PID m
 	wait_until patched "$FSPID"
 	for m in daemon spawn vfork exec; do
@@ -279,7 +279,7 @@ check_held_child() {
 
 @test "raw clone and _Fork children: probes off until their loop starts, then traceable" {
 	start_victim
-	spawn rec "$TASKSCOPE" record -o "$T/trace.tsc" "$FSPID"
+	spawn rec "$TASKSCOPE" record --uprobes -o "$T/trace.tsc" "$FSPID" # a tracer that patches sites
 	local rec=$PID c
 	wait_until patched "$FSPID"
 	# each renames its copy of a parent task first: task_rename, with no fork handler run

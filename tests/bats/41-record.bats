@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# taskscope record against real processes: the demo with churn, a victim that spawns a known
+# taskscope record --uprobes (the BPF path; record from the event rings: 42-rings) against real
+# processes: the demo with churn, a victim that spawns a known
 # number of tasks and then holds still (tests/progs/rec_victim.c), the ten-task seed example
 # from its first instruction of main to its exit, a recorder killed with SIGKILL, a ring buffer
 # overflowed on purpose, a target that exits mid-record.
@@ -36,20 +37,6 @@ setup() {
 
 teardown() {
 	stop_spawned
-}
-
-# Start `record -v -o FILE PID [args]` in the background (pid in REC) and wait until it records.
-start_record() {
-	local file=$1 pid=$2
-	shift 2
-	spawn rec "$TASKSCOPE" record -v -o "$file" "$@" "$pid"
-	REC=$PID
-	wait_line "$T/rec.err" '^taskscope: recording process'
-}
-
-# The per-type table of record -v: "TYPE FIRED RECORDED LOST" lines.
-rec_table() {
-	awk '$1 == "taskscope:" && NF == 5 && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' "$T/rec.err"
 }
 
 # dump --json events of a type.
@@ -165,7 +152,7 @@ PY
 		[ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -qi footer "$T/dump.err"; }
 	}
 	# killed while attached, before the snapshot is read
-	spawn rec env TASKSCOPE_TEST_HOLD_MS=60000 "$TASKSCOPE" record -o "$T/h.tsc" "$V"
+	spawn rec env TASKSCOPE_TEST_HOLD_MS=60000 "$TASKSCOPE" record --uprobes -o "$T/h.tsc" "$V"
 	wait_line "$T/rec.err" 'test: holding'
 	kill -KILL "$PID"
 	wait "$PID" || true
@@ -174,7 +161,7 @@ PY
 	local d
 	for d in 0 0.01 0.03 0.06 0.1 0.15 0.2 0.3 0.45 0.7 1 1.5; do
 		rm -f "$T/k.tsc"
-		"$TASKSCOPE" record -o "$T/k.tsc" "$V" 2>/dev/null 3>&- &
+		"$TASKSCOPE" record --uprobes -o "$T/k.tsc" "$V" 2>/dev/null 3>&- &
 		local r=$!
 		sleep "$d"
 		kill -KILL "$r"
@@ -196,7 +183,7 @@ PY
 	wait_line "$T/victim.out" '^ready'
 	touch "$T/go"
 	wait_line "$T/victim.out" '^created' 600
-	run env TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=6000 "$TASKSCOPE" record -v --duration 2 \
+	run env TASKSCOPE_TEST_SNAPSHOT_DELAY_MS=6000 "$TASKSCOPE" record --uprobes -v --duration 2 \
 		-o "$T/s.tsc" "$V"
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -221,7 +208,7 @@ PY
 	spawn demo "$DEMO" --threads 2 --tasks 10 --churn 2000 --duration 4
 	DEMO_PID=$PID
 	wait_exec "$DEMO_PID" "$DEMO"
-	start_record "$T/d.tsc" "$DEMO_PID"
+	start_record "$T/d.tsc" "$DEMO_PID" --uprobes
 	wait_exit "$REC" 20
 	cat "$T/rec.err"
 	[ "$RC" -eq 0 ]
@@ -274,12 +261,12 @@ PY
 	spawn victim "$VICTIM" --threads 2 --tasks 20000 --park 8 "$T/go"
 	V=$PID
 	wait_line "$T/victim.out" '^ready'
-	start_record "$T/v.tsc" "$V"
+	start_record "$T/v.tsc" "$V" --uprobes
 	touch "$T/go"
 	wait_line "$T/victim.out" '^created' 300
 	# every probe is on while recording, and off again after: the target back on its
 	# untraced path
-	"$TASKSCOPE" probes --json "$V" | jq -e '[.probes[].semaphore_count] | length >= 7 and min > 0'
+	"$TASKSCOPE" probes --json "$V" | jq -e '[.probes[] | select(.name != "rings") | .semaphore_count] | length >= 7 and min > 0'
 	sleep 0.2
 	"$TASKSCOPE" ps --json "$V" > "$T/ps.json"
 	sleep 0.2
@@ -317,7 +304,7 @@ PY
 		spawn seed "$EXAMPLES/seed-all-tasks-ten"
 	S=$PID
 	wait_line "$T/seed.err" '^gate: held'
-	start_record "$T/s.tsc" "$S"
+	start_record "$T/s.tsc" "$S" --uprobes
 	touch "$T/go"
 	wait_exit "$REC" 20
 	cat "$T/rec.err"
@@ -367,7 +354,7 @@ PY
 	spawn demo "$DEMO" --threads 2 --tasks 4 --churn 1000
 	DEMO_PID=$PID
 	wait_exec "$DEMO_PID" "$DEMO"
-	start_record "$T/k.tsc" "$DEMO_PID"
+	start_record "$T/k.tsc" "$DEMO_PID" --uprobes
 	sleep 2.5
 	kill -KILL "$REC"
 	wait "$REC" || true
@@ -385,7 +372,7 @@ PY
 	python3 -c "import sys; sys.exit(0 if float('$last') >= 1.3 else 1)"
 	[ "$(tail -1 "$T/k.jsonl" | jq -r .complete)" = false ]
 	# the probes went with the recorder: a new one attaches
-	run "$TASKSCOPE" record --duration 0.3 -o "$T/k2.tsc" "$DEMO_PID"
+	run "$TASKSCOPE" record --uprobes --duration 0.3 -o "$T/k2.tsc" "$DEMO_PID"
 	[ "$status" -eq 0 ]
 	"$TASKSCOPE" dump "$T/k2.tsc" > /dev/null
 }
@@ -395,7 +382,7 @@ PY
 	spawn victim "$VICTIM" --threads 2 --tasks 100000 --yields 2 --batch 2048 "$T/go"
 	V=$PID
 	wait_line "$T/victim.out" '^ready'
-	start_record "$T/o.tsc" "$V" --buffer-size 4K
+	start_record "$T/o.tsc" "$V" --uprobes --buffer-size 4K
 	touch "$T/go"
 	wait_line "$T/victim.out" '^created' 600
 	sleep 0.2
@@ -432,7 +419,7 @@ PY
 	spawn victim "$VICTIM" --threads 2 --tasks 3000 --park 4 --exit "$T/go"
 	V=$PID
 	wait_line "$T/victim.out" '^ready'
-	start_record "$T/e.tsc" "$V" --duration 60
+	start_record "$T/e.tsc" "$V" --uprobes --duration 60
 	touch "$T/go"
 	wait_exit "$REC" 20
 	cat "$T/rec.err"
@@ -493,7 +480,7 @@ PY
 	touch "$T/go"
 	wait_line "$T/victim.out" '^created'
 	start=$(date +%s.%N)
-	run "$TASKSCOPE" record --duration 1 -o "$T/t.tsc" "$V"
+	run "$TASKSCOPE" record --uprobes --duration 1 -o "$T/t.tsc" "$V"
 	end=$(date +%s.%N)
 	[ "$status" -eq 0 ]
 	python3 -c "import sys; d = $end - $start; print(d); sys.exit(0 if 0.9 < d < 5 else 1)"
@@ -517,7 +504,7 @@ PY
 		spawn victim "$bin" --threads 2 --tasks 500 --park 3 --exit "$T/go"
 		local p=$PID
 		wait_line "$T/victim.out" '^ready'
-		spawn rec env "${env[@]}" "$TASKSCOPE" record -v -o "$T/$v.tsc" "$p"
+		spawn rec env "${env[@]}" "$TASKSCOPE" record --uprobes -v -o "$T/$v.tsc" "$p"
 		REC=$PID
 		wait_line "$T/rec.err" '^taskscope: recording process'
 		touch "$T/go"
@@ -553,7 +540,7 @@ PY
 	f=$(pgrep -P "$u" rec_victim)
 	[ -n "$f" ]
 	PIDS+=("$f")
-	start_record "$T/n.tsc" "$f"
+	start_record "$T/n.tsc" "$f" --uprobes
 	touch "$T/go"
 	wait_line "$T/ns.out" '^created'
 	sleep 0.2

@@ -141,3 +141,18 @@ marker_line() {
 	[ -n "$n" ] && [ "$(wc -l <<<"$n")" = 1 ] || { echo "marker @$2: not exactly once in $1" >&2; return 1; }
 	echo "$n"
 }
+
+# Start `record -v -o FILE [args] PID` in the background as rec (pid in REC) and wait until it
+# records.
+start_record() {
+	local file=$1 pid=$2
+	shift 2
+	spawn rec "$TASKSCOPE" record -v -o "$file" "$@" "$pid"
+	REC=$PID
+	wait_line "$T/rec.err" '^taskscope: recording process'
+}
+
+# The per-type table of record -v: "TYPE FIRED RECORDED LOST" lines.
+rec_table() {
+	awk '$1 == "taskscope:" && NF == 5 && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' "$T/rec.err"
+}

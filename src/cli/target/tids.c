@@ -152,6 +152,8 @@ void tsc_tidcache_free(struct tsc_tidcache *c)
 {
 	if (c && c->read)
 		tsc_tidmap_free(&c->map);
+	if (c)
+		c->read = c->ok = 0;
 }
 
 static int cmp_tid(const void *a, const void *b)
