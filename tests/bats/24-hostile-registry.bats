@@ -77,14 +77,16 @@ bounded() {
 all_commands() { # expect pattern
 	local expect=$1 pattern=$2 name want
 	local -A args=(
-		[ps]="ps" [ps-json]="ps --json" [tree]="tree" [ps-stacks]="ps --stacks"
+		[ps]="ps" [ps-json]="ps --json" [tree]="tree" [ps-stacks]="ps --stacks --no-group"
+		[ps-groups]="ps --stacks"
 		[top]="top -b -n 2 -d 0.2" [record]="record -d 1 -o $T/rec.tsc"
 		[profile]="profile -d 1 -o $T/prof.folded"
 		[profile-wait]="profile --wait -d 1 -o $T/wait.folded"
 	)
-	for name in ps ps-json tree ps-stacks top record profile profile-wait; do
+	for name in ps ps-json tree ps-stacks ps-groups top record profile profile-wait; do
 		want=$expect
-		[[ $expect == *=* ]] && want=$(tr ' ' '\n' <<<"$expect" | sed -n "s/^$name=//p")
+		# the stacks grouped (the default) end as the stacks one per task do
+		[[ $expect == *=* ]] && want=$(tr ' ' '\n' <<<"$expect" | sed -n "s/^${name/ps-groups/ps-stacks}=//p")
 		# shellcheck disable=SC2086
 		bounded "$name" ${args[$name]}
 		if [[ " $want " != *" $status "* ]]; then
@@ -163,6 +165,7 @@ still_alive() {
 	grep -q '└─ \[19999\] chain-19999 ' "$T/tree.out"
 	[ "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$T/tree.out")" -lt 400 ]
 	grep -A3 '^ *[0-9]* frames-loop ' "$T/ps-stacks.out" | grep -q 'bad frame pointer'
+	grep -q 'bad frame pointer' "$T/ps-groups.out"
 	grep -A100 '^ *[0-9]* frames-deep ' "$T/ps-stacks.out" | grep -q 'more frames (stopped at 64'
 	still_alive
 }
