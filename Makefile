@@ -138,6 +138,21 @@ $(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtasksc
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Isrc/cli -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
 		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
 
+# The rings test links the CLI's ring reader (no BPF, no libbpf) beside the runtime's writer.
+RINGS_SRC := src/cli/target/rings.c src/cli/target/ring_decode.c
+RINGS_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-rings/%.o,$(RINGS_SRC))
+
+$(RINGS_OBJ): $(BUILD)/obj-rings/%.o: src/cli/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/test_thread_rings: tests/unit/test_thread_rings.c $(RINGS_OBJ) $(BUILD)/libtaskscope.a
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Isrc/cli -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(RINGS_OBJ) $(BUILD)/libtaskscope.a $(LDLIBS)
+
 # The reconciliation test links the CLI's pure reconcile (no BPF, no libbpf) and the model.
 RECONCILE_SRC := src/cli/probes/reconcile.c src/cli/target/model.c src/cli/target/walk.c
 RECONCILE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-reconcile/%.o,$(RECONCILE_SRC))

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define TS_DEBUG_MAGIC "TSCOPE\x01"  /* 8 bytes with the NUL */
-#define TS_DEBUG_ABI_VERSION 1
+#define TS_DEBUG_ABI_VERSION 2  /* 2: the event rings, appended (a v1 reader refuses it) */
 #define TS_DEBUG_SECTION ".taskscope_debug"
 #define TS_TASK_MAGIC 0x4b5341544f435354ull  /* "TSCOTASK" */
 #define TS_TASK_FREED 0x4445455246435354ull  /* "TSCFREED" */
@@ -75,6 +75,60 @@ struct ts_debug_desc {
 	uint16_t frame_ret;         /* offset from ctx_sp of the resume address */
 	uint16_t features;          /* TS_DEBUG_F_* (was reserved: 0 in older writers) */
 	uint16_t reserved[3];
+
+	/* ABI version 2: the event rings (docs/rings.md). A version 1 descriptor ends above. */
+	uint16_t loop_ring;         /* struct ts_ring_hdr *, the loop's event ring, or NULL */
+	uint16_t ring_reserved[3];
+};
+
+/* ---- the event rings (ABI version 2; docs/rings.md) ----
+ *
+ * Each loop thread writes its own ring, the only writer of it, while the rings probe's
+ * semaphore is non-zero or the runtime keeps them on (probes.h). A ring is one mapping: this
+ * header, then nslots slots of TS_RING_SLOT bytes. The writer fills the slots of a record at
+ * slot positions head, head + 1, ... (position modulo nslots), then publishes head past them
+ * with a release store. It never waits: the oldest records are overwritten. A reader copies
+ * [its position, head), then reads head again: a slot at position p is whole only if
+ * p + nslots >= head_after + TS_RING_MAX_SLOTS (the writer may be filling up to that many
+ * slots past head). Every slot starts with a word that holds its type and the low 48 bits of
+ * its own position, so a slot left from an older lap never passes for a newer one. */
+#define TS_RING_MAGIC 0x31474e4952435354ull /* "TSCRING1" */
+#define TS_RING_SLOT 32                     /* bytes: four uint64_t */
+#define TS_RING_MAX_SLOTS 8                 /* the longest record */
+#define TS_RING_NAME_BYTES 24               /* of a string, per TS_RING_NAME slot */
+#define TS_RING_F_TSC 0x1                   /* timestamps are TSC ticks (tsc0/mono0 convert
+					     * them); else CLOCK_MONOTONIC nanoseconds */
+
+/* Slot types (w0 bits 0..7); 1..7 are the events, numbered as the trace format's. */
+enum ts_ring_type {
+	TS_RING_CREATE = 1,       /* aux: name slots | coro slots << 4; w2 id, w3 parent;
+				   * then a TS_RING_MORE slot, then the name's, then the coro's */
+	TS_RING_SWITCH = 2,       /* w2 prev id, w3 next id (0 = the loop's scheduler) */
+	TS_RING_FINISH = 3,       /* aux outcome (enum ts_state); w2 id */
+	TS_RING_RENAME = 4,       /* aux: name slots; w2 id; then the name's slots */
+	TS_RING_WAIT = 5,         /* aux reason (enum ts_wait); w2 id, w3 object */
+	TS_RING_THREAD_START = 6, /* w2 loop id, w3 tid */
+	TS_RING_THREAD_STOP = 7,  /* w2 loop id, w3 tid */
+	TS_RING_MORE = 8,         /* create's second slot: w1 the loop thread of the task */
+	TS_RING_NAME = 9,         /* a string's bytes: aux its index in the string (0, 1, 2),
+				   * w1..w3 24 bytes; the last slot of a string holds its NUL */
+	TS_RING_TYPES = 16,
+};
+/* A slot: w0 = type | aux << 8 | (position & 0xffffffffffff) << 16, w1 = time (but in MORE
+ * and NAME slots), w2, w3 as the type says. */
+
+struct ts_ring_hdr {
+	uint64_t magic;             /* TS_RING_MAGIC */
+	uint32_t hdr_size;          /* bytes from the start of this header to the first slot */
+	uint32_t slot_size;         /* TS_RING_SLOT */
+	uint64_t nslots;            /* a power of two */
+	uint64_t head;              /* slots ever written: positions below it are published */
+	int32_t tid;                /* the thread that writes it */
+	uint32_t flags;             /* TS_RING_F_* */
+	uint64_t loop_id;
+	uint64_t tsc0, mono0;       /* the TSC and CLOCK_MONOTONIC read together at creation */
+	uint64_t fired[TS_RING_TYPES]; /* records written, by type, since creation: a reader's
+				     * losses are what fired and it never got */
 };
 
 #endif

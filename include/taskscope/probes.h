@@ -23,6 +23,8 @@
  *   task_wait    (id, reason, object)     the task suspends; reason: enum ts_wait
  *   thread_start (loop_id, tid)           a loop starts running on this thread
  *   thread_stop  (loop_id, tid)
+ *   rings        ()                    never fired: its semaphore switches the event rings on
+ *                                      (docs/rings.md; TASKSCOPE_RINGS_SITE below)
  *
  * Forked children. On this kernel a uprobe on a nop5 is patched into a call to a
  * [uprobes-trampoline] mapping of the traced process. A child made by fork() inherits the
@@ -59,6 +61,10 @@
 #if defined(TASKSCOPE_NO_PROBES)
 
 #define TASKSCOPE_ENABLED(probe) 0
+#define TASKSCOPE_HOT() 0
+#define TASKSCOPE_RINGS_SITE()
+#define TASKSCOPE_RINGS_ON() 0
+#define TASKSCOPE_RINGS_ALWAYS(on) ((void)(on))
 #define TASKSCOPE_AFTER_FORK() do { } while (0)
 #define TASKSCOPE_LIVE() 0
 #define TASKSCOPE_TASK_CREATE(id, parent, name, coro, tid) do { } while (0)
@@ -73,12 +79,29 @@
 
 #include <pthread.h>
 
-/* One semaphore per probe, shared by all sites in the binary: weak so that every translation
- * unit may define it and the linker keeps one; hidden so two runtimes in one process stay apart;
- * section .probes as <sys/sdt.h> does, which is where tools expect it. */
-#define TASKSCOPE__SEMAPHORE(probe)                                                          \
-	__attribute__((weak, visibility("hidden"), section(".probes"))) volatile uint16_t   \
-		taskscope_##probe##_semaphore
+/* The semaphores, all in one object: weak so that every translation unit may define it and
+ * the linker keeps one; hidden so two runtimes in one process stay apart; section .probes as
+ * <sys/sdt.h> does, which is where tools expect them. The first 8 bytes are the hot word:
+ * the two probes a context switch fires (task_switch, task_wait), the rings probe's semaphore
+ * and the runtime's own "rings always on" flag (the flight recorder), so that a switch tests
+ * all four with one 64-bit load (TASKSCOPE_HOT). The kernel adds to one 16-bit semaphore at a
+ * time and never touches its neighbours. */
+struct taskscope__semaphores {
+	volatile uint16_t task_switch, task_wait, rings, always; /* the hot word */
+	volatile uint16_t task_create, task_finish, task_rename, thread_start, thread_stop;
+};
+__attribute__((weak, visibility("hidden"), section(".probes"), aligned(8)))
+struct taskscope__semaphores taskscope__sems;
+/* Each probe's semaphore as an offset in that object, for the notes (text, for the asm). */
+#define TASKSCOPE__SEM_task_switch "0"
+#define TASKSCOPE__SEM_task_wait "2"
+#define TASKSCOPE__SEM_rings "4"
+#define TASKSCOPE__SEM_task_create "8"
+#define TASKSCOPE__SEM_task_finish "10"
+#define TASKSCOPE__SEM_task_rename "12"
+#define TASKSCOPE__SEM_thread_start "14"
+#define TASKSCOPE__SEM_thread_stop "16"
+#define TASKSCOPE__SEM(probe) "taskscope__sems+" TASKSCOPE__SEM_##probe
 
 /* The note, as <sys/sdt.h> lays it out: pc, .stapsdt.base, semaphore, provider, name, args. */
 #define TASKSCOPE__NOTE(probe, args)                                                         \
@@ -89,7 +112,7 @@
 	"992: .balign 4\n"                                                                   \
 	"993: .8byte 990b\n"                                                                 \
 	".8byte _.stapsdt.base\n"                                                            \
-	".8byte taskscope_" #probe "_semaphore\n"                                            \
+	".8byte " TASKSCOPE__SEM(probe) "\n"                                               \
 	".asciz \"taskscope\"\n"                                                             \
 	".asciz \"" #probe "\"\n"                                                            \
 	".asciz \"" args "\"\n"                                                              \
@@ -116,7 +139,7 @@ __attribute__((weak, visibility("hidden"), used)) const volatile uint8_t *tasksc
 #define TASKSCOPE__SITE(probe)                                                               \
 	".pushsection taskscope_sites,\"a\"\n"                                                \
 	".balign 4\n"                                                                        \
-	"995: .4byte 990b - 995b, taskscope_" #probe "_semaphore - 995b\n"                   \
+	"995: .4byte 990b - 995b, " TASKSCOPE__SEM(probe) " - 995b\n"                        \
 	".popsection\n"
 
 /* The hook: the fork guard, the nop5 probe site, return. naked: no prologue touches the
@@ -125,7 +148,6 @@ __attribute__((weak, visibility("hidden"), used)) const volatile uint8_t *tasksc
  * only a nop5 within one page). The guard is tested here rather than in the caller so that
  * the caller's code, the detached path included, stays what it was without it. */
 #define TASKSCOPE__HOOK(probe, args, ...)                                                    \
-	TASKSCOPE__SEMAPHORE(probe);                                                         \
 	__attribute__((naked, noinline, unused)) static void taskscope__hook_##probe(        \
 		__VA_ARGS__)                                                                 \
 	{                                                                                    \
@@ -286,7 +308,36 @@ __attribute__((weak, visibility("hidden"), constructor)) void taskscope__init(vo
  * itself rather than through a hook (the hooks test it on their own). */
 #define TASKSCOPE_LIVE() (*taskscope__guard == 1)
 
-#define TASKSCOPE_ENABLED(probe) __builtin_expect(taskscope_##probe##_semaphore != 0, 0)
+#define TASKSCOPE_ENABLED(probe) __builtin_expect(taskscope__sems.probe != 0, 0)
+
+/* The hot word at once: non-zero when task_switch or task_wait is traced, or the rings are on
+ * (traced, or always on). One load and a not-taken branch per switch while nothing is. */
+typedef uint64_t __attribute__((may_alias)) taskscope__u64_alias;
+#define TASKSCOPE_HOT()                                                                      \
+	__builtin_expect(*(const volatile taskscope__u64_alias *)&taskscope__sems != 0, 0)
+
+/* ---- the event rings (docs/rings.md) ---- */
+
+/* The rings probe: one site, which nothing ever calls, and a semaphore. A tracer attaches a
+ * uprobe to it only for the kernel to raise the semaphore, and the kernel lowers it when the
+ * tracer lets go, even by dying: the runtime writes its rings while it is non-zero (or while
+ * it keeps them on itself, TASKSCOPE_RINGS_ALWAYS). A runtime that offers rings expands this
+ * once, in one translation unit. */
+#define TASKSCOPE_RINGS_SITE()                                                               \
+	__attribute__((naked, noinline, used)) void taskscope__hook_rings(void)              \
+	{                                                                                    \
+		__asm__ __volatile__("ret\n" /* a call never reaches the site */              \
+				     ".balign 8\n"                                           \
+				     "990: .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"             \
+				     "ret\n" TASKSCOPE__NOTE(rings, "")                      \
+					     TASKSCOPE__SITE(rings));                        \
+	}
+
+/* Write the rings now? Traced (and not a forked child that nobody traces: the guard), or
+ * kept on by the runtime. */
+#define TASKSCOPE_RINGS_ON() (taskscope__sems.always || (taskscope__sems.rings && TASKSCOPE_LIVE()))
+/* Keep the rings on without a tracer (the flight recorder), or not. Survives fork. */
+#define TASKSCOPE_RINGS_ALWAYS(on) (taskscope__sems.always = (on) ? 1 : 0)
 
 /* The hook is called from inline asm, not as a C function: the hook clobbers nothing, and
  * telling the compiler so keeps the probe-free path's register allocation as it would be

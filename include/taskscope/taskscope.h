@@ -196,6 +196,13 @@ int ts_event_wait(ts_event *e); /* 0 or -ECANCELED */
 
 uint64_t ts_now_ns(void); /* CLOCK_MONOTONIC */
 
+/* The flight recorder: keep every loop's event ring on, each of `bytes` (rounded down to a
+ * power of two; at least 32 KiB), whether a tracer is attached or not, so that
+ * `taskscope record --flight PID` can write the last events at any time; 0 turns it off
+ * (rings made already keep their size). TASKSCOPE_FLIGHT_RECORDER=SIZE in the environment
+ * does the same at load. 0, -EINVAL for a size too small, -ENOTSUP without probes. */
+int ts_flight_recorder(size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

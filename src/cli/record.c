@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * taskscope record: every probe event of a process into a trace file (docs/trace-format.md).
+ * taskscope record: every task event of a process into a trace file (docs/trace-format.md).
+ *
+ * By default the events come from the target's own event rings (record_rings.c, docs/
+ * rings.md); --flight writes what the rings hold at once; --uprobes, or a runtime without
+ * rings, takes them from the probes with BPF, which is this file's own path:
  *
  * Probes first (with the ring buffer on), then the registry snapshot, then the file opened with
  * that snapshot, while spool.c drains the ring buffer into memory; then the ring buffer is
@@ -21,6 +25,7 @@
 #include "trace/spool.h"
 #include "target/tids.h"
 #include "trace/trace.h"
+#include "record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,46 +59,21 @@ _Static_assert(TSC_C_TASK_CREATE + TSC_EV_EVENTS_NR - 1 == TSC_C_THREAD_STOP &&
 #define CPU_HIGH 0.5              /* above this share of a CPU, compress at level 1 */
 #define SPOOL_LIMIT (512u << 20)  /* events kept in memory while the snapshot is taken */
 
-static volatile sig_atomic_t stop_signal;
+volatile sig_atomic_t tsc_record_stop;
 
 static void on_signal(int sig)
 {
-	stop_signal = sig;
+	tsc_record_stop = sig;
 }
 
-struct rec {
-	struct tsc_trace_writer *w;
-	int err;                                  /* the writer's first error */
-	uint64_t received[TSC_EV_EVENTS_NR + 1];  /* by event type */
-	uint64_t lost[TSC_EV_EVENTS_NR + 1];      /* written as LOST records */
-	uint64_t malformed;                       /* records of unknown type or size */
-	/* task_create's loop thread is the target's id (its pid namespace); the file holds ours */
-	int procfd;
-	int tids_read, same_ns;
-	struct tsc_tidmap map;
-	int32_t inner[64], outer[64];
-	int ncache;
-	uint64_t reread_ns;                       /* last time the map was read on a miss */
-	/* the target exec'd: the trace ends with that record; nothing after it is written */
-	int execd;
-	uint64_t after_exec;                      /* records that came after it anyway */
-	char exe[TSC_NAME_LEN + TSC_CORO_LEN + 64];
-	struct tsc_remote *r;
-};
-
-static uint64_t clock_ns(clockid_t c)
+uint64_t tsc_rec_clock(clockid_t c)
 {
 	struct timespec ts;
 	clock_gettime(c, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mono_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
-static int32_t outer_tid(struct rec *R, int32_t inner, uint64_t now)
+int32_t tsc_rec_outer_tid(struct rec *R, int32_t inner, uint64_t now)
 {
 	if (R->tids_read && R->same_ns)
 		return inner;
@@ -121,19 +101,25 @@ static int32_t outer_tid(struct rec *R, int32_t inner, uint64_t now)
 
 /* The exec record: the last of the trace. The file as the process names it now, or else as
  * exec was given it (a path like /proc/self/exe says little). */
+int tsc_rec_exec(struct rec *R, uint64_t ts, int32_t tid, const char *given)
+{
+	R->execd = 1;
+	tsc_remote_exe(R->r, R->exe, sizeof(R->exe));
+	if (!strcmp(R->exe, "another program"))
+		snprintf(R->exe, sizeof(R->exe), "%s",
+			 given && given[0] ? given : "another program");
+	int err = tsc_trace_exec(R->w, ts, tid, R->exe);
+	if (err && !R->err)
+		R->err = err;
+	return err;
+}
+
 static int on_exec(struct rec *R, const struct tsc_rec_event *r, uint64_t ts)
 {
 	char given[TSC_NAME_LEN + TSC_CORO_LEN];
 	memcpy(given, r ? r->str : "", r ? sizeof(given) : 1);
 	given[sizeof(given) - 1] = 0;
-	R->execd = 1;
-	tsc_remote_exe(R->r, R->exe, sizeof(R->exe));
-	if (!strcmp(R->exe, "another program"))
-		snprintf(R->exe, sizeof(R->exe), "%s", given[0] ? given : "another program");
-	int err = tsc_trace_exec(R->w, ts, r ? (int32_t)r->hdr.tid : 0, R->exe);
-	if (err && !R->err)
-		R->err = err;
-	return err;
+	return tsc_rec_exec(R, ts, r ? (int32_t)r->hdr.tid : 0, given);
 }
 
 /* One ring-buffer record: one event in the file. */
@@ -171,7 +157,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 		ev.create.parent = r->a[1];
 		ev.create.name = name;
 		ev.create.coro = coro;
-		ev.create.loop_tid = outer_tid(R, (int32_t)r->a[4], r->hdr.ts_ns);
+		ev.create.loop_tid = tsc_rec_outer_tid(R, (int32_t)r->a[4], r->hdr.ts_ns);
 		break;
 	case TSC_REC_SWITCH:
 		ev.sw.prev = r->a[0];
@@ -212,7 +198,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 /* LOST records for ring-buffer drops counted since the last call. */
 static int write_drops(struct rec *R, const uint64_t *c)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = tsc_rec_mono();
 	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
 		uint64_t dropped = c[TSC_C_RB_DROP_FIRST + t - 1];
 		if (dropped <= R->lost[t])
@@ -229,7 +215,8 @@ static void record_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope record: write every task event of a process to a trace file.\n\n"
-		"USAGE: taskscope record [-d S] [-b SIZE] [-z N] [-v] -o FILE [-p] PID\n\n"
+		"USAGE: taskscope record [-d S] [-u [-b SIZE]] [-z N] [-v] -o FILE [-p] PID\n"
+		"       taskscope record --flight [-z N] [-v] -o FILE [-p] PID\n\n"
 		"  -p, --pid PID        the process (or its PID alone, as the last argument)\n"
 		"  -o, --output FILE    the trace file, mode 0600 (task names may be sensitive);\n"
 		"                       a regular file there is replaced, a symbolic link or\n"
@@ -237,36 +224,40 @@ static void record_usage(FILE *f)
 		"  -d, --duration S     stop after S seconds (default: until SIGINT or SIGTERM, or\n"
 		"                       until the process exits or execs; either signal before\n"
 		"                       the recording starts ends taskscope at once)\n"
+		"  -F, --flight         write what the process's event rings hold now (the flight\n"
+		"                       recorder: TASKSCOPE_FLIGHT_RECORDER=SIZE in its\n"
+		"                       environment keeps them on) after a snapshot, and stop\n"
+		"  -u, --uprobes        take the events from the probes with BPF (a uprobe per\n"
+		"                       event), not from the event rings; the way for a runtime\n"
+		"                       that offers only the probes, and taken by itself then\n"
 		"  -b, --buffer-size SIZE\n"
-		"                       the BPF ring buffer, in bytes with K, M or G; rounded up to\n"
-		"                       a power of two (default 16M, about 300,000 events)\n"
+		"                       with --uprobes, the BPF ring buffer, in bytes with K, M or\n"
+		"                       G; rounded up to a power of two (default 16M, about\n"
+		"                       300,000 events)\n"
 		"  -z, --compress N     zlib level of the blocks, 0 (none) to 9 (default 6; 1\n"
 		"                       while compressing takes over half a CPU)\n"
-		"  -v, --verbose        more detail on stderr: per event type, the events the\n"
-		"                       probes counted, recorded and lost\n"
+		"  -v, --verbose        more detail on stderr: per event type (and per thread\n"
+		"                       with the rings), the events fired, recorded and lost\n"
 		"  -h, --help           this help\n\n"
 		"Every event is recorded: task create, switch, finish, rename, wait, and loop\n"
-		"thread start and stop, after a snapshot of the tasks alive at the start. The\n"
-		"process never waits for the recorder: when the ring buffer is full, events are\n"
-		"dropped, counted per type, and written to the file as LOST records that every\n"
+		"thread start and stop, after a snapshot of the tasks alive at the start. By\n"
+		"default each loop thread of the process writes its events into its own ring in\n"
+		"its memory while taskscope holds the rings probe (the kernel lets go of it when\n"
+		"taskscope exits, even killed, and the writing stops), and taskscope reads the\n"
+		"rings from outside. The process never waits for the recorder: events it could\n"
+		"not keep are counted per type and written to the file as LOST records that every\n"
 		"reader shows. A block is written at least once a second, so a recorder that is\n"
 		"killed leaves a file readable up to its last second. When the process execs\n"
 		"another program, the trace ends with an exec record (the file is complete)\n"
-		"and record exits with status 11. Costs the process about 625 ns per event\n"
-		"while recording. Needs root or CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE. Exit\n"
-		"codes: taskscope --help.\n\n"
+		"and record exits with status 11. Costs the process a few nanoseconds per event\n"
+		"with the rings (about 300 ns with --uprobes). Needs root, or CAP_PERFMON and\n"
+		"CAP_SYS_PTRACE (with --uprobes CAP_BPF too). Exit codes: taskscope --help.\n\n"
 		"EXAMPLES:\n"
 		"  taskscope record -o run.tsc 1234               until Ctrl-C or the process exits\n"
 		"  taskscope record --duration 10 -o run.tsc 1234\n"
+		"  taskscope record --flight -o last.tsc 1234     the last events, at once\n"
 		"  taskscope dump --summary run.tsc\n");
 }
-
-struct record_opts {
-	const char *out;
-	double duration;            /* 0: until a signal, or the target exits or execs */
-	size_t rbsz;                /* 0: the default ring buffer */
-	int zlevel, zfixed, pid;
-};
 
 /* Options into o: -1 to go on, else the exit code (0 after --help). */
 static int parse_record_opts(int argc, char **argv, struct record_opts *o)
@@ -277,6 +268,8 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 		{ "buffer-size", required_argument, NULL, 'b' },
 		{ "compress", required_argument, NULL, 'z' },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "uprobes", no_argument, NULL, 'u' },
+		{ "flight", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -287,7 +280,7 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 	*o = (struct record_opts){ .zlevel = ZLEVEL_DEFAULT };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:d:b:z:p:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:d:b:z:p:uFvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'd':
@@ -314,6 +307,8 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 			o->zfixed = 1;
 			break;
 		case 'p': pid_opt = optarg; break;
+		case 'u': o->uprobes = 1; break;
+		case 'F': o->flight = 1; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': record_usage(stdout); return TSC_EXIT_OK;
 		default:
@@ -327,238 +322,299 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 		fprintf(stderr, "taskscope record: no output file given (-o FILE)\n");
 		goto usage;
 	}
+	if (o->flight && (o->uprobes || o->duration > 0 || o->rbsz)) {
+		fprintf(stderr, "taskscope record: --flight writes what the rings hold at once: "
+				"no --uprobes, --duration or --buffer-size with it\n");
+		goto usage;
+	}
+	if (o->rbsz && !o->uprobes) {
+		fprintf(stderr, "taskscope record: --buffer-size sizes the BPF ring buffer of "
+				"--uprobes\n");
+		goto usage;
+	}
 	return -1;
 usage:
-	fprintf(stderr, "Usage: taskscope record [-d S] [-b SIZE] [-z N] -o FILE [-p] PID "
+	fprintf(stderr, "Usage: taskscope record [-d S] [-u [-b SIZE]] [-z N] -o FILE [-p] PID "
 			"(see taskscope record --help)\n");
 	return TSC_EXIT_USAGE;
 }
 
-static int run_record(const struct record_opts *o)
-{
-	const char *out = o->out;
-	double duration = o->duration;
-	size_t rbsz = o->rbsz;
-	int zlevel = o->zlevel, zfixed = o->zfixed, pid = o->pid;
-	struct tsc_remote *r = NULL;
-	struct tsc_bpf *b = NULL;
-	struct tsc_snapshot snap = { 0 };
-	struct rec R = { .procfd = -1 };
-	struct tsc_outfile of;
-	struct tsc_spool *spool = NULL;
-	int rc, err;
+/* ---- what both ways share ---- */
 
-	/* Before attaching: fail early when the file cannot be created. It gets its name once
-	 * the header and the snapshot are in it, so it never exists unreadable. */
-	if ((err = tsc_outfile_open(&of, out))) {
-		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out,
+int tsc_rec_begin(struct rec *R, const struct record_opts *o, struct tsc_snapshot *snap)
+{
+	struct tsc_remote *r = R->r;
+	int err, rc;
+	tsc_test_snapshot_delay();
+	uint64_t ts0 = tsc_rec_mono();
+	if ((err = tsc_remote_snapshot(r, snap)))
+		return tsc_remote_report(r, err, 1);
+	tsc_snapshot_sort(snap);
+	/* an exec before this point: the snapshot may be the new program's; no trace */
+	if ((rc = tsc_report_exec(r)))
+		return rc;
+	uint64_t ts1 = tsc_rec_mono();
+	err = tsc_trace_begin(R->of.fd, o->pid,
+			      r->target_path[0] ? r->target_path : tsc_remote_binary(r), &R->w);
+	if (!err)
+		tsc_trace_set_compression(R->w, R->zlevel);
+	if (!err && !(err = tsc_trace_write_snapshot(R->w, snap)))
+		err = tsc_outfile_publish(&R->of);
+	if (err) {
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", o->out,
 			tsc_outfile_strerror(err));
-		tsc_outfile_close(&of);
+		return TSC_EXIT_ERROR;
+	}
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: snapshot read in %.1f ms, written in %.1f ms\n",
+			(double)(ts1 - ts0) / 1e6, (double)(tsc_rec_mono() - ts1) / 1e6);
+	return TSC_EXIT_OK;
+}
+
+void tsc_rec_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int tsc_rec_wait_ms(const struct rec *R, int busy, int max)
+{
+	uint64_t now = tsc_rec_mono();
+	if (busy || tsc_record_stop || R->deadline <= now)
+		return 0;
+	if (R->deadline - now < (uint64_t)max * 1000000ull)
+		return (int)((R->deadline - now) / 1000000ull);
+	return max;
+}
+
+int tsc_rec_tick(struct rec *R, const struct record_opts *o)
+{
+	uint64_t now = tsc_rec_mono();
+	if (now - R->last_flush < FLUSH_NS)
+		return 0;
+	int err = tsc_trace_flush(R->w);
+	if (err)
+		return err;
+	/* Compressing is most of our work: when it keeps over half a CPU busy, a faster level
+	 * keeps up with the target (about 3x the speed of 6). */
+	uint64_t cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
+	if (!o->zfixed && R->zlevel > 1 &&
+	    (double)(cpu - R->last_cpu) > CPU_HIGH * (double)(now - R->last_flush)) {
+		R->zlevel = 1;
+		tsc_trace_set_compression(R->w, R->zlevel);
+		if (tsc_verbose)
+			fprintf(stderr, "taskscope: busy: compressing at level 1 from now on\n");
+	}
+	R->last_cpu = cpu;
+	R->last_flush = now;
+	return 0;
+}
+
+int tsc_rec_end(struct rec *R, const struct record_opts *o, uint64_t end, const char *hint)
+{
+	struct tsc_trace_wstats ws;
+	uint64_t total = 0, lost = 0;
+	tsc_trace_writer_stats(R->w, &ws);
+	int err = tsc_trace_close(R->w);
+	R->w = NULL;
+	if (!R->err)
+		R->err = err;
+	if (R->err) {
+		fprintf(stderr, "taskscope record: writing %s failed: %s\n", o->out,
+			strerror(-R->err));
+		return TSC_EXIT_ERROR;
+	}
+	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+		total += R->received[t], lost += R->lost[t];
+	struct stat st;
+	uint64_t bytes = fstat(R->of.fd, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
+	char safe[TSC_TEXT_SIZE(sizeof(R->exe))];
+	tsc_esc(safe, sizeof(safe), R->exe); /* the target chose that name */
+	if (R->execd)
+		fprintf(stderr, "taskscope: target %d exec'd %s; stopping (the trace ends there, "
+				"complete)\n", o->pid, safe);
+	else if (R->exited)
+		fprintf(stderr, "taskscope: target %d exited; trace complete\n", o->pid);
+	fprintf(stderr, "taskscope: %" PRIu64 " events recorded, %" PRIu64 " lost, in %.1f s: %"
+		PRIu64 " bytes (%.2f bytes per event) in %s\n", total, lost,
+		(double)(end - R->t0) / 1e9, bytes, total ? (double)bytes / (double)total : 0.0,
+		o->out);
+	if (lost && hint)
+		fprintf(stderr, "taskscope: events were lost (%s)\n", hint);
+	if (R->after_exec && tsc_verbose)
+		fprintf(stderr, "taskscope: %" PRIu64 " records after the exec left out\n",
+			R->after_exec);
+	return R->execd ? TSC_EXIT_EXECED : TSC_EXIT_OK;
+}
+
+void tsc_rec_free(struct rec *R)
+{
+	if (R->w) {
+		tsc_trace_abandon(R->w);
+		R->w = NULL;
+	}
+	if (R->tids_read)
+		tsc_tidmap_free(&R->map);
+	tsc_remote_close(R->r);
+	R->r = NULL;
+	tsc_outfile_close(&R->of);
+}
+
+/* Before attaching: fail early when the file cannot be created. It gets its name once the
+ * header and the snapshot are in it, so it never exists unreadable. An exit code. */
+int tsc_rec_init(struct rec *R, const struct record_opts *o)
+{
+	int err;
+	*R = (struct rec){ .procfd = -1, .zlevel = o->zlevel, .deadline = UINT64_MAX };
+	if ((err = tsc_outfile_open(&R->of, o->out))) {
+		fprintf(stderr, "taskscope record: cannot write %s: %s\n", o->out,
+			tsc_outfile_strerror(err));
+		tsc_outfile_close(&R->of);
 		return TSC_EXIT_ERROR;
 	}
 	/* Until the recording starts, SIGINT and SIGTERM keep their default action: they end us
 	 * at once, whatever we wait for (the kernel releases the probes; the output file may
 	 * stay, empty). */
 	signal(SIGPIPE, SIG_IGN);
+	return TSC_EXIT_OK;
+}
 
+/* ---- the uprobes: a BPF ring buffer ---- */
+
+/* Attach, start the spool, and write the snapshot while it drains. An exit code. */
+static int uprobes_start(struct rec *R, const struct record_opts *o, struct tsc_bpf **bp,
+			 struct tsc_snapshot *snap)
+{
+	struct tsc_spool *spool = NULL;
+	int err, rc;
 	/* probes first: whatever changes after this is in the ring buffer. (The test hook keeps
 	 * the task maps too, as ps does, to measure what they cost.) */
-	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = rbsz,
+	struct tsc_bpf_opts bo = { .probes = TSC_PROBES_ALL, .emit = 1, .ringbuf_bytes = o->rbsz,
 				   .events_only = !tsc_testhooks()->record_state };
-	if ((rc = tsc_attach_target(pid, &bo, &r, &b)))
-		goto cleanup;
+	if ((rc = tsc_attach_target(o->pid, &bo, &R->r, bp)))
+		return rc;
 	/* From here the spool drains the ring buffer while the snapshot is read and written:
 	 * with 300,000 tasks that takes seconds, which a 16 MiB buffer may not hold. */
-	R.procfd = r->procfd;
-	R.r = r;
-	if ((err = tsc_bpf_events_open(b, on_record, &R)) ||
-	    (err = tsc_spool_start(b, SPOOL_LIMIT, &spool))) {
+	R->procfd = R->r->procfd;
+	if ((err = tsc_bpf_events_open(*bp, on_record, R)) ||
+	    (err = tsc_spool_start(*bp, SPOOL_LIMIT, &spool))) {
 		fprintf(stderr, "taskscope record: cannot drain the ring buffer: %s\n",
 			strerror(-err));
-		rc = TSC_EXIT_ERROR;
-		goto cleanup;
+		return TSC_EXIT_ERROR;
 	}
-	tsc_test_snapshot_delay();
-	uint64_t ts0 = mono_ns();
-	if ((err = tsc_remote_snapshot(r, &snap))) {
-		rc = tsc_remote_report(r, err, 1);
-		goto cleanup;
-	}
-	tsc_snapshot_sort(&snap);
-	/* an exec before this point: the snapshot may be the new program's; no trace */
-	if ((rc = tsc_report_exec(r)))
-		goto cleanup;
-	uint64_t ts1 = mono_ns();
-	err = tsc_trace_begin(of.fd, pid, r->target_path[0] ? r->target_path : tsc_remote_binary(r),
-			      &R.w);
-	if (!err)
-		tsc_trace_set_compression(R.w, zlevel);
-	if (!err && !(err = tsc_trace_write_snapshot(R.w, &snap)))
-		err = tsc_outfile_publish(&of);
-	if (err) {
-		fprintf(stderr, "taskscope record: cannot write %s: %s\n", out,
-			tsc_outfile_strerror(err));
-		rc = TSC_EXIT_ERROR;
-		goto cleanup;
-	}
-	uint64_t ts2 = mono_ns();
+	rc = tsc_rec_begin(R, o, snap);
 	struct tsc_spool_stats sst;
-	err = tsc_spool_finish(spool, on_record, &R, &sst);
-	spool = NULL;
+	err = tsc_spool_finish(spool, rc ? NULL : on_record, R, &sst);
+	if (rc)
+		return rc;
 	if (err) {
-		fprintf(stderr, "taskscope record: writing %s failed: %s\n", out, strerror(-err));
-		rc = TSC_EXIT_ERROR;
-		goto cleanup;
+		fprintf(stderr, "taskscope record: writing %s failed: %s\n", o->out, strerror(-err));
+		return TSC_EXIT_ERROR;
 	}
 	if (tsc_verbose)
-		fprintf(stderr, "taskscope: snapshot read in %.1f ms, written in %.1f ms; %" PRIu64
-			" events drained meanwhile (%.1f MiB)%s\n", (double)(ts1 - ts0) / 1e6,
-			(double)(ts2 - ts1) / 1e6, sst.records, (double)sst.bytes / 1048576.0,
+		fprintf(stderr, "taskscope: %" PRIu64 " events drained during the snapshot (%.1f "
+			"MiB)%s\n", sst.records, (double)sst.bytes / 1048576.0,
 			sst.full ? ", up to the spool's limit" : "");
-	/* A signal from now on ends the recording cleanly: the trace gets its last block. */
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	if (tsc_verbose)
-		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
-			pid, snap.nthreads, snap.ntasks, out);
+	return TSC_EXIT_OK;
+}
 
-	/* ---- the recording ---- */
-	uint64_t t0 = mono_ns(), last_flush = t0, last_cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-	uint64_t deadline = duration > 0 ? t0 + (uint64_t)(duration * 1e9) : UINT64_MAX;
-	uint64_t counters[TSC_C_NR];
-	int exited = 0, busy = 0, exec_unrecorded = 0;
+/* Drain until the end: 0 or -errno. */
+static int uprobes_loop(struct rec *R, const struct record_opts *o, struct tsc_bpf *b,
+			uint64_t *counters)
+{
+	int busy = 0, exec_unrecorded = 0, err = 0;
 	for (;;) {
-		struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
-		uint64_t now = mono_ns();
-		int wait_ms = busy || stop_signal ? 0 : DRAIN_MS;
-		if (deadline != UINT64_MAX && deadline <= now)
-			wait_ms = 0;
-		else if (deadline - now < (uint64_t)wait_ms * 1000000ull)
-			wait_ms = (int)((deadline - now) / 1000000ull);
-		if (poll(&p, 1, wait_ms) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
-			exited = 1;
+		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
+		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, DRAIN_MS)) > 0 &&
+		    (p.revents & (POLLIN | POLLHUP | POLLERR)))
+			R->exited = 1;
 		long n = tsc_bpf_drain(b, DRAIN_BUDGET);
-		if (n < 0) {
-			err = (int)n;
-			break;
-		}
+		if (n < 0)
+			return (int)n;
 		busy = n == DRAIN_BUDGET;
-		if ((err = tsc_bpf_counters(b, counters, TSC_C_NR)) || (err = write_drops(&R, counters)))
-			break;
-		if (R.execd)
-			break; /* the exec record came: the trace ends there */
+		if ((err = tsc_bpf_counters(b, counters, TSC_C_NR)) || (err = write_drops(R, counters)))
+			return err;
+		if (R->execd)
+			return 0; /* the exec record came: the trace ends there */
 		/* An exec without its record (the tracepoint missing, or the buffer full for it),
 		 * seen by the counter or by the target's memory, twice so that a record on its
 		 * way is not overtaken: the trace ends now. */
-		if ((counters[TSC_C_EXEC] || tsc_remote_execd(r)) && ++exec_unrecorded >= 2) {
-			err = on_exec(&R, NULL, mono_ns());
-			break;
-		}
-		now = mono_ns();
-		if (now - last_flush >= FLUSH_NS) {
-			if ((err = tsc_trace_flush(R.w)))
-				break;
-			/* Compressing is most of our work: when it keeps over half a CPU busy, a
-			 * faster level keeps up with the target (about 3x the speed of 6). */
-			uint64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-			if (!zfixed && zlevel > 1 &&
-			    (double)(cpu - last_cpu) > CPU_HIGH * (double)(now - last_flush)) {
-				zlevel = 1;
-				tsc_trace_set_compression(R.w, zlevel);
-				if (tsc_verbose)
-					fprintf(stderr, "taskscope: busy: compressing at level 1 from "
-							"now on\n");
-			}
-			last_cpu = cpu;
-			last_flush = now;
-		}
-		if (!busy && (exited || stop_signal || now >= deadline))
-			break;
+		if ((counters[TSC_C_EXEC] || tsc_remote_execd(R->r)) && ++exec_unrecorded >= 2)
+			return on_exec(R, NULL, tsc_rec_mono());
+		if ((err = tsc_rec_tick(R, o)))
+			return err;
+		if (!busy && (R->exited || tsc_record_stop || tsc_rec_mono() >= R->deadline))
+			return 0;
 	}
-	if (err && !R.err)
-		R.err = err;
+}
 
-	/* ---- the end: probes off, the rest drained, every event accounted for ---- */
+/* Probes off, the rest drained, every event accounted for: recorded + lost == fired. */
+static void uprobes_finish(struct rec *R, struct tsc_bpf *b, uint64_t *counters, uint64_t end)
+{
+	int err;
 	tsc_bpf_unlink(b);
-	long n;
-	while (!R.err && (n = tsc_bpf_drain(b, 0)) > 0)
+	while (!R->err && tsc_bpf_drain(b, 0) > 0)
 		;
-	if (!R.err && (err = tsc_bpf_counters(b, counters, TSC_C_NR)))
-		R.err = err;
-	if (!R.err)
-		R.err = write_drops(&R, counters);
+	if (!R->err && (err = tsc_bpf_counters(b, counters, TSC_C_NR)))
+		R->err = err;
+	if (!R->err)
+		R->err = write_drops(R, counters);
 	/* Fired but neither received nor counted as dropped (should not happen): lost too. */
-	uint64_t end = mono_ns(), total = 0, lost = 0;
-	for (int t = 1; t <= TSC_EV_EVENTS_NR && !R.err; t++) {
+	for (int t = 1; t <= TSC_EV_EVENTS_NR && !R->err; t++) {
 		uint64_t fired = counters[TSC_C_TASK_CREATE + t - 1];
-		if (fired > R.received[t] + R.lost[t]) {
-			uint64_t k = fired - R.received[t] - R.lost[t];
+		if (fired > R->received[t] + R->lost[t]) {
+			uint64_t k = fired - R->received[t] - R->lost[t];
 			if (tsc_verbose)
 				fprintf(stderr, "taskscope: %" PRIu64 " %s events fired, never arrived\n",
 					k, tsc_ev_name((uint32_t)t));
-			R.err = tsc_trace_lost(R.w, (uint32_t)t, k, end);
-			R.lost[t] += k;
+			R->err = tsc_trace_lost(R->w, (uint32_t)t, k, end);
+			R->lost[t] += k;
 		}
 	}
-	struct tsc_trace_wstats ws;
-	tsc_trace_writer_stats(R.w, &ws);
-	err = tsc_trace_close(R.w);
-	R.w = NULL;
-	if (!R.err)
-		R.err = err;
-	if (R.err) {
-		fprintf(stderr, "taskscope record: writing %s failed: %s\n", out, strerror(-R.err));
-		rc = TSC_EXIT_ERROR;
-		goto cleanup;
-	}
+	if (!tsc_verbose)
+		return;
+	fprintf(stderr, "taskscope: %-12s %12s %12s %12s\n", "event", "fired", "recorded", "lost");
 	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-		total += R.received[t], lost += R.lost[t];
-	if (tsc_verbose) {
-		fprintf(stderr, "taskscope: %-12s %12s %12s %12s\n", "event", "fired", "recorded",
-			"lost");
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-			fprintf(stderr, "taskscope: %-12s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
-				tsc_ev_name((uint32_t)t), counters[TSC_C_TASK_CREATE + t - 1],
-				R.received[t], R.lost[t]);
-		if (R.malformed)
-			fprintf(stderr, "taskscope: %" PRIu64 " malformed ring-buffer records\n",
-				R.malformed);
-	}
-	struct stat st;
-	uint64_t bytes = fstat(of.fd, &st) == 0 ? (uint64_t)st.st_size : ws.file_bytes;
-	char safe[TSC_TEXT_SIZE(sizeof(R.exe))];
-	tsc_esc(safe, sizeof(safe), R.exe); /* the target chose that name */
-	if (R.execd)
-		fprintf(stderr, "taskscope: target %d exec'd %s; stopping (the trace ends there, "
-				"complete)\n", pid, safe);
-	else if (exited)
-		fprintf(stderr, "taskscope: target %d exited; trace complete\n", pid);
-	fprintf(stderr, "taskscope: %" PRIu64 " events recorded, %" PRIu64 " lost, in %.1f s: %"
-		PRIu64 " bytes (%.2f bytes per event) in %s\n", total, lost,
-		(double)(end - t0) / 1e9, bytes, total ? (double)bytes / (double)total : 0.0, out);
-	if (lost)
-		fprintf(stderr, "taskscope: events were lost (the ring buffer was full); a larger "
-				"--buffer-size keeps more\n");
-	if (R.after_exec && tsc_verbose)
-		fprintf(stderr, "taskscope: %" PRIu64 " records after the exec left out\n",
-			R.after_exec);
-	rc = R.execd ? TSC_EXIT_EXECED : TSC_EXIT_OK;
+		fprintf(stderr, "taskscope: %-12s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+			tsc_ev_name((uint32_t)t), counters[TSC_C_TASK_CREATE + t - 1], R->received[t],
+			R->lost[t]);
+	if (R->malformed)
+		fprintf(stderr, "taskscope: %" PRIu64 " malformed ring-buffer records\n", R->malformed);
+}
 
+static int record_uprobes(const struct record_opts *o)
+{
+	struct tsc_bpf *b = NULL;
+	struct tsc_snapshot snap = { 0 };
+	struct rec R;
+	uint64_t counters[TSC_C_NR] = { 0 };
+	int rc, err;
+
+	if ((rc = tsc_rec_init(&R, o)))
+		return rc;
+	if ((rc = uprobes_start(&R, o, &b, &snap)))
+		goto cleanup;
+	/* A signal from now on ends the recording cleanly: the trace gets its last block. */
+	tsc_rec_signals();
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
+			o->pid, snap.nthreads, snap.ntasks, o->out);
+	R.t0 = R.last_flush = tsc_rec_mono();
+	R.last_cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
+	if (o->duration > 0)
+		R.deadline = R.t0 + (uint64_t)(o->duration * 1e9);
+	if ((err = uprobes_loop(&R, o, b, counters)) && !R.err)
+		R.err = err;
+	uint64_t end = tsc_rec_mono();
+	uprobes_finish(&R, b, counters, end);
+	rc = tsc_rec_end(&R, o, end, "the ring buffer was full; a larger --buffer-size keeps more");
 cleanup:
-	tsc_spool_finish(spool, NULL, NULL, NULL);
-	if (R.w) {
-		tsc_trace_abandon(R.w);
-		R.w = NULL;
-	}
 	tsc_bpf_detach(b);
-	if (R.tids_read)
-		tsc_tidmap_free(&R.map);
 	tsc_snapshot_free(&snap);
-	tsc_remote_close(r);
-	tsc_outfile_close(&of);
+	tsc_rec_free(&R);
 	return rc;
 }
 
@@ -566,5 +622,16 @@ int tsc_cmd_record(int argc, char **argv)
 {
 	struct record_opts o;
 	int rc = parse_record_opts(argc, argv, &o);
-	return rc >= 0 ? rc : run_record(&o);
+	if (rc >= 0)
+		return rc;
+	if (o.flight)
+		return tsc_record_flight(&o);
+	if (o.uprobes)
+		return record_uprobes(&o);
+	rc = tsc_record_rings(&o);
+	if (rc != -1)
+		return rc;
+	fprintf(stderr, "taskscope: process %d offers no event rings (a runtime with the probes "
+			"alone, or an older one): recording with uprobes\n", o.pid);
+	return record_uprobes(&o);
 }

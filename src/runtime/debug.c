@@ -55,6 +55,7 @@ __attribute__((used, section(TS_DEBUG_SECTION))) struct ts_debug_desc ts__debug_
 	.frame_rbp = TS_FRAME_RBP,
 	.frame_ret = TS_FRAME_RET,
 	.features = TS_DEBUG_F_PENDING,
+	.loop_ring = OFF(struct ts_loop, ring),
 };
 
 int ts__loop_table_add(ts_loop *loop)

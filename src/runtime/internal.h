@@ -11,6 +11,7 @@
 #include <taskscope/taskscope.h>
 
 #include "stack.h"
+#include <taskscope/probes.h>
 
 /* Sanitizers that must be told about fibers (sched.c), by GCC's and by clang's spelling. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -115,7 +116,9 @@ struct ts_loop {
 	ts_task *current;
 	ts_task **tasks;
 	uint64_t gen;
+	struct ts_ring_hdr *ring;  /* its event ring (ring.c), made at its first event */
 
+	bool ring_failed;          /* the ring could not be made: no retry at each event */
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */
 	int epfd, evfd;
@@ -189,6 +192,21 @@ bool ts__waiters_wake_one(struct ts_waiter **head, int result);
 
 /* task.c */
 void ts__task_cache_free(ts_loop *loop);
+
+/* ring.c: the traced path of each event, out of line; called only once TS_TRACING() (or, for
+ * the events of a task's life, its own probe's semaphore) is up. */
+void ts__trace_switch(ts_loop *loop, ts_task *from, ts_task *to);
+void ts__trace_wait(ts_loop *loop, ts_task *t, enum ts_wait reason, uint64_t obj);
+void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome);
+void ts__trace_thread(ts_loop *loop, bool stop);
+void ts__trace_rename(ts_task *t);
+/* false: the calling thread has no ring; the task's loop records it when it takes it in */
+bool ts__trace_create(ts_task *t);
+bool ts__ring_create(ts_task *t);
+void ts__ring_free(ts_loop *loop);
+/* The hot word (probes.h): one load for the switch path. The others test their own too. */
+#define TS_TRACING() TASKSCOPE_HOT()
+#define TS_TRACING_OR(probe) (TASKSCOPE_ENABLED(probe) | TASKSCOPE_HOT())
 
 /* debug.c */
 int ts__loop_table_add(ts_loop *loop);

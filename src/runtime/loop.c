@@ -66,6 +66,7 @@ void ts__loop_free(ts_loop *loop)
 	if (!loop)
 		return;
 	ts__loop_table_del(loop);
+	ts__ring_free(loop);
 	for (struct ts_msg *m = loop->inbox_head, *next; m; m = next) {
 		next = m->next;
 		ts_task_unref(m->task);
@@ -196,6 +197,9 @@ static void drain_inbox(ts_loop *loop)
 		struct ts_msg *next = m->next;
 		switch (m->kind) {
 		case TS_MSG_SPAWN:
+			/* spawned from a thread with no ring: recorded here, where it lands */
+			if (m->result && TS_TRACING())
+				ts__ring_create(m->task);
 			ts__start_local(loop, m->task);
 			break;
 		case TS_MSG_WAKE:
@@ -292,9 +296,11 @@ static void *loop_thread(void *arg)
 		ts__overflow_handler_remove(loop);
 		return NULL;
 	}
-	TASKSCOPE_THREAD_START(loop->id, loop->tid);
+	if (TS_TRACING_OR(thread_start))
+		ts__trace_thread(loop, false);
 	ts__loop_run(loop, NULL);
-	TASKSCOPE_THREAD_STOP(loop->id, loop->tid);
+	if (TS_TRACING_OR(thread_stop))
+		ts__trace_thread(loop, true);
 	ts__overflow_handler_remove(loop);
 	ts__tls_loop = NULL;
 	return NULL;

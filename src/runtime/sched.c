@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <taskscope/probes.h>
 
 #ifdef TS_ASAN
 #include <sanitizer/asan_interface.h>
@@ -23,11 +22,12 @@ static inline struct ts_ctx *ctx_of(ts_loop *loop, ts_task *t)
 
 /* Inlined into the yield and suspend paths: every nanosecond of a switch shows. */
 static inline __attribute__((always_inline)) void do_switch(ts_loop *loop, ts_task *from,
-							    ts_task *to)
+							    ts_task *to, bool traced)
 {
 	struct ts_ctx *fc = ctx_of(loop, from), *tc = ctx_of(loop, to);
 
-	TASKSCOPE_TASK_SWITCH(from ? from->id : 0, to ? to->id : 0);
+	if (traced)
+		ts__trace_switch(loop, from, to);
 	loop->current = to;
 	ts_store(&loop->current_id, to ? to->id : 0);
 	if (to) {
@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void do_switch(ts_loop *loop, ts_ta
 
 void ts__switch(ts_loop *loop, ts_task *from, ts_task *to)
 {
-	do_switch(loop, from, to);
+	do_switch(loop, from, to, TS_TRACING());
 }
 
 /* Runs first in whichever context was just resumed. */
@@ -96,12 +96,13 @@ static void release_dead(ts_loop *loop)
 }
 
 /* Leave the current task (already queued or waiting) for the next ready one. */
-static inline __attribute__((always_inline)) void schedule_away(ts_loop *loop, ts_task *self)
+static inline __attribute__((always_inline)) void schedule_away(ts_loop *loop, ts_task *self,
+								  bool traced)
 {
 	ts_task *next = ts__ready_pop(loop);
 	if (next == self)
 		return ts_store(&self->state, TS_RUNNING); /* alone: a yield is a no-op */
-	do_switch(loop, self, next);
+	do_switch(loop, self, next, traced);
 }
 
 static inline __attribute__((always_inline)) int take_cancel(ts_task *t)
@@ -125,8 +126,11 @@ uint32_t ts__wait_begin(ts_task *t)
 	return ++t->wait_seq;
 }
 
-static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task *t,
-							   enum ts_wait reason, uint64_t obj)
+/* traced is a constant in each copy: the wait and the switch it leads to test the hot word
+ * once, in suspend(), and the untraced copy has no test left. */
+static inline __attribute__((always_inline)) int suspend_(ts_loop *loop, ts_task *t,
+							    enum ts_wait reason, uint64_t obj,
+							    const bool traced)
 {
 	int err = take_cancel(t);
 	if (err)
@@ -135,14 +139,15 @@ static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task 
 	__atomic_store_n(&t->wait, reason, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->wait_obj, obj, __ATOMIC_RELAXED);
 	t->wake_result = 0;
-	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
+	if (traced)
+		ts__trace_wait(loop, t, reason, obj);
 	if (reason == TS_WAIT_YIELD) {
 		ts_store(&t->state, TS_READY);
 		ts__ready_push(loop, t);
 	} else {
 		ts_store(&t->state, TS_WAITING);
 	}
-	schedule_away(loop, t);
+	schedule_away(loop, t, traced);
 	__atomic_store_n(&t->wait, TS_WAIT_NONE, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->wait_obj, 0, __ATOMIC_RELAXED);
 	err = t->wake_result;
@@ -151,6 +156,20 @@ static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task 
 	if (err != -ECANCELED)
 		t->cancelled = false;
 	return err;
+}
+
+static __attribute__((noinline, cold)) int suspend_traced(ts_loop *loop, ts_task *t,
+							   enum ts_wait reason, uint64_t obj)
+{
+	return suspend_(loop, t, reason, obj, true);
+}
+
+static inline __attribute__((always_inline)) int suspend(ts_loop *loop, ts_task *t,
+							   enum ts_wait reason, uint64_t obj)
+{
+	if (TS_TRACING())
+		return suspend_traced(loop, t, reason, obj);
+	return suspend_(loop, t, reason, obj, false);
 }
 
 int ts__suspend(enum ts_wait reason, uint64_t obj)
@@ -231,7 +250,8 @@ void ts__finish(ts_task *t, enum ts_state outcome)
 	ts_store(&t->state, outcome);
 	ts__waiters_wake_all(&t->waiters, 0);
 	pthread_mutex_unlock(lock);
-	TASKSCOPE_TASK_FINISH(t->id, outcome);
+	if (TS_TRACING_OR(task_finish))
+		ts__trace_finish(loop, t, outcome);
 
 	loop->dead = t; /* the next context releases our stack; we are still on it */
 	ts__switch(loop, t, ts__ready_pop(loop));

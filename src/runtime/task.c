@@ -143,11 +143,14 @@ static ts_task *spawn(ts_loop *loop, ts_fn fn, const char *coro, void *arg, cons
 	t->reg_index = -1;
 	t->timer_index = -1;
 	t->created_ns = ts__coarse_now_ns(); /* a task's age needs no better than ~4 ms */
-	TASKSCOPE_TASK_CREATE(t->id, t->parent, t->name, t->coro, t->tid);
+	/* with no ring here (a thread that runs no loop), the task's loop records the create */
+	bool recorded = true;
+	if (TS_TRACING_OR(task_create))
+		recorded = ts__trace_create(t);
 	if (loop == here)
 		ts__start_local(loop, t);
-	else
-		ts__loop_post(loop, TS_MSG_SPAWN, t, 0, 0); /* detached: t may be gone from here on */
+	else /* detached: t may be gone from here on */
+		ts__loop_post(loop, TS_MSG_SPAWN, t, 0, !recorded);
 	return t;
 }
 
@@ -308,7 +311,8 @@ int ts_task_rename(ts_task *t, const char *name)
 	ts__seq_begin(t);
 	copy_name(t->name, name);
 	ts__seq_end(t);
-	TASKSCOPE_TASK_RENAME(t->id, t->name);
+	if (TS_TRACING_OR(task_rename))
+		ts__trace_rename(t);
 	return 0;
 }
 
@@ -364,7 +368,8 @@ void *ts_run_(ts_fn fn, const char *coro, void *arg)
 		errno = EMFILE;
 		return NULL;
 	}
-	TASKSCOPE_THREAD_START(loop->id, loop->tid);
+	if (TS_TRACING_OR(thread_start))
+		ts__trace_thread(loop, false);
 	ts_task *main = ts_spawn_(loop, fn, coro, arg, NULL);
 	void *result = NULL;
 	if (main) {
@@ -375,7 +380,8 @@ void *ts_run_(ts_fn fn, const char *coro, void *arg)
 		ts__loop_run(loop, NULL);
 		ts_task_unref(main);
 	}
-	TASKSCOPE_THREAD_STOP(loop->id, loop->tid);
+	if (TS_TRACING_OR(thread_stop))
+		ts__trace_thread(loop, true);
 	ts__overflow_handler_remove(loop);
 	ts__tls_loop = NULL;
 	ts__loop_free(loop);

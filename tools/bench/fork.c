@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 	ts_run(warm_main, NULL);
 	long nsites = __stop_taskscope_sites - __start_taskscope_sites;
 	double guarded[64], bare[64], trip[64], patched[64], clean[64], reset[64];
-	taskscope_task_switch_semaphore = 1; /* nobody attached: the hooks just run */
+	taskscope__sems.task_switch = 1; /* nobody attached: the hooks just run */
 	hit_round(1), hit_round(0);
 	for (long r = 0; r < rounds; r++) {
 		int first = r % 2;
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 			(g ? guarded : bare)[r] = (double)hit_round(g) / (double)hits;
 		}
 	}
-	taskscope_task_switch_semaphore = 0;
+	taskscope__sems.task_switch = 0;
 	fork_round();
 	for (long r = 0; r < rounds; r++) {
 		for (int k = 0; k < 4; k++) {

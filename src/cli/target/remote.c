@@ -284,10 +284,15 @@ static int read_desc(struct tsc_remote *r, uint64_t addr, uint64_t sect_size)
 			    (unsigned long long)addr, r->pid, strerror(-err));
 	if (memcmp(d->magic, TS_DEBUG_MAGIC, sizeof(d->magic)))
 		return fail(r, -EPROTO, "%s: bad magic in the debug descriptor", r->target_path);
-	if (d->abi_version != TS_DEBUG_ABI_VERSION)
+	if (d->abi_version < 1 || d->abi_version > TS_DEBUG_ABI_VERSION)
 		return fail(r, -EPROTONOSUPPORT,
 			    "%s: the runtime's debug descriptor is ABI version %u; this taskscope "
-			    "reads version %u", r->target_path, d->abi_version, TS_DEBUG_ABI_VERSION);
+			    "reads versions 1 to %u", r->target_path, d->abi_version,
+			    TS_DEBUG_ABI_VERSION);
+	/* version 2 appended the rings; an older or shorter descriptor has none */
+	if (d->abi_version < 2 || d->desc_size < offsetof(struct ts_debug_desc, ring_reserved) ||
+	    want < offsetof(struct ts_debug_desc, ring_reserved))
+		d->loop_ring = 0;
 	if (d->desc_size < min || want < min || !desc_valid(d))
 		return fail(r, -EPROTO, "%s: the debug descriptor fails validation",
 			    r->target_path);

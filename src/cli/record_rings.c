@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * taskscope record from the target's event rings (docs/rings.md), and --flight.
+ *
+ * The rings are located through the descriptor (ABI version 2) and their heads noted; then
+ * the rings probe is held (the kernel raises its semaphore: the loops start writing), the
+ * snapshot read and written, and the rings drained every DRAIN_MS by batched reads (target/
+ * rings.c), their events merged by time into the trace. At the end the probe is let go (the
+ * kernel lowers the semaphore: the writing stops), the rings drained once more, and what each
+ * ring fired and never reached us, exact per type, is written as LOST records.
+ */
+#include "cli.h"
+#include "out/out.h"
+#include "probes/ringsem.h"
+#include "record.h"
+#include "target/collect.h"
+#include "target/remote.h"
+#include "target/rings.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DRAIN_MS 10          /* the rings are read this often: 4 MiB holds 131072 events */
+#define SCAN_NS 100000000ull /* and the loop table for new rings this often */
+
+/* One ring event into the file: thread ids in our namespace. */
+static int on_ring_event(void *ctx, const struct tsc_event *ev)
+{
+	struct rec *R = ctx;
+	struct tsc_event e = *ev;
+	e.tid = tsc_rec_outer_tid(R, ev->tid, ev->ts_ns);
+	if (e.type == TSC_EV_CREATE)
+		e.create.loop_tid = tsc_rec_outer_tid(R, ev->create.loop_tid, ev->ts_ns);
+	else if (e.type == TSC_EV_THREAD_START || e.type == TSC_EV_THREAD_STOP)
+		e.thread.tid = e.tid;
+	R->received[e.type]++;
+	int err = tsc_trace_event(R->w, &e);
+	if (err && !R->err)
+		R->err = err;
+	return err;
+}
+
+/* What the rings fired and we never got: LOST records (with write), and with -v per thread
+ * and per type. */
+static int ring_losses(struct rec *R, struct tsc_rings *rings, uint64_t end, int write)
+{
+	uint64_t fired_t[TSC_EV_EVENTS_NR + 1] = { 0 }, lost[TSC_EV_EVENTS_NR + 1] = { 0 };
+	for (size_t i = 0; i < tsc_rings_count(rings); i++) {
+		struct tsc_ring_stats st;
+		tsc_rings_stats(rings, i, &st);
+		uint64_t fired = 0, got = 0;
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
+			if (st.fired[t] > st.received[t])
+				lost[t] += st.fired[t] - st.received[t];
+			fired_t[t] += st.fired[t];
+			fired += st.fired[t], got += st.received[t];
+		}
+		if (tsc_verbose)
+			fprintf(stderr, "taskscope: ring of thread %d (loop %" PRIu64 "): %" PRIu64
+				" fired, %" PRIu64 " recorded, %" PRIu64 " slots overwritten unread, %"
+				PRIu64 " malformed%s\n", (int)st.tid, st.loop_id, fired, got, st.lapped,
+				st.malformed, st.bad ? ", no longer read" : "");
+	}
+	for (int t = 1; t <= TSC_EV_EVENTS_NR && write; t++) {
+		if (!lost[t])
+			continue;
+		int err = tsc_trace_lost(R->w, (uint32_t)t, lost[t], end);
+		if (err)
+			return err;
+		R->lost[t] += lost[t];
+	}
+	if (tsc_verbose && write) {
+		fprintf(stderr, "taskscope: %-12s %12s %12s %12s\n", "event", "fired", "recorded",
+			"lost");
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+			fprintf(stderr, "taskscope: %-12s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+				tsc_ev_name((uint32_t)t), fired_t[t], R->received[t], R->lost[t]);
+	}
+	return 0;
+}
+
+/* A ring that failed validation, or slots that did (the writer never leaves one that would,
+ * in what we keep): the target wrote over its rings. An exit code, said. */
+static int rings_broken(struct tsc_rings *rings)
+{
+	const char *why = tsc_rings_error(rings);
+	int rc = 0;
+	if (why) {
+		fprintf(stderr, "taskscope: %s: the process wrote over it; its events from then "
+				"on are not in the trace\n", why);
+		rc = TSC_EXIT_INCONSISTENT;
+	}
+	for (size_t i = 0; i < tsc_rings_count(rings); i++) {
+		struct tsc_ring_stats st;
+		tsc_rings_stats(rings, i, &st);
+		if (!st.malformed)
+			continue;
+		fprintf(stderr, "taskscope: %" PRIu64 " slots of the event ring of thread %d failed "
+				"validation: the process wrote over its ring; they are left out\n",
+			st.malformed, (int)st.tid);
+		rc = TSC_EXIT_INCONSISTENT;
+	}
+	return rc;
+}
+
+/* Open the target, find its rings: an exit code, or -1 when its runtime has none. */
+static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings_from from,
+		      struct tsc_rings **rings)
+{
+	struct tsc_bpf *none;
+	int rc, err;
+	if ((rc = tsc_attach_target(o->pid, NULL, &R->r, &none)))
+		return rc;
+	R->procfd = R->r->procfd;
+	if ((err = tsc_rings_new(R->r->mem, &R->r->desc, from, rings)) == -ENOTSUP)
+		return -1;
+	if (!err)
+		err = tsc_rings_scan(*rings);
+	return err ? tsc_remote_report(R->r, err, 1) : TSC_EXIT_OK;
+}
+
+/* Drain until the end: 0 or -errno. */
+static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rings *rings)
+{
+	uint64_t last_scan = tsc_rec_mono();
+	int err;
+	for (;;) {
+		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
+		if (poll(&p, 1, tsc_rec_wait_ms(R, 0, DRAIN_MS)) > 0 &&
+		    (p.revents & (POLLIN | POLLHUP | POLLERR)))
+			R->exited = 1;
+		if (R->exited)
+			return 0; /* its memory is gone with it: what was read is all there is */
+		if (tsc_remote_execd(R->r))
+			return tsc_rec_exec(R, tsc_rec_mono(), 0, NULL);
+		uint64_t now = tsc_rec_mono();
+		if (now - last_scan >= SCAN_NS) {
+			if ((err = tsc_rings_scan(rings)))
+				return tsc_remote_alive(R->r) ? err : 0;
+			last_scan = now;
+		}
+		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
+		if (n < 0)
+			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
+		if ((err = tsc_rec_tick(R, o)))
+			return err;
+		if (tsc_record_stop || tsc_rec_mono() >= R->deadline)
+			return 0;
+	}
+}
+
+int tsc_record_rings(const struct record_opts *o)
+{
+	struct tsc_rings *rings = NULL;
+	struct tsc_snapshot snap = { 0 };
+	struct rec R;
+	int rc, err, semfd = -1;
+
+	if ((rc = tsc_rec_init(&R, o)))
+		return rc;
+	if ((rc = rings_open(&R, o, TSC_RINGS_FROM_NOW, &rings)))
+		goto cleanup;
+	semfd = tsc_ringsem_hold("taskscope record", tsc_remote_binary(R.r), o->pid);
+	if (semfd == -ENOENT)
+		rc = -1;
+	else if (semfd < 0)
+		rc = tsc_bpf_exit_code(R.r, semfd);
+	if (rc)
+		goto cleanup;
+	if ((rc = tsc_rec_begin(&R, o, &snap)))
+		goto cleanup;
+	tsc_rec_signals();
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s "
+			"from its event rings\n", o->pid, snap.nthreads, snap.ntasks, o->out);
+	R.t0 = R.last_flush = tsc_rec_mono();
+	R.last_cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
+	if (o->duration > 0)
+		R.deadline = R.t0 + (uint64_t)(o->duration * 1e9);
+	if ((err = rings_loop(&R, o, rings)) && !R.err)
+		R.err = err;
+	/* the end: the kernel lowers the semaphore, the loops stop writing; the rest drained */
+	close(semfd);
+	semfd = -1;
+	if (!R.err && !R.exited && !R.execd && !tsc_rings_scan(rings)) {
+		long n = tsc_rings_drain(rings, 0, on_ring_event, &R);
+		if (n < 0 && !R.err && tsc_remote_alive(R.r))
+			R.err = (int)n;
+	}
+	uint64_t end = tsc_rec_mono();
+	if (!R.err)
+		R.err = ring_losses(&R, rings, end, 1);
+	if (R.exited)
+		fprintf(stderr, "taskscope: the process exited: what its rings held since their "
+				"last read (%d ms at most) went with it, uncounted\n", DRAIN_MS);
+	int broken = rings_broken(rings);
+	rc = tsc_rec_end(&R, o, end, "the rings were overwritten before they were read");
+	if (!rc && broken)
+		rc = broken;
+cleanup:
+	if (semfd >= 0)
+		close(semfd);
+	tsc_rings_free(rings);
+	tsc_snapshot_free(&snap);
+	tsc_rec_free(&R);
+	return rc;
+}
+
+int tsc_record_flight(const struct record_opts *o)
+{
+	struct tsc_rings *rings = NULL;
+	struct tsc_snapshot snap = { 0 };
+	struct rec R;
+	int rc;
+
+	if ((rc = tsc_rec_init(&R, o)))
+		return rc;
+	if ((rc = rings_open(&R, o, TSC_RINGS_FROM_OLDEST, &rings)) == -1) {
+		fprintf(stderr, "taskscope record: process %d has no event rings (its runtime's "
+				"debug descriptor is ABI version %u): no flight recorder\n", o->pid,
+			R.r->desc.abi_version);
+		rc = TSC_EXIT_ERROR;
+	}
+	if (rc)
+		goto cleanup;
+	if (!tsc_rings_count(rings)) {
+		fprintf(stderr, "taskscope record: process %d holds no event ring: start it with "
+				"TASKSCOPE_FLIGHT_RECORDER=SIZE in its environment (or call "
+				"ts_flight_recorder) to keep its last events\n", o->pid);
+		rc = TSC_EXIT_ERROR;
+		goto cleanup;
+	}
+	/* The snapshot first (the file begins with it), then everything the rings hold: the
+	 * events before it and the few since. */
+	if ((rc = tsc_rec_begin(&R, o, &snap)))
+		goto cleanup;
+	R.t0 = tsc_rec_mono();
+	long n = tsc_rings_drain(rings, 0, on_ring_event, &R);
+	if (n < 0 && !R.err)
+		R.err = (int)n;
+	int broken = rings_broken(rings);
+	if (tsc_verbose)
+		ring_losses(&R, rings, R.t0, 0); /* the per-thread lines: older events are not lost */
+	rc = tsc_rec_end(&R, o, tsc_rec_mono(), NULL);
+	if (!rc && broken)
+		rc = broken;
+cleanup:
+	tsc_rings_free(rings);
+	tsc_snapshot_free(&snap);
+	tsc_rec_free(&R);
+	return rc;
+}

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/* Draining a target's event rings through a memory source (rings.h). */
+#include "target/rings.h"
+#include "target/memsrc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR_MAX 4096 /* a header larger than this is refused */
+
+struct ring {
+	uint64_t addr;           /* the header's address in the target */
+	uint64_t nslots, hdr_size;
+	int32_t tid;
+	uint64_t loop_id;
+	struct tsc_ring_clock clock;
+	uint64_t pos;            /* the next slot to read */
+	uint64_t head;           /* as read last */
+	uint64_t fired0[TSC_EV_EVENTS_NR + 1], fired[TSC_EV_EVENTS_NR + 1];
+	uint64_t lapped;
+	struct tsc_ring_dstats st;
+	int bad;
+	/* this drain's copy: slots [lo, hi) */
+	uint64_t *buf;
+	size_t buf_cap;          /* slots */
+	uint64_t lo, hi;
+	struct tsc_ring_cursor cur;
+	struct tsc_ring_event ev;
+	int has_ev;
+};
+
+struct tsc_rings {
+	const struct tsc_memsrc *mem;
+	struct ts_debug_desc d;
+	enum tsc_rings_from from;
+	int scanned;             /* a scan happened: rings found later are new ones */
+	struct ring *r[TSC_RINGS_MAX];
+	size_t n;
+	struct ts_ring_hdr *hdrs; /* one header read per ring */
+	char err[256];
+};
+
+int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc,
+		  enum tsc_rings_from from, struct tsc_rings **out)
+{
+	*out = NULL;
+	if (desc->abi_version < 2 || !desc->loop_ring || desc->loop_ring % 8 ||
+	    (uint32_t)desc->loop_ring + 8 > desc->loop_size)
+		return -ENOTSUP;
+	struct tsc_rings *R = calloc(1, sizeof(*R));
+	if (!R || !(R->hdrs = calloc(TSC_RINGS_MAX, sizeof(*R->hdrs)))) {
+		free(R);
+		return -ENOMEM;
+	}
+	R->mem = mem;
+	R->d = *desc;
+	R->from = from;
+	*out = R;
+	return 0;
+}
+
+static void set_err(struct tsc_rings *R, struct ring *g, const char *what)
+{
+	g->bad = 1;
+	if (!R->err[0])
+		snprintf(R->err, sizeof(R->err), "the event ring of thread %d at 0x%llx %s",
+			 (int)g->tid, (unsigned long long)g->addr, what);
+}
+
+/* A header as read, checked: what makes it a ring we can read without trusting it. */
+static const char *hdr_check(const struct ts_ring_hdr *h)
+{
+	if (h->magic != TS_RING_MAGIC)
+		return "has lost its magic number";
+	if (h->slot_size != TS_RING_SLOT)
+		return "has a slot size we do not read";
+	if (h->hdr_size < sizeof(*h) || h->hdr_size > HDR_MAX || h->hdr_size % 8)
+		return "has a header size out of bounds";
+	if (h->nslots < 2 * TS_RING_MAX_SLOTS || h->nslots > TSC_RING_MAX_NSLOTS ||
+	    (h->nslots & (h->nslots - 1)))
+		return "has a slot count out of bounds";
+	if (h->flags & ~(uint32_t)TS_RING_F_TSC)
+		return "has flags we do not know";
+	return NULL;
+}
+
+static int add_ring(struct tsc_rings *R, uint64_t addr)
+{
+	struct ts_ring_hdr h;
+	const char *bad;
+	int err = tsc_mem_read1(R->mem, addr, &h, sizeof(h));
+	if (err)
+		return err == -EFAULT ? 0 : err; /* a ring being unmapped with its loop */
+	if (R->n == TSC_RINGS_MAX)
+		return 0;
+	struct ring *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->addr = addr;
+	g->tid = h.tid;
+	R->r[R->n++] = g;
+	if ((bad = hdr_check(&h))) {
+		set_err(R, g, bad);
+		return 0;
+	}
+	g->nslots = h.nslots;
+	g->hdr_size = h.hdr_size;
+	g->loop_id = h.loop_id;
+	g->clock = (struct tsc_ring_clock){ .tsc = !!(h.flags & TS_RING_F_TSC), .t0 = h.tsc0,
+					    .m0 = h.mono0 };
+	g->head = h.head;
+	/* Read from now on (record), but a ring made since the first scan is read whole: it
+	 * was made for us. The flight recorder reads all it still holds. */
+	int whole = R->from == TSC_RINGS_FROM_OLDEST || R->scanned;
+	g->pos = whole ? 0 : h.head;
+	if (!whole)
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+			g->fired0[t] = g->fired[t] = h.fired[t];
+	return 0;
+}
+
+int tsc_rings_scan(struct tsc_rings *R)
+{
+	const struct ts_debug_desc *d = &R->d;
+	uint32_t nloops;
+	uint64_t loops[TSC_RINGS_MAX];
+	int err = tsc_mem_read1(R->mem, d->nloops_addr, &nloops, sizeof(nloops));
+	if (err)
+		return err;
+	if (nloops > d->max_loops || nloops > TSC_RINGS_MAX)
+		nloops = d->max_loops < TSC_RINGS_MAX ? d->max_loops : TSC_RINGS_MAX;
+	if (nloops && (err = tsc_mem_read1(R->mem, d->loops_addr, loops, nloops * 8ul)))
+		return err;
+	/* each loop's ring pointer, in one batch */
+	uint64_t ptr[TSC_RINGS_MAX];
+	struct tsc_mem_req q[TSC_RINGS_MAX];
+	size_t nq = 0;
+	for (uint32_t i = 0; i < nloops; i++) {
+		if (!loops[i])
+			continue;
+		q[nq] = (struct tsc_mem_req){ .addr = loops[i] + d->loop_ring, .buf = &ptr[nq],
+					      .len = 8 };
+		nq++;
+	}
+	if (nq && (err = tsc_mem_read(R->mem, q, nq)))
+		return err;
+	for (size_t i = 0; i < nq; i++) {
+		if (!q[i].ok || !ptr[i] || ptr[i] % 8)
+			continue;
+		size_t k;
+		for (k = 0; k < R->n && R->r[k]->addr != ptr[i]; k++)
+			;
+		if (k == R->n && (err = add_ring(R, ptr[i])))
+			return err;
+	}
+	R->scanned = 1;
+	return 0;
+}
+
+/* Room for n slots in g's copy. */
+static int buf_room(struct ring *g, uint64_t n)
+{
+	if (n <= g->buf_cap)
+		return 0;
+	uint64_t *b = realloc(g->buf, n * TS_RING_SLOT);
+	if (!b)
+		return -ENOMEM;
+	g->buf = b;
+	g->buf_cap = n;
+	return 0;
+}
+
+/* Every live ring's header, in one read; a ring whose header fails is dropped. */
+static int read_heads(struct tsc_rings *R, int first)
+{
+	struct tsc_mem_req q[TSC_RINGS_MAX];
+	size_t idx[TSC_RINGS_MAX], nq = 0;
+	for (size_t i = 0; i < R->n; i++) {
+		if (R->r[i]->bad)
+			continue;
+		q[nq] = (struct tsc_mem_req){ .addr = R->r[i]->addr, .buf = &R->hdrs[i],
+					      .len = sizeof(R->hdrs[i]) };
+		idx[nq++] = i;
+	}
+	int err = nq ? tsc_mem_read(R->mem, q, nq) : 0;
+	if (err)
+		return err;
+	for (size_t j = 0; j < nq; j++) {
+		struct ring *g = R->r[idx[j]];
+		const struct ts_ring_hdr *h = &R->hdrs[idx[j]];
+		const char *bad = NULL;
+		if (!q[j].ok)
+			bad = "can no longer be read";
+		else if ((bad = hdr_check(h)))
+			;
+		else if (h->nslots != g->nslots || h->hdr_size != g->hdr_size || h->tid != g->tid)
+			bad = "changed its shape";
+		else if (h->head < g->head)
+			bad = "went backwards";
+		if (bad) {
+			set_err(R, g, bad);
+			continue;
+		}
+		if (!first)
+			continue; /* the second read wants head alone */
+		g->head = h->head;
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+			g->fired[t] = h->fired[t];
+	}
+	return 0;
+}
+
+/* Copy each ring's slots [lo, hi) in one batch: two ranges for one that wraps. */
+static int copy_slots(struct tsc_rings *R, size_t max_slots)
+{
+	struct tsc_mem_req q[2 * TSC_RINGS_MAX];
+	size_t nq = 0;
+	int err;
+	for (size_t i = 0; i < R->n; i++) {
+		struct ring *g = R->r[i];
+		g->lo = g->hi = g->pos;
+		if (g->bad || g->head <= g->pos)
+			continue;
+		uint64_t oldest = g->head > g->nslots ? g->head - g->nslots + TS_RING_MAX_SLOTS : 0;
+		g->lo = g->pos > oldest ? g->pos : oldest;
+		g->hi = g->head;
+		if (max_slots && g->hi - g->lo > max_slots)
+			g->hi = g->lo + max_slots;
+		uint64_t n = g->hi - g->lo;
+		if ((err = buf_room(g, n)))
+			return err;
+		uint64_t at = g->lo & (g->nslots - 1), first = g->nslots - at < n ? g->nslots - at : n;
+		uint64_t base = g->addr + g->hdr_size;
+		q[nq++] = (struct tsc_mem_req){ .addr = base + at * TS_RING_SLOT, .buf = g->buf,
+						.len = first * TS_RING_SLOT };
+		if (first < n)
+			q[nq++] = (struct tsc_mem_req){ .addr = base, .buf = g->buf + first * 4,
+							.len = (n - first) * TS_RING_SLOT };
+	}
+	if (nq && (err = tsc_mem_read(R->mem, q, nq)))
+		return err;
+	for (size_t i = 0, j = 0; i < R->n; i++) {
+		struct ring *g = R->r[i];
+		if (g->hi == g->lo)
+			continue;
+		uint64_t at = g->lo & (g->nslots - 1);
+		int ok = q[j++].ok;
+		if (g->nslots - at < g->hi - g->lo)
+			ok &= q[j++].ok;
+		if (!ok)
+			set_err(R, g, "can no longer be read");
+	}
+	return 0;
+}
+
+static int before(const struct tsc_event *a, const struct tsc_event *b)
+{
+	return a->ts_ns < b->ts_ns;
+}
+
+long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx)
+{
+	int err;
+	if ((err = read_heads(R, 1)) || (err = copy_slots(R, max_slots)))
+		return err;
+	/* The writer may have lapped what we copied: only slots at or after head2 - nslots +
+	 * TS_RING_MAX_SLOTS were left alone while we copied. */
+	if ((err = read_heads(R, 0)))
+		return err;
+	uint64_t tnow, mnow;
+	tsc_ring_clock_now(&tnow, &mnow);
+	for (size_t i = 0; i < R->n; i++) {
+		struct ring *g = R->r[i];
+		g->has_ev = 0;
+		if (g->bad || g->hi == g->lo)
+			continue;
+		uint64_t h2 = R->hdrs[i].head, safe = h2 > g->nslots ?
+			h2 - g->nslots + TS_RING_MAX_SLOTS : 0, lo = g->lo;
+		if (safe > lo)
+			lo = safe < g->hi ? safe : g->hi;
+		g->lapped += lo - g->pos;
+		g->clock.t1 = tnow;
+		g->clock.m1 = mnow;
+		g->cur = (struct tsc_ring_cursor){ .slots = g->buf + (lo - g->lo) * 4, .pos0 = lo,
+						   .n = g->hi - lo, .tid = g->tid,
+						   .clock = &g->clock, .st = &g->st };
+		g->pos = g->hi;
+		g->has_ev = tsc_ring_next(&g->cur, &g->ev);
+	}
+	/* merged by time: a few rings, so a scan for the earliest beats a heap */
+	long n = 0;
+	for (;;) {
+		struct ring *best = NULL;
+		for (size_t i = 0; i < R->n; i++)
+			if (R->r[i]->has_ev && (!best || before(&R->r[i]->ev.ev, &best->ev.ev)))
+				best = R->r[i];
+		if (!best)
+			break;
+		if ((err = fn(ctx, &best->ev.ev)))
+			return err;
+		n++;
+		best->has_ev = tsc_ring_next(&best->cur, &best->ev);
+	}
+	return n;
+}
+
+size_t tsc_rings_count(const struct tsc_rings *R)
+{
+	return R->n;
+}
+
+void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st)
+{
+	const struct ring *g = R->r[i];
+	memset(st, 0, sizeof(*st));
+	st->tid = g->tid;
+	st->loop_id = g->loop_id;
+	st->addr = g->addr;
+	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
+		st->fired[t] = g->fired[t] - g->fired0[t];
+		st->received[t] = g->st.events[t];
+	}
+	st->lapped = g->lapped;
+	st->malformed = g->st.malformed;
+	st->partial = g->st.partial;
+	st->bad = g->bad;
+}
+
+const char *tsc_rings_error(const struct tsc_rings *R)
+{
+	return R->err[0] ? R->err : NULL;
+}
+
+void tsc_rings_free(struct tsc_rings *R)
+{
+	if (!R)
+		return;
+	for (size_t i = 0; i < R->n; i++) {
+		free(R->r[i]->buf);
+		free(R->r[i]);
+	}
+	free(R->hdrs);
+	free(R);
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reader of a target's event rings (ABI version 2 of the debug descriptor; the layout in
+ * taskscope/debug.h, the protocol in docs/rings.md), through a memory source (memsrc.h), so
+ * that a live process and later a core file read alike.
+ *
+ *   decoding   tsc_ring_decode: slots already copied, into trace events (trace/trace.h).
+ *              Pure: the unit tests and the fuzz target drive it directly. Everything in a
+ *              slot is hostile: a slot whose stamp is not its own position, a record of an
+ *              unknown type, a string without its NUL, a count of slots past the end, is
+ *              counted as malformed and skipped, never decoded into an event.
+ *   draining   tsc_rings_*: the loop table read for each loop's ring, every header then every
+ *              ring's new slots read in one batched read each, the heads read again, and the
+ *              slots the writer may have overwritten meanwhile dropped; the events of all the
+ *              rings handed on merged by time. What a ring fired and the reader never got is
+ *              its loss, exact per type and per thread (the writer counts what it fired).
+ */
+#ifndef TSC_RINGS_H
+#define TSC_RINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <taskscope/debug.h>
+
+#include "trace/trace.h"
+
+struct tsc_memsrc;
+
+#define TSC_RINGS_MAX 256                   /* rings read at most (= loops of the runtime) */
+#define TSC_RING_MAX_NSLOTS (1ull << 27)    /* 4 GiB of slots: a larger ring is refused */
+
+/* Ring time to CLOCK_MONOTONIC: mono = m0 + (t - t0) * (m1 - m0) / (t1 - t0), or t itself. */
+struct tsc_ring_clock {
+	int tsc;                 /* timestamps are TSC ticks */
+	uint64_t t0, m0, t1, m1; /* two pairs of (tick, ns), read together */
+};
+uint64_t tsc_ring_clock_ns(const struct tsc_ring_clock *c, uint64_t t);
+/* The reader's own pair, now (the TSC is one clock for the whole machine). */
+void tsc_ring_clock_now(uint64_t *tsc, uint64_t *mono);
+
+struct tsc_ring_dstats {
+	uint64_t events[TSC_EV_EVENTS_NR + 1]; /* decoded, by type */
+	uint64_t malformed;      /* slots that failed validation */
+	uint64_t partial;        /* continuation slots whose record began before the window */
+};
+
+/* One decoded event: ev's strings point into name and coro. */
+struct tsc_ring_event {
+	struct tsc_event ev;
+	char name[TS_NAME_MAX], coro[TS_NAME_MAX];
+};
+
+/* A cursor over slots[0..n) copied from positions pos0 .. pos0 + n of the ring of thread tid.
+ * tsc_ring_next decodes the next event into *e: 1, or 0 at the end (a record cut by the end
+ * counts as partial: the writer publishes whole records only). */
+struct tsc_ring_cursor {
+	const uint64_t *slots;   /* four words each */
+	uint64_t pos0, n, i;
+	int32_t tid;
+	const struct tsc_ring_clock *clock;
+	struct tsc_ring_dstats *st;
+};
+int tsc_ring_next(struct tsc_ring_cursor *c, struct tsc_ring_event *e);
+
+/* ---- draining a process's rings ---- */
+
+struct tsc_rings;
+
+enum tsc_rings_from {
+	TSC_RINGS_FROM_NOW,      /* only what is written from the first scan on (record) */
+	TSC_RINGS_FROM_OLDEST,   /* everything still held (the flight recorder) */
+};
+
+/* desc: the validated descriptor (version 2: desc->loop_ring). 0 or -errno. */
+int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc,
+		  enum tsc_rings_from from, struct tsc_rings **out);
+/* Read the loop table: rings not seen yet are added (from the oldest slot, for a ring made
+ * since the first scan). 0, or -errno (the target gone). */
+int tsc_rings_scan(struct tsc_rings *R);
+
+typedef int (*tsc_rings_fn)(void *ctx, const struct tsc_event *ev);
+/* Read every ring's new slots and hand their events to fn, merged by time; up to max_slots
+ * slots per ring (0: all). Returns the events handed on, or < 0 (fn's error, or -errno). A
+ * ring whose header fails validation is dropped, with its reason in tsc_rings_error. */
+long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx);
+
+struct tsc_ring_stats {
+	int32_t tid;
+	uint64_t loop_id, addr;
+	uint64_t fired[TSC_EV_EVENTS_NR + 1];   /* since the reading began */
+	uint64_t received[TSC_EV_EVENTS_NR + 1];
+	uint64_t lapped;         /* slots overwritten before they were read */
+	uint64_t malformed, partial;
+	int bad;                 /* the header failed validation: no longer read */
+};
+size_t tsc_rings_count(const struct tsc_rings *R);
+void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st);
+/* The first validation failure seen, or NULL. */
+const char *tsc_rings_error(const struct tsc_rings *R);
+void tsc_rings_free(struct tsc_rings *R); /* accepts NULL */
+
+#endif

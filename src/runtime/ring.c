@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event rings: each loop thread writes its own events (create, switch, wait, finish,
+ * rename, thread start and stop) into a ring in its own memory, which a tracer drains from
+ * outside (docs/rings.md; the layout is in taskscope/debug.h). The rings are written while
+ * the rings probe's semaphore is up (a tracer holds a uprobe on it: the kernel lowers it when
+ * the tracer goes, even killed) or while the flight recorder keeps them on.
+ *
+ * Nothing here runs unless the hot word (probes.h) is non-zero: the switch path pays one load
+ * and a not-taken branch. Then a record is a few stores and a release store of head; the ring
+ * is made on the loop's first event, an anonymous mapping (so it is in a core dump), and kept
+ * for the life of the loop, so that a reader never reads freed memory for long.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <taskscope/probes.h>
+
+TASKSCOPE_RINGS_SITE()
+
+#define RING_DEFAULT_BYTES (4u << 20)   /* 131072 records of one slot */
+#define RING_MIN_SLOTS 1024
+#define RING_MAX_BYTES (1ull << 32)
+#define HDR_SIZE 256                     /* the header, rounded up: room to grow */
+_Static_assert(sizeof(struct ts_ring_hdr) <= HDR_SIZE, "ring header fits");
+
+static size_t ring_bytes = RING_DEFAULT_BYTES;
+static int use_tsc = -1;                 /* -1 until decided */
+
+#ifndef TASKSCOPE_NO_PROBES
+#include <cpuid.h>
+#include <x86intrin.h>
+
+/* The TSC is a clock only if it is invariant (constant rate, running in every C-state,
+ * CPUID 0x80000007 EDX bit 8), as the kernel's own clocksource requires. */
+static int tsc_invariant(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000007)
+		return 0;
+	__get_cpuid(0x80000007, &a, &b, &c, &d);
+	return (d >> 8) & 1;
+}
+
+static inline uint64_t ring_now(void)
+{
+	return use_tsc > 0 ? __rdtsc() : ts_now_ns();
+}
+#else
+static int tsc_invariant(void) { return 0; }
+static inline uint64_t ring_now(void) { return ts_now_ns(); }
+#endif
+
+/* "64M", "512K", "1048576": bytes, or 0 when it is none of those. */
+static size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	return *end || v > RING_MAX_BYTES ? 0 : (size_t)v;
+}
+
+int ts_flight_recorder(size_t bytes)
+{
+#ifdef TASKSCOPE_NO_PROBES
+	(void)bytes;
+	return -ENOTSUP;
+#else
+	if (bytes && bytes < RING_MIN_SLOTS * TS_RING_SLOT)
+		return -EINVAL;
+	if (bytes)
+		ring_bytes = bytes > RING_MAX_BYTES ? RING_MAX_BYTES : bytes;
+	TASKSCOPE_RINGS_ALWAYS(bytes != 0);
+	return 0;
+#endif
+}
+
+/* TASKSCOPE_FLIGHT_RECORDER=SIZE: the rings always on, each of SIZE bytes; TASKSCOPE_RING_SIZE
+ * the size of rings made for a tracer. Read once, at load. */
+__attribute__((constructor)) static void ring_env(void)
+{
+	const char *e = getenv("TASKSCOPE_RING_SIZE");
+	size_t n;
+	if (e && (n = parse_size(e)) >= RING_MIN_SLOTS * TS_RING_SLOT)
+		ring_bytes = n;
+	e = getenv("TASKSCOPE_FLIGHT_RECORDER");
+	if (e && *e) {
+		n = parse_size(e);
+		if (ts_flight_recorder(n ? n : RING_DEFAULT_BYTES))
+			ts_flight_recorder(RING_DEFAULT_BYTES);
+	}
+}
+
+static struct ts_ring_hdr *ring_new(ts_loop *loop)
+{
+	uint64_t nslots = RING_MIN_SLOTS;
+	while (nslots * 2 * TS_RING_SLOT <= ring_bytes)
+		nslots *= 2;
+	size_t len = HDR_SIZE + nslots * TS_RING_SLOT;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		loop->ring_failed = true; /* no retry at every event */
+		return NULL;
+	}
+	if (use_tsc < 0)
+		use_tsc = tsc_invariant();
+	struct ts_ring_hdr *h = p;
+	h->hdr_size = HDR_SIZE;
+	h->slot_size = TS_RING_SLOT;
+	h->nslots = nslots;
+	h->tid = loop->tid;
+	h->loop_id = loop->id;
+	h->flags = use_tsc > 0 ? TS_RING_F_TSC : 0;
+	/* the pair read as close together as can be: the mean of two clock reads around it */
+	uint64_t m0 = ts_now_ns();
+	h->tsc0 = ring_now();
+	h->mono0 = m0 + (ts_now_ns() - m0) / 2;
+	if (!h->flags)
+		h->tsc0 = h->mono0;
+	ts_store(&h->magic, TS_RING_MAGIC);
+	ts_store(&loop->ring, h);
+	return h;
+}
+
+void ts__ring_free(ts_loop *loop)
+{
+	struct ts_ring_hdr *h = loop->ring;
+	if (!h)
+		return;
+	ts_store(&loop->ring, NULL);
+	munmap(h, HDR_SIZE + h->nslots * TS_RING_SLOT);
+}
+
+static inline struct ts_ring_hdr *ring_of(ts_loop *loop)
+{
+	if (__builtin_expect(loop->ring != NULL, 1))
+		return loop->ring;
+	return loop->ring_failed ? NULL : ring_new(loop);
+}
+
+static inline uint64_t *slot_at(struct ts_ring_hdr *h, uint64_t pos)
+{
+	return (uint64_t *)((char *)h + HDR_SIZE) + (pos & (h->nslots - 1)) * 4;
+}
+
+static inline void slot_put(struct ts_ring_hdr *h, uint64_t pos, unsigned type, unsigned aux,
+			    uint64_t w1, uint64_t w2, uint64_t w3)
+{
+	uint64_t *s = slot_at(h, pos);
+	s[0] = type | (uint64_t)aux << 8 | pos << 16;
+	s[1] = w1;
+	s[2] = w2;
+	s[3] = w3;
+}
+
+/* The record is whole: readers may take it. */
+static inline void publish(struct ts_ring_hdr *h, unsigned type, uint64_t head)
+{
+	h->fired[type]++;
+	__atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
+}
+
+static void put1(ts_loop *loop, unsigned type, unsigned aux, uint64_t a, uint64_t b)
+{
+	struct ts_ring_hdr *h = ring_of(loop);
+	if (!h)
+		return;
+	uint64_t pos = h->head;
+	slot_put(h, pos, type, aux, ring_now(), a, b);
+	publish(h, type, pos + 1);
+}
+
+/* A string's slots from pos: how many (at most 3, the NUL in the last). */
+static unsigned str_slots(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max - 1) + 1;
+	return (unsigned)((n + TS_RING_NAME_BYTES - 1) / TS_RING_NAME_BYTES);
+}
+
+static void put_str(struct ts_ring_hdr *h, uint64_t pos, const char *s, unsigned k)
+{
+	size_t len = strnlen(s, (size_t)k * TS_RING_NAME_BYTES - 1);
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t w[3] = { 0, 0, 0 };
+		size_t off = (size_t)i * TS_RING_NAME_BYTES;
+		if (off < len)
+			memcpy(w, s + off, len - off < sizeof(w) ? len - off : sizeof(w));
+		slot_put(h, pos + i, TS_RING_NAME, i, w[0], w[1], w[2]);
+	}
+}
+
+/* ---- the events, each called only once the hot word or its own semaphore is up ---- */
+
+void ts__trace_switch(ts_loop *loop, ts_task *from, ts_task *to)
+{
+	uint64_t prev = from ? from->id : 0, next = to ? to->id : 0;
+	TASKSCOPE_TASK_SWITCH(prev, next);
+	if (TASKSCOPE_RINGS_ON())
+		put1(loop, TS_RING_SWITCH, 0, prev, next);
+}
+
+void ts__trace_wait(ts_loop *loop, ts_task *t, enum ts_wait reason, uint64_t obj)
+{
+	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
+	if (TASKSCOPE_RINGS_ON())
+		put1(loop, TS_RING_WAIT, reason & 0xff, t->id, obj);
+}
+
+void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome)
+{
+	TASKSCOPE_TASK_FINISH(t->id, outcome);
+	if (TASKSCOPE_RINGS_ON())
+		put1(loop, TS_RING_FINISH, outcome & 0xff, t->id, 0);
+}
+
+void ts__trace_thread(ts_loop *loop, bool stop)
+{
+	if (stop)
+		TASKSCOPE_THREAD_STOP(loop->id, loop->tid);
+	else
+		TASKSCOPE_THREAD_START(loop->id, loop->tid);
+	if (TASKSCOPE_RINGS_ON())
+		put1(loop, stop ? TS_RING_THREAD_STOP : TS_RING_THREAD_START, 0, loop->id,
+		     (uint64_t)(uint32_t)loop->tid);
+}
+
+/* Into the ring of the calling thread's loop: false when it has none (a thread that runs no
+ * loop), and then the task's own loop records the create when it takes the task in. */
+bool ts__ring_create(ts_task *t)
+{
+	ts_loop *loop = ts__tls_loop;
+	struct ts_ring_hdr *h;
+	if (!TASKSCOPE_RINGS_ON())
+		return true;
+	if (!loop || !(h = ring_of(loop)))
+		return false;
+	unsigned kn = str_slots(t->name, TS_NAME_MAX);
+	const char *coro = t->coro ? t->coro : "";
+	unsigned kc = str_slots(coro, 64);
+	uint64_t pos = h->head;
+	slot_put(h, pos, TS_RING_CREATE, kn | kc << 4, ring_now(), t->id, t->parent);
+	slot_put(h, pos + 1, TS_RING_MORE, 0, (uint64_t)(uint32_t)t->tid, 0, 0);
+	put_str(h, pos + 2, t->name, kn);
+	put_str(h, pos + 2 + kn, coro, kc);
+	publish(h, TS_RING_CREATE, pos + 2 + kn + kc);
+	return true;
+}
+
+bool ts__trace_create(ts_task *t)
+{
+	TASKSCOPE_TASK_CREATE(t->id, t->parent, t->name, t->coro, t->tid);
+	return ts__ring_create(t);
+}
+
+void ts__trace_rename(ts_task *t)
+{
+	TASKSCOPE_TASK_RENAME(t->id, t->name);
+	ts_loop *loop = ts__tls_loop;
+	struct ts_ring_hdr *h;
+	if (!TASKSCOPE_RINGS_ON() || !loop || !(h = ring_of(loop)))
+		return; /* a rename from a thread without a loop has no ring to go to */
+	char name[TS_NAME_MAX];
+	memcpy(name, t->name, sizeof(name)); /* one copy: the name may change again meanwhile */
+	name[sizeof(name) - 1] = 0;
+	unsigned kn = str_slots(name, sizeof(name));
+	uint64_t pos = h->head;
+	slot_put(h, pos, TS_RING_RENAME, kn, ring_now(), t->id, 0);
+	put_str(h, pos + 1, name, kn);
+	publish(h, TS_RING_RENAME, pos + 1 + kn);
+}
