@@ -311,10 +311,13 @@ __attribute__((weak, visibility("hidden"), constructor)) void taskscope__init(vo
 #define TASKSCOPE_ENABLED(probe) __builtin_expect(taskscope__sems.probe != 0, 0)
 
 /* The hot word at once: non-zero when task_switch or task_wait is traced, or the rings are on
- * (traced, or always on). One load and a not-taken branch per switch while nothing is. */
+ * (traced, or always on). A compare with memory and a not-taken branch per switch while
+ * nothing is: two instructions. The load is a plain one (a volatile one costs a third
+ * instruction), so the compiler may keep its value across code that calls nothing it cannot
+ * see; test it on a path that goes on to call out anyway, as a context switch does. */
 typedef uint64_t __attribute__((may_alias)) taskscope__u64_alias;
 #define TASKSCOPE_HOT()                                                                      \
-	__builtin_expect(*(const volatile taskscope__u64_alias *)&taskscope__sems != 0, 0)
+	__builtin_expect(*(const taskscope__u64_alias *)&taskscope__sems != 0, 0)
 
 /* ---- the event rings (docs/rings.md) ---- */
 

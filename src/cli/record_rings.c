@@ -24,7 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DRAIN_MS 10          /* the rings are read this often: 4 MiB holds 131072 events */
+#define DRAIN_MS 10          /* the rings are read this often (16 MiB hold 524288 events) */
+#define BUSY_EVENTS 65536    /* ... or at once again after a drain of this many */
 #define SCAN_NS 100000000ull /* and the loop table for new rings this often */
 
 /* One ring event into the file: thread ids in our namespace. */
@@ -128,10 +129,10 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rings *rings)
 {
 	uint64_t last_scan = tsc_rec_mono();
-	int err;
+	int err, busy = 0;
 	for (;;) {
 		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
-		if (poll(&p, 1, tsc_rec_wait_ms(R, 0, DRAIN_MS)) > 0 &&
+		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, DRAIN_MS)) > 0 &&
 		    (p.revents & (POLLIN | POLLHUP | POLLERR)))
 			R->exited = 1;
 		if (R->exited)
@@ -147,6 +148,7 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
 		if (n < 0)
 			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
+		busy = n >= BUSY_EVENTS;
 		if ((err = tsc_rec_tick(R, o)))
 			return err;
 		if (tsc_record_stop || tsc_rec_mono() >= R->deadline)

@@ -22,7 +22,7 @@
 
 TASKSCOPE_RINGS_SITE()
 
-#define RING_DEFAULT_BYTES (4u << 20)   /* 131072 records of one slot */
+#define RING_DEFAULT_BYTES (16u << 20)  /* 524288 records of one slot: 50 ms at 10M/s */
 #define RING_MIN_SLOTS 1024
 #define RING_MAX_BYTES (1ull << 32)
 #define HDR_SIZE 256                     /* the header, rounded up: room to grow */
