@@ -43,6 +43,7 @@ setup_file() {
 	mv "$T/demo.$pid" "$T/demo.core" 2>/dev/null || true
 	kill -CONT "$pid"
 	kill "$pid"
+	wait "$pid" 2>/dev/null || true # gone, not a zombie, before the tests begin
 }
 
 teardown_file() {
