@@ -191,8 +191,14 @@ static void record_usage(FILE *f)
 	fprintf(f,
 		"taskscope record: write every task event of a process to a trace file.\n\n"
 		"USAGE: taskscope record [-d S] [-u [-b SIZE]] [-z N] [-v] -o FILE [-p] PID\n"
-		"       taskscope record --flight [-z N] [-v] -o FILE [-p] PID\n\n"
+		"       taskscope record --flight [-z N] [-v] -o FILE [-p] PID\n"
+		"       taskscope record --core CORE [--exe PATH] [-z N] [-v] -o FILE\n\n"
 		"  -p, --pid PID        the process (or its PID alone, as the last argument)\n"
+		"  -c, --core CORE      write what the event rings held in a core file of the\n"
+		"                       process (its flight recorder: the last events before the\n"
+		"                       crash), after the snapshot from the core; offline, no\n"
+		"                       privileges (README: post-mortem)\n"
+		"  -e, --exe PATH       with --core: the executable the process ran\n"
 		"  -o, --output FILE    the trace file, mode 0600 (task names may be sensitive);\n"
 		"                       a regular file there is replaced, a symbolic link or\n"
 		"                       anything else refused; read it with `taskscope dump`\n"
@@ -235,6 +241,7 @@ static void record_usage(FILE *f)
 		"  taskscope record -o run.tsc 1234               until Ctrl-C or the process exits\n"
 		"  taskscope record --duration 10 -o run.tsc 1234\n"
 		"  taskscope record --flight -o last.tsc 1234     the last events, at once\n"
+		"  taskscope record --core core.1234 -o last.tsc  the last events before a crash\n"
 		"  taskscope dump --summary run.tsc\n");
 }
 
@@ -249,6 +256,8 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "uprobes", no_argument, NULL, 'u' },
 		{ "flight", no_argument, NULL, 'F' },
+		{ "core", required_argument, NULL, 'c' },
+		{ "exe", required_argument, NULL, 'e' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -259,7 +268,7 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 	*o = (struct record_opts){ .zlevel = ZLEVEL_DEFAULT };
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:d:b:z:p:uFvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:d:b:z:p:uFc:e:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'd':
@@ -288,6 +297,8 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 		case 'p': pid_opt = optarg; break;
 		case 'u': o->uprobes = 1; break;
 		case 'F': o->flight = 1; break;
+		case 'c': o->core = optarg; break;
+		case 'e': o->exe = optarg; break;
 		case 'v': tsc_verbose++; break;
 		case 'h': record_usage(stdout); return TSC_EXIT_OK;
 		default:
@@ -295,8 +306,20 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 			goto usage;
 		}
 	}
-	if ((o->pid = tsc_opts_pid("record", pid_opt, argc, argv, optind, NULL)) < 0)
+	if (o->exe && !o->core) {
+		fprintf(stderr, "taskscope record: --exe goes with --core\n");
 		goto usage;
+	}
+	if (o->core) { /* what the core's rings held: the flight recorder, offline */
+		if (pid_opt || optind < argc || o->uprobes || o->duration > 0 || o->rbsz) {
+			fprintf(stderr, "taskscope record: --core reads what a core file holds: no "
+					"PID, --uprobes, --duration or --buffer-size with it\n");
+			goto usage;
+		}
+		o->flight = 1;
+	} else if ((o->pid = tsc_opts_pid("record", pid_opt, argc, argv, optind, NULL)) < 0) {
+		goto usage;
+	}
 	if (!o->out) {
 		fprintf(stderr, "taskscope record: no output file given (-o FILE)\n");
 		goto usage;

@@ -25,6 +25,7 @@ struct record_opts {
 	int zlevel, zfixed, pid;
 	int uprobes;                /* --uprobes: the BPF path, not the rings */
 	int flight;                 /* --flight: what the rings hold now, at once */
+	const char *core, *exe;     /* --core: the rings a core file holds (flight implied) */
 };
 
 struct rec {

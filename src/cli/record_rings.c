@@ -114,7 +114,8 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 {
 	struct tsc_bpf *none;
 	int rc, err;
-	if ((rc = tsc_attach_target(o->pid, NULL, &R->r, &none)))
+	if (o->core ? (rc = tsc_open_core(o->core, o->exe, &R->r)) :
+		      (rc = tsc_attach_target(o->pid, NULL, &R->r, &none)))
 		return rc;
 	/* a thread not known yet reads the map again, at most every 10 ms */
 	tsc_tidcache_init(&R->tids, R->r->procfd, 10000000ull);
@@ -213,16 +214,20 @@ cleanup:
 	return rc;
 }
 
-int tsc_record_flight(const struct record_opts *o)
+int tsc_record_flight(const struct record_opts *given)
 {
 	struct tsc_rings *rings = NULL;
 	struct tsc_snapshot snap = { 0 };
+	struct record_opts oc = *given, *o = &oc;
 	struct rec R;
 	int rc;
 
 	if ((rc = tsc_rec_init(&R, o)))
 		return rc;
-	if ((rc = rings_open(&R, o, TSC_RINGS_FROM_OLDEST, &rings)) == -1) {
+	rc = rings_open(&R, o, TSC_RINGS_FROM_OLDEST, &rings);
+	if (R.r)
+		o->pid = R.r->pid; /* a core's process */
+	if (rc == -1) {
 		fprintf(stderr, "taskscope record: process %d has no event rings (its runtime's "
 				"debug descriptor is ABI version %u): no flight recorder\n", o->pid,
 			R.r->desc.abi_version);

@@ -235,3 +235,25 @@ check_others() {
 	[ "$status" = 5 ]
 	[[ "$output" == *"was not a taskscope process"* ]]
 }
+
+@test "core: record --core writes what the flight recorder's rings held; dump shows the crash's last events" {
+	TASKSCOPE_FLIGHT_RECORDER=64K gdb_core "$VICTIM" segv
+	run "$TASKSCOPE" record --core "$T/segv.core" -o "$T/last.tsc"
+	[ "$status" = 0 ]
+	run "$TASKSCOPE" dump "$T/last.tsc"
+	[ "$status" = 0 ]
+	# the last event of the crashing thread: its loop switched to the task that crashed
+	local last
+	last=$(grep " tid=$TID " <<<"$output" | tail -1)
+	[[ "$last" == *" switch tid=$TID "*' -> 5 "worker-3"' ]]
+	grep -q 'create tid=.* 5 "worker-3" coro="worker"' <<<"$output"
+	[[ "${lines[-1]}" == "# "*" events, 0 lost, complete" ]]
+	# without the flight recorder the core holds no ring: said, and no file
+	gdb_core "$VICTIM" abort
+	run "$TASKSCOPE" record --core "$T/abort.core" -o "$T/none.tsc"
+	[ "$status" = 1 ]
+	[[ "$output" == *"holds no event ring"* ]]
+	[ ! -e "$T/none.tsc" ]
+	run "$TASKSCOPE" record --core "$T/abort.core" --duration 1 -o "$T/none.tsc"
+	[ "$status" = 2 ]
+}

@@ -318,6 +318,28 @@ static void core_time(const struct tsc_core_info *ci, struct tsc_snapshot *snap)
 		snap->taken_ns = at;
 }
 
+int tsc_open_core(const char *core, const char *exe, struct tsc_remote **rp)
+{
+	struct tsc_remote *r = NULL;
+	int err, rc = TSC_EXIT_OK;
+	*rp = NULL;
+	if ((err = tsc_remote_open_core(core, exe, &r)))
+		rc = tsc_remote_report(r, err, 0);
+	else if ((err = tsc_remote_find_runtime(r)))
+		rc = tsc_remote_report(r, err, 1);
+	if (rc) {
+		tsc_remote_close(r);
+		return rc;
+	}
+	if (tsc_verbose) {
+		char path[TSC_TEXT_SIZE(1024)];
+		fprintf(stderr, "taskscope: core of process %d, runtime in %s (bias 0x%llx)\n", r->pid,
+			tsc_esc(path, sizeof(path), tsc_remote_binary(r)), (unsigned long long)r->bias);
+	}
+	*rp = r;
+	return TSC_EXIT_OK;
+}
+
 /* The offline half of the protocol: a core file instead of a process. */
 static int collect_core(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
 			struct tsc_stacks **st, struct tsc_sites *sites)
@@ -328,11 +350,9 @@ static int collect_core(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
 	memset(snap, 0, sizeof(*snap));
 	if (sites)
 		memset(sites, 0, sizeof(*sites));
-	if ((err = tsc_remote_open_core(o->core, o->exe, &r))) {
-		rc = tsc_remote_report(r, err, 0);
-		goto cleanup;
-	}
-	if ((err = tsc_remote_find_runtime(r)) || (err = tsc_remote_snapshot(r, snap))) {
+	if ((rc = tsc_open_core(o->core, o->exe, &r)))
+		return rc;
+	if ((err = tsc_remote_snapshot(r, snap))) {
 		rc = tsc_remote_report(r, err, 1);
 		goto cleanup;
 	}

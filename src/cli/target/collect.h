@@ -48,6 +48,11 @@ struct tsc_pid_opts;
 int tsc_collect_target(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
 		       struct tsc_stacks **st, struct tsc_sites *sites);
 
+/* The offline attach: the core file core (exe, when not NULL, read as its executable) opened
+ * and its runtime found; no capabilities, no probes. An exit code; on success *r is the
+ * caller's to close, on failure a message went to stderr. */
+int tsc_open_core(const char *core, const char *exe, struct tsc_remote **r);
+
 /* ---- failures to exit codes ---- */
 
 /* Print why BPF cannot be used and return TSC_EXIT_PRIVILEGE, or return 0 when this process
