@@ -76,9 +76,9 @@ static int ok(const struct mx_target *t)
 	return !t->error && t->counted;
 }
 
-void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
+/* Whether each process could be read, how long that took, since when it runs, its loops. */
+static void expose_health(FILE *f, const struct mx_set *s, enum mx_format fmt)
 {
-	static const uint32_t states[] = { TS_PENDING, TS_READY, TS_RUNNING, TS_WAITING };
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	double wall = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
@@ -112,6 +112,14 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 	for (i = 0; i < s->n; i++)
 		if (ok(s->t[i]))
 			u64_sample(f, "taskscope_loops", s->t[i], s->t[i]->m.nthreads);
+}
+
+/* The tasks: by state, created, finished, switched in. */
+static void expose_tasks(FILE *f, const struct mx_set *s, enum mx_format fmt)
+{
+	static const uint32_t states[] = { TS_PENDING, TS_READY, TS_RUNNING, TS_WAITING };
+	size_t i;
+
 	family(f, fmt, "taskscope_tasks", "gauge", NULL,
 	       "Live tasks, by state: pending (never ran), ready, running, waiting.");
 	for (i = 0; i < s->n; i++) {
@@ -139,6 +147,13 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 	for (i = 0; i < s->n; i++)
 		if (ok(s->t[i]))
 			u64_sample(f, "taskscope_task_switches_total", s->t[i], s->t[i]->switches);
+}
+
+/* The loops and the waits: CPU, wait ages, lag, and how the registry read went. */
+static void expose_loops(FILE *f, const struct mx_set *s, enum mx_format fmt)
+{
+	size_t i;
+
 	family(f, fmt, "taskscope_loop_cpu_seconds", "counter", "seconds",
 	       "CPU time of each loop thread (user and system), from /proc.");
 	for (i = 0; i < s->n; i++) {
@@ -191,7 +206,11 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 	for (i = 0; i < s->n; i++)
 		if (ok(s->t[i]))
 			u64_sample(f, "taskscope_registry_invalid", s->t[i], s->t[i]->m.invalid);
+}
 
+/* The exporter's own figures. */
+static void expose_exporter(FILE *f, const struct mx_set *s, enum mx_format fmt)
+{
 	family(f, fmt, "taskscope_exporter_scrape_duration_seconds", "gauge", "seconds",
 	       "Time the last scrape of every process took, discovery included.");
 	fprintf(f, "taskscope_exporter_scrape_duration_seconds %.6f\n", s->scrape_s);
@@ -207,6 +226,14 @@ void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
 	}
 	if (fmt == MX_OPENMETRICS)
 		fputs("# EOF\n", f);
+}
+
+void mx_expose(FILE *f, const struct mx_set *s, enum mx_format fmt)
+{
+	expose_health(f, s, fmt);
+	expose_tasks(f, s, fmt);
+	expose_loops(f, s, fmt);
+	expose_exporter(f, s, fmt);
 }
 
 int mx_render(struct mx_set *s, enum mx_format fmt, char **buf, size_t *len)
