@@ -304,26 +304,26 @@ groups_line() {
 	ps_json
 	# runtime: the ts_* functions, what is inlined into them, and the entry frame; no other
 	jq -e '.tasks[] | select(.name == "sleeper") | [.stack[] | select(.runtime) | .fn] ==
-		["do_switch", "schedule_away", "suspend", "ts__suspend", "ts_sleep_ns", "task_entry"]' "$T/ps.json"
+		["do_switch", "schedule_away", "suspend_", "suspend", "ts__suspend", "ts_sleep_ns", "task_entry"]' "$T/ps.json"
 	jq -e '[.tasks[].stack[] | select(.runtime | not) | .fn | select(startswith("ts_") or . == "task_entry")] == []' "$T/ps.json"
 	run timeout 20 "$TASKSCOPE" ps --no-bpf --stacks "$VICTIM_PID"
 	[ "$status" = 0 ]
 	echo "$output"
-	grep -qx "      #0-4 ts_sleep_ns (runtime, 5 frames)" <<<"$output"
-	grep -qx "      #0-4 ts_wait_fd (runtime, 5 frames)" <<<"$output"
-	grep -qx "      #7  task_entry (runtime)" <<<"$output"
+	grep -qx "      #0-5 ts_sleep_ns (runtime, 6 frames)" <<<"$output"
+	grep -qx "      #0-5 ts_wait_fd (runtime, 6 frames)" <<<"$output"
+	grep -qx "      #8  task_entry (runtime)" <<<"$output"
 	! grep -Eq "ts__suspend|do_switch|0x[0-9a-f]+ task_entry" <<<"$output"
-	grep -Eq "^      #5  0x[0-9a-f]+ sleep_here\+0x[0-9a-f]+ \(.*parked_stacks\.c:$(line_of park:sleep)\)$" <<<"$output"
+	grep -Eq "^      #6  0x[0-9a-f]+ sleep_here\+0x[0-9a-f]+ \(.*parked_stacks\.c:$(line_of park:sleep)\)$" <<<"$output"
 	# every frame, as before
 	run timeout 20 "$TASKSCOPE" ps --no-bpf --all-frames "$VICTIM_PID"
 	[ "$status" = 0 ]
 	grep -Eq "^      #0  0x[0-9a-f]+ do_switch \(inlined\) \(src/runtime/sched\.c:[0-9]+\)$" <<<"$output"
-	grep -Eq "^      #3  0x[0-9a-f]+ ts__suspend\+0x[0-9a-f]+ " <<<"$output"
-	grep -Eq "^      #7  0x[0-9a-f]+ task_entry\+0x[0-9a-f]+ " <<<"$output"
+	grep -Eq "^      #4  0x[0-9a-f]+ ts__suspend\+0x[0-9a-f]+ " <<<"$output"
+	grep -Eq "^      #8  0x[0-9a-f]+ task_entry\+0x[0-9a-f]+ " <<<"$output"
 	! grep -q "(runtime" <<<"$output"
 	# tree folds them the same way
 	run timeout 20 "$TASKSCOPE" tree --no-bpf --stacks "$VICTIM_PID"
-	grep -q "^ *#0-4 ts_sleep_ns (runtime, 5 frames)$" <<<"$output"
+	grep -q "^ *#0-5 ts_sleep_ns (runtime, 6 frames)$" <<<"$output"
 	run timeout 20 "$TASKSCOPE" tree --no-bpf --all-frames "$VICTIM_PID"
 	grep -q "ts__suspend+0x" <<<"$output"
 }
@@ -332,9 +332,9 @@ groups_line() {
 	start_victim "$GROUPS_PROG" -n 30
 	run timeout 20 "$TASKSCOPE" ps --no-bpf --no-group --all-frames "$VICTIM_PID"
 	[ "$status" = 0 ]
-	# 30 rows, each followed by its own 8 frames
+	# 30 rows, each followed by its own 9 frames
 	[ "$(grep -Ec "^ *[0-9]+ (alpha|beta|gamma)-[0-9]+ +waiting " <<<"$output")" = 30 ]
 	[ "$(grep -Ec "^      #0  0x[0-9a-f]+ do_switch \(inlined\)" <<<"$output")" = 30 ]
-	awk '/ beta-7 / { r = NR } r && NR == r + 6 && /park_beta\+/ { ok = 1 } END { exit !ok }' <<<"$output"
+	awk '/ beta-7 / { r = NR } r && NR == r + 7 && /park_beta\+/ { ok = 1 } END { exit !ok }' <<<"$output"
 	! grep -q "distinct stack" <<<"$output"
 }
