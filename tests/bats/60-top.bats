@@ -277,11 +277,11 @@ sys.exit("wider than %d columns:\n" % w + "\n".join(bad) if bad else 0)' "$1" "$
 	echo "$output" >"$T/top.txt"
 	fits_width "$T/top.txt" 80
 	# every column, and the header lines wrapped between fields, never inside one
-	grep -Eq '^ *ID NAME +STATE +WAIT +THREAD +CPU% +CPU-TIME +SW/s +AGE +CORO$' "$T/top.txt"
+	grep -Eq '^ *ID NAME +STATE +WAITED +THREAD +CPU% +CPU-TIME +SW/s +AGE +CORO$' "$T/top.txt"
 	grep -Eq '(^|, )resyncs [0-9]+$' "$T/top.txt"
 	grep -Eq '(^|, )created [0-9.]+/s(,|$)' "$T/top.txt"
 	# the long name cut with an ellipsis, its state, wait, age and coroutine all there
-	grep -Eq "^ *[0-9]+ nnnnnn+… +waiting +sleep [^ ]+ +[0-9]+ .* [0-9.]+[a-z]+ idler$" "$T/top.txt"
+	grep -Eq "^ *[0-9]+ nnnnn+… +waiting +sleep for .* +[0-9]+ .* [0-9.]+[a-z]+ idler$" "$T/top.txt"
 	grep -Eq "^ *[0-9]+ short +waiting .* idler$" "$T/top.txt"
 	# without a width (not a terminal, no COLUMNS) nothing is cut
 	run env -u COLUMNS "$TASKSCOPE" top -b -n 1 -d 0.3 "$VICTIM_PID"
@@ -300,9 +300,9 @@ sys.exit("wider than %d columns:\n" % w + "\n".join(bad) if bad else 0)' "$1" "$
 	wait_screen "CURRENT TASK"
 	wait_screen " CORO"
 	screen >"$T/screen"
-	grep -Eq '^ +ID NAME +STATE +WAIT +THREAD +CPU% +CPU-TIME +SW/s +AGE +CORO *$' "$T/screen" ||
+	grep -Eq '^ +ID NAME +STATE +WAITED +THREAD +CPU% +CPU-TIME +SW/s +AGE +CORO *$' "$T/screen" ||
 		{ cat "$T/screen"; false; }
-	grep -Eq 'nnnnnn+(…|~) +waiting +sleep .* idler *$' "$T/screen" || { cat "$T/screen"; false; }
+	grep -Eq 'nnnnn+(…|~) +waiting +sleep .* idler *$' "$T/screen" || { cat "$T/screen"; false; }
 	grep -Eq '(^|  )resyncs: [0-9]+ *$' "$T/screen" || { cat "$T/screen"; false; }
 	keys q
 	check_restored 0
