@@ -95,12 +95,17 @@ check_others() {
 	run "$TASKSCOPE" ps --json --core "$BATS_FILE_TMPDIR/demo.core"
 	[ "$status" = 0 ]
 	echo "$output" >"$T/core.json"
-	# What differs, and why: taken_ns and each task's age_ms and wait_left_ns (a core holds
-	# no clock: taken_ns is when the core file was written); reconciled, events, lost and
-	# map_full (no probes offline); core and crash (only a core has them).
+	# What differs, and why: taken_ns, each task's age_ms, wait_left_ns and waited_ns, and
+	# each loop's lag_ns, which counts how overdue its timers are now (a core holds no clock:
+	# taken_ns is when the core file was written); reconciled, events, lost and map_full (no
+	# probes offline); core and crash (only a core has them).
 	local d='del(.taken_ns, .reconciled, .events, .lost, .map_full, .core, .crash) |
-		.tasks |= map(del(.age_ms, .wait_left_ns))'
+		.tasks |= map(del(.age_ms, .wait_left_ns, .waited_ns)) | .threads |= map(del(.lag_ns))'
 	diff <(jq -S "$d" "$BATS_FILE_TMPDIR/live.json") <(jq -S "$d" "$T/core.json")
+	# the waits began at the same instants: taken_ns - waited_ns, task by task
+	local since='. as $s | [.tasks[] | select(.waited_ns != null) | {id, since: ($s.taken_ns - .waited_ns)}]'
+	[ "$(jq -c "$since" "$T/core.json")" = "$(jq -c "$since" "$BATS_FILE_TMPDIR/live.json")" ]
+	[ "$(jq "$since | length" "$T/core.json")" -gt 0 ]
 	[ "$(jq '.tasks | length' "$T/core.json")" = 12 ]
 	[ "$(jq -r .core "$T/core.json")" = "$BATS_FILE_TMPDIR/demo.core" ]
 	[ "$(jq -r .crash "$T/core.json")" = null ] # gcore: no signal wrote it
