@@ -12,12 +12,7 @@ DLRT=$BUILD/progs/dlrt
 HOSTILE=$BUILD/progs/hostile_registry
 
 setup() {
-	local f
-	for f in "$TASKSCOPE" "$PARKED" "$PARKED-shared" "$PARKED-stripped" "$DLRT" "$HOSTILE"; do
-		[ -x "$f" ] || { echo "missing $f: run make" >&2; return 1; }
-	done
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup "$PARKED" "$PARKED-shared" "$PARKED-stripped" "$DLRT" "$HOSTILE" || return 1
 }
 
 teardown() {

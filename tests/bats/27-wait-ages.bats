@@ -11,17 +11,14 @@ bats_require_minimum_version 1.5.0
 MS=1000000
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup || return 1
 	WAITS=$BUILD/progs/waits
 	SCHEMA=$ROOT/docs/json/schema.json
 	CHECK=$ROOT/tests/bats/json-validate.py
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	stop_spawned
 	return 0
 }
 

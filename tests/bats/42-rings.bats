@@ -9,14 +9,11 @@ VICTIM=$BUILD/progs/rec_victim
 SCRIBBLER=$BUILD/progs/ring_scribbler
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup || return 1
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	stop_spawned
 	return 0
 }
 

@@ -6,17 +6,14 @@
 load test_helper
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup || return 1
 	VICTIM=$BUILD/progs/top_victim
 	TMUX_SOCK=tsc-top-$$-$BATS_TEST_NUMBER
 }
 
 teardown() {
-	local i
 	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	stop_spawned
 	return 0
 }
 

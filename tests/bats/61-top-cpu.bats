@@ -8,15 +8,12 @@
 load test_helper
 
 setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup || return 1
 	CHECK=$BATS_TEST_DIRNAME/thread-cpu.py
 }
 
 teardown() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
+	stop_spawned
 	return 0
 }
 

@@ -11,12 +11,7 @@ bats_require_minimum_version 1.5.0
 PROG=$BUILD/progs/prof_victim
 
 setup() {
-	local f
-	for f in "$TASKSCOPE" "$PROG" "$PROG-shared" "$PROG-stripped" "$DEMO"; do
-		[ -x "$f" ] || { echo "missing $f: run make" >&2; return 1; }
-	done
-	T=$BATS_TEST_TMPDIR
-	PIDS=()
+	spawn_setup "$PROG" "$PROG-shared" "$PROG-stripped" "$DEMO" || return 1
 }
 
 teardown() {

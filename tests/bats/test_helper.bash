@@ -37,8 +37,12 @@ wait_for_lines() {
 
 # The state most files' tests start from: T, the test's own folder, and PIDS, the processes
 # spawn starts; a file's setup calls it (then adds its own), its teardown calls stop_spawned.
-spawn_setup() {
-	[ -x "$TASKSCOPE" ] || { echo "missing $TASKSCOPE: run make" >&2; return 1; }
+# Each FILE given must be built too.
+spawn_setup() { # [FILE...]
+	local f
+	for f in "$TASKSCOPE" "$@"; do
+		[ -x "$f" ] || { echo "missing $f: run make" >&2; return 1; }
+	done
 	T=$BATS_TEST_TMPDIR
 	PIDS=()
 }
@@ -58,13 +62,6 @@ stop_proc() {
 	kill -9 "$pid" 2>/dev/null || true
 }
 
-# Stop every process spawn started, the last first (for teardown).
-stop_spawned() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
-}
-
 # Start "$@" in the background as NAME: stdout in $T/NAME.out, stderr in $T/NAME.err, pid in
 # PID and appended to PIDS (for teardown). The files are emptied here, not in the background
 # child: a wait on them that follows must never match what the last process of that name left.
@@ -76,13 +73,6 @@ spawn() {
 	"$@" >>"$T/$name.out" 2>>"$T/$name.err" 3>&- &
 	PID=$!
 	PIDS+=("$PID")
-}
-
-# Stop every process spawn started, the last first: a test's teardown.
-stop_spawned() {
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_proc "${PIDS[i]}"; done
-	return 0
 }
 
 # Run the bash completion in file $1 in a fresh bash for the words that follow (the last one is
