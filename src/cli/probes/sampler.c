@@ -11,6 +11,7 @@
  */
 #include "top/top.h"
 #include "cli.h"
+#include "target/procstat.h"
 #include "target/remote.h"
 #include "probes/bpfmap.h"
 #include "probes/compat.h"
@@ -206,22 +207,6 @@ static int read_tasks(struct top_bpf *s, size_t *n)
 	return err;
 }
 
-/* A thread's on-CPU time from the kernel's accounting (schedstat's first field); 0 when gone. */
-static uint64_t sched_ns(int procfd, int32_t tid)
-{
-	char path[48], buf[128];
-	snprintf(path, sizeof(path), "task/%d/schedstat", tid);
-	int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	return strtoull(buf, NULL, 10);
-}
-
 /* The growth of a cumulative figure since *last, which then holds the larger of the two (a
  * figure read lower than before, a race or a lost record, is not counted twice). */
 static uint64_t grown(uint64_t now, uint64_t *last)
@@ -269,7 +254,7 @@ static void read_threads(struct top_bpf *s, struct top_model *m, uint64_t now, d
 	int tfd = bpf_map__fd(s->skel->maps.thread_stats);
 	for (size_t i = 0; i < m->nthreads; i++) {
 		struct top_thread *t = &m->threads[i];
-		uint64_t sn = sched_ns(s->procfd, t->tid);
+		uint64_t sn = tsc_procstat_sched_ns(s->procfd, t->tid);
 		uint64_t cpu = t->known && sn >= t->sched_ns ? sn - t->sched_ns : 0;
 		double task_ns = 0;
 		t->sched_ns = sn;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,4 +58,19 @@ int tsc_procstat_read(int dirfd, const char *rel, struct tsc_procstat *s)
 	s->stime_ns = ticks_ns(v[14]);
 	s->start_ns = ticks_ns(v[21]);
 	return 0;
+}
+
+uint64_t tsc_procstat_sched_ns(int dirfd, int32_t tid)
+{
+	char path[48], buf[128];
+	snprintf(path, sizeof(path), "task/%d/schedstat", tid);
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return strtoull(buf, NULL, 10);
 }

@@ -14,6 +14,11 @@ struct tsc_procstat {
  * the command name, which may hold anything, is skipped. 0 or -errno (-ENOENT: gone). */
 int tsc_procstat_read(int dirfd, const char *rel, struct tsc_procstat *s);
 
+/* Thread tid's on-CPU time in ns from the kernel's accounting (task/TID/schedstat's first
+ * field, under dirfd, a /proc/PID directory); 0 when gone. Finer than stat's ticks: top's
+ * per-task CPU shares it out. */
+uint64_t tsc_procstat_sched_ns(int dirfd, int32_t tid);
+
 /* CLOCK_BOOTTIME now, in ns: the clock start_ns counts on. */
 uint64_t tsc_boottime_ns(void);
 
