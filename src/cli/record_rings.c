@@ -4,8 +4,8 @@
  *
  * The rings are located through the descriptor (ABI version 2) and their heads noted; then
  * the rings probe is held (the kernel raises its semaphore: the loops start writing), the
- * snapshot read and written, and the rings drained every DRAIN_MS by batched reads (target/
- * rings.c), their events merged by time into the trace. At the end the probe is let go (the
+ * snapshot read and written, and the rings drained every TSC_RINGS_DRAIN_MS by batched reads
+ * (target/rings.c), their events merged by time into the trace. At the end the probe is let go (the
  * kernel lowers the semaphore: the writing stops), the rings drained once more, and what each
  * ring fired and never reached us, exact per type, is written as LOST records.
  */
@@ -23,10 +23,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-#define DRAIN_MS 10          /* the rings are read this often (16 MiB hold 524288 events) */
-#define BUSY_EVENTS 65536    /* ... or at once again after a drain of this many */
-#define SCAN_NS 100000000ull /* and the loop table for new rings this often */
 
 /* One ring event into the file: thread ids in our namespace. */
 static int on_ring_event(void *ctx, const struct tsc_event *ev)
@@ -49,23 +45,20 @@ static int on_ring_event(void *ctx, const struct tsc_event *ev)
  * and per type. */
 static int ring_losses(struct rec *R, struct tsc_rings *rings, uint64_t end, int write)
 {
-	uint64_t fired_t[TSC_EV_EVENTS_NR + 1] = { 0 }, lost[TSC_EV_EVENTS_NR + 1] = { 0 };
-	for (size_t i = 0; i < tsc_rings_count(rings); i++) {
+	struct tsc_ring_stats sum;
+	uint64_t lost[TSC_EV_EVENTS_NR + 1];
+	for (size_t i = 0; i < tsc_rings_count(rings) && tsc_verbose; i++) {
 		struct tsc_ring_stats st;
 		tsc_rings_stats(rings, i, &st);
 		uint64_t fired = 0, got = 0;
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
-			if (st.fired[t] > st.received[t])
-				lost[t] += st.fired[t] - st.received[t];
-			fired_t[t] += st.fired[t];
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
 			fired += st.fired[t], got += st.received[t];
-		}
-		if (tsc_verbose)
-			fprintf(stderr, "taskscope: ring of thread %d (loop %" PRIu64 "): %" PRIu64
-				" fired, %" PRIu64 " recorded, %" PRIu64 " slots overwritten unread, %"
-				PRIu64 " malformed%s\n", (int)st.tid, st.loop_id, fired, got, st.lapped,
-				st.malformed, st.bad ? ", no longer read" : "");
+		fprintf(stderr, "taskscope: ring of thread %d (loop %" PRIu64 "): %" PRIu64
+			" fired, %" PRIu64 " recorded, %" PRIu64 " slots overwritten unread, %"
+			PRIu64 " malformed%s\n", (int)st.tid, st.loop_id, fired, got, st.lapped,
+			st.malformed, st.bad ? ", no longer read" : "");
 	}
+	tsc_rings_totals(rings, &sum, lost);
 	for (int t = 1; t <= TSC_EV_EVENTS_NR && write; t++) {
 		if (!lost[t])
 			continue;
@@ -79,7 +72,7 @@ static int ring_losses(struct rec *R, struct tsc_rings *rings, uint64_t end, int
 			"lost");
 		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
 			fprintf(stderr, "taskscope: %-12s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
-				tsc_ev_name((uint32_t)t), fired_t[t], R->received[t], R->lost[t]);
+				tsc_ev_name((uint32_t)t), sum.fired[t], R->received[t], R->lost[t]);
 	}
 	return 0;
 }
@@ -133,7 +126,7 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 	int err, busy = 0;
 	for (;;) {
 		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
-		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, DRAIN_MS)) > 0 &&
+		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, TSC_RINGS_DRAIN_MS)) > 0 &&
 		    (p.revents & (POLLIN | POLLHUP | POLLERR)))
 			R->exited = 1;
 		if (R->exited)
@@ -141,7 +134,7 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		if (tsc_remote_execd(R->r)) /* the thread left after an exec is the leader */
 			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
 		uint64_t now = tsc_rec_mono();
-		if (now - last_scan >= SCAN_NS) {
+		if (now - last_scan >= TSC_RINGS_SCAN_NS) {
 			if ((err = tsc_rings_scan(rings)))
 				return tsc_remote_alive(R->r) ? err : 0;
 			last_scan = now;
@@ -149,7 +142,7 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
 		if (n < 0)
 			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
-		busy = n >= BUSY_EVENTS;
+		busy = n >= TSC_RINGS_BUSY;
 		if ((err = tsc_rec_tick(R, o)))
 			return err;
 		if (tsc_record_stop || tsc_rec_mono() >= R->deadline)
@@ -200,7 +193,7 @@ int tsc_record_rings(const struct record_opts *o)
 		R.err = ring_losses(&R, rings, end, 1);
 	if (R.exited)
 		fprintf(stderr, "taskscope: the process exited: what its rings held since their "
-				"last read (%d ms at most) went with it, uncounted\n", DRAIN_MS);
+				"last read (%d ms at most) went with it, uncounted\n", TSC_RINGS_DRAIN_MS);
 	int broken = rings_broken(rings);
 	rc = tsc_rec_end(&R, o, end, "the rings were overwritten before they were read");
 	if (!rc && broken)

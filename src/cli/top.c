@@ -8,6 +8,11 @@
  * gives each task's CPU (probes/sampler.c). A loss (an event dropped, a map full) is shown at once
  * and answered by a resync: the lifecycle probes are attached anew, with fresh maps, before
  * the old ones go, and the next registry read starts from scratch.
+ *
+ * --exact reads the target's event rings when its runtime has them (top/exact.c): no BPF at
+ * all, the rings drained between refreshes, the counters from what the rings fired, a lapped
+ * ring's thread resynced at its next switch. --uprobes, or a runtime without rings, takes the
+ * task_switch uprobe and the lifecycle probes instead.
  */
 #include "top/top.h"
 #include "probes/attach.h"
@@ -15,6 +20,7 @@
 #include "target/collect.h"
 #include "opts.h"
 #include "target/remote.h"
+#include "target/rings.h"
 #include "util.h"
 #include <linux/types.h>
 #include "events.h"
@@ -33,7 +39,7 @@
 struct top_opts {
 	int pid;
 	double interval;
-	int hz, exact, batch, json, use_bpf;
+	int hz, exact, uprobes, batch, json, use_bpf;
 	uint64_t warn_run, warn_wait, warn_lag; /* the warnings' thresholds, ns */
 	long frames;                /* 0 = until quit */
 	struct top_view view;
@@ -44,6 +50,8 @@ struct top {
 	struct tsc_remote *r;
 	struct tsc_bpf *b;          /* the lifecycle probes */
 	struct top_bpf *s;          /* the sampler or the switch accounting */
+	struct top_exact *x;        /* --exact from the event rings, drained between refreshes */
+	uint64_t next_drain;        /* CLOCK_MONOTONIC ns */
 	struct top_reg *g;
 	struct top_model m;
 	uint64_t base[TSC_C_NR];    /* counters of the attachments before a resync */
@@ -56,15 +64,19 @@ static void top_usage(FILE *f)
 {
 	fprintf(f,
 		"taskscope top: a live view of a process's tasks and what runs on each thread.\n\n"
-		"USAGE: taskscope top [-d SECS] [--hz HZ | --exact] [-b [-n N] | --json [-n N]]\n"
-		"                     [-s KEY] [-f TEXT] [--no-bpf] [-v] [-p] PID\n\n"
+		"USAGE: taskscope top [-d SECS] [--hz HZ | --exact [--uprobes]] [-b [-n N] | --json\n"
+		"                     [-n N]] [-s KEY] [-f TEXT] [--no-bpf] [-v] [-p] PID\n\n"
 		"  -p, --pid PID     the process (or its PID alone, as the last argument)\n"
 		"  -d, --delay SECS  refresh interval (default 1)\n"
 		"  --hz HZ           sampling mode (the default): samples per second per CPU of\n"
 		"                    the running task of each thread (default 99); the target\n"
 		"                    pays nothing per task switch\n"
-		"  --exact           shares from the task_switch probe's timestamps instead:\n"
-		"                    exact, but the target pays a uprobe per switch (hundreds of ns)\n"
+		"  --exact           shares from each switch's timestamps instead, read from the\n"
+		"                    process's event rings: exact, for a few ns per event on the\n"
+		"                    target; a runtime without rings takes --uprobes' way, saying\n"
+		"                    so in the header\n"
+		"  -u, --uprobes     with --exact: from the task_switch probe, a uprobe per switch\n"
+		"                    (hundreds of ns each), the way for a runtime with probes.h only\n"
 		"  -b, --batch       plain text frames, one per refresh, like top -b; as wide as\n"
 		"                    COLUMNS or the terminal when either is known\n"
 		"  --json            one JSON object per frame and line\n"
@@ -125,11 +137,42 @@ static int attach_lifecycle(struct top *t)
 	return 0;
 }
 
+/* The counters from what the rings fired: exact, lost records or not. */
+static void ring_counters(struct top *t)
+{
+	struct top_model *m = &t->m;
+	struct top_exact_counts c;
+	top_exact_counts(t->x, &c);
+	if (m->dt > 0) {
+		m->created_rate = (double)(c.created - m->created) / m->dt;
+		m->finished_rate = (double)(c.finished - m->finished) / m->dt;
+		m->events_rate = (double)(c.events - m->events) / m->dt;
+	}
+	uint64_t lost = c.lost + c.malformed;
+	if (c.error)
+		snprintf(m->note, sizeof(m->note), "%.120s: no longer read", c.error);
+	else if (c.malformed)
+		snprintf(m->note, sizeof(m->note), "%llu ring slots failed validation: the "
+			 "process wrote over its rings", (unsigned long long)c.malformed);
+	else if (lost > m->lost)
+		snprintf(m->note, sizeof(m->note), "%llu events overwritten in the rings before "
+			 "they were read: resynced", (unsigned long long)(lost - m->lost));
+	m->created = c.created;
+	m->finished = c.finished;
+	m->renamed = c.renamed;
+	m->events = c.events;
+	m->lost = lost;
+	m->map_full = m->s_full;
+	m->resyncs = c.resyncs;
+}
+
 /* Counters into the model: lifecycle events, losses, and rates over the interval. */
 static void update_counters(struct top *t)
 {
 	struct top_model *m = &t->m;
 	uint64_t sums[TSC_C_NR] = { 0 };
+	if (t->x)
+		return ring_counters(t);
 	if (t->b && tsc_bpf_counters(t->b, sums, TSC_C_NR))
 		memset(sums, 0, sizeof(sums));
 	for (int c = 0; c < TSC_C_NR; c++)
@@ -159,6 +202,8 @@ static void update_counters(struct top *t)
 static int refresh(struct top *t)
 {
 	struct top_model *m = &t->m;
+	/* the rings up to now first: the switch accounting as of the registry read */
+	long drained = t->x ? top_exact_drain(t->x) : 0;
 	int err = top_reg_refresh(t->g, m);
 	/* another program now: nothing read of it is about the tasks we showed */
 	if (tsc_remote_execd(t->r))
@@ -171,6 +216,12 @@ static int refresh(struct top *t)
 		/* a registry that would not hold still, or failed validation: keep the last */
 		snprintf(m->note, sizeof(m->note), "registry not read: %.130s", t->r->err);
 		return 0;
+	}
+	if (drained < 0) {
+		if (drained == -ESRCH || !tsc_remote_alive(t->r))
+			return -ESRCH;
+		snprintf(m->note, sizeof(m->note), "event rings not read: %s",
+			 strerror((int)-drained));
 	}
 	if (t->s) {
 		if ((err = top_bpf_set_slots(t->s, m)) || (err = top_bpf_read(t->s, m)))
@@ -193,13 +244,41 @@ static int refresh(struct top *t)
 	return 0;
 }
 
+/* --exact from the event rings, when the runtime has them: no BPF. An exit code, or -1 to
+ * take the uprobes (the lifecycle probes attached then, first), the mode saying why. */
+static int open_rings(struct top *t)
+{
+	int err = tsc_attach_target(t->o.pid, NULL, &t->r, &t->b);
+	if (err)
+		return err;
+	if (!(err = top_exact_open(t->r, &t->x))) {
+		t->m.rings = 1;
+		return TSC_EXIT_OK;
+	}
+	if (err != -ENOTSUP)
+		return tsc_bpf_exit_code(t->r, err);
+	snprintf(t->mode, sizeof(t->mode), "exact, uprobes (no event rings)");
+	if (tsc_verbose)
+		fprintf(stderr, "taskscope top: process %d offers no event rings (a runtime with "
+				"the probes alone, or an older one): --exact with uprobes\n", t->o.pid);
+	if ((err = tsc_check_bpf_caps()))
+		return err;
+	if ((err = attach_lifecycle(t)))
+		return tsc_bpf_exit_code(t->r, err);
+	return -1;
+}
+
 static int open_target(struct top *t)
 {
 	const struct tsc_bpf_opts lifecycle = { .probes = TSC_PROBES_LIFECYCLE };
-	int err = tsc_attach_target(t->o.pid, t->o.use_bpf ? &lifecycle : NULL, &t->r, &t->b);
-	if (err)
+	int err;
+	if (t->o.exact && !t->o.uprobes)
+		err = open_rings(t);
+	else
+		err = tsc_attach_target(t->o.pid, t->o.use_bpf ? &lifecycle : NULL, &t->r, &t->b);
+	if (err > 0)
 		return err;
-	if (t->o.use_bpf && (err = top_bpf_open(&t->m, t->r, &t->s)))
+	if (t->o.use_bpf && (err = top_bpf_open(&t->m, t->r, t->x, &t->s)))
 		return tsc_bpf_exit_code(t->r, err);
 	if ((err = top_reg_new(t->r, &t->g))) {
 		fprintf(stderr, "taskscope top: out of memory\n");
@@ -211,6 +290,9 @@ static int open_target(struct top *t)
 		return tsc_remote_report(t->r, err, 1);
 	if ((err = tsc_report_exec(t->r)))
 		return err;
+	long drained = t->x ? top_exact_drain(t->x) : 0;
+	if (drained < 0)
+		return tsc_remote_report(t->r, (int)drained, 1);
 	if (t->s && ((err = top_bpf_set_slots(t->s, &t->m)) || (err = top_bpf_read(t->s, &t->m)))) {
 		fprintf(stderr, "taskscope top: cannot read the sampler's maps: %s\n",
 			strerror(-err));
@@ -224,6 +306,7 @@ static int open_target(struct top *t)
 static void close_target(struct top *t)
 {
 	top_bpf_close(t->s);
+	top_exact_close(t->x);
 	tsc_bpf_detach(t->b);
 	top_reg_free(t->g);
 	top_model_free(&t->m);
@@ -232,13 +315,31 @@ static void close_target(struct top *t)
 
 enum wake { WAKE_TIMER, WAKE_SIGNAL, WAKE_EXITED, WAKE_INPUT };
 
+/* With the rings, drain them when due: often enough that a ring does not wrap between two
+ * drains (a 16 MiB ring holds 50 ms of the fastest ping-pong), at once again after a busy
+ * one. Returns when the next is due. */
+static uint64_t drain_due(struct top *t, uint64_t now)
+{
+	if (!t->x)
+		return UINT64_MAX;
+	if (now < t->next_drain)
+		return t->next_drain;
+	long n = top_exact_drain(t->x);
+	now = tsc_now_ns();
+	/* an error: the next refresh reads the rings again and says what is wrong */
+	t->next_drain = n >= TSC_RINGS_BUSY ? now : now + TSC_RINGS_DRAIN_MS * 1000000ull;
+	return t->next_drain;
+}
+
 /* Wait until deadline (CLOCK_MONOTONIC ns) for a signal, the target's exit or, with
- * input, a key. */
+ * input, a key; the rings drained meanwhile. */
 static enum wake wait_until(struct top *t, uint64_t deadline, int input)
 {
 	for (;;) {
-		uint64_t now = tsc_now_ns();
-		int ms = deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
+		uint64_t now = tsc_now_ns(), due = drain_due(t, now);
+		if (due > deadline)
+			due = deadline;
+		int ms = due > now ? (int)((due - now + 999999) / 1000000) : 0;
 		struct pollfd p[3] = {
 			{ .fd = t->sfd, .events = POLLIN },
 			{ .fd = t->r->pidfd, .events = POLLIN },
@@ -256,7 +357,7 @@ static enum wake wait_until(struct top *t, uint64_t deadline, int input)
 			return WAKE_EXITED;
 		if (p[2].revents)
 			return WAKE_INPUT;
-		if (n == 0 || tsc_now_ns() >= deadline)
+		if ((n == 0 && due == deadline) || tsc_now_ns() >= deadline)
 			return WAKE_TIMER;
 	}
 }
@@ -383,6 +484,11 @@ static int top_opts_check(const struct top_opts *o, int hz_given)
 		fprintf(stderr, "taskscope top: --hz is for sampling; --exact samples nothing\n");
 		return -1;
 	}
+	if (o->uprobes && !o->exact) {
+		fprintf(stderr, "taskscope top: --uprobes is where --exact reads switches from: "
+				"use both\n");
+		return -1;
+	}
 	if (!o->use_bpf && (o->exact || hz_given)) {
 		fprintf(stderr, "taskscope top: --no-bpf measures no CPU: no --exact or --hz\n");
 		return -1;
@@ -405,6 +511,7 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 		{ "delay", required_argument, NULL, 'd' },
 		{ "hz", required_argument, NULL, 'H' },
 		{ "exact", no_argument, NULL, 'x' },
+		{ "uprobes", no_argument, NULL, 'u' },
 		{ "batch", no_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "frames", required_argument, NULL, 'n' },
@@ -424,7 +531,7 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 	double v;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:bn:s:f:W:p:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:ubn:s:f:W:p:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (tsc_parse_double(optarg, 0.05, 3600, &o->interval)) {
@@ -441,6 +548,7 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 			hz_given = 1;
 			break;
 		case 'x': o->exact = 1; break;
+		case 'u': o->uprobes = 1; break;
 		case 'b': o->batch = 1; break;
 		case 'j': o->json = 1; break;
 		case 'n':
@@ -488,8 +596,8 @@ static int parse_top_opts(int argc, char **argv, struct top_opts *o)
 		goto usage;
 	return -1;
 usage:
-	fprintf(stderr, "Usage: taskscope top [-d SECS] [--hz HZ | --exact] [-b|--json] [-n N] PID "
-			"(see taskscope top --help)\n");
+	fprintf(stderr, "Usage: taskscope top [-d SECS] [--hz HZ | --exact [-u]] [-b|--json] [-n N] "
+			"PID (see taskscope top --help)\n");
 	return TSC_EXIT_USAGE;
 }
 
@@ -505,7 +613,8 @@ static int run_top(struct top *t)
 	if (!t->o.use_bpf)
 		snprintf(t->mode, sizeof(t->mode), "registry only");
 	else if (t->o.exact)
-		snprintf(t->mode, sizeof(t->mode), "exact");
+		snprintf(t->mode, sizeof(t->mode), "exact, %s", t->o.uprobes ? "uprobes" :
+			 "event rings");
 	else
 		snprintf(t->mode, sizeof(t->mode), "sampling %d Hz", t->o.hz);
 

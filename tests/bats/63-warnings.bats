@@ -182,8 +182,8 @@ check_hog_warns() {
 	wait_exit "$PID" 30
 	[ "$RC" = 0 ]
 	cat "$T/top.out"
-	# switched in after top attached: the switch probe's time, not a lower bound
-	grep -Eq "^warning: hot \\($id\\) has run [0-9.hms]+ without yielding on thread [0-9]+, starving its loop \\(switched in [0-9.]+s ago by the switch probe, not out since\\)$" "$T/top.out"
+	# switched in after top attached: the switch record's time, not a lower bound
+	grep -Eq "^warning: hot \\($id\\) has run [0-9.hms]+ without yielding on thread [0-9]+, starving its loop \\(switched in [0-9.]+s ago by the switch record of its ring, not out since\\)$" "$T/top.out"
 	! grep "without yielding" "$T/top.out" | grep -v "^warning: hot "
 	echo quit >&"$CMD_FD"
 }

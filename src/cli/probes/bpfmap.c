@@ -51,6 +51,17 @@ static int kv_room(struct tsc_bpfmap_dump *d, size_t want)
 	return 0;
 }
 
+int tsc_bpfmap_dump_append(struct tsc_bpfmap_dump *d, const void *k, const void *v)
+{
+	int err = kv_room(d, 1);
+	if (err)
+		return err;
+	memcpy(d->k + d->len * d->ksz, k, d->ksz);
+	memcpy(d->v + d->len * d->vsz, v, d->vsz);
+	d->len++;
+	return 0;
+}
+
 int tsc_bpfmap_dump(int fd, struct tsc_bpfmap_dump *d)
 {
 	uint64_t in = 0, outb = 0; /* a hash map's batch token is a u32 bucket index */

@@ -22,5 +22,7 @@ struct tsc_bpfmap_dump {
  * be missed or seen twice. 0 or -errno. */
 int tsc_bpfmap_dump(int fd, struct tsc_bpfmap_dump *d);
 void tsc_bpfmap_dump_free(struct tsc_bpfmap_dump *d);
+/* Append one entry (ksz and vsz bytes) to d, as a dump would: 0 or -ENOMEM. */
+int tsc_bpfmap_dump_append(struct tsc_bpfmap_dump *d, const void *k, const void *v);
 
 #endif

@@ -4,7 +4,9 @@
  *  - sampling: one CPU-clock perf event per online CPU, period 1/hz; each sample that lands on
  *    a loop thread of the target counts for the task in that loop's current-task slot. The
  *    target pays nothing per switch; a sample costs a few hundred ns, hz times a second.
- *  - exact: the task_switch probe accumulates switched-in time per task and per thread.
+ *  - exact: the task_switch probe accumulates switched-in time per task and per thread; or,
+ *    from a runtime with event rings, top/exact.c keeps the same records from the rings'
+ *    SWITCH records (no BPF), read here alike.
  * Either way a task's CPU time is its thread's, read from the kernel at each refresh, shared
  * among the thread's tasks by their samples or switched-in time (see read_threads).
  * Per-task records are read each refresh and those of finished tasks deleted.
@@ -38,6 +40,7 @@ struct top_bpf {
 	struct sampler_bpf *skel;
 	struct tsc_perfev perf;     /* sampling: one perf-event link per CPU */
 	struct tsc_usdt_links usdt; /* exact: task_switch */
+	struct top_exact *x;        /* exact from the rings: the records kept there (borrowed) */
 	int exact;
 	int pid;
 	int procfd;                 /* borrowed from the remote */
@@ -116,7 +119,8 @@ static const struct tsc_usdt_probe switch_probe[] = {
 	{ "task_switch", "8@%rdi 8@%rsi", 0 },
 };
 
-int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out)
+int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_exact *x,
+		 struct top_bpf **out)
 {
 	struct top_bpf *s = calloc(1, sizeof(*s));
 	int err;
@@ -132,7 +136,11 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 	s->procfd = r->procfd;
 	s->current_off = r->desc.loop_current_id;
 	s->period_ns = 1000000000ull / (uint64_t)(m->hz > 0 ? m->hz : 99);
-	if (s->exact) {
+	if (s->exact && x) {
+		s->x = x;
+		s->attach_ns = top_exact_attach_ns(x);
+		err = 0;
+	} else if (s->exact) {
 		const struct tsc_usdt_req req = {
 			.who = "taskscope top", .pid = m->pid, .binary = tsc_remote_binary(r),
 			.probes = switch_probe, .nprobes = 1, .want = 1,
@@ -161,16 +169,26 @@ int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out
 	return 0;
 }
 
+/* The thread's id in the records: the kernel's (BPF), or the one its ring holds. */
+static int32_t record_tid(const struct top_bpf *s, const struct top_thread *t)
+{
+	return s->x ? t->inner_tid : t->tid;
+}
+
 int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m)
 {
-	int fd = bpf_map__fd(s->skel->maps.slots), err = 0;
+	int fd = s->x ? -1 : bpf_map__fd(s->skel->maps.slots), err = 0;
 	/* threads gone since the last refresh */
 	for (size_t i = 0; i < s->nslot_tids; i++) {
 		size_t k;
-		for (k = 0; k < m->nthreads && m->threads[k].tid != s->slot_tids[i]; k++)
+		for (k = 0; k < m->nthreads && record_tid(s, &m->threads[k]) != s->slot_tids[i]; k++)
 			;
-		if (k == m->nthreads) {
-			__u32 tid = (__u32)s->slot_tids[i];
+		if (k < m->nthreads)
+			continue;
+		__u32 tid = (__u32)s->slot_tids[i];
+		if (s->x) {
+			top_exact_forget_thread(s->x, (int32_t)tid);
+		} else {
 			bpf_map_delete_elem(fd, &tid);
 			bpf_map_delete_elem(bpf_map__fd(s->skel->maps.thread_stats), &tid);
 		}
@@ -181,9 +199,11 @@ int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m)
 	s->slot_tids = nt;
 	s->nslot_tids = 0;
 	for (size_t i = 0; i < m->nthreads; i++) {
-		__u32 tid = (__u32)m->threads[i].tid;
+		__u32 tid = (__u32)record_tid(s, &m->threads[i]);
 		__u64 slot = m->threads[i].loop_addr + s->current_off;
-		if (bpf_map_update_elem(fd, &tid, &slot, BPF_ANY))
+		if (s->x)
+			s->slot_tids[s->nslot_tids++] = (int32_t)tid; /* no slots: nothing samples */
+		else if (bpf_map_update_elem(fd, &tid, &slot, BPF_ANY))
 			err = -errno;
 		else
 			s->slot_tids[s->nslot_tids++] = (int32_t)tid;
@@ -193,14 +213,21 @@ int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m)
 
 static int read_counters(struct top_bpf *s, uint64_t sums[TSS_C_NR])
 {
-	return tsc_bpfmap_percpu_sums(bpf_map__fd(s->skel->maps.counters), sums, TSS_C_NR);
+	if (!s->x)
+		return tsc_bpfmap_percpu_sums(bpf_map__fd(s->skel->maps.counters), sums, TSS_C_NR);
+	struct top_exact_counts c;
+	top_exact_counts(s->x, &c);
+	memset(sums, 0, TSS_C_NR * sizeof(*sums));
+	sums[TSS_C_TASKS_FULL] = c.full;
+	return 0;
 }
 
 /* Every task record, and room to list as many finished ones. */
 static int read_tasks(struct top_bpf *s, size_t *n)
 {
 	s->tasks.len = 0;
-	int err = tsc_bpfmap_dump(bpf_map__fd(s->skel->maps.task_stats), &s->tasks);
+	int err = s->x ? top_exact_tasks(s->x, &s->tasks) :
+			 tsc_bpfmap_dump(bpf_map__fd(s->skel->maps.task_stats), &s->tasks);
 	if (!err)
 		err = tsc_grow((void **)&s->dead, &s->dead_cap, s->tasks.len, sizeof(*s->dead));
 	*n = s->tasks.len;
@@ -225,17 +252,21 @@ static uint64_t exact_thread(struct top_bpf *s, struct top_model *m, struct top_
 			     uint64_t now)
 {
 	struct tss_thread th;
-	__u32 tid = (__u32)t->tid;
+	__u32 tid = (__u32)record_tid(s, t);
 	t->run_current = t->run_since = 0;
-	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.thread_stats), &tid, &th) ||
+	if ((s->x ? top_exact_thread(s->x, (int32_t)tid, &th) :
+		    bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.thread_stats), &tid, &th)) ||
 	    !th.since_ns) {
 		if (!t->current || !s->attach_ns || now <= s->attach_ns)
 			return t->run_ns;
 		th = (struct tss_thread){ .current = t->current, .since_ns = s->attach_ns,
 					  .switches = t->bpf_switches };
 		const struct tss_task zero = { 0 };
-		bpf_map_update_elem(bpf_map__fd(s->skel->maps.task_stats), &th.current, &zero,
-				    BPF_NOEXIST);
+		if (s->x)
+			top_exact_seed(s->x, th.current);
+		else
+			bpf_map_update_elem(bpf_map__fd(s->skel->maps.task_stats), &th.current,
+					    &zero, BPF_NOEXIST);
 	}
 	/* the switch events: every thread's, since attach, kept when it goes */
 	m->s_switch += grown(th.switches, &t->bpf_switches);
@@ -251,7 +282,7 @@ static uint64_t exact_thread(struct top_bpf *s, struct top_model *m, struct top_
  * its thread in a system call, is switched in without running) nor a count of samples. */
 static void read_threads(struct top_bpf *s, struct top_model *m, uint64_t now, double dt)
 {
-	int tfd = bpf_map__fd(s->skel->maps.thread_stats);
+	int tfd = s->skel ? bpf_map__fd(s->skel->maps.thread_stats) : -1;
 	for (size_t i = 0; i < m->nthreads; i++) {
 		struct top_thread *t = &m->threads[i];
 		uint64_t sn = tsc_procstat_sched_ns(s->procfd, t->tid);
@@ -353,7 +384,9 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 			t->cpu_pct = dt > 0 ? share((double)th->unsampled_ns / 1e7 / dt) : 0;
 		}
 	}
-	if (ndead) {
+	if (ndead && s->x) {
+		top_exact_forget(s->x, s->dead, ndead);
+	} else if (ndead) {
 		int fd = bpf_map__fd(s->skel->maps.task_stats);
 		__u32 count = (__u32)ndead;
 		if (bpf_map_delete_batch(fd, s->dead, &count, NULL))

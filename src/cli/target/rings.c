@@ -20,6 +20,7 @@ struct ring {
 	uint64_t head;           /* as read last */
 	uint64_t fired0[TSC_EV_EVENTS_NR + 1], fired[TSC_EV_EVENTS_NR + 1];
 	uint64_t lapped;
+	uint64_t gap;            /* slots lapped since the last event handed on (mark_gaps) */
 	struct tsc_ring_dstats st;
 	int bad, gone;           /* no longer read: failed a check, or went with its loop */
 	/* this drain's copy: slots [lo, hi) */
@@ -36,6 +37,7 @@ struct tsc_rings {
 	struct ts_debug_desc d;
 	enum tsc_rings_from from;
 	int scanned;             /* a scan happened: rings found later are new ones */
+	int gaps;                /* hand on a LOST event where a ring was lapped */
 	struct ring *r[TSC_RINGS_MAX];
 	size_t n;
 	struct ts_ring_hdr *hdrs; /* one header read per ring */
@@ -312,6 +314,7 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 		if (safe > lo)
 			lo = safe < g->hi ? safe : g->hi;
 		g->lapped += lo - g->pos;
+		g->gap += lo - g->pos;
 		g->clock.t1 = tnow;
 		g->clock.m1 = mnow;
 		g->cur = (struct tsc_ring_cursor){ .slots = g->buf + (lo - g->lo) * 4, .pos0 = lo,
@@ -329,12 +332,26 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 				best = R->r[i];
 		if (!best)
 			break;
+		if (best->gap && R->gaps) {
+			const struct tsc_event lost = {
+				.ts_ns = best->ev.ev.ts_ns, .type = TSC_EV_LOST, .tid = best->tid,
+				.lost = { .type = 0, .count = best->gap },
+			};
+			if ((err = fn(ctx, &lost)))
+				return err;
+		}
+		best->gap = 0;
 		if ((err = fn(ctx, &best->ev.ev)))
 			return err;
 		n++;
 		best->has_ev = tsc_ring_next(&best->cur, &best->ev);
 	}
 	return n;
+}
+
+void tsc_rings_mark_gaps(struct tsc_rings *R)
+{
+	R->gaps = 1;
 }
 
 size_t tsc_rings_count(const struct tsc_rings *R)
@@ -357,6 +374,27 @@ void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats 
 	st->malformed = g->st.malformed;
 	st->partial = g->st.partial;
 	st->bad = g->bad;
+}
+
+void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
+		      uint64_t lost[TSC_EV_EVENTS_NR + 1])
+{
+	memset(sum, 0, sizeof(*sum));
+	memset(lost, 0, (TSC_EV_EVENTS_NR + 1) * sizeof(*lost));
+	for (size_t i = 0; i < R->n; i++) {
+		struct tsc_ring_stats st;
+		tsc_rings_stats(R, i, &st);
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
+			sum->fired[t] += st.fired[t];
+			sum->received[t] += st.received[t];
+			if (st.fired[t] > st.received[t])
+				lost[t] += st.fired[t] - st.received[t];
+		}
+		sum->lapped += st.lapped;
+		sum->malformed += st.malformed;
+		sum->partial += st.partial;
+		sum->bad += st.bad;
+	}
 }
 
 const char *tsc_rings_error(const struct tsc_rings *R)

@@ -29,6 +29,13 @@ struct tsc_memsrc;
 #define TSC_RINGS_MAX 256                   /* rings read at most (= loops of the runtime) */
 #define TSC_RING_MAX_NSLOTS (1ull << 27)    /* 4 GiB of slots: a larger ring is refused */
 
+/* How often a reader drains (record, top --exact): a 16 MiB ring holds 50 ms of a ping-pong's
+ * 10 million events a second; at once again after a drain of TSC_RINGS_BUSY events or more;
+ * and the loop table is read for new rings every TSC_RINGS_SCAN_NS. */
+#define TSC_RINGS_DRAIN_MS 10
+#define TSC_RINGS_BUSY 65536
+#define TSC_RINGS_SCAN_NS 100000000ull
+
 /* Ring time to CLOCK_MONOTONIC: mono = m0 + (t - t0) * (m1 - m0) / (t1 - t0), or t itself. */
 struct tsc_ring_clock {
 	int tsc;                 /* timestamps are TSC ticks */
@@ -83,6 +90,11 @@ typedef int (*tsc_rings_fn)(void *ctx, const struct tsc_event *ev);
  * slots per ring (0: all). Returns the events handed on, or < 0 (fn's error, or -errno). A
  * ring whose header fails validation is dropped, with its reason in tsc_rings_error. */
 long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx);
+/* From now on a drain also hands fn, before a ring's first event after slots overwritten
+ * unread, a TSC_EV_LOST event of the ring's thread at that event's time (lost.type 0,
+ * lost.count the slots): where a reader that keeps state per thread (top) must resync. Not
+ * counted in the drain's return. */
+void tsc_rings_mark_gaps(struct tsc_rings *R);
 
 struct tsc_ring_stats {
 	int32_t tid;
@@ -95,6 +107,10 @@ struct tsc_ring_stats {
 };
 size_t tsc_rings_count(const struct tsc_rings *R);
 void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st);
+/* Every ring's stats summed (tid, loop_id, addr 0; bad: rings no longer read), and lost[type]:
+ * what each ring fired and never received, summed over the rings. */
+void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
+		      uint64_t lost[TSC_EV_EVENTS_NR + 1]);
 /* The first validation failure seen, or NULL. */
 const char *tsc_rings_error(const struct tsc_rings *R);
 void tsc_rings_free(struct tsc_rings *R); /* accepts NULL */

@@ -230,6 +230,11 @@ static void json_frame_head(struct tsc_json *w, const struct top_model *m, uint6
 	tsc_json_i64(w, m->pid);
 	tsc_json_key(w, "mode");
 	tsc_json_lit(w, !meas ? "registry" : m->exact ? "exact" : "sampling");
+	tsc_json_key(w, "exact_from");
+	if (m->exact)
+		tsc_json_lit(w, m->rings ? "rings" : "uprobes");
+	else
+		tsc_json_null(w);
 	tsc_json_key(w, "hz");
 	if (m->hz > 0)
 		tsc_json_i64(w, m->hz);

@@ -24,6 +24,7 @@
 #include "target/walk.h"
 
 struct tsc_remote;
+struct top_exact;
 
 enum top_sort { TOP_SORT_CPU, TOP_SORT_AGE, TOP_SORT_NAME, TOP_SORT_ID, TOP_SORT_SWITCHES,
 		 TOP_SORT_WAITED };
@@ -76,6 +77,7 @@ struct top_thread {
 struct top_model {
 	int pid;
 	int exact, hz;
+	int rings;                  /* exact: from the event rings (else the task_switch uprobe) */
 	double interval;            /* the refresh interval asked for, seconds */
 	struct top_task *tasks;     /* sorted by address */
 	size_t ntasks, cap;
@@ -116,14 +118,48 @@ int top_reg_refresh(struct top_reg *g, struct top_model *m);
 /* ---- probes/sampler.c: samples or switch times ---- */
 struct top_bpf;
 /* Load bpf/sampler.bpf.c for m->pid; sampling: a CPU-clock event per CPU at m->hz; exact:
- * the task_switch probe of r's runtime binary. Prints why on failure; returns 0 or -errno. */
-int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_bpf **out);
+ * the task_switch probe of r's runtime binary, or with x no BPF: the records x keeps from
+ * the event rings. Prints why on failure; returns 0 or -errno. */
+int top_bpf_open(struct top_model *m, struct tsc_remote *r, struct top_exact *x,
+		 struct top_bpf **out);
 void top_bpf_close(struct top_bpf *s);
 /* Tell the sampler where each loop thread's current-task slot is (after top_reg_refresh). */
 int top_bpf_set_slots(struct top_bpf *s, const struct top_model *m);
 /* Read samples or times into m's tasks and threads (rates over m->dt), forget finished
  * tasks' records; adds its counters to m. Returns 0 or -errno. */
 int top_bpf_read(struct top_bpf *s, struct top_model *m);
+
+/* ---- top/exact.c: --exact from the event rings ---- */
+struct top_exact;
+struct tss_thread;
+struct tsc_bpfmap_dump;
+/* Find r's event rings and hold the rings probe (the loops write from then on). 0;
+ * -ENOTSUP, nothing said, when its runtime has no rings (descriptor ABI version 1, or no
+ * rings probe: only probes.h); or another -errno, said on stderr. */
+int top_exact_open(struct tsc_remote *r, struct top_exact **out);
+void top_exact_close(struct top_exact *x); /* lets go of the probe; accepts NULL */
+/* Drain every ring into the switch accounting (and look for new rings now and then): the
+ * events read, or -errno (the target gone). */
+long top_exact_drain(struct top_exact *x);
+/* Since top attached, from what the rings fired: */
+struct top_exact_counts {
+	uint64_t created, finished, renamed, events;
+	uint64_t lost;              /* events overwritten before they were read */
+	uint64_t malformed;         /* slots that failed validation: the target wrote over them */
+	uint64_t full;              /* switch accounting records that found no room */
+	uint64_t resyncs;           /* a thread's accounting restarted after lost records */
+	const char *error;          /* a ring no longer read, and why; NULL */
+};
+void top_exact_counts(const struct top_exact *x, struct top_exact_counts *c);
+/* For probes/sampler.c, the records of bpf/sampler.h as the BPF maps hold them on the uprobe
+ * path: a thread's (by the target's tid; -ENOENT: none yet), every task's appended to d; a
+ * zero record for id unless it has one; records of tasks and threads gone forgotten. */
+int top_exact_thread(const struct top_exact *x, int32_t tid, struct tss_thread *out);
+uint64_t top_exact_attach_ns(const struct top_exact *x);
+void top_exact_seed(struct top_exact *x, uint64_t id);
+int top_exact_tasks(const struct top_exact *x, struct tsc_bpfmap_dump *d);
+void top_exact_forget(struct top_exact *x, const uint64_t *ids, size_t n);
+void top_exact_forget_thread(struct top_exact *x, int32_t tid);
 
 /* ---- top/model.c ---- */
 void top_model_free(struct top_model *m);

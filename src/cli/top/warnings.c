@@ -43,8 +43,8 @@ static void long_runs(struct top_model *m)
 			/* switched in at run_since (CLOCK_MONOTONIC, as taken_ns), not out since */
 			w.ns = m->taken_ns - th->run_since;
 			snprintf(w.evidence, sizeof(w.evidence),
-				 "switched in %.3fs ago by the switch probe, not out since",
-				 w.ns / 1e9);
+				 "switched in %.3fs ago by the %s, not out since", w.ns / 1e9,
+				 m->rings ? "switch record of its ring" : "switch probe");
 		} else {
 			/* sampling, or switched in before --exact attached: a lower bound */
 			if (th->streak_reads < 2)
