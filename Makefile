@@ -121,6 +121,7 @@ PROGS_C := $(wildcard tests/progs/*.c)
 PROGS := $(foreach p,$(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROGS_C)),$(p) $(p)-shared $(p)-stripped)
 # Victims also linked against the first-form runtime (libtaskscope-v1.a): NAME-v1.
 PROGS += $(BUILD)/progs/waits-v1
+PROGS += $(BUILD)/progs/cpu_hogs-v1
 # Libraries victims load with dlopen: tests/progs/lib/NAME.c -> $(BUILD)/progs/libNAME.so
 PROG_LIBS := $(patsubst tests/progs/lib/%.c,$(BUILD)/progs/lib%.so,$(wildcard tests/progs/lib/*.c))
 

@@ -315,19 +315,17 @@ static void close_target(struct top *t)
 
 enum wake { WAKE_TIMER, WAKE_SIGNAL, WAKE_EXITED, WAKE_INPUT };
 
-/* With the rings, drain them when due: often enough that a ring does not wrap between two
- * drains (a 16 MiB ring holds 50 ms of the fastest ping-pong), at once again after a busy
- * one. Returns when the next is due. */
+/* With the rings, drain them when due (top_exact_period_ns: before a ring wraps at its
+ * pace). Returns when the next is due. */
 static uint64_t drain_due(struct top *t, uint64_t now)
 {
 	if (!t->x)
 		return UINT64_MAX;
 	if (now < t->next_drain)
 		return t->next_drain;
-	long n = top_exact_drain(t->x);
-	now = tsc_now_ns();
 	/* an error: the next refresh reads the rings again and says what is wrong */
-	t->next_drain = n >= TSC_RINGS_BUSY ? now : now + TSC_RINGS_DRAIN_MS * 1000000ull;
+	(void)top_exact_drain(t->x);
+	t->next_drain = top_exact_read_ns(t->x) + top_exact_period_ns(t->x);
 	return t->next_drain;
 }
 

@@ -292,10 +292,15 @@ static void read_threads(struct top_bpf *s, struct top_model *m, uint64_t now, d
 		t->credit = 0;
 		t->unsampled_ns = 0;
 		if (s->exact) {
-			/* shared by time switched in, never more than that time */
+			/* shared by time switched in, never more than that time; from rings that
+			 * lost records, the time they told of stands for the interval's */
 			uint64_t in = grown(exact_thread(s, m, t, now), &t->run_ns);
+			uint64_t gap = s->x ? grown(top_exact_gap_ns(s->x, record_tid(s, t), now),
+						    &t->gap_ns) : 0;
+			double span = dt * 1e9, scale = gap && gap < span ? span / (span - gap) : 1;
 			if (t->known && in) {
-				t->credit = cpu < in ? (double)cpu / (double)in : 1;
+				double est = (double)in * scale;
+				t->credit = scale * ((double)cpu < est ? (double)cpu / est : 1);
 				task_ns = (double)in * t->credit;
 			}
 		} else {
@@ -347,7 +352,9 @@ int top_bpf_read(struct top_bpf *s, struct top_model *m)
 	m->s_err = sums[TSS_C_READ_ERR];
 
 	double dt = m->dt > 0 ? m->dt : 0;
-	uint64_t now = tsc_now_ns();
+	/* exact: what runs now has run since its switch in, up to now; from the rings, up to
+	 * their last read (what came after is in them, not read yet) */
+	uint64_t now = s->x ? top_exact_read_ns(s->x) : tsc_now_ns();
 	read_threads(s, m, now, dt);
 	if ((err = tsc_idmap_reset(&s->by_tid, m->nthreads, tsc_hash_key)))
 		return err;

@@ -323,6 +323,19 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 		g->pos = g->hi;
 		g->has_ev = tsc_ring_next(&g->cur, &g->ev);
 	}
+	/* where a ring lost slots, before any of its events (mark_gaps) */
+	for (size_t i = 0; i < R->n && R->gaps; i++) {
+		struct ring *g = R->r[i];
+		if (!g->gap || g->bad)
+			continue;
+		const struct tsc_event lost = {
+			.ts_ns = g->has_ev ? g->ev.ev.ts_ns : mnow, .type = TSC_EV_LOST, .tid = g->tid,
+			.lost = { .type = 0, .count = g->gap },
+		};
+		g->gap = 0;
+		if ((err = fn(ctx, &lost)))
+			return err;
+	}
 	/* merged by time: a few rings, so a scan for the earliest beats a heap */
 	long n = 0;
 	for (;;) {
@@ -332,15 +345,6 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 				best = R->r[i];
 		if (!best)
 			break;
-		if (best->gap && R->gaps) {
-			const struct tsc_event lost = {
-				.ts_ns = best->ev.ev.ts_ns, .type = TSC_EV_LOST, .tid = best->tid,
-				.lost = { .type = 0, .count = best->gap },
-			};
-			if ((err = fn(ctx, &lost)))
-				return err;
-		}
-		best->gap = 0;
 		if ((err = fn(ctx, &best->ev.ev)))
 			return err;
 		n++;
@@ -374,6 +378,7 @@ void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats 
 	st->malformed = g->st.malformed;
 	st->partial = g->st.partial;
 	st->bad = g->bad;
+	st->nslots = g->nslots;
 }
 
 void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,

@@ -90,9 +90,10 @@ typedef int (*tsc_rings_fn)(void *ctx, const struct tsc_event *ev);
  * slots per ring (0: all). Returns the events handed on, or < 0 (fn's error, or -errno). A
  * ring whose header fails validation is dropped, with its reason in tsc_rings_error. */
 long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx);
-/* From now on a drain also hands fn, before a ring's first event after slots overwritten
- * unread, a TSC_EV_LOST event of the ring's thread at that event's time (lost.type 0,
- * lost.count the slots): where a reader that keeps state per thread (top) must resync. Not
+/* From now on a drain also hands fn, for each ring that lost slots (overwritten unread), a
+ * TSC_EV_LOST event of the ring's thread (lost.type 0, lost.count the slots) before any
+ * event of the drain, at the time of the ring's first event after them (or of the drain,
+ * when none is left): where a reader that keeps state per thread (top) must resync. Not
  * counted in the drain's return. */
 void tsc_rings_mark_gaps(struct tsc_rings *R);
 
@@ -104,6 +105,7 @@ struct tsc_ring_stats {
 	uint64_t lapped;         /* slots overwritten before they were read */
 	uint64_t malformed, partial;
 	int bad;                 /* the header failed validation: no longer read */
+	uint64_t nslots;         /* its size */
 };
 size_t tsc_rings_count(const struct tsc_rings *R);
 void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st);

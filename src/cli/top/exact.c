@@ -33,6 +33,10 @@
 struct xthread {
 	int32_t tid;                /* the ring's thread, the target's pid namespace */
 	struct tss_thread v;
+	uint64_t last_ns;           /* its last record's time: its state held until then */
+	/* time no record tells of: from the last record before a lost stretch of its ring to
+	 * the first switch after it */
+	uint64_t gap_ns, gap_since; /* up to gap_since, and since then (0: none now) */
 };
 
 struct top_exact {
@@ -40,6 +44,9 @@ struct top_exact {
 	int semfd;                  /* the rings probe, held */
 	uint64_t attach_ns;         /* the rings on from then (as the BPF side's attach_ns) */
 	uint64_t last_scan;
+	uint64_t read_ns;           /* the last drain began: every record before is read */
+	uint64_t fired[TSC_RINGS_MAX]; /* each ring's records, as of that drain */
+	uint64_t period_ns;         /* the next drain is due this long after it */
 	struct xthread th[TSC_RINGS_MAX]; /* a thread per ring at most: a ring has one tid */
 	size_t nth;
 	struct tsc_idmap th_idx;    /* tid -> index in th */
@@ -48,18 +55,18 @@ struct top_exact {
 	uint64_t gaps;              /* resyncs: a thread's records overwritten before read */
 };
 
-static struct tss_thread *thread_get(struct top_exact *x, int32_t tid)
+static struct xthread *thread_get(struct top_exact *x, int32_t tid)
 {
 	uint64_t key = (uint32_t)tid;
 	uint64_t *k = tsc_idmap_get(&x->th_idx, key);
 	if (k)
-		return &x->th[*k].v;
+		return &x->th[*k];
 	if (!key || x->nth == TSC_RINGS_MAX || tsc_idmap_put(&x->th_idx, key, x->nth)) {
 		x->full++;
 		return NULL;
 	}
 	x->th[x->nth] = (struct xthread){ .tid = tid };
-	return &x->th[x->nth++].v;
+	return &x->th[x->nth++];
 }
 
 static void credit(struct top_exact *x, uint64_t id, uint64_t ns)
@@ -72,12 +79,14 @@ static void credit(struct top_exact *x, uint64_t id, uint64_t ns)
 }
 
 /* tss_switch's accounting (bpf/sampler.bpf.c), at the record's time. */
-static void on_switch(struct top_exact *x, const struct tsc_event *ev)
+static void on_switch(struct top_exact *x, struct xthread *xt, const struct tsc_event *ev)
 {
-	struct tss_thread *th = thread_get(x, ev->tid);
+	struct tss_thread *th = &xt->v;
 	uint64_t now = ev->ts_ns;
-	if (!th)
-		return;
+	if (xt->gap_since) {
+		xt->gap_ns += now > xt->gap_since ? now - xt->gap_since : 0;
+		xt->gap_since = 0;
+	}
 	/* the first switch seen: prev has run since the rings came on, at least */
 	if (!th->since_ns && ev->sw.prev && x->attach_ns && x->attach_ns < now) {
 		th->current = ev->sw.prev;
@@ -92,34 +101,45 @@ static void on_switch(struct top_exact *x, const struct tsc_event *ev)
 	th->switches++;
 }
 
-/* What ran on the thread from now until its next switch is not known: nothing is credited
- * (since_ns set: the first-switch rule above is for the start only). */
-static void resync(struct top_exact *x, const struct tsc_event *ev)
+/* What runs on the thread until its next switch is not known. The task switched in ran
+ * until the thread's last record read, at least; from then on nothing is credited (since_ns
+ * set: the first-switch rule above is for the start only), and after a lost stretch that
+ * time is left out of what the thread's known time stands for (top_exact_gap_ns). */
+static void resync(struct top_exact *x, struct xthread *xt, const struct tsc_event *ev, int gap)
 {
-	struct tss_thread *th = thread_get(x, ev->tid);
-	if (!th)
-		return;
+	struct tss_thread *th = &xt->v;
+	uint64_t end = gap && xt->last_ns ? xt->last_ns : ev->ts_ns;
+	if (th->current && th->since_ns && end > th->since_ns) {
+		credit(x, th->current, end - th->since_ns);
+		th->run_ns += end - th->since_ns;
+	}
 	th->current = 0;
-	th->since_ns = ev->ts_ns ? ev->ts_ns : 1;
+	th->since_ns = end ? end : 1;
+	if (gap && !xt->gap_since)
+		xt->gap_since = th->since_ns;
 }
 
 static int on_event(void *ctx, const struct tsc_event *ev)
 {
 	struct top_exact *x = ctx;
+	struct xthread *xt = thread_get(x, ev->tid);
+	if (!xt)
+		return 0;
 	switch (ev->type) {
 	case TSC_EV_SWITCH:
-		on_switch(x, ev);
+		on_switch(x, xt, ev);
 		break;
 	case TSC_EV_LOST:
 		x->gaps++;
-		resync(x, ev);
-		break;
+		resync(x, xt, ev, 1);
+		return 0; /* its time is the next record's */
 	case TSC_EV_THREAD_START:
 	case TSC_EV_THREAD_STOP:
 		/* a loop begins or ends on the thread: its id may be another loop's next */
-		resync(x, ev);
+		resync(x, xt, ev, 0);
 		break;
 	}
+	xt->last_ns = ev->ts_ns;
 	return 0;
 }
 
@@ -164,6 +184,29 @@ void top_exact_close(struct top_exact *x)
 	free(x);
 }
 
+/* The next drain comes before the busiest ring, at the pace of the last interval, fills a
+ * quarter of its slots (a record is one slot mostly): within TSC_RINGS_DRAIN_MS, as record
+ * drains, and down to MIN_PERIOD_NS for a ring as fast as a ping-pong (a 16 MiB ring holds
+ * about 5 ms of one here), below which top could not decode as fast anyway. */
+#define MIN_PERIOD_NS 1000000ull
+static uint64_t next_period(struct top_exact *x, uint64_t dt)
+{
+	uint64_t period = TSC_RINGS_DRAIN_MS * 1000000ull;
+	for (size_t i = 0; i < tsc_rings_count(x->rings) && i < TSC_RINGS_MAX; i++) {
+		struct tsc_ring_stats st;
+		uint64_t fired = 0;
+		tsc_rings_stats(x->rings, i, &st);
+		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+			fired += st.fired[t];
+		uint64_t d = fired - x->fired[i];
+		x->fired[i] = fired;
+		/* d records in dt ns: a quarter of the ring in nslots / 4 * dt / d */
+		if (d && dt && !st.bad && (double)st.nslots / 4 * (double)dt / (double)d < period)
+			period = (uint64_t)((double)st.nslots / 4 * (double)dt / (double)d);
+	}
+	return period < MIN_PERIOD_NS ? MIN_PERIOD_NS : period;
+}
+
 long top_exact_drain(struct top_exact *x)
 {
 	uint64_t now = tsc_now_ns();
@@ -173,7 +216,22 @@ long top_exact_drain(struct top_exact *x)
 			return err;
 		x->last_scan = now;
 	}
-	return tsc_rings_drain(x->rings, 0, on_event, x);
+	uint64_t prev = x->read_ns;
+	x->read_ns = tsc_now_ns();
+	long n = tsc_rings_drain(x->rings, 0, on_event, x);
+	if (n >= 0)
+		x->period_ns = next_period(x, x->read_ns - prev);
+	return n;
+}
+
+uint64_t top_exact_period_ns(const struct top_exact *x)
+{
+	return x->period_ns;
+}
+
+uint64_t top_exact_read_ns(const struct top_exact *x)
+{
+	return x->read_ns;
 }
 
 void top_exact_counts(const struct top_exact *x, struct top_exact_counts *c)
@@ -205,6 +263,15 @@ int top_exact_thread(const struct top_exact *x, int32_t tid, struct tss_thread *
 		return -ENOENT;
 	*out = x->th[*k].v;
 	return 0;
+}
+
+uint64_t top_exact_gap_ns(const struct top_exact *x, int32_t tid, uint64_t now)
+{
+	uint64_t *k = tsc_idmap_get(&x->th_idx, (uint32_t)tid);
+	if (!k)
+		return 0;
+	const struct xthread *xt = &x->th[*k];
+	return xt->gap_ns + (xt->gap_since && now > xt->gap_since ? now - xt->gap_since : 0);
 }
 
 uint64_t top_exact_attach_ns(const struct top_exact *x)

@@ -62,6 +62,7 @@ struct top_thread {
 	double task_pct;            /* of which running a task */
 	/* last cumulative values */
 	uint64_t samples, task_samples, run_ns, sched_ns, bpf_switches;
+	uint64_t gap_ns;            /* exact from the rings: time no record told of */
 	uint64_t run_current, run_since; /* exact: the task switched in now, and since when */
 	/* this interval: the thread's CPU ns per ns a task was switched in (exact, at most 1)
 	 * or per sample of a task (sampling): how its tasks' shares become CPU time */
@@ -141,6 +142,10 @@ void top_exact_close(struct top_exact *x); /* lets go of the probe; accepts NULL
 /* Drain every ring into the switch accounting (and look for new rings now and then): the
  * events read, or -errno (the target gone). */
 long top_exact_drain(struct top_exact *x);
+/* When the last drain began: the records written before were all read then. */
+uint64_t top_exact_read_ns(const struct top_exact *x);
+/* How long after the last drain the next is due: before a ring fills at its pace. */
+uint64_t top_exact_period_ns(const struct top_exact *x);
 /* Since top attached, from what the rings fired: */
 struct top_exact_counts {
 	uint64_t created, finished, renamed, events;
@@ -155,6 +160,9 @@ void top_exact_counts(const struct top_exact *x, struct top_exact_counts *c);
  * path: a thread's (by the target's tid; -ENOENT: none yet), every task's appended to d; a
  * zero record for id unless it has one; records of tasks and threads gone forgotten. */
 int top_exact_thread(const struct top_exact *x, int32_t tid, struct tss_thread *out);
+/* The thread's time, up to now, that no record tells of: from each lost stretch of its ring
+ * to its next switch. */
+uint64_t top_exact_gap_ns(const struct top_exact *x, int32_t tid, uint64_t now);
 uint64_t top_exact_attach_ns(const struct top_exact *x);
 void top_exact_seed(struct top_exact *x, uint64_t id);
 int top_exact_tasks(const struct top_exact *x, struct tsc_bpfmap_dump *d);
