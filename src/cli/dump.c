@@ -184,6 +184,9 @@ static void json_event(struct dump *d, const struct tsc_event *ev)
 		tsc_json_key(o, "file");
 		tsc_json_string(o, ev->exec.file);
 		break;
+	case TSC_EV_READY:
+		json_task_ref(d, "id", "id_name", ev->ready.id);
+		break;
 	}
 	tsc_json_end_obj(o);
 	tsc_json_ch(o, '\n');

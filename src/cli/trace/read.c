@@ -680,7 +680,26 @@ static int read_exec(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
 	return 1;
 }
 
-/* An extension record at p (its type byte t read): the exec record into ev (1), or any other
+/* The ready extension record (1.3): time, zigzag tid, id; nothing after them. */
+static int read_ready(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
+		      const uint8_t *end, struct tsc_event *ev)
+{
+	uint64_t ts, tid, id;
+	if (vget(&p, end, &ts) || vget(&p, end, &tid) || vget(&p, end, &id))
+		return rec_error(r, at, "truncated ready record");
+	if (p != end || !id)
+		return rec_error(r, at, "a malformed ready record");
+	memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = ts;
+	ev->type = TSC_EV_READY;
+	ev->tid = (int32_t)tf_unzigzag(tid);
+	ev->ready.id = id;
+	r->rpos = (size_t)(end - r->raw);
+	r->irec++;
+	return 1;
+}
+
+/* An extension record at p (its type byte t read): the exec or ready record into ev (1), or any other
  * skipped with a warning once per type (0); < 0 on a fault. This and read_lost are rare
  * records, kept out of the event loop's code: inlined into it, they cost dump 3-5%. */
 __attribute__((cold, noinline)) static int
@@ -694,6 +713,8 @@ read_ext(struct tsc_trace_reader *r, size_t at, const uint8_t *p, const uint8_t 
 		return rec_error(r, at, "an extension record overruns the block");
 	if (type == TF_EXT_EXEC)
 		return read_exec(r, at, p, p + len, ev);
+	if (type == TF_EXT_READY)
+		return read_ready(r, at, p, p + len, ev);
 	p += len;
 	if (type < 256 && !(r->warned[type / 64] & 1ull << (type % 64))) {
 		r->warned[type / 64] |= 1ull << (type % 64);

@@ -21,7 +21,7 @@
 
 #define TSC_TRACE_MAGIC "TSCTRACE"    /* 8 bytes, no NUL */
 #define TSC_TRACE_MAJOR 1             /* a reader refuses another major */
-#define TSC_TRACE_MINOR 2             /* a reader reads any minor of its major */
+#define TSC_TRACE_MINOR 3             /* a reader reads any minor of its major */
 
 /* Event types: the record type byte's low 5 bits in the file. Append-only. */
 enum tsc_ev_type {
@@ -35,6 +35,9 @@ enum tsc_ev_type {
 	TSC_EV_LOST = 8,         /* count events of type lost.type never reached the file */
 	TSC_EV_EXEC = 9,         /* the process exec'd exec.file: the recording ends here (1.1,
 				  * an extension record in the file) */
+	TSC_EV_READY = 10,       /* id became ready on its loop's thread tid (woken or started;
+				  * a yield's WAIT is its own ready instant): 1.3, an extension
+				  * record; written from the rings only */
 	TSC_EV_NR,
 };
 #define TSC_EV_EVENTS_NR 7       /* types 1..7 are events; per-type arrays index by type */
@@ -52,6 +55,7 @@ struct tsc_event {
 		struct { uint64_t loop; int32_t tid; } thread;
 		struct { uint32_t type; uint64_t count; } lost;
 		struct { const char *file; } exec;
+		struct { uint64_t id; } ready;
 	};
 };
 

@@ -61,7 +61,7 @@ static const char *const ev_names[] = {
 	[TSC_EV_FINISH] = "finish",          [TSC_EV_RENAME] = "rename",
 	[TSC_EV_WAIT] = "wait",              [TSC_EV_THREAD_START] = "thread_start",
 	[TSC_EV_THREAD_STOP] = "thread_stop", [TSC_EV_LOST] = "lost",
-	[TSC_EV_EXEC] = "exec",
+	[TSC_EV_EXEC] = "exec",              [TSC_EV_READY] = "ready",
 };
 
 const char *tsc_ev_name(uint32_t type)
@@ -476,6 +476,22 @@ static void note_time(struct tsc_trace_writer *w, uint64_t ts)
 		w->t_max = ts;
 }
 
+/* READY (1.3) is an extension record, self-contained (its absolute time, its thread, the
+ * id): a reader older than 1.3 skips it without losing the deltas of the records after it. */
+static int write_ready(struct tsc_trace_writer *w, const struct tsc_event *ev)
+{
+	uint8_t buf[32], *p = buf;
+	if (!ev->ready.id)
+		return -EINVAL;
+	p = vput(p, ev->ts_ns);
+	p = vput(p, tf_zigzag(ev->tid));
+	p = vput(p, ev->ready.id);
+	int err = tsc_trace_ext(w, TF_EXT_READY, buf, (size_t)(p - buf));
+	if (!err)
+		note_time(w, ev->ts_ns);
+	return err;
+}
+
 int tsc_trace_event(struct tsc_trace_writer *w, const struct tsc_event *ev)
 {
 	if (w->err)
@@ -484,6 +500,8 @@ int tsc_trace_event(struct tsc_trace_writer *w, const struct tsc_event *ev)
 		return -EINVAL;
 	if (ev->type == TSC_EV_LOST)
 		return tsc_trace_lost(w, ev->lost.type, ev->lost.count, ev->ts_ns);
+	if (ev->type == TSC_EV_READY)
+		return write_ready(w, ev);
 	if (ev->type < 1 || ev->type > TSC_EV_EVENTS_NR)
 		return -EINVAL;
 	if (need_new_block(w) && (w->err = tsc_trace_flush(w)))
