@@ -680,20 +680,31 @@ static int read_exec(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
 	return 1;
 }
 
-/* The ready extension record (1.3): time, zigzag tid, id; nothing after them. */
+/* The ready extension record (1.3): zigzag time delta from the previous record, a thread
+ * (slot + 1 of the block's table, or 0 and a zigzag tid), the id (a zigzag delta from that
+ * slot's last id, or whole). It reads the block's state and changes none of it: a reader that
+ * skips it (older than 1.3) decodes the records after it alike. */
 static int read_ready(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
 		      const uint8_t *end, struct tsc_event *ev)
 {
-	uint64_t ts, tid, id;
-	if (vget(&p, end, &ts) || vget(&p, end, &tid) || vget(&p, end, &id))
+	uint64_t dt, tref, tid, d;
+	if (vget(&p, end, &dt) || vget(&p, end, &tref))
 		return rec_error(r, at, "truncated ready record");
-	if (p != end || !id)
-		return rec_error(r, at, "a malformed ready record");
 	memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = ts;
+	if (tref) {
+		if (tref > r->nthr || vget(&p, end, &d))
+			return rec_error(r, at, "a ready record of no thread");
+		ev->tid = r->thr_tid[tref - 1];
+		ev->ready.id = r->thr_last[tref - 1] + (uint64_t)tf_unzigzag(d);
+	} else {
+		if (vget(&p, end, &tid) || vget(&p, end, &ev->ready.id))
+			return rec_error(r, at, "truncated ready record");
+		ev->tid = (int32_t)tf_unzigzag(tid);
+	}
+	if (p != end || !ev->ready.id)
+		return rec_error(r, at, "a malformed ready record");
+	ev->ts_ns = r->t_prev + (uint64_t)tf_unzigzag(dt);
 	ev->type = TSC_EV_READY;
-	ev->tid = (int32_t)tf_unzigzag(tid);
-	ev->ready.id = id;
 	r->rpos = (size_t)(end - r->raw);
 	r->irec++;
 	return 1;
