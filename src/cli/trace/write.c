@@ -493,7 +493,9 @@ static int thread_find(const struct tsc_trace_writer *w, int32_t tid)
  * block's state and changes none of it (the previous time, the thread table, each thread's
  * last id), so the records after it decode alike in a reader that skipped it. Its time is a
  * delta from the previous record's, its thread a slot of the table when it is there, its id
- * a delta from that thread's last: about 2 bytes where absolute values took 12. */
+ * a delta from that thread's last: 5 to 7 bytes before compression, where absolute values
+ * took 14. Most of what is left is the time (nanoseconds, not compressible); a demo trace
+ * stores a ready in 4.7 bytes, about twice its other events. */
 static int write_ready(struct tsc_trace_writer *w, const struct tsc_event *ev)
 {
 	uint8_t buf[40], *p = buf;
