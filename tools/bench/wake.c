@@ -36,19 +36,7 @@ static void *side_b(void *arg)
 /* One round: 2 * per_side hand-overs. */
 static uint64_t one_round(long per_side)
 {
-	uint64_t t0 = bench_now();
-	ts_task *a = ts_spawn(side_a, (void *)(intptr_t)per_side);
-	ts_task *b = ts_spawn(side_b, (void *)(intptr_t)per_side);
-	if (!a || !b) {
-		perror("ts_spawn");
-		exit(1);
-	}
-	ts_await(a, NULL);
-	ts_await(b, NULL);
-	uint64_t t1 = bench_now();
-	ts_task_unref(a);
-	ts_task_unref(b);
-	return t1 - t0;
+	return bench_pair_ns(side_a, side_b, (void *)(intptr_t)per_side);
 }
 
 static void *bench_main(void *arg)
