@@ -141,7 +141,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtaskscope.a
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
 
 # Trace-file tests link the CLI's trace code (no BPF, no libbpf) and zlib.
-TRACE_SRC := src/cli/trace/write.c src/cli/trace/read.c src/cli/trace/state.c src/cli/out/outfile.c
+TRACE_SRC := src/cli/trace/write.c src/cli/trace/read.c src/cli/trace/state.c src/cli/trace/latency.c src/cli/out/outfile.c
 TRACE_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-trace/%.o,$(TRACE_SRC))
 
 TRACE_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_trace_*.c))

@@ -123,7 +123,8 @@ struct ts_debug_desc {
 #define TS_RING_F_TSC 0x1                   /* timestamps are TSC ticks (tsc0/mono0 convert
 					     * them); else CLOCK_MONOTONIC nanoseconds */
 
-/* Slot types (w0 bits 0..7); 1..7 are the events, numbered as the trace format's. */
+/* Slot types (w0 bits 0..7); 1..7 are the events, numbered as the trace format's (10, READY,
+ * is an extension record there). */
 enum ts_ring_type {
 	TS_RING_CREATE = 1,       /* aux: name slots | coro slots << 4; w2 id, w3 parent;
 				   * then a TS_RING_MORE slot, then the name's, then the coro's */
@@ -136,7 +137,11 @@ enum ts_ring_type {
 	TS_RING_MORE = 8,         /* create's second slot: w1 the loop thread of the task */
 	TS_RING_NAME = 9,         /* a string's bytes: aux its index in the string (0, 1, 2),
 				   * w1..w3 24 bytes; the last slot of a string holds its NUL */
-	TS_RING_TYPES = 16,
+	TS_RING_READY = 10,       /* w2 id: the task was put on its loop's ready queue, by a
+				   * wake or its start (not a yield: the yield's WAIT is its
+				   * ready instant), written by that loop's thread; w3 0 */
+	TS_RING_TYPES = 16,       /* fired[] entries; a reader skips (counts) a one-slot record
+				   * of a type below this that it does not know */
 };
 /* A slot: w0 = type | aux << 8 | (position & 0xffffffffffff) << 16, w1 = time (but in MORE
  * and NAME slots), w2, w3 as the type says. */

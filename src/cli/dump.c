@@ -75,7 +75,9 @@ static void dump_usage(FILE *f)
 		"                tasks and each thread's current task; with --json in the shape\n"
 		"                of `taskscope ps --json`\n"
 		"  -s, --summary per task: lifetime, CPU time (its running slices), switches,\n"
-		"                waits by reason; with lost-event counts\n"
+		"                waits by reason; with lost-event counts; then per loop thread\n"
+		"                the scheduling latency (ready to running: count, p50, p99, max,\n"
+		"                exact; wakes and starts only in a trace from the event rings)\n"
 		"  -h, --help    this help\n\n"
 		"A damaged or cut file is read up to the fault; then the fault is reported and\n"
 		"the exit status is 1. A file without its footer (the recorder was killed) is\n"
@@ -183,6 +185,9 @@ static void json_event(struct dump *d, const struct tsc_event *ev)
 	case TSC_EV_EXEC:
 		tsc_json_key(o, "file");
 		tsc_json_string(o, ev->exec.file);
+		break;
+	case TSC_EV_READY:
+		json_task_ref(d, "id", "id_name", ev->ready.id);
 		break;
 	}
 	tsc_json_end_obj(o);
@@ -548,6 +553,71 @@ static void print_summary(struct dump *d, uint64_t end_ns)
 	free(v);
 }
 
+/* Scheduling latency per loop thread: ready (a READY event, or a yield's WAIT) to the switch
+ * into the task on that thread, every sample kept, so p50, p99 and max are exact. */
+static void latency_json(struct dump *d, struct tsc_tstate_thread *th)
+{
+	struct tsc_json *o = d->o;
+	struct tsc_lat_figs f;
+	tsc_lat_figs(&th->latency, &f);
+	tsc_json_obj(o);
+	tsc_json_schema(o);
+	tsc_json_key(o, "thread");
+	tsc_json_i64(o, th->tid);
+	tsc_json_key(o, "loop");
+	tsc_json_u64(o, th->loop_id);
+	tsc_json_key(o, "ready_events");
+	tsc_json_u64(o, th->ready_events);
+	tsc_json_key(o, "sched_latency");
+	tsc_json_obj(o);
+	tsc_json_key(o, "count");
+	tsc_json_u64(o, f.count);
+	tsc_json_key(o, "kept");
+	tsc_json_u64(o, f.kept);
+	tsc_json_key(o, "p50_ns");
+	tsc_json_u64(o, f.p50);
+	tsc_json_key(o, "p99_ns");
+	tsc_json_u64(o, f.p99);
+	tsc_json_key(o, "max_ns");
+	tsc_json_u64(o, f.max);
+	tsc_json_end_obj(o);
+	tsc_json_end_obj(o);
+	tsc_json_ch(o, '\n');
+}
+
+static void print_latency(struct dump *d)
+{
+	struct tsc_json *o = d->o;
+	char line[256], p50[24], p99[24], max[24];
+	uint64_t ready = 0;
+	int header = 0;
+	for (size_t i = 0; i < d->st.nthreads; i++) {
+		struct tsc_tstate_thread *th = &d->st.threads[i];
+		if (!th->latency.count && !th->ready_events)
+			continue;
+		if (d->json) {
+			latency_json(d, th);
+			continue;
+		}
+		if (!header++)
+			tsc_json_raw(o, "\n# scheduling latency per loop: ready -> running, exact\n"
+					"     TID     LOOP    SAMPLES        P50        P99        MAX\n");
+		struct tsc_lat_figs f;
+		tsc_lat_figs(&th->latency, &f);
+		ready += th->ready_events;
+		fmt_dur(p50, sizeof(p50), f.p50);
+		fmt_dur(p99, sizeof(p99), f.p99);
+		fmt_dur(max, sizeof(max), f.max);
+		snprintf(line, sizeof(line), "%8d %8" PRIu64 " %10" PRIu64 " %10s %10s %10s%s\n",
+			 (int)th->tid, th->loop_id, f.count, p50, p99, max,
+			 f.kept < f.count ? " (percentiles of the first samples)" : "");
+		tsc_json_raw(o, line);
+	}
+	if (header && !ready)
+		tsc_json_raw(o, "# no ready events in this trace (recorded with --uprobes?): only "
+				"yields count; `record` from the rings sees wakes and starts too\n");
+}
+
 /* ---- the command ---- */
 
 static int parse_at(const char *s, struct dump *d)
@@ -666,6 +736,7 @@ static void print_tail(struct dump *d, uint64_t at_ns, int rc)
 		return;
 	}
 	print_summary(d, end_ns);
+	print_latency(d);
 	if (d->json) {
 		print_end(d, rc);
 		return;
@@ -703,6 +774,8 @@ static int run_dump(struct dump *d)
 	}
 	if (!d->summary)
 		tsc_tstate_forget_finished(&d->st);
+	else
+		tsc_tstate_keep_latency(&d->st);
 	if (!d->json && !d->has_at && !d->summary &&
 	    !(d->lines = tsc_lines_new(d->o, &d->st, d->t0))) {
 		fprintf(stderr, "taskscope dump: out of memory\n");

@@ -31,7 +31,7 @@ struct record_opts {
 struct rec {
 	struct tsc_trace_writer *w;
 	int err;                                  /* the writer's first error */
-	uint64_t received[TSC_EV_EVENTS_NR + 1];  /* by event type */
+	uint64_t received[TSC_EV_NR];             /* by event type (READY: rings only) */
 	uint64_t lost[TSC_EV_EVENTS_NR + 1];      /* written as LOST records */
 	uint64_t malformed;                       /* records of unknown type or size */
 	/* the target's thread ids are its pid namespace's; the file holds ours */

@@ -42,17 +42,19 @@ static int on_ring_event(void *ctx, const struct tsc_event *ev)
 }
 
 /* What the rings fired and we never got: LOST records (with write), and with -v per thread
- * and per type. */
+ * and per type. A lost READY has no LOST record (the file counts types 1..7): it is one
+ * scheduling latency fewer, never a wrong one, and -v says how many. */
 static int ring_losses(struct rec *R, struct tsc_rings *rings, uint64_t end, int write)
 {
 	struct tsc_ring_stats sum;
-	uint64_t lost[TSC_EV_EVENTS_NR + 1];
+	uint64_t lost[TSC_EV_NR];
 	for (size_t i = 0; i < tsc_rings_count(rings) && tsc_verbose; i++) {
 		struct tsc_ring_stats st;
 		tsc_rings_stats(rings, i, &st);
 		uint64_t fired = 0, got = 0;
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-			fired += st.fired[t], got += st.received[t];
+		for (int t = 1; t < TSC_EV_NR; t++)
+			if (tsc_ring_is_event(t))
+				fired += st.fired[t], got += st.received[t];
 		fprintf(stderr, "taskscope: ring of thread %d (loop %" PRIu64 "): %" PRIu64
 			" fired, %" PRIu64 " recorded, %" PRIu64 " slots overwritten unread, %"
 			PRIu64 " malformed%s\n", (int)st.tid, st.loop_id, fired, got, st.lapped,
@@ -70,9 +72,11 @@ static int ring_losses(struct rec *R, struct tsc_rings *rings, uint64_t end, int
 	if (tsc_verbose && write) {
 		fprintf(stderr, "taskscope: %-12s %12s %12s %12s\n", "event", "fired", "recorded",
 			"lost");
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-			fprintf(stderr, "taskscope: %-12s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
-				tsc_ev_name((uint32_t)t), sum.fired[t], R->received[t], R->lost[t]);
+		for (int t = 1; t < TSC_EV_NR; t++)
+			if (tsc_ring_is_event(t))
+				fprintf(stderr, "taskscope: %-12s %12" PRIu64 " %12" PRIu64 " %12" PRIu64
+						"\n", tsc_ev_name((uint32_t)t), sum.fired[t], R->received[t],
+					t <= TSC_EV_EVENTS_NR ? R->lost[t] : lost[t]);
 	}
 	return 0;
 }

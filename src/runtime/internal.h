@@ -208,6 +208,9 @@ void ts__trace_switch(ts_loop *loop, ts_task *from, ts_task *to);
 void ts__trace_wait(ts_loop *loop, ts_task *t, enum ts_wait reason, uint64_t obj);
 void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome);
 void ts__trace_thread(ts_loop *loop, bool stop);
+/* t went on loop's ready queue other than by yielding (a yield's wait is its ready instant);
+ * called on loop's own thread. Cold: the wake path pays only the hot word's test. */
+__attribute__((cold)) void ts__trace_ready(ts_loop *loop, ts_task *t);
 void ts__trace_rename(ts_task *t);
 /* false: the calling thread has no ring; the task's loop records it when it takes it in */
 bool ts__trace_create(ts_task *t);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The event rings: each loop thread writes its own events (create, switch, wait, finish,
- * rename, thread start and stop) into a ring in its own memory, which a tracer drains from
+ * The event rings: each loop thread writes its own events (create, switch, wait, ready,
+ * finish, rename, thread start and stop) into a ring in its own memory, which a tracer drains from
  * outside (docs/rings.md; the layout is in taskscope/debug.h). The rings are written while
  * the rings probe's semaphore is up (a tracer holds a uprobe on it: the kernel lowers it when
  * the tracer goes, even killed) or while the flight recorder keeps them on.
@@ -226,6 +226,13 @@ void ts__trace_wait(ts_loop *loop, ts_task *t, enum ts_wait reason, uint64_t obj
 	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
 	if (TASKSCOPE_RINGS_ON())
 		loop->ring_wait_ts = put1(loop, TS_RING_WAIT, reason & 0xff, t->id, obj, 0);
+}
+
+/* Rings only: no probe marks it, so the uprobe path has no scheduling latency. */
+__attribute__((noinline, cold)) void ts__trace_ready(ts_loop *loop, ts_task *t)
+{
+	if (TASKSCOPE_RINGS_ON())
+		put1(loop, TS_RING_READY, 0, t->id, 0, 0);
 }
 
 void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome)

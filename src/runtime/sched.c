@@ -201,6 +201,8 @@ void ts__wake_local(ts_task *t, uint32_t seq, int result)
 	t->ready_since_ns = t->loop->now_ns;
 	ts_store(&t->state, TS_READY);
 	ts__ready_push(t->loop, t);
+	if (TS_TRACING()) /* the instant it became ready: scheduling latency's start */
+		ts__trace_ready(t->loop, t);
 }
 
 void ts__wake(ts_task *t, uint32_t seq, int result)
@@ -241,6 +243,8 @@ void ts__start_local(ts_loop *loop, ts_task *t)
 	t->ready_since_ns = loop->now_ns;
 	ts_store(&t->state, TS_PENDING); /* queued, but pending until it first runs */
 	ts__ready_push(loop, t);
+	if (TS_TRACING())
+		ts__trace_ready(loop, t);
 }
 
 void ts__finish(ts_task *t, enum ts_state outcome)

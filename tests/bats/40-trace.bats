@@ -45,7 +45,7 @@ events_of() {
 	[ "$(jq -c 'select(.type == "switch" and .next != null and .next_name == "")' "$T/a.jsonl" | wc -l)" -eq 0 ]
 	run "$TASKSCOPE" dump "$T/a.tsc"
 	[ "$status" -eq 0 ]
-	[[ "${lines[0]}" == "# taskscope trace 1.2: pid 4242, "* ]]
+	[[ "${lines[0]}" == "# taskscope trace 1.3: pid 4242, "* ]]
 	[[ "$output" == *' create tid=4242 '*' "Task-'*' coro="short_task" parent='*' "churn-0"'* ]]
 	[[ "${lines[-1]}" == *", complete" ]]
 }
@@ -290,7 +290,7 @@ EXPORT_CHECK=$ROOT/tests/bats/export-check.py
 	"$GEN" --write "$T/p.tsc" --duration 0.01 --binary /usr/lib/libtaskscope.so.0 \
 		--program /opt/réseau/app 2>/dev/null
 	run "$TASKSCOPE" dump "$T/p.tsc"
-	[[ "${lines[0]}" == "# taskscope trace 1.2: pid 4242, /opt/réseau/app (runtime /usr/lib/libtaskscope.so.0), started "* ]]
+	[[ "${lines[0]}" == "# taskscope trace 1.3: pid 4242, /opt/réseau/app (runtime /usr/lib/libtaskscope.so.0), started "* ]]
 	"$TASKSCOPE" dump --json "$T/p.tsc" | head -1 |
 		jq -e '.program == "/opt/réseau/app" and .binary == "/usr/lib/libtaskscope.so.0"'
 	"$TASKSCOPE" export "$T/p.tsc" --format chrome -o "$T/p.json"

@@ -5,7 +5,7 @@
  * count, head and flags from the input), or, with bit 0 of the first byte, the input's own
  * bytes; the rest are the slots. The ring is drained twice (the second time after the head
  * moved), and the slots are also decoded alone at an input-chosen position. Every event must
- * be one the decoder may hand on: a known type, strings NUL-terminated within bounds. Built
+ * be one the decoder may hand on: a known type (READY included), an id where one is due, strings NUL-terminated within bounds. Built
  * by `make fuzz` with ASan and UBSan; run by tests/fuzz/run. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,7 +56,9 @@ static const struct tsc_memsrc fake = { .ops = &fake_ops };
 static int check_event(void *ctx, const struct tsc_event *ev)
 {
 	(void)ctx;
-	if (ev->type < 1 || ev->type > TSC_EV_EVENTS_NR)
+	if ((ev->type < 1 || ev->type > TSC_EV_EVENTS_NR) && ev->type != TSC_EV_READY)
+		abort();
+	if (ev->type == TSC_EV_READY && !ev->ready.id)
 		abort();
 	if (ev->type == TSC_EV_CREATE &&
 	    (strnlen(ev->create.name, TS_NAME_MAX) >= TS_NAME_MAX ||

@@ -308,6 +308,8 @@ static int same_event(const struct tsc_event *a, const struct tsc_event *b)
 		return a->lost.type == b->lost.type && a->lost.count == b->lost.count;
 	case TSC_EV_EXEC:
 		return !strcmp(a->exec.file, b->exec.file);
+	case TSC_EV_READY:
+		return a->ready.id == b->ready.id;
 	}
 	return 0;
 }
@@ -578,6 +580,101 @@ TEST(exec_record)
 	free(buf);
 }
 
+/* A ready record (a 1.3 extension) reads back as a ready event, leaves the times of the
+ * records after it alone, and with the switches around it gives the scheduling latencies:
+ * ready -> switch in, a yield's wait -> switch in; a ready whose switch in never came is
+ * forgotten at the task's next (non-yield) wait. */
+TEST(ready_record_and_latency)
+{
+	const char *path = tmp_path("ready.tsc");
+	struct tsc_trace_writer *w;
+	struct tsc_event want[] = {
+		{ .ts_ns = 1000, .type = TSC_EV_CREATE, .tid = 7,
+		  .create = { .id = 5, .parent = 0, .name = "a", .coro = "f", .loop_tid = 7 } },
+		{ .ts_ns = 1010, .type = TSC_EV_READY, .tid = 7, .ready = { .id = 5 } },
+		{ .ts_ns = 1100, .type = TSC_EV_SWITCH, .tid = 7, .sw = { .prev = 0, .next = 5 } },
+		{ .ts_ns = 1200, .type = TSC_EV_WAIT, .tid = 7,
+		  .wait = { .id = 5, .reason = TS_WAIT_YIELD } },
+		{ .ts_ns = 1200, .type = TSC_EV_SWITCH, .tid = 7, .sw = { .prev = 5, .next = 0 } },
+		{ .ts_ns = 1500, .type = TSC_EV_SWITCH, .tid = 7, .sw = { .prev = 0, .next = 5 } },
+		{ .ts_ns = 1600, .type = TSC_EV_WAIT, .tid = 7,
+		  .wait = { .id = 5, .reason = TS_WAIT_EVENT, .object = 9 } },
+		{ .ts_ns = 1600, .type = TSC_EV_SWITCH, .tid = 7, .sw = { .prev = 5, .next = 0 } },
+		{ .ts_ns = 1700, .type = TSC_EV_READY, .tid = 7, .ready = { .id = 5 } },
+		/* its switch in lost; the task waits again, then is switched in with no ready */
+		{ .ts_ns = 1800, .type = TSC_EV_WAIT, .tid = 7,
+		  .wait = { .id = 5, .reason = TS_WAIT_EVENT, .object = 9 } },
+		{ .ts_ns = 1900, .type = TSC_EV_SWITCH, .tid = 7, .sw = { .prev = 0, .next = 5 } },
+		/* on a thread not in the block's table: named whole, and not added to it */
+		{ .ts_ns = 1950, .type = TSC_EV_READY, .tid = 8, .ready = { .id = 6 } },
+		{ .ts_ns = 1960, .type = TSC_EV_SWITCH, .tid = 8, .sw = { .prev = 0, .next = 6 } },
+	};
+	size_t nw = sizeof(want) / sizeof(want[0]);
+	CHECK_EQ(tsc_trace_open(path, 7, "/usr/bin/first", NULL, NULL, &w), 0);
+	for (size_t i = 0; i < nw; i++)
+		CHECK_EQ(tsc_trace_event(w, &want[i]), 0);
+	CHECK_EQ(tsc_trace_close(w), 0);
+	size_t len;
+	void *buf = slurp(path, &len);
+	long n;
+	nwarn = 0;
+	CHECK_EQ(read_compare(buf, len, want, nw, &n, NULL, 0), 0);
+	CHECK_EQ(n, (long)nw);
+	CHECK_EQ(nwarn, 0);
+	struct tsc_tstate st;
+	CHECK_EQ(tsc_tstate_init(&st, NULL), 0);
+	tsc_tstate_keep_latency(&st);
+	for (size_t i = 0; i < nw; i++)
+		CHECK_EQ(tsc_tstate_apply(&st, &want[i]), 0);
+	struct tsc_tstate_thread *th = tsc_tstate_thread(&st, 7);
+	CHECK(th != NULL);
+	CHECK_EQ(th->ready_events, 2u);
+	struct tsc_lat_figs f;
+	tsc_lat_figs(&th->latency, &f);
+	CHECK_EQ(f.count, 2u); /* 90 (ready -> run) and 300 (yield -> run) */
+	CHECK_EQ(f.p50, 90u);
+	CHECK_EQ(f.max, 300u);
+	th = tsc_tstate_thread(&st, 8);
+	CHECK(th != NULL);
+	tsc_lat_figs(&th->latency, &f);
+	CHECK_EQ(f.count, 1u);
+	CHECK_EQ(f.max, 10u);
+	tsc_tstate_free(&st);
+	free(buf);
+}
+
+/* Exact nearest-rank percentiles, samples of 4.29 s and more included; the count and the max
+ * stay exact past what is kept. */
+TEST(latency_percentiles)
+{
+	struct tsc_lat l = { 0 };
+	struct tsc_lat_figs f;
+	tsc_lat_figs(&l, &f);
+	CHECK_EQ(f.count, 0u);
+	CHECK_EQ(f.max, 0u);
+	for (uint64_t i = 100; i >= 1; i--) /* 1..100, backwards */
+		CHECK_EQ(tsc_lat_add(&l, i * 1000, 1), 1);
+	tsc_lat_figs(&l, &f);
+	CHECK_EQ(f.count, 100u);
+	CHECK_EQ(f.p50, 50000u);
+	CHECK_EQ(f.p99, 99000u);
+	CHECK_EQ(f.max, 100000u);
+	/* two samples above 2^32 ns: they rank above every small one */
+	CHECK_EQ(tsc_lat_add(&l, 6000000000ull, 1), 1);
+	CHECK_EQ(tsc_lat_add(&l, 5000000000ull, 1), 1);
+	tsc_lat_figs(&l, &f);
+	CHECK_EQ(f.count, 102u);
+	CHECK_EQ(f.p99, 5000000000ull); /* the 101st of 102 */
+	CHECK_EQ(f.max, 6000000000ull);
+	/* one counted, not kept */
+	CHECK_EQ(tsc_lat_add(&l, 7000000000ull, 0), 0);
+	tsc_lat_figs(&l, &f);
+	CHECK_EQ(f.count, 103u);
+	CHECK_EQ(f.kept, 102u);
+	CHECK_EQ(f.max, 7000000000ull);
+	tsc_lat_free(&l);
+}
+
 /* Rewrite the first events block's header with new raw_len and codec, fixing its CRC. */
 static size_t first_block(uint8_t *buf, size_t len)
 {
@@ -734,6 +831,8 @@ int main(int argc, char **argv)
 	RUN(flipped_bits);
 	RUN(unknown_record_skipped);
 	RUN(exec_record);
+	RUN(ready_record_and_latency);
+	RUN(latency_percentiles);
 	RUN(decompression_capped);
 	RUN(no_footer);
 	RUN(state_rebuild);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <taskscope/taskscope.h>
 
 #ifdef TASKSCOPE_NO_PROBES
 #define BENCH_PROBES 0
@@ -72,6 +73,25 @@ static inline double bench_median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), bench_cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Spawn a(arg) and b(arg) on this loop and await both: the nanoseconds it took. For the
+ * drivers that time two tasks playing against each other (switch, wake). */
+static inline uint64_t bench_pair_ns(ts_fn a, ts_fn b, void *arg)
+{
+	uint64_t t0 = bench_now();
+	ts_task *ta = ts_spawn(a, arg);
+	ts_task *tb = ts_spawn(b, arg);
+	if (!ta || !tb) {
+		perror("ts_spawn");
+		exit(1);
+	}
+	ts_await(ta, NULL);
+	ts_await(tb, NULL);
+	uint64_t t1 = bench_now();
+	ts_task_unref(ta);
+	ts_task_unref(tb);
+	return t1 - t0;
 }
 
 #endif

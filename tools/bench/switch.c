@@ -19,19 +19,7 @@ static void *pinger(void *arg)
 /* One round: 2 * per_task yields, each a switch to the other task. */
 static uint64_t one_round(long per_task)
 {
-	uint64_t t0 = bench_now();
-	ts_task *a = ts_spawn(pinger, (void *)(intptr_t)per_task);
-	ts_task *b = ts_spawn(pinger, (void *)(intptr_t)per_task);
-	if (!a || !b) {
-		perror("ts_spawn");
-		exit(1);
-	}
-	ts_await(a, NULL);
-	ts_await(b, NULL);
-	uint64_t t1 = bench_now();
-	ts_task_unref(a);
-	ts_task_unref(b);
-	return t1 - t0;
+	return bench_pair_ns(pinger, pinger, (void *)(intptr_t)per_task);
 }
 
 static void *bench_main(void *arg)

@@ -91,6 +91,11 @@ static uint64_t decode(struct tsc_ring_cursor *c, uint64_t i, struct tsc_ring_ev
 		ev->wait.reason = aux;
 		ev->wait.object = s[3];
 		return 1;
+	case TS_RING_READY:
+		if (!s[2] || aux || s[3])
+			return 0;
+		ev->ready.id = s[2];
+		return 1;
 	case TS_RING_FINISH:
 		if (!s[2] || aux < TS_DONE || aux > TS_FAILED || s[3])
 			return 0;
@@ -153,6 +158,13 @@ int tsc_ring_next(struct tsc_ring_cursor *c, struct tsc_ring_event *e)
 		if (type == TS_RING_MORE || type == TS_RING_NAME) {
 			/* the rest of a record begun before the window, or of a malformed one */
 			c->st->partial++;
+			c->i++;
+			continue;
+		}
+		if (type > TS_RING_NAME && type < TS_RING_TYPES && !tsc_ring_is_event((int)type)) {
+			/* a newer runtime's record: one slot (its others, if any, are NAME or
+			 * MORE slots, skipped above), not the sign of a ring written over */
+			c->st->unknown++;
 			c->i++;
 			continue;
 		}

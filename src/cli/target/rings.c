@@ -18,7 +18,7 @@ struct ring {
 	struct tsc_ring_clock clock;
 	uint64_t pos;            /* the next slot to read */
 	uint64_t head;           /* as read last */
-	uint64_t fired0[TSC_EV_EVENTS_NR + 1], fired[TSC_EV_EVENTS_NR + 1];
+	uint64_t fired0[TSC_EV_NR], fired[TSC_EV_NR];
 	uint64_t lapped;
 	uint64_t gap;            /* slots lapped since the last event handed on (mark_gaps) */
 	struct tsc_ring_dstats st;
@@ -118,8 +118,9 @@ static int add_ring(struct tsc_rings *R, uint64_t addr)
 	int whole = R->from == TSC_RINGS_FROM_OLDEST || R->scanned;
 	g->pos = whole ? 0 : h.head;
 	if (!whole)
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-			g->fired0[t] = g->fired[t] = h.fired[t];
+		for (int t = 1; t < TSC_EV_NR; t++)
+			if (tsc_ring_is_event(t))
+				g->fired0[t] = g->fired[t] = h.fired[t];
 	return 0;
 }
 
@@ -239,8 +240,9 @@ static int read_heads(struct tsc_rings *R, int first)
 		if (!first)
 			continue; /* the second read wants head alone */
 		g->head = h->head;
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
-			g->fired[t] = h->fired[t];
+		for (int t = 1; t < TSC_EV_NR; t++)
+			if (tsc_ring_is_event(t))
+				g->fired[t] = h->fired[t];
 	}
 	return 0;
 }
@@ -370,26 +372,31 @@ void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats 
 	st->tid = g->tid;
 	st->loop_id = g->loop_id;
 	st->addr = g->addr;
-	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
+	for (int t = 1; t < TSC_EV_NR; t++) {
+		if (!tsc_ring_is_event(t))
+			continue;
 		st->fired[t] = g->fired[t] - g->fired0[t];
 		st->received[t] = g->st.events[t];
 	}
 	st->lapped = g->lapped;
 	st->malformed = g->st.malformed;
 	st->partial = g->st.partial;
+	st->unknown = g->st.unknown;
 	st->bad = g->bad;
 	st->nslots = g->nslots;
 }
 
 void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
-		      uint64_t lost[TSC_EV_EVENTS_NR + 1])
+		      uint64_t lost[TSC_EV_NR])
 {
 	memset(sum, 0, sizeof(*sum));
-	memset(lost, 0, (TSC_EV_EVENTS_NR + 1) * sizeof(*lost));
+	memset(lost, 0, TSC_EV_NR * sizeof(*lost));
 	for (size_t i = 0; i < R->n; i++) {
 		struct tsc_ring_stats st;
 		tsc_rings_stats(R, i, &st);
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
+		for (int t = 1; t < TSC_EV_NR; t++) {
+			if (!tsc_ring_is_event(t))
+				continue;
 			sum->fired[t] += st.fired[t];
 			sum->received[t] += st.received[t];
 			if (st.fired[t] > st.received[t])
@@ -398,6 +405,7 @@ void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
 		sum->lapped += st.lapped;
 		sum->malformed += st.malformed;
 		sum->partial += st.partial;
+		sum->unknown += st.unknown;
 		sum->bad += st.bad;
 	}
 }

@@ -7,8 +7,10 @@
  *   decoding   tsc_ring_decode: slots already copied, into trace events (trace/trace.h).
  *              Pure: the unit tests and the fuzz target drive it directly. Everything in a
  *              slot is hostile: a slot whose stamp is not its own position, a record of an
- *              unknown type, a string without its NUL, a count of slots past the end, is
- *              counted as malformed and skipped, never decoded into an event.
+ *              impossible type, a string without its NUL, a count of slots past the end, is
+ *              counted as malformed and skipped, never decoded into an event. A one-slot
+ *              record of a type below TS_RING_TYPES that we do not know (a newer runtime's)
+ *              is counted apart and skipped: new record types are additive.
  *   draining   tsc_rings_*: the loop table read for each loop's ring, every header then every
  *              ring's new slots read in one batched read each, the heads read again, and the
  *              slots the writer may have overwritten meanwhile dropped; the events of all the
@@ -45,9 +47,19 @@ uint64_t tsc_ring_clock_ns(const struct tsc_ring_clock *c, uint64_t t);
 /* The reader's own pair, now (the TSC is one clock for the whole machine). */
 void tsc_ring_clock_now(uint64_t *tsc, uint64_t *mono);
 
+/* The ring record types that are events, numbered as the trace's: 1..7 and READY (10). */
+static inline int tsc_ring_is_event(int type)
+{
+	return (type >= 1 && type <= TSC_EV_EVENTS_NR) || type == TSC_EV_READY;
+}
+_Static_assert((int)TSC_EV_READY == (int)TS_RING_READY && (int)TSC_EV_NR <= (int)TS_RING_TYPES,
+	       "ring and trace event numbers agree");
+
 struct tsc_ring_dstats {
-	uint64_t events[TSC_EV_EVENTS_NR + 1]; /* decoded, by type */
+	uint64_t events[TSC_EV_NR]; /* decoded, by type (1..7 and TSC_EV_READY) */
 	uint64_t malformed;      /* slots that failed validation */
+	uint64_t unknown;        /* one-slot records of a type below TS_RING_TYPES we do not
+				  * know (a newer runtime's): skipped, not malformed */
 	uint64_t partial;        /* continuation slots whose record began before the window */
 };
 
@@ -100,10 +112,10 @@ void tsc_rings_mark_gaps(struct tsc_rings *R);
 struct tsc_ring_stats {
 	int32_t tid;
 	uint64_t loop_id, addr;
-	uint64_t fired[TSC_EV_EVENTS_NR + 1];   /* since the reading began */
-	uint64_t received[TSC_EV_EVENTS_NR + 1];
+	uint64_t fired[TSC_EV_NR];   /* since the reading began, by type (1..7, READY) */
+	uint64_t received[TSC_EV_NR];
 	uint64_t lapped;         /* slots overwritten before they were read */
-	uint64_t malformed, partial;
+	uint64_t malformed, partial, unknown;
 	int bad;                 /* the header failed validation: no longer read */
 	uint64_t nslots;         /* its size */
 };
@@ -112,7 +124,7 @@ void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats 
 /* Every ring's stats summed (tid, loop_id, addr 0; bad: rings no longer read), and lost[type]:
  * what each ring fired and never received, summed over the rings. */
 void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
-		      uint64_t lost[TSC_EV_EVENTS_NR + 1]);
+		      uint64_t lost[TSC_EV_NR]);
 /* The first validation failure seen, or NULL. */
 const char *tsc_rings_error(const struct tsc_rings *R);
 void tsc_rings_free(struct tsc_rings *R); /* accepts NULL */

@@ -196,7 +196,7 @@ static uint64_t next_period(struct top_exact *x, uint64_t dt)
 		struct tsc_ring_stats st;
 		uint64_t fired = 0;
 		tsc_rings_stats(x->rings, i, &st);
-		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
+		for (int t = 1; t < TSC_EV_NR; t++)
 			fired += st.fired[t];
 		uint64_t d = fired - x->fired[i];
 		x->fired[i] = fired;
@@ -237,13 +237,13 @@ uint64_t top_exact_read_ns(const struct top_exact *x)
 void top_exact_counts(const struct top_exact *x, struct top_exact_counts *c)
 {
 	struct tsc_ring_stats sum;
-	uint64_t lost[TSC_EV_EVENTS_NR + 1];
+	uint64_t lost[TSC_EV_NR];
 	tsc_rings_totals(x->rings, &sum, lost);
 	memset(c, 0, sizeof(*c));
 	c->created = sum.fired[TSC_EV_CREATE];
 	c->finished = sum.fired[TSC_EV_FINISH];
 	c->renamed = sum.fired[TSC_EV_RENAME];
-	for (int t = 1; t <= TSC_EV_EVENTS_NR; t++) {
+	for (int t = 1; t < TSC_EV_NR; t++) {
 		c->events += sum.fired[t];
 		/* fired is read after head: a record written meanwhile is in it and not yet
 		 * received, which is no loss. Only a ring that lost slots lost events. */

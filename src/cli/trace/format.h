@@ -59,6 +59,7 @@ enum tf_codec { TF_CODEC_NONE = 0, TF_CODEC_ZLIB = 1 };
 #define TF_EXT_FIRST 16                     /* 16..30: extension, varint length follows */
 #define TF_EXT_ESCAPE 31                    /* varint type, varint length follow */
 #define TF_EXT_EXEC 16                      /* 1.1: exec; payload: time, zigzag tid, file */
+#define TF_EXT_READY 17                     /* 1.3: ready; payload: time, zigzag tid, id */
 
 /* String references (varint v). */
 #define TF_STR_IS_REF(v) (((v) & 1) == 0)   /* table[v >> 1] */

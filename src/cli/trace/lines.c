@@ -242,6 +242,9 @@ void tsc_lines_event(struct tsc_lines *l, const struct tsc_event *ev)
 	case TSC_EV_WAIT:
 		p = put_wait(l, p, ev);
 		break;
+	case TSC_EV_READY:
+		p = put_task(l, p, ev->ready.id);
+		break;
 	case TSC_EV_THREAD_START:
 	case TSC_EV_THREAD_STOP:
 		p = LIT(p, "loop=");

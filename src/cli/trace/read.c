@@ -680,7 +680,37 @@ static int read_exec(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
 	return 1;
 }
 
-/* An extension record at p (its type byte t read): the exec record into ev (1), or any other
+/* The ready extension record (1.3): zigzag time delta from the previous record, a thread
+ * (slot + 1 of the block's table, or 0 and a zigzag tid), the id (a zigzag delta from that
+ * slot's last id, or whole). It reads the block's state and changes none of it: a reader that
+ * skips it (older than 1.3) decodes the records after it alike. */
+static int read_ready(struct tsc_trace_reader *r, size_t at, const uint8_t *p,
+		      const uint8_t *end, struct tsc_event *ev)
+{
+	uint64_t dt, tref, tid, d;
+	if (vget(&p, end, &dt) || vget(&p, end, &tref))
+		return rec_error(r, at, "truncated ready record");
+	memset(ev, 0, sizeof(*ev));
+	if (tref) {
+		if (tref > r->nthr || vget(&p, end, &d))
+			return rec_error(r, at, "a ready record of no thread");
+		ev->tid = r->thr_tid[tref - 1];
+		ev->ready.id = r->thr_last[tref - 1] + (uint64_t)tf_unzigzag(d);
+	} else {
+		if (vget(&p, end, &tid) || vget(&p, end, &ev->ready.id))
+			return rec_error(r, at, "truncated ready record");
+		ev->tid = (int32_t)tf_unzigzag(tid);
+	}
+	if (p != end || !ev->ready.id)
+		return rec_error(r, at, "a malformed ready record");
+	ev->ts_ns = r->t_prev + (uint64_t)tf_unzigzag(dt);
+	ev->type = TSC_EV_READY;
+	r->rpos = (size_t)(end - r->raw);
+	r->irec++;
+	return 1;
+}
+
+/* An extension record at p (its type byte t read): the exec or ready record into ev (1), or any other
  * skipped with a warning once per type (0); < 0 on a fault. This and read_lost are rare
  * records, kept out of the event loop's code: inlined into it, they cost dump 3-5%. */
 __attribute__((cold, noinline)) static int
@@ -694,6 +724,8 @@ read_ext(struct tsc_trace_reader *r, size_t at, const uint8_t *p, const uint8_t 
 		return rec_error(r, at, "an extension record overruns the block");
 	if (type == TF_EXT_EXEC)
 		return read_exec(r, at, p, p + len, ev);
+	if (type == TF_EXT_READY)
+		return read_ready(r, at, p, p + len, ev);
 	p += len;
 	if (type < 256 && !(r->warned[type / 64] & 1ull << (type % 64))) {
 		r->warned[type / 64] |= 1ull << (type % 64);

@@ -110,6 +110,26 @@ void tsc_tstate_forget_finished(struct tsc_tstate *s)
 	s->forget = 1;
 }
 
+void tsc_tstate_keep_latency(struct tsc_tstate *s)
+{
+	s->latency = 1;
+}
+
+/* t switched in on th at ts: its scheduling latency, when we know since when it was ready.
+ * READY and the switch come from one ring, in its order, so ts is never before ready_ns but
+ * in a damaged file. */
+static void note_latency(struct tsc_tstate *s, struct tsc_tstate_thread *th,
+			 struct tsc_tstate_task *t, uint64_t ts)
+{
+	uint64_t since = t->ready_ns;
+	t->ready_ns = 0;
+	if (!s->latency || !since || ts < since)
+		return;
+	int kept = tsc_lat_add(&th->latency, ts - since, s->lat_kept < TSC_LAT_KEEP_MAX);
+	if (kept > 0)
+		s->lat_kept++;
+}
+
 /* Remove a task from the table (backward-shift deletion keeps probe chains whole) and keep
  * its memory for the next one. */
 static void task_forget(struct tsc_tstate *s, struct tsc_tstate_task *t)
@@ -259,6 +279,7 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 			t->run_since = ev->ts_ns;
 			if (!t->first_run_ns)
 				t->first_run_ns = ev->ts_ns;
+			note_latency(s, th, t, ev->ts_ns);
 		}
 		th->current = ev->sw.next;
 		th->live = 1;
@@ -268,6 +289,7 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 			return -ENOMEM;
 		t->state = ev->finish.outcome;
 		t->live = 0;
+		t->ready_ns = 0;
 		t->finished_ns = ev->ts_ns;
 		t->wait = TS_WAIT_NONE;
 		t->wait_obj = 0;
@@ -284,6 +306,16 @@ int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev)
 		t->wait = ev->wait.reason;
 		t->wait_obj = ev->wait.object;
 		t->waits[ev->wait.reason < 8 ? ev->wait.reason : 0]++;
+		/* a yield is ready at once: its wait is its ready instant; any other wait ends
+		 * whatever ready time we held (a READY whose switch in was lost) */
+		t->ready_ns = ev->wait.reason == TS_WAIT_YIELD ? ev->ts_ns : 0;
+		break;
+	case TSC_EV_READY:
+		if (!(t = task_get(s, ev->ready.id)) || !(th = thread_get(s, ev->tid)))
+			return -ENOMEM;
+		th->ready_events++;
+		if (t->live)
+			t->ready_ns = ev->ts_ns;
 		break;
 	case TSC_EV_THREAD_START:
 		if (!(th = thread_get(s, ev->thread.tid)))
@@ -333,6 +365,8 @@ void tsc_tstate_free(struct tsc_tstate *s)
 	free(s->slabs);
 	free(s->free);
 	free(s->tasks);
+	for (size_t i = 0; i < s->nthreads; i++)
+		tsc_lat_free(&s->threads[i].latency);
 	free(s->threads);
 	memset(s, 0, sizeof(*s));
 }

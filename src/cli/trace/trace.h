@@ -18,10 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "target/model.h"
+#include "trace/latency.h"
 
 #define TSC_TRACE_MAGIC "TSCTRACE"    /* 8 bytes, no NUL */
 #define TSC_TRACE_MAJOR 1             /* a reader refuses another major */
-#define TSC_TRACE_MINOR 2             /* a reader reads any minor of its major */
+#define TSC_TRACE_MINOR 3             /* a reader reads any minor of its major */
 
 /* Event types: the record type byte's low 5 bits in the file. Append-only. */
 enum tsc_ev_type {
@@ -35,6 +36,9 @@ enum tsc_ev_type {
 	TSC_EV_LOST = 8,         /* count events of type lost.type never reached the file */
 	TSC_EV_EXEC = 9,         /* the process exec'd exec.file: the recording ends here (1.1,
 				  * an extension record in the file) */
+	TSC_EV_READY = 10,       /* id became ready on its loop's thread tid (woken or started;
+				  * a yield's WAIT is its own ready instant): 1.3, an extension
+				  * record; written from the rings only */
 	TSC_EV_NR,
 };
 #define TSC_EV_EVENTS_NR 7       /* types 1..7 are events; per-type arrays index by type */
@@ -52,6 +56,7 @@ struct tsc_event {
 		struct { uint64_t loop; int32_t tid; } thread;
 		struct { uint32_t type; uint64_t count; } lost;
 		struct { const char *file; } exec;
+		struct { uint64_t id; } ready;
 	};
 };
 
@@ -170,6 +175,8 @@ struct tsc_tstate_task {
 	uint64_t switches0;        /* the snapshot's count */
 	uint64_t waits[8];         /* by enum ts_wait (others counted in [0]) */
 	uint64_t first_run_ns;     /* 0 = not run yet in this trace */
+	uint64_t ready_ns;         /* since when it is ready (a READY event, or a yield's WAIT),
+				    * until it is switched in; 0 = not known to be ready */
 	char name_in[64], coro_in[64]; /* where name and coro live unless longer */
 };
 
@@ -183,6 +190,10 @@ struct tsc_tstate_thread {
 	uint64_t loop_id;
 	uint64_t current;          /* 0 = its scheduler */
 	int live;                  /* started (or in the snapshot) and not stopped */
+	struct tsc_lat latency;    /* scheduling latency of the tasks switched in on it: ready
+				    * to running (kept once tsc_tstate_keep_latency) */
+	uint64_t ready_events;     /* READY events of it (none: a trace from uprobes, where only
+				    * yields give a latency) */
 };
 
 struct tsc_tstate {
@@ -193,6 +204,8 @@ struct tsc_tstate {
 	struct tsc_tstate_task **free;   /* forgotten tasks, for reuse */
 	size_t nfree, free_cap;
 	int forget;                      /* drop a finished task once it switched out */
+	int latency;                     /* keep scheduling latencies (tsc_tstate_keep_latency) */
+	size_t lat_kept;                 /* samples kept, all threads: TSC_LAT_KEEP_MAX at most */
 	struct tsc_tstate_thread *threads;
 	size_t nthreads, threads_cap;
 	int pid;
@@ -205,6 +218,9 @@ int tsc_tstate_init(struct tsc_tstate *s, const struct tsc_snapshot *snap);
 /* Keep only live tasks from now on (not for --summary): memory stays the size of the live set
  * however long the trace, and lookups stay in cache. */
 void tsc_tstate_forget_finished(struct tsc_tstate *s);
+/* Keep every scheduling latency, per thread (its latency), from now on: READY (or a yield's
+ * WAIT) to the switch into that task. Only traces from the rings hold READY events. */
+void tsc_tstate_keep_latency(struct tsc_tstate *s);
 /* Apply one event; 0 or -ENOMEM. */
 int tsc_tstate_apply(struct tsc_tstate *s, const struct tsc_event *ev);
 struct tsc_tstate_task *tsc_tstate_task(const struct tsc_tstate *s, uint64_t id);
