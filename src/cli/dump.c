@@ -454,16 +454,6 @@ static void print_at(struct dump *d, uint64_t at_ns)
 
 /* ---- --summary ---- */
 
-static void fmt_dur(char *b, size_t n, uint64_t ns)
-{
-	if (ns < 1000000ull)
-		snprintf(b, n, "%.1fus", (double)ns / 1e3);
-	else if (ns < 1000000000ull)
-		snprintf(b, n, "%.2fms", (double)ns / 1e6);
-	else
-		snprintf(b, n, "%.3fs", (double)ns / 1e9);
-}
-
 /* One task's totals as a JSON line. */
 static void summary_json(struct dump *d, const struct tsc_tstate_task *t, uint64_t lifetime,
 			 uint64_t cpu_ns, uint64_t sw)
@@ -539,8 +529,8 @@ static void print_summary(struct dump *d, uint64_t end_ns)
 				p += snprintf(p, (size_t)(waits + sizeof(waits) - p), "%s%s=%" PRIu64,
 					      p == waits ? "" : " ", w ? tsc_wait_name((uint32_t)w) : "other",
 					      t->waits[w]);
-		fmt_dur(life, sizeof(life), lifetime);
-		fmt_dur(cpu, sizeof(cpu), cpu_ns);
+		tsc_fmt_dur(life, sizeof(life), lifetime);
+		tsc_fmt_dur(cpu, sizeof(cpu), cpu_ns);
 		snprintf(created, sizeof(created), "%+.6f", (double)(int64_t)(t->created_ns - d->t0) / 1e9);
 		snprintf(line, sizeof(line), "%8" PRIu64 " ", t->id);
 		tsc_json_raw(o, line);
@@ -605,9 +595,9 @@ static void print_latency(struct dump *d)
 		struct tsc_lat_figs f;
 		tsc_lat_figs(&th->latency, &f);
 		ready += th->ready_events;
-		fmt_dur(p50, sizeof(p50), f.p50);
-		fmt_dur(p99, sizeof(p99), f.p99);
-		fmt_dur(max, sizeof(max), f.max);
+		tsc_fmt_dur(p50, sizeof(p50), f.p50);
+		tsc_fmt_dur(p99, sizeof(p99), f.p99);
+		tsc_fmt_dur(max, sizeof(max), f.max);
 		snprintf(line, sizeof(line), "%8d %8" PRIu64 " %10" PRIu64 " %10s %10s %10s%s\n",
 			 (int)th->tid, th->loop_id, f.count, p50, p99, max,
 			 f.kept < f.count ? " (percentiles of the first samples)" : "");

@@ -227,6 +227,8 @@ static int refresh(struct top *t)
 		if ((err = top_bpf_set_slots(t->s, m)) || (err = top_bpf_read(t->s, m)))
 			snprintf(m->note, sizeof(m->note), "sampler: %s", strerror(-err));
 	}
+	if (t->x)
+		top_exact_latency(t->x, m);
 	top_warnings_update(m);
 	uint64_t before = t->lifecycle_lost;
 	update_counters(t);
@@ -298,6 +300,8 @@ static int open_target(struct top *t)
 			strerror(-err));
 		return tsc_bpf_exit_code(t->r, err);
 	}
+	if (t->x)
+		top_exact_latency(t->x, &t->m); /* the first interval's from here */
 	update_counters(t);
 	top_warnings_update(&t->m); /* the first reads of what runs, for the next refresh */
 	return 0;

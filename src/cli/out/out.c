@@ -51,6 +51,16 @@ void tsc_fmt_age(uint64_t ns, char *buf, size_t n)
 			 (unsigned long long)(s % 86400 / 3600));
 }
 
+void tsc_fmt_dur(char *b, size_t n, uint64_t ns)
+{
+	if (ns < 1000000ull)
+		snprintf(b, n, "%.1fus", (double)ns / 1e3);
+	else if (ns < 1000000000ull)
+		snprintf(b, n, "%.2fms", (double)ns / 1e6);
+	else
+		snprintf(b, n, "%.3fs", (double)ns / 1e9);
+}
+
 void tsc_wait_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, size_t n)
 {
 	char age[32];

@@ -14,6 +14,8 @@ const char *tsc_wait_name(uint32_t wait);     /* "none", "sleep", ... "?" when u
 void tsc_wait_describe(const struct tsc_task *t, uint64_t now_ns, char *buf, size_t n);
 /* A duration for a table: "350ms", "12.3s", "5m03s", "2h05m", "3d04h". */
 void tsc_fmt_age(uint64_t ns, char *buf, size_t n);
+/* A duration to the microsecond, for latencies and CPU times: "12.5us", "3.25ms", "1.500s". */
+void tsc_fmt_dur(char *b, size_t n, uint64_t ns);
 /* How long task t has waited at now_ns: 1 and *ns while it waits and the runtime said since
  * when (TS_DEBUG_F_WAIT_AGES), else 0. */
 int tsc_task_waited(const struct tsc_task *t, uint64_t now_ns, uint64_t *ns);

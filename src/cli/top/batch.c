@@ -109,14 +109,24 @@ static void print_cell(FILE *f, const char *s, int w, int right, int last)
 
 static void print_threads(FILE *f, const struct top_model *m, int width)
 {
-	char cur[TSC_TEXT_SIZE(TS_NAME_MAX) + 24], cpu[16], task[16];
-	fprintf(f, "\n%8s %6s %6s  %s\n", "TID", "CPU%", "TASK%", "CURRENT");
+	char cur[TSC_TEXT_SIZE(TS_NAME_MAX) + 24], cpu[16], task[16], lat[4][24];
+	/* --exact: each thread's scheduling latency over the interval too */
+	int fixed = 24 + (m->exact ? 34 : 0);
+	fprintf(f, "\n%8s %6s %6s", "TID", "CPU%", "TASK%");
+	if (m->exact)
+		fprintf(f, TOP_LAT_FMT, TOP_LAT_HEAD);
+	fprintf(f, "  %s\n", "CURRENT");
 	for (size_t i = 0; i < m->nthreads; i++) {
 		const struct top_thread *th = &m->threads[i];
 		const struct top_task *t = top_find(m, th->current);
 		fmt_pct(m, th->cpu_pct, cpu, sizeof(cpu));
 		fmt_pct(m, th->task_pct, task, sizeof(task));
-		fprintf(f, "%8d %6s %6s  ", th->tid, cpu, task);
+		fprintf(f, "%8d %6s %6s", th->tid, cpu, task);
+		if (m->exact) {
+			top_lat_cells(th, lat);
+			fprintf(f, TOP_LAT_FMT, lat[0], lat[1], lat[2], lat[3]);
+		}
+		fputs("  ", f);
 		if (t) {
 			int k = snprintf(cur, sizeof(cur), "%llu ", (unsigned long long)t->id);
 			tsc_esc(cur + k, sizeof(cur) - (size_t)k, t->name);
@@ -124,7 +134,7 @@ static void print_threads(FILE *f, const struct top_model *m, int width)
 			snprintf(cur, sizeof(cur), "-");
 		}
 		/* the current task's name is cut to the width left after the figures */
-		print_cell(f, cur, !width ? INT_MAX : width > 30 ? width - 24 : 6, 0, 1);
+		print_cell(f, cur, !width ? INT_MAX : width > fixed + 6 ? width - fixed : 6, 0, 1);
 		fputc('\n', f);
 	}
 }
@@ -218,6 +228,29 @@ static void json_measured(struct tsc_json *w, const char *key, int meas, double 
 		tsc_json_double(w, v, 2);
 	else
 		tsc_json_null(w);
+}
+
+/* A thread's scheduling latency over the interval, as dump --summary gives it per loop; null
+ * when not measured (not --exact from the rings). */
+static void json_latency(struct tsc_json *w, const struct top_thread *th)
+{
+	tsc_json_key(w, "sched_latency");
+	if (!th->lat_known) {
+		tsc_json_null(w);
+		return;
+	}
+	tsc_json_obj(w);
+	tsc_json_key(w, "count");
+	tsc_json_u64(w, th->lat.count);
+	tsc_json_key(w, "kept");
+	tsc_json_u64(w, th->lat.kept);
+	tsc_json_key(w, "p50_ns");
+	tsc_json_u64(w, th->lat.p50);
+	tsc_json_key(w, "p99_ns");
+	tsc_json_u64(w, th->lat.p99);
+	tsc_json_key(w, "max_ns");
+	tsc_json_u64(w, th->lat.max);
+	tsc_json_end_obj(w);
 }
 
 static void json_frame_head(struct tsc_json *w, const struct top_model *m, uint64_t frame)
@@ -337,6 +370,7 @@ void top_print_json(const struct top_model *m, const struct top_view *v, const c
 		tsc_json_id(w, th->current);
 		json_measured(w, "cpu_pct", meas, th->cpu_pct);
 		json_measured(w, "task_pct", meas, th->task_pct);
+		json_latency(w, th);
 		tsc_json_end_obj(w);
 	}
 	tsc_json_end_arr(w);

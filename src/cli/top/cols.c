@@ -128,3 +128,16 @@ void top_counter_fields(const struct top_model *m, int titled, char v[6][64])
 	snprintf(v[4], 64, "%s %llu", l[4], (unsigned long long)m->map_full);
 	snprintf(v[5], 64, "%s %llu", l[5], (unsigned long long)m->resyncs);
 }
+
+void top_lat_cells(const struct top_thread *th, char v[4][24])
+{
+	if (!th->lat_known || !th->lat.count) {
+		for (int i = 0; i < 4; i++)
+			snprintf(v[i], 24, "%s", th->lat_known && !i ? "0" : "-");
+		return;
+	}
+	snprintf(v[0], 24, "%llu", (unsigned long long)th->lat.count);
+	tsc_fmt_dur(v[1], 24, th->lat.p50);
+	tsc_fmt_dur(v[2], 24, th->lat.p99);
+	tsc_fmt_dur(v[3], 24, th->lat.max);
+}

@@ -12,6 +12,12 @@
  * what it fired and we never got, and its thread resyncs at its next switch: the time in
  * between is credited to no task. The set of tasks needs no resync: the registry is read
  * whole at each refresh.
+ *
+ * Scheduling latency, per thread and refresh: from a task's READY record (woken or started)
+ * or its WAIT of reason yield (ready again at once) to the SWITCH into it, both written by its
+ * loop's thread, as dump --summary counts it (trace/state.c). A ready instant from before a
+ * lost stretch of that thread's ring is not used: the task may have run and waited again in
+ * it.
  */
 #include "top/top.h"
 #include "cli.h"
@@ -27,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <taskscope/taskscope.h>
 
 #include "sampler.h"
 
@@ -37,7 +44,11 @@ struct xthread {
 	/* time no record tells of: from the last record before a lost stretch of its ring to
 	 * the first switch after it */
 	uint64_t gap_ns, gap_since; /* up to gap_since, and since then (0: none now) */
+	uint64_t resync_ns;         /* its first record after its last lost stretch */
+	struct tsc_lat lat;         /* scheduling latency since the last refresh */
 };
+
+#define LAT_KEEP (1u << 18)         /* samples kept per thread and refresh: 1 MiB */
 
 struct top_exact {
 	struct tsc_rings *rings;
@@ -51,6 +62,7 @@ struct top_exact {
 	size_t nth;
 	struct tsc_idmap th_idx;    /* tid -> index in th */
 	struct tsc_idmap tasks;     /* task id -> ns switched in, up to its last switch out */
+	struct tsc_idmap ready;     /* task id -> since when it is ready, not switched in yet */
 	uint64_t full;              /* records not kept: TSS_MAX_TASKS tasks, or no memory */
 	uint64_t gaps;              /* resyncs: a thread's records overwritten before read */
 };
@@ -78,6 +90,31 @@ static void credit(struct top_exact *x, uint64_t id, uint64_t ns)
 		x->full++;
 }
 
+/* id became ready at ts (0: it is not ready any more). */
+static void set_ready(struct top_exact *x, uint64_t id, uint64_t ts)
+{
+	uint64_t *v = tsc_idmap_get(&x->ready, id);
+	if (!ts)
+		tsc_idmap_del(&x->ready, id);
+	else if (v)
+		*v = ts;
+	else if (x->ready.n >= TSS_MAX_TASKS || tsc_idmap_put(&x->ready, id, ts))
+		x->full++;
+}
+
+/* next switched in on xt's thread at ts: its scheduling latency, when we know since when it
+ * was ready. */
+static void switched_in(struct top_exact *x, struct xthread *xt, uint64_t next, uint64_t ts)
+{
+	uint64_t *v = tsc_idmap_get(&x->ready, next);
+	if (!v)
+		return;
+	uint64_t since = *v;
+	tsc_idmap_del(&x->ready, next);
+	if (since >= xt->resync_ns && ts >= since)
+		(void)tsc_lat_add(&xt->lat, ts - since, xt->lat.n + xt->lat.nbig < LAT_KEEP);
+}
+
 /* tss_switch's accounting (bpf/sampler.bpf.c), at the record's time. */
 static void on_switch(struct top_exact *x, struct xthread *xt, const struct tsc_event *ev)
 {
@@ -99,6 +136,8 @@ static void on_switch(struct top_exact *x, struct xthread *xt, const struct tsc_
 	th->current = ev->sw.next;
 	th->since_ns = now;
 	th->switches++;
+	if (ev->sw.next)
+		switched_in(x, xt, ev->sw.next, now);
 }
 
 /* What runs on the thread until its next switch is not known. The task switched in ran
@@ -132,7 +171,18 @@ static int on_event(void *ctx, const struct tsc_event *ev)
 	case TSC_EV_LOST:
 		x->gaps++;
 		resync(x, xt, ev, 1);
+		xt->resync_ns = ev->ts_ns;
 		return 0; /* its time is the next record's */
+	case TSC_EV_READY:
+		set_ready(x, ev->ready.id, ev->ts_ns);
+		break;
+	case TSC_EV_WAIT:
+		/* a yield is ready at once; any other wait ends a ready time held */
+		set_ready(x, ev->wait.id, ev->wait.reason == TS_WAIT_YIELD ? ev->ts_ns : 0);
+		break;
+	case TSC_EV_FINISH:
+		set_ready(x, ev->finish.id, 0);
+		break;
 	case TSC_EV_THREAD_START:
 	case TSC_EV_THREAD_STOP:
 		/* a loop begins or ends on the thread: its id may be another loop's next */
@@ -152,7 +202,8 @@ int top_exact_open(struct tsc_remote *r, struct top_exact **out)
 		return -ENOMEM;
 	x->semfd = -1;
 	if ((err = tsc_idmap_reset(&x->th_idx, 16, tsc_hash_key)) ||
-	    (err = tsc_idmap_reset(&x->tasks, 1024, tsc_hash_key)))
+	    (err = tsc_idmap_reset(&x->tasks, 1024, tsc_hash_key)) ||
+	    (err = tsc_idmap_reset(&x->ready, 1024, tsc_hash_key)))
 		goto cleanup;
 	/* the rings as they are, then the probe held: what the loops write from then on */
 	if ((err = tsc_rings_new(r->mem, &r->desc, TSC_RINGS_FROM_NOW, &x->rings)) ||
@@ -179,8 +230,11 @@ void top_exact_close(struct top_exact *x)
 	if (x->semfd >= 0)
 		close(x->semfd);
 	tsc_rings_free(x->rings);
+	for (size_t i = 0; i < x->nth; i++)
+		tsc_lat_free(&x->th[i].lat);
 	tsc_idmap_free(&x->th_idx);
 	tsc_idmap_free(&x->tasks);
+	tsc_idmap_free(&x->ready);
 	free(x);
 }
 
@@ -299,8 +353,10 @@ int top_exact_tasks(const struct top_exact *x, struct tsc_bpfmap_dump *d)
 
 void top_exact_forget(struct top_exact *x, const uint64_t *ids, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		tsc_idmap_del(&x->tasks, ids[i]);
+		tsc_idmap_del(&x->ready, ids[i]);
+	}
 }
 
 void top_exact_forget_thread(struct top_exact *x, int32_t tid)
@@ -310,10 +366,26 @@ void top_exact_forget_thread(struct top_exact *x, int32_t tid)
 		return;
 	size_t i = *k;
 	tsc_idmap_del(&x->th_idx, (uint32_t)tid);
+	tsc_lat_free(&x->th[i].lat);
 	if (i != --x->nth) {
 		x->th[i] = x->th[x->nth];
 		uint64_t *moved = tsc_idmap_get(&x->th_idx, (uint32_t)x->th[i].tid);
 		if (moved)
 			*moved = i;
 	}
+}
+
+void top_exact_latency(struct top_exact *x, struct top_model *m)
+{
+	for (size_t i = 0; i < m->nthreads; i++) {
+		struct top_thread *t = &m->threads[i];
+		uint64_t *k = tsc_idmap_get(&x->th_idx, (uint32_t)t->inner_tid);
+		t->lat_known = 1; /* no record of it: none to count */
+		if (k)
+			tsc_lat_figs(&x->th[*k].lat, &t->lat);
+		else
+			memset(&t->lat, 0, sizeof(t->lat));
+	}
+	for (size_t i = 0; i < x->nth; i++)
+		tsc_lat_clear(&x->th[i].lat);
 }

@@ -298,9 +298,13 @@ static int draw_header(const struct top_ui *ui, const struct top_model *m, const
 
 static int draw_threads(const struct top_model *m, int y, int maxrows)
 {
-	char buf[512], name[TSC_TEXT_SIZE(TS_NAME_MAX)], cpu[16], task[16];
+	char buf[512], name[TSC_TEXT_SIZE(TS_NAME_MAX)], cpu[16], task[16], lat[4][24];
+	char latf[128] = "";
 	attron(A_REVERSE);
-	snprintf(buf, sizeof(buf), "%8s %6s %6s  %s", "TID", "CPU%", "TASK%", "CURRENT TASK");
+	int k = snprintf(buf, sizeof(buf), "%8s %6s %6s", "TID", "CPU%", "TASK%");
+	if (m->exact) /* each thread's scheduling latency over the interval too */
+		k += snprintf(buf + k, sizeof(buf) - (size_t)k, TOP_LAT_FMT, TOP_LAT_HEAD);
+	snprintf(buf + k, sizeof(buf) - (size_t)k, "  %s", "CURRENT TASK");
 	line(y++, buf);
 	cell(y - 1, (int)strlen(buf), COLS, "", 0);
 	attroff(A_REVERSE);
@@ -312,11 +316,15 @@ static int draw_threads(const struct top_model *m, int y, int maxrows)
 		const struct top_task *t = top_find(m, th->current);
 		pct(m, th->cpu_pct, cpu, sizeof(cpu));
 		pct(m, th->task_pct, task, sizeof(task));
+		if (m->exact) {
+			top_lat_cells(th, lat);
+			snprintf(latf, sizeof(latf), TOP_LAT_FMT, lat[0], lat[1], lat[2], lat[3]);
+		}
 		if (t) {
-			snprintf(buf, sizeof(buf), "%8d %6s %6s  %llu %s", th->tid, cpu, task,
+			snprintf(buf, sizeof(buf), "%8d %6s %6s%s  %llu %s", th->tid, cpu, task, latf,
 				 (unsigned long long)t->id, tsc_esc(name, sizeof(name), t->name));
 		} else {
-			snprintf(buf, sizeof(buf), "%8d %6s %6s  -", th->tid, cpu, task);
+			snprintf(buf, sizeof(buf), "%8d %6s %6s%s  -", th->tid, cpu, task, latf);
 		}
 		line(y++, buf);
 	}

@@ -22,6 +22,7 @@
 #include "out/warn.h"
 #include "target/model.h"
 #include "target/walk.h"
+#include "trace/latency.h"
 
 struct tsc_remote;
 struct top_exact;
@@ -63,6 +64,10 @@ struct top_thread {
 	/* last cumulative values */
 	uint64_t samples, task_samples, run_ns, sched_ns, bpf_switches;
 	uint64_t gap_ns;            /* exact from the rings: time no record told of */
+	/* exact from the rings: scheduling latency over the last interval, ready (woken,
+	 * started, or a yield) to switched in on this thread; lat_known 0: none measured */
+	struct tsc_lat_figs lat;
+	int lat_known;
 	uint64_t run_current, run_since; /* exact: the task switched in now, and since when */
 	/* this interval: the thread's CPU ns per ns a task was switched in (exact, at most 1)
 	 * or per sample of a task (sampling): how its tasks' shares become CPU time */
@@ -168,6 +173,9 @@ void top_exact_seed(struct top_exact *x, uint64_t id);
 int top_exact_tasks(const struct top_exact *x, struct tsc_bpfmap_dump *d);
 void top_exact_forget(struct top_exact *x, const uint64_t *ids, size_t n);
 void top_exact_forget_thread(struct top_exact *x, int32_t tid);
+/* Each of m's threads' scheduling latency since the last call into its lat (by the rings'
+ * READY records, or a yield's WAIT, to the switch in), and the samples forgotten. */
+void top_exact_latency(struct top_exact *x, struct top_model *m);
 
 /* ---- top/model.c ---- */
 void top_model_free(struct top_model *m);
@@ -244,6 +252,11 @@ size_t top_fields_fit(const char *const *f, size_t n, size_t sep, size_t indent,
 /* The header's counters as fields: "created 1.0/s", "LOST 0"...; titled, "Created: 1.0/s"
  * (the live view). */
 void top_counter_fields(const struct top_model *m, int titled, char v[6][64]);
+/* A thread's scheduling latency over the interval (--exact from the rings): samples, p50,
+ * p99, max; "-" where it is not measured. Headed TOP_LAT_HEAD, TOP_LAT_FMT wide. */
+void top_lat_cells(const struct top_thread *th, char v[4][24]);
+#define TOP_LAT_FMT " %6s %8s %8s %8s"
+#define TOP_LAT_HEAD "LAT-N", "LAT-P50", "LAT-P99", "LAT-MAX"
 
 /* ---- top/warnings.c ---- */
 /* The warnings of this refresh into m->warn: tasks running without yielding past

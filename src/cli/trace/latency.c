@@ -71,6 +71,13 @@ void tsc_lat_figs(struct tsc_lat *l, struct tsc_lat_figs *f)
 	f->p99 = rank(l, f->kept, 99);
 }
 
+void tsc_lat_clear(struct tsc_lat *l)
+{
+	l->n = l->nbig = 0;
+	l->count = l->max = 0;
+	l->sorted = 0;
+}
+
 void tsc_lat_free(struct tsc_lat *l)
 {
 	free(l->v);

@@ -34,6 +34,8 @@ struct tsc_lat_figs {
 int tsc_lat_add(struct tsc_lat *l, uint64_t ns, int keep);
 /* The figures (sorts the samples in place). */
 void tsc_lat_figs(struct tsc_lat *l, struct tsc_lat_figs *f);
+/* Forget every sample, keeping the room (top: one set per refresh). */
+void tsc_lat_clear(struct tsc_lat *l);
 void tsc_lat_free(struct tsc_lat *l);
 
 #endif
