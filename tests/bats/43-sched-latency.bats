@@ -34,24 +34,10 @@ record_round() {
 	stop_proc "$v"
 }
 
-# The victim's truth: its delays and its extra near-zero samples, nearest-rank p50, p99, max.
-truth() {
-	awk '$1 == "delays_ns" { for (i = 2; i <= NF; i++) print $i }
-	     $1 == "extra" { for (i = 0; i < $2; i++) print 0 }' "$T/v.out" | sort -n |
-		awk '{ v[NR] = $1 } END {
-			r50 = int((NR * 50 + 99) / 100); r99 = int((NR * 99 + 99) / 100)
-			print NR, v[r50], v[r99], v[NR] }'
-}
-
-# within A B: A is B within 10% + 1 ms
-within() {
-	awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= b / 10 + 1000000) }'
-}
-
 @test "dump --summary: scheduling latency per loop, p50, p99 and max as the victim measured them" {
 	require_root_bpf
 	record_round
-	read -r n p50 p99 max < <(truth)
+	read -r n p50 p99 max < <(sched_truth "$T/v.out")
 	echo "victim: $n samples, p50 $p50 p99 $p99 max $max" >&2
 	[ "$n" = $((N + 2)) ]
 	"$TASKSCOPE" dump --summary --json "$T/lat.tsc" > "$T/sum.json"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # taskscope top's CPU figures are CPU time: a task's CPU% against its thread's CPU% read from
-# /proc over the same intervals, in both modes. The victim (tests/progs/cpu_hogs.c) has a hog
+# /proc over the same intervals, in both modes (--exact from the rings, and from the uprobe of a
+# runtime without them). The victim (tests/progs/cpu_hogs.c) has a hog
 # that never yields beside idle tasks, and two half-hogs that block their thread half of the
 # time they are switched in. On a loaded machine the threads get what they get: the tasks are
 # compared with what their thread was measured to get, never with a fixed figure.
@@ -17,10 +18,10 @@ teardown() {
 	return 0
 }
 
-# The victim running, HOG_TID and HALF_TID its two busy threads, and their CPU time logged
-# from /proc every few ms.
+# The victim running (cpu_hogs, or the program $1), HOG_TID and HALF_TID its two busy threads,
+# and their CPU time logged from /proc every few ms.
 start_hogs() {
-	spawn hogs "$BUILD/progs/cpu_hogs"
+	spawn hogs "${1:-$BUILD/progs/cpu_hogs}"
 	HOGS=$PID
 	wait_line "$T/hogs.out" '^ready '
 	read -r _ HOG_TID HALF_TID <"$T/hogs.out"
@@ -50,10 +51,19 @@ check_hogs() {
 	require_root_bpf
 	start_hogs
 	top_frames --exact
-	jq -e -s 'map(.mode == "exact") | all' "$T/frames"
+	jq -e -s 'map(.mode == "exact" and .exact_from == "rings") | all' "$T/frames"
 	# switched in equally: each half-hog gets half
 	check_hogs --split
 	# the hog never switched: it ran all along, and its CPU time grows
+	jq -e -s '[.[] | .tasks[] | select(.name == "hog") | .cpu_ns] | .[-1] > .[0]' "$T/frames"
+}
+
+@test "top --exact on a runtime without rings: the task_switch uprobe, the same CPU time" {
+	require_root_bpf
+	start_hogs "$BUILD/progs/cpu_hogs-v1"
+	top_frames --exact
+	jq -e -s 'map(.mode == "exact" and .exact_from == "uprobes") | all' "$T/frames"
+	check_hogs --split
 	jq -e -s '[.[] | .tasks[] | select(.name == "hog") | .cpu_ns] | .[-1] > .[0]' "$T/frames"
 }
 

@@ -146,3 +146,18 @@ start_record() {
 rec_table() {
 	awk '$1 == "taskscope:" && NF == 5 && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' "$T/rec.err"
 }
+
+# The scheduling latencies tests/progs/sched_latency printed in FILE (its delays, and its
+# extra near-zero samples): "COUNT P50 P99 MAX", nearest-rank, in ns.
+sched_truth() {
+	awk '$1 == "delays_ns" { for (i = 2; i <= NF; i++) print $i }
+	     $1 == "extra" { for (i = 0; i < $2; i++) print 0 }' "$1" | sort -n |
+		awk '{ v[NR] = $1 } END {
+			r50 = int((NR * 50 + 99) / 100); r99 = int((NR * 99 + 99) / 100)
+			print NR, v[r50], v[r99], v[NR] }'
+}
+
+# within A B: A is B within 10% + 1 ms
+within() {
+	awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= b / 10 + 1000000) }'
+}

@@ -56,6 +56,7 @@ struct top_exact {
 	uint64_t attach_ns;         /* the rings on from then (as the BPF side's attach_ns) */
 	uint64_t last_scan;
 	uint64_t read_ns;           /* the last drain began: every record before is read */
+	uint64_t prev_read_ns;      /* ... and the one before it */
 	uint64_t fired[TSC_RINGS_MAX]; /* each ring's records, as of that drain */
 	uint64_t period_ns;         /* the next drain is due this long after it */
 	struct xthread th[TSC_RINGS_MAX]; /* a thread per ring at most: a ring has one tid */
@@ -140,14 +141,16 @@ static void on_switch(struct top_exact *x, struct xthread *xt, const struct tsc_
 		switched_in(x, xt, ev->sw.next, now);
 }
 
-/* What runs on the thread until its next switch is not known. The task switched in ran
- * until the thread's last record read, at least; from then on nothing is credited (since_ns
- * set: the first-switch rule above is for the start only), and after a lost stretch that
- * time is left out of what the thread's known time stands for (top_exact_gap_ns). */
+/* What runs on the thread until its next switch is not known. After a lost stretch, the task
+ * switched in ran until the last drain at least (every record before it was read, and what
+ * a refresh credited it up to then stays credited); from then on nothing is credited
+ * (since_ns set: the first-switch rule above is for the start only), and that time is left
+ * out of what the thread's known time stands for (top_exact_gap_ns). */
 static void resync(struct top_exact *x, struct xthread *xt, const struct tsc_event *ev, int gap)
 {
 	struct tss_thread *th = &xt->v;
-	uint64_t end = gap && xt->last_ns ? xt->last_ns : ev->ts_ns;
+	uint64_t end = !gap ? ev->ts_ns : xt->last_ns > x->prev_read_ns ? xt->last_ns :
+		       x->prev_read_ns;
 	if (th->current && th->since_ns && end > th->since_ns) {
 		credit(x, th->current, end - th->since_ns);
 		th->run_ns += end - th->since_ns;
@@ -215,7 +218,7 @@ int top_exact_open(struct tsc_remote *r, struct top_exact **out)
 		err = x->semfd == -ENOENT ? -ENOTSUP : x->semfd;
 		goto cleanup;
 	}
-	x->attach_ns = x->last_scan = tsc_now_ns();
+	x->attach_ns = x->last_scan = x->read_ns = tsc_now_ns();
 	*out = x;
 	return 0;
 cleanup:
@@ -270,7 +273,7 @@ long top_exact_drain(struct top_exact *x)
 			return err;
 		x->last_scan = now;
 	}
-	uint64_t prev = x->read_ns;
+	uint64_t prev = x->prev_read_ns = x->read_ns;
 	x->read_ns = tsc_now_ns();
 	long n = tsc_rings_drain(x->rings, 0, on_event, x);
 	if (n >= 0)
