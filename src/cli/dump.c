@@ -559,18 +559,7 @@ static void latency_json(struct dump *d, struct tsc_tstate_thread *th)
 	tsc_json_key(o, "ready_events");
 	tsc_json_u64(o, th->ready_events);
 	tsc_json_key(o, "sched_latency");
-	tsc_json_obj(o);
-	tsc_json_key(o, "count");
-	tsc_json_u64(o, f.count);
-	tsc_json_key(o, "kept");
-	tsc_json_u64(o, f.kept);
-	tsc_json_key(o, "p50_ns");
-	tsc_json_u64(o, f.p50);
-	tsc_json_key(o, "p99_ns");
-	tsc_json_u64(o, f.p99);
-	tsc_json_key(o, "max_ns");
-	tsc_json_u64(o, f.max);
-	tsc_json_end_obj(o);
+	tsc_json_lat(o, &f);
 	tsc_json_end_obj(o);
 	tsc_json_ch(o, '\n');
 }

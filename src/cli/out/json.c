@@ -2,6 +2,7 @@
 /* The streaming JSON writer's out-of-line half: buffer, strings, seconds, doubles. */
 #include "out/json.h"
 #include "out/out.h"
+#include "trace/latency.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -52,4 +53,20 @@ void tsc_json_double(struct tsc_json *w, double v, int prec)
 	int n = snprintf(b, sizeof(b), "%.*f", prec, v);
 	b[n > 0 && (size_t)n < sizeof(b) ? n : 0] = 0;
 	tsc_json_word(w, b);
+}
+
+void tsc_json_lat(struct tsc_json *w, const struct tsc_lat_figs *f)
+{
+	tsc_json_obj(w);
+	tsc_json_key(w, "count");
+	tsc_json_u64(w, f->count);
+	tsc_json_key(w, "kept");
+	tsc_json_u64(w, f->kept);
+	tsc_json_key(w, "p50_ns");
+	tsc_json_u64(w, f->p50);
+	tsc_json_key(w, "p99_ns");
+	tsc_json_u64(w, f->p99);
+	tsc_json_key(w, "max_ns");
+	tsc_json_u64(w, f->max);
+	tsc_json_end_obj(w);
 }

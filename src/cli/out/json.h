@@ -309,4 +309,9 @@ static inline void tsc_json_schema(struct tsc_json *w)
 	tsc_json_u64(w, TSC_JSON_SCHEMA);
 }
 
+/* Scheduling latency figures (trace/latency.h) as dump --summary and top --json give them:
+ * {count, kept, p50_ns, p99_ns, max_ns}. */
+struct tsc_lat_figs;
+void tsc_json_lat(struct tsc_json *w, const struct tsc_lat_figs *f);
+
 #endif

@@ -239,18 +239,7 @@ static void json_latency(struct tsc_json *w, const struct top_thread *th)
 		tsc_json_null(w);
 		return;
 	}
-	tsc_json_obj(w);
-	tsc_json_key(w, "count");
-	tsc_json_u64(w, th->lat.count);
-	tsc_json_key(w, "kept");
-	tsc_json_u64(w, th->lat.kept);
-	tsc_json_key(w, "p50_ns");
-	tsc_json_u64(w, th->lat.p50);
-	tsc_json_key(w, "p99_ns");
-	tsc_json_u64(w, th->lat.p99);
-	tsc_json_key(w, "max_ns");
-	tsc_json_u64(w, th->lat.max);
-	tsc_json_end_obj(w);
+	tsc_json_lat(w, &th->lat);
 }
 
 static void json_frame_head(struct tsc_json *w, const struct top_model *m, uint64_t frame)
