@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The event rings: each loop thread writes its own events (create, switch, wait, ready,
- * finish, rename, thread start and stop) into a ring in its own memory, which a tracer drains from
- * outside (docs/rings.md; the layout is in taskscope/debug.h). The rings are written while
- * the rings probe's semaphore is up (a tracer holds a uprobe on it: the kernel lowers it when
- * the tracer goes, even killed) or while the flight recorder keeps them on.
+ * finish, rename, thread start and stop) into a ring in its own memory, which a tracer
+ * drains from outside (docs/rings.md; the layout is in taskscope/debug.h). The rings are
+ * written while the rings probe's semaphore is up (a tracer holds a uprobe on it: the kernel
+ * lowers it when the tracer goes, even killed) or while the flight recorder keeps them on.
  *
  * Nothing here runs unless the hot word (probes.h) is non-zero: the switch path pays one load
  * and a not-taken branch. Then a record is a few stores and a release store of head; the ring

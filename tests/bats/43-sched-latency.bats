@@ -19,10 +19,12 @@ teardown() {
 	return 0
 }
 
-# Record the victim's one round; the trace in $T/lat.tsc, the victim's lines in $T/v.out.
+# Record the victim's one round (its options: $VOPTS); the trace in $T/lat.tsc, the victim's
+# lines in $T/v.out; record's options in "$@".
 record_round() {
 	mkfifo "$T/go"
-	spawn v "$VICTIM" --tasks "$N" --burn "$BURN" "$T/go"
+	# shellcheck disable=SC2086
+	spawn v "$VICTIM" --tasks "$N" --burn "$BURN" ${VOPTS:-} "$T/go"
 	local v=$PID
 	wait_line "$T/v.out" '^ready'
 	start_record "$T/lat.tsc" "$v" "$@"
@@ -62,11 +64,21 @@ record_round() {
 	echo "$output" | grep -Eq "^ +[0-9]+ +1 +$n +[0-9.]+ms +[0-9.]+ms +[0-9.]+ms$"
 }
 
-@test "dump --summary: a trace from uprobes has no ready events, and no latency from wakes" {
+@test "dump --summary: a trace from uprobes has no ready events: yields alone give latencies, and it says so" {
 	require_root_bpf
-	record_round --uprobes
-	"$TASKSCOPE" dump --summary --json "$T/lat.tsc" > "$T/sum.json"
-	# the tasks woke from an event (no yield): nothing to measure, no section
-	[ "$(jq -c 'select(.sched_latency)' "$T/sum.json" | wc -l)" = 0 ]
+	VOPTS="--yields 3" record_round --uprobes
 	[ "$("$TASKSCOPE" dump --json "$T/lat.tsc" | jq -c 'select(.type == "ready")' | wc -l)" = 0 ]
+	"$TASKSCOPE" dump --summary --json "$T/lat.tsc" > "$T/sum.json"
+	jq -c 'select(.sched_latency)' "$T/sum.json" > "$T/lat.json"
+	cat "$T/lat.json" >&2
+	[ "$(wc -l < "$T/lat.json")" = 1 ]
+	# no ready events; some of the 3 x N yields were switched back in (the last task's, alone
+	# in the end, were not), and no wake counts: the event's N wakes are missing
+	[ "$(jq '.ready_events' "$T/lat.json")" = 0 ]
+	local n
+	n=$(jq '.sched_latency.count' "$T/lat.json")
+	[ "$n" -ge 1 ] && [ "$n" -le $((3 * N)) ]
+	run "$TASKSCOPE" dump --summary "$T/lat.tsc"
+	[ "$status" = 0 ]
+	[[ "$output" == *"# no ready events in this trace (recorded with --uprobes?): only yields count"* ]]
 }

@@ -5,7 +5,7 @@
  * spins (on the clock, not on CPU time: the same wall time whatever the machine's load) for
  * BURN ms before it finishes. The k-th to run waits about k × BURN.
  *
- *   sched_latency [--tasks N] [--burn MS] FIFO
+ *   sched_latency [--tasks N] [--burn MS] [--yields K] FIFO
  *
  * Prints "ready" once the N tasks wait; then Task-1 waits for a line on FIFO (opened
  * read-write: no writer is needed to open it, and none closing it wakes us), reads the clock,
@@ -14,7 +14,9 @@
  *   delays_ns D1 D2 ... DN      the tasks' delays, in the order they ran
  *   extra 2                     other ready -> running samples the trace holds: Task-1's wake
  *                               by the FIFO and by the second event, each within microseconds
- * and "done", and then sleeps until killed (a recorder reads its rings to the end).
+ * and "done", and then sleeps until killed (a recorder reads its rings to the end). With
+ * --yields K each task yields K times after its burn (more samples, which it does not measure:
+ * for a trace without ready events, where yields alone give latencies).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +27,7 @@
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 
-static long ntasks = 20, burn_ms = 5;
+static long ntasks = 20, burn_ms = 5, yields;
 static ts_event *go, *all_done;
 static uint64_t set_ns, *delay;
 static long nran;
@@ -39,6 +41,8 @@ static void *burner(void *arg)
 	delay[nran++] = t - set_ns;
 	while (ts_now_ns() - t < (uint64_t)burn_ms * 1000000ull)
 		;
+	for (long i = 0; i < yields; i++)
+		ts_yield();
 	if (nran == ntasks)
 		ts_event_set(all_done);
 	return NULL;
@@ -92,17 +96,19 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "tasks", required_argument, NULL, 'n' },
 					      { "burn", required_argument, NULL, 'b' },
+					      { "yields", required_argument, NULL, 'y' },
 					      { 0 } };
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': ntasks = atol(optarg); break;
 		case 'b': burn_ms = atol(optarg); break;
+		case 'y': yields = atol(optarg); break;
 		default: return 2;
 		}
 	}
-	if (optind != argc - 1 || ntasks < 1 || ntasks > 100000 || burn_ms < 0) {
-		fprintf(stderr, "usage: sched_latency [--tasks N] [--burn MS] FIFO\n");
+	if (optind != argc - 1 || ntasks < 1 || ntasks > 100000 || burn_ms < 0 || yields < 0) {
+		fprintf(stderr, "usage: sched_latency [--tasks N] [--burn MS] [--yields K] FIFO\n");
 		return 2;
 	}
 	return ts_run(main_task, argv[optind]) ? 1 : 0;

@@ -7,6 +7,7 @@
  * (tests/unit/trace_sim.h) recorded to FILE, optionally with its final state (--truth).
  *   test_trace_rw --write F [--threads N] [--tasks N] [--churn N] [--duration S] [--seed N]
  *                 [--block-events N] [--lost N] [--ext] [--no-footer] [--store] [--truth F]
+ *                 [--ready] (READY events where tasks become ready, as the rings give)
  *                 [--stats]
  */
 #include "check.h"
@@ -87,7 +88,7 @@ static void rec_free(struct rec *r)
 }
 
 struct gen_opts {
-	int threads, tasks, churn, ext, no_footer, store;
+	int threads, tasks, churn, ext, no_footer, store, ready;
 	double duration;
 	uint32_t seed;
 	uint64_t block_events, lost_every;
@@ -99,6 +100,7 @@ static int record_sim(const char *path, const struct gen_opts *o, struct sim *s,
 {
 	int err;
 	sim_init(s, o->threads, o->tasks, o->churn, o->duration, o->seed);
+	s->ready = o->ready;
 	r->block_events = o->block_events;
 	r->lost_every = o->lost_every;
 	/* as record does: the snapshot and the first events are older than the file's header */
@@ -203,7 +205,7 @@ static int generate(int argc, char **argv)
 		{ "block-events", 1, 0, 'b' }, { "lost", 1, 0, 'l' }, { "ext", 0, 0, 'e' },
 		{ "no-footer", 0, 0, 'n' }, { "truth", 1, 0, 'T' },  { "stats", 0, 0, 'S' },
 		{ "store", 0, 0, 'z' },   { "binary", 1, 0, 'B' },   { "program", 1, 0, 'P' },
-		{ "early", 1, 0, 'E' },
+		{ "early", 1, 0, 'E' },   { "ready", 0, 0, 'r' },
 		{ 0 },
 	};
 	int c;
@@ -225,6 +227,7 @@ static int generate(int argc, char **argv)
 		case 'B': o.binary = optarg; break;
 		case 'P': o.program = optarg; break;
 		case 'E': o.early = atof(optarg); break;
+		case 'r': o.ready = 1; break;
 		default: return 2;
 		}
 	}
@@ -544,6 +547,32 @@ TEST(unknown_record_skipped)
 	sim_free(&s);
 }
 
+/* A simulation with READY events on three threads, small blocks (so that many a ready is a
+ * block's first record, or names a thread not in its block yet), and lost switches: every
+ * event back as written, and READY changes nothing of what the other records decode to. */
+TEST(round_trip_with_ready)
+{
+	struct gen_opts o = { .threads = 3, .tasks = 5, .churn = 2000, .duration = 0.5, .seed = 7,
+			      .lost_every = 5000, .block_events = 97, .ready = 1 };
+	struct sim s;
+	struct rec r = { .keep = 1 };
+	const char *path = tmp_path("rt-ready.tsc");
+	CHECK_EQ(record_sim(path, &o, &s, &r), 0);
+	CHECK(s.emitted[TSC_EV_READY] > 1000);
+	size_t len;
+	void *buf = slurp(path, &len);
+	long n;
+	char msg[512];
+	int rc = read_compare(buf, len, r.evs, r.nevs, &n, msg, sizeof(msg));
+	if (rc)
+		printf("#   %s\n", msg);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(n, (long)r.nevs);
+	free(buf);
+	rec_free(&r);
+	sim_free(&s);
+}
+
 /* An exec record (a 1.1 extension) reads back as an exec event, the last of the trace, and
  * ends every task and loop of the old program. */
 TEST(exec_record)
@@ -831,6 +860,7 @@ int main(int argc, char **argv)
 	RUN(flipped_bits);
 	RUN(unknown_record_skipped);
 	RUN(exec_record);
+	RUN(round_trip_with_ready);
 	RUN(ready_record_and_latency);
 	RUN(latency_percentiles);
 	RUN(decompression_capped);

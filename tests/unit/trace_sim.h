@@ -56,6 +56,7 @@ struct sim {
 	void (*emit)(void *ctx, const struct tsc_event *ev);
 	void *ctx;
 	uint64_t emitted[TSC_EV_NR];
+	int ready;                              /* emit READY events, as the rings do */
 };
 
 static uint32_t sim_rnd(struct sim *s)
@@ -93,12 +94,19 @@ static struct sim_task *sim_new_task(struct sim *s, int thread, int kind, const 
 	return t;
 }
 
+static void sim_emit(struct sim *s, struct tsc_event *ev);
+
 static void sim_ready(struct sim *s, struct sim_task *t)
 {
 	struct sim_thread *th = &s->th[t->thread];
 	t->queued = 1;
 	t->state = TS_READY;
 	th->ready[th->rtail++ % 4096] = t->id;
+	if (s->ready) {
+		struct tsc_event ev = { .ts_ns = th->now, .type = TSC_EV_READY, .tid = th->tid };
+		ev.ready.id = t->id;
+		sim_emit(s, &ev);
+	}
 }
 
 /* Build the process as it is at t0: what the snapshot holds. */
