@@ -48,7 +48,11 @@ struct xthread {
 	struct tsc_lat lat;         /* scheduling latency since the last refresh */
 };
 
-#define LAT_KEEP (1u << 18)         /* samples kept per thread and refresh: 1 MiB */
+/* Samples kept per refresh (the percentiles are of those; count and max of every one), per
+ * thread and in all: 1 MiB and 8 MiB; a thread's room above LAT_ROOM goes at each refresh. */
+#define LAT_KEEP (1u << 18)
+#define LAT_KEEP_ALL (1u << 21)
+#define LAT_ROOM (1u << 16)
 
 struct top_exact {
 	struct tsc_rings *rings;
@@ -65,6 +69,7 @@ struct top_exact {
 	struct tsc_idmap tasks;     /* task id -> ns switched in, up to its last switch out */
 	struct tsc_idmap ready;     /* task id -> since when it is ready, not switched in yet */
 	uint64_t full;              /* records not kept: TSS_MAX_TASKS tasks, or no memory */
+	uint64_t lat_kept;          /* latency samples kept since the last refresh */
 	uint64_t gaps;              /* resyncs: a thread's records overwritten before read */
 };
 
@@ -112,8 +117,11 @@ static void switched_in(struct top_exact *x, struct xthread *xt, uint64_t next, 
 		return;
 	uint64_t since = *v;
 	tsc_idmap_del(&x->ready, next);
-	if (since >= xt->resync_ns && ts >= since)
-		(void)tsc_lat_add(&xt->lat, ts - since, xt->lat.n + xt->lat.nbig < LAT_KEEP);
+	if (since < xt->resync_ns || ts < since)
+		return;
+	int keep = xt->lat.n + xt->lat.nbig < LAT_KEEP && x->lat_kept < LAT_KEEP_ALL;
+	if (tsc_lat_add(&xt->lat, ts - since, keep) > 0)
+		x->lat_kept++;
 }
 
 /* tss_switch's accounting (bpf/sampler.bpf.c), at the record's time. */
@@ -389,6 +397,12 @@ void top_exact_latency(struct top_exact *x, struct top_model *m)
 		else
 			memset(&t->lat, 0, sizeof(t->lat));
 	}
-	for (size_t i = 0; i < x->nth; i++)
-		tsc_lat_clear(&x->th[i].lat);
+	for (size_t i = 0; i < x->nth; i++) {
+		struct tsc_lat *l = &x->th[i].lat;
+		if (l->cap + l->bigcap > LAT_ROOM)
+			tsc_lat_free(l);
+		else
+			tsc_lat_clear(l);
+	}
+	x->lat_kept = 0;
 }
