@@ -187,6 +187,21 @@ $(BUILD)/tests/test_reconcile: tests/unit/test_reconcile.c $(RECONCILE_OBJ)
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
 		$(RECONCILE_OBJ) $(LDLIBS)
 
+# top's replay of ring events (pure) with the map and the latency sets it keeps them in.
+REPLAY_SRC := src/cli/top/replay.c src/cli/idmap.c src/cli/trace/latency.c src/cli/target/walk.c
+REPLAY_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-replay/%.o,$(REPLAY_SRC))
+
+$(REPLAY_OBJ): $(BUILD)/obj-replay/%.o: src/cli/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/test_top_replay: tests/unit/test_top_replay.c $(REPLAY_OBJ)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(REPLAY_OBJ) $(LDLIBS)
+
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
