@@ -71,6 +71,10 @@ start_demo() {
 		[ "$(wc -l < "$T/top.json")" -eq 2 ]
 		validate "top --json" "$T/top.json"
 	done
+	# --exact from the rings: where from, and each loop's scheduling latency
+	timeout 60 "$TASKSCOPE" top --exact --json -n 2 -d 0.2 "$DEMO_PID" > "$T/topx.json"
+	validate "top --json" "$T/topx.json"
+	jq -e -s 'all(.exact_from == "rings" and all(.threads[]; .sched_latency.count >= 0))' "$T/topx.json"
 	"$TASKSCOPE" probes --json "$DEMO_PID" > "$T/probes.json"
 	validate "probes --json" "$T/probes.json"
 	"$TASKSCOPE" probes --json "$DEMO" > "$T/probes-bin.json"
