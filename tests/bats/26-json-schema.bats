@@ -133,16 +133,18 @@ start_demo() {
 
 @test "dump --json, --at and --summary --json of a generated trace match the schema" {
 	[ -x "$GEN" ] || { echo "missing $GEN: run make unit" >&2; return 1; }
-	"$GEN" --write "$T/s.tsc" --threads 3 --tasks 4 --churn 2000 --duration 0.3 2>/dev/null
+	"$GEN" --write "$T/s.tsc" --threads 3 --tasks 4 --churn 2000 --duration 0.3 --ready 2>/dev/null
 	"$TASKSCOPE" dump --json "$T/s.tsc" > "$T/d.jsonl"
 	validate "dump --json" "$T/d.jsonl"
 	# the kinds of line a recording holds most are there to be checked
 	[ "$(jq -r .type "$T/d.jsonl" | sort -u | tr '\n' ' ')" = \
-		"create end finish header switch wait " ]
+		"create end finish header ready switch wait " ]
 	"$TASKSCOPE" dump --at 0.1 --json "$T/s.tsc" > "$T/at.json"
 	validate "dump --at T --json" "$T/at.json"
 	"$TASKSCOPE" dump --summary --json "$T/s.tsc" > "$T/sum.jsonl"
 	validate "dump --summary --json" "$T/sum.jsonl"
+	# a scheduling latency line per loop thread
+	[ "$(jq -c 'select(.sched_latency)' "$T/sum.jsonl" | wc -l)" = 3 ]
 	# a cut file: the end line says why
 	head -c 3000 "$T/s.tsc" > "$T/cut.tsc"
 	run --separate-stderr "$TASKSCOPE" dump --json "$T/cut.tsc"

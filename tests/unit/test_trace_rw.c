@@ -352,6 +352,20 @@ static int read_compare(const void *buf, size_t len, const struct tsc_event *wan
 static const struct gen_opts small_opts = { .threads = 2, .tasks = 4, .churn = 300,
 					    .duration = 0.03, .seed = 7, .block_events = 40 };
 
+/* The file at path, read whole and checked: every event as r kept it. Returns its bytes. */
+static void *read_back(const char *path, const struct rec *r, size_t *len)
+{
+	void *buf = slurp(path, len);
+	long n;
+	char msg[512];
+	int rc = read_compare(buf, *len, r->evs, r->nevs, &n, msg, sizeof(msg));
+	if (rc)
+		printf("#   %s\n", msg);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(n, (long)r->nevs);
+	return buf;
+}
+
 TEST(round_trip)
 {
 	struct gen_opts o = { .threads = 3, .tasks = 5, .churn = 2000, .duration = 2, .seed = 3,
@@ -361,14 +375,7 @@ TEST(round_trip)
 	const char *path = tmp_path("rt.tsc");
 	CHECK_EQ(record_sim(path, &o, &s, &r), 0);
 	size_t len;
-	void *buf = slurp(path, &len);
-	long n;
-	char msg[512];
-	int rc = read_compare(buf, len, r.evs, r.nevs, &n, msg, sizeof(msg));
-	if (rc)
-		printf("#   %s\n", msg);
-	CHECK_EQ(rc, 0);
-	CHECK_EQ(n, (long)r.nevs);
+	void *buf = read_back(path, &r, &len);
 	CHECK(r.nevs > 10000);
 
 	/* the snapshot comes back whole */
@@ -560,15 +567,7 @@ TEST(round_trip_with_ready)
 	CHECK_EQ(record_sim(path, &o, &s, &r), 0);
 	CHECK(s.emitted[TSC_EV_READY] > 1000);
 	size_t len;
-	void *buf = slurp(path, &len);
-	long n;
-	char msg[512];
-	int rc = read_compare(buf, len, r.evs, r.nevs, &n, msg, sizeof(msg));
-	if (rc)
-		printf("#   %s\n", msg);
-	CHECK_EQ(rc, 0);
-	CHECK_EQ(n, (long)r.nevs);
-	free(buf);
+	free(read_back(path, &r, &len));
 	rec_free(&r);
 	sim_free(&s);
 }
