@@ -296,7 +296,7 @@ $(FUZZ_TRACE_OBJ): $(BUILD)/fuzz/obj/%.o: src/cli/%.c
 $(FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_TRACE_OBJ)
 	$(call msg,FUZZ,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -Ibpf -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(FUZZ_TRACE_OBJ) -ldw -lelf -lz
 
 # ---- running ----

@@ -63,8 +63,10 @@ void tsc_lat_figs(struct tsc_lat *l, struct tsc_lat_figs *f)
 	if (!f->kept)
 		return;
 	if (!l->sorted) {
-		qsort(l->v, l->n, sizeof(*l->v), cmp32);
-		qsort(l->big, l->nbig, sizeof(*l->big), cmp64);
+		if (l->n) /* either array may be NULL: qsort takes none */
+			qsort(l->v, l->n, sizeof(*l->v), cmp32);
+		if (l->nbig)
+			qsort(l->big, l->nbig, sizeof(*l->big), cmp64);
 		l->sorted = 1;
 	}
 	f->p50 = rank(l, f->kept, 50);
