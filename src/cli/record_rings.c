@@ -121,6 +121,10 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 	tsc_tidcache_init(&R->tids, R->r->procfd, 10000000ull);
 	if ((err = tsc_rings_new(R->r->mem, &R->r->desc, from, rings)) == -ENOTSUP)
 		return -1;
+	if (!err && !o->core) {
+		tsc_rings_map(*rings, R->r->procfd);
+		tsc_rings_budget(*rings, BUSY_EVENTS);
+	}
 	if (!err)
 		err = tsc_rings_scan(*rings);
 	return err ? tsc_remote_report(R->r, err, 1) : TSC_EXIT_OK;
@@ -149,7 +153,8 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
 		if (n < 0)
 			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
-		busy = n >= BUSY_EVENTS;
+		busy = n >= BUSY_EVENTS || tsc_rings_backlog(rings);
+		R->behind |= tsc_rings_backlog(rings) > 0;
 		if ((err = tsc_rec_tick(R, o)))
 			return err;
 		if (tsc_record_stop || tsc_rec_mono() >= R->deadline)
@@ -181,7 +186,7 @@ int tsc_record_rings(const struct record_opts *o)
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s "
 			"from its event rings\n", o->pid, snap.nthreads, snap.ntasks, o->out);
-	R.t0 = R.last_flush = tsc_rec_mono();
+	R.t0 = R.last_flush = R.last_zcheck = tsc_rec_mono();
 	R.last_cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
 	if (o->duration > 0)
 		R.deadline = R.t0 + (uint64_t)(o->duration * 1e9);
@@ -190,15 +195,26 @@ int tsc_record_rings(const struct record_opts *o)
 	/* the end: the kernel lowers the semaphore, the loops stop writing; the rest drained */
 	close(semfd);
 	semfd = -1;
+	tsc_rings_budget(rings, 0);
 	if (!R.err && !R.exited && !R.execd && !tsc_rings_scan(rings)) {
-		long n = tsc_rings_drain(rings, 0, on_ring_event, &R);
+		long n;
+		while ((n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0)
+			;
 		if (n < 0 && !R.err && tsc_remote_alive(R.r))
+			R.err = (int)n;
+	} else if (!R.err && R.exited) {
+		/* its memory is gone, but our mappings of its rings hold what they held last */
+		tsc_rings_target_gone(rings);
+		long n;
+		while ((n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0)
+			;
+		if (n < 0 && !R.err)
 			R.err = (int)n;
 	}
 	uint64_t end = tsc_rec_mono();
 	if (!R.err)
 		R.err = ring_losses(&R, rings, end, 1);
-	if (R.exited)
+	if (R.exited && tsc_rings_unmapped(rings))
 		fprintf(stderr, "taskscope: the process exited: what its rings held since their "
 				"last read (%d ms at most) went with it, uncounted\n", DRAIN_MS);
 	int broken = rings_broken(rings);
