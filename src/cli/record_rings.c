@@ -26,7 +26,8 @@
 
 #define DRAIN_MS 10          /* the rings are read this often (16 MiB hold 524288 events) */
 #define BUSY_EVENTS 65536    /* ... or at once again after a drain of this many */
-#define SCAN_NS 100000000ull /* and the loop table for new rings this often */
+#define SCAN_NS 10000000ull  /* and the loop table for new rings this often: a ring must be
+			      * found before its process exits to be read then */
 
 /* One ring event into the file: thread ids in our namespace. */
 static int on_ring_event(void *ctx, const struct tsc_event *ev)
@@ -130,11 +131,26 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 	return err ? tsc_remote_report(R->r, err, 1) : TSC_EXIT_OK;
 }
 
+/* With -v, the rings found since the last call: which are read through a mapping. */
+static void rings_new_say(struct tsc_rings *rings, size_t *seen)
+{
+	for (; *seen < tsc_rings_count(rings); ++*seen) {
+		struct tsc_ring_stats st;
+		tsc_rings_stats(rings, *seen, &st);
+		if (tsc_verbose)
+			fprintf(stderr, "taskscope: reading the event ring of thread %d (loop %" PRIu64
+				") %s\n", (int)st.tid, st.loop_id,
+				st.mapped ? "through a mapping of it" : "with process_vm_readv");
+	}
+}
+
 /* Drain until the end: 0 or -errno. */
 static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rings *rings)
 {
 	uint64_t last_scan = tsc_rec_mono();
+	size_t seen = 0;
 	int err, busy = 0;
+	rings_new_say(rings, &seen);
 	for (;;) {
 		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
 		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, DRAIN_MS)) > 0 &&
@@ -149,6 +165,7 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 			if ((err = tsc_rings_scan(rings)))
 				return tsc_remote_alive(R->r) ? err : 0;
 			last_scan = now;
+			rings_new_say(rings, &seen);
 		}
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
 		if (n < 0)

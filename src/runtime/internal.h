@@ -221,6 +221,9 @@ void ts__ring_free(ts_loop *loop);
 /* debug.c */
 int ts__loop_table_add(ts_loop *loop);
 void ts__loop_table_del(ts_loop *loop);
+/* fn on every loop in the table, for a forked child: under the table's lock only if it is
+ * free (a parent's thread that held it is gone from the child) */
+void ts__loop_table_each(void (*fn)(ts_loop *));
 void ts__registry_add(ts_loop *loop, ts_task *t);
 void ts__registry_del(ts_loop *loop, ts_task *t);
 

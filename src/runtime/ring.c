@@ -48,6 +48,8 @@ static int use_tsc = -1;                 /* -1 until decided */
 static struct ts_ring_hdr *ring_static[RING_TABLE_LEN];
 static struct ts_ring_hdr **ring_live = ring_static;
 static bool ring_wipe;                   /* ring_live is wiped in a child: rings may be shared */
+static volatile uint8_t *ring_mine;      /* in ring_live's page: 1, or 0 in a child not yet
+					  * past ring_fork_child */
 
 #ifndef TASKSCOPE_NO_PROBES
 #include <cpuid.h>
@@ -105,6 +107,24 @@ int ts_flight_recorder(size_t bytes)
 #endif
 }
 
+/* A loop whose ring is not one of this process's: a forked child's copy of a parent's loop,
+ * pointing at a ring that is not mapped here. Readers of the child must not look there. */
+static void ring_forget_stale(ts_loop *l)
+{
+	if (l->ring && ring_live[l->ring_idx] != l->ring)
+		ts_store(&l->ring, NULL);
+}
+
+/* In a forked child (fork()'s handlers; a child made without them does it when it makes its
+ * first ring). */
+static void ring_fork_child(void)
+{
+	if (!ring_wipe || *ring_mine)
+		return;
+	ts__loop_table_each(ring_forget_stale);
+	*ring_mine = 1;
+}
+
 /* TASKSCOPE_FLIGHT_RECORDER=SIZE: the rings always on, each of SIZE bytes; TASKSCOPE_RING_SIZE
  * the size of rings made for a tracer. Read once, at load. */
 __attribute__((constructor)) static void ring_env(void)
@@ -113,7 +133,10 @@ __attribute__((constructor)) static void ring_env(void)
 	void *t = mmap(NULL, tlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t != MAP_FAILED && !madvise(t, tlen, MADV_WIPEONFORK)) {
 		ring_live = t;
+		ring_mine = (volatile uint8_t *)t + tlen - 1;
+		*ring_mine = 1;
 		ring_wipe = true;
+		pthread_atfork(NULL, NULL, ring_fork_child);
 	} else if (t != MAP_FAILED) {
 		munmap(t, tlen);
 	}
@@ -156,6 +179,7 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 	while (nslots * 2 * TS_RING_SLOT <= ring_bytes)
 		nslots *= 2;
 	size_t len = HDR_SIZE + nslots * TS_RING_SLOT;
+	ring_fork_child(); /* this process's first ring may be a child's: its copies forgotten */
 	void *p = loop->slot >= 0 ? ring_map(len) : MAP_FAILED;
 	if (p == MAP_FAILED) {
 		loop->ring_failed = true; /* no retry at every event */

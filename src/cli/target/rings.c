@@ -601,6 +601,7 @@ void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats 
 	st->malformed = g->st.malformed;
 	st->partial = g->st.partial;
 	st->bad = g->bad;
+	st->mapped = g->map != NULL;
 }
 
 const char *tsc_rings_error(const struct tsc_rings *R)

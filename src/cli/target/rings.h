@@ -112,6 +112,7 @@ struct tsc_ring_stats {
 	uint64_t lapped;         /* slots overwritten before they were read */
 	uint64_t malformed, partial;
 	int bad;                 /* the header failed validation: no longer read */
+	int mapped;              /* read through a mapping of it (tsc_rings_map) */
 };
 size_t tsc_rings_count(const struct tsc_rings *R);
 void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st);
