@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define HDR_MAX 4096 /* a header larger than this is refused */
+#define BACKLOG_MAX (TSC_RINGS_BACKLOG / TS_RING_SLOT) /* slots, all rings together */
 
 struct ring {
 	uint64_t addr;           /* the header's address in the target */
@@ -38,6 +39,7 @@ struct ring {
 	/* this drain's copy: slots [lo, hi) */
 	uint64_t *buf;
 	size_t buf_cap;          /* slots */
+	int buf_mmapped;         /* buf is a backlog's reservation (buf_room), not malloc's */
 	uint64_t lo, hi;
 	struct tsc_ring_cursor cur;
 	struct tsc_ring_event ev;
@@ -126,7 +128,9 @@ static void ring_map(struct tsc_rings *R, struct ring *g, const struct ts_ring_h
 		close(fd);
 		return;
 	}
-	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	/* not populated: a read of a page the process never wrote would allocate it (shmem),
+	 * charged to us; we read only slots below head */
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return;
@@ -273,8 +277,22 @@ static int buf_room(struct ring *g, uint64_t n)
 {
 	if (n <= g->buf_cap)
 		return 0;
-	if (g->map && n < 2 * g->buf_cap)
-		n = 2 * g->buf_cap; /* a backlog grows by doubling */
+	if (g->map) {
+		/* a backlog: twice its cap reserved at once (backlog_fill never needs more), in
+		 * huge pages where the kernel has them: a burst touches hundreds of megabytes */
+		size_t len = 2 * BACKLOG_MAX * TS_RING_SLOT;
+		if (g->buf || n > 2 * BACKLOG_MAX)
+			return -ENOMEM;
+		void *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (b == MAP_FAILED)
+			return -ENOMEM;
+		madvise(b, len, MADV_HUGEPAGE);
+		g->buf = b;
+		g->buf_cap = 2 * BACKLOG_MAX;
+		g->buf_mmapped = 1;
+		return 0;
+	}
 	uint64_t *b = realloc(g->buf, n * TS_RING_SLOT);
 	if (!b)
 		return -ENOMEM;
@@ -362,7 +380,6 @@ static int read_heads(struct tsc_rings *R, int first)
  * behind all the same (the backlog full) loses the slots the writer overtook, counted, and
  * starts again a little ahead of the oldest slot rather than race the writer for it. */
 #define COPY_CHUNK 8192                        /* slots: 256 KiB */
-#define BACKLOG_MAX (TSC_RINGS_BACKLOG / TS_RING_SLOT) /* slots, all rings together */
 static int backlog_fill(struct tsc_rings *R, struct ring *g)
 {
 	const struct ts_ring_hdr *mh = (const void *)g->map;
@@ -388,7 +405,7 @@ static int backlog_fill(struct tsc_rings *R, struct ring *g)
 		return 0;
 	/* the decoded slots before off make room once they outweigh the held ones: each slot
 	 * is moved at most once, on average */
-	if (g->off + held + want > g->buf_cap && g->off >= held) {
+	if (g->off && g->off >= held && g->off + held + want > g->buf_cap) {
 		memmove(g->buf, g->buf + g->off * 4, held * TS_RING_SLOT);
 		g->off = 0;
 	}
@@ -614,9 +631,12 @@ void tsc_rings_free(struct tsc_rings *R)
 	if (!R)
 		return;
 	for (size_t i = 0; i < R->n; i++) {
+		if (R->r[i]->buf_mmapped)
+			munmap(R->r[i]->buf, R->r[i]->buf_cap * TS_RING_SLOT);
+		else
+			free(R->r[i]->buf);
 		if (R->r[i]->map)
 			munmap((void *)R->r[i]->map, R->r[i]->map_len);
-		free(R->r[i]->buf);
 		free(R->r[i]);
 	}
 	free(R->hdrs);
