@@ -14,6 +14,9 @@
  *              slots the writer may have overwritten meanwhile dropped; the events of all the
  *              rings handed on merged by time. What a ring fired and the reader never got is
  *              its loss, exact per type and per thread (the writer counts what it fired).
+ *   mapping    tsc_rings_map: a live process's rings that are sealed memfds are mapped here
+ *              read-only and copied chunk by chunk into a backlog at memory speed, decoded a
+ *              budget at a time; what they held is still read once the process has exited.
  */
 #ifndef TSC_RINGS_H
 #define TSC_RINGS_H
