@@ -123,12 +123,7 @@ record_workload() {
 	start_record "$T/e.tsc" "$v" --duration 60
 	touch "$T/go"
 	wait_line "$T/v.out" '^created'
-	local i mapped=0
-	for ((i = 0; i < 600 && mapped < 3; i++)); do
-		mapped=$(grep -c 'event ring of thread .* through a mapping' "$T/rec.err")
-		[ "$mapped" -ge 3 ] || sleep 0.1
-	done
-	[ "$mapped" -ge 3 ] || { cat "$T/rec.err" >&2; return 1; }
+	wait_rings_mapped 3
 	touch "$T/exit"
 	wait_exit "$REC" 20
 	cat "$T/rec.err"
