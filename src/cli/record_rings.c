@@ -149,11 +149,11 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 {
 	uint64_t last_scan = tsc_rec_mono();
 	size_t seen = 0;
-	int err, busy = 0;
+	int err, busy = 0, wait_ms = DRAIN_MS;
 	rings_new_say(rings, &seen);
 	for (;;) {
 		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
-		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, DRAIN_MS)) > 0 &&
+		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, wait_ms)) > 0 &&
 		    (p.revents & (POLLIN | POLLHUP | POLLERR)))
 			R->exited = 1;
 		if (R->exited)
@@ -171,6 +171,11 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		if (n < 0)
 			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
 		busy = n >= BUSY_EVENTS || tsc_rings_backlog(rings);
+		/* a writer that filled an eighth of its ring since the last drain would lap it
+		 * within a sleep of 10 ms: come back at once, or soon */
+		unsigned fill = tsc_rings_pressure(rings);
+		busy |= fill >= 128;
+		wait_ms = fill >= 16 ? 1 : DRAIN_MS;
 		R->behind |= tsc_rings_backlog(rings) > 0;
 		if ((err = tsc_rec_tick(R, o)))
 			return err;

@@ -54,6 +54,7 @@ struct tsc_rings {
 	int dead;                /* the process has gone: only mapped rings are read */
 	size_t budget;           /* events decoded per drain from the backlogs (0: all) */
 	uint64_t backlog;        /* slots copied from mapped rings, not yet decoded */
+	uint32_t pressure;       /* the most of a ring written since the drain before, /1024 */
 	int scanned;             /* a scan happened: rings found later are new ones */
 	struct ring *r[TSC_RINGS_MAX];
 	size_t n;
@@ -304,6 +305,8 @@ static int buf_room(struct ring *g, uint64_t n)
 /* Every live ring's header, in one read; a ring whose header fails is dropped. */
 static int read_heads(struct tsc_rings *R, int first)
 {
+	if (first)
+		R->pressure = 0;
 	struct tsc_mem_req q[TSC_RINGS_MAX];
 	size_t idx[TSC_RINGS_MAX], nq = 0;
 	for (size_t i = 0; i < R->n; i++) {
@@ -365,6 +368,9 @@ static int read_heads(struct tsc_rings *R, int first)
 		}
 		if (!first)
 			continue; /* the second read wants head alone */
+		uint64_t filled = (h->head - g->head) * 1024 / g->nslots;
+		if (filled > R->pressure)
+			R->pressure = filled > UINT32_MAX ? UINT32_MAX : (uint32_t)filled;
 		g->head = h->head;
 		for (int t = 1; t <= TSC_EV_EVENTS_NR; t++)
 			g->fired[t] = h->fired[t];
@@ -578,6 +584,11 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 void tsc_rings_budget(struct tsc_rings *R, size_t events)
 {
 	R->budget = events;
+}
+
+unsigned tsc_rings_pressure(const struct tsc_rings *R)
+{
+	return R->pressure;
 }
 
 uint64_t tsc_rings_backlog(const struct tsc_rings *R)

@@ -93,6 +93,9 @@ void tsc_rings_map(struct tsc_rings *R, int procfd);
 void tsc_rings_budget(struct tsc_rings *R, size_t events);
 /* Slots copied from the mapped rings and not decoded yet: drain again soon. */
 uint64_t tsc_rings_backlog(const struct tsc_rings *R);
+/* How much of a ring its writer filled between the last two drains, in 1024ths (the most of
+ * any ring): how soon the next drain must come. */
+unsigned tsc_rings_pressure(const struct tsc_rings *R);
 /* How many rings are read through the memory source, not mapped. */
 size_t tsc_rings_unmapped(const struct tsc_rings *R);
 /* The process has gone: drains read the mapped rings only (its last events). */
