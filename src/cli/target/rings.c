@@ -410,8 +410,9 @@ static int backlog_fill(struct tsc_rings *R, struct ring *g)
 	if (!want)
 		return 0;
 	/* the decoded slots before off make room once they outweigh the held ones: each slot
-	 * is moved at most once, on average */
-	if (g->off && g->off >= held && g->off + held + want > g->buf_cap) {
+	 * is moved at most once, on average, and the memory touched stays about twice the
+	 * largest backlog (fresh pages cost the kernel's zeroing) */
+	if (g->off && g->off >= held) {
 		memmove(g->buf, g->buf + g->off * 4, held * TS_RING_SLOT);
 		g->off = 0;
 	}
