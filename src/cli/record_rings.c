@@ -26,6 +26,7 @@
 
 #define DRAIN_MS 10          /* the rings are read this often (16 MiB hold 524288 events) */
 #define BUSY_EVENTS 65536    /* ... or at once again after a drain of this many */
+#define FINAL_DRAINS 8       /* at the end: each copies up to TSC_RINGS_BACKLOG */
 #define SCAN_NS 10000000ull  /* and the loop table for new rings this often: a ring must be
 			      * found before its process exits to be read then */
 
@@ -122,7 +123,7 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 	tsc_tidcache_init(&R->tids, R->r->procfd, 10000000ull);
 	if ((err = tsc_rings_new(R->r->mem, &R->r->desc, from, rings)) == -ENOTSUP)
 		return -1;
-	if (!err && !o->core) {
+	if (!err && !o->core && from == TSC_RINGS_FROM_NOW) { /* --flight reads once: no need */
 		tsc_rings_map(*rings, R->r->procfd);
 		tsc_rings_budget(*rings, BUSY_EVENTS);
 	}
@@ -217,18 +218,22 @@ int tsc_record_rings(const struct record_opts *o)
 	/* the end: the kernel lowers the semaphore, the loops stop writing; the rest drained */
 	close(semfd);
 	semfd = -1;
+	/* the rest decoded whole; a few drains, for what a full backlog left in the rings (and
+	 * no more: a flight recorder keeps its rings written) */
 	tsc_rings_budget(rings, 0);
 	if (!R.err && !R.exited && !R.execd && !tsc_rings_scan(rings)) {
-		long n;
-		while ((n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0)
+		long n = 0;
+		for (int k = 0; k < FINAL_DRAINS && (n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0;
+		     k++)
 			;
 		if (n < 0 && !R.err && tsc_remote_alive(R.r))
 			R.err = (int)n;
 	} else if (!R.err && R.exited) {
 		/* its memory is gone, but our mappings of its rings hold what they held last */
 		tsc_rings_target_gone(rings);
-		long n;
-		while ((n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0)
+		long n = 0;
+		for (int k = 0; k < FINAL_DRAINS && (n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0;
+		     k++)
 			;
 		if (n < 0 && !R.err)
 			R.err = (int)n;
