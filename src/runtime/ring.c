@@ -211,6 +211,7 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 	return h;
 }
 
+/* Called while the loop still holds its slot in the loop table (ring_live's index). */
 void ts__ring_free(ts_loop *loop)
 {
 	/* a ring inherited from a parent is not this process's: not mapped here */

@@ -17,8 +17,9 @@
  *   created C finished F
  *
  * C counts the tasks spawned after GOFILE appeared (N + P), F the short tasks seen finished;
- * the line before it, "elapsed_ns E", how long the spawning and awaiting took (a benchmark's
- * figure: run it traced and untraced).
+ * the line before it, "elapsed_ns E", how long the spawning and awaiting took, and before that
+ * "cpu_ns C", the CPU time the process took meanwhile (a benchmark's figures: run it traced
+ * and untraced; C leaves out the time other processes had the CPUs).
  * Then it holds, quiescent: every task sleeping, until killed; or, with --exit, it cancels the
  * parked tasks, stops its loops, prints "exiting" and exits 0 (with --exit-after FILE, once
  * FILE exists: a test lets it go when its tracer is ready). With --rate R it does not hold
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 
@@ -63,6 +65,14 @@ static ts_loop *loop_of(long i)
 	return nthreads ? loops[i % nthreads] : NULL;
 }
 
+/* The process's CPU time: its threads' own, whoever else had the CPUs meanwhile. */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Until file f exists, checked every 2 ms; exit status 3 after a minute. */
 static void wait_file(const char *f)
 {
@@ -82,7 +92,7 @@ static void *main_task(void *arg)
 	fflush(stdout);
 	wait_file(gofile);
 	long created = 0, finished = 0;
-	uint64_t t0 = ts_now_ns();
+	uint64_t t0 = ts_now_ns(), c0 = cpu_ns();
 	ts_task **parked = calloc((size_t)park + 1, sizeof(*parked));
 	ts_task **b = calloc((size_t)batch, sizeof(*b));
 	if (!parked || !b)
@@ -115,9 +125,10 @@ static void *main_task(void *arg)
 		}
 		done += n;
 	}
-	uint64_t t1 = ts_now_ns();
+	uint64_t t1 = ts_now_ns(), c1 = cpu_ns();
 	while (__atomic_load_n(&parked_asleep, __ATOMIC_ACQUIRE) < park)
 		ts_sleep_ms(1);
+	printf("cpu_ns %llu\n", (unsigned long long)(c1 - c0));
 	printf("elapsed_ns %llu\n", (unsigned long long)(t1 - t0));
 	printf("created %ld finished %ld\n", created, finished);
 	fflush(stdout);
