@@ -57,6 +57,7 @@ _Static_assert(TSC_C_TASK_CREATE + TSC_EV_EVENTS_NR - 1 == TSC_C_THREAD_STOP &&
 #define DRAIN_BUDGET 262144       /* records per drain before the timers are checked again */
 #define ZLEVEL_DEFAULT 6          /* zlib's own default: 9 costs 4x the CPU for 4% less */
 #define CPU_HIGH 0.5              /* above this share of a CPU, compress at level 1 */
+#define ZCHECK_NS 5000000ull      /* that share is looked at this often: a burst is short */
 #define SPOOL_LIMIT (512u << 20)  /* events kept in memory while the snapshot is taken */
 
 volatile sig_atomic_t tsc_record_stop;
@@ -227,16 +228,19 @@ static void record_usage(FILE *f)
 		"taskscope exits, even killed, and the writing stops), and taskscope reads the\n"
 		"rings from outside. The process never waits for the recorder: events it could\n"
 		"not keep are counted per type and written to the file as LOST records that every\n"
-		"reader shows. With the rings, a process that exits takes what they held since\n"
-		"their last read (10 ms at most) with it, uncounted: --uprobes records a program\n"
-		"to its very end. A block is written at least once a second, so a recorder that is\n"
-		"killed leaves a file readable up to its last second. When the process execs\n"
-		"another program, the trace ends with an exec record (the file is complete)\n"
-		"and record exits with status 11. Costs the process about 146 ns per event with\n"
-		"the rings on a busy 2-CPU machine (most of it the recorder's own CPU: the writes\n"
-		"alone cost about 8 ns), and 40 times that with --uprobes. Needs root, or\n"
-		"CAP_PERFMON and CAP_SYS_PTRACE (with --uprobes CAP_BPF too). Exit codes:\n"
-		"taskscope --help.\n\n"
+		"reader shows. With the rings, a process that exits keeps its last events:\n"
+		"taskscope maps each ring (a sealed memfd; this takes CAP_SYS_ADMIN or\n"
+		"CAP_CHECKPOINT_RESTORE) and reads what it held after the process has gone. A ring\n"
+		"it cannot map it reads with process_vm_readv, and what that held since its last\n"
+		"read (10 ms at most) goes with the process, uncounted: --uprobes records a\n"
+		"program to its very end. A block is written at least once a second, so a\n"
+		"recorder that is killed leaves a file readable up to its last second. When the\n"
+		"process execs another program, the trace ends with an exec record (the file is\n"
+		"complete) and record exits with status 11. Costs the process about 7 ns per\n"
+		"event of its CPU time with the rings (the writes alone, the flight recorder's,\n"
+		"about 4 ns), and 70 times that with --uprobes; on a busy machine the recorder's\n"
+		"own CPU comes on top, about 27 ns per event recorded. Needs root, or CAP_PERFMON\n"
+		"and CAP_SYS_PTRACE (with --uprobes CAP_BPF too). Exit codes: taskscope --help.\n\n"
 		"EXAMPLES:\n"
 		"  taskscope record -o run.tsc 1234               until Ctrl-C or the process exits\n"
 		"  taskscope record --duration 10 -o run.tsc 1234\n"
@@ -398,24 +402,26 @@ int tsc_rec_wait_ms(const struct rec *R, int busy, int max)
 int tsc_rec_tick(struct rec *R, const struct record_opts *o)
 {
 	uint64_t now = tsc_rec_mono();
+	/* Compressing is most of our work: when it keeps over half a CPU busy, a faster level
+	 * keeps up with the target (level 6 costs 41 ns per ring event, 1 costs 12: tools/bench/
+	 * record). Looked at every few milliseconds, so that a burst of events is not all
+	 * compressed at the slow level. */
+	if (!o->zfixed && R->zlevel > 1 && now - R->last_zcheck >= ZCHECK_NS) {
+		uint64_t cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
+		if (R->behind ||
+		    (double)(cpu - R->last_cpu) > CPU_HIGH * (double)(now - R->last_zcheck)) {
+			R->zlevel = 1;
+			tsc_trace_set_compression(R->w, R->zlevel);
+			if (tsc_verbose)
+				fprintf(stderr, "taskscope: busy: compressing at level 1 from now on\n");
+		}
+		R->last_cpu = cpu;
+		R->last_zcheck = now;
+	}
 	if (now - R->last_flush < FLUSH_NS)
 		return 0;
-	int err = tsc_trace_flush(R->w);
-	if (err)
-		return err;
-	/* Compressing is most of our work: when it keeps over half a CPU busy, a faster level
-	 * keeps up with the target (about 3x the speed of 6). */
-	uint64_t cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
-	if (!o->zfixed && R->zlevel > 1 &&
-	    (double)(cpu - R->last_cpu) > CPU_HIGH * (double)(now - R->last_flush)) {
-		R->zlevel = 1;
-		tsc_trace_set_compression(R->w, R->zlevel);
-		if (tsc_verbose)
-			fprintf(stderr, "taskscope: busy: compressing at level 1 from now on\n");
-	}
-	R->last_cpu = cpu;
 	R->last_flush = now;
-	return 0;
+	return tsc_trace_flush(R->w);
 }
 
 int tsc_rec_end(struct rec *R, const struct record_opts *o, uint64_t end, const char *hint)
@@ -607,7 +613,7 @@ static int record_uprobes(const struct record_opts *o)
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s\n",
 			o->pid, snap.nthreads, snap.ntasks, o->out);
-	R.t0 = R.last_flush = tsc_rec_mono();
+	R.t0 = R.last_flush = R.last_zcheck = tsc_rec_mono();
 	R.last_cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
 	if (o->duration > 0)
 		R.deadline = R.t0 + (uint64_t)(o->duration * 1e9);

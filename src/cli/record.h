@@ -43,8 +43,9 @@ struct rec {
 	struct tsc_remote *r;
 	struct tsc_outfile of;
 	/* the recording's course */
-	uint64_t t0, last_flush, last_cpu, deadline;
+	uint64_t t0, last_flush, last_cpu, last_zcheck, deadline;
 	int zlevel, exited;
+	int behind;                   /* events wait for us (a backlog): compress faster */
 };
 
 extern volatile sig_atomic_t tsc_record_stop;

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define FINAL_DRAINS 8       /* at the end: each copies up to TSC_RINGS_BACKLOG */
+
 /* One ring event into the file: thread ids in our namespace. */
 static int on_ring_event(void *ctx, const struct tsc_event *ev)
 {
@@ -118,19 +120,38 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 	tsc_tidcache_init(&R->tids, R->r->procfd, 10000000ull);
 	if ((err = tsc_rings_new(R->r->mem, &R->r->desc, from, rings)) == -ENOTSUP)
 		return -1;
+	if (!err && !o->core && from == TSC_RINGS_FROM_NOW) { /* --flight reads once: no need */
+		tsc_rings_map(*rings, R->r->procfd);
+		tsc_rings_budget(*rings, TSC_RINGS_BUSY);
+	}
 	if (!err)
 		err = tsc_rings_scan(*rings);
 	return err ? tsc_remote_report(R->r, err, 1) : TSC_EXIT_OK;
+}
+
+/* With -v, the rings found since the last call: which are read through a mapping. */
+static void rings_new_say(struct tsc_rings *rings, size_t *seen)
+{
+	for (; *seen < tsc_rings_count(rings); ++*seen) {
+		struct tsc_ring_stats st;
+		tsc_rings_stats(rings, *seen, &st);
+		if (tsc_verbose)
+			fprintf(stderr, "taskscope: reading the event ring of thread %d (loop %" PRIu64
+				") %s\n", (int)st.tid, st.loop_id,
+				st.mapped ? "through a mapping of it" : "with process_vm_readv");
+	}
 }
 
 /* Drain until the end: 0 or -errno. */
 static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rings *rings)
 {
 	uint64_t last_scan = tsc_rec_mono();
-	int err, busy = 0;
+	size_t seen = 0;
+	int err, busy = 0, wait_ms = TSC_RINGS_DRAIN_MS;
+	rings_new_say(rings, &seen);
 	for (;;) {
 		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
-		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, TSC_RINGS_DRAIN_MS)) > 0 &&
+		if (poll(&p, 1, tsc_rec_wait_ms(R, busy, wait_ms)) > 0 &&
 		    (p.revents & (POLLIN | POLLHUP | POLLERR)))
 			R->exited = 1;
 		if (R->exited)
@@ -142,11 +163,18 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 			if ((err = tsc_rings_scan(rings)))
 				return tsc_remote_alive(R->r) ? err : 0;
 			last_scan = now;
+			rings_new_say(rings, &seen);
 		}
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
 		if (n < 0)
 			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
-		busy = n >= TSC_RINGS_BUSY;
+		busy = n >= TSC_RINGS_BUSY || tsc_rings_backlog(rings);
+		/* a writer that filled an eighth of its ring since the last drain would lap it
+		 * within a sleep of 10 ms: come back at once, or soon */
+		unsigned fill = tsc_rings_pressure(rings);
+		busy |= fill >= 128;
+		wait_ms = fill >= 16 ? 1 : TSC_RINGS_DRAIN_MS;
+		R->behind |= tsc_rings_backlog(rings) > 0;
 		if ((err = tsc_rec_tick(R, o)))
 			return err;
 		if (tsc_record_stop || tsc_rec_mono() >= R->deadline)
@@ -178,7 +206,7 @@ int tsc_record_rings(const struct record_opts *o)
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: recording process %d (%zu threads, %zu tasks) to %s "
 			"from its event rings\n", o->pid, snap.nthreads, snap.ntasks, o->out);
-	R.t0 = R.last_flush = tsc_rec_mono();
+	R.t0 = R.last_flush = R.last_zcheck = tsc_rec_mono();
 	R.last_cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
 	if (o->duration > 0)
 		R.deadline = R.t0 + (uint64_t)(o->duration * 1e9);
@@ -187,15 +215,30 @@ int tsc_record_rings(const struct record_opts *o)
 	/* the end: the kernel lowers the semaphore, the loops stop writing; the rest drained */
 	close(semfd);
 	semfd = -1;
+	/* the rest decoded whole; a few drains, for what a full backlog left in the rings (and
+	 * no more: a flight recorder keeps its rings written) */
+	tsc_rings_budget(rings, 0);
 	if (!R.err && !R.exited && !R.execd && !tsc_rings_scan(rings)) {
-		long n = tsc_rings_drain(rings, 0, on_ring_event, &R);
+		long n = 0;
+		for (int k = 0; k < FINAL_DRAINS && (n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0;
+		     k++)
+			;
 		if (n < 0 && !R.err && tsc_remote_alive(R.r))
+			R.err = (int)n;
+	} else if (!R.err && R.exited) {
+		/* its memory is gone, but our mappings of its rings hold what they held last */
+		tsc_rings_target_gone(rings);
+		long n = 0;
+		for (int k = 0; k < FINAL_DRAINS && (n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0;
+		     k++)
+			;
+		if (n < 0 && !R.err)
 			R.err = (int)n;
 	}
 	uint64_t end = tsc_rec_mono();
 	if (!R.err)
 		R.err = ring_losses(&R, rings, end, 1);
-	if (R.exited)
+	if (R.exited && tsc_rings_unmapped(rings))
 		fprintf(stderr, "taskscope: the process exited: what its rings held since their "
 				"last read (%d ms at most) went with it, uncounted\n", TSC_RINGS_DRAIN_MS);
 	int broken = rings_broken(rings);

@@ -103,6 +103,21 @@ int ts__loop_table_add(ts_loop *loop)
 	return err;
 }
 
+void ts__loop_table_each(void (*fn)(ts_loop *))
+{
+	/* the lock if it is free: in a child made by a raw clone a parent's thread may have
+	 * held it, and is gone */
+	int locked = pthread_mutex_trylock(&loops_lock) == 0;
+	uint32_t n = __atomic_load_n(&nloops, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n && i < TS_MAX_LOOPS; i++) {
+		ts_loop *l = __atomic_load_n(&loops[i], __ATOMIC_ACQUIRE);
+		if (l)
+			fn(l);
+	}
+	if (locked)
+		pthread_mutex_unlock(&loops_lock);
+}
+
 void ts__loop_table_del(ts_loop *loop)
 {
 	if (loop->slot < 0)

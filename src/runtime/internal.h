@@ -127,6 +127,7 @@ struct ts_loop {
 	struct ts_ring_hdr *ring;  /* its event ring (ring.c), made at its first event */
 
 	bool ring_failed;          /* the ring could not be made: no retry at each event */
+	uint32_t ring_idx;         /* its entry in ring.c's table of this process's rings, or 0 */
 	uint64_t ring_wait_ts;     /* the time of a wait record whose switch comes next, or 0 */
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */
@@ -223,6 +224,9 @@ void ts__ring_free(ts_loop *loop);
 /* debug.c */
 int ts__loop_table_add(ts_loop *loop);
 void ts__loop_table_del(ts_loop *loop);
+/* fn on every loop in the table, for a forked child: under the table's lock only if it is
+ * free (a parent's thread that held it is gone from the child) */
+void ts__loop_table_each(void (*fn)(ts_loop *));
 void ts__registry_add(ts_loop *loop, ts_task *t);
 void ts__registry_del(ts_loop *loop, ts_task *t);
 

@@ -66,8 +66,10 @@ void ts__loop_free(ts_loop *loop)
 {
 	if (!loop)
 		return;
-	ts__loop_table_del(loop);
+	/* the ring first: its entry in ring.c's table is the loop's slot + 1, which another
+	 * loop may take as soon as this one leaves the table */
 	ts__ring_free(loop);
+	ts__loop_table_del(loop);
 	for (struct ts_msg *m = loop->inbox_head, *next; m; m = next) {
 		next = m->next;
 		ts_task_unref(m->task);

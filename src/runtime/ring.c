@@ -8,16 +8,26 @@
  *
  * Nothing here runs unless the hot word (probes.h) is non-zero: the switch path pays one load
  * and a not-taken branch. Then a record is a few stores and a release store of head; the ring
- * is made on the loop's first event, an anonymous mapping (so it is in a core dump), and kept
- * for the life of the loop, so that a reader never reads freed memory for long.
+ * is made on the loop's first event and kept for the life of the loop, so that a reader never
+ * reads freed memory for long.
+ *
+ * A ring is a sealed memfd mapped shared (a core dump holds it, as anonymous shared memory):
+ * a tracer maps it too and reads it without a system call per drain, and keeps what it held
+ * when the process exits. Sealed against shrinking, it can never take the tracer's mapping
+ * away under it (SIGBUS). Forks: the ring is not mapped in a child (MADV_DONTFORK), and the
+ * table of this process's rings is in a page a child gets zeroed (MADV_WIPEONFORK), so a
+ * child, however it was made, finds no ring and makes its own: it never writes into its
+ * parent's. Without memfd or those madvise flags: a private anonymous ring, as before.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <taskscope/probes.h>
 
 TASKSCOPE_RINGS_SITE()
@@ -30,6 +40,16 @@ _Static_assert(sizeof(struct ts_ring_hdr) <= HDR_SIZE, "ring header fits");
 
 static size_t ring_bytes = RING_DEFAULT_BYTES;
 static int use_tsc = -1;                 /* -1 until decided */
+
+/* This process's rings, by loop table slot + 1 (entry 0 stays NULL: a loop with no ring).
+ * The writer finds its ring here, not in loop->ring (which is for readers): in a page that a
+ * forked child gets zeroed, when the kernel can (ring_wipe). */
+#define RING_TABLE_LEN (TS_MAX_LOOPS + 1)
+static struct ts_ring_hdr *ring_static[RING_TABLE_LEN];
+static struct ts_ring_hdr **ring_live = ring_static;
+static bool ring_wipe;                   /* ring_live is wiped in a child: rings may be shared */
+static volatile uint8_t *ring_mine;      /* in ring_live's page: 1, or 0 in a child not yet
+					  * past ring_fork_child */
 
 #ifndef TASKSCOPE_NO_PROBES
 #include <cpuid.h>
@@ -87,10 +107,39 @@ int ts_flight_recorder(size_t bytes)
 #endif
 }
 
+/* A loop whose ring is not one of this process's: a forked child's copy of a parent's loop,
+ * pointing at a ring that is not mapped here. Readers of the child must not look there. */
+static void ring_forget_stale(ts_loop *l)
+{
+	if (l->ring && ring_live[l->ring_idx] != l->ring)
+		ts_store(&l->ring, NULL);
+}
+
+/* In a forked child (fork()'s handlers; a child made without them does it when it makes its
+ * first ring). */
+static void ring_fork_child(void)
+{
+	if (!ring_wipe || *ring_mine)
+		return;
+	ts__loop_table_each(ring_forget_stale);
+	*ring_mine = 1;
+}
+
 /* TASKSCOPE_FLIGHT_RECORDER=SIZE: the rings always on, each of SIZE bytes; TASKSCOPE_RING_SIZE
  * the size of rings made for a tracer. Read once, at load. */
 __attribute__((constructor)) static void ring_env(void)
 {
+	size_t tlen = (RING_TABLE_LEN * sizeof(*ring_live) + 4095) & ~(size_t)4095;
+	void *t = mmap(NULL, tlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t != MAP_FAILED && !madvise(t, tlen, MADV_WIPEONFORK)) {
+		ring_live = t;
+		ring_mine = (volatile uint8_t *)t + tlen - 1;
+		*ring_mine = 1;
+		ring_wipe = true;
+		pthread_atfork(NULL, NULL, ring_fork_child);
+	} else if (t != MAP_FAILED) {
+		munmap(t, tlen);
+	}
 	const char *e = getenv("TASKSCOPE_RING_SIZE");
 	size_t n;
 	if (e && (n = parse_size(e)) >= RING_MIN_SLOTS * TS_RING_SLOT)
@@ -103,13 +152,39 @@ __attribute__((constructor)) static void ring_env(void)
 	}
 }
 
+/* A ring's memory: a sealed memfd mapped shared, or else private anonymous memory. */
+static void *ring_map(size_t len)
+{
+	size_t mlen = (len + 4095) & ~(size_t)4095;
+	void *p = MAP_FAILED;
+	int fd = ring_wipe ? memfd_create("taskscope-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING) : -1;
+	if (fd >= 0) {
+		if (!ftruncate(fd, (off_t)mlen) &&
+		    !fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL))
+			p = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (p != MAP_FAILED && madvise(p, mlen, MADV_DONTFORK)) {
+			munmap(p, mlen);
+			p = MAP_FAILED;
+		}
+	}
+	if (p == MAP_FAILED)
+		p = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* the first lap's page faults are most of a ring's cost while it is new (a shared
+	 * memory fault costs about 3 us here): huge pages where the kernel gives them */
+	if (p != MAP_FAILED)
+		madvise(p, mlen, MADV_HUGEPAGE);
+	return p;
+}
+
 static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loop)
 {
 	uint64_t nslots = RING_MIN_SLOTS;
 	while (nslots * 2 * TS_RING_SLOT <= ring_bytes)
 		nslots *= 2;
 	size_t len = HDR_SIZE + nslots * TS_RING_SLOT;
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ring_fork_child(); /* this process's first ring may be a child's: its copies forgotten */
+	void *p = loop->slot >= 0 ? ring_map(len) : MAP_FAILED;
 	if (p == MAP_FAILED) {
 		loop->ring_failed = true; /* no retry at every event */
 		return NULL;
@@ -130,23 +205,30 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 	if (!h->flags)
 		h->tsc0 = h->mono0;
 	ts_store(&h->magic, TS_RING_MAGIC);
+	loop->ring_idx = (uint32_t)loop->slot + 1;
+	ring_live[loop->ring_idx] = h;
 	ts_store(&loop->ring, h);
 	return h;
 }
 
+/* Called while the loop still holds its slot in the loop table (ring_live's index). */
 void ts__ring_free(ts_loop *loop)
 {
-	struct ts_ring_hdr *h = loop->ring;
+	/* a ring inherited from a parent is not this process's: not mapped here */
+	struct ts_ring_hdr *h = ring_live[loop->ring_idx];
+	ts_store(&loop->ring, NULL);
 	if (!h)
 		return;
-	ts_store(&loop->ring, NULL);
-	munmap(h, HDR_SIZE + h->nslots * TS_RING_SLOT);
+	ring_live[loop->ring_idx] = NULL;
+	loop->ring_idx = 0;
+	munmap(h, (HDR_SIZE + h->nslots * TS_RING_SLOT + 4095) & ~(size_t)4095);
 }
 
 static inline struct ts_ring_hdr *ring_of(ts_loop *loop)
 {
-	if (__builtin_expect(loop->ring != NULL, 1))
-		return loop->ring;
+	struct ts_ring_hdr *h = ring_live[loop->ring_idx];
+	if (__builtin_expect(h != NULL, 1))
+		return h;
 	return loop->ring_failed ? NULL : ring_new(loop);
 }
 

@@ -299,6 +299,36 @@ check_held_child() {
 	check_children 7
 }
 
+@test "the flight recorder on: a child's event rings are its own, never its parent's" {
+	# The rings are shared memory (docs/rings.md): a child must neither write into its
+	# parent's nor read back as its own what its parent wrote before the fork.
+	TASKSCOPE_FLIGHT_RECORDER=1M start_victim
+	local m c parent
+	for m in fork clone _fork; do
+		forks "$m" 1 gh
+	done
+	forks fork 2 -
+	forks clone 1 -
+	touch "$T/d/go"
+	parent=$(ls /proc/"$FSPID"/task | sort -n | paste -sd' ')
+	for c in $(awk 'NR <= 3 { print $2 }' "$T/d/forks"); do
+		wait_until has_lines "$T/d/held.$c" 3
+		"$TASKSCOPE" record --flight "$c" -o "$T/c$c.tsc" 2>"$T/c$c.err" ||
+			{ cat "$T/c$c.err" >&2; return 1; }
+		"$TASKSCOPE" dump --json "$T/c$c.tsc" | jq -r 'select(.ts_ns) | .tid' | sort -un >"$T/c$c.tids"
+		[ -s "$T/c$c.tids" ] # its own events: its own loop's ring
+		for tid in $parent; do
+			! grep -qx "$tid" "$T/c$c.tids" ||
+				{ echo "child $c's rings hold events of its parent's thread $tid" >&2; return 1; }
+		done
+	done
+	# the parent's rings whole: a slot written by a child would fail validation (exit 9)
+	"$TASKSCOPE" record --flight "$FSPID" -o "$T/p.tsc"
+	[ "$("$TASKSCOPE" dump --json "$T/p.tsc" | jq -r 'select(.type == "switch") | .tid' | sort -u | wc -l)" -ge 1 ]
+	touch "$T/d/release"
+	check_children 6
+}
+
 # bpf_ids PID: the ids of the BPF links, programs and maps that process PID holds.
 bpf_ids() {
 	local f

@@ -441,15 +441,18 @@ PY
 	require_root_bpf
 	require_cmd protoc
 	local prog=rec_victim-shared
-	spawn victim "$VICTIM-shared" --threads 2 --tasks 300 --park 3 --exit "$T/go"
+	spawn victim "$VICTIM-shared" --threads 2 --tasks 300 --park 3 --exit-after "$T/exit" "$T/go"
 	V=$PID
 	wait_line "$T/victim.out" '^ready'
-	# the uprobes: the victim exits within a millisecond of its last event, and what a ring
-	# held then goes with the process (README: event rings)
-	spawn rec "$TASKSCOPE" record --uprobes -v -o "$T/s.tsc" "$V"
+	# the rings: the victim exits within a millisecond of its last event, once record has
+	# found (and mapped) its three loops' rings; what they held then is still read
+	spawn rec "$TASKSCOPE" record -v -o "$T/s.tsc" "$V"
 	REC=$PID
 	wait_line "$T/rec.err" '^taskscope: recording process'
 	touch "$T/go"
+	wait_line "$T/victim.out" '^created'
+	wait_rings_mapped 3
+	touch "$T/exit"
 	wait_exit "$REC" 20
 	[ "$RC" -eq 0 ] || { cat "$T/rec.err" >&2; return 1; }
 	# the header names the program, and the library that holds the runtime beside it

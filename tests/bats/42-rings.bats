@@ -115,6 +115,36 @@ record_workload() {
 	diff "$T/table.lost" "$T/file.lost"
 }
 
+@test "record: a process that exits mid-record keeps its last events: every one recorded" {
+	# the victim exits within a millisecond of its last events: they are read from the
+	# recorder's own mapping of its rings, which outlives the process. It goes once the
+	# recorder has found its three loops' rings (made at their first events).
+	spawn v "$VICTIM" --threads 2 --tasks 3000 --park 4 --exit-after "$T/exit" "$T/go"
+	local v=$PID
+	wait_line "$T/v.out" '^ready'
+	start_record "$T/e.tsc" "$v" --duration 60
+	touch "$T/go"
+	wait_line "$T/v.out" '^created'
+	wait_rings_mapped 3
+	touch "$T/exit"
+	wait_exit "$REC" 20
+	cat "$T/rec.err"
+	[ "$RC" -eq 0 ]
+	grep -q "^taskscope: target $v exited; trace complete" "$T/rec.err"
+	grep -q '^exiting' "$T/v.out"
+	! grep -q 'went with it' "$T/rec.err"
+	run "$TASKSCOPE" dump --json "$T/e.tsc"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$T/e.jsonl"
+	[ "$(tail -1 "$T/e.jsonl" | jq -r '[.complete, .lost_total] | @tsv')" = "true	0" ]
+	[ "$(jq -c 'select(.type == "create")' "$T/e.jsonl" | wc -l)" -eq 3004 ]
+	# the parked tasks cancelled and the loops stopped: the very last events
+	[ "$(jq -c 'select(.type == "finish" and .outcome == "cancelled")' "$T/e.jsonl" | wc -l)" -eq 4 ]
+	[ "$(jq -c 'select(.type == "thread_stop")' "$T/e.jsonl" | wc -l)" -eq 3 ]
+	# fired == recorded per type, from the rings' own counts
+	rec_table | awk '$3 != $2 || $4 != 0 { bad = 1; print "lost:", $0 } END { exit bad }'
+}
+
 @test "record --flight: the last events, in order per thread, with nobody attached before" {
 	require_root_bpf
 	spawn v env TASKSCOPE_FLIGHT_RECORDER=1M "$VICTIM" --threads 2 --tasks 30 --yields 3 "$T/go"

@@ -175,7 +175,9 @@ check_others() {
 		echo core >/proc/sys/kernel/core_pattern
 	fi
 	mkdir "$T/cwd"
-	(cd "$T/cwd" && ulimit -c unlimited && exec "$VICTIM" segv >"$T/victim.out" 2>&1) || true
+	# with the flight recorder on: its rings (shared memory, a sealed memfd) are in the core
+	(cd "$T/cwd" && ulimit -c unlimited && TASKSCOPE_FLIGHT_RECORDER=64K \
+		exec "$VICTIM" segv >"$T/victim.out" 2>&1) || true
 	if [ -f "$T/pattern.saved" ]; then
 		cat "$T/pattern.saved" >/proc/sys/kernel/core_pattern
 	fi
@@ -187,6 +189,11 @@ check_others() {
 	[ "$(jq -c '.crash | [.signal, .addr, .thread, .task_name]' "$T/ps.json")" = "[\"SIGSEGV\",0,$TID,\"worker-3\"]" ]
 	[[ "$(frames_of worker-3)" == "crash_here@crasher.c:$(line_of crash:segv) worker@crasher.c:$(line_of call:crash) task_entry@"* ]]
 	check_others "$T/ps.json"
+	"$TASKSCOPE" record --core "$core" -o "$T/last.tsc"
+	run "$TASKSCOPE" dump "$T/last.tsc"
+	[ "$status" = 0 ]
+	[[ "$(grep " tid=$TID " <<<"$output" | tail -1)" == *" switch tid=$TID "*' -> 5 "worker-3"' ]]
+	[[ "${lines[-1]}" == "# "*" events, 0 lost, complete" ]]
 }
 
 @test "core: stripped, names and lines come from separate debug info found by build-id" {

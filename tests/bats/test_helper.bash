@@ -142,6 +142,19 @@ start_record() {
 	wait_line "$T/rec.err" '^taskscope: recording process'
 }
 
+# Wait until record -v (its stderr in $T/rec.err) reads $1 event rings through mappings of
+# them: then what they hold is read even after the process exits.
+wait_rings_mapped() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(grep -c 'event ring of thread .* through a mapping' "$T/rec.err")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "record did not map $1 rings:" >&2
+	cat "$T/rec.err" >&2
+	return 1
+}
+
 # The per-type table of record -v: "TYPE FIRED RECORDED LOST" lines.
 rec_table() {
 	awk '$1 == "taskscope:" && NF == 5 && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' "$T/rec.err"

@@ -4,8 +4,9 @@
  * of one loop whose ring it is. Its first bytes choose the ring's header: a valid one (slot
  * count, head and flags from the input), or, with bit 0 of the first byte, the input's own
  * bytes; the rest are the slots. The ring is drained twice (the second time after the head
- * moved), and the slots are also decoded alone at an input-chosen position. Every event must
- * be one the decoder may hand on: a known type (READY included), an id where one is due, strings NUL-terminated within bounds. Built
+ * moved), and the slots are also decoded alone at an input-chosen position. With the top bit
+ * of the second byte the ring is read as the recorder reads a mapped one: a backlog. Every event must
+ * be one the decoder may hand on: a known type (READY included), strings NUL-terminated within bounds. Built
  * by `make fuzz` with ASan and UBSan; run by tests/fuzz/run. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 16)
 		return 0;
-	uint8_t ctl = data[0], shift = data[1] % 6;
+	uint8_t ctl = data[0], shift = data[1] % 6, as_map = data[1] & 0x80;
 	uint64_t head;
 	memcpy(&head, data + 2, 8);
 	data += 10, size -= 10;
@@ -94,15 +95,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tsc_rings *R = NULL;
 	if (!tsc_rings_new(&fake, &d, ctl & 8 ? TSC_RINGS_FROM_NOW : TSC_RINGS_FROM_OLDEST, &R)) {
 		tsc_rings_scan(R);
+		/* with the top bit of the second byte: read as a mapping of the ring (the memfd
+		 * path), its backlog decoded 5 events at a time; the mapping as large as the
+		 * ring the header claims, as ring_map checks */
+		int mapped = 0;
+		if (as_map)
+			for (size_t i = 0; i < R->n; i++) {
+				struct ring *g = R->r[i];
+				if (!g->bad && g->hdr_size + g->nslots * TS_RING_SLOT <= ring_len) {
+					g->map = ring;
+					mapped = 1;
+				}
+			}
+		if (mapped)
+			tsc_rings_budget(R, 5);
 		tsc_rings_drain(R, ctl & 16 ? 7 : 0, check_event, NULL);
 		if (!(ctl & 1)) { /* the writer moved on */
 			uint64_t h2 = h.head + (uint64_t)(ctl >> 5) * 5;
 			memcpy(ring + offsetof(struct ts_ring_hdr, head), &h2, 8);
 		}
 		tsc_rings_drain(R, 0, check_event, NULL);
+		tsc_rings_budget(R, 0);
+		tsc_rings_drain(R, 0, check_event, NULL);
 		for (size_t i = 0; i < tsc_rings_count(R); i++) {
 			struct tsc_ring_stats st;
 			tsc_rings_stats(R, i, &st);
+			R->r[i]->map = NULL; /* not ours to unmap */
 		}
 		tsc_rings_free(R);
 	}

@@ -4,7 +4,7 @@
  * spawned only after a tracer is attached, then a quiescent process.
  *
  *   rec_victim [--threads T] [--tasks N] [--yields Y] [--park P] [--batch B] [--rate R]
- *              [--exit] GOFILE
+ *              [--exit] [--exit-after FILE] GOFILE
  *
  * Starts T loop threads (default 2) besides the ts_run loop, prints "ready", and waits until
  * GOFILE exists (checked every 2 ms; exit status 3 after a minute). Then it spawns P parked
@@ -17,10 +17,12 @@
  *   created C finished F
  *
  * C counts the tasks spawned after GOFILE appeared (N + P), F the short tasks seen finished;
- * the line before it, "elapsed_ns E", how long the spawning and awaiting took (a benchmark's
- * figure: run it traced and untraced).
+ * the line before it, "elapsed_ns E", how long the spawning and awaiting took, and before that
+ * "cpu_ns C", the CPU time the process took meanwhile (a benchmark's figures: run it traced
+ * and untraced; C leaves out the time other processes had the CPUs).
  * Then it holds, quiescent: every task sleeping, until killed; or, with --exit, it cancels the
- * parked tasks, stops its loops, prints "exiting" and exits 0. With --rate R it does not hold
+ * parked tasks, stops its loops, prints "exiting" and exits 0 (with --exit-after FILE, once
+ * FILE exists: a test lets it go when its tracer is ready). With --rate R it does not hold
  * still but spawns R short tasks a second (a few every millisecond, spread over the loops,
  * each yielding Y times), a steady stream of events, until killed.
  */
@@ -28,12 +30,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 
 static int nthreads = 2, park, do_exit, batch = 256, rate;
 static long ntasks, yields = 1;
-static const char *gofile;
+static const char *gofile, *exit_after;
 static ts_loop **loops;
 static int parked_asleep;
 
@@ -62,20 +65,34 @@ static ts_loop *loop_of(long i)
 	return nthreads ? loops[i % nthreads] : NULL;
 }
 
+/* The process's CPU time: its threads' own, whoever else had the CPUs meanwhile. */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Until file f exists, checked every 2 ms; exit status 3 after a minute. */
+static void wait_file(const char *f)
+{
+	for (int waited = 0; access(f, F_OK); waited += 2) {
+		if (waited > 60000) {
+			printf("no %s after a minute\n", f);
+			exit(3);
+		}
+		ts_sleep_ms(2);
+	}
+}
+
 static void *main_task(void *arg)
 {
 	(void)arg;
 	printf("ready\n");
 	fflush(stdout);
-	for (int waited = 0; access(gofile, F_OK); waited += 2) {
-		if (waited > 60000) {
-			printf("no %s after a minute\n", gofile);
-			exit(3);
-		}
-		ts_sleep_ms(2);
-	}
+	wait_file(gofile);
 	long created = 0, finished = 0;
-	uint64_t t0 = ts_now_ns();
+	uint64_t t0 = ts_now_ns(), c0 = cpu_ns();
 	ts_task **parked = calloc((size_t)park + 1, sizeof(*parked));
 	ts_task **b = calloc((size_t)batch, sizeof(*b));
 	if (!parked || !b)
@@ -108,9 +125,10 @@ static void *main_task(void *arg)
 		}
 		done += n;
 	}
-	uint64_t t1 = ts_now_ns();
+	uint64_t t1 = ts_now_ns(), c1 = cpu_ns();
 	while (__atomic_load_n(&parked_asleep, __ATOMIC_ACQUIRE) < park)
 		ts_sleep_ms(1);
+	printf("cpu_ns %llu\n", (unsigned long long)(c1 - c0));
 	printf("elapsed_ns %llu\n", (unsigned long long)(t1 - t0));
 	printf("created %ld finished %ld\n", created, finished);
 	fflush(stdout);
@@ -133,6 +151,8 @@ static void *main_task(void *arg)
 		while (ts_sleep_ms(3600 * 1000) == 0)
 			;
 	}
+	if (exit_after)
+		wait_file(exit_after);
 	for (int k = 0; k < park; k++) {
 		ts_cancel(parked[k]);
 		ts_await(parked[k], NULL);
@@ -149,7 +169,8 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' }, { "tasks", required_argument, NULL, 'n' },
 		{ "yields", required_argument, NULL, 'y' },  { "park", required_argument, NULL, 'p' },
 		{ "batch", required_argument, NULL, 'b' },   { "exit", no_argument, NULL, 'x' },
-		{ "rate", required_argument, NULL, 'r' },    { 0 },
+		{ "rate", required_argument, NULL, 'r' },    { "exit-after", required_argument, NULL, 'e' },
+		{ 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -161,6 +182,7 @@ int main(int argc, char **argv)
 		case 'b': batch = atoi(optarg); break;
 		case 'x': do_exit = 1; break;
 		case 'r': rate = atoi(optarg); break;
+		case 'e': exit_after = optarg; do_exit = 1; break;
 		default: goto usage;
 		}
 	}

@@ -10,6 +10,7 @@
 #include "target/memsrc.h"
 #include "target/rings.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/uio.h>
@@ -130,11 +131,15 @@ static int on_event(void *ctx, const struct tsc_event *ev)
 	return 0;
 }
 
-TEST(hammered_ring_never_decodes_a_bogus_event)
+/* The writer hammers a small ring while the reader drains it: through process_vm_readv, or
+ * through a mapping of the ring's memfd with a backlog decoded budget events at a time. */
+static void hammer(int map, size_t budget)
 {
 	struct tsc_rings *R = NULL;
 	struct seen s = { 0 };
 	pthread_t th;
+	memset(wrote, 0, sizeof(wrote));
+	writer_done = 0;
 	CHECK_EQ(ts_flight_recorder(64 << 10), 0); /* small: the writer laps the reader */
 	wloop = calloc(1, sizeof(*wloop));
 	wloop->id = 77;
@@ -142,6 +147,12 @@ TEST(hammered_ring_never_decodes_a_bogus_event)
 	wloop->slot = -1;
 	CHECK_EQ(ts__loop_table_add(wloop), 0);
 	CHECK_EQ(tsc_rings_new(&self, &ts__debug_desc, TSC_RINGS_FROM_NOW, &R), 0);
+	int procfd = map ? open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (map) {
+		CHECK(procfd >= 0);
+		tsc_rings_map(R, procfd);
+		tsc_rings_budget(R, budget);
+	}
 	CHECK_EQ(tsc_rings_scan(R), 0);
 	tsc_rings_mark_gaps(R); /* a LOST event where the reader was lapped */
 	pthread_create(&th, NULL, writer, NULL);
@@ -153,12 +164,14 @@ TEST(hammered_ring_never_decodes_a_bogus_event)
 		n = tsc_rings_drain(R, 0, on_event, &s);
 		CHECK(n >= 0);
 		events += n, drains++;
-	} while (!done && n >= 0);
+	} while ((!done || (map && tsc_rings_backlog(R))) && n >= 0);
 	pthread_join(th, NULL);
 	printf("#   %ld drains, %ld events read\n", drains, events);
 	CHECK_EQ(tsc_rings_count(R), 1);
 	struct tsc_ring_stats st;
 	tsc_rings_stats(R, 0, &st);
+	if (map)
+		CHECK(st.mapped);
 	CHECK_EQ(s.bogus, 0);
 	CHECK_EQ(st.malformed, 0);
 	CHECK(!st.bad);
@@ -173,15 +186,31 @@ TEST(hammered_ring_never_decodes_a_bogus_event)
 	}
 	CHECK(got > 0);
 	CHECK_EQ(s.gap_slots, st.lapped); /* every lost stretch marked, by its size */
+	CHECK_EQ(tsc_rings_backlog(R), 0);
 	printf("#   %llu of %llu events read, %llu slots overwritten unread\n",
 	       (unsigned long long)got,
 	       (unsigned long long)(wrote[1] + wrote[2] + wrote[3] + wrote[5] + wrote[10]),
 	       (unsigned long long)st.lapped);
 	tsc_rings_free(R);
+	if (procfd >= 0)
+		close(procfd);
 	ts__loop_table_del(wloop);
 	ts__ring_free(wloop);
 	free(wloop);
 	ts_flight_recorder(0);
+}
+
+TEST(hammered_ring_never_decodes_a_bogus_event)
+{
+	hammer(0, 0);
+}
+
+TEST(hammered_mapped_ring_never_decodes_a_bogus_event)
+{
+	if (geteuid() != 0) /* /proc/PID/map_files wants CAP_SYS_ADMIN */
+		SKIP("not root: a ring's memfd cannot be opened through /proc/self/map_files");
+	hammer(1, 1000); /* records cut by the backlog's end are whole at the next drain */
+	hammer(1, 0);
 }
 
 /* Slots made by hand: a record of each kind, then each damaged in one way. */
@@ -286,5 +315,6 @@ int main(void)
 	RUN(decoder_rejects_damaged_slots);
 	RUN(clock_converts_ticks_to_monotonic);
 	RUN(hammered_ring_never_decodes_a_bogus_event);
+	RUN(hammered_mapped_ring_never_decodes_a_bogus_event);
 	return DONE();
 }

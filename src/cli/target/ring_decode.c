@@ -9,10 +9,29 @@
 
 #define STAMP_MASK 0xffffffffffffull
 
+void tsc_ring_clock_prepare(struct tsc_ring_clock *c)
+{
+	c->mult = 0;
+	if (c->tsc && c->t1 > c->t0 && c->m1 > c->m0 && c->m1 - c->m0 < c->t1 - c->t0)
+		c->mult = (uint64_t)(((unsigned __int128)(c->m1 - c->m0) << 64) / (c->t1 - c->t0));
+}
+
 uint64_t tsc_ring_clock_ns(const struct tsc_ring_clock *c, uint64_t t)
 {
 	if (!c->tsc)
 		return t;
+	/* The common case without a division: a tick after t0, a slope under one ns per tick.
+	 * mult = floor(2^64 num / den), so d * mult / 2^64 is floor(d num / den) or one less:
+	 * the remainder says which. Exactly what the division gives. */
+	if (c->mult && t >= c->t0 && t - c->t0 < (1ull << 63)) {
+		uint64_t d = t - c->t0, num = c->m1 - c->m0, den = c->t1 - c->t0;
+		uint64_t q = (uint64_t)(((unsigned __int128)d * c->mult) >> 64);
+		unsigned __int128 r = (unsigned __int128)d * num - (unsigned __int128)q * den;
+		if (r >= den)
+			q++;
+		if (q <= UINT64_MAX - c->m0)
+			return c->m0 + q;
+	}
 	if (c->t1 == c->t0)
 		return c->m0;
 	__int128 d = (__int128)((int64_t)(t - c->t0)) * (int64_t)(c->m1 - c->m0);
@@ -169,6 +188,8 @@ int tsc_ring_next(struct tsc_ring_cursor *c, struct tsc_ring_event *e)
 			continue;
 		}
 		uint64_t k = decode(c, c->i, e);
+		if (k == UINT64_MAX && c->keep_cut)
+			return 0;
 		if (k == UINT64_MAX) {
 			c->st->partial += c->n - c->i;
 			c->i = c->n;
@@ -179,6 +200,7 @@ int tsc_ring_next(struct tsc_ring_cursor *c, struct tsc_ring_event *e)
 			c->i++;
 			continue;
 		}
+		c->at = c->i;
 		c->i += k;
 		c->st->events[type]++;
 		return 1;

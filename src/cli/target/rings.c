@@ -4,11 +4,18 @@
 #include "target/memsrc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #define HDR_MAX 4096 /* a header larger than this is refused */
+#define BACKLOG_MAX (TSC_RINGS_BACKLOG / TS_RING_SLOT) /* slots, all rings together */
 
 struct ring {
 	uint64_t addr;           /* the header's address in the target */
@@ -23,9 +30,17 @@ struct ring {
 	uint64_t gap;            /* slots lapped since the last event handed on (mark_gaps) */
 	struct tsc_ring_dstats st;
 	int bad, gone;           /* no longer read: failed a check, or went with its loop */
+	/* the ring mapped here too (ring_map), or NULL: read through the memory source. Then
+	 * buf is a backlog: slots [lo, hi) copied and not yet decoded, at buf + off * 4; pos
+	 * (= hi) is where the next copy begins */
+	const uint8_t *map;
+	size_t map_len, off;
+	int stalled;             /* lapped with a backlog: the backlog's cut record is lost */
+	uint64_t ev_at;          /* the index in cur of the record in ev */
 	/* this drain's copy: slots [lo, hi) */
 	uint64_t *buf;
 	size_t buf_cap;          /* slots */
+	int buf_mmapped;         /* buf is a backlog's reservation (buf_room), not malloc's */
 	uint64_t lo, hi;
 	struct tsc_ring_cursor cur;
 	struct tsc_ring_event ev;
@@ -36,6 +51,11 @@ struct tsc_rings {
 	const struct tsc_memsrc *mem;
 	struct ts_debug_desc d;
 	enum tsc_rings_from from;
+	int procfd;              /* /proc/PID of a live process whose rings we map, or -1 */
+	int dead;                /* the process has gone: only mapped rings are read */
+	size_t budget;           /* events decoded per drain from the backlogs (0: all) */
+	uint64_t backlog;        /* slots copied from mapped rings, not yet decoded */
+	uint32_t pressure;       /* the most of a ring written since the drain before, /1024 */
 	int scanned;             /* a scan happened: rings found later are new ones */
 	int gaps;                /* hand on a LOST event where a ring was lapped */
 	struct ring *r[TSC_RINGS_MAX];
@@ -57,6 +77,7 @@ int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc
 		return -ENOMEM;
 	}
 	R->mem = mem;
+	R->procfd = -1;
 	R->d = *desc;
 	R->from = from;
 	*out = R;
@@ -88,6 +109,50 @@ static const char *hdr_check(const struct ts_ring_hdr *h)
 	return NULL;
 }
 
+/* Map the ring at g->addr here too, read-only, when it is what the runtime makes
+ * (docs/rings.md): a memfd (on the kernel's internal tmpfs, never hugetlbfs) sealed against
+ * shrinking, at least as large as the ring, so that no access to our mapping can ever fault
+ * (SIGBUS); and its header as we read it from the process. Anything else: read through the
+ * memory source as before. The mapping outlives the process: what it held last is read. */
+static void ring_map(struct tsc_rings *R, struct ring *g, const struct ts_ring_hdr *h)
+{
+	uint64_t len = (g->hdr_size + g->nslots * TS_RING_SLOT + 4095) & ~4095ull;
+	char name[64];
+	struct stat st;
+	struct statfs sf;
+	snprintf(name, sizeof(name), "map_files/%llx-%llx", (unsigned long long)g->addr,
+		 (unsigned long long)(g->addr + len));
+	int fd = openat(R->procfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < len || fstatfs(fd, &sf) || sf.f_type != TMPFS_MAGIC) {
+		close(fd);
+		return;
+	}
+	/* not populated: a read of a page the process never wrote would allocate it (shmem),
+	 * charged to us; we read only slots below head */
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return;
+	const struct ts_ring_hdr *m = p;
+	if (m->magic != h->magic || m->nslots != h->nslots || m->hdr_size != h->hdr_size ||
+	    m->tid != h->tid || m->loop_id != h->loop_id || m->tsc0 != h->tsc0 ||
+	    m->mono0 != h->mono0 || m->flags != h->flags) {
+		munmap(p, len); /* not the ring at that address */
+		return;
+	}
+	g->map = p;
+	g->map_len = len;
+}
+
+void tsc_rings_map(struct tsc_rings *R, int procfd)
+{
+	R->procfd = procfd;
+}
+
 static int add_ring(struct tsc_rings *R, uint64_t addr)
 {
 	struct ts_ring_hdr h;
@@ -113,6 +178,8 @@ static int add_ring(struct tsc_rings *R, uint64_t addr)
 	g->clock = (struct tsc_ring_clock){ .tsc = !!(h.flags & TS_RING_F_TSC), .t0 = h.tsc0,
 					    .m0 = h.mono0 };
 	g->head = h.head;
+	if (R->procfd >= 0)
+		ring_map(R, g, &h);
 	/* Read from now on (record), but a ring made since the first scan is read whole: it
 	 * was made for us. The flight recorder reads all it still holds. */
 	int whole = R->from == TSC_RINGS_FROM_OLDEST || R->scanned;
@@ -168,6 +235,26 @@ static void ring_failed(struct tsc_rings *R, struct ring *g, const char *what)
 	g->gone = 1;
 }
 
+/* A mapped ring whose loop has gone keeps being drained (what it wrote last is in our
+ * mapping) but is no longer matched to the loop table; one whose address now holds another
+ * ring (a new loop's) is told apart by the header read from the process. */
+static void mapped_gone(struct tsc_rings *R, const uint64_t *ptr, long nq)
+{
+	for (size_t k = 0; k < R->n; k++) {
+		struct ring *g = R->r[k];
+		if (!g->map || g->gone)
+			continue;
+		long i;
+		for (i = 0; i < nq && ptr[i] != g->addr; i++)
+			;
+		struct ts_ring_hdr h;
+		const struct ts_ring_hdr *m = (const void *)g->map;
+		if (i == nq || tsc_mem_read1(R->mem, g->addr, &h, sizeof(h)) || h.loop_id != m->loop_id ||
+		    h.tid != m->tid || h.tsc0 != m->tsc0 || h.mono0 != m->mono0)
+			g->gone = 1;
+	}
+}
+
 int tsc_rings_scan(struct tsc_rings *R)
 {
 	uint64_t ptr[TSC_RINGS_MAX];
@@ -175,6 +262,7 @@ int tsc_rings_scan(struct tsc_rings *R)
 	int err;
 	if (nq < 0)
 		return (int)nq;
+	mapped_gone(R, ptr, nq);
 	for (long i = 0; i < nq; i++) {
 		if (!ptr[i])
 			continue;
@@ -193,6 +281,22 @@ static int buf_room(struct ring *g, uint64_t n)
 {
 	if (n <= g->buf_cap)
 		return 0;
+	if (g->map) {
+		/* a backlog: twice its cap reserved at once (backlog_fill never needs more), in
+		 * huge pages where the kernel has them: a burst touches hundreds of megabytes */
+		size_t len = 2 * BACKLOG_MAX * TS_RING_SLOT;
+		if (g->buf || n > 2 * BACKLOG_MAX)
+			return -ENOMEM;
+		void *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (b == MAP_FAILED)
+			return -ENOMEM;
+		madvise(b, len, MADV_HUGEPAGE);
+		g->buf = b;
+		g->buf_cap = 2 * BACKLOG_MAX;
+		g->buf_mmapped = 1;
+		return 0;
+	}
 	uint64_t *b = realloc(g->buf, n * TS_RING_SLOT);
 	if (!b)
 		return -ENOMEM;
@@ -204,22 +308,46 @@ static int buf_room(struct ring *g, uint64_t n)
 /* Every live ring's header, in one read; a ring whose header fails is dropped. */
 static int read_heads(struct tsc_rings *R, int first)
 {
+	if (first)
+		R->pressure = 0;
 	struct tsc_mem_req q[TSC_RINGS_MAX];
 	size_t idx[TSC_RINGS_MAX], nq = 0;
 	for (size_t i = 0; i < R->n; i++) {
-		if (R->r[i]->bad)
+		struct ring *g = R->r[i];
+		if (g->bad)
 			continue;
-		q[nq] = (struct tsc_mem_req){ .addr = R->r[i]->addr, .buf = &R->hdrs[i],
-					      .len = sizeof(R->hdrs[i]) };
+		q[nq] = (struct tsc_mem_req){ .addr = g->addr, .buf = &R->hdrs[i],
+					      .len = sizeof(R->hdrs[i]), .ok = 1 };
 		idx[nq++] = i;
+		if (g->map) {
+			/* head first: the rest of the header is what was true at least then */
+			R->hdrs[i].head = __atomic_load_n(&((const struct ts_ring_hdr *)g->map)->head,
+							  __ATOMIC_ACQUIRE);
+			uint64_t head = R->hdrs[i].head;
+			memcpy(&R->hdrs[i], g->map, sizeof(R->hdrs[i]));
+			R->hdrs[i].head = head;
+		}
 	}
-	int err = nq ? tsc_mem_read(R->mem, q, nq) : 0;
+	/* the others in one read */
+	struct tsc_mem_req rq[TSC_RINGS_MAX];
+	size_t nr = 0;
+	for (size_t j = 0; j < nq; j++)
+		if (!R->r[idx[j]]->map && !R->dead)
+			rq[nr++] = q[j];
+	int err = nr ? tsc_mem_read(R->mem, rq, nr) : 0;
 	if (err)
 		return err;
+	for (size_t j = 0, k = 0; j < nq; j++)
+		if (!R->r[idx[j]]->map)
+			q[j].ok = R->dead ? 0 : rq[k++].ok;
 	for (size_t j = 0; j < nq; j++) {
 		struct ring *g = R->r[idx[j]];
 		const struct ts_ring_hdr *h = &R->hdrs[idx[j]];
 		const char *bad = NULL;
+		if (!q[j].ok && R->dead) {
+			g->bad = g->gone = 1; /* its memory went with the process */
+			continue;
+		}
 		if (!q[j].ok)
 			bad = "can no longer be read";
 		else if ((bad = hdr_check(h)))
@@ -233,17 +361,94 @@ static int read_heads(struct tsc_rings *R, int first)
 		}
 		else if (h->head < g->head)
 			bad = "went backwards";
+		if (bad && g->map) {
+			set_err(R, g, bad); /* our own mapping of it: no loop could have taken it away */
+			continue;
+		}
 		if (bad) {
 			ring_failed(R, g, bad);
 			continue;
 		}
 		if (!first)
 			continue; /* the second read wants head alone */
+		uint64_t filled = (h->head - g->head) * 1024 / g->nslots;
+		if (filled > R->pressure)
+			R->pressure = filled > UINT32_MAX ? UINT32_MAX : (uint32_t)filled;
 		g->head = h->head;
 		for (int t = 1; t < TSC_EV_NR; t++)
 			if (tsc_ring_is_event(t))
 				g->fired[t] = h->fired[t];
 	}
+	return 0;
+}
+
+/* A mapped ring's new slots appended to its backlog, a chunk at a time, each checked against
+ * the head read right after it: a slot is whole if the writer had not come round to it again
+ * by then (it fills at most TS_RING_MAX_SLOTS past head before publishing). Copying runs at
+ * memory speed, far faster than decoding: the backlog lets a burst of events wait in our
+ * memory for the decoder rather than be overwritten in the ring. A reader that has fallen
+ * behind all the same (the backlog full) loses the slots the writer overtook, counted, and
+ * starts again a little ahead of the oldest slot rather than race the writer for it. */
+#define COPY_CHUNK 8192                        /* slots: 256 KiB */
+static int backlog_fill(struct tsc_rings *R, struct ring *g)
+{
+	const struct ts_ring_hdr *mh = (const void *)g->map;
+	const uint8_t *slots = g->map + g->hdr_size;
+	uint64_t mask = g->nslots - 1, lead = g->nslots / 8, head = g->head;
+	uint64_t oldest = head > g->nslots ? head - g->nslots + TS_RING_MAX_SLOTS : 0;
+	g->stalled = 0;
+	if (g->lo == g->hi) {
+		g->off = 0;
+		if (g->pos < oldest) {
+			uint64_t at = oldest + lead < head ? oldest + lead : head;
+			g->lapped += at - g->pos;
+			g->gap += at - g->pos;
+			g->pos = at;
+		}
+		g->lo = g->hi = g->pos;
+	} else if (g->pos < oldest) {
+		g->stalled = 1; /* decode the backlog first: the jump comes when it is empty */
+		return 0;
+	}
+	uint64_t room = R->backlog < BACKLOG_MAX ? BACKLOG_MAX - R->backlog : 0;
+	uint64_t want = head - g->hi < room ? head - g->hi : room, held = g->hi - g->lo;
+	if (!want)
+		return 0;
+	/* the decoded slots before off make room once they outweigh the held ones: each slot
+	 * is moved at most once, on average, and the memory touched stays about twice the
+	 * largest backlog (fresh pages cost the kernel's zeroing) */
+	if (g->off && g->off >= held) {
+		memmove(g->buf, g->buf + g->off * 4, held * TS_RING_SLOT);
+		g->off = 0;
+	}
+	int err = buf_room(g, g->off + held + want);
+	if (err)
+		return err;
+	uint64_t at = g->hi, end = g->hi + want;
+	while (at < end) {
+		uint64_t n = end - at < COPY_CHUNK ? end - at : COPY_CHUNK, i = at & mask;
+		uint64_t first = g->nslots - i < n ? g->nslots - i : n;
+		uint64_t *dst = g->buf + (g->off + at - g->lo) * 4;
+		memcpy(dst, slots + i * TS_RING_SLOT, first * TS_RING_SLOT);
+		if (first < n)
+			memcpy(dst + first * 4, slots, (n - first) * TS_RING_SLOT);
+		uint64_t h = __atomic_load_n(&mh->head, __ATOMIC_ACQUIRE);
+		uint64_t safe = h > g->nslots ? h - g->nslots + TS_RING_MAX_SLOTS : 0;
+		if (safe <= at) {
+			at += n;
+			continue;
+		}
+		if (at > g->lo)
+			break; /* what came before is whole; the rest is lost, counted at the jump */
+		/* overtaken from the start: begin again ahead of the writer */
+		uint64_t to = safe + lead < end ? safe + lead : end;
+		g->lapped += to - at;
+		g->gap += to - at;
+		g->lo = g->hi = at = to;
+		g->off = 0;
+	}
+	R->backlog += at - g->hi;
+	g->hi = g->pos = at;
 	return 0;
 }
 
@@ -255,6 +460,11 @@ static int copy_slots(struct tsc_rings *R, size_t max_slots)
 	int err;
 	for (size_t i = 0; i < R->n; i++) {
 		struct ring *g = R->r[i];
+		if (g->map) {
+			if (!g->bad && (err = backlog_fill(R, g)))
+				return err;
+			continue;
+		}
 		g->lo = g->hi = g->pos;
 		if (g->bad || g->head <= g->pos)
 			continue;
@@ -278,7 +488,7 @@ static int copy_slots(struct tsc_rings *R, size_t max_slots)
 		return err;
 	for (size_t i = 0, j = 0; i < R->n; i++) {
 		struct ring *g = R->r[i];
-		if (g->hi == g->lo)
+		if (g->hi == g->lo || g->map)
 			continue;
 		uint64_t at = g->lo & (g->nslots - 1);
 		int ok = q[j++].ok;
@@ -295,6 +505,13 @@ static int before(const struct tsc_event *a, const struct tsc_event *b)
 	return a->ts_ns < b->ts_ns;
 }
 
+/* The next event of g's cursor into g->ev, noting where its record began. */
+static void ring_next(struct ring *g)
+{
+	g->has_ev = tsc_ring_next(&g->cur, &g->ev);
+	g->ev_at = g->cur.at;
+}
+
 long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx)
 {
 	int err;
@@ -306,24 +523,37 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 		return err;
 	uint64_t tnow, mnow;
 	tsc_ring_clock_now(&tnow, &mnow);
+	size_t budget = R->budget;
 	for (size_t i = 0; i < R->n; i++) {
 		struct ring *g = R->r[i];
 		g->has_ev = 0;
-		if (g->bad || g->hi == g->lo)
+		if (!g->map)
+			budget = 0; /* a copy of this drain only: all of it decoded now */
+		if ((g->bad && !g->map) || g->hi == g->lo)
 			continue;
+		g->clock.t1 = tnow;
+		g->clock.m1 = mnow;
+		tsc_ring_clock_prepare(&g->clock);
+		if (g->map) {
+			/* a record cut by the end of the backlog is whole at the next drain */
+			g->cur = (struct tsc_ring_cursor){ .slots = g->buf + g->off * 4, .pos0 = g->lo,
+							   .n = g->hi - g->lo, .tid = g->tid,
+							   .clock = &g->clock, .st = &g->st,
+							   .keep_cut = !g->stalled };
+			ring_next(g);
+			continue;
+		}
 		uint64_t h2 = R->hdrs[i].head, safe = h2 > g->nslots ?
 			h2 - g->nslots + TS_RING_MAX_SLOTS : 0, lo = g->lo;
 		if (safe > lo)
 			lo = safe < g->hi ? safe : g->hi;
 		g->lapped += lo - g->pos;
 		g->gap += lo - g->pos;
-		g->clock.t1 = tnow;
-		g->clock.m1 = mnow;
 		g->cur = (struct tsc_ring_cursor){ .slots = g->buf + (lo - g->lo) * 4, .pos0 = lo,
 						   .n = g->hi - lo, .tid = g->tid,
 						   .clock = &g->clock, .st = &g->st };
 		g->pos = g->hi;
-		g->has_ev = tsc_ring_next(&g->cur, &g->ev);
+		ring_next(g);
 	}
 	/* where a ring lost slots, before any of its events (mark_gaps) */
 	for (size_t i = 0; i < R->n && R->gaps; i++) {
@@ -340,7 +570,7 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 	}
 	/* merged by time: a few rings, so a scan for the earliest beats a heap */
 	long n = 0;
-	for (;;) {
+	while (!budget || (size_t)n < budget) {
 		struct ring *best = NULL;
 		for (size_t i = 0; i < R->n; i++)
 			if (R->r[i]->has_ev && (!best || before(&R->r[i]->ev.ev, &best->ev.ev)))
@@ -350,7 +580,24 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 		if ((err = fn(ctx, &best->ev.ev)))
 			return err;
 		n++;
-		best->has_ev = tsc_ring_next(&best->cur, &best->ev);
+		ring_next(best);
+	}
+	/* what a backlog's cursor got to: an event decoded and not handed on is decoded again
+	 * at the next drain */
+	for (size_t i = 0; i < R->n; i++) {
+		struct ring *g = R->r[i];
+		if (!g->map || g->hi == g->lo)
+			continue;
+		uint64_t used = g->cur.i;
+		if (g->has_ev) {
+			used = g->ev_at;
+			g->st.events[g->ev.ev.type]--;
+		}
+		g->lo += used;
+		g->off += used;
+		R->backlog -= used;
+		if (g->lo == g->hi)
+			g->off = 0;
 	}
 	return n;
 }
@@ -358,6 +605,34 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 void tsc_rings_mark_gaps(struct tsc_rings *R)
 {
 	R->gaps = 1;
+}
+
+void tsc_rings_budget(struct tsc_rings *R, size_t events)
+{
+	R->budget = events;
+}
+
+unsigned tsc_rings_pressure(const struct tsc_rings *R)
+{
+	return R->pressure;
+}
+
+uint64_t tsc_rings_backlog(const struct tsc_rings *R)
+{
+	return R->backlog;
+}
+
+size_t tsc_rings_unmapped(const struct tsc_rings *R)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < R->n; i++)
+		n += !R->r[i]->map;
+	return n;
+}
+
+void tsc_rings_target_gone(struct tsc_rings *R)
+{
+	R->dead = 1;
 }
 
 size_t tsc_rings_count(const struct tsc_rings *R)
@@ -384,6 +659,7 @@ void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats 
 	st->unknown = g->st.unknown;
 	st->bad = g->bad;
 	st->nslots = g->nslots;
+	st->mapped = g->map != NULL;
 }
 
 void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
@@ -420,7 +696,12 @@ void tsc_rings_free(struct tsc_rings *R)
 	if (!R)
 		return;
 	for (size_t i = 0; i < R->n; i++) {
-		free(R->r[i]->buf);
+		if (R->r[i]->buf_mmapped)
+			munmap(R->r[i]->buf, R->r[i]->buf_cap * TS_RING_SLOT);
+		else
+			free(R->r[i]->buf);
+		if (R->r[i]->map)
+			munmap((void *)R->r[i]->map, R->r[i]->map_len);
 		free(R->r[i]);
 	}
 	free(R->hdrs);

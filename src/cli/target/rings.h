@@ -16,6 +16,9 @@
  *              slots the writer may have overwritten meanwhile dropped; the events of all the
  *              rings handed on merged by time. What a ring fired and the reader never got is
  *              its loss, exact per type and per thread (the writer counts what it fired).
+ *   mapping    tsc_rings_map: a live process's rings that are sealed memfds are mapped here
+ *              read-only and copied chunk by chunk into a backlog at memory speed, decoded a
+ *              budget at a time; what they held is still read once the process has exited.
  */
 #ifndef TSC_RINGS_H
 #define TSC_RINGS_H
@@ -30,19 +33,23 @@ struct tsc_memsrc;
 
 #define TSC_RINGS_MAX 256                   /* rings read at most (= loops of the runtime) */
 #define TSC_RING_MAX_NSLOTS (1ull << 27)    /* 4 GiB of slots: a larger ring is refused */
+#define TSC_RINGS_BACKLOG (256ull << 20)    /* bytes of mapped rings' slots copied, not decoded */
 
 /* How often a reader drains (record, top --exact): a 16 MiB ring holds 50 ms of a ping-pong's
  * 10 million events a second; at once again after a drain of TSC_RINGS_BUSY events or more;
  * and the loop table is read for new rings every TSC_RINGS_SCAN_NS. */
 #define TSC_RINGS_DRAIN_MS 10
 #define TSC_RINGS_BUSY 65536
-#define TSC_RINGS_SCAN_NS 100000000ull
+#define TSC_RINGS_SCAN_NS 10000000ull  /* a ring must be found before its process exits */
 
 /* Ring time to CLOCK_MONOTONIC: mono = m0 + (t - t0) * (m1 - m0) / (t1 - t0), or t itself. */
 struct tsc_ring_clock {
 	int tsc;                 /* timestamps are TSC ticks */
 	uint64_t t0, m0, t1, m1; /* two pairs of (tick, ns), read together */
+	uint64_t mult;           /* tsc_ring_clock_prepare's: the slope without a division */
 };
+/* Once t1, m1 are set: converting then costs two multiplications, not a division. */
+void tsc_ring_clock_prepare(struct tsc_ring_clock *c);
 uint64_t tsc_ring_clock_ns(const struct tsc_ring_clock *c, uint64_t t);
 /* The reader's own pair, now (the TSC is one clock for the whole machine). */
 void tsc_ring_clock_now(uint64_t *tsc, uint64_t *mono);
@@ -78,6 +85,8 @@ struct tsc_ring_cursor {
 	int32_t tid;
 	const struct tsc_ring_clock *clock;
 	struct tsc_ring_dstats *st;
+	int keep_cut;            /* a record cut by the end is left unread (i stays at it) */
+	uint64_t at;             /* out: the index of the record tsc_ring_next decoded last */
 };
 int tsc_ring_next(struct tsc_ring_cursor *c, struct tsc_ring_event *e);
 
@@ -93,6 +102,23 @@ enum tsc_rings_from {
 /* desc: the validated descriptor (version 2: desc->loop_ring). 0 or -errno. */
 int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc,
 		  enum tsc_rings_from from, struct tsc_rings **out);
+/* Map each ring found from now on into this process too, read through procfd (/proc/PID of
+ * the live process, kept open by the caller): a drain then costs no system call, and what a
+ * ring holds is still read after the process exits. A ring that cannot be mapped safely is
+ * read through the memory source. */
+void tsc_rings_map(struct tsc_rings *R, int procfd);
+/* At most this many events decoded per drain from the mapped rings' backlogs (0: all, the
+ * default): a drain then comes back soon to copy the rings again. */
+void tsc_rings_budget(struct tsc_rings *R, size_t events);
+/* Slots copied from the mapped rings and not decoded yet: drain again soon. */
+uint64_t tsc_rings_backlog(const struct tsc_rings *R);
+/* How much of a ring its writer filled between the last two drains, in 1024ths (the most of
+ * any ring): how soon the next drain must come. */
+unsigned tsc_rings_pressure(const struct tsc_rings *R);
+/* How many rings are read through the memory source, not mapped. */
+size_t tsc_rings_unmapped(const struct tsc_rings *R);
+/* The process has gone: drains read the mapped rings only (its last events). */
+void tsc_rings_target_gone(struct tsc_rings *R);
 /* Read the loop table: rings not seen yet are added (from the oldest slot, for a ring made
  * since the first scan). 0, or -errno (the target gone). */
 int tsc_rings_scan(struct tsc_rings *R);
@@ -118,6 +144,7 @@ struct tsc_ring_stats {
 	uint64_t malformed, partial, unknown;
 	int bad;                 /* the header failed validation: no longer read */
 	uint64_t nslots;         /* its size */
+	int mapped;              /* read through a mapping of it (tsc_rings_map) */
 };
 size_t tsc_rings_count(const struct tsc_rings *R);
 void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st);
