@@ -127,7 +127,7 @@ struct ts_loop {
 	struct ts_ring_hdr *ring;  /* its event ring (ring.c), made at its first event */
 
 	bool ring_failed;          /* the ring could not be made: no retry at each event */
-	uint64_t ring_wait_ts;     /* the time of a wait record whose switch comes next, or 0 */
+	uint64_t ring_wait_ts;     /* the time of a wait or finish record whose switch comes next */
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */
 	int epfd, evfd;
