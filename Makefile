@@ -304,7 +304,7 @@ test: all
 	$(Q)tests/run
 
 # The runtime's table first, then one script per CLI feature; each prints its own table.
-BENCH_SCRIPTS := run ps stacks top record dump metrics profile
+BENCH_SCRIPTS := run ps stacks top record dump metrics profile flight
 bench: all
 	$(Q)for b in $(BENCH_SCRIPTS); do [ -x tools/bench/$$b ] || continue; \
 		echo "== tools/bench/$$b"; tools/bench/$$b || exit 1; echo; done

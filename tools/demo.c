@@ -7,16 +7,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <taskscope/taskscope.h>
 
 static struct {
 	int threads, tasks, churn, hog, deadlock;
 	long hog_ms;                 /* the hog's CPU between two yields */
+	long report_ms;              /* --report: the work done so far, every report_ms */
 	double duration;
 	const char *truth;
 } opt = { .threads = 2, .tasks = 4, .hog_ms = 1, .duration = -1 };
@@ -25,6 +28,7 @@ static ts_loop **loops;
 static ts_queue **queues;
 static int started;          /* long-lived tasks that have run at least once */
 static uint64_t churn_spawned, churn_finished;
+static uint64_t rounds;      /* rounds of the long-lived tasks: with churn_finished, the work */
 static __thread uint64_t spawn_failures;
 
 static void mark_started(void)
@@ -76,6 +80,7 @@ static void *worker(void *arg)
 		}
 		if (err)
 			break; /* cancelled at shutdown */
+		__atomic_add_fetch(&rounds, 1, __ATOMIC_RELAXED);
 	}
 	if (fds[0] >= 0) {
 		close(fds[0]);
@@ -89,9 +94,11 @@ static void *feeder(void *arg)
 {
 	ts_queue *q = arg;
 	mark_started();
-	while (ts_sleep_ms(20) == 0)
+	while (ts_sleep_ms(20) == 0) {
 		if (ts_queue_put(q, NULL))
 			break;
+		__atomic_add_fetch(&rounds, 1, __ATOMIC_RELAXED);
+	}
 	return NULL;
 }
 
@@ -239,6 +246,44 @@ static int write_truth(const char *path)
 	return rename(tmp, path) ? -errno : 0; /* readers never see a partial file */
 }
 
+/* The work done so far: short tasks run to their end and rounds of the long-lived ones. */
+static uint64_t work_done(void)
+{
+	return __atomic_load_n(&churn_finished, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&rounds, __ATOMIC_RELAXED);
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* every thread, to the nanosecond */
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Until SIGINT/SIGTERM or the duration is up; with --report, a line every report_ms:
+ * "work MONOTONIC_MS UNITS CPU_NS", both counts since the start, so that a benchmark takes
+ * the work per CPU second of any stretch it likes (tools/bench/flight). */
+static void run_until_done(int sfd)
+{
+	uint64_t end = opt.duration < 0 ? UINT64_MAX : ts_now_ns() + (uint64_t)(opt.duration * 1e9);
+	for (;;) {
+		uint64_t now = ts_now_ns();
+		if (now >= end)
+			return;
+		uint64_t left = end - now, step = (uint64_t)opt.report_ms * 1000000;
+		int64_t timeout = end == UINT64_MAX ? -1 : (int64_t)left;
+		if (step && (timeout < 0 || step < left))
+			timeout = (int64_t)step;
+		if (ts_wait_fd(sfd, TS_READ, timeout) != -ETIMEDOUT)
+			return; /* a signal (or an error: stop rather than spin) */
+		if (step) {
+			printf("work %llu %llu %llu\n", (unsigned long long)(ts_now_ns() / 1000000),
+			       (unsigned long long)work_done(), (unsigned long long)cpu_ns());
+			fflush(stdout);
+		}
+	}
+}
+
 static void *main_coro(void *arg)
 {
 	int sfd = (int)(intptr_t)arg, err = spawn_all();
@@ -252,8 +297,7 @@ static void *main_coro(void *arg)
 		fprintf(stderr, "taskscope-demo: cannot write %s: %s\n", opt.truth, strerror(-err));
 		return (void *)1;
 	}
-	int64_t timeout = opt.duration < 0 ? -1 : (int64_t)(opt.duration * 1e9);
-	ts_wait_fd(sfd, TS_READ, timeout); /* SIGINT/SIGTERM, or the duration is up */
+	run_until_done(sfd);
 	if (opt.deadlock)
 		for (int i = 0; i < 3; i++)
 			ts_cancel(cycle[i]); /* references dropped once no task can await them */
@@ -274,6 +318,9 @@ static void usage(FILE *f)
 		"  --deadlock     three tasks that await each other in a cycle\n"
 		"  --duration S   exit 0 after S seconds (default: until SIGINT/SIGTERM)\n"
 		"  --truth FILE   once every long-lived task runs, write one JSON line per task\n"
+		"  --report MS    every MS ms, print \"work MONOTONIC_MS UNITS CPU_NS\": the units\n"
+		"                 of work done so far (short tasks run to their end, rounds of\n"
+		"                 long-lived tasks) and the process's CPU time, on stdout\n"
 		"  -h, --help     this help\n");
 }
 
@@ -284,7 +331,7 @@ int main(int argc, char **argv)
 		{ "churn", required_argument, NULL, 'c' },   { "hog", no_argument, NULL, 'H' },
 		{ "deadlock", no_argument, NULL, 'D' },      { "duration", required_argument, NULL, 'd' },
 		{ "truth", required_argument, NULL, 'T' },   { "help", no_argument, NULL, 'h' },
-		{ "hog-ms", required_argument, NULL, 'B' },
+		{ "hog-ms", required_argument, NULL, 'B' },  { "report", required_argument, NULL, 'R' },
 		{ 0 },
 	};
 	int c;
@@ -298,12 +345,14 @@ int main(int argc, char **argv)
 		case 'D': opt.deadlock = 1; break;
 		case 'd': opt.duration = atof(optarg); break;
 		case 'T': opt.truth = optarg; break;
+		case 'R': opt.report_ms = atol(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc || opt.threads < 0 || opt.threads > 64 || opt.tasks < 0 ||
-	    opt.tasks > 65535 || opt.churn < 0 || opt.hog_ms < 1 || opt.hog_ms > 86400000) {
+	    opt.tasks > 65535 || opt.churn < 0 || opt.hog_ms < 1 || opt.hog_ms > 86400000 ||
+	    opt.report_ms < 0 || opt.report_ms > 3600000) {
 		usage(stderr);
 		return 2;
 	}
@@ -343,5 +392,7 @@ int main(int argc, char **argv)
 	close(sfd);
 	fprintf(stderr, "taskscope-demo: churn spawned %llu, finished %llu\n",
 		(unsigned long long)churn_spawned, (unsigned long long)churn_finished);
+	fprintf(stderr, "taskscope-demo: work done: %llu units (short tasks finished, rounds of "
+		"long-lived tasks) in %.3f s of CPU\n", (unsigned long long)work_done(), cpu_ns() / 1e9);
 	return rc ? 1 : 0;
 }

@@ -128,7 +128,7 @@ struct ts_loop {
 
 	bool ring_failed;          /* the ring could not be made: no retry at each event */
 	uint32_t ring_idx;         /* its entry in ring.c's table of this process's rings, or 0 */
-	uint64_t ring_wait_ts;     /* the time of a wait record whose switch comes next, or 0 */
+	uint64_t ring_wait_ts;     /* the time of a wait or finish record whose switch comes next */
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */
 	int epfd, evfd;

@@ -544,3 +544,22 @@ ts_probes() {
 		<<<"$output")" ]
 	[ "$(jq -c '.cycles' <<<"$output")" = "[]" ]
 }
+
+@test "taskscope-demo --report: the work done so far and the process's CPU time, never going back" {
+	"$DEMO" --threads 2 --tasks 2 --churn 1000 --report 20 > "$T/work" 2> "$T/demo.err" &
+	VICTIM=$!
+	# "work MONOTONIC_MS UNITS CPU_NS": wait for work done and two more reports after it
+	wait_line "$T/work" '^work [0-9]+ [1-9][0-9]* [1-9][0-9]*$'
+	local n
+	n=$(grep -c . "$T/work")
+	wait_for_lines "$T/work" $((n + 2))
+	kill -TERM "$VICTIM"
+	wait_exit "$VICTIM"
+	VICTIM=
+	[ "$RC" = 0 ]
+	awk '$1 != "work" || NF != 4 { bad = 1 }
+	     NR > 1 && ($2 < t || $3 < u || $4 < c) { bad = 1 }
+	     { t = $2; u = $3; c = $4 }
+	     END { exit bad || NR < 3 }' "$T/work" || { cat "$T/work" >&2; false; }
+	grep -qE '^taskscope-demo: work done: [1-9][0-9]* units .* in [0-9.]+ s of CPU$' "$T/demo.err"
+}

@@ -27,10 +27,9 @@ static const struct tsc_sym *caller_level(const struct tsc_sym *syms, unsigned n
 	return &syms[k];
 }
 
-int tsc_sites_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
+int tsc_sites_collect(struct tsc_symbolizer *sym, const struct tsc_snapshot *snap,
 		      struct tsc_sites *out)
 {
-	struct tsc_symbolizer *sym = NULL;
 	uint64_t *pcs = NULL;
 	size_t n = 0;
 	int err = -ENOMEM;
@@ -53,8 +52,6 @@ int tsc_sites_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *s
 	err = -ENOMEM;
 	if (!(out->v = calloc(u, sizeof(*out->v))))
 		goto cleanup;
-	if ((err = tsc_symbolizer_new(src, &sym)))
-		goto cleanup;
 	for (size_t i = 0; i < u; i++) {
 		const struct tsc_sym *syms;
 		struct tsc_site *s = &out->v[out->n++];
@@ -69,7 +66,6 @@ int tsc_sites_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *s
 	}
 	err = 0;
 cleanup:
-	tsc_symbolizer_free(sym);
 	free(pcs);
 	if (err)
 		tsc_sites_free(out);

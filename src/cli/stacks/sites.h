@@ -21,10 +21,11 @@ struct tsc_sites {
 	size_t n;
 };
 
-struct tsc_memsrc;
-/* Resolve the spawn sites of snap's tasks through src's mappings and files (symbolize.h, with
- * its budget). Returns 0 or -errno; on failure *out is empty and valid. */
-int tsc_sites_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
+struct tsc_symbolizer;
+/* Resolve the spawn sites of snap's tasks with sym (symbolize.h, with its budget): the
+ * command's one symbolizer, which its stacks use too (target/collect.c). Returns 0 or -errno;
+ * on failure *out is empty and valid. */
+int tsc_sites_collect(struct tsc_symbolizer *sym, const struct tsc_snapshot *snap,
 		      struct tsc_sites *out);
 void tsc_sites_free(struct tsc_sites *s);
 /* The site of pc, or NULL (0, or not collected). */

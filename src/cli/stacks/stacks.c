@@ -108,18 +108,23 @@ static void running_from_registers(struct tsc_symbolizer *sym, const struct tsc_
 }
 
 int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
-		       const struct ts_debug_desc *d, struct tsc_stacks **out)
+		       const struct ts_debug_desc *d, struct tsc_symbolizer *sym,
+		       struct tsc_stacks **out)
 {
 	struct tsc_unwinder *u = NULL;
 	struct tsc_stacks *st = calloc(1, sizeof(*st));
 	int err = -ENOMEM;
 
-	if (!st)
+	if (!st || !sym) {
+		tsc_symbolizer_free(sym);
+		free(st);
 		return -ENOMEM;
+	}
+	st->sym = sym;
 	st->e = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*st->e));
 	if (!st->e)
 		goto fail;
-	if ((err = tsc_unwinder_new(src, d, &u)) || (err = tsc_symbolizer_new(src, &st->sym)))
+	if ((err = tsc_unwinder_new(src, d, &u)))
 		goto fail;
 	uint64_t t0 = tsc_now_ns();
 	struct tsc_stack *stacks = calloc(snap->ntasks ? snap->ntasks : 1, sizeof(*stacks));
@@ -193,10 +198,10 @@ void tsc_stacks_free(struct tsc_stacks *st)
 }
 
 int tsc_stacks_read(struct tsc_remote *r, const struct tsc_snapshot *snap,
-		    struct tsc_stacks **out)
+		    struct tsc_symbolizer *sym, struct tsc_stacks **out)
 {
 	struct tsc_stacks_stats ss;
-	int err = tsc_stacks_collect(r->mem, snap, &r->desc, out);
+	int err = tsc_stacks_collect(r->mem, snap, &r->desc, sym, out);
 	int alive = tsc_remote_alive(r), execd = tsc_report_exec(r);
 	tsc_remote_close(r);
 	if (execd) {

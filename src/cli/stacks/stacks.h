@@ -14,18 +14,22 @@
 struct tsc_stacks;
 
 struct tsc_memsrc;
+struct tsc_symbolizer;
 /* Unwind every task of snap (read from src with the layout of its descriptor d) and resolve
- * every frame. Returns 0 or -errno. */
+ * every frame with sym (symbolize.h, made on src): the stacks take it over, it goes with
+ * them (or here, on failure). Returns 0 or -errno. */
 int tsc_stacks_collect(const struct tsc_memsrc *src, const struct tsc_snapshot *snap,
-		       const struct ts_debug_desc *d, struct tsc_stacks **out);
+		       const struct ts_debug_desc *d, struct tsc_symbolizer *sym,
+		       struct tsc_stacks **out);
 void tsc_stacks_free(struct tsc_stacks *st); /* accepts NULL */
 
 struct tsc_remote;
 /* For the commands: the stacks of snap's tasks read from the target r that
- * tsc_collect_keep() kept open, which this closes. With -v, what it cost on stderr.
- * Returns an exit code (enum tsc_exit); on failure a message went to stderr. */
+ * tsc_collect_keep() kept open, which this closes, resolved with sym (made on r's memory
+ * source, taken over as by tsc_stacks_collect; NULL: it could not be made). With -v, what it
+ * cost on stderr. Returns an exit code (enum tsc_exit); on failure a message went to stderr. */
 int tsc_stacks_read(struct tsc_remote *r, const struct tsc_snapshot *snap,
-		    struct tsc_stacks **out);
+		    struct tsc_symbolizer *sym, struct tsc_stacks **out);
 
 /* The stack of task id; NULL when the task was not in the snapshot. */
 const struct tsc_stack *tsc_stacks_find(const struct tsc_stacks *st, uint64_t id);

@@ -10,6 +10,7 @@
 #include "target/remote.h"
 #include "stacks/sites.h"
 #include "stacks/stacks.h"
+#include "stacks/symbolize.h"
 #include "target/core.h"
 #include "util.h"
 
@@ -238,6 +239,21 @@ int tsc_collect(int pid, int use_bpf, struct tsc_snapshot *snap)
 	return tsc_collect_keep(pid, use_bpf, snap, NULL);
 }
 
+/* The command's one symbolizer (symbolize.h), made on r's memory source: the spawn sites, when
+ * wanted, are resolved with it first, then the stacks take it over, so that each binary is
+ * loaded once per command. Sites are a nicety: one that cannot be resolved shows its address
+ * alone. NULL when it cannot be made (out of memory). */
+static struct tsc_symbolizer *resolve_sites(struct tsc_remote *r, const struct tsc_snapshot *snap,
+					    struct tsc_sites *sites)
+{
+	struct tsc_symbolizer *sym = NULL;
+	if (tsc_symbolizer_new(r->mem, &sym))
+		sym = NULL;
+	if (sites && (!sym || tsc_sites_collect(sym, snap, sites)))
+		tsc_sites_free(sites);
+	return sym;
+}
+
 int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapshot *snap,
 		       struct tsc_stacks **st, struct tsc_sites *sites)
 {
@@ -250,13 +266,12 @@ int tsc_collect_stacks(int pid, int use_bpf, int want_stacks, struct tsc_snapsho
 	int rc = tsc_collect_keep(pid, use_bpf, snap, &r);
 	if (rc)
 		return rc;
-	/* Sites are a nicety: one that cannot be resolved shows its address alone. They are
-	 * resolved before the stacks, which close the target. */
-	if (sites && tsc_sites_collect(r->mem, snap, sites))
-		tsc_sites_free(sites);
+	/* the sites before the stacks, which close the target */
+	struct tsc_symbolizer *sym = resolve_sites(r, snap, sites);
 	if (want_stacks)
-		rc = tsc_stacks_read(r, snap, st);
+		rc = tsc_stacks_read(r, snap, sym, st);
 	else {
+		tsc_symbolizer_free(sym);
 		rc = tsc_report_exec(r); /* what was resolved may be the new program's */
 		tsc_remote_close(r);
 	}
@@ -362,10 +377,9 @@ static int collect_core(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
 	if (tsc_verbose)
 		fprintf(stderr, "taskscope: core of process %d: %zu threads, %zu tasks\n", snap->pid,
 			snap->nthreads, snap->ntasks);
-	if (sites && tsc_sites_collect(r->mem, snap, sites)) /* a nicety, as live */
-		tsc_sites_free(sites);
+	struct tsc_symbolizer *sym = resolve_sites(r, snap, sites); /* as live */
 	if (o->stacks) {
-		rc = tsc_stacks_read(r, snap, st); /* closes r */
+		rc = tsc_stacks_read(r, snap, sym, st); /* closes r */
 		r = NULL;
 		if (rc) {
 			tsc_sites_free(sites);
@@ -373,6 +387,7 @@ static int collect_core(const struct tsc_pid_opts *o, struct tsc_snapshot *snap,
 		}
 		return rc;
 	}
+	tsc_symbolizer_free(sym);
 	rc = TSC_EXIT_OK;
 cleanup:
 	tsc_remote_close(r);
