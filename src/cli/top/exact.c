@@ -34,8 +34,10 @@ int top_exact_open(struct tsc_remote *r, struct top_exact **out)
 	if ((err = top_replay_init(x, 0)))
 		goto cleanup;
 	/* the rings as they are, then the probe held: what the loops write from then on */
-	if ((err = tsc_rings_new(r->mem, &r->desc, TSC_RINGS_FROM_NOW, &x->rings)) ||
-	    (err = tsc_rings_scan(x->rings)))
+	if ((err = tsc_rings_new(r->mem, &r->desc, TSC_RINGS_FROM_NOW, &x->rings)))
+		goto cleanup;
+	tsc_rings_map(x->rings, r->procfd); /* as record: a copy at memory speed, no syscall */
+	if ((err = tsc_rings_scan(x->rings)))
 		goto cleanup;
 	tsc_rings_mark_gaps(x->rings);
 	x->semfd = tsc_ringsem_hold("taskscope top", tsc_remote_binary(r), r->pid);
