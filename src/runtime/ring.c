@@ -28,6 +28,10 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #include <taskscope/probes.h>
 
 TASKSCOPE_RINGS_SITE()
@@ -40,6 +44,7 @@ _Static_assert(sizeof(struct ts_ring_hdr) <= HDR_SIZE, "ring header fits");
 
 static size_t ring_bytes = RING_DEFAULT_BYTES;
 static int use_tsc = -1;                 /* -1 until decided */
+static bool ring_populate;               /* the flight recorder's: rings faulted in when made */
 
 /* This process's rings, by loop table slot + 1 (entry 0 stays NULL: a loop with no ring).
  * The writer finds its ring here, not in loop->ring (which is for readers): in a page that a
@@ -102,6 +107,7 @@ int ts_flight_recorder(size_t bytes)
 		return -EINVAL;
 	if (bytes)
 		ring_bytes = bytes > RING_MAX_BYTES ? RING_MAX_BYTES : bytes;
+	ring_populate = bytes != 0;
 	TASKSCOPE_RINGS_ALWAYS(bytes != 0);
 	return 0;
 #endif
@@ -174,6 +180,12 @@ static void *ring_map(size_t len)
 	 * memory fault costs about 3 us here): huge pages where the kernel gives them */
 	if (p != MAP_FAILED)
 		madvise(p, mlen, MADV_HUGEPAGE);
+	/* The flight recorder writes its rings round and round for the life of the loop: all of
+	 * a ring is resident after its first lap anyway, so it is faulted in now, once, rather
+	 * than a fault per page spread over the first lap's events (tools/bench/flight). A ring
+	 * made for a tracer is not: that would stall the loop when the tracer arrives. */
+	if (p != MAP_FAILED && ring_populate)
+		madvise(p, mlen, MADV_POPULATE_WRITE); /* Linux 5.14; before it, faults as they come */
 	return p;
 }
 
