@@ -129,6 +129,9 @@ struct ts_loop {
 	bool ring_failed;          /* the ring could not be made: no retry at each event */
 	uint32_t ring_idx;         /* its entry in ring.c's table of this process's rings, or 0 */
 	uint64_t ring_wait_ts;     /* the time of a wait or finish record whose switch comes next */
+	uint64_t ring_create_ts;   /* the time of the create record of task ring_create_id that */
+	uint64_t ring_create_end;  /* ends at ring_create_end: the task's ready record right */
+	uint64_t ring_create_id;   /* after it takes that time */
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */
 	int epfd, evfd;

@@ -348,7 +348,7 @@ void ts__trace_switch(ts_loop *loop, ts_task *from, ts_task *to)
 	uint64_t ts = loop->ring_wait_ts;
 	loop->ring_wait_ts = 0;
 	if (TASKSCOPE_RINGS_ON()) {
-		struct ts_ring_hdr *h = loop->ring;
+		struct ts_ring_hdr *h = ring_live[loop->ring_idx]; /* never a parent's */
 		if (ts && (!h || slot_at(h, h->head - 1)[1] != ts))
 			ts = 0;
 		put1(loop, TS_RING_SWITCH, 0, prev, next, ts);
@@ -365,8 +365,14 @@ void ts__trace_wait(ts_loop *loop, ts_task *t, enum ts_wait reason, uint64_t obj
 /* Rings only: no probe marks it, so the uprobe path has no scheduling latency. */
 __attribute__((noinline, cold)) void ts__trace_ready(ts_loop *loop, ts_task *t)
 {
-	if (TASKSCOPE_RINGS_ON())
-		put1(loop, TS_RING_READY, 0, t->id, 0, 0);
+	if (!TASKSCOPE_RINGS_ON())
+		return;
+	/* a task spawned on its own loop is queued right after its create record: the same
+	 * instant, to a few nanoseconds, without a second clock read */
+	struct ts_ring_hdr *h = ring_live[loop->ring_idx]; /* never a parent's */
+	uint64_t ts = h && loop->ring_create_end == h->head && loop->ring_create_id == t->id ?
+		      loop->ring_create_ts : 0;
+	put1(loop, TS_RING_READY, 0, t->id, 0, ts);
 }
 
 void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome)
@@ -401,12 +407,15 @@ bool ts__ring_create(ts_task *t)
 	uint64_t wn[9] = { 0 }, wc[9] = { 0 };
 	unsigned kn = str_slots(str_words(t->name, TS_NAME_MAX, wn));
 	unsigned kc = str_slots(str_words(coro, 64, wc));
-	uint64_t pos = h->head;
-	slot_put(h, pos, TS_RING_CREATE, kn | kc << 4, ring_now(), t->id, t->parent);
+	uint64_t pos = h->head, ts = ring_now();
+	slot_put(h, pos, TS_RING_CREATE, kn | kc << 4, ts, t->id, t->parent);
 	slot_put(h, pos + 1, TS_RING_MORE, 0, (uint64_t)(uint32_t)t->tid, 0, 0);
 	put_str(h, pos + 2, wn, kn);
 	put_str(h, pos + 2 + kn, wc, kc);
 	publish(h, TS_RING_CREATE, pos + 2 + kn + kc);
+	loop->ring_create_ts = ts;
+	loop->ring_create_end = pos + 2 + kn + kc;
+	loop->ring_create_id = t->id;
 	return true;
 }
 
