@@ -160,12 +160,16 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
 		uint64_t now = tsc_rec_mono();
 		if (now - last_scan >= TSC_RINGS_SCAN_NS) {
-			if ((err = tsc_rings_scan(rings)))
+			if ((err = tsc_rings_scan(rings)) && tsc_remote_execd(R->r))
+				return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
+			if (err)
 				return tsc_remote_alive(R->r) ? err : 0;
 			last_scan = now;
 			rings_new_say(rings, &seen);
 		}
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
+		if (n < 0 && !R->err && tsc_remote_execd(R->r)) /* exec'd while we read: not a fault */
+			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
 		if (n < 0)
 			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
 		busy = n >= TSC_RINGS_BUSY || tsc_rings_backlog(rings);
