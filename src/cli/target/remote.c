@@ -51,7 +51,16 @@ int tsc_remote_execd(const struct tsc_remote *r)
 	 * read at address 0 fails (EIO: nothing is mapped there); once exec (or exit) dropped
 	 * it, the read returns 0 bytes: an exact test, whatever the new program looks like. */
 	ssize_t n = pread(r->memfd, &c, 1, 0);
-	return n == 0 && tsc_remote_alive(r);
+	if (n != 0 || !tsc_remote_alive(r))
+		return 0;
+	/* Exit drops it too, a moment before the process is gone: an exec has a new address
+	 * space, where a fresh open reads EIO at 0 as before; an exiting process has none. */
+	int fd = r->procfd >= 0 ? openat(r->procfd, "mem", O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return 1;
+	n = pread(fd, &c, 1, 0);
+	close(fd);
+	return n < 0;
 }
 
 /* /proc/PID/exe's path into buf: its length, or 0 when it does not read. */
