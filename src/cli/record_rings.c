@@ -162,16 +162,24 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		if (now - last_scan >= TSC_RINGS_SCAN_NS) {
 			if ((err = tsc_rings_scan(rings)) && tsc_remote_execd(R->r))
 				return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
-			if (err)
-				return tsc_remote_alive(R->r) ? err : 0;
+			if (err && tsc_remote_alive(R->r) && !tsc_remote_leaving(R->r))
+				return err;
+			if (err) {
+				R->exited = 1;
+				return 0;
+			}
 			last_scan = now;
 			rings_new_say(rings, &seen);
 		}
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
 		if (n < 0 && !R->err && tsc_remote_execd(R->r)) /* exec'd while we read: not a fault */
 			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
-		if (n < 0)
-			return tsc_remote_alive(R->r) || R->err ? (int)n : 0;
+		if (n < 0 && (R->err || (tsc_remote_alive(R->r) && !tsc_remote_leaving(R->r))))
+			return (int)n;
+		if (n < 0) { /* it exited while we read: the end reads our mappings of its rings */
+			R->exited = 1;
+			return 0;
+		}
 		busy = n >= TSC_RINGS_BUSY || tsc_rings_backlog(rings);
 		/* a writer that filled an eighth of its ring since the last drain would lap it
 		 * within a sleep of 10 ms: come back at once, or soon */

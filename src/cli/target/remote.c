@@ -42,25 +42,35 @@ int tsc_remote_alive(const struct tsc_remote *r)
 	return poll(&p, 1, 0) == 0;
 }
 
-int tsc_remote_execd(const struct tsc_remote *r)
+/* What became of the address space r->memfd was opened on: 0 it is in use, 1 the process
+ * exec'd (a new one), 2 it has none (exiting, or gone). /proc/PID/mem keeps the address space
+ * it was opened on: while the process uses it, a read at address 0 fails (EIO: nothing is
+ * mapped there); once exec or exit dropped it, the read returns 0 bytes. Exit drops it a
+ * moment before the process is gone: an exec has a new space, where a fresh open reads EIO at
+ * 0 as before; an exiting process has none. */
+static int space_state(const struct tsc_remote *r)
 {
 	char c;
-	if (!r || r->memfd < 0)
+	if (!r || r->memfd < 0 || pread(r->memfd, &c, 1, 0) != 0)
 		return 0;
-	/* /proc/PID/mem keeps the address space it was opened on. While the process uses it, a
-	 * read at address 0 fails (EIO: nothing is mapped there); once exec (or exit) dropped
-	 * it, the read returns 0 bytes: an exact test, whatever the new program looks like. */
-	ssize_t n = pread(r->memfd, &c, 1, 0);
-	if (n != 0 || !tsc_remote_alive(r))
-		return 0;
-	/* Exit drops it too, a moment before the process is gone: an exec has a new address
-	 * space, where a fresh open reads EIO at 0 as before; an exiting process has none. */
+	if (!tsc_remote_alive(r))
+		return 2;
 	int fd = r->procfd >= 0 ? openat(r->procfd, "mem", O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0)
 		return 1;
-	n = pread(fd, &c, 1, 0);
+	ssize_t n = pread(fd, &c, 1, 0);
 	close(fd);
-	return n < 0;
+	return n < 0 ? 1 : 2;
+}
+
+int tsc_remote_execd(const struct tsc_remote *r)
+{
+	return space_state(r) == 1;
+}
+
+int tsc_remote_leaving(const struct tsc_remote *r)
+{
+	return space_state(r) == 2;
 }
 
 /* /proc/PID/exe's path into buf: its length, or 0 when it does not read. */

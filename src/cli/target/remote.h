@@ -66,6 +66,8 @@ int tsc_remote_alive(const struct tsc_remote *r);
 /* 1 when the process is alive but runs another program than at open: it exec'd, and every
  * address read from it since may be the new program's. One pread; 0 otherwise. */
 int tsc_remote_execd(const struct tsc_remote *r);
+/* 1 when its address space is gone and no new one came: exiting (not yet reaped), or gone. */
+int tsc_remote_leaving(const struct tsc_remote *r);
 /* The executable the process runs now (as /proc/PID/exe names it), for messages. */
 void tsc_remote_exe(const struct tsc_remote *r, char *buf, size_t n);
 /* The program the process runs, to name it by: /proc/PID/exe's path, else its comm (n > 0),
