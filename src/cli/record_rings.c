@@ -142,6 +142,19 @@ static void rings_new_say(struct tsc_rings *rings, size_t *seen)
 	}
 }
 
+/* A scan or a drain failed with err: a fault, or the target went away while we read. An
+ * exec ends the trace at it; an exit (even in the moment between dropping its memory and
+ * becoming a zombie) ends it as an exit, the rest read from our mappings of its rings. */
+static int read_failed(struct rec *R, const struct record_opts *o, int err)
+{
+	if (!R->err && tsc_remote_execd(R->r))
+		return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
+	if (R->err || (tsc_remote_alive(R->r) && !tsc_remote_leaving(R->r)))
+		return err;
+	R->exited = 1;
+	return 0;
+}
+
 /* Drain until the end: 0 or -errno. */
 static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rings *rings)
 {
@@ -160,26 +173,14 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
 		uint64_t now = tsc_rec_mono();
 		if (now - last_scan >= TSC_RINGS_SCAN_NS) {
-			if ((err = tsc_rings_scan(rings)) && tsc_remote_execd(R->r))
-				return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
-			if (err && tsc_remote_alive(R->r) && !tsc_remote_leaving(R->r))
-				return err;
-			if (err) {
-				R->exited = 1;
-				return 0;
-			}
+			if ((err = tsc_rings_scan(rings)))
+				return read_failed(R, o, err);
 			last_scan = now;
 			rings_new_say(rings, &seen);
 		}
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
-		if (n < 0 && !R->err && tsc_remote_execd(R->r)) /* exec'd while we read: not a fault */
-			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
-		if (n < 0 && (R->err || (tsc_remote_alive(R->r) && !tsc_remote_leaving(R->r))))
-			return (int)n;
-		if (n < 0) { /* it exited while we read: the end reads our mappings of its rings */
-			R->exited = 1;
-			return 0;
-		}
+		if (n < 0)
+			return read_failed(R, o, (int)n);
 		busy = n >= TSC_RINGS_BUSY || tsc_rings_backlog(rings);
 		/* a writer that filled an eighth of its ring since the last drain would lap it
 		 * within a sleep of 10 ms: come back at once, or soon */
