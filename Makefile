@@ -155,10 +155,10 @@ $(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtasksc
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/runtime -Isrc/cli -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
-		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -lz $(LDLIBS)
+		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -ldeflate -lz $(LDLIBS)
 
 # The rings test links the CLI's ring reader (no BPF, no libbpf) beside the runtime's writer.
-RINGS_SRC := src/cli/target/rings.c src/cli/target/ring_decode.c
+RINGS_SRC := src/cli/target/rings.c src/cli/target/ring_decode.c src/cli/target/backlog.c
 RINGS_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-rings/%.o,$(RINGS_SRC))
 
 $(RINGS_OBJ): $(BUILD)/obj-rings/%.o: src/cli/%.c
@@ -275,7 +275,7 @@ $(BUILD)/obj/cli/%.o: src/cli/%.c $(BPF_SKEL)
 
 $(BUILD)/taskscope: $(CLI_OBJ)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -ldw -lelf -lz -lncursesw $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbpf -ldw -lelf -ldeflate -lz -lncursesw $(LDLIBS)
 
 # ---- fuzz targets: libFuzzer with ASan and UBSan (clang); run by tests/fuzz/run ----
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)
@@ -297,7 +297,7 @@ $(FUZZ): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_TRACE_OBJ)
 	$(call msg,FUZZ,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(CPPFLAGS) -Isrc/cli -Ibpf -std=gnu11 $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_TRACE_OBJ) -ldw -lelf -lz
+		-o $@ $< $(FUZZ_TRACE_OBJ) -ldw -lelf -ldeflate -lz
 
 # ---- running ----
 test: all
