@@ -24,7 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FINAL_DRAINS 8       /* at the end: each copies up to TSC_RINGS_BACKLOG */
+/* At the end, drains until the rings are read up to where they ended (each copies a
+ * backlog's worth: a 16 MiB ring takes one), and no more than this many. */
+#define FINAL_DRAINS 4096
 
 /* One ring event into the file: thread ids in our namespace. */
 static int on_ring_event(void *ctx, const struct tsc_event *ev)
@@ -121,7 +123,7 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 	if ((err = tsc_rings_new(R->r->mem, &R->r->desc, from, rings)) == -ENOTSUP)
 		return -1;
 	if (!err && !o->core && from == TSC_RINGS_FROM_NOW) { /* --flight reads once: no need */
-		tsc_rings_map(*rings, R->r->procfd);
+		tsc_rings_map(*rings, R->r->procfd, 1);
 		tsc_rings_budget(*rings, TSC_RINGS_BUSY);
 	}
 	if (!err)
@@ -160,7 +162,7 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 {
 	uint64_t last_scan = tsc_rec_mono();
 	size_t seen = 0;
-	int err, busy = 0, wait_ms = TSC_RINGS_DRAIN_MS;
+	int err, busy = 0, wait_ms = (int)tsc_rings_period_ms(rings);
 	rings_new_say(rings, &seen);
 	for (;;) {
 		struct pollfd p = { .fd = R->r->pidfd, .events = POLLIN };
@@ -183,10 +185,11 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 			return read_failed(R, o, (int)n);
 		busy = n >= TSC_RINGS_BUSY || tsc_rings_backlog(rings);
 		/* a writer that filled an eighth of its ring since the last drain would lap it
-		 * within a sleep of 10 ms: come back at once, or soon */
+		 * within a sleep: come back at once; and never sleep as long as a writer at full
+		 * speed takes to lap a ring (a burst from idle) */
 		unsigned fill = tsc_rings_pressure(rings);
 		busy |= fill >= 128;
-		wait_ms = fill >= 16 ? 1 : TSC_RINGS_DRAIN_MS;
+		wait_ms = fill >= 16 ? 1 : (int)tsc_rings_period_ms(rings);
 		R->behind |= tsc_rings_backlog(rings) > 0;
 		if ((err = tsc_rec_tick(R, o)))
 			return err;
@@ -228,26 +231,21 @@ int tsc_record_rings(const struct record_opts *o)
 	/* the end: the kernel lowers the semaphore, the loops stop writing; the rest drained */
 	close(semfd);
 	semfd = -1;
-	/* the rest decoded whole; a few drains, for what a full backlog left in the rings (and
-	 * no more: a flight recorder keeps its rings written) */
+	/* the rest decoded whole, up to where each ring ended (a flight recorder keeps its
+	 * rings written); from our mappings alone when the process has gone */
 	tsc_rings_budget(rings, 0);
-	if (!R.err && !R.exited && !R.execd && !tsc_rings_scan(rings)) {
-		long n = 0;
-		for (int k = 0; k < FINAL_DRAINS && (n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0;
-		     k++)
-			;
-		if (n < 0 && !R.err && tsc_remote_alive(R.r))
-			R.err = (int)n;
-	} else if (!R.err && R.exited) {
-		/* its memory is gone, but our mappings of its rings hold what they held last */
+	int rest = !R.err && !R.execd && (R.exited || !tsc_rings_scan(rings));
+	if (rest && R.exited)
 		tsc_rings_target_gone(rings);
-		long n = 0;
-		for (int k = 0; k < FINAL_DRAINS && (n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0;
-		     k++)
-			;
-		if (n < 0 && !R.err)
-			R.err = (int)n;
-	}
+	if (rest && (err = tsc_rings_end(rings)) && !R.exited)
+		rest = 0;
+	long n = 0;
+	for (int k = 0; rest && k < FINAL_DRAINS &&
+			((n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0 || tsc_rings_backlog(rings));
+	     k++)
+		;
+	if (n < 0 && !R.err && (R.exited || tsc_remote_alive(R.r)))
+		R.err = (int)n;
 	uint64_t end = tsc_rec_mono();
 	if (!R.err)
 		R.err = ring_losses(&R, rings, end, 1);

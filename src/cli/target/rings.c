@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Draining a target's event rings through a memory source (rings.h). */
 #include "target/rings.h"
+#include "target/backlog.h"
 #include "target/memsrc.h"
 
 #include <errno.h>
@@ -16,6 +17,11 @@
 
 #define HDR_MAX 4096 /* a header larger than this is refused */
 #define BACKLOG_MAX (TSC_RINGS_BACKLOG / TS_RING_SLOT) /* slots, all rings together */
+#define BACKLOG_RING_MAX (BACKLOG_MAX / 4)  /* one ring's: 64 MiB */
+#define BACKLOG_LAPS 4                      /* a ring's backlog holds 4 of its laps */
+#define COPY_CHUNK 8192                     /* slots copied at a time: 256 KiB */
+#define LAP_NS_PER_SLOT 4                   /* the fastest a writer fills a slot (a yield
+					     * ping-pong: 12 ns per record here) */
 
 struct ring {
 	uint64_t addr;           /* the header's address in the target */
@@ -24,23 +30,23 @@ struct ring {
 	uint64_t loop_id;
 	struct tsc_ring_clock clock;
 	uint64_t pos;            /* the next slot to read */
-	uint64_t head;           /* as read last */
+	uint64_t head;           /* as read last (no further than end) */
 	uint64_t fired0[TSC_EV_NR], fired[TSC_EV_NR];
 	uint64_t lapped;
 	uint64_t gap;            /* slots lapped since the last event handed on (mark_gaps) */
 	struct tsc_ring_dstats st;
 	int bad, gone;           /* no longer read: failed a check, or went with its loop */
 	/* the ring mapped here too (ring_map), or NULL: read through the memory source. Then
-	 * buf is a backlog: slots [lo, hi) copied and not yet decoded, at buf + off * 4; pos
-	 * (= hi) is where the next copy begins */
+	 * slots [lo, hi) are its backlog, copied and not yet decoded; pos (= hi) is where the
+	 * next copy begins */
 	const uint8_t *map;
-	size_t map_len, off;
+	size_t map_len;
+	struct tsc_backlog bl;
 	int stalled;             /* lapped with a backlog: the backlog's cut record is lost */
 	uint64_t ev_at;          /* the index in cur of the record in ev */
-	/* this drain's copy: slots [lo, hi) */
+	/* a ring read through the memory source: this drain's copy of slots [lo, hi) */
 	uint64_t *buf;
 	size_t buf_cap;          /* slots */
-	int buf_mmapped;         /* buf is a backlog's reservation (buf_room), not malloc's */
 	uint64_t lo, hi;
 	struct tsc_ring_cursor cur;
 	struct tsc_ring_event ev;
@@ -55,6 +61,9 @@ struct tsc_rings {
 	int dead;                /* the process has gone: only mapped rings are read */
 	size_t budget;           /* events decoded per drain from the backlogs (0: all) */
 	uint64_t backlog;        /* slots copied from mapped rings, not yet decoded */
+	uint64_t bl_slots;       /* slots of the backlogs made, all rings together */
+	int prefault;            /* fault in the backlogs of the rings the next scan finds */
+	int ended;               /* tsc_rings_end: no slot past each ring's head then is read */
 	uint32_t pressure;       /* the most of a ring written since the drain before, /1024 */
 	int scanned;             /* a scan happened: rings found later are new ones */
 	int gaps;                /* hand on a LOST event where a ring was lapped */
@@ -109,6 +118,24 @@ static const char *hdr_check(const struct ts_ring_hdr *h)
 	return NULL;
 }
 
+/* g's backlog: BACKLOG_LAPS laps of its ring, within what is left of TSC_RINGS_BACKLOG for
+ * all the rings (a target cannot make us hold more), never under a copy's chunk. */
+static int backlog_make(struct tsc_rings *R, struct ring *g, int populate)
+{
+	uint64_t want = g->nslots * BACKLOG_LAPS, left = R->bl_slots < BACKLOG_MAX ?
+		BACKLOG_MAX - R->bl_slots : 0;
+	if (want > BACKLOG_RING_MAX)
+		want = BACKLOG_RING_MAX;
+	if (want > left)
+		want = left;
+	if (want < COPY_CHUNK)
+		want = COPY_CHUNK;
+	int err = tsc_backlog_new(&g->bl, want, populate);
+	if (!err)
+		R->bl_slots += g->bl.cap;
+	return err;
+}
+
 /* Map the ring at g->addr here too, read-only, when it is what the runtime makes
  * (docs/rings.md): a memfd (on the kernel's internal tmpfs, never hugetlbfs) sealed against
  * shrinking, at least as large as the ring, so that no access to our mapping can ever fault
@@ -146,11 +173,14 @@ static void ring_map(struct tsc_rings *R, struct ring *g, const struct ts_ring_h
 	}
 	g->map = p;
 	g->map_len = len;
+	if (R->prefault)
+		backlog_make(R, g, 1);
 }
 
-void tsc_rings_map(struct tsc_rings *R, int procfd)
+void tsc_rings_map(struct tsc_rings *R, int procfd, int prefault)
 {
 	R->procfd = procfd;
+	R->prefault = prefault;
 }
 
 static int add_ring(struct tsc_rings *R, uint64_t addr)
@@ -273,30 +303,15 @@ int tsc_rings_scan(struct tsc_rings *R)
 			return err;
 	}
 	R->scanned = 1;
+	R->prefault = 0; /* a ring made later must not stall the drains of the others */
 	return 0;
 }
 
-/* Room for n slots in g's copy. */
+/* Room for n slots in g's copy (a ring read through the memory source). */
 static int buf_room(struct ring *g, uint64_t n)
 {
 	if (n <= g->buf_cap)
 		return 0;
-	if (g->map) {
-		/* a backlog: twice its cap reserved at once (backlog_fill never needs more), in
-		 * huge pages where the kernel has them: a burst touches hundreds of megabytes */
-		size_t len = 2 * BACKLOG_MAX * TS_RING_SLOT;
-		if (g->buf || n > 2 * BACKLOG_MAX)
-			return -ENOMEM;
-		void *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (b == MAP_FAILED)
-			return -ENOMEM;
-		madvise(b, len, MADV_HUGEPAGE);
-		g->buf = b;
-		g->buf_cap = 2 * BACKLOG_MAX;
-		g->buf_mmapped = 1;
-		return 0;
-	}
 	uint64_t *b = realloc(g->buf, n * TS_RING_SLOT);
 	if (!b)
 		return -ENOMEM;
@@ -369,8 +384,8 @@ static int read_heads(struct tsc_rings *R, int first)
 			ring_failed(R, g, bad);
 			continue;
 		}
-		if (!first)
-			continue; /* the second read wants head alone */
+		if (!first || R->ended)
+			continue; /* the second read wants head alone; an end holds */
 		uint64_t filled = (h->head - g->head) * 1024 / g->nslots;
 		if (filled > R->pressure)
 			R->pressure = filled > UINT32_MAX ? UINT32_MAX : (uint32_t)filled;
@@ -389,7 +404,6 @@ static int read_heads(struct tsc_rings *R, int first)
  * memory for the decoder rather than be overwritten in the ring. A reader that has fallen
  * behind all the same (the backlog full) loses the slots the writer overtook, counted, and
  * starts again a little ahead of the oldest slot rather than race the writer for it. */
-#define COPY_CHUNK 8192                        /* slots: 256 KiB */
 static int backlog_fill(struct tsc_rings *R, struct ring *g)
 {
 	const struct ts_ring_hdr *mh = (const void *)g->map;
@@ -398,7 +412,6 @@ static int backlog_fill(struct tsc_rings *R, struct ring *g)
 	uint64_t oldest = head > g->nslots ? head - g->nslots + TS_RING_MAX_SLOTS : 0;
 	g->stalled = 0;
 	if (g->lo == g->hi) {
-		g->off = 0;
 		if (g->pos < oldest) {
 			uint64_t at = oldest + lead < head ? oldest + lead : head;
 			g->lapped += at - g->pos;
@@ -410,25 +423,18 @@ static int backlog_fill(struct tsc_rings *R, struct ring *g)
 		g->stalled = 1; /* decode the backlog first: the jump comes when it is empty */
 		return 0;
 	}
-	uint64_t room = R->backlog < BACKLOG_MAX ? BACKLOG_MAX - R->backlog : 0;
-	uint64_t want = head - g->hi < room ? head - g->hi : room, held = g->hi - g->lo;
-	if (!want)
-		return 0;
-	/* the decoded slots before off make room once they outweigh the held ones: each slot
-	 * is moved at most once, on average, and the memory touched stays about twice the
-	 * largest backlog (fresh pages cost the kernel's zeroing) */
-	if (g->off && g->off >= held) {
-		memmove(g->buf, g->buf + g->off * 4, held * TS_RING_SLOT);
-		g->off = 0;
-	}
-	int err = buf_room(g, g->off + held + want);
-	if (err)
+	int err;
+	if (head > g->hi && !g->bl.slots && (err = backlog_make(R, g, 0)))
 		return err;
+	uint64_t room = g->bl.cap - (g->hi - g->lo);
+	uint64_t want = head - g->hi < room ? head - g->hi : room;
 	uint64_t at = g->hi, end = g->hi + want;
 	while (at < end) {
+		/* a chunk is contiguous in the backlog (mapped twice) and at most two runs in
+		 * the ring */
 		uint64_t n = end - at < COPY_CHUNK ? end - at : COPY_CHUNK, i = at & mask;
 		uint64_t first = g->nslots - i < n ? g->nslots - i : n;
-		uint64_t *dst = g->buf + (g->off + at - g->lo) * 4;
+		uint64_t *dst = tsc_backlog_at(&g->bl, at);
 		memcpy(dst, slots + i * TS_RING_SLOT, first * TS_RING_SLOT);
 		if (first < n)
 			memcpy(dst + first * 4, slots, (n - first) * TS_RING_SLOT);
@@ -445,7 +451,6 @@ static int backlog_fill(struct tsc_rings *R, struct ring *g)
 		g->lapped += to - at;
 		g->gap += to - at;
 		g->lo = g->hi = at = to;
-		g->off = 0;
 	}
 	R->backlog += at - g->hi;
 	g->hi = g->pos = at;
@@ -536,7 +541,8 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 		tsc_ring_clock_prepare(&g->clock);
 		if (g->map) {
 			/* a record cut by the end of the backlog is whole at the next drain */
-			g->cur = (struct tsc_ring_cursor){ .slots = g->buf + g->off * 4, .pos0 = g->lo,
+			g->cur = (struct tsc_ring_cursor){ .slots = tsc_backlog_at(&g->bl, g->lo),
+							   .pos0 = g->lo,
 							   .n = g->hi - g->lo, .tid = g->tid,
 							   .clock = &g->clock, .st = &g->st,
 							   .keep_cut = !g->stalled };
@@ -594,12 +600,16 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 			g->st.events[g->ev.ev.type]--;
 		}
 		g->lo += used;
-		g->off += used;
 		R->backlog -= used;
-		if (g->lo == g->hi)
-			g->off = 0;
 	}
 	return n;
+}
+
+int tsc_rings_end(struct tsc_rings *R)
+{
+	int err = read_heads(R, 1);
+	R->ended = 1;
+	return err;
 }
 
 void tsc_rings_mark_gaps(struct tsc_rings *R)
@@ -610,6 +620,17 @@ void tsc_rings_mark_gaps(struct tsc_rings *R)
 void tsc_rings_budget(struct tsc_rings *R, size_t events)
 {
 	R->budget = events;
+}
+
+unsigned tsc_rings_period_ms(const struct tsc_rings *R)
+{
+	uint64_t least = 0;
+	for (size_t i = 0; i < R->n; i++)
+		if (!R->r[i]->bad && (!least || R->r[i]->nslots < least))
+			least = R->r[i]->nslots;
+	/* half its fastest lap: nslots * LAP_NS_PER_SLOT ns */
+	uint64_t ms = least * LAP_NS_PER_SLOT / 2 / 1000000;
+	return !least || ms >= TSC_RINGS_DRAIN_MS ? TSC_RINGS_DRAIN_MS : ms ? (unsigned)ms : 1;
 }
 
 unsigned tsc_rings_pressure(const struct tsc_rings *R)
@@ -696,10 +717,8 @@ void tsc_rings_free(struct tsc_rings *R)
 	if (!R)
 		return;
 	for (size_t i = 0; i < R->n; i++) {
-		if (R->r[i]->buf_mmapped)
-			munmap(R->r[i]->buf, R->r[i]->buf_cap * TS_RING_SLOT);
-		else
-			free(R->r[i]->buf);
+		tsc_backlog_free(&R->r[i]->bl);
+		free(R->r[i]->buf);
 		if (R->r[i]->map)
 			munmap((void *)R->r[i]->map, R->r[i]->map_len);
 		free(R->r[i]);

@@ -33,7 +33,7 @@ struct tsc_memsrc;
 
 #define TSC_RINGS_MAX 256                   /* rings read at most (= loops of the runtime) */
 #define TSC_RING_MAX_NSLOTS (1ull << 27)    /* 4 GiB of slots: a larger ring is refused */
-#define TSC_RINGS_BACKLOG (256ull << 20)    /* bytes of mapped rings' slots copied, not decoded */
+#define TSC_RINGS_BACKLOG (256ull << 20)    /* bytes of backlog, all mapped rings together */
 
 /* How often a reader drains (record, top --exact): a 16 MiB ring holds 50 ms of a ping-pong's
  * 10 million events a second; at once again after a drain of TSC_RINGS_BUSY events or more;
@@ -105,13 +105,19 @@ int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc
 /* Map each ring found from now on into this process too, read through procfd (/proc/PID of
  * the live process, kept open by the caller): a drain then costs no system call, and what a
  * ring holds is still read after the process exits. A ring that cannot be mapped safely is
- * read through the memory source. */
-void tsc_rings_map(struct tsc_rings *R, int procfd);
+ * read through the memory source. A mapped ring's slots are copied into a backlog (four of
+ * its laps, 64 MiB at most; TSC_RINGS_BACKLOG for all) as fast as memory goes, to be decoded
+ * at the decoder's pace; with prefault, the backlogs of the rings the next scan finds are
+ * faulted in when made (a burst then never waits for the kernel to zero fresh pages). */
+void tsc_rings_map(struct tsc_rings *R, int procfd, int prefault);
 /* At most this many events decoded per drain from the mapped rings' backlogs (0: all, the
  * default): a drain then comes back soon to copy the rings again. */
 void tsc_rings_budget(struct tsc_rings *R, size_t events);
 /* Slots copied from the mapped rings and not decoded yet: drain again soon. */
 uint64_t tsc_rings_backlog(const struct tsc_rings *R);
+/* How long a drain may wait with nothing else to go by: half the time a writer at full speed
+ * takes to fill the smallest ring (1 ms for 16 MiB), TSC_RINGS_DRAIN_MS at most. */
+unsigned tsc_rings_period_ms(const struct tsc_rings *R);
 /* How much of a ring its writer filled between the last two drains, in 1024ths (the most of
  * any ring): how soon the next drain must come. */
 unsigned tsc_rings_pressure(const struct tsc_rings *R);
@@ -128,6 +134,9 @@ typedef int (*tsc_rings_fn)(void *ctx, const struct tsc_event *ev);
  * slots per ring (0: all). Returns the events handed on, or < 0 (fn's error, or -errno). A
  * ring whose header fails validation is dropped, with its reason in tsc_rings_error. */
 long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx);
+/* The end of the reading: each ring's head and counts read now, and no slot past that head
+ * read by the drains after (a flight recorder's ring goes on being written). 0 or -errno. */
+int tsc_rings_end(struct tsc_rings *R);
 /* From now on a drain also hands fn, for each ring that lost slots (overwritten unread), a
  * TSC_EV_LOST event of the ring's thread (lost.type 0, lost.count the slots) before any
  * event of the drain, at the time of the ring's first event after them (or of the drain,

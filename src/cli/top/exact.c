@@ -36,7 +36,7 @@ int top_exact_open(struct tsc_remote *r, struct top_exact **out)
 	/* the rings as they are, then the probe held: what the loops write from then on */
 	if ((err = tsc_rings_new(r->mem, &r->desc, TSC_RINGS_FROM_NOW, &x->rings)))
 		goto cleanup;
-	tsc_rings_map(x->rings, r->procfd); /* as record: a copy at memory speed, no syscall */
+	tsc_rings_map(x->rings, r->procfd, 0); /* as record: a copy at memory speed, no syscall */
 	if ((err = tsc_rings_scan(x->rings)))
 		goto cleanup;
 	tsc_rings_mark_gaps(x->rings);
