@@ -158,7 +158,7 @@ $(TRACE_TESTS): $(BUILD)/tests/%: tests/unit/%.c $(TRACE_OBJ) $(BUILD)/libtasksc
 		$(TRACE_OBJ) $(BUILD)/libtaskscope.a -ldeflate -lz $(LDLIBS)
 
 # The rings test links the CLI's ring reader (no BPF, no libbpf) beside the runtime's writer.
-RINGS_SRC := src/cli/target/rings.c src/cli/target/ring_decode.c src/cli/target/backlog.c
+RINGS_SRC := src/cli/target/rings.c src/cli/target/rings_map.c src/cli/target/ring_decode.c src/cli/target/backlog.c
 RINGS_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-rings/%.o,$(RINGS_SRC))
 
 $(RINGS_OBJ): $(BUILD)/obj-rings/%.o: src/cli/%.c

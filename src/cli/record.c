@@ -411,7 +411,8 @@ int tsc_rec_tick(struct rec *R, const struct record_opts *o)
 		if (R->behind ||
 		    (double)(cpu - R->last_cpu) > CPU_HIGH * (double)(now - R->last_zcheck)) {
 			R->zlevel = 1;
-			tsc_trace_set_compression(R->w, R->zlevel);
+			if (!R->stored)
+				tsc_trace_set_compression(R->w, R->zlevel);
 			if (tsc_verbose)
 				fprintf(stderr, "taskscope: busy: compressing at level 1 from now on\n");
 		}

@@ -46,6 +46,7 @@ struct rec {
 	uint64_t t0, last_flush, last_cpu, last_zcheck, deadline;
 	int zlevel, exited;
 	int behind;                   /* events wait for us (a backlog): compress faster */
+	int stored;                   /* a large backlog: blocks stored, not compressed */
 };
 
 extern volatile sig_atomic_t tsc_record_stop;

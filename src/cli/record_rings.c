@@ -28,18 +28,26 @@
  * backlog's worth: a 16 MiB ring takes one), and no more than this many. */
 #define FINAL_DRAINS 4096
 
-/* One ring event into the file: thread ids in our namespace. */
+/* One ring event into the file: thread ids in our namespace (the same ids, mostly: then the
+ * event goes as it is, not copied: a copy of what the decoder has just stored costs more
+ * than the rest of the event's way). */
 static int on_ring_event(void *ctx, const struct tsc_event *ev)
 {
 	struct rec *R = ctx;
-	struct tsc_event e = *ev;
-	e.tid = tsc_tidcache_outer(&R->tids, ev->tid, ev->ts_ns);
-	if (e.type == TSC_EV_CREATE)
-		e.create.loop_tid = tsc_tidcache_outer(&R->tids, ev->create.loop_tid, ev->ts_ns);
-	else if (e.type == TSC_EV_THREAD_START || e.type == TSC_EV_THREAD_STOP)
-		e.thread.tid = e.tid;
-	R->received[e.type]++;
-	int err = tsc_trace_event(R->w, &e);
+	struct tsc_event e;
+	int32_t tid = tsc_tidcache_outer(&R->tids, ev->tid, ev->ts_ns);
+	if (tid != ev->tid || ev->type == TSC_EV_CREATE) {
+		e = *ev;
+		e.tid = tid;
+		if (e.type == TSC_EV_CREATE)
+			e.create.loop_tid = tsc_tidcache_outer(&R->tids, ev->create.loop_tid,
+							       ev->ts_ns);
+		else if (e.type == TSC_EV_THREAD_START || e.type == TSC_EV_THREAD_STOP)
+			e.thread.tid = tid;
+		ev = &e;
+	}
+	R->received[ev->type]++;
+	int err = tsc_trace_event(R->w, ev);
 	if (err && !R->err)
 		R->err = err;
 	return err;
@@ -122,12 +130,18 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 	tsc_tidcache_init(&R->tids, R->r->procfd, 10000000ull);
 	if ((err = tsc_rings_new(R->r->mem, &R->r->desc, from, rings)) == -ENOTSUP)
 		return -1;
-	if (!err && !o->core && from == TSC_RINGS_FROM_NOW) { /* --flight reads once: no need */
+	/* --flight reads once: none of this. Otherwise the rings are mapped, their backlogs
+	 * faulted in now, and copied by a thread of ours from now on (the snapshot too can
+	 * take long): drains decode a budget at a time */
+	int live = !o->core && from == TSC_RINGS_FROM_NOW;
+	if (!err && live) {
 		tsc_rings_map(*rings, R->r->procfd, 1);
 		tsc_rings_budget(*rings, TSC_RINGS_BUSY);
 	}
 	if (!err)
 		err = tsc_rings_scan(*rings);
+	if (!err && live)
+		err = tsc_rings_copier_start(*rings);
 	return err ? tsc_remote_report(R->r, err, 1) : TSC_EXIT_OK;
 }
 
@@ -144,17 +158,64 @@ static void rings_new_say(struct tsc_rings *rings, size_t *seen)
 	}
 }
 
+/* The rest decoded whole, up to where each ring ended (a flight recorder keeps its rings
+ * written): from our mappings alone when the process has gone (exited, or exec'd: its rings
+ * went with its old program). */
+static void drain_to_end(struct rec *R, struct tsc_rings *rings, int gone)
+{
+	tsc_rings_budget(rings, 0);
+	if (gone)
+		tsc_rings_target_gone(rings);
+	if (tsc_rings_end(rings) && !gone)
+		return;
+	long n = 0;
+	for (int k = 0; k < FINAL_DRAINS &&
+			((n = tsc_rings_drain(rings, 0, on_ring_event, R)) > 0 || tsc_rings_backlog(rings));
+	     k++)
+		;
+	if (n < 0 && !R->err && (gone || tsc_remote_alive(R->r)))
+		R->err = (int)n;
+}
+
+/* The process exec'd: what its old program's rings held is read first (the exec record is
+ * the trace's last). */
+static int on_exec(struct rec *R, const struct record_opts *o, struct tsc_rings *rings)
+{
+	uint64_t at = tsc_rec_mono();
+	drain_to_end(R, rings, 1);
+	return tsc_rec_exec(R, at, o->pid, NULL);
+}
+
 /* A scan or a drain failed with err: a fault, or the target went away while we read. An
  * exec ends the trace at it; an exit (even in the moment between dropping its memory and
  * becoming a zombie) ends it as an exit, the rest read from our mappings of its rings. */
-static int read_failed(struct rec *R, const struct record_opts *o, int err)
+static int read_failed(struct rec *R, const struct record_opts *o, struct tsc_rings *rings,
+		       int err)
 {
 	if (!R->err && tsc_remote_execd(R->r))
-		return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
+		return on_exec(R, o, rings);
 	if (R->err || (tsc_remote_alive(R->r) && !tsc_remote_leaving(R->r)))
 		return err;
 	R->exited = 1;
 	return 0;
+}
+
+/* A burst the decoder cannot keep up with (a backlog of STORE_AT slots) has its blocks
+ * stored, not compressed, until the backlog is empty: compressing is a third of our work
+ * per event, and a file larger for a while loses nothing, where a full backlog would. */
+#define STORE_AT (4 * TSC_RINGS_BUSY)
+static void store_when_behind(struct rec *R, const struct record_opts *o,
+			      struct tsc_rings *rings)
+{
+	uint64_t held = tsc_rings_backlog(rings);
+	int store = held >= STORE_AT ? 1 : held ? R->stored : 0;
+	if (o->zfixed || store == R->stored)
+		return;
+	R->stored = store;
+	tsc_trace_set_compression(R->w, store ? 0 : R->zlevel);
+	if (tsc_verbose && store)
+		fprintf(stderr, "taskscope: behind by %" PRIu64 " events: blocks stored "
+			"uncompressed until caught up\n", held);
 }
 
 /* Drain until the end: 0 or -errno. */
@@ -172,17 +233,17 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		if (R->exited)
 			return 0; /* its memory is gone with it: what was read is all there is */
 		if (tsc_remote_execd(R->r)) /* the thread left after an exec is the leader */
-			return tsc_rec_exec(R, tsc_rec_mono(), o->pid, NULL);
+			return on_exec(R, o, rings);
 		uint64_t now = tsc_rec_mono();
 		if (now - last_scan >= TSC_RINGS_SCAN_NS) {
 			if ((err = tsc_rings_scan(rings)))
-				return read_failed(R, o, err);
+				return read_failed(R, o, rings, err);
 			last_scan = now;
 			rings_new_say(rings, &seen);
 		}
 		long n = tsc_rings_drain(rings, 0, on_ring_event, R);
 		if (n < 0)
-			return read_failed(R, o, (int)n);
+			return read_failed(R, o, rings, (int)n);
 		busy = n >= TSC_RINGS_BUSY || tsc_rings_backlog(rings);
 		/* a writer that filled an eighth of its ring since the last drain would lap it
 		 * within a sleep: come back at once; and never sleep as long as a writer at full
@@ -191,6 +252,7 @@ static int rings_loop(struct rec *R, const struct record_opts *o, struct tsc_rin
 		busy |= fill >= 128;
 		wait_ms = fill >= 16 ? 1 : (int)tsc_rings_period_ms(rings);
 		R->behind |= tsc_rings_backlog(rings) > 0;
+		store_when_behind(R, o, rings);
 		if ((err = tsc_rec_tick(R, o)))
 			return err;
 		if (tsc_record_stop || tsc_rec_mono() >= R->deadline)
@@ -231,21 +293,8 @@ int tsc_record_rings(const struct record_opts *o)
 	/* the end: the kernel lowers the semaphore, the loops stop writing; the rest drained */
 	close(semfd);
 	semfd = -1;
-	/* the rest decoded whole, up to where each ring ended (a flight recorder keeps its
-	 * rings written); from our mappings alone when the process has gone */
-	tsc_rings_budget(rings, 0);
-	int rest = !R.err && !R.execd && (R.exited || !tsc_rings_scan(rings));
-	if (rest && R.exited)
-		tsc_rings_target_gone(rings);
-	if (rest && (err = tsc_rings_end(rings)) && !R.exited)
-		rest = 0;
-	long n = 0;
-	for (int k = 0; rest && k < FINAL_DRAINS &&
-			((n = tsc_rings_drain(rings, 0, on_ring_event, &R)) > 0 || tsc_rings_backlog(rings));
-	     k++)
-		;
-	if (n < 0 && !R.err && (R.exited || tsc_remote_alive(R.r)))
-		R.err = (int)n;
+	if (!R.err && !R.execd && (R.exited || !tsc_rings_scan(rings)))
+		drain_to_end(&R, rings, R.exited);
 	uint64_t end = tsc_rec_mono();
 	if (!R.err)
 		R.err = ring_losses(&R, rings, end, 1);

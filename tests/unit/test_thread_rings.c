@@ -132,8 +132,9 @@ static int on_event(void *ctx, const struct tsc_event *ev)
 }
 
 /* The writer hammers a small ring while the reader drains it: through process_vm_readv, or
- * through a mapping of the ring's memfd with a backlog decoded budget events at a time. */
-static void hammer(int map, size_t budget)
+ * through a mapping of the ring's memfd with a backlog decoded budget events at a time, the
+ * backlog filled by the drains or by the copier thread between and during them. */
+static void hammer(int map, size_t budget, int copier)
 {
 	struct tsc_rings *R = NULL;
 	struct seen s = { 0 };
@@ -154,6 +155,8 @@ static void hammer(int map, size_t budget)
 		tsc_rings_budget(R, budget);
 	}
 	CHECK_EQ(tsc_rings_scan(R), 0);
+	if (copier)
+		CHECK_EQ(tsc_rings_copier_start(R), 0);
 	tsc_rings_mark_gaps(R); /* a LOST event where the reader was lapped */
 	pthread_create(&th, NULL, writer, NULL);
 	long drains = 0, events = 0, n;
@@ -166,6 +169,11 @@ static void hammer(int map, size_t budget)
 		events += n, drains++;
 	} while ((!done || (map && tsc_rings_backlog(R))) && n >= 0);
 	pthread_join(th, NULL);
+	/* the end, as record ends: the copier stopped, the rest read up to the heads */
+	CHECK_EQ(tsc_rings_end(R), 0);
+	while ((n = tsc_rings_drain(R, 0, on_event, &s)) > 0 || (map && tsc_rings_backlog(R)))
+		events += n > 0 ? n : 0;
+	CHECK(n >= 0);
 	printf("#   %ld drains, %ld events read\n", drains, events);
 	CHECK_EQ(tsc_rings_count(R), 1);
 	struct tsc_ring_stats st;
@@ -202,15 +210,17 @@ static void hammer(int map, size_t budget)
 
 TEST(hammered_ring_never_decodes_a_bogus_event)
 {
-	hammer(0, 0);
+	hammer(0, 0, 0);
 }
 
 TEST(hammered_mapped_ring_never_decodes_a_bogus_event)
 {
 	if (geteuid() != 0) /* /proc/PID/map_files wants CAP_SYS_ADMIN */
 		SKIP("not root: a ring's memfd cannot be opened through /proc/self/map_files");
-	hammer(1, 1000); /* records cut by the backlog's end are whole at the next drain */
-	hammer(1, 0);
+	hammer(1, 1000, 0); /* records cut by the backlog's end are whole at the next drain */
+	hammer(1, 0, 0);
+	hammer(1, 1000, 1);
+	hammer(1, 0, 1);
 }
 
 /* Slots made by hand: a record of each kind, then each damaged in one way. */

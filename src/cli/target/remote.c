@@ -57,7 +57,7 @@ static int space_state(const struct tsc_remote *r)
 		return 2;
 	int fd = r->procfd >= 0 ? openat(r->procfd, "mem", O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0)
-		return 1;
+		return errno == ESRCH ? 2 : 1; /* no such process: exiting (an exec'd one has one) */
 	ssize_t n = pread(fd, &c, 1, 0);
 	close(fd);
 	return n < 0 ? 1 : 2;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Draining a target's event rings through a memory source (rings.h). */
-#include "target/rings.h"
-#include "target/backlog.h"
+#include "target/rings_impl.h"
 #include "target/memsrc.h"
 
 #include <errno.h>
@@ -14,64 +13,6 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
-
-#define HDR_MAX 4096 /* a header larger than this is refused */
-#define BACKLOG_MAX (TSC_RINGS_BACKLOG / TS_RING_SLOT) /* slots, all rings together */
-#define BACKLOG_RING_MAX (BACKLOG_MAX / 4)  /* one ring's: 64 MiB */
-#define BACKLOG_LAPS 4                      /* a ring's backlog holds 4 of its laps */
-#define COPY_CHUNK 8192                     /* slots copied at a time: 256 KiB */
-#define LAP_NS_PER_SLOT 4                   /* the fastest a writer fills a slot (a yield
-					     * ping-pong: 12 ns per record here) */
-
-struct ring {
-	uint64_t addr;           /* the header's address in the target */
-	uint64_t nslots, hdr_size;
-	int32_t tid;
-	uint64_t loop_id;
-	struct tsc_ring_clock clock;
-	uint64_t pos;            /* the next slot to read */
-	uint64_t head;           /* as read last (no further than end) */
-	uint64_t fired0[TSC_EV_NR], fired[TSC_EV_NR];
-	uint64_t lapped;
-	uint64_t gap;            /* slots lapped since the last event handed on (mark_gaps) */
-	struct tsc_ring_dstats st;
-	int bad, gone;           /* no longer read: failed a check, or went with its loop */
-	/* the ring mapped here too (ring_map), or NULL: read through the memory source. Then
-	 * slots [lo, hi) are its backlog, copied and not yet decoded; pos (= hi) is where the
-	 * next copy begins */
-	const uint8_t *map;
-	size_t map_len;
-	struct tsc_backlog bl;
-	int stalled;             /* lapped with a backlog: the backlog's cut record is lost */
-	uint64_t ev_at;          /* the index in cur of the record in ev */
-	/* a ring read through the memory source: this drain's copy of slots [lo, hi) */
-	uint64_t *buf;
-	size_t buf_cap;          /* slots */
-	uint64_t lo, hi;
-	struct tsc_ring_cursor cur;
-	struct tsc_ring_event ev;
-	int has_ev;
-};
-
-struct tsc_rings {
-	const struct tsc_memsrc *mem;
-	struct ts_debug_desc d;
-	enum tsc_rings_from from;
-	int procfd;              /* /proc/PID of a live process whose rings we map, or -1 */
-	int dead;                /* the process has gone: only mapped rings are read */
-	size_t budget;           /* events decoded per drain from the backlogs (0: all) */
-	uint64_t backlog;        /* slots copied from mapped rings, not yet decoded */
-	uint64_t bl_slots;       /* slots of the backlogs made, all rings together */
-	int prefault;            /* fault in the backlogs of the rings the next scan finds */
-	int ended;               /* tsc_rings_end: no slot past each ring's head then is read */
-	uint32_t pressure;       /* the most of a ring written since the drain before, /1024 */
-	int scanned;             /* a scan happened: rings found later are new ones */
-	int gaps;                /* hand on a LOST event where a ring was lapped */
-	struct ring *r[TSC_RINGS_MAX];
-	size_t n;
-	struct ts_ring_hdr *hdrs; /* one header read per ring */
-	char err[256];
-};
 
 int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc,
 		  enum tsc_rings_from from, struct tsc_rings **out)
@@ -118,71 +59,6 @@ static const char *hdr_check(const struct ts_ring_hdr *h)
 	return NULL;
 }
 
-/* g's backlog: BACKLOG_LAPS laps of its ring, within what is left of TSC_RINGS_BACKLOG for
- * all the rings (a target cannot make us hold more), never under a copy's chunk. */
-static int backlog_make(struct tsc_rings *R, struct ring *g, int populate)
-{
-	uint64_t want = g->nslots * BACKLOG_LAPS, left = R->bl_slots < BACKLOG_MAX ?
-		BACKLOG_MAX - R->bl_slots : 0;
-	if (want > BACKLOG_RING_MAX)
-		want = BACKLOG_RING_MAX;
-	if (want > left)
-		want = left;
-	if (want < COPY_CHUNK)
-		want = COPY_CHUNK;
-	int err = tsc_backlog_new(&g->bl, want, populate);
-	if (!err)
-		R->bl_slots += g->bl.cap;
-	return err;
-}
-
-/* Map the ring at g->addr here too, read-only, when it is what the runtime makes
- * (docs/rings.md): a memfd (on the kernel's internal tmpfs, never hugetlbfs) sealed against
- * shrinking, at least as large as the ring, so that no access to our mapping can ever fault
- * (SIGBUS); and its header as we read it from the process. Anything else: read through the
- * memory source as before. The mapping outlives the process: what it held last is read. */
-static void ring_map(struct tsc_rings *R, struct ring *g, const struct ts_ring_hdr *h)
-{
-	uint64_t len = (g->hdr_size + g->nslots * TS_RING_SLOT + 4095) & ~4095ull;
-	char name[64];
-	struct stat st;
-	struct statfs sf;
-	snprintf(name, sizeof(name), "map_files/%llx-%llx", (unsigned long long)g->addr,
-		 (unsigned long long)(g->addr + len));
-	int fd = openat(R->procfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	int seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < len || fstatfs(fd, &sf) || sf.f_type != TMPFS_MAGIC) {
-		close(fd);
-		return;
-	}
-	/* not populated: a read of a page the process never wrote would allocate it (shmem),
-	 * charged to us; we read only slots below head */
-	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return;
-	const struct ts_ring_hdr *m = p;
-	if (m->magic != h->magic || m->nslots != h->nslots || m->hdr_size != h->hdr_size ||
-	    m->tid != h->tid || m->loop_id != h->loop_id || m->tsc0 != h->tsc0 ||
-	    m->mono0 != h->mono0 || m->flags != h->flags) {
-		munmap(p, len); /* not the ring at that address */
-		return;
-	}
-	g->map = p;
-	g->map_len = len;
-	if (R->prefault)
-		backlog_make(R, g, 1);
-}
-
-void tsc_rings_map(struct tsc_rings *R, int procfd, int prefault)
-{
-	R->procfd = procfd;
-	R->prefault = prefault;
-}
-
 static int add_ring(struct tsc_rings *R, uint64_t addr)
 {
 	struct ts_ring_hdr h;
@@ -209,7 +85,7 @@ static int add_ring(struct tsc_rings *R, uint64_t addr)
 					    .m0 = h.mono0 };
 	g->head = h.head;
 	if (R->procfd >= 0)
-		ring_map(R, g, &h);
+		tsc_rings_map_one(R, g, &h);
 	/* Read from now on (record), but a ring made since the first scan is read whole: it
 	 * was made for us. The flight recorder reads all it still holds. */
 	int whole = R->from == TSC_RINGS_FROM_OLDEST || R->scanned;
@@ -285,7 +161,7 @@ static void mapped_gone(struct tsc_rings *R, const uint64_t *ptr, long nq)
 	}
 }
 
-int tsc_rings_scan(struct tsc_rings *R)
+int tsc_rings_scan_held(struct tsc_rings *R)
 {
 	uint64_t ptr[TSC_RINGS_MAX];
 	long nq = ring_ptrs(R, ptr);
@@ -303,8 +179,15 @@ int tsc_rings_scan(struct tsc_rings *R)
 			return err;
 	}
 	R->scanned = 1;
-	R->prefault = 0; /* a ring made later must not stall the drains of the others */
 	return 0;
+}
+
+int tsc_rings_scan(struct tsc_rings *R)
+{
+	rings_lock(R);
+	int err = tsc_rings_scan_held(R);
+	rings_unlock(R);
+	return err;
 }
 
 /* Room for n slots in g's copy (a ring read through the memory source). */
@@ -397,66 +280,6 @@ static int read_heads(struct tsc_rings *R, int first)
 	return 0;
 }
 
-/* A mapped ring's new slots appended to its backlog, a chunk at a time, each checked against
- * the head read right after it: a slot is whole if the writer had not come round to it again
- * by then (it fills at most TS_RING_MAX_SLOTS past head before publishing). Copying runs at
- * memory speed, far faster than decoding: the backlog lets a burst of events wait in our
- * memory for the decoder rather than be overwritten in the ring. A reader that has fallen
- * behind all the same (the backlog full) loses the slots the writer overtook, counted, and
- * starts again a little ahead of the oldest slot rather than race the writer for it. */
-static int backlog_fill(struct tsc_rings *R, struct ring *g)
-{
-	const struct ts_ring_hdr *mh = (const void *)g->map;
-	const uint8_t *slots = g->map + g->hdr_size;
-	uint64_t mask = g->nslots - 1, lead = g->nslots / 8, head = g->head;
-	uint64_t oldest = head > g->nslots ? head - g->nslots + TS_RING_MAX_SLOTS : 0;
-	g->stalled = 0;
-	if (g->lo == g->hi) {
-		if (g->pos < oldest) {
-			uint64_t at = oldest + lead < head ? oldest + lead : head;
-			g->lapped += at - g->pos;
-			g->gap += at - g->pos;
-			g->pos = at;
-		}
-		g->lo = g->hi = g->pos;
-	} else if (g->pos < oldest) {
-		g->stalled = 1; /* decode the backlog first: the jump comes when it is empty */
-		return 0;
-	}
-	int err;
-	if (head > g->hi && !g->bl.slots && (err = backlog_make(R, g, 0)))
-		return err;
-	uint64_t room = g->bl.cap - (g->hi - g->lo);
-	uint64_t want = head - g->hi < room ? head - g->hi : room;
-	uint64_t at = g->hi, end = g->hi + want;
-	while (at < end) {
-		/* a chunk is contiguous in the backlog (mapped twice) and at most two runs in
-		 * the ring */
-		uint64_t n = end - at < COPY_CHUNK ? end - at : COPY_CHUNK, i = at & mask;
-		uint64_t first = g->nslots - i < n ? g->nslots - i : n;
-		uint64_t *dst = tsc_backlog_at(&g->bl, at);
-		memcpy(dst, slots + i * TS_RING_SLOT, first * TS_RING_SLOT);
-		if (first < n)
-			memcpy(dst + first * 4, slots, (n - first) * TS_RING_SLOT);
-		uint64_t h = __atomic_load_n(&mh->head, __ATOMIC_ACQUIRE);
-		uint64_t safe = h > g->nslots ? h - g->nslots + TS_RING_MAX_SLOTS : 0;
-		if (safe <= at) {
-			at += n;
-			continue;
-		}
-		if (at > g->lo)
-			break; /* what came before is whole; the rest is lost, counted at the jump */
-		/* overtaken from the start: begin again ahead of the writer */
-		uint64_t to = safe + lead < end ? safe + lead : end;
-		g->lapped += to - at;
-		g->gap += to - at;
-		g->lo = g->hi = at = to;
-	}
-	R->backlog += at - g->hi;
-	g->hi = g->pos = at;
-	return 0;
-}
-
 /* Copy each ring's slots [lo, hi) in one batch: two ranges for one that wraps. */
 static int copy_slots(struct tsc_rings *R, size_t max_slots)
 {
@@ -466,7 +289,11 @@ static int copy_slots(struct tsc_rings *R, size_t max_slots)
 	for (size_t i = 0; i < R->n; i++) {
 		struct ring *g = R->r[i];
 		if (g->map) {
-			if (!g->bad && (err = backlog_fill(R, g)))
+			/* the copier's work, unless it may be too slow for the ring: one a
+			 * writer laps in less than twice the copier's shortest sleep is copied
+			 * at each drain too (the lock is held meanwhile: only for a small ring) */
+			if (!g->bad && (!R->copying || g->nslots * LAP_NS_PER_SLOT < 2000000) &&
+			    (err = tsc_rings_fill(R, g, g->head)))
 				return err;
 			continue;
 		}
@@ -517,9 +344,13 @@ static void ring_next(struct ring *g)
 	g->ev_at = g->cur.at;
 }
 
-long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx)
+/* tsc_rings_drain with the lock held, let go while the events are decoded and handed on:
+ * the copier writes only slots past each backlog's hi, and the decoder reads below it. */
+static long drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx)
 {
 	int err;
+	if (R->copier_err)
+		return R->copier_err;
 	if ((err = read_heads(R, 1)) || (err = copy_slots(R, max_slots)))
 		return err;
 	/* The writer may have lapped what we copied: only slots at or after head2 - nslots +
@@ -541,6 +372,7 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 		tsc_ring_clock_prepare(&g->clock);
 		if (g->map) {
 			/* a record cut by the end of the backlog is whole at the next drain */
+			g->decoding = 1;
 			g->cur = (struct tsc_ring_cursor){ .slots = tsc_backlog_at(&g->bl, g->lo),
 							   .pos0 = g->lo,
 							   .n = g->hi - g->lo, .tid = g->tid,
@@ -576,24 +408,30 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 	}
 	/* merged by time: a few rings, so a scan for the earliest beats a heap */
 	long n = 0;
+	size_t nr = R->n; /* a ring the copier adds meanwhile has no event yet */
+	rings_unlock(R);
 	while (!budget || (size_t)n < budget) {
 		struct ring *best = NULL;
-		for (size_t i = 0; i < R->n; i++)
+		for (size_t i = 0; i < nr; i++)
 			if (R->r[i]->has_ev && (!best || before(&R->r[i]->ev.ev, &best->ev.ev)))
 				best = R->r[i];
 		if (!best)
 			break;
 		if ((err = fn(ctx, &best->ev.ev)))
-			return err;
+			break;
 		n++;
 		ring_next(best);
 	}
+	rings_lock(R);
+	if (err)
+		return err;
 	/* what a backlog's cursor got to: an event decoded and not handed on is decoded again
 	 * at the next drain */
 	for (size_t i = 0; i < R->n; i++) {
 		struct ring *g = R->r[i];
-		if (!g->map || g->hi == g->lo)
-			continue;
+		if (!g->decoding)
+			continue; /* no cursor this drain (the copier may have added to it since) */
+		g->decoding = 0;
 		uint64_t used = g->cur.i;
 		if (g->has_ev) {
 			used = g->ev_at;
@@ -605,8 +443,17 @@ long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, voi
 	return n;
 }
 
+long tsc_rings_drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *ctx)
+{
+	rings_lock(R);
+	long n = drain(R, max_slots, fn, ctx);
+	rings_unlock(R);
+	return n;
+}
+
 int tsc_rings_end(struct tsc_rings *R)
 {
+	tsc_rings_copier_stop(R);
 	int err = read_heads(R, 1);
 	R->ended = 1;
 	return err;
@@ -622,32 +469,26 @@ void tsc_rings_budget(struct tsc_rings *R, size_t events)
 	R->budget = events;
 }
 
-unsigned tsc_rings_period_ms(const struct tsc_rings *R)
-{
-	uint64_t least = 0;
-	for (size_t i = 0; i < R->n; i++)
-		if (!R->r[i]->bad && (!least || R->r[i]->nslots < least))
-			least = R->r[i]->nslots;
-	/* half its fastest lap: nslots * LAP_NS_PER_SLOT ns */
-	uint64_t ms = least * LAP_NS_PER_SLOT / 2 / 1000000;
-	return !least || ms >= TSC_RINGS_DRAIN_MS ? TSC_RINGS_DRAIN_MS : ms ? (unsigned)ms : 1;
-}
-
 unsigned tsc_rings_pressure(const struct tsc_rings *R)
 {
 	return R->pressure;
 }
 
-uint64_t tsc_rings_backlog(const struct tsc_rings *R)
+uint64_t tsc_rings_backlog(struct tsc_rings *R)
 {
-	return R->backlog;
+	rings_lock(R);
+	uint64_t n = R->backlog;
+	rings_unlock(R);
+	return n;
 }
 
-size_t tsc_rings_unmapped(const struct tsc_rings *R)
+size_t tsc_rings_unmapped(struct tsc_rings *R)
 {
 	size_t n = 0;
+	rings_lock(R);
 	for (size_t i = 0; i < R->n; i++)
 		n += !R->r[i]->map;
+	rings_unlock(R);
 	return n;
 }
 
@@ -656,14 +497,18 @@ void tsc_rings_target_gone(struct tsc_rings *R)
 	R->dead = 1;
 }
 
-size_t tsc_rings_count(const struct tsc_rings *R)
+size_t tsc_rings_count(struct tsc_rings *R)
 {
-	return R->n;
+	rings_lock(R);
+	size_t n = R->n;
+	rings_unlock(R);
+	return n;
 }
 
-void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st)
+void tsc_rings_stats(struct tsc_rings *R, size_t i, struct tsc_ring_stats *st)
 {
 	const struct ring *g = R->r[i];
+	rings_lock(R);
 	memset(st, 0, sizeof(*st));
 	st->tid = g->tid;
 	st->loop_id = g->loop_id;
@@ -681,14 +526,15 @@ void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats 
 	st->bad = g->bad;
 	st->nslots = g->nslots;
 	st->mapped = g->map != NULL;
+	rings_unlock(R);
 }
 
-void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
+void tsc_rings_totals(struct tsc_rings *R, struct tsc_ring_stats *sum,
 		      uint64_t lost[TSC_EV_NR])
 {
 	memset(sum, 0, sizeof(*sum));
 	memset(lost, 0, TSC_EV_NR * sizeof(*lost));
-	for (size_t i = 0; i < R->n; i++) {
+	for (size_t i = 0, n = tsc_rings_count(R); i < n; i++) {
 		struct tsc_ring_stats st;
 		tsc_rings_stats(R, i, &st);
 		for (int t = 1; t < TSC_EV_NR; t++) {
@@ -707,15 +553,21 @@ void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
 	}
 }
 
-const char *tsc_rings_error(const struct tsc_rings *R)
+const char *tsc_rings_error(struct tsc_rings *R)
 {
-	return R->err[0] ? R->err : NULL;
+	rings_lock(R);
+	const char *err = R->err[0] ? R->err : NULL; /* set once, never changed after */
+	rings_unlock(R);
+	return err;
 }
 
 void tsc_rings_free(struct tsc_rings *R)
 {
 	if (!R)
 		return;
+	tsc_rings_copier_stop(R);
+	while (R->nspare)
+		tsc_backlog_free(&R->spare[--R->nspare]);
 	for (size_t i = 0; i < R->n; i++) {
 		tsc_backlog_free(&R->r[i]->bl);
 		free(R->r[i]->buf);

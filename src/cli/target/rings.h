@@ -107,22 +107,29 @@ int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc
  * ring holds is still read after the process exits. A ring that cannot be mapped safely is
  * read through the memory source. A mapped ring's slots are copied into a backlog (four of
  * its laps, 64 MiB at most; TSC_RINGS_BACKLOG for all) as fast as memory goes, to be decoded
- * at the decoder's pace; with prefault, the backlogs of the rings the next scan finds are
- * faulted in when made (a burst then never waits for the kernel to zero fresh pages). */
+ * at the decoder's pace; with prefault, a backlog for each loop the process has now (4 at
+ * most) is made and faulted in at once, before the rings exist: a burst then never waits
+ * for the kernel to zero fresh pages. */
 void tsc_rings_map(struct tsc_rings *R, int procfd, int prefault);
 /* At most this many events decoded per drain from the mapped rings' backlogs (0: all, the
  * default): a drain then comes back soon to copy the rings again. */
 void tsc_rings_budget(struct tsc_rings *R, size_t events);
 /* Slots copied from the mapped rings and not decoded yet: drain again soon. */
-uint64_t tsc_rings_backlog(const struct tsc_rings *R);
+uint64_t tsc_rings_backlog(struct tsc_rings *R);
+/* A thread of ours that copies the mapped rings into their backlogs every
+ * tsc_rings_period_ms, between and during the drains (which decode the backlogs), so that a
+ * ring is not lapped while the decoding lags or waits for a CPU. Stopped by tsc_rings_end
+ * and tsc_rings_free. 0 or -errno. */
+int tsc_rings_copier_start(struct tsc_rings *R);
+void tsc_rings_copier_stop(struct tsc_rings *R);
 /* How long a drain may wait with nothing else to go by: half the time a writer at full speed
  * takes to fill the smallest ring (1 ms for 16 MiB), TSC_RINGS_DRAIN_MS at most. */
-unsigned tsc_rings_period_ms(const struct tsc_rings *R);
+unsigned tsc_rings_period_ms(struct tsc_rings *R);
 /* How much of a ring its writer filled between the last two drains, in 1024ths (the most of
  * any ring): how soon the next drain must come. */
 unsigned tsc_rings_pressure(const struct tsc_rings *R);
 /* How many rings are read through the memory source, not mapped. */
-size_t tsc_rings_unmapped(const struct tsc_rings *R);
+size_t tsc_rings_unmapped(struct tsc_rings *R);
 /* The process has gone: drains read the mapped rings only (its last events). */
 void tsc_rings_target_gone(struct tsc_rings *R);
 /* Read the loop table: rings not seen yet are added (from the oldest slot, for a ring made
@@ -155,14 +162,14 @@ struct tsc_ring_stats {
 	uint64_t nslots;         /* its size */
 	int mapped;              /* read through a mapping of it (tsc_rings_map) */
 };
-size_t tsc_rings_count(const struct tsc_rings *R);
-void tsc_rings_stats(const struct tsc_rings *R, size_t i, struct tsc_ring_stats *st);
+size_t tsc_rings_count(struct tsc_rings *R);
+void tsc_rings_stats(struct tsc_rings *R, size_t i, struct tsc_ring_stats *st);
 /* Every ring's stats summed (tid, loop_id, addr 0; bad: rings no longer read), and lost[type]:
  * what each ring fired and never received, summed over the rings. */
-void tsc_rings_totals(const struct tsc_rings *R, struct tsc_ring_stats *sum,
+void tsc_rings_totals(struct tsc_rings *R, struct tsc_ring_stats *sum,
 		      uint64_t lost[TSC_EV_NR]);
 /* The first validation failure seen, or NULL. */
-const char *tsc_rings_error(const struct tsc_rings *R);
+const char *tsc_rings_error(struct tsc_rings *R);
 void tsc_rings_free(struct tsc_rings *R); /* accepts NULL */
 
 #endif

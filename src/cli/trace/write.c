@@ -345,6 +345,10 @@ static int reserve(struct tsc_trace_writer *w, size_t n)
 /* The slot of tid in this block's thread table, adding it if new (*added = 1). */
 static int thread_slot(struct tsc_trace_writer *w, int32_t tid, int *added)
 {
+	if (w->prev_slot >= 0 && w->thr_tid[w->prev_slot] == tid) {
+		*added = 0; /* the thread of the record before: most records */
+		return w->prev_slot;
+	}
 	uint32_t mask = 2 * TF_BLOCK_THREADS_MAX - 1, h = ((uint32_t)tid * 2654435761u) & mask;
 	for (;; h = (h + 1) & mask) {
 		uint16_t s = w->thr_hash[h];
