@@ -14,9 +14,9 @@
 
 #define HDR_MAX 4096 /* a header larger than this is refused */
 #define BACKLOG_MAX (TSC_RINGS_BACKLOG / TS_RING_SLOT) /* slots, all rings together */
-#define BACKLOG_RING_MAX (BACKLOG_MAX / 4)  /* one ring's: 64 MiB */
-#define BACKLOG_SPARES 4                    /* backlogs made ahead, at most */
-#define BACKLOG_LAPS 4                      /* a ring's backlog holds 4 of its laps */
+#define BACKLOG_RING_MAX (BACKLOG_MAX * 3 / 8) /* one ring's: 96 MiB */
+#define BACKLOG_SPARES 2                    /* backlogs made ahead, at most */
+#define BACKLOG_LAPS 6                      /* a ring's backlog holds 6 of its laps */
 #define COPY_CHUNK 8192                     /* slots copied at a time: 256 KiB */
 #define LAP_NS_PER_SLOT 4                   /* the fastest a writer fills a slot (a yield
 					     * ping-pong: 12 ns per record here) */
@@ -42,6 +42,7 @@ struct ring {
 	struct tsc_backlog bl;
 	int stalled;             /* lapped with a backlog: the backlog's cut record is lost */
 	int decoding;            /* this drain's cursor is over the backlog's [lo, hi) */
+	int spare;               /* its backlog was made ahead (tsc_rings_map) */
 	uint64_t ev_at;          /* the index in cur of the record in ev */
 	/* a ring read through the memory source: this drain's copy of slots [lo, hi) */
 	uint64_t *buf;

@@ -15,15 +15,34 @@
 #include <time.h>
 #include <unistd.h>
 
-/* g's backlog: one made ahead (tsc_rings_map), or BACKLOG_LAPS laps of its ring, within
- * what is left of TSC_RINGS_BACKLOG for all the rings (a target cannot make us hold more),
- * never under a copy's chunk. */
-static int backlog_make(struct tsc_rings *R, struct ring *g)
+/* g's backlog, for a copy of burst slots. A ring that has a burst to copy takes one made
+ * ahead (tsc_rings_map), its few slots held moved over: the rings of the loops that stay idle
+ * (a main thread's, say) leave those to the busy ones, and have a small one meanwhile. Past
+ * the ones made ahead: BACKLOG_LAPS laps of the ring, within what is left of
+ * TSC_RINGS_BACKLOG for all the rings (a target cannot make us hold more), never under a
+ * copy's chunk. Not while the decoder reads the backlog. */
+static int backlog_make(struct tsc_rings *R, struct ring *g, uint64_t burst)
 {
-	if (R->nspare) {
-		g->bl = R->spare[--R->nspare];
+	if (R->nspare && !g->spare && !g->decoding && (burst >= COPY_CHUNK || !g->bl.slots)) {
+		if (burst < COPY_CHUNK) { /* small, for now */
+			int err = tsc_backlog_new(&g->bl, 4 * COPY_CHUNK, 0);
+			if (!err)
+				R->bl_slots += g->bl.cap;
+			return err;
+		}
+		struct tsc_backlog *b = &R->spare[--R->nspare];
+		uint64_t held = g->hi - g->lo;
+		if (held)
+			memcpy(tsc_backlog_at(b, g->lo), tsc_backlog_at(&g->bl, g->lo),
+			       held * TS_RING_SLOT);
+		R->bl_slots -= g->bl.cap;
+		tsc_backlog_free(&g->bl);
+		g->bl = *b;
+		g->spare = 1;
 		return 0;
 	}
+	if (g->bl.slots)
+		return 0;
 	uint64_t want = g->nslots * BACKLOG_LAPS, left = R->bl_slots < BACKLOG_MAX ?
 		BACKLOG_MAX - R->bl_slots : 0;
 	if (want > BACKLOG_RING_MAX)
@@ -120,7 +139,7 @@ int tsc_rings_fill(struct tsc_rings *R, struct ring *g, uint64_t head)
 		return 0;
 	}
 	int err;
-	if (head > g->hi && !g->bl.slots && (err = backlog_make(R, g)))
+	if (head > g->hi && (err = backlog_make(R, g, head - g->hi)))
 		return err;
 	uint64_t room = g->bl.cap - (g->hi - g->lo);
 	uint64_t want = head - g->hi < room ? head - g->hi : room;
