@@ -111,6 +111,8 @@ int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc
  * most) is made and faulted in at once, before the rings exist: a burst then never waits
  * for the kernel to zero fresh pages. */
 void tsc_rings_map(struct tsc_rings *R, int procfd, int prefault);
+/* Bytes of the backlogs made ahead that no ring has taken yet. */
+size_t tsc_rings_ahead_bytes(struct tsc_rings *R);
 /* At most this many events decoded per drain from the mapped rings' backlogs (0: all, the
  * default): a drain then comes back soon to copy the rings again. */
 void tsc_rings_budget(struct tsc_rings *R, size_t events);

@@ -202,6 +202,16 @@ static uint64_t mono_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+size_t tsc_rings_ahead_bytes(struct tsc_rings *R)
+{
+	rings_lock(R);
+	size_t n = 0;
+	for (size_t i = 0; i < R->nspare; i++)
+		n += R->spare[i].cap * TS_RING_SLOT;
+	rings_unlock(R);
+	return n;
+}
+
 /* The copier: every few milliseconds (half a ring's fastest lap), each mapped ring's new
  * slots into its backlog, so that no ring is lapped while the drains decode, however long
  * they take or however long the scheduler keeps them off the CPU: a thread that sleeps
