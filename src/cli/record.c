@@ -26,6 +26,7 @@
 #include "target/tids.h"
 #include "trace/trace.h"
 #include "record.h"
+#include "target/rings.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,9 +214,12 @@ static void record_usage(FILE *f)
 		"                       event), not from the event rings; the way for a runtime\n"
 		"                       that offers only the probes, and taken by itself then\n"
 		"  -b, --buffer-size SIZE\n"
-		"                       with --uprobes, the BPF ring buffer, in bytes with K, M or\n"
-		"                       G; rounded up to a power of two (default 16M, about\n"
-		"                       300,000 events)\n"
+		"                       in bytes with K, M or G: with the rings, the backlog made\n"
+		"                       ahead in taskscope's memory for the first loop that bursts,\n"
+		"                       where its events wait to be decoded rather than be lost\n"
+		"                       (default 96M, about 3 million events; 256M at most);\n"
+		"                       with --uprobes, the BPF ring buffer, rounded up to a power\n"
+		"                       of two (default 16M, about 300,000 events)\n"
 		"  -z, --compress N     zlib level of the blocks, 0 (none) to 9 (default 6; 1\n"
 		"                       while compressing takes over half a CPU)\n"
 		"  -v, --verbose        more detail on stderr: per event type (and per thread\n"
@@ -333,14 +337,14 @@ static int parse_record_opts(int argc, char **argv, struct record_opts *o)
 				"no --uprobes, --duration or --buffer-size with it\n");
 		goto usage;
 	}
-	if (o->rbsz && !o->uprobes) {
-		fprintf(stderr, "taskscope record: --buffer-size sizes the BPF ring buffer of "
-				"--uprobes\n");
+	if (o->rbsz && !o->uprobes && o->rbsz > TSC_RINGS_BACKLOG) {
+		fprintf(stderr, "taskscope record: --buffer-size takes 256M at most with the "
+				"rings\n");
 		goto usage;
 	}
 	return -1;
 usage:
-	fprintf(stderr, "Usage: taskscope record [-d S] [-u [-b SIZE]] [-z N] -o FILE [-p] PID "
+	fprintf(stderr, "Usage: taskscope record [-d S] [-u] [-b SIZE] [-z N] -o FILE [-p] PID "
 			"(see taskscope record --help)\n");
 	return TSC_EXIT_USAGE;
 }

@@ -138,10 +138,10 @@ static int rings_open(struct rec *R, const struct record_opts *o, enum tsc_rings
 	int live = !o->core && from == TSC_RINGS_FROM_NOW;
 	if (!err && live) {
 		uint64_t cpu = tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID);
-		tsc_rings_map(*rings, R->r->procfd, 1);
+		tsc_rings_map(*rings, R->r->procfd, o->rbsz ? o->rbsz : TSC_RINGS_AHEAD);
 		tsc_rings_budget(*rings, TSC_RINGS_BUSY);
 		if (tsc_verbose)
-			fprintf(stderr, "taskscope: backlogs made ahead: %zu MiB in %.3f s of CPU\n",
+			fprintf(stderr, "taskscope: backlog made ahead: %zu MiB in %.3f s of CPU\n",
 				tsc_rings_ahead_bytes(*rings) >> 20,
 				(double)(tsc_rec_clock(CLOCK_PROCESS_CPUTIME_ID) - cpu) / 1e9);
 	}

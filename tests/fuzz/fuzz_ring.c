@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: a target's event ring as the CLI reads it (src/cli/target/rings.c and
- * ring_decode.c), on any bytes. The input becomes the memory of a fake process: a descriptor
+/* libFuzzer target: a target's event ring as the CLI reads it (src/cli/target/rings.c,
+ * rings_map.c and ring_decode.c), on any bytes. The input becomes the memory of a fake process: a descriptor
  * of one loop whose ring it is. Its first bytes choose the ring's header: a valid one (slot
  * count, head and flags from the input), or, with bit 0 of the first byte, the input's own
  * bytes; the rest are the slots. The ring is drained twice (the second time after the head
@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "target/backlog.c"
 #include "target/ring_decode.c"
 #include "target/rings.c"
+#include "target/rings_map.c"
 
 #define A_NLOOPS 0x1000ull
 #define A_LOOPS 0x2000ull

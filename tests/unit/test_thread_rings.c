@@ -151,7 +151,7 @@ static void hammer(int map, size_t budget, int copier)
 	int procfd = map ? open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (map) {
 		CHECK(procfd >= 0);
-		tsc_rings_map(R, procfd, budget != 0); /* both: backlogs made ahead and as needed */
+		tsc_rings_map(R, procfd, budget ? 4 << 20 : 0); /* both: a backlog made ahead, or not */
 		tsc_rings_budget(R, budget);
 	}
 	CHECK_EQ(tsc_rings_scan(R), 0);

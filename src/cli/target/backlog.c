@@ -39,9 +39,9 @@ int tsc_backlog_new(struct tsc_backlog *b, uint64_t cap, int populate)
 		goto cleanup;
 	}
 	/* best effort: without it the first lap faults its pages in as it goes (the second
-	 * view's page tables too: its pages are the first's) */
+	 * view is only ever reached across the wrap: its page tables fill as that happens) */
 	if (populate)
-		madvise(base, 2 * len, MADV_POPULATE_WRITE);
+		madvise(base, len, MADV_POPULATE_WRITE);
 	b->slots = (uint64_t *)base;
 	b->cap = cap;
 cleanup:

@@ -566,8 +566,7 @@ void tsc_rings_free(struct tsc_rings *R)
 	if (!R)
 		return;
 	tsc_rings_copier_stop(R);
-	while (R->nspare)
-		tsc_backlog_free(&R->spare[--R->nspare]);
+	tsc_backlog_free(&R->ahead);
 	for (size_t i = 0; i < R->n; i++) {
 		tsc_backlog_free(&R->r[i]->bl);
 		free(R->r[i]->buf);

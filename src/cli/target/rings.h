@@ -107,11 +107,12 @@ int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc
  * ring holds is still read after the process exits. A ring that cannot be mapped safely is
  * read through the memory source. A mapped ring's slots are copied into a backlog (four of
  * its laps, 64 MiB at most; TSC_RINGS_BACKLOG for all) as fast as memory goes, to be decoded
- * at the decoder's pace; with prefault, a backlog for each loop the process has now (4 at
- * most) is made and faulted in at once, before the rings exist: a burst then never waits
- * for the kernel to zero fresh pages. */
-void tsc_rings_map(struct tsc_rings *R, int procfd, int prefault);
-/* Bytes of the backlogs made ahead that no ring has taken yet. */
+ * at the decoder's pace. With ahead, a backlog of that many bytes (TSC_RINGS_BACKLOG at
+ * most) is made and faulted in now, before the rings exist, for the first ring that bursts:
+ * that burst then never waits for the kernel to zero fresh pages. */
+void tsc_rings_map(struct tsc_rings *R, int procfd, uint64_t ahead);
+#define TSC_RINGS_AHEAD (96ull << 20)   /* record's default */
+/* Bytes of the backlog made ahead while no ring has taken it. */
 size_t tsc_rings_ahead_bytes(struct tsc_rings *R);
 /* At most this many events decoded per drain from the mapped rings' backlogs (0: all, the
  * default): a drain then comes back soon to copy the rings again. */

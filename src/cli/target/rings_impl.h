@@ -14,9 +14,8 @@
 
 #define HDR_MAX 4096 /* a header larger than this is refused */
 #define BACKLOG_MAX (TSC_RINGS_BACKLOG / TS_RING_SLOT) /* slots, all rings together */
-#define BACKLOG_RING_MAX (BACKLOG_MAX * 3 / 8) /* one ring's: 96 MiB */
-#define BACKLOG_SPARES 2                    /* backlogs made ahead, at most */
-#define BACKLOG_LAPS 6                      /* a ring's backlog holds 6 of its laps */
+#define BACKLOG_RING_MAX (BACKLOG_MAX / 4)  /* one ring's, made as it fills: 64 MiB */
+#define BACKLOG_LAPS 4                      /* a ring's backlog holds 4 of its laps */
 #define COPY_CHUNK 8192                     /* slots copied at a time: 256 KiB */
 #define LAP_NS_PER_SLOT 4                   /* the fastest a writer fills a slot (a yield
 					     * ping-pong: 12 ns per record here) */
@@ -42,7 +41,6 @@ struct ring {
 	struct tsc_backlog bl;
 	int stalled;             /* lapped with a backlog: the backlog's cut record is lost */
 	int decoding;            /* this drain's cursor is over the backlog's [lo, hi) */
-	int spare;               /* its backlog was made ahead (tsc_rings_map) */
 	uint64_t ev_at;          /* the index in cur of the record in ev */
 	/* a ring read through the memory source: this drain's copy of slots [lo, hi) */
 	uint64_t *buf;
@@ -62,8 +60,7 @@ struct tsc_rings {
 	size_t budget;           /* events decoded per drain from the backlogs (0: all) */
 	uint64_t backlog;        /* slots copied from mapped rings, not yet decoded */
 	uint64_t bl_slots;       /* slots of the backlogs made, all rings together */
-	struct tsc_backlog spare[BACKLOG_SPARES]; /* made ahead, for the rings to come */
-	size_t nspare;
+	struct tsc_backlog ahead; /* made ahead, for the first ring that bursts */
 	int ended;               /* tsc_rings_end: no slot past each ring's head then is read */
 	uint32_t pressure;       /* the most of a ring written since the drain before, /1024 */
 	int scanned;             /* a scan happened: rings found later are new ones */

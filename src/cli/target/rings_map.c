@@ -15,30 +15,29 @@
 #include <time.h>
 #include <unistd.h>
 
-/* g's backlog, for a copy of burst slots. A ring that has a burst to copy takes one made
- * ahead (tsc_rings_map), its few slots held moved over: the rings of the loops that stay idle
- * (a main thread's, say) leave those to the busy ones, and have a small one meanwhile. Past
- * the ones made ahead: BACKLOG_LAPS laps of the ring, within what is left of
- * TSC_RINGS_BACKLOG for all the rings (a target cannot make us hold more), never under a
- * copy's chunk. Not while the decoder reads the backlog. */
+/* g's backlog, for a copy of burst slots. The first ring that has a burst to copy takes the
+ * one made ahead (tsc_rings_map), its few slots held moved over: the rings of the loops that
+ * stay idle (a main thread's, say) leave it to a busy one, and have a small one meanwhile.
+ * Otherwise BACKLOG_LAPS laps of the ring, within what is left of TSC_RINGS_BACKLOG for all
+ * the rings (a target cannot make us hold more), never under a copy's chunk, its pages
+ * faulted in as they are first written. Not while the decoder reads the backlog. */
 static int backlog_make(struct tsc_rings *R, struct ring *g, uint64_t burst)
 {
-	if (R->nspare && !g->spare && !g->decoding && (burst >= COPY_CHUNK || !g->bl.slots)) {
+	if (R->ahead.slots && !g->decoding && (burst >= COPY_CHUNK || !g->bl.slots)) {
 		if (burst < COPY_CHUNK) { /* small, for now */
 			int err = tsc_backlog_new(&g->bl, 4 * COPY_CHUNK, 0);
 			if (!err)
 				R->bl_slots += g->bl.cap;
 			return err;
 		}
-		struct tsc_backlog *b = &R->spare[--R->nspare];
 		uint64_t held = g->hi - g->lo;
 		if (held)
-			memcpy(tsc_backlog_at(b, g->lo), tsc_backlog_at(&g->bl, g->lo),
+			memcpy(tsc_backlog_at(&R->ahead, g->lo), tsc_backlog_at(&g->bl, g->lo),
 			       held * TS_RING_SLOT);
 		R->bl_slots -= g->bl.cap;
 		tsc_backlog_free(&g->bl);
-		g->bl = *b;
-		g->spare = 1;
+		g->bl = R->ahead;
+		R->ahead = (struct tsc_backlog){ 0 };
 		return 0;
 	}
 	if (g->bl.slots)
@@ -98,18 +97,18 @@ void tsc_rings_map_one(struct tsc_rings *R, struct ring *g, const struct ts_ring
 
 /* The loops make their rings once the rings probe is held, and a busy ring fills in
  * milliseconds: a backlog made then would be faulted in as the first burst is copied, at
- * the kernel's speed of zeroing pages (here about as slow as the writer). So the backlogs
- * of the loops there are now are made and faulted in ahead, before the probe is held. */
-void tsc_rings_map(struct tsc_rings *R, int procfd, int prefault)
+ * the kernel's speed of zeroing pages (here about as slow as the writer). So one backlog, for
+ * the first ring that bursts, is made and faulted in ahead, before the probe is held. */
+void tsc_rings_map(struct tsc_rings *R, int procfd, uint64_t ahead)
 {
 	R->procfd = procfd;
 	uint32_t nloops = 0;
-	if (!prefault || tsc_mem_read1(R->mem, R->d.nloops_addr, &nloops, sizeof(nloops)))
+	if (!ahead || tsc_mem_read1(R->mem, R->d.nloops_addr, &nloops, sizeof(nloops)) || !nloops)
 		return;
-	while (R->nspare < nloops && R->nspare < BACKLOG_SPARES &&
-	       R->bl_slots + BACKLOG_RING_MAX <= BACKLOG_MAX &&
-	       !tsc_backlog_new(&R->spare[R->nspare], BACKLOG_RING_MAX, 1))
-		R->bl_slots += R->spare[R->nspare++].cap;
+	if (ahead > TSC_RINGS_BACKLOG)
+		ahead = TSC_RINGS_BACKLOG;
+	if (!tsc_backlog_new(&R->ahead, ahead / TS_RING_SLOT, 1))
+		R->bl_slots += R->ahead.cap;
 }
 
 /* A mapped ring's new slots appended to its backlog, a chunk at a time, each checked against
@@ -205,9 +204,7 @@ static uint64_t mono_ns(void)
 size_t tsc_rings_ahead_bytes(struct tsc_rings *R)
 {
 	rings_lock(R);
-	size_t n = 0;
-	for (size_t i = 0; i < R->nspare; i++)
-		n += R->spare[i].cap * TS_RING_SLOT;
+	size_t n = R->ahead.cap * TS_RING_SLOT;
 	rings_unlock(R);
 	return n;
 }
