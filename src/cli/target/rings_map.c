@@ -107,6 +107,8 @@ void tsc_rings_map(struct tsc_rings *R, int procfd, uint64_t ahead)
 		return;
 	if (ahead > TSC_RINGS_BACKLOG)
 		ahead = TSC_RINGS_BACKLOG;
+	if (ahead < 4 * COPY_CHUNK * TS_RING_SLOT)
+		ahead = 4 * COPY_CHUNK * TS_RING_SLOT; /* a small one's slots fit, and a chunk */
 	if (!tsc_backlog_new(&R->ahead, ahead / TS_RING_SLOT, 1))
 		R->bl_slots += R->ahead.cap;
 }
