@@ -132,12 +132,6 @@ struct ts_loop {
 	uint64_t ring_create_ts;   /* the time of the create record of task ring_create_id that */
 	uint64_t ring_create_end;  /* ends at ring_create_end: the task's ready record right */
 	uint64_t ring_create_id;   /* after it takes that time */
-	/* The writer's own copies of what it last stored in its ring's header (ring.c): a record
-	 * stores to the header and never loads from it, so that the first record after a sleep
-	 * does not wait for the header's page and lines to come back before it can write. */
-	uint64_t ring_head;        /* ring->head */
-	uint64_t ring_mask;        /* ring->nslots - 1 */
-	uint64_t ring_fired[TS_RING_TYPES]; /* ring->fired[] */
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */
 	int epfd, evfd;

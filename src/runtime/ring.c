@@ -47,9 +47,8 @@ static int use_tsc = -1;                 /* -1 until decided */
 static bool ring_populate;               /* the flight recorder's: rings faulted in when made */
 
 /* This process's rings, by loop table slot + 1 (entry 0 stays NULL: a loop with no ring).
- * The writer writes to loop->ring only while this table holds it too: the table is in a page
- * that a forked child gets zeroed, when the kernel can (ring_wipe), where the loop's copy
- * still points at its parent's ring. */
+ * The writer finds its ring here, not in loop->ring (which is for readers): in a page that a
+ * forked child gets zeroed, when the kernel can (ring_wipe). */
 #define RING_TABLE_LEN (TS_MAX_LOOPS + 1)
 static struct ts_ring_hdr *ring_static[RING_TABLE_LEN];
 static struct ts_ring_hdr **ring_live = ring_static;
@@ -218,10 +217,6 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 	if (!h->flags)
 		h->tsc0 = h->mono0;
 	ts_store(&h->magic, TS_RING_MAGIC);
-	loop->ring_head = 0; /* the writer's copies of what the header holds */
-	loop->ring_mask = nslots - 1;
-	memset(loop->ring_fired, 0, sizeof(loop->ring_fired));
-	loop->ring_create_end = UINT64_MAX; /* a create before a fork is not this ring's */
 	loop->ring_idx = (uint32_t)loop->slot + 1;
 	ring_live[loop->ring_idx] = h;
 	ts_store(&loop->ring, h);
@@ -241,79 +236,50 @@ void ts__ring_free(ts_loop *loop)
 	munmap(h, (HDR_SIZE + h->nslots * TS_RING_SLOT + 4095) & ~(size_t)4095);
 }
 
-/* The loop's ring, made at its first event. The writer takes it from the loop (loop->ring,
- * with its copies of head and nslots), where the addresses it stores to do not wait for a
- * load from another page; ring_live, which a forked child finds zeroed, says whether it is
- * this process's (a predicted branch, checked alongside the stores rather than before). */
 static inline struct ts_ring_hdr *ring_of(ts_loop *loop)
 {
-	struct ts_ring_hdr *h = loop->ring, *w = h;
-	__asm__("" : "+r"(w)); /* else the compiler takes the equal value loaded from ring_live */
-	if (__builtin_expect(h != NULL && ring_live[loop->ring_idx] == h, 1)) {
-		if (!w)
-			__builtin_unreachable(); /* it is h */
-		return w;
-	}
-	if (ring_live[loop->ring_idx] || loop->ring_failed)
-		return NULL; /* never so: loop->ring is set along with ring_live */
-	return ring_new(loop);
+	struct ts_ring_hdr *h = ring_live[loop->ring_idx];
+	if (__builtin_expect(h != NULL, 1))
+		return h;
+	return loop->ring_failed ? NULL : ring_new(loop);
 }
 
-static inline uint64_t *slot_at(ts_loop *loop, struct ts_ring_hdr *h, uint64_t pos)
+static inline uint64_t *slot_at(struct ts_ring_hdr *h, uint64_t pos)
 {
-	return (uint64_t *)((char *)h + HDR_SIZE) + (pos & loop->ring_mask) * 4;
+	return (uint64_t *)((char *)h + HDR_SIZE) + (pos & (h->nslots - 1)) * 4;
 }
 
-static inline uint64_t *slot_put(ts_loop *loop, struct ts_ring_hdr *h, uint64_t pos,
-				 unsigned type, unsigned aux, uint64_t w1, uint64_t w2, uint64_t w3)
+static inline void slot_put(struct ts_ring_hdr *h, uint64_t pos, unsigned type, unsigned aux,
+			    uint64_t w1, uint64_t w2, uint64_t w3)
 {
-	uint64_t *s = slot_at(loop, h, pos);
+	uint64_t *s = slot_at(h, pos);
 	s[0] = type | (uint64_t)aux << 8 | pos << 16;
 	s[1] = w1;
 	s[2] = w2;
 	s[3] = w3;
-	return s;
 }
 
-/* After a record whose last slot is s: the line that holds the slot two past the next one is
- * fetched now. A ring's lines have been out of the cache since its last lap, and the next
- * records may come after a sleep, when a miss would stall them; the line of the next slot
- * itself was fetched so by an earlier record, or is s's own. One instruction; past the ring's
- * end (at the wrap) it fetches nothing of use, and never faults. */
-static inline void prefetch_after(const uint64_t *s)
+/* The record is whole: readers may take it. */
+static inline void publish(struct ts_ring_hdr *h, unsigned type, uint64_t head)
 {
-	__builtin_prefetch(s + 3 * 4, 1, 3);
-}
-
-/* The record is whole: readers may take it. Stores only, from the writer's copies. */
-static inline void publish(ts_loop *loop, struct ts_ring_hdr *h, unsigned type, uint64_t head)
-{
-	h->fired[type] = ++loop->ring_fired[type];
-	loop->ring_head = head;
+	h->fired[type]++;
 	__atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
 }
 
-/* A one-slot record into h, the loop's ring; ts: the time, or 0 to read the clock now. */
-static inline __attribute__((always_inline)) uint64_t put1_in(ts_loop *loop,
-								struct ts_ring_hdr *h,
-								unsigned type, unsigned aux,
-								uint64_t a, uint64_t b, uint64_t ts)
-{
-	uint64_t pos = loop->ring_head;
-	if (!ts)
-		ts = ring_now();
-	uint64_t *s = slot_put(loop, h, pos, type, aux, ts, a, b);
-	publish(loop, h, type, pos + 1);
-	prefetch_after(s);
-	return ts;
-}
-
+/* ts: the time, or 0 to read the clock now. */
 static inline __attribute__((always_inline)) uint64_t put1(ts_loop *loop, unsigned type,
 							     unsigned aux, uint64_t a, uint64_t b,
 							     uint64_t ts)
 {
 	struct ts_ring_hdr *h = ring_of(loop);
-	return h ? put1_in(loop, h, type, aux, a, b, ts) : 0;
+	if (!h)
+		return 0;
+	uint64_t pos = h->head;
+	if (!ts)
+		ts = ring_now();
+	slot_put(h, pos, type, aux, ts, a, b);
+	publish(h, type, pos + 1);
+	return ts;
 }
 
 /*
@@ -363,14 +329,10 @@ static inline unsigned str_slots(size_t len)
 	return (unsigned)(len / TS_RING_NAME_BYTES) + 1;
 }
 
-/* Returns the last slot written. */
-static inline uint64_t *put_str(ts_loop *loop, struct ts_ring_hdr *h, uint64_t pos,
-				const uint64_t *w, unsigned k)
+static inline void put_str(struct ts_ring_hdr *h, uint64_t pos, const uint64_t *w, unsigned k)
 {
-	uint64_t *s = NULL;
 	for (unsigned i = 0; i < k; i++)
-		s = slot_put(loop, h, pos + i, TS_RING_NAME, i, w[3 * i], w[3 * i + 1], w[3 * i + 2]);
-	return s;
+		slot_put(h, pos + i, TS_RING_NAME, i, w[3 * i], w[3 * i + 1], w[3 * i + 2]);
 }
 
 /* ---- the events, each called only once the hot word or its own semaphore is up ---- */
@@ -386,12 +348,10 @@ void ts__trace_switch(ts_loop *loop, ts_task *from, ts_task *to)
 	uint64_t ts = loop->ring_wait_ts;
 	loop->ring_wait_ts = 0;
 	if (TASKSCOPE_RINGS_ON()) {
-		struct ts_ring_hdr *h = ring_of(loop); /* never a parent's */
-		if (!h)
-			return;
-		if (ts && slot_at(loop, h, loop->ring_head - 1)[1] != ts)
+		struct ts_ring_hdr *h = ring_live[loop->ring_idx]; /* never a parent's */
+		if (ts && (!h || slot_at(h, h->head - 1)[1] != ts))
 			ts = 0;
-		put1_in(loop, h, TS_RING_SWITCH, 0, prev, next, ts);
+		put1(loop, TS_RING_SWITCH, 0, prev, next, ts);
 	}
 }
 
@@ -409,13 +369,10 @@ __attribute__((noinline, cold)) void ts__trace_ready(ts_loop *loop, ts_task *t)
 		return;
 	/* a task spawned on its own loop is queued right after its create record: the same
 	 * instant, to a few nanoseconds, without a second clock read */
-	struct ts_ring_hdr *h = ring_of(loop); /* never a parent's */
-	if (!h)
-		return;
-	/* (a new ring's copies hold no create) */
-	uint64_t ts = loop->ring_create_end == loop->ring_head && loop->ring_create_id == t->id ?
+	struct ts_ring_hdr *h = ring_live[loop->ring_idx]; /* never a parent's */
+	uint64_t ts = h && loop->ring_create_end == h->head && loop->ring_create_id == t->id ?
 		      loop->ring_create_ts : 0;
-	put1_in(loop, h, TS_RING_READY, 0, t->id, 0, ts);
+	put1(loop, TS_RING_READY, 0, t->id, 0, ts);
 }
 
 void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome)
@@ -450,13 +407,12 @@ bool ts__ring_create(ts_task *t)
 	uint64_t wn[9] = { 0 }, wc[9] = { 0 };
 	unsigned kn = str_slots(str_words(t->name, TS_NAME_MAX, wn));
 	unsigned kc = str_slots(str_words(coro, 64, wc));
-	uint64_t pos = loop->ring_head, ts = ring_now();
-	slot_put(loop, h, pos, TS_RING_CREATE, kn | kc << 4, ts, t->id, t->parent);
-	slot_put(loop, h, pos + 1, TS_RING_MORE, 0, (uint64_t)(uint32_t)t->tid, 0, 0);
-	put_str(loop, h, pos + 2, wn, kn);
-	uint64_t *last = put_str(loop, h, pos + 2 + kn, wc, kc);
-	publish(loop, h, TS_RING_CREATE, pos + 2 + kn + kc);
-	prefetch_after(last);
+	uint64_t pos = h->head, ts = ring_now();
+	slot_put(h, pos, TS_RING_CREATE, kn | kc << 4, ts, t->id, t->parent);
+	slot_put(h, pos + 1, TS_RING_MORE, 0, (uint64_t)(uint32_t)t->tid, 0, 0);
+	put_str(h, pos + 2, wn, kn);
+	put_str(h, pos + 2 + kn, wc, kc);
+	publish(h, TS_RING_CREATE, pos + 2 + kn + kc);
 	loop->ring_create_ts = ts;
 	loop->ring_create_end = pos + 2 + kn + kc;
 	loop->ring_create_id = t->id;
@@ -481,8 +437,8 @@ void ts__trace_rename(ts_task *t)
 	name[sizeof(name) - 1] = 0;
 	uint64_t wn[9] = { 0 };
 	unsigned kn = str_slots(str_words(name, sizeof(name), wn));
-	uint64_t pos = loop->ring_head;
-	slot_put(loop, h, pos, TS_RING_RENAME, kn, ring_now(), t->id, 0);
-	put_str(loop, h, pos + 1, wn, kn);
-	publish(loop, h, TS_RING_RENAME, pos + 1 + kn);
+	uint64_t pos = h->head;
+	slot_put(h, pos, TS_RING_RENAME, kn, ring_now(), t->id, 0);
+	put_str(h, pos + 1, wn, kn);
+	publish(h, TS_RING_RENAME, pos + 1 + kn);
 }
