@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ static struct {
 	int threads, tasks, churn, hog, deadlock;
 	long hog_ms;                 /* the hog's CPU between two yields */
 	long report_ms;              /* --report: the work done so far, every report_ms */
+	size_t flight_ab;            /* --flight-ab: rings of this size, on and off by turns */
+	long flight_ab_mib;
 	double duration;
 	const char *truth;
 } opt = { .threads = 2, .tasks = 4, .hog_ms = 1, .duration = -1 };
@@ -260,12 +263,24 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* --flight-ab: the state of the flight recorder for report period i, in pairs whose order
+ * alternates (off on, on off, off on, ...): a drift in the machine's load over a pair falls
+ * on both sides alike. */
+static bool flight_on_in(uint64_t i)
+{
+	return ((i >> 1) ^ i) & 1;
+}
+
 /* Until SIGINT/SIGTERM or the duration is up; with --report, a line every report_ms:
  * "work MONOTONIC_MS UNITS CPU_NS", both counts since the start, so that a benchmark takes
- * the work per CPU second of any stretch it likes (tools/bench/flight). */
+ * the work per CPU second of any stretch it likes (tools/bench/flight). With --flight-ab, a
+ * fifth field: the flight recorder's state during the period the line ends, "on" or "off"
+ * (the first line's, "on", is the start's: the rings are made then). */
 static void run_until_done(int sfd)
 {
 	uint64_t end = opt.duration < 0 ? UINT64_MAX : ts_now_ns() + (uint64_t)(opt.duration * 1e9);
+	uint64_t period = 0;
+	bool on = true;
 	for (;;) {
 		uint64_t now = ts_now_ns();
 		if (now >= end)
@@ -277,9 +292,14 @@ static void run_until_done(int sfd)
 		if (ts_wait_fd(sfd, TS_READ, timeout) != -ETIMEDOUT)
 			return; /* a signal (or an error: stop rather than spin) */
 		if (step) {
-			printf("work %llu %llu %llu\n", (unsigned long long)(ts_now_ns() / 1000000),
-			       (unsigned long long)work_done(), (unsigned long long)cpu_ns());
+			printf("work %llu %llu %llu%s\n", (unsigned long long)(ts_now_ns() / 1000000),
+			       (unsigned long long)work_done(), (unsigned long long)cpu_ns(),
+			       !opt.flight_ab ? "" : on ? " on" : " off");
 			fflush(stdout);
+		}
+		if (opt.flight_ab) {
+			on = flight_on_in(period++);
+			ts_flight_recorder(on ? opt.flight_ab : 0);
 		}
 	}
 }
@@ -321,6 +341,10 @@ static void usage(FILE *f)
 		"  --report MS    every MS ms, print \"work MONOTONIC_MS UNITS CPU_NS\": the units\n"
 		"                 of work done so far (short tasks run to their end, rounds of\n"
 		"                 long-lived tasks) and the process's CPU time, on stdout\n"
+		"  --flight-ab MIB  with --report: the flight recorder on (rings of MIB MiB) from\n"
+		"                 the start, then off and on by turns at every report, in\n"
+		"                 pairs (off on, on off, ...); each line ends with its period's\n"
+		"                 state, \"on\" or \"off\" (tools/bench/flight)\n"
 		"  -h, --help     this help\n");
 }
 
@@ -332,6 +356,7 @@ int main(int argc, char **argv)
 		{ "deadlock", no_argument, NULL, 'D' },      { "duration", required_argument, NULL, 'd' },
 		{ "truth", required_argument, NULL, 'T' },   { "help", no_argument, NULL, 'h' },
 		{ "hog-ms", required_argument, NULL, 'B' },  { "report", required_argument, NULL, 'R' },
+		{ "flight-ab", required_argument, NULL, 'F' },
 		{ 0 },
 	};
 	int c;
@@ -346,13 +371,15 @@ int main(int argc, char **argv)
 		case 'd': opt.duration = atof(optarg); break;
 		case 'T': opt.truth = optarg; break;
 		case 'R': opt.report_ms = atol(optarg); break;
+		case 'F': opt.flight_ab_mib = atol(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc || opt.threads < 0 || opt.threads > 64 || opt.tasks < 0 ||
 	    opt.tasks > 65535 || opt.churn < 0 || opt.hog_ms < 1 || opt.hog_ms > 86400000 ||
-	    opt.report_ms < 0 || opt.report_ms > 3600000) {
+	    opt.report_ms < 0 || opt.report_ms > 3600000 || opt.flight_ab_mib < 0 ||
+	    opt.flight_ab_mib > 4096 || (opt.flight_ab_mib && !opt.report_ms)) {
 		usage(stderr);
 		return 2;
 	}
@@ -366,6 +393,12 @@ int main(int argc, char **argv)
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		perror("taskscope-demo: signalfd");
+		return 1;
+	}
+
+	opt.flight_ab = (size_t)opt.flight_ab_mib << 20;
+	if (opt.flight_ab && ts_flight_recorder(opt.flight_ab)) {
+		fprintf(stderr, "taskscope-demo: this runtime has no flight recorder\n");
 		return 1;
 	}
 

@@ -563,3 +563,21 @@ ts_probes() {
 	     END { exit bad || NR < 3 }' "$T/work" || { cat "$T/work" >&2; false; }
 	grep -qE '^taskscope-demo: work done: [1-9][0-9]* units .* in [0-9.]+ s of CPU$' "$T/demo.err"
 }
+
+@test "taskscope-demo --flight-ab: its flight recorder off and on by turns in quads, each report saying which" {
+	run "$DEMO" --flight-ab 1 --duration 0.1
+	[ "$status" = 2 ] # it needs --report
+	"$DEMO" --threads 1 --tasks 2 --churn 1000 --report 20 --flight-ab 1 > "$T/work" \
+		2> "$T/demo.err" &
+	VICTIM=$!
+	wait_for_lines "$T/work" 10
+	kill -TERM "$VICTIM"
+	wait_exit "$VICTIM"
+	VICTIM=
+	[ "$RC" = 0 ]
+	# the start's line "on" (the rings made then), then periods off on on off, off on on off...
+	awk '$1 != "work" || NF != 5 { bad = 1 }
+	     { s = s substr($5, 1, 2) " " }
+	     END { exit bad || NR < 10 || substr(s, 1, 30) != "on of on on of of on on of of " }' \
+		"$T/work" || { cat "$T/work" >&2; false; }
+}
