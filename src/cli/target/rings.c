@@ -432,6 +432,7 @@ static long drain(struct tsc_rings *R, size_t max_slots, tsc_rings_fn fn, void *
 		if (!g->decoding)
 			continue; /* no cursor this drain (the copier may have added to it since) */
 		g->decoding = 0;
+		tsc_backlog_free(&g->retired); /* the cursor's, when the copier changed backlogs */
 		uint64_t used = g->cur.i;
 		if (g->has_ev) {
 			used = g->ev_at;
@@ -569,6 +570,7 @@ void tsc_rings_free(struct tsc_rings *R)
 	tsc_backlog_free(&R->ahead);
 	for (size_t i = 0; i < R->n; i++) {
 		tsc_backlog_free(&R->r[i]->bl);
+		tsc_backlog_free(&R->r[i]->retired);
 		free(R->r[i]->buf);
 		if (R->r[i]->map)
 			munmap((void *)R->r[i]->map, R->r[i]->map_len);

@@ -41,6 +41,7 @@ struct ring {
 	struct tsc_backlog bl;
 	int stalled;             /* lapped with a backlog: the backlog's cut record is lost */
 	int decoding;            /* this drain's cursor is over the backlog's [lo, hi) */
+	struct tsc_backlog retired; /* the one before bl, the cursor still in it */
 	uint64_t ev_at;          /* the index in cur of the record in ev */
 	/* a ring read through the memory source: this drain's copy of slots [lo, hi) */
 	uint64_t *buf;

@@ -20,10 +20,11 @@
  * stay idle (a main thread's, say) leave it to a busy one, and have a small one meanwhile.
  * Otherwise BACKLOG_LAPS laps of the ring, within what is left of TSC_RINGS_BACKLOG for all
  * the rings (a target cannot make us hold more), never under a copy's chunk, its pages
- * faulted in as they are first written. Not while the decoder reads the backlog. */
+ * faulted in as they are first written. A small one the decoder is reading is let go when
+ * it is done with it (rings.c), not now. */
 static int backlog_make(struct tsc_rings *R, struct ring *g, uint64_t burst)
 {
-	if (R->ahead.slots && !g->decoding && (burst >= COPY_CHUNK || !g->bl.slots)) {
+	if (R->ahead.slots && !g->retired.slots && (burst >= COPY_CHUNK || !g->bl.slots)) {
 		if (burst < COPY_CHUNK) { /* small, for now */
 			int err = tsc_backlog_new(&g->bl, 4 * COPY_CHUNK, 0);
 			if (!err)
@@ -35,7 +36,10 @@ static int backlog_make(struct tsc_rings *R, struct ring *g, uint64_t burst)
 			memcpy(tsc_backlog_at(&R->ahead, g->lo), tsc_backlog_at(&g->bl, g->lo),
 			       held * TS_RING_SLOT);
 		R->bl_slots -= g->bl.cap;
-		tsc_backlog_free(&g->bl);
+		if (g->decoding)
+			g->retired = g->bl;
+		else
+			tsc_backlog_free(&g->bl);
 		g->bl = R->ahead;
 		R->ahead = (struct tsc_backlog){ 0 };
 		return 0;
