@@ -2,12 +2,14 @@
 /*
  * taskscope record from the target's event rings (docs/rings.md), and --flight.
  *
- * The rings are located through the descriptor (ABI version 2) and their heads noted; then
- * the rings probe is held (the kernel raises its semaphore: the loops start writing), the
- * snapshot read and written, and the rings drained every TSC_RINGS_DRAIN_MS by batched reads
- * (target/rings.c), their events merged by time into the trace. At the end the probe is let go (the
- * kernel lowers the semaphore: the writing stops), the rings drained once more, and what each
- * ring fired and never reached us, exact per type, is written as LOST records.
+ * The rings are located through the descriptor (ABI version 2), a backlog made ahead and a
+ * copier thread started (target/rings_map.c: each mapped ring copied every millisecond);
+ * then the rings probe is held (the kernel raises its semaphore: the loops make their rings
+ * and start writing), the snapshot read and written, and the copies decoded by this thread
+ * (target/rings.c), their events merged by time into the trace. At the end the probe is let
+ * go (the kernel lowers the semaphore: the writing stops), the rings read up to where they
+ * ended, and what each ring fired and never reached us, exact per type, is written as LOST
+ * records.
  */
 #include "cli.h"
 #include "out/out.h"

@@ -247,7 +247,8 @@ size_t tsc_rings_ahead_bytes(struct tsc_rings *R)
  * backwards is left to the next drain to find. It looks for new rings too, at every turn
  * while the loops make theirs (a loop makes its ring when it sees the rings probe held,
  * and a ring fills in milliseconds: it must be found at once, even while the snapshot is
- * being read), then every TSC_RINGS_SCAN_NS. */
+ * being read), then every TSC_RINGS_SCAN_NS: the drains scan too, but a snapshot of many
+ * tasks keeps them away for seconds, and a scan is one read. */
 static void *copier(void *arg)
 {
 	struct tsc_rings *R = arg;
