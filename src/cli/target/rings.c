@@ -4,15 +4,10 @@
 #include "target/memsrc.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
-#include <unistd.h>
 
 int tsc_rings_new(const struct tsc_memsrc *mem, const struct ts_debug_desc *desc,
 		  enum tsc_rings_from from, struct tsc_rings **out)
@@ -292,7 +287,7 @@ static int copy_slots(struct tsc_rings *R, size_t max_slots)
 			/* the copier's work, unless it may be too slow for the ring: one a
 			 * writer laps in less than twice the copier's shortest sleep is copied
 			 * at each drain too (the lock is held meanwhile: only for a small ring) */
-			if (!g->bad && (!R->copying || g->nslots * LAP_NS_PER_SLOT < 2000000) &&
+			if (!g->bad && (!R->copying || ring_lap_ns(g) < 2 * COPIER_SLEEP_MIN_NS) &&
 			    (err = tsc_rings_fill(R, g, g->head)))
 				return err;
 			continue;

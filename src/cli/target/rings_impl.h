@@ -78,6 +78,14 @@ struct tsc_rings {
 	char err[256];
 };
 
+/* The shortest time a writer at full speed takes to fill ring g once. */
+static inline uint64_t ring_lap_ns(const struct ring *g)
+{
+	return g->nslots * LAP_NS_PER_SLOT;
+}
+#define COPIER_SLEEP_MIN_NS 1000000ull      /* the copier's shortest sleep between turns
+					     * (but for a hurried one) */
+
 /* What the copier and a drain share, held while the copier runs (a no-op otherwise). */
 static inline void rings_lock(struct tsc_rings *R)
 {

@@ -180,13 +180,14 @@ int tsc_rings_fill(struct tsc_rings *R, struct ring *g, uint64_t head)
 
 static unsigned period_ms(const struct tsc_rings *R)
 {
-	uint64_t least = 0;
+	uint64_t least = 0; /* the smallest ring's fastest lap */
 	for (size_t i = 0; i < R->n; i++)
-		if (!R->r[i]->bad && (!least || R->r[i]->nslots < least))
-			least = R->r[i]->nslots;
-	/* half its fastest lap: nslots * LAP_NS_PER_SLOT ns */
-	uint64_t ms = least * LAP_NS_PER_SLOT / 2 / 1000000;
-	return !least || ms >= TSC_RINGS_DRAIN_MS ? TSC_RINGS_DRAIN_MS : ms ? (unsigned)ms : 1;
+		if (!R->r[i]->bad && (!least || ring_lap_ns(R->r[i]) < least))
+			least = ring_lap_ns(R->r[i]);
+	uint64_t half = least / 2;
+	if (!least || half >= TSC_RINGS_DRAIN_MS * 1000000ull)
+		return TSC_RINGS_DRAIN_MS;
+	return half < COPIER_SLEEP_MIN_NS ? COPIER_SLEEP_MIN_NS / 1000000 : (unsigned)(half / 1000000);
 }
 
 

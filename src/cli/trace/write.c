@@ -158,10 +158,11 @@ static int write_compressed(struct tsc_trace_writer *w, int kind, const uint8_t 
 			return -ENOMEM;
 	}
 	/* a block that would not shrink is stored: room for no more than its own length */
-	if (w->level && !tsc_grow((void **)&w->zbuf, &w->zcap, len, 1))
+	if (w->level) {
+		if (tsc_grow((void **)&w->zbuf, &w->zcap, len, 1))
+			return -ENOMEM;
 		zlen = libdeflate_zlib_compress(w->z, raw, len, w->zbuf, len);
-	else if (w->level)
-		return -ENOMEM;
+	}
 	if (zlen && zlen < len && (uint64_t)zlen * TF_RATIO_MAX + 4096 >= len)
 		return write_chunk(w, kind, TF_CODEC_ZLIB, w->zbuf, zlen, len, nrec, t_first, t_min,
 				   t_max);
