@@ -110,6 +110,21 @@ struct ts_msg {
 	int result;
 };
 
+/* What the loop's thread needs to write its ring (ring.c), in one cache line of the loop.
+ * After a sleep a record costs the cache misses it waits for one after another: with the head
+ * and the size kept here, the slot's address is known from this line alone, and the fork
+ * check (ring.c's table) and the header's fired count miss beside the stores, not before. */
+struct ts_ring_writer {
+	struct ts_ring_hdr *h;     /* the ring it writes, while ring.c's table still has it */
+	uint64_t head;             /* the ring's head: its writer's copy, never loaded from it */
+	uint64_t mask;             /* the ring's nslots - 1 */
+	uint64_t last_ts;          /* the time of the record that ends at last_end: a wait or a */
+	uint64_t last_end;         /* finish (last_id 0), whose switch takes it, or the create */
+	uint64_t last_id;          /* of task last_id, whose ready takes it */
+	uint32_t idx;              /* its entry in ring.c's table of this process's rings, or 0 */
+	bool failed;               /* the ring could not be made: no retry at each event */
+} __attribute__((aligned(64)));
+
 struct ts_loop {
 	/* read from outside through the descriptor */
 	uint64_t id;
@@ -126,12 +141,7 @@ struct ts_loop {
 	uint64_t timer_next_ns;    /* deadline of the earliest timer, 0 = none */
 	struct ts_ring_hdr *ring;  /* its event ring (ring.c), made at its first event */
 
-	bool ring_failed;          /* the ring could not be made: no retry at each event */
-	uint32_t ring_idx;         /* its entry in ring.c's table of this process's rings, or 0 */
-	uint64_t ring_wait_ts;     /* the time of a wait or finish record whose switch comes next */
-	uint64_t ring_create_ts;   /* the time of the create record of task ring_create_id that */
-	uint64_t ring_create_end;  /* ends at ring_create_end: the task's ready record right */
-	uint64_t ring_create_id;   /* after it takes that time */
+	struct ts_ring_writer ringw; /* its ring's writer */
 	uint32_t cap;
 	int slot;                  /* index in the global loop table */
 	int epfd, evfd;

@@ -35,9 +35,10 @@ ts_loop *ts__loop_new(void)
 	/* A child made without fork()'s handlers (raw clone(), _Fork()) gets its probes back
 	 * here, before its first loop runs (include/taskscope/probes.h, "Forked children"). */
 	TASKSCOPE_AFTER_FORK();
-	ts_loop *loop = calloc(1, sizeof(*loop));
+	ts_loop *loop = aligned_alloc(_Alignof(ts_loop), sizeof(*loop)); /* ringw's cache line */
 	if (!loop)
 		return NULL;
+	memset(loop, 0, sizeof(*loop));
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	loop->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (loop->epfd < 0 || loop->evfd < 0)

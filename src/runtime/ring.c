@@ -71,14 +71,16 @@ static int tsc_invariant(void)
 	return (d >> 8) & 1;
 }
 
-static inline uint64_t ring_now(void)
-{
-	return use_tsc > 0 ? __rdtsc() : ts_now_ns();
-}
+static inline uint64_t tsc_now(void) { return __rdtsc(); }
 #else
 static int tsc_invariant(void) { return 0; }
-static inline uint64_t ring_now(void) { return ts_now_ns(); }
+static inline uint64_t tsc_now(void) { return ts_now_ns(); }
 #endif
+
+static inline uint64_t ring_now(void)
+{
+	return use_tsc > 0 ? tsc_now() : ts_now_ns();
+}
 
 /* "64M", "512K", "1048576": bytes, or 0 when it is none of those. */
 static size_t parse_size(const char *s)
@@ -117,7 +119,7 @@ int ts_flight_recorder(size_t bytes)
  * pointing at a ring that is not mapped here. Readers of the child must not look there. */
 static void ring_forget_stale(ts_loop *l)
 {
-	if (l->ring && ring_live[l->ring_idx] != l->ring)
+	if (l->ring && ring_live[l->ringw.idx] != l->ring)
 		ts_store(&l->ring, NULL);
 }
 
@@ -198,7 +200,7 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 	ring_fork_child(); /* this process's first ring may be a child's: its copies forgotten */
 	void *p = loop->slot >= 0 ? ring_map(len) : MAP_FAILED;
 	if (p == MAP_FAILED) {
-		loop->ring_failed = true; /* no retry at every event */
+		loop->ringw.failed = true; /* no retry at every event */
 		return NULL;
 	}
 	if (use_tsc < 0)
@@ -217,8 +219,9 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 	if (!h->flags)
 		h->tsc0 = h->mono0;
 	ts_store(&h->magic, TS_RING_MAGIC);
-	loop->ring_idx = (uint32_t)loop->slot + 1;
-	ring_live[loop->ring_idx] = h;
+	loop->ringw = (struct ts_ring_writer){ .h = h, .mask = nslots - 1, .last_end = UINT64_MAX,
+					      .idx = (uint32_t)loop->slot + 1 };
+	ring_live[loop->ringw.idx] = h;
 	ts_store(&loop->ring, h);
 	return h;
 }
@@ -227,32 +230,43 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 void ts__ring_free(ts_loop *loop)
 {
 	/* a ring inherited from a parent is not this process's: not mapped here */
-	struct ts_ring_hdr *h = ring_live[loop->ring_idx];
+	struct ts_ring_hdr *h = ring_live[loop->ringw.idx];
 	ts_store(&loop->ring, NULL);
+	loop->ringw.h = NULL;
 	if (!h)
 		return;
-	ring_live[loop->ring_idx] = NULL;
-	loop->ring_idx = 0;
+	ring_live[loop->ringw.idx] = NULL;
+	loop->ringw.idx = 0;
 	munmap(h, (HDR_SIZE + h->nslots * TS_RING_SLOT + 4095) & ~(size_t)4095);
 }
 
-static inline struct ts_ring_hdr *ring_of(ts_loop *loop)
+/* The writer's ring is its own only while the table (wiped in a forked child) still has it:
+ * that load does not hold up the record's stores, which go to an address known without it. */
+static inline bool writer_live(const struct ts_ring_writer *w)
 {
-	struct ts_ring_hdr *h = ring_live[loop->ring_idx];
-	if (__builtin_expect(h != NULL, 1))
-		return h;
-	return loop->ring_failed ? NULL : ring_new(loop);
+	return w->h && ring_live[w->idx] == w->h;
 }
 
-static inline uint64_t *slot_at(struct ts_ring_hdr *h, uint64_t pos)
+/* The loop's writer, with its ring made if need be, or NULL. */
+static inline struct ts_ring_writer *writer_of(ts_loop *loop)
 {
-	return (uint64_t *)((char *)h + HDR_SIZE) + (pos & (h->nslots - 1)) * 4;
+	struct ts_ring_writer *w = &loop->ringw;
+	if (__builtin_expect(writer_live(w), 1))
+		return w;
+	if (w->h) /* a forked child's copy of its parent's loop */
+		w->h = NULL;
+	return w->failed || !ring_new(loop) ? NULL : w;
 }
 
-static inline void slot_put(struct ts_ring_hdr *h, uint64_t pos, unsigned type, unsigned aux,
+static inline uint64_t *slot_at(struct ts_ring_writer *w, uint64_t pos)
+{
+	return (uint64_t *)((char *)w->h + HDR_SIZE) + (pos & w->mask) * 4;
+}
+
+static inline void slot_put(struct ts_ring_writer *w, uint64_t pos, unsigned type, unsigned aux,
 			    uint64_t w1, uint64_t w2, uint64_t w3)
 {
-	uint64_t *s = slot_at(h, pos);
+	uint64_t *s = slot_at(w, pos);
 	s[0] = type | (uint64_t)aux << 8 | pos << 16;
 	s[1] = w1;
 	s[2] = w2;
@@ -260,26 +274,51 @@ static inline void slot_put(struct ts_ring_hdr *h, uint64_t pos, unsigned type, 
 }
 
 /* The record is whole: readers may take it. */
-static inline void publish(struct ts_ring_hdr *h, unsigned type, uint64_t head)
+static inline void publish(struct ts_ring_writer *w, unsigned type, uint64_t head)
 {
-	h->fired[type]++;
-	__atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
+	w->h->fired[type]++;
+	w->head = head;
+	__atomic_store_n(&w->h->head, head, __ATOMIC_RELEASE);
 }
 
-/* ts: the time, or 0 to read the clock now. */
+/* reuse_id, whose record's time a record takes (ring_last): a wait's or a finish's, a task's
+ * create (its id), or none */
+#define AFTER_WAIT 0
+#define NO_REUSE UINT64_MAX
+
+/* A one-slot record; returns its time. It takes the time of the ring's last record if that
+ * one was written for reuse_id (ring_last), else reads the clock (tsc: the TSC, known to be). */
+static inline __attribute__((always_inline)) uint64_t put1_to(struct ts_ring_writer *w,
+								unsigned type, unsigned aux,
+								uint64_t a, uint64_t b,
+								uint64_t reuse_id, bool tsc)
+{
+	uint64_t pos = w->head;
+	uint64_t ts = w->last_end == pos && w->last_id == reuse_id ? w->last_ts :
+		      tsc ? tsc_now() : ring_now();
+	slot_put(w, pos, type, aux, ts, a, b);
+	publish(w, type, pos + 1);
+	return ts;
+}
+
+/* put1's way when the ring is yet to be made or the clock is not the TSC: the calls kept out
+ * of put1's usual way, which then makes none and saves no registers for them */
+static __attribute__((noinline)) uint64_t put1_slow(ts_loop *loop, unsigned type, unsigned aux,
+						    uint64_t a, uint64_t b, uint64_t reuse_id)
+{
+	struct ts_ring_writer *w = writer_of(loop);
+	return w ? put1_to(w, type, aux, a, b, reuse_id, false) : 0;
+}
+
+/* A one-slot record into the loop's ring; returns its time, or 0 when there is no ring. */
 static inline __attribute__((always_inline)) uint64_t put1(ts_loop *loop, unsigned type,
 							     unsigned aux, uint64_t a, uint64_t b,
-							     uint64_t ts)
+							     uint64_t reuse_id)
 {
-	struct ts_ring_hdr *h = ring_of(loop);
-	if (!h)
-		return 0;
-	uint64_t pos = h->head;
-	if (!ts)
-		ts = ring_now();
-	slot_put(h, pos, type, aux, ts, a, b);
-	publish(h, type, pos + 1);
-	return ts;
+	struct ts_ring_writer *w = &loop->ringw;
+	if (__builtin_expect(!writer_live(w) || use_tsc <= 0, 0))
+		return put1_slow(loop, type, aux, a, b, reuse_id);
+	return put1_to(w, type, aux, a, b, reuse_id, true);
 }
 
 /*
@@ -329,10 +368,21 @@ static inline unsigned str_slots(size_t len)
 	return (unsigned)(len / TS_RING_NAME_BYTES) + 1;
 }
 
-static inline void put_str(struct ts_ring_hdr *h, uint64_t pos, const uint64_t *w, unsigned k)
+static inline void put_str(struct ts_ring_writer *w, uint64_t pos, const uint64_t *s, unsigned k)
 {
 	for (unsigned i = 0; i < k; i++)
-		slot_put(h, pos + i, TS_RING_NAME, i, w[3 * i], w[3 * i + 1], w[3 * i + 2]);
+		slot_put(w, pos + i, TS_RING_NAME, i, s[3 * i], s[3 * i + 1], s[3 * i + 2]);
+}
+
+/* The record just written, at time ts (0: none was), is a wait or a finish (id AFTER_WAIT),
+ * whose switch comes next, or the create of task id, whose ready may come next: either takes
+ * its time while it is the ring's last record, rather than read the clock again. */
+static inline void ring_last(ts_loop *loop, uint64_t ts, uint64_t id)
+{
+	struct ts_ring_writer *w = &loop->ringw;
+	w->last_ts = ts;
+	w->last_end = ts ? w->head : UINT64_MAX;
+	w->last_id = id;
 }
 
 /* ---- the events, each called only once the hot word or its own semaphore is up ---- */
@@ -343,23 +393,18 @@ void ts__trace_switch(ts_loop *loop, ts_task *from, ts_task *to)
 	TASKSCOPE_TASK_SWITCH(prev, next);
 	/* a wait or a finish right before it read the clock already: the same instant, to a few
 	 * nanoseconds, and a clock read (a rdtsc: 12 ns in a VM) is most of a record's cost. Only
-	 * when that record is the ring's last: a switch made while tracing was off leaves a time
-	 * that a later switch must not take. */
-	uint64_t ts = loop->ring_wait_ts;
-	loop->ring_wait_ts = 0;
-	if (TASKSCOPE_RINGS_ON()) {
-		struct ts_ring_hdr *h = ring_live[loop->ring_idx]; /* never a parent's */
-		if (ts && (!h || slot_at(h, h->head - 1)[1] != ts))
-			ts = 0;
-		put1(loop, TS_RING_SWITCH, 0, prev, next, ts);
-	}
+	 * when that record is still the ring's last (a yield with nothing else ready switches
+	 * nowhere: its time is not the next switch's). */
+	if (TASKSCOPE_RINGS_ON())
+		put1(loop, TS_RING_SWITCH, 0, prev, next, AFTER_WAIT);
 }
 
 void ts__trace_wait(ts_loop *loop, ts_task *t, enum ts_wait reason, uint64_t obj)
 {
 	TASKSCOPE_TASK_WAIT(t->id, reason, obj);
 	if (TASKSCOPE_RINGS_ON())
-		loop->ring_wait_ts = put1(loop, TS_RING_WAIT, reason & 0xff, t->id, obj, 0);
+		ring_last(loop, put1(loop, TS_RING_WAIT, reason & 0xff, t->id, obj, NO_REUSE),
+			  AFTER_WAIT);
 }
 
 /* Rings only: no probe marks it, so the uprobe path has no scheduling latency. */
@@ -369,17 +414,15 @@ __attribute__((noinline, cold)) void ts__trace_ready(ts_loop *loop, ts_task *t)
 		return;
 	/* a task spawned on its own loop is queued right after its create record: the same
 	 * instant, to a few nanoseconds, without a second clock read */
-	struct ts_ring_hdr *h = ring_live[loop->ring_idx]; /* never a parent's */
-	uint64_t ts = h && loop->ring_create_end == h->head && loop->ring_create_id == t->id ?
-		      loop->ring_create_ts : 0;
-	put1(loop, TS_RING_READY, 0, t->id, 0, ts);
+	put1(loop, TS_RING_READY, 0, t->id, 0, t->id);
 }
 
 void ts__trace_finish(ts_loop *loop, ts_task *t, enum ts_state outcome)
 {
 	TASKSCOPE_TASK_FINISH(t->id, outcome);
 	if (TASKSCOPE_RINGS_ON())
-		loop->ring_wait_ts = put1(loop, TS_RING_FINISH, outcome & 0xff, t->id, 0, 0);
+		ring_last(loop, put1(loop, TS_RING_FINISH, outcome & 0xff, t->id, 0, NO_REUSE),
+			  AFTER_WAIT);
 }
 
 void ts__trace_thread(ts_loop *loop, bool stop)
@@ -390,7 +433,7 @@ void ts__trace_thread(ts_loop *loop, bool stop)
 		TASKSCOPE_THREAD_START(loop->id, loop->tid);
 	if (TASKSCOPE_RINGS_ON())
 		put1(loop, stop ? TS_RING_THREAD_STOP : TS_RING_THREAD_START, 0, loop->id,
-		     (uint64_t)(uint32_t)loop->tid, 0);
+		     (uint64_t)(uint32_t)loop->tid, NO_REUSE);
 }
 
 /* Into the ring of the calling thread's loop: false when it has none (a thread that runs no
@@ -398,24 +441,22 @@ void ts__trace_thread(ts_loop *loop, bool stop)
 bool ts__ring_create(ts_task *t)
 {
 	ts_loop *loop = ts__tls_loop;
-	struct ts_ring_hdr *h;
+	struct ts_ring_writer *w;
 	if (!TASKSCOPE_RINGS_ON())
 		return true;
-	if (!loop || !(h = ring_of(loop)))
+	if (!loop || !(w = writer_of(loop)))
 		return false;
 	const char *coro = t->coro ? t->coro : "";
 	uint64_t wn[9] = { 0 }, wc[9] = { 0 };
 	unsigned kn = str_slots(str_words(t->name, TS_NAME_MAX, wn));
 	unsigned kc = str_slots(str_words(coro, 64, wc));
-	uint64_t pos = h->head, ts = ring_now();
-	slot_put(h, pos, TS_RING_CREATE, kn | kc << 4, ts, t->id, t->parent);
-	slot_put(h, pos + 1, TS_RING_MORE, 0, (uint64_t)(uint32_t)t->tid, 0, 0);
-	put_str(h, pos + 2, wn, kn);
-	put_str(h, pos + 2 + kn, wc, kc);
-	publish(h, TS_RING_CREATE, pos + 2 + kn + kc);
-	loop->ring_create_ts = ts;
-	loop->ring_create_end = pos + 2 + kn + kc;
-	loop->ring_create_id = t->id;
+	uint64_t pos = w->head, ts = ring_now();
+	slot_put(w, pos, TS_RING_CREATE, kn | kc << 4, ts, t->id, t->parent);
+	slot_put(w, pos + 1, TS_RING_MORE, 0, (uint64_t)(uint32_t)t->tid, 0, 0);
+	put_str(w, pos + 2, wn, kn);
+	put_str(w, pos + 2 + kn, wc, kc);
+	publish(w, TS_RING_CREATE, pos + 2 + kn + kc);
+	ring_last(loop, ts, t->id);
 	return true;
 }
 
@@ -429,16 +470,16 @@ void ts__trace_rename(ts_task *t)
 {
 	TASKSCOPE_TASK_RENAME(t->id, t->name);
 	ts_loop *loop = ts__tls_loop;
-	struct ts_ring_hdr *h;
-	if (!TASKSCOPE_RINGS_ON() || !loop || !(h = ring_of(loop)))
+	struct ts_ring_writer *w;
+	if (!TASKSCOPE_RINGS_ON() || !loop || !(w = writer_of(loop)))
 		return; /* a rename from a thread without a loop has no ring to go to */
 	char name[TS_NAME_MAX];
 	memcpy(name, t->name, sizeof(name)); /* one copy: the name may change again meanwhile */
 	name[sizeof(name) - 1] = 0;
 	uint64_t wn[9] = { 0 };
 	unsigned kn = str_slots(str_words(name, sizeof(name), wn));
-	uint64_t pos = h->head;
-	slot_put(h, pos, TS_RING_RENAME, kn, ring_now(), t->id, 0);
-	put_str(h, pos + 1, wn, kn);
-	publish(h, TS_RING_RENAME, pos + 1 + kn);
+	uint64_t pos = w->head;
+	slot_put(w, pos, TS_RING_RENAME, kn, ring_now(), t->id, 0);
+	put_str(w, pos + 1, wn, kn);
+	publish(w, TS_RING_RENAME, pos + 1 + kn);
 }

@@ -151,8 +151,6 @@ static inline __attribute__((always_inline)) int suspend_(ts_loop *loop, ts_task
 		ts_store(&t->state, TS_WAITING);
 	}
 	schedule_away(loop, t, traced);
-	if (traced) /* a yield with nothing else ready switched nowhere: its time is stale */
-		loop->ring_wait_ts = 0;
 	__atomic_store_n(&t->wait, TS_WAIT_NONE, __ATOMIC_RELAXED);
 	__atomic_store_n(&t->wait_obj, 0, __ATOMIC_RELAXED);
 	err = t->wake_result;
