@@ -121,9 +121,13 @@ struct ts_ring_writer {
 	uint64_t last_ts;          /* the time of the record that ends at last_end: a wait or a */
 	uint64_t last_end;         /* finish (last_id 0), whose switch takes it, or the create */
 	uint64_t last_id;          /* of task last_id, whose ready takes it */
-	uint32_t idx;              /* its entry in ring.c's table of this process's rings, or 0 */
+	struct ts_ring_hdr *const *live; /* its entry in ring.c's table of this process's rings */
+	uint32_t idx;              /* that entry's index, or 0 */
+	bool tsc;                  /* its times are the TSC's */
 	bool failed;               /* the ring could not be made: no retry at each event */
 } __attribute__((aligned(64)));
+/* a record after a sleep finds it cold: one line, and the globals it needs copied into it */
+_Static_assert(sizeof(struct ts_ring_writer) == 64, "the ring writer is one cache line");
 
 struct ts_loop {
 	/* read from outside through the descriptor */

@@ -220,7 +220,8 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 		h->tsc0 = h->mono0;
 	ts_store(&h->magic, TS_RING_MAGIC);
 	loop->ringw = (struct ts_ring_writer){ .h = h, .mask = nslots - 1, .last_end = UINT64_MAX,
-					      .idx = (uint32_t)loop->slot + 1 };
+					      .live = &ring_live[loop->slot + 1],
+					      .idx = (uint32_t)loop->slot + 1, .tsc = use_tsc > 0 };
 	ring_live[loop->ringw.idx] = h;
 	ts_store(&loop->ring, h);
 	return h;
@@ -241,10 +242,11 @@ void ts__ring_free(ts_loop *loop)
 }
 
 /* The writer's ring is its own only while the table (wiped in a forked child) still has it:
- * that load does not hold up the record's stores, which go to an address known without it. */
+ * that load does not hold up the record's stores, which go to an address known without it.
+ * The entry's address is the writer's own: no load of ring_live, from another page, first. */
 static inline bool writer_live(const struct ts_ring_writer *w)
 {
-	return w->h && ring_live[w->idx] == w->h;
+	return w->h && *w->live == w->h;
 }
 
 /* The loop's writer, with its ring made if need be, or NULL. */
@@ -316,7 +318,7 @@ static inline __attribute__((always_inline)) uint64_t put1(ts_loop *loop, unsign
 							     uint64_t reuse_id)
 {
 	struct ts_ring_writer *w = &loop->ringw;
-	if (__builtin_expect(!writer_live(w) || use_tsc <= 0, 0))
+	if (__builtin_expect(!writer_live(w) || !w->tsc, 0))
 		return put1_slow(loop, type, aux, a, b, reuse_id);
 	return put1_to(w, type, aux, a, b, reuse_id, true);
 }

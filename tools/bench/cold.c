@@ -6,18 +6,38 @@
  * in memory, and their pages out of the TLB. The recorder is on and off by turns in quads (off
  * on on off), one timed yield each, so that a drift in the machine's load falls on both sides;
  * prints the median over quads of (on - off), its 95% interval (order statistics), and the
- * median yield with the recorder off. tools/bench/flight runs it. */
+ * median yield with the recorder off. With --wake 1, a loop's way out of a sleep instead: the
+ * task waits on a pipe, and another thread on the same CPU (the bench runs pinned) writes
+ * through the buffer, as another process would while the loop sleeps, then wakes it; timed
+ * from epoll_wait's return (the kernel's wake-up left out: its noise is larger than the
+ * recorder's cost) to the task running again, the ready and the switch records between.
+ * tools/bench/flight runs both. */
 #include <taskscope/taskscope.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "bench.h"
 
-static long quads = 1500, sweep_mib = 64, ring_mib = 16;
+static long quads = 1500, sweep_mib = 64, ring_mib = 16, wake;
 static volatile char *sweep;
+static int to_helper[2], to_loop[2];   /* --wake: the pipes between the loop and its helper */
+static uint64_t woken_at;              /* --wake: when the loop's epoll_wait came back */
+
+/* The runtime's epoll_wait (this program's own is the one its loop calls): the time it came
+ * back, so that a wake-up is timed from there, without the kernel's way to it (its noise). */
+int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+	long n = syscall(SYS_epoll_wait, epfd, evs, max, timeout);
+	__atomic_store_n(&woken_at, bench_now(), __ATOMIC_RELAXED);
+	return (int)n;
+}
 
 static void sweep_caches(void)
 {
@@ -26,11 +46,35 @@ static void sweep_caches(void)
 		sweep[i]++;
 }
 
-/* One yield, timed after the sweep, with the recorder on or off. */
+/* --wake: the other thread on the loop's CPU (the bench runs pinned), as another process
+ * would be while the loop sleeps: it writes through the caches, then wakes the loop. */
+static void *helper(void *arg)
+{
+	char c;
+	(void)arg;
+	while (read(to_helper[0], &c, 1) == 1) {
+		sweep_caches();
+		if (write(to_loop[1], &c, 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
+/* One yield, timed after the sweep, with the recorder on or off; with --wake, one sleep in
+ * epoll_wait, timed from its return to the task running again. */
 static double cold_yield(bool on)
 {
 	ts_flight_recorder(on ? (size_t)ring_mib << 20 : 0);
 	ts_yield(); /* with the recorder as it now is, the loop's way warm once */
+	if (wake) {
+		char c = 0;
+		if (write(to_helper[1], &c, 1) != 1 || ts_wait_fd(to_loop[0], TS_READ, -1) < 0)
+			abort();
+		uint64_t t1 = bench_now();
+		if (read(to_loop[0], &c, 1) != 1)
+			abort();
+		return (double)(t1 - __atomic_load_n(&woken_at, __ATOMIC_RELAXED));
+	}
 	sweep_caches();
 	uint64_t t0 = bench_now();
 	ts_yield();
@@ -62,9 +106,9 @@ static void *bench_main(void *arg)
 	long lo = (long)((double)quads / 2 - z), hi = (long)((double)quads / 2 + z + 1);
 	lo = lo < 1 ? 1 : lo;
 	hi = hi > quads ? quads : hi;
-	printf("BENCH flight_cold quads=%ld sweep_mib=%ld ns_added=%.0f ci_lo=%.0f ci_hi=%.0f "
+	printf("BENCH flight_%s quads=%ld sweep_mib=%ld ns_added=%.0f ci_lo=%.0f ci_hi=%.0f "
 	       "ns_yield_off=%.0f\n",
-	       quads, sweep_mib, bench_median(d, (int)quads), d[lo - 1], d[hi - 1],
+	       wake ? "wake" : "cold", quads, sweep_mib, bench_median(d, (int)quads), d[lo - 1], d[hi - 1],
 	       bench_median(off, (int)quads));
 	free(d);
 	free(off);
@@ -77,6 +121,7 @@ int main(int argc, char **argv)
 		{ "quads", &quads, "quads (off on on off) of timed yields" },
 		{ "sweep", &sweep_mib, "MiB written through before each timed yield" },
 		{ "ring", &ring_mib, "the flight recorder's ring size, MiB" },
+		{ "wake", &wake, "1: time a wake-up from epoll_wait, the sweep made by another thread" },
 		{ 0 },
 	};
 	bench_parse(argc, argv,
@@ -96,5 +141,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	memset((void *)sweep, 1, (size_t)sweep_mib << 20);
+	pthread_t th;
+	if (wake && (pipe(to_helper) || pipe(to_loop) || pthread_create(&th, NULL, helper, NULL))) {
+		fprintf(stderr, "cold: --wake: cannot start the helper: %s\n", strerror(errno));
+		return 1;
+	}
 	return ts_run(bench_main, NULL) ? 1 : 0;
 }
