@@ -46,6 +46,9 @@ static void *worker(void *arg)
 	/* the others park first, Task-1 too (on the other thread) */
 	while (parked < 3 || ts_task_state(main_t) != TS_WAITING)
 		ts_yield();
+	/* A yield with nothing else ready switches nowhere: had the last one been such, the
+	 * thread's last event would be its wait. One real wait makes it the switch back here. */
+	ts_sleep_ms(1);
 	printf("tid %ld\n", (long)syscall(SYS_gettid));
 	fflush(stdout);
 	int r = crash_here(3); /* @call:crash */
