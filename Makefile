@@ -42,7 +42,6 @@ all: runtime examples unit progs $(BUILD)/taskscope-demo cli man bench-bins
 RT_SRC := $(wildcard src/runtime/*.c) src/runtime/switch_x86_64.S
 RT_OBJ := $(patsubst src/%,$(BUILD)/obj/%.o,$(RT_SRC))
 RT_NOPROBE_OBJ := $(patsubst src/%,$(BUILD)/obj-noprobes/%.o,$(RT_SRC))
-RT_V1_OBJ := $(patsubst src/%,$(BUILD)/obj-v1/%.o,$(RT_SRC))
 
 runtime: $(BUILD)/libtaskscope.a $(BUILD)/libtaskscope.so $(BUILD)/taskscope.pc
 
@@ -66,20 +65,31 @@ $(BUILD)/obj-noprobes/%.S.o: src/%.S
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
 
-# The same runtime publishing the first form of its debug descriptor (no wait ages): the tests'
-# target of an older ABI, which readers must still read.
-$(BUILD)/obj-v1/%.c.o: src/%.c
-	$(call msg,CC,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -DTS_DEBUG_FORM_V1 $(CFLAGS) -fPIC -c $< -o $@
+# The same runtime in an older ABI's form, the tests' targets that readers must still read:
+# v1 publishes the first form of its debug descriptor (no wait ages, no rings), v2 the rings
+# with ABI version 2's header (include/taskscope/debug.h). libtaskscope-vN.a.
+FORMS := v1 v2
+define form_rules
+$(BUILD)/obj-$(1)/%.c.o: src/%.c
+	$$(call msg,CC,$$@)
+	@mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CPPFLAGS) -DTS_DEBUG_FORM_$(call uc,$(1)) $$(CFLAGS) -fPIC -c $$< -o $$@
 
-$(BUILD)/obj-v1/%.S.o: src/%.S
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -fPIC -c $< -o $@
+$(BUILD)/obj-$(1)/%.S.o: src/%.S
+	@mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CPPFLAGS) -fPIC -c $$< -o $$@
 
-$(BUILD)/libtaskscope-v1.a: $(RT_V1_OBJ)
-	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/libtaskscope-$(1).a: $(patsubst src/%,$(BUILD)/obj-$(1)/%.o,$(RT_SRC))
+	$$(call msg,AR,$$@)
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+$(BUILD)/progs/%-$(1): tests/progs/%.c $(BUILD)/libtaskscope-$(1).a
+	$$(call msg,CC,$$@)
+	@mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CPPFLAGS) $$(CFLAGS) -pie -fPIE $$(LDFLAGS) -o $$@ $$< $(BUILD)/libtaskscope-$(1).a $$(LDLIBS)
+endef
+uc = $(subst v,V,$(1))
+$(foreach f,$(FORMS),$(eval $(call form_rules,$(f))))
 
 $(BUILD)/libtaskscope.a: $(RT_OBJ)
 	$(call msg,AR,$@)
@@ -119,9 +129,10 @@ BENCH := $(patsubst tools/bench/%.c,$(BUILD)/bench/%,$(BENCH_C)) \
 # the shared libtaskscope.so, and stripped.
 PROGS_C := $(wildcard tests/progs/*.c)
 PROGS := $(foreach p,$(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROGS_C)),$(p) $(p)-shared $(p)-stripped)
-# Victims also linked against the first-form runtime (libtaskscope-v1.a): NAME-v1.
+# Victims also linked against an older form's runtime (libtaskscope-vN.a): NAME-vN.
 PROGS += $(BUILD)/progs/waits-v1
 PROGS += $(BUILD)/progs/cpu_hogs-v1
+PROGS += $(BUILD)/progs/rec_victim-v2
 # Libraries victims load with dlopen: tests/progs/lib/NAME.c -> $(BUILD)/progs/libNAME.so
 PROG_LIBS := $(patsubst tests/progs/lib/%.c,$(BUILD)/progs/lib%.so,$(wildcard tests/progs/lib/*.c))
 
@@ -206,11 +217,6 @@ $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie -fPIE $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope.a $(LDLIBS)
-
-$(BUILD)/progs/%-v1: tests/progs/%.c $(BUILD)/libtaskscope-v1.a
-	$(call msg,CC,$@)
-	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -pie -fPIE $(LDFLAGS) -o $@ $< $(BUILD)/libtaskscope-v1.a $(LDLIBS)
 
 $(BUILD)/progs/%-shared: tests/progs/%.c $(BUILD)/libtaskscope.so
 	$(call msg,CC,$@)

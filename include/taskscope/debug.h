@@ -22,7 +22,8 @@
 #include <stdint.h>
 
 #define TS_DEBUG_MAGIC "TSCOPE\x01"  /* 8 bytes with the NUL */
-#define TS_DEBUG_ABI_VERSION 2  /* 2: the event rings, appended (a v1 reader refuses it) */
+#define TS_DEBUG_ABI_VERSION 3  /* 2: the event rings, appended (a v1 reader refuses it);
+				 * 3: the ring header's head and counts in one cache line */
 #define TS_DEBUG_SECTION ".taskscope_debug"
 #define TS_TASK_MAGIC 0x4b5341544f435354ull  /* "TSCOTASK" */
 #define TS_TASK_FREED 0x4445455246435354ull  /* "TSCFREED" */
@@ -105,7 +106,7 @@ struct ts_debug_desc {
 	uint16_t ring_reserved[3];
 };
 
-/* ---- the event rings (ABI version 2; docs/rings.md) ----
+/* ---- the event rings (ABI version 3; version 2's layout below; docs/rings.md) ----
  *
  * Each loop thread writes its own ring, the only writer of it, while the rings probe's
  * semaphore is non-zero or the runtime keeps them on (probes.h). A ring is one mapping: this
@@ -116,7 +117,8 @@ struct ts_debug_desc {
  * p + nslots >= head_after + TS_RING_MAX_SLOTS (the writer may be filling up to that many
  * slots past head). Every slot starts with a word that holds its type and the low 48 bits of
  * its own position, so a slot left from an older lap never passes for a newer one. */
-#define TS_RING_MAGIC 0x31474e4952435354ull /* "TSCRING1" */
+#define TS_RING_MAGIC 0x33474e4952435354ull /* "TSCRING3": this layout (ABI version 3) */
+#define TS_RING_MAGIC_V2 0x31474e4952435354ull /* "TSCRING1": ABI version 2's (below) */
 #define TS_RING_SLOT 32                     /* bytes: four uint64_t */
 #define TS_RING_MAX_SLOTS 8                 /* the longest record */
 #define TS_RING_NAME_BYTES 24               /* of a string, per TS_RING_NAME slot */
@@ -147,17 +149,31 @@ enum ts_ring_type {
  * and NAME slots), w2, w3 as the type says. */
 
 struct ts_ring_hdr {
-	uint64_t magic;             /* TS_RING_MAGIC */
+	/* line 0: set when the ring is made */
+	uint64_t magic;             /* TS_RING_MAGIC, stored last */
 	uint32_t hdr_size;          /* bytes from the start of this header to the first slot */
 	uint32_t slot_size;         /* TS_RING_SLOT */
 	uint64_t nslots;            /* a power of two */
-	uint64_t head;              /* slots ever written: positions below it are published */
+	uint64_t head_v2;           /* ABI version 2's head; 0 */
 	int32_t tid;                /* the thread that writes it */
 	uint32_t flags;             /* TS_RING_F_* */
 	uint64_t loop_id;
 	uint64_t tsc0, mono0;       /* the TSC and CLOCK_MONOTONIC read together at creation */
-	uint64_t fired[TS_RING_TYPES]; /* records written, by type, since creation: a reader's
-				     * losses are what fired and it never got */
+	/* line 1 (offset 64): all a record stores in the header, so that a record after a sleep
+	 * waits for one line of it, not one for head and one for each count */
+	uint64_t head;              /* slots ever written: positions below it are published */
+	uint64_t fired[TS_RING_TYPES]; /* records written, by type, since creation, at
+				     * TS_RING_FIRED(type): a reader's losses are what fired
+				     * and it never got */
 };
+/* Where a type's count is: READY's (10) in fired[0], which no type uses, so that every event
+ * a loop writes often counts in head's line. */
+#define TS_RING_FIRED(type) ((type) == TS_RING_READY ? 0 : (type))
+
+/* ABI version 2's header (magic TS_RING_MAGIC_V2): line 0 the same but head at byte 24
+ * (head_v2), and fired[type] (16 of them, indexed by type) from byte 64; 192 bytes. */
+#define TS_RING_V2_HEAD 24
+#define TS_RING_V2_FIRED 64
+#define TS_RING_V2_HDR_BYTES 192
 
 #endif

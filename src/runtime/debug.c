@@ -24,6 +24,12 @@ extern uint64_t ts__next_task_id;
 #define DESC_ABI 1
 #define DESC_SIZE offsetof(struct ts_debug_desc, task_wait_since)
 #define DESC_FEATURES TS_DEBUG_F_PENDING
+#elif defined(TS_DEBUG_FORM_V2)
+/* ABI version 2: as now, but its rings' header has version 2's layout (ring.c): the tests'
+ * target that readers must still read */
+#define DESC_ABI 2
+#define DESC_SIZE sizeof(struct ts_debug_desc)
+#define DESC_FEATURES (TS_DEBUG_F_PENDING | TS_DEBUG_F_WAIT_AGES)
 #else
 #define DESC_ABI TS_DEBUG_ABI_VERSION
 #define DESC_SIZE sizeof(struct ts_debug_desc)

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,6 +42,22 @@ TASKSCOPE_RINGS_SITE()
 #define RING_MAX_BYTES (1ull << 32)
 #define HDR_SIZE 256                     /* the header, rounded up: room to grow */
 _Static_assert(sizeof(struct ts_ring_hdr) <= HDR_SIZE, "ring header fits");
+_Static_assert(offsetof(struct ts_ring_hdr, head) == 64 &&
+	       offsetof(struct ts_ring_hdr, fired[TS_RING_FIRED(TS_RING_WAIT)]) < 128 &&
+	       offsetof(struct ts_ring_hdr, fired[TS_RING_FIRED(TS_RING_READY)]) < 128,
+	       "a record's stores to the header are in one line");
+
+/* TS_DEBUG_FORM_V2 (debug.c): the tests' target of ABI version 2, whose rings have that
+ * version's header (debug.h): head at byte 24, each type's count at 64 + 8 * type. */
+#ifdef TS_DEBUG_FORM_V2
+#define RING_MAGIC TS_RING_MAGIC_V2
+#define HEAD(h) (&(h)->head_v2)
+#define FIRED(h, type) (&((uint64_t *)((char *)(h) + TS_RING_V2_FIRED))[type])
+#else
+#define RING_MAGIC TS_RING_MAGIC
+#define HEAD(h) (&(h)->head)
+#define FIRED(h, type) (&(h)->fired[TS_RING_FIRED(type)])
+#endif
 
 static size_t ring_bytes = RING_DEFAULT_BYTES;
 static int use_tsc = -1;                 /* -1 until decided */
@@ -218,7 +235,7 @@ static __attribute__((noinline, cold)) struct ts_ring_hdr *ring_new(ts_loop *loo
 	h->mono0 = m0 + (ts_now_ns() - m0) / 2;
 	if (!h->flags)
 		h->tsc0 = h->mono0;
-	ts_store(&h->magic, TS_RING_MAGIC);
+	ts_store(&h->magic, RING_MAGIC);
 	loop->ringw = (struct ts_ring_writer){ .h = h, .mask = nslots - 1, .last_end = UINT64_MAX,
 					      .live = &ring_live[loop->slot + 1],
 					      .idx = (uint32_t)loop->slot + 1, .tsc = use_tsc > 0 };
@@ -278,9 +295,9 @@ static inline void slot_put(struct ts_ring_writer *w, uint64_t pos, unsigned typ
 /* The record is whole: readers may take it. */
 static inline void publish(struct ts_ring_writer *w, unsigned type, uint64_t head)
 {
-	w->h->fired[type]++;
+	(*FIRED(w->h, type))++;
 	w->head = head;
-	__atomic_store_n(&w->h->head, head, __ATOMIC_RELEASE);
+	__atomic_store_n(HEAD(w->h), head, __ATOMIC_RELEASE);
 }
 
 /* reuse_id, whose record's time a record takes (ring_last): a wait's or a finish's, a task's

@@ -32,9 +32,10 @@ rings_sem() {
 # Record the victim's workload from its go file on, one loop thread, and print the events
 # from its first task creation on, without their times, one JSON object per line.
 record_workload() {
-	local mode=$1 args=()
+	local mode=$1 args=() victim=$VICTIM
 	[ "$mode" = uprobes ] && args=(--uprobes)
-	spawn v "$VICTIM" --threads 0 --tasks 60 --batch 7 --yields 4 --park 2 "$T/go.$mode"
+	[ "$mode" = rings-v2 ] && victim=$VICTIM-v2
+	spawn v "$victim" --threads 0 --tasks 60 --batch 7 --yields 4 --park 2 "$T/go.$mode"
 	local v=$PID
 	wait_line "$T/v.out" '^ready'
 	start_record "$T/$mode.tsc" "$v" "${args[@]}"
@@ -60,6 +61,19 @@ record_workload() {
 	[ "$(grep -c '"type":"finish"' "$T/rings.events")" = 60 ]
 	[ "$(grep -c '"type":"rename"' "$T/rings.events")" = 2 ]
 	diff "$T/uprobes.events" "$T/rings.events"
+}
+
+@test "record: the rings of an ABI version 2 runtime (head and counts where they were) read the same, every event counted" {
+	require_root_bpf
+	record_workload rings
+	record_workload rings-v2
+	grep -q 'from its event rings' "$T/rec.err"
+	diff "$T/rings.events" "$T/rings-v2.events"
+	# what the ring fired, by type, is read from version 2's counts: all of it recorded
+	# (a count read from the wrong place would not match what was recorded)
+	grep -E '^taskscope: (create|switch|finish|wait|ready) ' "$T/rec.err" > "$T/counts"
+	[ "$(wc -l < "$T/counts")" = 5 ]
+	awk '{ if ($3 != $4 || $5 != 0 || $3 == 0) exit 1 }' "$T/counts"
 }
 
 @test "record: a recorder killed with SIGKILL leaves the rings semaphore at 0 and the rings unwritten" {
@@ -221,10 +235,10 @@ victim_abi() {
 }
 
 @test "a descriptor of a later ABI version is refused with exit 10, as version 1 readers refuse version 2" {
-	victim_abi 3
-	spawn v "$T/victim-abi3" --threads 1 --tasks 5 "$T/go"
+	victim_abi 4
+	spawn v "$T/victim-abi4" --threads 1 --tasks 5 "$T/go"
 	wait_line "$T/v.out" '^ready'
 	run "$TASKSCOPE" ps "$PID"
 	[ "$status" = 10 ]
-	[[ $output == *"ABI version 3; this taskscope reads versions 1 to 2"* ]]
+	[[ $output == *"ABI version 4; this taskscope reads versions 1 to 3"* ]]
 }

@@ -5,7 +5,8 @@
  * count, head and flags from the input), or, with bit 0 of the first byte, the input's own
  * bytes; the rest are the slots. The ring is drained twice (the second time after the head
  * moved), and the slots are also decoded alone at an input-chosen position. With the top bit
- * of the second byte the ring is read as the recorder reads a mapped one: a backlog. Every event must
+ * of the second byte the ring is read as the recorder reads a mapped one: a backlog; with the
+ * bit below it, a valid header has ABI version 2's layout (include/taskscope/debug.h). Every event must
  * be one the decoder may hand on: a known type (READY included), strings NUL-terminated within bounds. Built
  * by `make fuzz` with ASan and UBSan; run by tests/fuzz/run. */
 #include <stdint.h>
@@ -76,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 16)
 		return 0;
-	uint8_t ctl = data[0], shift = data[1] % 6, as_map = data[1] & 0x80;
+	uint8_t ctl = data[0], shift = data[1] % 6, as_map = data[1] & 0x80, v2 = data[1] & 0x40;
 	uint64_t head;
 	memcpy(&head, data + 2, 8);
 	data += 10, size -= 10;
@@ -84,6 +85,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 .nslots = 16ull << shift, .flags = ctl & 2 ? TS_RING_F_TSC : 0,
 				 .tsc0 = 1000, .mono0 = 5000 };
 	h.head = ctl & 4 ? head : head % (4 * h.nslots);
+	size_t head_at = offsetof(struct ts_ring_hdr, head);
+	if (v2) { /* head at its old place, the counts (none yet) from byte 64 */
+		h.magic = TS_RING_MAGIC_V2;
+		h.head_v2 = h.head;
+		h.head = 0;
+		head_at = TS_RING_V2_HEAD;
+	}
 	ring_len = 256 + h.nslots * TS_RING_SLOT;
 	ring = calloc(1, ring_len);
 	if (ctl & 1) /* the header too from the input */
@@ -92,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(ring, &h, sizeof(h));
 		memcpy(ring + 256, data, size < ring_len - 256 ? size : ring_len - 256);
 	}
-	struct ts_debug_desc d = { .abi_version = 2, .loops_addr = A_LOOPS, .nloops_addr = A_NLOOPS,
+	struct ts_debug_desc d = { .abi_version = v2 ? 2 : 3, .loops_addr = A_LOOPS, .nloops_addr = A_NLOOPS,
 				   .max_loops = 4, .loop_size = LOOP_SIZE, .loop_ring = LOOP_RING };
 	struct tsc_rings *R = NULL;
 	if (!tsc_rings_new(&fake, &d, ctl & 8 ? TSC_RINGS_FROM_NOW : TSC_RINGS_FROM_OLDEST, &R)) {
@@ -113,8 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			tsc_rings_budget(R, 5);
 		tsc_rings_drain(R, ctl & 16 ? 7 : 0, check_event, NULL);
 		if (!(ctl & 1)) { /* the writer moved on */
-			uint64_t h2 = h.head + (uint64_t)(ctl >> 5) * 5;
-			memcpy(ring + offsetof(struct ts_ring_hdr, head), &h2, 8);
+			uint64_t h2 = (v2 ? h.head_v2 : h.head) + (uint64_t)(ctl >> 5) * 5;
+			memcpy(ring + head_at, &h2, 8);
 		}
 		tsc_rings_drain(R, 0, check_event, NULL);
 		tsc_rings_budget(R, 0);

@@ -4,6 +4,7 @@
 #include "target/memsrc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +38,38 @@ static void set_err(struct tsc_rings *R, struct ring *g, const char *what)
 			 (int)g->tid, (unsigned long long)g->addr, what);
 }
 
-/* A header as read, checked: what makes it a ring we can read without trusting it. */
+/* Where a ring's head is in its header, by the ABI version its magic number says. */
+static uint32_t hdr_head_off(const struct ts_ring_hdr *h)
+{
+	return h->magic == TS_RING_MAGIC_V2 ? TS_RING_V2_HEAD : offsetof(struct ts_ring_hdr, head);
+}
+
+/* A header as read, in this ABI version's layout: one of version 2 (debug.h) moved into it.
+ * Returns where the ring's head is in its header. */
+static uint32_t hdr_norm(struct ts_ring_hdr *h)
+{
+	if (h->magic != TS_RING_MAGIC_V2)
+		return hdr_head_off(h);
+	uint64_t v2[TS_RING_TYPES];
+	_Static_assert(TS_RING_V2_FIRED + sizeof(v2) <= sizeof(*h), "version 2's counts are read");
+	memcpy(v2, (const char *)h + TS_RING_V2_FIRED, sizeof(v2));
+	h->head = h->head_v2;
+	memset(h->fired, 0, sizeof(h->fired));
+	for (unsigned t = 1; t < TS_RING_TYPES; t++)
+		h->fired[TS_RING_FIRED(t)] = v2[t];
+	return TS_RING_V2_HEAD;
+}
+
+/* A header as read (hdr_norm'd), checked: what makes it a ring we can read without trusting
+ * it. */
 static const char *hdr_check(const struct ts_ring_hdr *h)
 {
-	if (h->magic != TS_RING_MAGIC)
+	if (h->magic != TS_RING_MAGIC && h->magic != TS_RING_MAGIC_V2)
 		return "has lost its magic number";
 	if (h->slot_size != TS_RING_SLOT)
 		return "has a slot size we do not read";
-	if (h->hdr_size < sizeof(*h) || h->hdr_size > HDR_MAX || h->hdr_size % 8)
+	if (h->hdr_size < (h->magic == TS_RING_MAGIC ? sizeof(*h) : TS_RING_V2_HDR_BYTES) ||
+	    h->hdr_size > HDR_MAX || h->hdr_size % 8)
 		return "has a header size out of bounds";
 	if (h->nslots < 2 * TS_RING_MAX_SLOTS || h->nslots > TSC_RING_MAX_NSLOTS ||
 	    (h->nslots & (h->nslots - 1)))
@@ -68,6 +93,7 @@ static int add_ring(struct tsc_rings *R, uint64_t addr)
 		return -ENOMEM;
 	g->addr = addr;
 	g->tid = h.tid;
+	g->head_off = hdr_norm(&h);
 	R->r[R->n++] = g;
 	if ((bad = hdr_check(&h))) {
 		set_err(R, g, bad);
@@ -88,7 +114,7 @@ static int add_ring(struct tsc_rings *R, uint64_t addr)
 	if (!whole)
 		for (int t = 1; t < TSC_EV_NR; t++)
 			if (tsc_ring_is_event(t))
-				g->fired0[t] = g->fired[t] = h.fired[t];
+				g->fired0[t] = g->fired[t] = h.fired[TS_RING_FIRED(t)];
 	return 0;
 }
 
@@ -214,10 +240,9 @@ static int read_heads(struct tsc_rings *R, int first)
 		idx[nq++] = i;
 		if (g->map) {
 			/* head first: the rest of the header is what was true at least then */
-			R->hdrs[i].head = __atomic_load_n(&((const struct ts_ring_hdr *)g->map)->head,
-							  __ATOMIC_ACQUIRE);
-			uint64_t head = R->hdrs[i].head;
+			uint64_t head = ring_map_head(g);
 			memcpy(&R->hdrs[i], g->map, sizeof(R->hdrs[i]));
+			hdr_norm(&R->hdrs[i]);
 			R->hdrs[i].head = head;
 		}
 	}
@@ -235,8 +260,10 @@ static int read_heads(struct tsc_rings *R, int first)
 			q[j].ok = R->dead ? 0 : rq[k++].ok;
 	for (size_t j = 0; j < nq; j++) {
 		struct ring *g = R->r[idx[j]];
-		const struct ts_ring_hdr *h = &R->hdrs[idx[j]];
+		struct ts_ring_hdr *h = &R->hdrs[idx[j]];
 		const char *bad = NULL;
+		if (q[j].ok && !g->map)
+			hdr_norm(h);
 		if (!q[j].ok && R->dead) {
 			g->bad = g->gone = 1; /* its memory went with the process */
 			continue;
@@ -252,6 +279,8 @@ static int read_heads(struct tsc_rings *R, int first)
 			g->bad = g->gone = 1;
 			continue;
 		}
+		else if (hdr_head_off(h) != g->head_off)
+			bad = "has changed its ABI version";
 		else if (h->head < g->head)
 			bad = "went backwards";
 		if (bad && g->map) {
@@ -270,7 +299,7 @@ static int read_heads(struct tsc_rings *R, int first)
 		g->head = h->head;
 		for (int t = 1; t < TSC_EV_NR; t++)
 			if (tsc_ring_is_event(t))
-				g->fired[t] = h->fired[t];
+				g->fired[t] = h->fired[TS_RING_FIRED(t)];
 	}
 	return 0;
 }

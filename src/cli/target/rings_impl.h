@@ -23,6 +23,7 @@
 struct ring {
 	uint64_t addr;           /* the header's address in the target */
 	uint64_t nslots, hdr_size;
+	uint32_t head_off;       /* where its head is in the header: by its ABI version */
 	int32_t tid;
 	uint64_t loop_id;
 	struct tsc_ring_clock clock;
@@ -97,6 +98,13 @@ static inline void rings_unlock(struct tsc_rings *R)
 {
 	if (R->copying)
 		pthread_mutex_unlock(&R->lock);
+}
+
+/* A mapped ring's head, as its writer last published it. */
+static inline uint64_t ring_map_head(const struct ring *g)
+{
+	return __atomic_load_n((const uint64_t *)(const void *)(g->map + g->head_off),
+			       __ATOMIC_ACQUIRE);
 }
 
 /* tsc_rings_scan, the lock held. */

@@ -127,7 +127,6 @@ void tsc_rings_map(struct tsc_rings *R, int procfd, uint64_t ahead)
  * starts again a little ahead of the oldest slot rather than race the writer for it. */
 int tsc_rings_fill(struct tsc_rings *R, struct ring *g, uint64_t head)
 {
-	const struct ts_ring_hdr *mh = (const void *)g->map;
 	const uint8_t *slots = g->map + g->hdr_size;
 	uint64_t mask = g->nslots - 1, lead = g->nslots / 8;
 	uint64_t oldest = head > g->nslots ? head - g->nslots + TS_RING_MAX_SLOTS : 0;
@@ -159,7 +158,7 @@ int tsc_rings_fill(struct tsc_rings *R, struct ring *g, uint64_t head)
 		memcpy(dst, slots + i * TS_RING_SLOT, first * TS_RING_SLOT);
 		if (first < n)
 			memcpy(dst + first * 4, slots, (n - first) * TS_RING_SLOT);
-		uint64_t h = __atomic_load_n(&mh->head, __ATOMIC_ACQUIRE);
+		uint64_t h = ring_map_head(g);
 		uint64_t safe = h > g->nslots ? h - g->nslots + TS_RING_MAX_SLOTS : 0;
 		if (safe <= at) {
 			at += n;
@@ -268,8 +267,7 @@ static void *copier(void *arg)
 			struct ring *g = R->r[i];
 			if (!g->map || g->bad)
 				continue;
-			uint64_t head = __atomic_load_n(&((const struct ts_ring_hdr *)g->map)->head,
-							__ATOMIC_ACQUIRE);
+			uint64_t head = ring_map_head(g);
 			if (head < g->head)
 				continue;
 			/* an eighth of the ring since the copy before: come back sooner */
