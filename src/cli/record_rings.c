@@ -2,7 +2,7 @@
 /*
  * taskscope record from the target's event rings (docs/rings.md), and --flight.
  *
- * The rings are located through the descriptor (ABI version 2), a backlog made ahead and a
+ * The rings are located through the descriptor (ABI version 2 on), a backlog made ahead and a
  * copier thread started (target/rings_map.c: each mapped ring copied every millisecond);
  * then the rings probe is held (the kernel raises its semaphore: the loops make their rings
  * and start writing), the snapshot read and written, and the copies decoded by this thread
