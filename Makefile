@@ -213,6 +213,21 @@ $(BUILD)/tests/test_top_replay: tests/unit/test_top_replay.c $(REPLAY_OBJ)
 	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
 		$(REPLAY_OBJ) $(LDLIBS)
 
+# profile's owner of a sample (pure) with the map it keeps the stacks in.
+OWNER_SRC := src/cli/profile/owner.c src/cli/idmap.c
+OWNER_OBJ := $(patsubst src/cli/%.c,$(BUILD)/obj-owner/%.o,$(OWNER_SRC))
+
+$(OWNER_OBJ): $(BUILD)/obj-owner/%.o: src/cli/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/test_prof_owner: tests/unit/test_prof_owner.c $(OWNER_OBJ)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Isrc/cli -Ibpf -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(OWNER_OBJ) $(LDLIBS)
+
 $(BUILD)/progs/%: tests/progs/%.c $(BUILD)/libtaskscope.a
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)

@@ -63,6 +63,13 @@ int tsp_sample(struct bpf_perf_event_data *ctx)
 	}
 	s->tid = tid;
 	s->task = id;
+	/* the walk's first frame pointer: mid-switch, user space tells by it whose frames these
+	 * are (a user address: the lower half of the address space) */
+	s->fp = s->sp = 0;
+	if (ctx->regs.ip < (1ull << 47)) {
+		s->fp = ctx->regs.bp;
+		s->sp = ctx->regs.sp;
+	}
 	long n = bpf_get_stack(ctx, s->pc, sizeof(s->pc), BPF_F_USER_STACK);
 	if (n < 0) {
 		count(TSP_C_NO_STACK);

@@ -18,6 +18,8 @@ struct tsp_sample {
 	__u32 tid;           /* the thread, in the root pid namespace */
 	__u32 nframes;       /* user stack frames in pc, innermost first; 0: none could be read */
 	__u64 task;          /* its loop's current-task slot at the sample: 0 = the loop itself */
+	__u64 fp, sp;        /* the thread's frame and stack pointers, where the stack's walk
+			      * began; 0 when the sample found it in the kernel */
 	__u64 pc[TSP_MAX_FRAMES];
 };
 

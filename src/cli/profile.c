@@ -230,7 +230,7 @@ static void refresh(struct profile *p)
 	if (p->cpu) {
 		if (!prof_loops_read(p->r, &p->loops))
 			prof_cpu_slots(p->cpu, &p->loops);
-		prof_names_read(p->r, &p->store);
+		prof_names_read(p->r, &p->store, &p->loops);
 	}
 	resolve_new(p);
 }
@@ -390,7 +390,7 @@ static int run_profile(const struct profile_opts *o)
 			rc = TSC_EXIT_ERROR;
 			goto cleanup;
 		}
-		prof_names_read(p.r, &p.store);
+		prof_names_read(p.r, &p.store, &p.loops);
 	}
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
@@ -448,7 +448,7 @@ cleanup:
 	prof_wait_close(p.wait);
 	tsc_symbolizer_free(p.sym);
 	prof_store_fini(&p.store);
-	free(p.loops.l);
+	prof_loops_fini(&p.loops);
 	tsc_remote_close(p.r);
 	if (f && f != stdout)
 		fclose(f);

@@ -23,6 +23,10 @@ ts__ctx_switch:
 	stmxcsr TS_FRAME_MXCSR(%rsp)
 	fnstcw TS_FRAME_FPUCW(%rsp)
 	movq %rsp, (%rdi)
+	/* the new frame pointer before the new stack: a sampler that reads the current task
+	 * (stored before this call) and walks the frame pointers never sees the old frames
+	 * with the new stack, only, for one instruction, the new frames with the old stack */
+	movq TS_FRAME_RBP(%rsi), %rbp
 	movq %rsi, %rsp
 	ldmxcsr TS_FRAME_MXCSR(%rsp)
 	fldcw TS_FRAME_FPUCW(%rsp)

@@ -193,6 +193,24 @@ check_split() {
 	seen
 }
 
+@test "profile: a sample taken mid-switch goes to the task whose frames it holds" {
+	local ping pong cross
+	require_root_bpf
+	start_victim "$PROG" --pingpong
+	# two tasks that do nearly nothing but switch to each other: without the frame pointer's
+	# check, a sample between the loop's current-task store and the new frames (about one in
+	# ten here) lands under the other task, or the loop's stack under a task
+	"$TASKSCOPE" profile --hz 999 -d 3 -o "$T/pp.folded" "$VICTIM_PID"
+	ping=$(total "$T/pp.folded" '^ping #')
+	pong=$(total "$T/pp.folded" '^pong #')
+	cross=$(($(total "$T/pp.folded" '^ping #' pong_task) + $(total "$T/pp.folded" '^pong #' ping_task) +
+		$(total "$T/pp.folded" '^p[io]ng #' main) + $(total "$T/pp.folded" '^\[loop ' 'p[io]ng_task')))
+	echo "ping $ping, pong $pong, $cross crossed"
+	[ $((ping + pong)) -ge 500 ]
+	[ $((ping * 4)) -ge "$pong" ] && [ $((pong * 4)) -ge "$ping" ]
+	[ "$cross" = 0 ]
+}
+
 @test "profile: the target's exit ends the profile, which is written" {
 	require_root_bpf
 	spawn demo "$DEMO" --threads 1 --tasks 1 --hog --duration 2 --truth "$T/truth"

@@ -6,13 +6,16 @@
  * one at a time, so whatever else the machine runs takes time from both alike: the ratio of
  * their CPU time is the ratio of their work. Prints "ready" once both run; runs until killed.
  *
- *   prof_victim [--sleepers N] [--odd-name]
+ *   prof_victim [--sleepers N] [--odd-name] [--pingpong]
  *
  * With --sleepers N, N tasks ("sleeper") sleep 20 us at a time, over and over, instead of
  * the two that burn: the loop then spends much of its time outside any task, running their
  * timers and polling. --odd-name adds a task that sleeps for good, named with what the
  * output formats must escape: a ';' (the folded separator), XML's '<', '>', '&', '"', a
  * newline, an escape, a byte that is not UTF-8 and U+FFFE (valid UTF-8 that XML refuses).
+ * With --pingpong, tasks "ping" and "pong" (in ping_task and pong_task) yield to each other
+ * with next to no work between: the thread spends most of its time switching, where a sample
+ * can land between the loop's current-task store and the new frames.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -70,7 +73,28 @@ static void *sleeper(void *arg)
 	return NULL;
 }
 
-static int odd_name;
+/* --pingpong: a few instructions of work between switches */
+__attribute__((noinline, noipa)) static void *ping_task(void *arg)
+{
+	(void)arg;
+	for (uint64_t i = 0;; i++) {
+		sink += i;
+		if (ts_yield())
+			return NULL;
+	}
+}
+
+__attribute__((noinline, noipa)) static void *pong_task(void *arg)
+{
+	(void)arg;
+	for (uint64_t i = 0;; i++) {
+		sink ^= i;
+		if (ts_yield())
+			return NULL;
+	}
+}
+
+static int odd_name, pingpong;
 
 static void *main_coro(void *arg)
 {
@@ -84,8 +108,10 @@ static void *main_coro(void *arg)
 		fflush(stdout);
 		return (void *)(long)ts_sleep_ms(INT32_MAX); /* until killed */
 	}
-	ts_task *a = ts_spawn_named(task_a, NULL, "burn-a");
-	ts_task *b = ts_spawn_named(task_b, NULL, "burn-b");
+	ts_task *a = pingpong ? ts_spawn_named(ping_task, NULL, "ping") :
+				ts_spawn_named(task_a, NULL, "burn-a");
+	ts_task *b = pingpong ? ts_spawn_named(pong_task, NULL, "pong") :
+				ts_spawn_named(task_b, NULL, "burn-b");
 	ts_yield(); /* both have run once */
 	printf("ready\n");
 	fflush(stdout);
@@ -102,6 +128,8 @@ int main(int argc, char **argv)
 			sleepers = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--odd-name"))
 			odd_name = 1;
+		else if (!strcmp(argv[i], "--pingpong"))
+			pingpong = 1;
 	}
 	ts_run(main_coro, (void *)sleepers);
 	return 0;

@@ -53,7 +53,8 @@ static int on_sample(void *ctx, void *data, size_t size)
 	if (n > TSP_MAX_FRAMES)
 		n = TSP_MAX_FRAMES;
 	uint64_t loop = prof_loops_id(c->ls, (int32_t)s->tid);
-	prof_store_add(c->store, s->task, loop, (const uint64_t *)s->pc, n, c->store->period_ns);
+	uint64_t task = prof_loops_task(c->ls, s->task, s->fp, s->sp);
+	prof_store_add(c->store, task, loop, (const uint64_t *)s->pc, n, c->store->period_ns);
 	c->drained++;
 	return 0;
 }

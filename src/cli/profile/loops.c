@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* What the profiler reads of the registry besides stacks: the loops (each thread's
- * current-task slot, for the BPF side) and the tasks' names (for the roots). */
+ * current-task slot, for the BPF side), the tasks' names (for the roots) and their stacks
+ * (owner.c: whose frames an on-CPU sample holds). */
 #include "profile/prof.h"
 #include "target/registry.h"
 #include "target/remote.h"
@@ -39,7 +40,7 @@ uint64_t prof_loops_id(const struct prof_loops *ls, int32_t tid)
 	return 0;
 }
 
-int prof_names_read(struct tsc_remote *r, struct prof_store *s)
+int prof_names_read(struct tsc_remote *r, struct prof_store *s, struct prof_loops *ls)
 {
 	struct tsc_snapshot snap;
 	int err = tsc_remote_snapshot(r, &snap);
@@ -47,6 +48,8 @@ int prof_names_read(struct tsc_remote *r, struct prof_store *s)
 		return err; /* nothing is left to free */
 	for (size_t i = 0; !err && i < snap.ntasks; i++)
 		err = prof_store_task(s, snap.tasks[i].id, snap.tasks[i].name, snap.tasks[i].coro);
+	if (!err)
+		err = prof_loops_stacks(ls, snap.tasks, snap.ntasks, s->seed);
 	tsc_snapshot_free(&snap);
 	return err;
 }

@@ -10,6 +10,8 @@
  *   svg.c     the tree as a self-contained interactive SVG flame graph
  *   pprof.c   the store as a gzipped pprof protobuf (profile.proto), written by hand
  *   cpu.c     the on-CPU sampler (bpf/profile.bpf.c) feeding the store
+ *   owner.c   whose frames an on-CPU sample holds, mid-switch too
+ *   loops.c   the registry's loops, names and stacks, read for the samplers
  *   wait.c    the wait sampler: suspended tasks' stacks read from outside, weighted by time
  * Everything in the store came from the target: names are escaped when folded (fold.c), and
  * every writer writes only what fold.c or the symbolizer made safe.
@@ -135,15 +137,32 @@ struct prof_loop {
 	int32_t tid;                /* in our pid namespace (the root one, with BPF) */
 	uint64_t id, slot;
 };
+/* A live task's stack, as the registry last gave it. */
+struct prof_stk {
+	uint64_t lo, hi, id;
+};
 struct prof_loops {
 	struct prof_loop *l;
 	size_t n, cap;
+	struct prof_stk *stk;       /* the live tasks' stacks, by lo */
+	size_t nstk, stk_cap;
+	struct tsc_idmap stk_of;    /* task id -> its index in stk */
 };
 /* Read the loops again into *ls. 0 or -errno (r->err says what). */
 int prof_loops_read(struct tsc_remote *r, struct prof_loops *ls);
 uint64_t prof_loops_id(const struct prof_loops *ls, int32_t tid); /* 0: not a loop thread */
-/* The names of the live tasks into the store, and (with ls) the loops: one registry read. */
-int prof_names_read(struct tsc_remote *r, struct prof_store *s);
+/* owner.c: the live tasks t[0..n) as ls's stacks (keyed with seed). 0 or -ENOMEM (then
+ * none is known). */
+struct tsc_task;
+int prof_loops_stacks(struct prof_loops *ls, const struct tsc_task *t, size_t n, uint64_t seed);
+/* The task an on-CPU sample ran in. Its loop's slot names one (claimed: 0 the loop), but a
+ * switch stores the slot a few instructions before it moves to the new frames: the sample's
+ * frame pointer fp and stack pointer sp (0: unknown) tell whose frames its stack holds. */
+uint64_t prof_loops_task(const struct prof_loops *ls, uint64_t claimed, uint64_t fp,
+			 uint64_t sp);
+void prof_loops_fini(struct prof_loops *ls);
+/* The names of the live tasks into the store, and their stacks into ls: one registry read. */
+int prof_names_read(struct tsc_remote *r, struct prof_store *s, struct prof_loops *ls);
 
 /* On-CPU (cpu.c): bpf/profile.bpf.c on a CPU-clock event of every CPU at hz. */
 struct prof_cpu;
