@@ -176,9 +176,9 @@ check_split() {
 	require_root_bpf
 	start_victim "$PROG" --sleepers 100
 	# the loop's own time (timers, polling): profile until it is seen. The same tests end the
-	# loop as the checks after it: a sample in the few instructions of a switch between the
-	# current task's store and the stack's can carry one's name on the other's stack
-	# (README, "Limits"), and such a sample alone must not end it early.
+	# loop as the checks after it: a sample taken mid-switch in a task the profiler has yet
+	# to read (README, "Limits") can still carry one's name on the other's stack, and such
+	# a sample alone must not end it early.
 	seen() {
 		# the loop runs on the main thread (ts_run), its timers outside any task
 		grep -Eq '^\[loop [0-9]+\];(.*;)?main;ts_run_;' "$T/all.folded" &&
