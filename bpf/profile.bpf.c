@@ -5,6 +5,7 @@
  * bpf_get_stack walks the saved rbp chain from the interrupted registers), and sends both to
  * user space through the ring buffer, which aggregates them. */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "profile.h"
@@ -63,12 +64,18 @@ int tsp_sample(struct bpf_perf_event_data *ctx)
 	}
 	s->tid = tid;
 	s->task = id;
-	/* the walk's first frame pointer: mid-switch, user space tells by it whose frames these
-	 * are (a user address: the lower half of the address space) */
+	/* the user stack walk's first frame pointer, and the stack pointer: mid-switch, user space
+	 * tells by them whose frames these are. In user space (the lower half of the address
+	 * space), the interrupted registers; in the kernel (a fault, a preemption's way back),
+	 * the user registers it saved, which the walk starts from too */
 	s->fp = s->sp = 0;
 	if (ctx->regs.ip < (1ull << 47)) {
 		s->fp = ctx->regs.bp;
 		s->sp = ctx->regs.sp;
+	} else if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		struct pt_regs *u = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		s->fp = BPF_CORE_READ(u, bp);
+		s->sp = BPF_CORE_READ(u, sp);
 	}
 	long n = bpf_get_stack(ctx, s->pc, sizeof(s->pc), BPF_F_USER_STACK);
 	if (n < 0) {

@@ -206,6 +206,7 @@ check_split() {
 	cross=$(($(total "$T/pp.folded" '^ping #' pong_task) + $(total "$T/pp.folded" '^pong #' ping_task) +
 		$(total "$T/pp.folded" '^p[io]ng #' main) + $(total "$T/pp.folded" '^\[loop ' 'p[io]ng_task')))
 	echo "ping $ping, pong $pong, $cross crossed"
+	grep -E '^ping #[^;]*;(.*;)?(pong_task|main)[; ]|^pong #[^;]*;(.*;)?(ping_task|main)[; ]|^\[loop [^;]*;(.*;)?p[io]ng_task[; ]' "$T/pp.folded" | head -5
 	[ $((ping + pong)) -ge 500 ]
 	[ $((ping * 4)) -ge "$pong" ] && [ $((pong * 4)) -ge "$ping" ]
 	[ "$cross" = 0 ]
