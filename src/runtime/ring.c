@@ -17,7 +17,8 @@
  * away under it (SIGBUS). Forks: the ring is not mapped in a child (MADV_DONTFORK), and the
  * table of this process's rings is in a page a child gets zeroed (MADV_WIPEONFORK), so a
  * child, however it was made, finds no ring and makes its own: it never writes into its
- * parent's. Without memfd or those madvise flags: a private anonymous ring, as before.
+ * parent's. Without memfd (a seccomp filter may forbid it): a private anonymous ring, kept
+ * from children the same way; without those madvise flags, one a child inherits.
  */
 #include "internal.h"
 
@@ -188,13 +189,16 @@ static void *ring_map(size_t len)
 		    !fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL))
 			p = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		close(fd);
-		if (p != MAP_FAILED && madvise(p, mlen, MADV_DONTFORK)) {
-			munmap(p, mlen);
-			p = MAP_FAILED;
-		}
 	}
 	if (p == MAP_FAILED)
 		p = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Not mapped in a forked child, where the table is wiped so that it makes its own rings
+	 * (ring_wipe): a child must never write into a shared ring, and would hold a private one
+	 * copy-on-write, each page the loop wrote next copied, a fault each, while it lived. */
+	if (p != MAP_FAILED && ring_wipe && madvise(p, mlen, MADV_DONTFORK)) {
+		munmap(p, mlen);
+		p = MAP_FAILED;
+	}
 	/* the first lap's page faults are most of a ring's cost while it is new (a shared
 	 * memory fault costs about 3 us here): huge pages where the kernel gives them */
 	if (p != MAP_FAILED)
