@@ -2,7 +2,8 @@
 /*
  * prof_victim: a victim for `taskscope profile`: on one loop thread, task "burn-a" burns CPU
  * in burn_a() and task "burn-b" in burn_b(), in a 3:1 ratio of work: each round, burn-a does
- * three units of work and yields, burn-b one unit and yields. Both run on the same thread,
+ * three units of work and yields, burn-b one unit and yields (a unit's length is random, the
+ * same on average for both). Both run on the same thread,
  * one at a time, so whatever else the machine runs takes time from both alike: the ratio of
  * their CPU time is the ratio of their work. Prints "ready" once both run; runs until killed.
  *
@@ -23,33 +24,47 @@
 #include <string.h>
 #include <taskscope/taskscope.h>
 
-#define UNIT 200000 /* iterations: a few hundred microseconds */
+#define UNIT 200000 /* iterations, on average: a few hundred microseconds */
 
 static volatile uint64_t sink;
 
+/* A unit's iterations: from half a UNIT to one and a half, at random. Units of one length
+ * would make a round as long every time, and a round about as long as the sampling period
+ * (999 Hz) takes its samples at nearly the same point of the round for seconds on end: the
+ * split came out 2.3:1 or 3.9:1. Random lengths, alike for both tasks, keep the 3:1 of the
+ * work and spread the samples over the round. */
+static long unit(uint32_t *seed)
+{
+	*seed ^= *seed << 13;
+	*seed ^= *seed >> 17;
+	*seed ^= *seed << 5;
+	return UNIT / 2 + (long)(*seed % UNIT);
+}
+
 /* noipa: kept whole and apart (never folded with the other, never inlined) so that each
  * shows in the stacks under its own name */
-__attribute__((noinline, noipa)) static void burn_a(int units)
+__attribute__((noinline, noipa)) static void burn_a(long iterations)
 {
 	uint64_t x = sink;
-	for (long i = 0; i < (long)units * UNIT; i++)
+	for (long i = 0; i < iterations; i++)
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 	sink = x;
 }
 
-__attribute__((noinline, noipa)) static void burn_b(int units)
+__attribute__((noinline, noipa)) static void burn_b(long iterations)
 {
 	uint64_t x = sink;
-	for (long i = 0; i < (long)units * UNIT; i++)
+	for (long i = 0; i < iterations; i++)
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 	sink = x ^ 1;
 }
 
 static void *task_a(void *arg)
 {
+	uint32_t seed = 1;
 	(void)arg;
 	for (;;) {
-		burn_a(3);
+		burn_a(unit(&seed) + unit(&seed) + unit(&seed));
 		if (ts_yield())
 			return NULL;
 	}
@@ -57,9 +72,10 @@ static void *task_a(void *arg)
 
 static void *task_b(void *arg)
 {
+	uint32_t seed = 2;
 	(void)arg;
 	for (;;) {
-		burn_b(1);
+		burn_b(unit(&seed));
 		if (ts_yield())
 			return NULL;
 	}
