@@ -21,38 +21,28 @@
 #include <taskscope/taskscope.h>
 
 struct mapping {
-	uintptr_t start, end;
 	char perms[8];
 	char path[256];
-	long huge_kb;            /* AnonHugePages */
 };
 
-/* The mapping of /proc/PID/smaps that holds addr: 0, or -1 when none does. */
+/* The mapping of /proc/PID/maps that holds addr: 0, or -1 when none does. */
 static int mapping_of(pid_t pid, uintptr_t addr, struct mapping *m)
 {
 	char name[64], line[512];
-	snprintf(name, sizeof(name), "/proc/%d/smaps", (int)pid);
+	snprintf(name, sizeof(name), "/proc/%d/maps", (int)pid);
 	FILE *f = fopen(name, "r");
 	int found = -1;
 	if (!f)
 		return -1;
-	while (fgets(line, sizeof(line), f)) {
+	while (found && fgets(line, sizeof(line), f)) {
 		unsigned long s, e;
-		char perms[8];
 		int at = 0;
-		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &s, &e, perms, &at) == 3) {
-			if (found == 0)
-				break; /* the next mapping: the one found is read whole */
-			if (addr < s || addr >= e)
-				continue;
-			*m = (struct mapping){ .start = s, .end = e };
-			memcpy(m->perms, perms, sizeof(perms));
-			snprintf(m->path, sizeof(m->path), "%s", line + at);
-			m->path[strcspn(m->path, "\n")] = 0;
-			found = 0;
-		} else if (found == 0) {
-			sscanf(line, "AnonHugePages: %ld kB", &m->huge_kb);
-		}
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &s, &e, m->perms, &at) != 3 ||
+		    addr < s || addr >= e)
+			continue;
+		snprintf(m->path, sizeof(m->path), "%s", line + at);
+		m->path[strcspn(m->path, "\n")] = 0;
+		found = 0;
 	}
 	fclose(f);
 	return found;
